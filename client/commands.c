@@ -1,0 +1,479 @@
+/* commands.c - one function per etlctl command: its --help, its options, the
+ * request it sends and how the reply is printed.
+ *
+ * Every command parses its own argv with getopt_long (options may come before
+ * or after the positional arguments), checks everything it can before
+ * connecting (job numbers, limits, --config files, --set keys), then makes one
+ * connection and one or two calls.  Output goes through show.h, or is the
+ * result as one JSON line with --json. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "cli.h"
+#include "conn.h"
+#include "show.h"
+#include "watch.h"
+
+#define COMMON_HELP                                                                        \
+        "\nOptions every command accepts:\n"                                               \
+        "  --json           print etld's reply as JSON, one object per line\n"              \
+        "  --socket PATH    etld's socket (default: $ETLD_SOCKET, else " CLI_DEFAULT_SOCKET \
+        ")\n"                                                                              \
+        "  --debug          trace the JSON-RPC lines sent and received on stderr\n"        \
+        "  -h, --help       show this help\n"
+
+#define STATUS_HELP                                                                        \
+        "  2 usage error, 3 no etld answers (or it closed the connection),\n"             \
+        "  4 etld returned an error (the message says which)\n"
+
+static const char submit_help[] =
+        "Usage: etlctl submit PIPELINE [--config FILE]... [--set SECTION.KEY=VALUE]...\n"
+        "                     [--key KEY] [--wait]\n"
+        "\n"
+        "Queues a run of PIPELINE (etl, provision, stage, teardown, reload, ...) and\n"
+        "prints its job id.  Settings are checked here, before anything is sent: an\n"
+        "unknown key or a value of the wrong type is an error naming it.\n"
+        "\n"
+        "  --config FILE    settings for this job from an INI file laid out like\n"
+        "                   /etc/etld/etld.conf; repeatable, read in order\n"
+        "  --set S.K=VALUE  one setting, e.g. --set warehouse.target=sqlite:///tmp/w.db;\n"
+        "                   repeatable, applied after the --config files\n"
+        "  --key KEY        idempotency key: when a job with KEY exists, etld returns\n"
+        "                   that job instead of queuing another\n"
+        "  --wait           then follow the job like 'etlctl watch' and exit with its\n"
+        "                   outcome\n" COMMON_HELP
+        "\nExit status: 0 queued (with --wait: the job succeeded), 1 with --wait: the job\n"
+        "failed or was cancelled,\n" STATUS_HELP;
+
+static const char status_help[] =
+        "Usage: etlctl status [JOB]\n"
+        "\n"
+        "With JOB: the job's state, when it was created, started and finished, who\n"
+        "submitted it, its error and what to do next; then each step (state, attempts,\n"
+        "time, objects/rows/bytes), the data-quality checks, the step outputs and the\n"
+        "settings it runs with.\n"
+        "Without JOB: etld's version and uptime, and the jobs running or queued.\n" COMMON_HELP
+        "\nExit status: 0 (JOB succeeded), 1 JOB failed or was cancelled, 5 JOB is still\n"
+        "queued or running,\n" STATUS_HELP;
+
+static const char list_help[] =
+        "Usage: etlctl list [--limit N]\n"
+        "\n"
+        "Recent jobs, newest first: ID, PIPELINE, STATE, CREATED, FINISHED, ERROR (cut\n"
+        "to fit; 'etlctl status JOB' shows it whole).\n"
+        "\n"
+        "  --limit N        at most N jobs (default 50)\n" COMMON_HELP "\nExit status: 0,\n" STATUS_HELP;
+
+static const char watch_help[] =
+        "Usage: etlctl watch JOB\n"
+        "\n"
+        "Follows JOB until it ends.  On a terminal: one status line redrawn in place\n"
+        "(step, state, objects, rows, bytes), with finished steps and log messages\n"
+        "printed above it.  Into a pipe or file: one timestamped line per event.\n"
+        "With --json: the watch reply, then each event's params, one JSON object per\n"
+        "line.\n" COMMON_HELP
+        "\nExit status: 0 the job succeeded, 1 it failed or was cancelled,\n" STATUS_HELP;
+
+static const char cancel_help[] =
+        "Usage: etlctl cancel JOB\n"
+        "\n"
+        "Stops JOB: a queued job ends at once, a running one once its in-flight\n"
+        "transfers and SQL are stopped ('cancelling'; 'etlctl watch JOB' shows the\n"
+        "end).  Cloud resources it created stay recorded for the teardown pipeline.\n" COMMON_HELP
+        "\nExit status: 0,\n" STATUS_HELP;
+
+static const char errors_help[] =
+        "Usage: etlctl errors JOB [--limit N]\n"
+        "\n"
+        "The records JOB's COPY rejected, shaped like Redshift's STL_LOAD_ERRORS: step,\n"
+        "file, line, column, type, position, error code and reason, raw field value\n"
+        "(--json adds the raw line).\n"
+        "\n"
+        "  --limit N        at most N errors (default 100)\n" COMMON_HELP "\nExit status: 0,\n" STATUS_HELP;
+
+static const char ping_help[] = "Usage: etlctl ping\n"
+                                "\n"
+                                "Checks that etld answers on its socket.\n" COMMON_HELP
+                                "\nExit status: 0 it answers,\n" STATUS_HELP;
+
+static const char version_help[] = "Usage: etlctl version\n"
+                                   "\n"
+                                   "Prints etlctl's version and etld's version and protocol.\n" COMMON_HELP
+                                   "\nExit status: 0,\n" STATUS_HELP;
+
+static const struct option common_only[] = { CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 } };
+
+/* Runs getopt_long over a command with only the common options and checks
+ * the number of positional arguments.  Returns -1 to go on (with *pos at
+ * the first positional), or an exit status. */
+static int parse_simple(struct cli *cli, int argc, char **argv, const char *help, int min_pos,
+                        int max_pos, int *pos)
+{
+        int opt;
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "h", common_only, NULL)) != -1) {
+                if (opt == 'h') {
+                        fputs(help, stdout);
+                        return CLI_EXIT_OK;
+                }
+                if (!cli_common_option(cli, opt, optarg))
+                        return cli_usage_hint(argv[0]);
+        }
+        int n = argc - optind;
+        if (n < min_pos)
+                return cli_usage_error(argv[0], "missing JOB");
+        if (n > max_pos)
+                return cli_usage_error(argv[0], "unexpected argument '%s'",
+                                       argv[optind + max_pos]);
+        *pos = optind;
+        return -1;
+}
+
+static int open_conn(struct cli *cli, struct conn *c)
+{
+        if (!cli->socket) {
+                const char *env = getenv("ETLD_SOCKET");
+                cli->socket = env && *env ? env : CLI_DEFAULT_SOCKET;
+        }
+        return conn_open(c, cli->socket, cli->debug);
+}
+
+/* Connects, makes one call and closes; 0 with *result. */
+static int call_once(struct cli *cli, const char *method, json_t *params, json_t **result)
+{
+        struct conn c;
+        int r = open_conn(cli, &c);
+        if (r == 0)
+                r = conn_call(&c, method, params, result);
+        else
+                json_decref(params);
+        conn_close(&c);
+        return r;
+}
+
+/* ---- submit ---------------------------------------------------------------- */
+
+enum { OPT_CONFIG = OPT_FIRST_OWN, OPT_SET, OPT_KEY, OPT_WAIT, OPT_LIMIT };
+
+int cmd_submit(struct cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, OPT_CONFIG },
+                { "set", required_argument, NULL, OPT_SET },
+                { "key", required_argument, NULL, OPT_KEY },
+                { "wait", no_argument, NULL, OPT_WAIT },
+                CLI_COMMON_OPTIONS,
+                { NULL, 0, NULL, 0 },
+        };
+        const char **configs = calloc((size_t)argc, sizeof(char *));
+        const char **sets = calloc((size_t)argc, sizeof(char *));
+        size_t nconfigs = 0, nsets = 0;
+        const char *key = NULL;
+        bool wait = false;
+        struct cfg *cfg = NULL;
+        int r = -1, opt;
+        if (!configs || !sets) {
+                r = cli_fail(CLI_EXIT_USAGE, "out of memory");
+                goto out;
+        }
+        optind = 0;
+        while (r < 0 && (opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (opt) {
+                case OPT_CONFIG:
+                        configs[nconfigs++] = optarg;
+                        break;
+                case OPT_SET:
+                        sets[nsets++] = optarg;
+                        break;
+                case OPT_KEY:
+                        if (!*optarg)
+                                r = cli_usage_error(argv[0], "--key must not be empty");
+                        key = optarg;
+                        break;
+                case OPT_WAIT:
+                        wait = true;
+                        break;
+                case 'h':
+                        fputs(submit_help, stdout);
+                        r = CLI_EXIT_OK;
+                        break;
+                default:
+                        if (!cli_common_option(cli, opt, optarg))
+                                r = cli_usage_hint(argv[0]);
+                }
+        }
+        if (r >= 0)
+                goto out;
+        if (argc - optind < 1) {
+                r = cli_usage_error(argv[0], "missing PIPELINE (e.g. etl)");
+                goto out;
+        }
+        if (argc - optind > 1) {
+                r = cli_usage_error(argv[0], "unexpected argument '%s'",
+                                    argv[optind + 1]);
+                goto out;
+        }
+        const char *pipeline = argv[optind];
+        if (!*pipeline) {
+                r = cli_usage_error(argv[0], "PIPELINE must not be empty");
+                goto out;
+        }
+
+        /* Settings: the --config files in order, then the --set overrides. */
+        char err[1024];
+        cfg = cfg_new();
+        if (!cfg) {
+                r = cli_fail(CLI_EXIT_USAGE, "out of memory");
+                goto out;
+        }
+        for (size_t i = 0; i < nconfigs; i++) {
+                if (cfg_load_file(cfg, configs[i], err, sizeof(err)) < 0) {
+                        r = cli_fail(CLI_EXIT_USAGE, "--config: %s", err);
+                        goto out;
+                }
+        }
+        for (size_t i = 0; i < nsets; i++) {
+                if (cfg_set_assignment(cfg, sets[i], err, sizeof(err)) < 0) {
+                        r = cli_fail(CLI_EXIT_USAGE, "--set: %s", err);
+                        goto out;
+                }
+        }
+        json_t *params = json_pack("{s:s, s:o}", "pipeline", pipeline, "settings",
+                                   cfg_to_json(cfg, true));
+        if (params && key)
+                json_object_set_new(params, "key", json_string(key));
+
+        struct conn c;
+        r = open_conn(cli, &c);
+        if (r) {
+                json_decref(params);
+                conn_close(&c);
+                goto out;
+        }
+        json_t *res;
+        r = conn_call(&c, "submit", params, &res);
+        if (r) {
+                conn_close(&c);
+                goto out;
+        }
+        long long job = json_integer_value(json_object_get(res, "job"));
+        const char *state = json_string_value(json_object_get(res, "state"));
+        if (cli->json)
+                cli_print_json(res);
+        else if (json_is_true(json_object_get(res, "existing")))
+                printf("job %lld %s (already submitted with key '%s')\n", job,
+                       state ? state : "?", key ? key : "");
+        else
+                printf("job %lld %s\n", job, state ? state : "queued");
+        fflush(stdout);
+        json_decref(res);
+        if (wait) {
+                if (job <= 0)
+                        r = cli_fail(CLI_EXIT_RPC_ERROR, "etld's submit reply has no job id");
+                else
+                        r = watch_job(cli, &c, job);
+        }
+        conn_close(&c);
+out:
+        cfg_free(cfg);
+        free(configs);
+        free(sets);
+        return r;
+}
+
+/* ---- status ------------------------------------------------------------------ */
+
+int cmd_status(struct cli *cli, int argc, char **argv)
+{
+        int pos, r = parse_simple(cli, argc, argv, status_help, 0, 1, &pos);
+        if (r >= 0)
+                return r;
+        long long job = 0;
+        if (pos < argc && (r = cli_parse_positive(argv[0], "JOB", argv[pos], &job)))
+                return r;
+        json_t *res;
+        r = call_once(cli, "status", job ? json_pack("{s:I}", "job", (json_int_t)job)
+                                         : json_object(),
+                      &res);
+        if (r)
+                return r;
+        if (cli->json)
+                cli_print_json(res);
+        else if (job)
+                show_job(stdout, res);
+        else
+                show_summary(stdout, res);
+        if (job) {
+                const char *state = json_string_value(json_object_get(res, "state"));
+                r = cli_state_status(state ? state : "unknown");
+        }
+        json_decref(res);
+        return r;
+}
+
+/* ---- list and errors ---------------------------------------------------------- */
+
+/* Parses "COMMAND [JOB] [--limit N]"; -1 to go on. */
+static int parse_limit(struct cli *cli, int argc, char **argv, const char *help, bool want_job,
+                       long long *job, long long *limit)
+{
+        static const struct option opts[] = {
+                { "limit", required_argument, NULL, OPT_LIMIT },
+                CLI_COMMON_OPTIONS,
+                { NULL, 0, NULL, 0 },
+        };
+        int opt, r;
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                if (opt == 'h') {
+                        fputs(help, stdout);
+                        return CLI_EXIT_OK;
+                }
+                if (opt == OPT_LIMIT) {
+                        if ((r = cli_parse_positive(argv[0], "--limit", optarg, limit)))
+                                return r;
+                } else if (!cli_common_option(cli, opt, optarg))
+                        return cli_usage_hint(argv[0]);
+        }
+        int want = want_job ? 1 : 0;
+        if (argc - optind < want)
+                return cli_usage_error(argv[0], "missing JOB");
+        if (argc - optind > want)
+                return cli_usage_error(argv[0], "unexpected argument '%s'",
+                                       argv[optind + want]);
+        if (want_job && (r = cli_parse_positive(argv[0], "JOB", argv[optind], job)))
+                return r;
+        return -1;
+}
+
+int cmd_list(struct cli *cli, int argc, char **argv)
+{
+        long long limit = 50;
+        int r = parse_limit(cli, argc, argv, list_help, false, NULL, &limit);
+        if (r >= 0)
+                return r;
+        json_t *res;
+        r = call_once(cli, "list", json_pack("{s:I}", "limit", (json_int_t)limit), &res);
+        if (r)
+                return r;
+        if (cli->json)
+                cli_print_json(res);
+        else
+                show_list(stdout, json_object_get(res, "jobs"));
+        json_decref(res);
+        return CLI_EXIT_OK;
+}
+
+int cmd_errors(struct cli *cli, int argc, char **argv)
+{
+        long long limit = 100, job = 0;
+        int r = parse_limit(cli, argc, argv, errors_help, true, &job, &limit);
+        if (r >= 0)
+                return r;
+        json_t *res;
+        r = call_once(cli, "errors",
+                      json_pack("{s:I, s:I}", "job", (json_int_t)job, "limit", (json_int_t)limit),
+                      &res);
+        if (r)
+                return r;
+        if (cli->json)
+                cli_print_json(res);
+        else
+                show_errors(stdout, json_object_get(res, "errors"));
+        json_decref(res);
+        return CLI_EXIT_OK;
+}
+
+/* ---- watch and cancel ------------------------------------------------------------ */
+
+int cmd_watch(struct cli *cli, int argc, char **argv)
+{
+        int pos, r = parse_simple(cli, argc, argv, watch_help, 1, 1, &pos);
+        if (r >= 0)
+                return r;
+        long long job;
+        if ((r = cli_parse_positive(argv[0], "JOB", argv[pos], &job)))
+                return r;
+        struct conn c;
+        r = open_conn(cli, &c);
+        if (r == 0)
+                r = watch_job(cli, &c, job);
+        conn_close(&c);
+        return r;
+}
+
+int cmd_cancel(struct cli *cli, int argc, char **argv)
+{
+        int pos, r = parse_simple(cli, argc, argv, cancel_help, 1, 1, &pos);
+        if (r >= 0)
+                return r;
+        long long job;
+        if ((r = cli_parse_positive(argv[0], "JOB", argv[pos], &job)))
+                return r;
+        json_t *res;
+        r = call_once(cli, "cancel", json_pack("{s:I}", "job", (json_int_t)job), &res);
+        if (r)
+                return r;
+        const char *state = json_string_value(json_object_get(res, "state"));
+        if (cli->json)
+                cli_print_json(res);
+        else if (state && strcmp(state, "cancelling") == 0)
+                printf("job %lld cancelling: in-flight work is being stopped; "
+                       "'etlctl watch %lld' shows when it ends\n",
+                       job, job);
+        else
+                printf("job %lld %s\n", job, state ? state : "cancelled");
+        json_decref(res);
+        return CLI_EXIT_OK;
+}
+
+/* ---- ping and version ------------------------------------------------------------ */
+
+int cmd_ping(struct cli *cli, int argc, char **argv)
+{
+        int pos, r = parse_simple(cli, argc, argv, ping_help, 0, 0, &pos);
+        if (r >= 0)
+                return r;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        json_t *res;
+        r = call_once(cli, "ping", json_object(), &res);
+        if (r)
+                return r;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (cli->json)
+                cli_print_json(res);
+        else
+                printf("pong from etld on %s (%.1f ms)\n", cli->socket, ms);
+        json_decref(res);
+        return CLI_EXIT_OK;
+}
+
+int cmd_version(struct cli *cli, int argc, char **argv)
+{
+        int pos, r = parse_simple(cli, argc, argv, version_help, 0, 0, &pos);
+        if (r >= 0)
+                return r;
+        json_t *res;
+        r = call_once(cli, "version", json_object(), &res);
+        if (r)
+                return r;
+        const char *version = json_string_value(json_object_get(res, "version"));
+        json_int_t protocol = json_integer_value(json_object_get(res, "protocol"));
+        if (cli->json)
+                cli_print_json(res);
+        else
+                printf("etlctl %s\netld %s (protocol %" JSON_INTEGER_FORMAT ")\n", ETLD_VERSION,
+                       version ? version : "?", protocol);
+        if (protocol != 1)
+                fprintf(stderr,
+                        "etlctl: warning: etlctl speaks protocol 1, etld protocol %" JSON_INTEGER_FORMAT
+                        "; upgrade the older one\n",
+                        protocol);
+        json_decref(res);
+        return CLI_EXIT_OK;
+}

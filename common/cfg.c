@@ -1,0 +1,399 @@
+/* cfg.c - the configuration table and its INI reader (inih).  See cfg.h. */
+#include "cfg.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+/* Every key etld understands.  The README and etc/etld.conf document each of
+ * them; tests/unit/test_cfg.c fails when one of them misses a key. */
+const struct cfg_key cfg_keys[] = {
+        { "daemon", "socket", CFG_STRING, "/run/etld/etld.sock", false, false,
+          "Unix socket etlctl talks to ($ETLD_SOCKET and --socket override it)" },
+        { "daemon", "state_dir", CFG_STRING, "/var/lib/etld", false, false,
+          "journal and default warehouse live here (--state-dir overrides it)" },
+        { "daemon", "sql_dir", CFG_STRING, ETLD_DEFAULT_SQL_DIR, false, true,
+          "folder holding sql/sqlite, sql/postgres, sql/redshift" },
+        { "daemon", "max_jobs", CFG_INT, "2", false, true, "jobs running at once" },
+        { "daemon", "log_level", CFG_STRING, "info", false, true,
+          "error, warning, info or debug" },
+        { "daemon", "retry_max", CFG_INT, "5", false, true,
+          "attempts of a step that failed with a transient error" },
+        { "daemon", "retry_base_ms", CFG_INT, "500", false, true,
+          "first retry delay; doubles each attempt" },
+        { "daemon", "retry_cap_ms", CFG_INT, "30000", false, true, "longest retry delay" },
+        { "aws", "region", CFG_STRING, "us-west-2", false, true, "AWS region" },
+        { "aws", "profile", CFG_STRING, NULL, false, true, "profile of ~/.aws/credentials" },
+        { "aws", "endpoint_url", CFG_STRING, NULL, false, true, "endpoint for every service" },
+        { "aws", "endpoint_url_s3", CFG_STRING, NULL, false, true, "S3 endpoint override" },
+        { "aws", "endpoint_url_iam", CFG_STRING, NULL, false, true, "IAM endpoint override" },
+        { "aws", "endpoint_url_ec2", CFG_STRING, NULL, false, true, "EC2 endpoint override" },
+        { "aws", "endpoint_url_redshift", CFG_STRING, NULL, false, true,
+          "Redshift endpoint override" },
+        { "iam", "role_name", CFG_STRING, "etld-redshift-s3-read", false, true,
+          "IAM role Redshift assumes to read S3" },
+        { "iam", "role_arn", CFG_STRING, "", false, true,
+          "role ARN for COPY on Redshift (the provision job records it)" },
+        { "network", "vpc_id", CFG_STRING, NULL, false, true, "VPC (default VPC when unset)" },
+        { "network", "ingress_cidr", CFG_STRING, "0.0.0.0/0", false, true,
+          "who may reach the cluster port" },
+        { "cluster", "identifier", CFG_STRING, "etld-cluster", false, true,
+          "Redshift cluster identifier" },
+        { "cluster", "node_type", CFG_STRING, "dc2.large", false, true, "node type" },
+        { "cluster", "nodes", CFG_INT, "4", false, true, "number of nodes" },
+        { "cluster", "db_name", CFG_STRING, "dev", false, true, "database name" },
+        { "cluster", "db_user", CFG_STRING, "awsuser", false, true, "master user" },
+        { "cluster", "db_password_file", CFG_STRING, NULL, false, true,
+          "file holding the master password" },
+        { "cluster", "port", CFG_INT, "5439", false, true, "cluster port" },
+        { "cluster", "publicly_accessible", CFG_BOOL, "true", false, true,
+          "give the cluster a public address" },
+        { "cluster", "wait_timeout", CFG_INT, "1800", false, true,
+          "seconds to wait for the cluster to become available" },
+        { "s3", "song_data", CFG_STRING, "s3://udacity-dend/song_data", false, true,
+          "COPY source of staging_songs" },
+        { "s3", "log_data", CFG_STRING, "s3://udacity-dend/log_data", false, true,
+          "COPY source of staging_events" },
+        { "s3", "log_jsonpath", CFG_STRING, "s3://udacity-dend/log_json_path.json", false, true,
+          "JSONPaths file of the staging_events COPY" },
+        { "stage", "source_bucket", CFG_STRING, "udacity-dend", false, true,
+          "bucket the stage pipeline copies from" },
+        { "stage", "source_region", CFG_STRING, "us-west-2", false, true,
+          "region of the source bucket" },
+        { "stage", "bucket", CFG_STRING, NULL, false, true, "the project's own bucket" },
+        { "load", "concurrency", CFG_INT, "8", false, true, "objects read at once" },
+        { "load", "batch_rows", CFG_INT, "5000", false, true, "rows per insert batch" },
+        { "warehouse", "target", CFG_STRING, NULL, false, true,
+          "sqlite:///path, postgresql://... or redshift://...; default: "
+          "sqlite warehouse.db in the state directory" },
+        { "warehouse", "password", CFG_STRING, NULL, true, true,
+          "database password (prefer db_password_file)" },
+        { NULL, NULL, 0, NULL, false, false, NULL },
+};
+
+struct cfg_entry {
+        const struct cfg_key *key;
+        char *value;
+};
+
+struct cfg {
+        struct cfg_entry *entries;
+        size_t n;
+};
+
+struct cfg *cfg_new(void)
+{
+        return calloc(1, sizeof(struct cfg));
+}
+
+struct cfg *cfg_free(struct cfg *c)
+{
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n; i++)
+                free(c->entries[i].value);
+        free(c->entries);
+        free(c);
+        return NULL;
+}
+
+const struct cfg_key *cfg_find_key(const char *section, const char *key)
+{
+        for (const struct cfg_key *k = cfg_keys; k->section; k++)
+                if (strcmp(k->section, section) == 0 && strcmp(k->key, key) == 0)
+                        return k;
+        return NULL;
+}
+
+static int put(struct cfg *c, const struct cfg_key *k, const char *value)
+{
+        char *copy = strdup(value);
+        if (!copy)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n; i++) {
+                if (c->entries[i].key == k) {
+                        free(c->entries[i].value);
+                        c->entries[i].value = copy;
+                        return 0;
+                }
+        }
+        struct cfg_entry *e = realloc(c->entries, (c->n + 1) * sizeof(*e));
+        if (!e) {
+                free(copy);
+                return -ENOMEM;
+        }
+        c->entries = e;
+        c->entries[c->n].key = k;
+        c->entries[c->n].value = copy;
+        c->n++;
+        return 0;
+}
+
+struct cfg *cfg_dup(const struct cfg *c)
+{
+        struct cfg *d = cfg_new();
+        if (!d)
+                return NULL;
+        for (size_t i = 0; i < c->n; i++) {
+                if (put(d, c->entries[i].key, c->entries[i].value) < 0)
+                        return cfg_free(d);
+        }
+        return d;
+}
+
+static bool parse_bool(const char *v, bool *ret)
+{
+        static const char *const yes[] = { "1", "true", "yes", "on" };
+        static const char *const no[] = { "0", "false", "no", "off" };
+        for (size_t i = 0; i < 4; i++) {
+                if (strcasecmp(v, yes[i]) == 0) {
+                        *ret = true;
+                        return true;
+                }
+                if (strcasecmp(v, no[i]) == 0) {
+                        *ret = false;
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Checks value against k's type; a message naming the key when wrong. */
+static int check_value(const struct cfg_key *k, const char *value, char *err, size_t errlen)
+{
+        long long n;
+        bool b;
+        switch (k->type) {
+        case CFG_INT:
+                if (util_parse_ll(value, &n) < 0 || n < 0) {
+                        snprintf(err, errlen, "%s.%s: '%s' is not a non-negative integer",
+                                 k->section, k->key, value);
+                        return -EINVAL;
+                }
+                break;
+        case CFG_BOOL:
+                if (!parse_bool(value, &b)) {
+                        snprintf(err, errlen, "%s.%s: '%s' is not a boolean (true/false)",
+                                 k->section, k->key, value);
+                        return -EINVAL;
+                }
+                break;
+        case CFG_STRING:
+                break;
+        }
+        return 0;
+}
+
+static int set_key(struct cfg *c, const char *section, const char *key, const char *value,
+                   char *err, size_t errlen)
+{
+        const struct cfg_key *k = cfg_find_key(section, key);
+        if (!k) {
+                snprintf(err, errlen, "unknown key '%s.%s'", section, key);
+                return -EINVAL;
+        }
+        int r = check_value(k, value, err, errlen);
+        if (r < 0)
+                return r;
+        return put(c, k, value);
+}
+
+int cfg_set(struct cfg *c, const char *dotted, const char *value, char *err, size_t errlen)
+{
+        const char *dot = strchr(dotted, '.');
+        if (!dot || dot == dotted || !dot[1]) {
+                snprintf(err, errlen, "'%s' is not of the form section.key", dotted);
+                return -EINVAL;
+        }
+        char section[64];
+        size_t len = (size_t)(dot - dotted);
+        if (len >= sizeof(section)) {
+                snprintf(err, errlen, "unknown key '%s'", dotted);
+                return -EINVAL;
+        }
+        memcpy(section, dotted, len);
+        section[len] = '\0';
+        return set_key(c, section, dot + 1, value, err, errlen);
+}
+
+int cfg_set_assignment(struct cfg *c, const char *assignment, char *err, size_t errlen)
+{
+        const char *eq = strchr(assignment, '=');
+        if (!eq) {
+                snprintf(err, errlen, "'%s' is not of the form section.key=value", assignment);
+                return -EINVAL;
+        }
+        char *name = strndup(assignment, (size_t)(eq - assignment));
+        if (!name)
+                return -ENOMEM;
+        int r = cfg_set(c, name, eq + 1, err, errlen);
+        free(name);
+        return r;
+}
+
+struct load_state {
+        struct cfg *c;
+        FILE *f;
+        const char *path;
+        int lineno;    /* of the line inih is looking at: our reader counts them */
+        bool too_long; /* a line did not fit inih's buffer */
+        char *err;
+        size_t errlen;
+        int r;
+};
+
+/* inih's line reader, counting lines (Debian's inih is built without line
+ * numbers in the handler) and refusing lines longer than its buffer instead
+ * of letting them split in two. */
+static char *read_line(char *str, int num, void *stream)
+{
+        struct load_state *s = stream;
+        if (s->too_long)
+                return NULL;
+        char *line = fgets(str, num, s->f);
+        if (!line)
+                return NULL;
+        s->lineno++;
+        if (!strchr(line, '\n') && strlen(line) == (size_t)num - 1 && !feof(s->f)) {
+                s->too_long = true;
+                return NULL;
+        }
+        return line;
+}
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+{
+        struct load_state *s = user;
+        int lineno = s->lineno;
+        char msg[512];
+        bool known_section = false;
+        for (const struct cfg_key *k = cfg_keys; k->section; k++)
+                if (strcmp(k->section, section) == 0)
+                        known_section = true;
+        if (section[0] && !known_section) {
+                snprintf(s->err, s->errlen, "%s:%d: unknown section [%s]", s->path, lineno,
+                         section);
+                s->r = -EINVAL;
+                return 0;
+        }
+        if (!section[0]) {
+                snprintf(s->err, s->errlen, "%s:%d: key '%s' outside any [section]", s->path,
+                         lineno, name);
+                s->r = -EINVAL;
+                return 0;
+        }
+        int r = set_key(s->c, section, name, value, msg, sizeof(msg));
+        if (r < 0) {
+                snprintf(s->err, s->errlen, "%s:%d: %s", s->path, lineno, msg);
+                s->r = r;
+                return 0;
+        }
+        return 1;
+}
+
+int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
+{
+        FILE *f = fopen(path, "re");
+        if (!f) {
+                int r = -errno;
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                return r;
+        }
+        struct load_state s = { .c = c, .f = f, .path = path, .err = err, .errlen = errlen };
+        int line = ini_parse_stream(read_line, &s, on_ini_entry, &s);
+        fclose(f);
+        if (s.r < 0)
+                return s.r;
+        if (s.too_long) {
+                snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, s.lineno + 1,
+                         INI_MAX_LINE - 1);
+                return -EINVAL;
+        }
+        if (line != 0) {
+                snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
+                         path, line);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+const char *cfg_get(const struct cfg *c, const char *section, const char *key)
+{
+        const struct cfg_key *k = cfg_find_key(section, key);
+        if (!k)
+                return NULL;
+        for (size_t i = 0; c && i < c->n; i++)
+                if (c->entries[i].key == k)
+                        return c->entries[i].value;
+        return k->def;
+}
+
+long long cfg_get_int(const struct cfg *c, const char *section, const char *key)
+{
+        const char *v = cfg_get(c, section, key);
+        long long n = 0;
+        if (!v || util_parse_ll(v, &n) < 0)
+                return 0;
+        return n;
+}
+
+bool cfg_get_bool(const struct cfg *c, const char *section, const char *key)
+{
+        const char *v = cfg_get(c, section, key);
+        bool b = false;
+        if (!v || !parse_bool(v, &b))
+                return false;
+        return b;
+}
+
+json_t *cfg_to_json(const struct cfg *c, bool with_secrets)
+{
+        json_t *o = json_object();
+        if (!o)
+                return NULL;
+        for (size_t i = 0; i < c->n; i++) {
+                const struct cfg_key *k = c->entries[i].key;
+                if (k->secret && !with_secrets)
+                        continue;
+                char name[128];
+                snprintf(name, sizeof(name), "%s.%s", k->section, k->key);
+                json_object_set_new(o, name, json_string(c->entries[i].value));
+        }
+        return o;
+}
+
+int cfg_apply_json(struct cfg *c, json_t *obj, char *err, size_t errlen)
+{
+        if (!json_is_object(obj)) {
+                snprintf(err, errlen, "settings must be an object of \"section.key\": value");
+                return -EINVAL;
+        }
+        const char *name;
+        json_t *v;
+        json_object_foreach(obj, name, v)
+        {
+                char num[64];
+                const char *text;
+                if (json_is_string(v))
+                        text = json_string_value(v);
+                else if (json_is_integer(v)) {
+                        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+                        text = num;
+                } else if (json_is_boolean(v))
+                        text = json_is_true(v) ? "true" : "false";
+                else {
+                        snprintf(err, errlen, "%s: value must be a string, integer or boolean",
+                                 name);
+                        return -EINVAL;
+                }
+                int r = cfg_set(c, name, text, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}

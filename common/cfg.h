@@ -1,0 +1,60 @@
+/* cfg.h - etld's configuration: one table of known keys, INI files, overrides.
+ *
+ * Every key etld understands is listed once in cfg.c (section, key, type,
+ * default, secret?, reloadable?).  A file or a `--set section.key=value`
+ * naming anything else is an error that names the file and line, or the
+ * override.  Both etld (daemon config, per-job overrides) and etlctl
+ * (`submit --config FILE`) use this module.  No I/O besides reading the file,
+ * no logging. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL };
+
+struct cfg_key {
+        const char *section;
+        const char *key;
+        enum cfg_type type;
+        const char *def; /* default value as text, NULL = unset */
+        bool secret;     /* never written to the journal, a log or a reply */
+        bool reloadable; /* SIGHUP applies it to the running daemon */
+        const char *help;
+};
+
+/* The table of every known key, terminated by an entry with section == NULL. */
+extern const struct cfg_key cfg_keys[];
+
+struct cfg;
+
+struct cfg *cfg_new(void);
+struct cfg *cfg_free(struct cfg *c);   /* NULL-safe, returns NULL */
+struct cfg *cfg_dup(const struct cfg *c);
+
+/* Reads an INI file into c, on top of what is there.  On failure returns
+ * -errno or -EINVAL and writes "FILE:LINE: what is wrong" into err. */
+int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
+
+/* Sets "section.key" (as written by --set).  Checks the key exists and the
+ * value has the key's type.  -EINVAL with a message naming the key otherwise. */
+int cfg_set(struct cfg *c, const char *dotted, const char *value, char *err, size_t errlen);
+
+/* Parses "section.key=value" and calls cfg_set. */
+int cfg_set_assignment(struct cfg *c, const char *assignment, char *err, size_t errlen);
+
+/* The value of a key: what was set, else the default, else NULL. */
+const char *cfg_get(const struct cfg *c, const char *section, const char *key);
+long long cfg_get_int(const struct cfg *c, const char *section, const char *key);
+bool cfg_get_bool(const struct cfg *c, const char *section, const char *key);
+
+/* Looks a key up in the table; NULL when unknown. */
+const struct cfg_key *cfg_find_key(const char *section, const char *key);
+
+/* {"section.key": "value", ...} of the keys set explicitly; secrets left out
+ * unless with_secrets. */
+json_t *cfg_to_json(const struct cfg *c, bool with_secrets);
+
+/* Applies {"section.key": "value"} on top of c (values must be strings,
+ * numbers or booleans).  -EINVAL with a message naming the key otherwise. */
+int cfg_apply_json(struct cfg *c, json_t *obj, char *err, size_t errlen);

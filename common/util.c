@@ -1,0 +1,125 @@
+/* util.c - see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int util_parse_ll(const char *s, long long *ret)
+{
+        if (!s || !*s)
+                return -EINVAL;
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno == ERANGE)
+                return -ERANGE;
+        if (*end || end == s)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int util_read_file(const char *path, char **ret, size_t *ret_len)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        struct buf b = { 0 };
+        char chunk[65536];
+        for (;;) {
+                ssize_t n = read(fd, chunk, sizeof(chunk));
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        int r = -errno;
+                        close(fd);
+                        buf_free(&b);
+                        return r;
+                }
+                if (n == 0)
+                        break;
+                if (buf_append(&b, chunk, (size_t)n) < 0) {
+                        close(fd);
+                        buf_free(&b);
+                        return -ENOMEM;
+                }
+        }
+        close(fd);
+        if (buf_append(&b, "", 1) < 0) {
+                buf_free(&b);
+                return -ENOMEM;
+        }
+        *ret = b.data;
+        if (ret_len)
+                *ret_len = b.len - 1;
+        return 0;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+        if (b->max && b->len + n > b->max)
+                return -E2BIG;
+        if (b->len + n + 1 > b->cap) {
+                size_t cap = b->cap ? b->cap : 256;
+                while (cap < b->len + n + 1)
+                        cap *= 2;
+                char *d = realloc(b->data, cap);
+                if (!d)
+                        return -ENOMEM;
+                b->data = d;
+                b->cap = cap;
+        }
+        if (n)
+                memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -EINVAL;
+        char *tmp = malloc((size_t)n + 1);
+        if (!tmp)
+                return -ENOMEM;
+        va_start(ap, fmt);
+        vsnprintf(tmp, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        int r = buf_append(b, tmp, (size_t)n);
+        free(tmp);
+        return r;
+}
+
+void buf_free(struct buf *b)
+{
+        free(b->data);
+        b->data = NULL;
+        b->len = b->cap = 0;
+}
+
+uint64_t util_now_mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int64_t util_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

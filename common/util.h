@@ -1,0 +1,25 @@
+/* util.h - small helpers both binaries use: checked number parsing, growing
+ * buffers, files.  No logging. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Whole-string decimal parse; -EINVAL when not a number, -ERANGE on overflow. */
+int util_parse_ll(const char *s, long long *ret);
+
+/* Reads a whole file (NUL-terminated, len without it).  -errno on failure. */
+int util_read_file(const char *path, char **ret, size_t *ret_len);
+
+/* A growing byte buffer with a hard limit (0 = none). */
+struct buf {
+        char *data;
+        size_t len, cap, max;
+};
+int buf_append(struct buf *b, const void *p, size_t n); /* -ENOMEM, -E2BIG */
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
+/* Milliseconds of CLOCK_MONOTONIC / CLOCK_REALTIME. */
+uint64_t util_now_mono_ms(void);
+int64_t util_now_ms(void);

@@ -1,0 +1,736 @@
+/* engine.c - the job engine.  See engine.h.
+ *
+ * Jobs live in one list, in submission order: queued ones wait, running ones
+ * have a step attempt (struct step_run) or a retry timer.  Every change goes
+ * to the journal first, then to watchers.  On restart the journal is the
+ * truth: engine_recover rebuilds the list from it. */
+#include "engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "step.h"
+#include "util.h"
+
+#define PROGRESS_INTERVAL_MS 500
+
+struct job {
+        struct engine *e;
+        struct job *next;
+        int64_t id;
+        const struct pipeline *p;
+        struct cfg *cfg;
+        char *warehouse;      /* jobs with the same value never overlap */
+        bool running;
+        bool cancelling;
+        int step;             /* index of the current step */
+        struct step_run *run; /* the current attempt, or NULL */
+        uv_timer_t retry;     /* waiting before the next attempt */
+        bool retry_armed;
+        int attempts;         /* failed attempts of the current step */
+        char last_progress[256];
+        uint64_t last_progress_write;
+};
+
+struct engine_watch {
+        struct engine_watch *next;
+        int64_t job;
+        engine_event_fn fn;
+        void *userdata;
+        bool dead;
+};
+
+struct engine {
+        uv_loop_t *loop;
+        struct journal *j;
+        struct cfg *base;
+        char *state_dir;
+        struct job *jobs;
+        struct engine_watch *watches;
+        int emitting; /* > 0 while calling watchers: unwatch only marks dead */
+        uv_timer_t progress;
+        bool stopping;
+        void (*stopped)(void *userdata);
+        void *stopped_userdata;
+        void (*changed)(void *userdata);
+        void *changed_userdata;
+};
+
+static void schedule(struct engine *e);
+static void run_step(struct job *job);
+
+/* ---- watchers ---- */
+
+static void reap_watches(struct engine *e)
+{
+        struct engine_watch **pp = &e->watches;
+        while (*pp) {
+                struct engine_watch *w = *pp;
+                if (w->dead) {
+                        *pp = w->next;
+                        free(w);
+                } else {
+                        pp = &w->next;
+                }
+        }
+}
+
+/* Sends an event to the job's watchers; steals ev. */
+static void emit(struct engine *e, int64_t job, json_t *ev)
+{
+        if (!ev)
+                return;
+        json_object_set_new(ev, "job", json_integer(job));
+        e->emitting++;
+        for (struct engine_watch *w = e->watches; w; w = w->next)
+                if (!w->dead && w->job == job)
+                        w->fn(w->userdata, ev);
+        e->emitting--;
+        if (!e->emitting)
+                reap_watches(e);
+        json_decref(ev);
+}
+
+struct engine_watch *engine_watch(struct engine *e, int64_t job, engine_event_fn fn, void *userdata)
+{
+        struct engine_watch *w = calloc(1, sizeof(*w));
+        if (!w)
+                return NULL;
+        w->job = job;
+        w->fn = fn;
+        w->userdata = userdata;
+        w->next = e->watches;
+        e->watches = w;
+        return w;
+}
+
+void engine_unwatch(struct engine *e, struct engine_watch *w)
+{
+        if (!w)
+                return;
+        w->dead = true;
+        if (!e->emitting)
+                reap_watches(e);
+}
+
+static void changed(struct engine *e)
+{
+        if (e->changed)
+                e->changed(e->changed_userdata);
+}
+
+/* Journals an event and tells watchers. */
+static void job_log(struct job *job, const char *level, const char *step, const char *msg)
+{
+        journal_event_add(job->e->j, job->id, level, step, msg);
+        emit(job->e, job->id,
+             json_pack("{s:s, s:s, s:s?, s:s}", "kind", "log", "level", level, "step", step,
+                       "message", msg));
+}
+
+/* ---- jobs ---- */
+
+static void job_free_cb(uv_handle_t *h)
+{
+        struct job *job = h->data;
+        cfg_free(job->cfg);
+        free(job->warehouse);
+        free(job);
+}
+
+static void job_unlink(struct job *job)
+{
+        struct job **pp = &job->e->jobs;
+        while (*pp && *pp != job)
+                pp = &(*pp)->next;
+        if (*pp)
+                *pp = job->next;
+        uv_close((uv_handle_t *)&job->retry, job_free_cb);
+}
+
+/* Builds a job's configuration: the daemon's, then the job's stored settings. */
+static int job_config(struct engine *e, const char *settings_json, struct cfg **ret, char *err,
+                      size_t errlen)
+{
+        struct cfg *c = cfg_dup(e->base);
+        if (!c)
+                return -ENOMEM;
+        json_t *settings = json_loads(settings_json, 0, NULL);
+        int r = cfg_apply_json(c, settings, err, errlen);
+        json_decref(settings);
+        if (r < 0) {
+                cfg_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+static struct job *job_new(struct engine *e, int64_t id, const struct pipeline *p, struct cfg *c)
+{
+        struct job *job = calloc(1, sizeof(*job));
+        if (!job)
+                return NULL;
+        job->e = e;
+        job->id = id;
+        job->p = p;
+        job->cfg = c;
+        const char *target = cfg_get(c, "warehouse", "target");
+        struct buf b = { 0 };
+        if (target && *target)
+                buf_printf(&b, "%s", target);
+        else
+                buf_printf(&b, "sqlite://%s/warehouse.db", e->state_dir);
+        job->warehouse = b.data;
+        uv_timer_init(e->loop, &job->retry);
+        job->retry.data = job;
+        /* append: the list is in submission order */
+        struct job **pp = &e->jobs;
+        while (*pp)
+                pp = &(*pp)->next;
+        *pp = job;
+        return job;
+}
+
+static struct job *job_find(struct engine *e, int64_t id)
+{
+        for (struct job *job = e->jobs; job; job = job->next)
+                if (job->id == id)
+                        return job;
+        return NULL;
+}
+
+static void job_finish(struct job *job, enum job_state s, const char *error)
+{
+        struct engine *e = job->e;
+        if (s == JOB_CANCELLED)
+                journal_steps_finish(e->j, job->id, STEP_CANCELLED);
+        journal_job_set_state(e->j, job->id, s, error);
+        if (s == JOB_SUCCEEDED)
+                log_info("job", "job=%lld: succeeded", (long long)job->id);
+        else
+                log_warning("job", "job=%lld: %s%s%s", (long long)job->id, job_state_name(s),
+                            error ? ": " : "", error ? error : "");
+        emit(e, job->id,
+             json_pack("{s:s, s:s, s:s?}", "kind", "end", "state", job_state_name(s), "error",
+                       error));
+        job_unlink(job);
+        changed(e);
+        schedule(e);
+}
+
+static json_t *progress_json(struct step_run *r)
+{
+        return json_pack("{s:I, s:I, s:I, s:I}", "objects",
+                         (json_int_t)atomic_load(&r->progress.objects), "bytes",
+                         (json_int_t)atomic_load(&r->progress.bytes), "rows",
+                         (json_int_t)atomic_load(&r->progress.rows), "errors",
+                         (json_int_t)atomic_load(&r->progress.errors));
+}
+
+/* Publishes a step's counters when they changed; journals them at most once
+ * a second (and always when force). */
+static void publish_progress(struct job *job, bool force)
+{
+        struct step_run *r = job->run;
+        if (!r)
+                return;
+        json_t *p = progress_json(r);
+        char *text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+        if (text && strcmp(text, job->last_progress) != 0) {
+                snprintf(job->last_progress, sizeof(job->last_progress), "%s", text);
+                uint64_t now = util_now_mono_ms();
+                if (force || now - job->last_progress_write >= 1000) {
+                        journal_step_progress(job->e->j, job->id, job->step, text);
+                        job->last_progress_write = now;
+                }
+                emit(job->e, job->id,
+                     json_pack("{s:s, s:s, s:O}", "kind", "progress", "step", r->ops->name,
+                               "progress", p));
+        } else if (text && force) {
+                journal_step_progress(job->e->j, job->id, job->step, text);
+        }
+        free(text);
+        json_decref(p);
+}
+
+static void progress_cb(uv_timer_t *t)
+{
+        struct engine *e = t->data;
+        for (struct job *job = e->jobs; job; job = job->next)
+                publish_progress(job, false);
+}
+
+static void run_free(struct step_run *r)
+{
+        json_decref(r->outputs);
+        json_decref(r->checks);
+        json_decref(r->load_errors);
+        json_decref(r->events);
+        uv_mutex_destroy(&r->lock);
+        free(r);
+}
+
+/* Records what an attempt produced, whatever its outcome. */
+static void record_results(struct job *job, struct step_run *r)
+{
+        struct engine *e = job->e;
+        const char *key;
+        json_t *v;
+        json_object_foreach(r->outputs, key, v)
+                journal_output_set(e->j, job->id, r->ops->name, key, json_string_value(v));
+        if (r->checks)
+                journal_checks_replace(e->j, job->id, r->checks);
+        if (r->load_errors && json_array_size(r->load_errors))
+                journal_load_errors_add(e->j, job->id, r->ops->name, r->load_errors);
+        size_t i;
+        json_array_foreach(r->events, i, v)
+                job_log(job, "info", r->ops->name, json_string_value(v));
+}
+
+static void maybe_stopped(struct engine *e)
+{
+        if (!e->stopping || !e->stopped)
+                return;
+        for (struct job *job = e->jobs; job; job = job->next)
+                if (job->run)
+                        return;
+        void (*fn)(void *) = e->stopped;
+        e->stopped = NULL;
+        fn(e->stopped_userdata);
+}
+
+static void retry_cb(uv_timer_t *t)
+{
+        struct job *job = t->data;
+        job->retry_armed = false;
+        run_step(job);
+}
+
+static void step_finished(struct step_run *r)
+{
+        struct job *job = r->owner;
+        struct engine *e = job->e;
+        const char *name = r->ops->name;
+        publish_progress(job, true);
+        record_results(job, r);
+        job->run = NULL;
+        int result = r->result;
+        char error[1100];
+        snprintf(error, sizeof(error), "step %s: %s", name,
+                 r->error[0] ? r->error : strerror(result < 0 ? -result : EIO));
+
+        if (result == 0) {
+                journal_step_set_state(e->j, job->id, job->step, STEP_DONE, NULL);
+                log_info("job", "job=%lld step=%s: done", (long long)job->id, name);
+                emit(e, job->id,
+                     json_pack("{s:s, s:s, s:s}", "kind", "step", "step", name, "state", "done"));
+                run_free(r);
+                job->step++;
+                job->attempts = 0;
+                if (e->stopping) {
+                        maybe_stopped(e);
+                        return;
+                }
+                run_step(job);
+                return;
+        }
+        if (result == -ECANCELED && job->cancelling) {
+                run_free(r);
+                job_finish(job, JOB_CANCELLED, "cancelled by request");
+                maybe_stopped(e);
+                return;
+        }
+        if (result == -ECANCELED && e->stopping) {
+                /* Interrupted by shutdown: the step runs again at the next start. */
+                journal_step_set_state(e->j, job->id, job->step, STEP_PENDING,
+                                       "interrupted by etld stopping; resumes at next start");
+                log_info("job", "job=%lld step=%s: interrupted, will resume", (long long)job->id,
+                         name);
+                run_free(r);
+                maybe_stopped(e);
+                return;
+        }
+        bool transient = r->transient;
+        run_free(r);
+        long long attempts_max = cfg_get_int(job->cfg, "daemon", "retry_max");
+        if (transient && ++job->attempts < attempts_max && !e->stopping && !job->cancelling) {
+                /* Capped exponential backoff with full jitter. */
+                uint64_t base = (uint64_t)cfg_get_int(job->cfg, "daemon", "retry_base_ms");
+                uint64_t cap = (uint64_t)cfg_get_int(job->cfg, "daemon", "retry_cap_ms");
+                uint64_t delay = base << (job->attempts - 1 < 20 ? job->attempts - 1 : 20);
+                if (delay > cap)
+                        delay = cap;
+                delay = delay / 2 + (uint64_t)random() % (delay / 2 + 1);
+                journal_step_set_state(e->j, job->id, job->step, STEP_PENDING, error);
+                char msg[1300];
+                snprintf(msg, sizeof(msg), "%s (transient; attempt %d of %lld in %llu ms)", error,
+                         job->attempts + 1, attempts_max, (unsigned long long)delay);
+                job_log(job, "warning", name, msg);
+                log_warning("job", "job=%lld: %s", (long long)job->id, msg);
+                job->retry_armed = true;
+                uv_timer_start(&job->retry, retry_cb, delay, 0);
+                return;
+        }
+        journal_step_set_state(e->j, job->id, job->step, STEP_FAILED, error);
+        emit(e, job->id,
+             json_pack("{s:s, s:s, s:s, s:s}", "kind", "step", "step", name, "state", "failed",
+                       "message", error));
+        job_finish(job, JOB_FAILED, error);
+        maybe_stopped(e);
+}
+
+static void run_step(struct job *job)
+{
+        struct engine *e = job->e;
+        if (job->cancelling) {
+                job_finish(job, JOB_CANCELLED, "cancelled by request");
+                return;
+        }
+        if (e->stopping)
+                return;
+        if ((size_t)job->step >= job->p->nsteps) {
+                job_finish(job, JOB_SUCCEEDED, NULL);
+                return;
+        }
+        struct step_run *r = calloc(1, sizeof(*r));
+        if (!r) {
+                job_finish(job, JOB_FAILED, "out of memory");
+                return;
+        }
+        r->loop = e->loop;
+        r->job_id = job->id;
+        r->idx = job->step;
+        r->ops = job->p->steps[job->step];
+        r->cfg = job->cfg;
+        r->state_dir = e->state_dir;
+        r->outputs = json_object();
+        r->events = json_array();
+        r->done = step_finished;
+        r->owner = job;
+        uv_mutex_init(&r->lock);
+        atomic_init(&r->cancel, false);
+        job->run = r;
+        job->last_progress[0] = '\0';
+        journal_step_set_state(e->j, job->id, job->step, STEP_RUNNING, NULL);
+        log_info("job", "job=%lld step=%s: running", (long long)job->id, r->ops->name);
+        emit(e, job->id,
+             json_pack("{s:s, s:s, s:s, s:s}", "kind", "step", "step", r->ops->name, "state",
+                       "running", "message", r->ops->description));
+        int res = r->ops->start(r);
+        if (res < 0)
+                step_done(r, res, false, "cannot start: %s", strerror(-res));
+}
+
+static void start_job(struct job *job)
+{
+        struct engine *e = job->e;
+        struct journal_job jj;
+        int r = journal_job_get(e->j, job->id, &jj);
+        if (r < 0) {
+                job_finish(job, JOB_FAILED, "the journal lost this job");
+                return;
+        }
+        job->step = jj.first_unfinished < 0 ? (int)job->p->nsteps : jj.first_unfinished;
+        journal_job_clear(&jj);
+        job->running = true;
+        job->attempts = 0;
+        journal_job_set_state(e->j, job->id, JOB_RUNNING, NULL);
+        emit(e, job->id, json_pack("{s:s, s:s}", "kind", "step", "state", "running"));
+        changed(e);
+        run_step(job);
+}
+
+static bool warehouse_busy(struct engine *e, const struct job *job)
+{
+        for (struct job *o = e->jobs; o; o = o->next)
+                if (o != job && o->running && strcmp(o->warehouse, job->warehouse) == 0)
+                        return true;
+        return false;
+}
+
+static void schedule(struct engine *e)
+{
+        if (e->stopping)
+                return;
+        long long max = cfg_get_int(e->base, "daemon", "max_jobs");
+        if (max < 1)
+                max = 1;
+        unsigned running, queued;
+        engine_counts(e, &running, &queued);
+        for (struct job *job = e->jobs; job && running < max; job = job->next) {
+                if (job->running || warehouse_busy(e, job))
+                        continue;
+                running++;
+                start_job(job);
+                /* start_job may finish and unlink a job at once: start over */
+                schedule(e);
+                return;
+        }
+}
+
+int engine_new(uv_loop_t *loop, struct journal *j, const struct cfg *base, const char *state_dir,
+               struct engine **ret)
+{
+        struct engine *e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        e->loop = loop;
+        e->j = j;
+        e->base = cfg_dup(base);
+        e->state_dir = strdup(state_dir);
+        if (!e->base || !e->state_dir) {
+                cfg_free(e->base);
+                free(e->state_dir);
+                free(e);
+                return -ENOMEM;
+        }
+        uv_timer_init(loop, &e->progress);
+        e->progress.data = e;
+        uv_timer_start(&e->progress, progress_cb, PROGRESS_INTERVAL_MS, PROGRESS_INTERVAL_MS);
+        uv_unref((uv_handle_t *)&e->progress);
+        *ret = e;
+        return 0;
+}
+
+static void engine_free_cb(uv_handle_t *h)
+{
+        struct engine *e = h->data;
+        cfg_free(e->base);
+        free(e->state_dir);
+        free(e);
+}
+
+struct engine *engine_free(struct engine *e)
+{
+        if (!e)
+                return NULL;
+        while (e->jobs) {
+                struct job *job = e->jobs;
+                e->jobs = job->next;
+                if (job->run) /* never happens after engine_stop completed */
+                        log_error("job", "job=%lld: freed while a step runs", (long long)job->id);
+                uv_close((uv_handle_t *)&job->retry, job_free_cb);
+        }
+        e->emitting = 0;
+        for (struct engine_watch *w = e->watches; w; w = w->next)
+                w->dead = true;
+        reap_watches(e);
+        uv_close((uv_handle_t *)&e->progress, engine_free_cb);
+        return NULL;
+}
+
+int engine_set_config(struct engine *e, const struct cfg *base)
+{
+        struct cfg *c = cfg_dup(base);
+        if (!c)
+                return -ENOMEM;
+        cfg_free(e->base);
+        e->base = c;
+        schedule(e);
+        return 0;
+}
+
+static int add_from_journal(struct engine *e, int64_t id)
+{
+        struct journal_job jj;
+        int r = journal_job_get(e->j, id, &jj);
+        if (r < 0)
+                return r;
+        const struct pipeline *p = pipeline_find(jj.pipeline);
+        struct cfg *c = NULL;
+        char err[512] = "";
+        if (p)
+                r = job_config(e, jj.config, &c, err, sizeof(err));
+        if (!p || r < 0) {
+                char msg[700];
+                snprintf(msg, sizeof(msg), "cannot resume: %s",
+                         p ? err : "this etld does not know its pipeline");
+                journal_steps_finish(e->j, id, STEP_FAILED);
+                journal_job_set_state(e->j, id, JOB_FAILED, msg);
+                log_error("job", "job=%lld: %s", (long long)id, msg);
+                journal_job_clear(&jj);
+                return 0;
+        }
+        journal_job_clear(&jj);
+        if (!job_new(e, id, p, c)) {
+                cfg_free(c);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int engine_recover(struct engine *e)
+{
+        int64_t *ids = NULL;
+        size_t n = 0;
+        int r = journal_jobs_in_state(e->j, JOB_RUNNING, &ids, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                /* A step left running was interrupted: it runs again whole. */
+                json_t *status = journal_job_json(e->j, ids[i]);
+                size_t k;
+                json_t *s;
+                json_array_foreach(json_object_get(status, "steps"), k, s)
+                {
+                        if (strcmp(json_string_value(json_object_get(s, "state")), "running") == 0)
+                                journal_step_set_state(e->j, ids[i], (int)k, STEP_PENDING,
+                                                       "interrupted by a restart; runs again");
+                }
+                json_decref(status);
+                log_info("job", "job=%lld: resuming after restart", (long long)ids[i]);
+                journal_event_add(e->j, ids[i], "info", NULL, "resuming after restart");
+                add_from_journal(e, ids[i]);
+        }
+        free(ids);
+        r = journal_jobs_in_state(e->j, JOB_QUEUED, &ids, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                add_from_journal(e, ids[i]);
+        free(ids);
+        changed(e);
+        schedule(e);
+        return 0;
+}
+
+int engine_submit(struct engine *e, const char *pipeline, json_t *settings, const char *key,
+                  long uid, int64_t *ret_id, bool *ret_existing, char *err, size_t errlen)
+{
+        if (e->stopping) {
+                snprintf(err, errlen, "etld is stopping; submit again after it restarts");
+                return -ESHUTDOWN;
+        }
+        const struct pipeline *p = pipeline_find(pipeline);
+        if (!p) {
+                struct buf names = { 0 };
+                for (size_t i = 0; pipelines[i]; i++)
+                        buf_printf(&names, "%s%s", i ? ", " : "", pipelines[i]->name);
+                snprintf(err, errlen, "unknown pipeline '%s' (known: %s)", pipeline,
+                         names.data ? names.data : "");
+                buf_free(&names);
+                return -EINVAL;
+        }
+        struct cfg *c = cfg_dup(e->base);
+        if (!c)
+                return -ENOMEM;
+        int r = settings ? cfg_apply_json(c, settings, err, errlen) : 0;
+        if (r < 0) {
+                cfg_free(c);
+                return r;
+        }
+        /* The job keeps its own settings (secrets left out) so that a resumed
+         * job runs with the same values. */
+        struct cfg *own = cfg_new();
+        char ignored[256];
+        if (!own || (settings && cfg_apply_json(own, settings, ignored, sizeof(ignored)) < 0)) {
+                cfg_free(own);
+                cfg_free(c);
+                return -ENOMEM;
+        }
+        json_t *own_json = cfg_to_json(own, false);
+        char *config = json_dumps(own_json, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(own_json);
+        cfg_free(own);
+        const char *names[64];
+        for (size_t i = 0; i < p->nsteps && i < 64; i++)
+                names[i] = p->steps[i]->name;
+        r = journal_job_add(e->j, p->name, names, p->nsteps, config, key, uid, ret_id,
+                            ret_existing);
+        free(config);
+        if (r < 0 || *ret_existing) {
+                cfg_free(c);
+                if (r < 0)
+                        snprintf(err, errlen, "the journal refused the job: %s", strerror(-r));
+                return r;
+        }
+        if (!job_new(e, *ret_id, p, c)) {
+                cfg_free(c);
+                return -ENOMEM;
+        }
+        log_info("job", "job=%lld: %s submitted by uid %ld", (long long)*ret_id, p->name, uid);
+        changed(e);
+        schedule(e);
+        return 0;
+}
+
+int engine_cancel(struct engine *e, int64_t id, long uid, const char **ret_state, char *err,
+                  size_t errlen)
+{
+        struct job *job = job_find(e, id);
+        if (!job) {
+                struct journal_job jj;
+                int r = journal_job_get(e->j, id, &jj);
+                if (r < 0) {
+                        snprintf(err, errlen, "no job %lld", (long long)id);
+                        return -ENOENT;
+                }
+                snprintf(err, errlen, "job %lld has already ended (%s)", (long long)id,
+                         job_state_name(jj.state));
+                journal_job_clear(&jj);
+                return -EALREADY;
+        }
+        journal_job_set_cancel_uid(e->j, id, uid);
+        char msg[128];
+        snprintf(msg, sizeof(msg), "cancel requested by uid %ld", uid);
+        job_log(job, "info", NULL, msg);
+        job->cancelling = true;
+        if (job->run) {
+                atomic_store(&job->run->cancel, true);
+                job->run->ops->cancel(job->run);
+                *ret_state = "cancelling";
+                return 0;
+        }
+        if (job->retry_armed)
+                uv_timer_stop(&job->retry);
+        job_finish(job, JOB_CANCELLED, "cancelled by request");
+        *ret_state = "cancelled";
+        return 0;
+}
+
+void engine_counts(struct engine *e, unsigned *running, unsigned *queued)
+{
+        *running = *queued = 0;
+        for (struct job *job = e->jobs; job; job = job->next) {
+                if (job->running)
+                        (*running)++;
+                else
+                        (*queued)++;
+        }
+}
+
+json_t *engine_active_ids(struct engine *e)
+{
+        json_t *ids = json_array();
+        for (struct job *job = e->jobs; job; job = job->next)
+                json_array_append_new(ids, json_integer(job->id));
+        return ids;
+}
+
+void engine_stop(struct engine *e, void (*done)(void *userdata), void *userdata)
+{
+        e->stopping = true;
+        e->stopped = done;
+        e->stopped_userdata = userdata;
+        for (struct job *job = e->jobs; job; job = job->next) {
+                if (job->retry_armed) {
+                        uv_timer_stop(&job->retry);
+                        job->retry_armed = false;
+                }
+                if (job->run) {
+                        atomic_store(&job->run->cancel, true);
+                        job->run->ops->cancel(job->run);
+                }
+        }
+        maybe_stopped(e);
+}
+
+void engine_on_change(struct engine *e, void (*fn)(void *userdata), void *userdata)
+{
+        e->changed = fn;
+        e->changed_userdata = userdata;
+}

@@ -1,0 +1,61 @@
+/* engine.h - the job engine: the queue, the steps of running jobs, retries,
+ * cancel and shutdown.
+ *
+ * The engine owns every job that is queued or running.  It records each
+ * transition in the journal before telling anyone, runs at most max_jobs jobs
+ * at once, never two on the same warehouse, and retries a step that failed
+ * with a transient error with capped exponential backoff.  Watchers (the
+ * server's `watch` connections) receive events as JSON objects. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cfg.h"
+#include "journal.h"
+
+struct engine;
+struct engine_watch;
+
+/* An event for watchers: {"job", "kind": step|progress|log|end, ...}.  The
+ * callee must not keep the object without a reference. */
+typedef void (*engine_event_fn)(void *userdata, json_t *event);
+
+int engine_new(uv_loop_t *loop, struct journal *j, const struct cfg *base, const char *state_dir,
+               struct engine **ret);
+/* Frees the engine once engine_stop has completed (or was never needed). */
+struct engine *engine_free(struct engine *e);
+
+/* A new daemon configuration (SIGHUP): used by jobs started from now on. */
+int engine_set_config(struct engine *e, const struct cfg *base);
+
+/* Picks up the journal: running jobs resume at their first unfinished step,
+ * queued jobs stay queued. */
+int engine_recover(struct engine *e);
+
+/* Queues a job.  settings: {"section.key": value} overrides for this job.  On
+ * -EINVAL err names the pipeline or key at fault. */
+int engine_submit(struct engine *e, const char *pipeline, json_t *settings, const char *key,
+                  long uid, int64_t *ret_id, bool *ret_existing, char *err, size_t errlen);
+
+/* Cancels a queued job at once or asks a running one to stop.  *ret_state:
+ * "cancelled" or "cancelling".  -ENOENT unknown job, -EALREADY finished job. */
+int engine_cancel(struct engine *e, int64_t job, long uid, const char **ret_state, char *err,
+                  size_t errlen);
+
+/* Watching a job's events; engine_unwatch is safe from inside the callback. */
+struct engine_watch *engine_watch(struct engine *e, int64_t job, engine_event_fn fn,
+                                  void *userdata);
+void engine_unwatch(struct engine *e, struct engine_watch *w);
+
+void engine_counts(struct engine *e, unsigned *running, unsigned *queued);
+/* The ids of active jobs (running and queued), for the daemon summary. */
+json_t *engine_active_ids(struct engine *e);
+
+/* Interrupts running steps at a safe point, leaving them to resume at the
+ * next start, and calls done once none runs. */
+void engine_stop(struct engine *e, void (*done)(void *userdata), void *userdata);
+
+/* Called whenever the number of running or queued jobs changes. */
+void engine_on_change(struct engine *e, void (*fn)(void *userdata), void *userdata);

@@ -1,0 +1,651 @@
+/* journal.c - the SQLite journal.  See journal.h.
+ *
+ * Small functions, one statement each, prepared on demand (the journal is not
+ * a hot path: a handful of writes per step and a progress write per second).
+ * Migrations come from the files of sql/journal/, compiled in by scripts/embed.c. */
+#include "journal.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+extern const char *const journal_migrations[];
+extern const size_t journal_migrations_n;
+
+#define JOURNAL_APPLICATION_ID 0x65746c64 /* "etld" */
+#define JOURNAL_EVENTS_PER_JOB 1000
+
+struct journal {
+        sqlite3 *db;
+};
+
+static const char *const job_names[JOB_STATE_MAX] = {
+        [JOB_QUEUED] = "queued",       [JOB_RUNNING] = "running", [JOB_SUCCEEDED] = "succeeded",
+        [JOB_FAILED] = "failed",       [JOB_CANCELLED] = "cancelled",
+};
+static const char *const step_names[STEP_STATE_MAX] = {
+        [STEP_PENDING] = "pending", [STEP_RUNNING] = "running", [STEP_DONE] = "done",
+        [STEP_FAILED] = "failed",   [STEP_CANCELLED] = "cancelled",
+};
+
+const char *job_state_name(enum job_state s)
+{
+        return s < JOB_STATE_MAX ? job_names[s] : "invalid";
+}
+
+const char *step_state_name(enum step_state s)
+{
+        return s < STEP_STATE_MAX ? step_names[s] : "invalid";
+}
+
+bool job_state_is_final(enum job_state s)
+{
+        return s == JOB_SUCCEEDED || s == JOB_FAILED || s == JOB_CANCELLED;
+}
+
+static int job_state_from_name(const char *name)
+{
+        for (int i = 0; i < JOB_STATE_MAX; i++)
+                if (strcmp(job_names[i], name) == 0)
+                        return i;
+        return -1;
+}
+
+int journal_schema_version(void)
+{
+        return (int)journal_migrations_n;
+}
+
+static int exec(struct journal *j, const char *sql)
+{
+        char *msg = NULL;
+        int rc = sqlite3_exec(j->db, sql, NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+                log_error("journal", "%s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+                sqlite3_free(msg);
+                return rc == SQLITE_FULL ? -ENOSPC : -EIO;
+        }
+        return 0;
+}
+
+/* Prepares sql and binds the arguments described by types: 'i' int64,
+ * 't' text (NULL allowed), 'l' long.  Returns NULL on failure (logged). */
+static sqlite3_stmt *prep(struct journal *j, const char *sql, const char *types, ...)
+{
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(j->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK) {
+                log_error("journal", "preparing '%s': %s", sql, sqlite3_errmsg(j->db));
+                return NULL;
+        }
+        va_list ap;
+        va_start(ap, types);
+        for (int i = 0; types[i]; i++) {
+                if (types[i] == 'i') {
+                        sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+                } else if (types[i] == 'l') {
+                        sqlite3_bind_int64(st, i + 1, va_arg(ap, long));
+                } else {
+                        const char *s = va_arg(ap, const char *);
+                        if (s)
+                                sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT);
+                        else
+                                sqlite3_bind_null(st, i + 1);
+                }
+        }
+        va_end(ap);
+        return st;
+}
+
+/* Steps a statement that returns no rows and finalizes it. */
+static int run(struct journal *j, sqlite3_stmt *st)
+{
+        if (!st)
+                return -EIO;
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+                log_error("journal", "write failed: %s", sqlite3_errmsg(j->db));
+                return rc == SQLITE_FULL ? -ENOSPC : -EIO;
+        }
+        return 0;
+}
+
+static int migrate(struct journal *j, char *err, size_t errlen)
+{
+        sqlite3_stmt *st = prep(j, "PRAGMA user_version", "");
+        if (!st || sqlite3_step(st) != SQLITE_ROW) {
+                sqlite3_finalize(st);
+                snprintf(err, errlen, "cannot read the journal's schema version");
+                return -EIO;
+        }
+        int version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        int latest = journal_schema_version();
+        if (version > latest) {
+                snprintf(err, errlen,
+                         "the journal has schema version %d but this etld knows only up to %d; "
+                         "run a newer etld or move the state directory away",
+                         version, latest);
+                return -EPROTO;
+        }
+        for (int v = version; v < latest; v++) {
+                char set[64];
+                snprintf(set, sizeof(set), "PRAGMA user_version = %d", v + 1);
+                int r = exec(j, "BEGIN IMMEDIATE");
+                r = r ? r : exec(j, journal_migrations[v]);
+                r = r ? r : exec(j, set);
+                if (r < 0) {
+                        exec(j, "ROLLBACK");
+                        snprintf(err, errlen, "migrating the journal to version %d failed", v + 1);
+                        return r;
+                }
+                r = exec(j, "COMMIT");
+                if (r < 0) {
+                        snprintf(err, errlen, "committing journal version %d failed", v + 1);
+                        return r;
+                }
+                log_info("journal", "migrated journal to schema version %d", v + 1);
+        }
+        return 0;
+}
+
+int journal_open(const char *path, struct journal **ret, char *err, size_t errlen)
+{
+        struct journal *j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        int rc = sqlite3_open_v2(path, &j->db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 NULL);
+        if (rc != SQLITE_OK) {
+                snprintf(err, errlen, "journal '%s': %s", path,
+                         j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
+                journal_close(j);
+                return -EIO;
+        }
+        /* Exclusive locking keeps a second etld off this state directory: its
+         * first write fails at once instead of interleaving with ours. */
+        int r = exec(j, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
+                        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+        if (r == 0)
+                r = exec(j, "BEGIN EXCLUSIVE; COMMIT;");
+        if (r < 0) {
+                snprintf(err, errlen,
+                         "journal '%s' cannot be locked: is another etld using this state "
+                         "directory?",
+                         path);
+                journal_close(j);
+                return -EBUSY;
+        }
+        sqlite3_stmt *st = prep(j, "PRAGMA application_id", "");
+        int app = 0;
+        if (st && sqlite3_step(st) == SQLITE_ROW)
+                app = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (app != 0 && app != JOURNAL_APPLICATION_ID) {
+                snprintf(err, errlen, "'%s' is a SQLite file of another program, not a journal",
+                         path);
+                journal_close(j);
+                return -EINVAL;
+        }
+        if (app == 0) {
+                char set[64];
+                snprintf(set, sizeof(set), "PRAGMA application_id = %d", JOURNAL_APPLICATION_ID);
+                exec(j, set);
+        }
+        r = migrate(j, err, errlen);
+        if (r < 0) {
+                journal_close(j);
+                return r;
+        }
+        *ret = j;
+        return 0;
+}
+
+struct journal *journal_close(struct journal *j)
+{
+        if (!j)
+                return NULL;
+        if (j->db) {
+                if (!sqlite3_get_autocommit(j->db)) {
+                        log_warning("journal", "rolling back a transaction left open at close");
+                        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+                }
+                sqlite3_exec(j->db, "PRAGMA optimize", NULL, NULL, NULL);
+                sqlite3_close(j->db);
+        }
+        free(j);
+        return NULL;
+}
+
+int journal_job_add(struct journal *j, const char *pipeline, const char *const *steps,
+                    size_t nsteps, const char *config_json, const char *key, long uid,
+                    int64_t *ret_id, bool *ret_existing)
+{
+        if (key) {
+                sqlite3_stmt *st = prep(j, "SELECT id FROM jobs WHERE idem_key = ?1", "t", key);
+                if (!st)
+                        return -EIO;
+                if (sqlite3_step(st) == SQLITE_ROW) {
+                        *ret_id = sqlite3_column_int64(st, 0);
+                        *ret_existing = true;
+                        sqlite3_finalize(st);
+                        return 0;
+                }
+                sqlite3_finalize(st);
+        }
+        int r = exec(j, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        r = run(j, prep(j,
+                        "INSERT INTO jobs (pipeline, state, config, idem_key, uid, created_at) "
+                        "VALUES (?1, 'queued', ?2, ?3, ?4, ?5)",
+                        "tttli", pipeline, config_json, key, uid, (int64_t)util_now_ms()));
+        int64_t id = sqlite3_last_insert_rowid(j->db);
+        for (size_t i = 0; r == 0 && i < nsteps; i++)
+                r = run(j, prep(j,
+                                "INSERT INTO steps (job_id, idx, name, state) "
+                                "VALUES (?1, ?2, ?3, 'pending')",
+                                "iit", id, (int64_t)i, steps[i]));
+        if (r < 0) {
+                exec(j, "ROLLBACK");
+                return r;
+        }
+        r = exec(j, "COMMIT");
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        *ret_existing = false;
+        return 0;
+}
+
+int journal_job_set_state(struct journal *j, int64_t id, enum job_state s, const char *error)
+{
+        int64_t now = util_now_ms();
+        if (s == JOB_RUNNING)
+                return run(j, prep(j,
+                                   "UPDATE jobs SET state = 'running', "
+                                   "started_at = COALESCE(started_at, ?2) WHERE id = ?1",
+                                   "ii", id, now));
+        if (job_state_is_final(s))
+                return run(j, prep(j,
+                                   "UPDATE jobs SET state = ?2, finished_at = ?3, error = ?4 "
+                                   "WHERE id = ?1",
+                                   "itit", id, job_state_name(s), now,
+                                   s == JOB_SUCCEEDED ? NULL : error));
+        return run(j, prep(j, "UPDATE jobs SET state = ?2 WHERE id = ?1", "it", id,
+                           job_state_name(s)));
+}
+
+int journal_job_set_cancel_uid(struct journal *j, int64_t id, long uid)
+{
+        return run(j, prep(j, "UPDATE jobs SET cancel_uid = ?2 WHERE id = ?1", "il", id, uid));
+}
+
+int journal_step_set_state(struct journal *j, int64_t job, int idx, enum step_state s,
+                           const char *error)
+{
+        int64_t now = util_now_ms();
+        if (s == STEP_RUNNING)
+                return run(j, prep(j,
+                                   "UPDATE steps SET state = 'running', attempts = attempts + 1, "
+                                   "started_at = ?3, finished_at = NULL, error = NULL "
+                                   "WHERE job_id = ?1 AND idx = ?2",
+                                   "iii", job, (int64_t)idx, now));
+        if (s == STEP_PENDING)
+                return run(j, prep(j,
+                                   "UPDATE steps SET state = 'pending', error = ?3 "
+                                   "WHERE job_id = ?1 AND idx = ?2",
+                                   "iit", job, (int64_t)idx, error));
+        return run(j, prep(j,
+                           "UPDATE steps SET state = ?3, finished_at = ?4, error = ?5 "
+                           "WHERE job_id = ?1 AND idx = ?2",
+                           "iitit", job, (int64_t)idx, step_state_name(s), now, error));
+}
+
+int journal_steps_finish(struct journal *j, int64_t job, enum step_state s)
+{
+        return run(j, prep(j,
+                           "UPDATE steps SET state = ?2, finished_at = ?3 "
+                           "WHERE job_id = ?1 AND state IN ('pending', 'running')",
+                           "iti", job, step_state_name(s), (int64_t)util_now_ms()));
+}
+
+int journal_step_progress(struct journal *j, int64_t job, int idx, const char *json)
+{
+        return run(j, prep(j, "UPDATE steps SET progress = ?3 WHERE job_id = ?1 AND idx = ?2",
+                           "iit", job, (int64_t)idx, json));
+}
+
+int journal_output_set(struct journal *j, int64_t job, const char *step, const char *key,
+                       const char *value)
+{
+        return run(j, prep(j,
+                           "INSERT INTO outputs (job_id, step, key, value) VALUES (?1, ?2, ?3, ?4) "
+                           "ON CONFLICT (job_id, key) DO UPDATE SET value = excluded.value",
+                           "itt" "t", job, step, key, value));
+}
+
+char *journal_output_get(struct journal *j, int64_t job, const char *key)
+{
+        sqlite3_stmt *st =
+                prep(j, "SELECT value FROM outputs WHERE job_id = ?1 AND key = ?2", "it", job, key);
+        char *v = NULL;
+        if (st && sqlite3_step(st) == SQLITE_ROW)
+                v = strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        return v;
+}
+
+int journal_checks_replace(struct journal *j, int64_t job, json_t *checks)
+{
+        int r = exec(j, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        r = run(j, prep(j, "DELETE FROM checks WHERE job_id = ?1", "i", job));
+        size_t i;
+        json_t *c;
+        json_array_foreach(checks, i, c)
+        {
+                if (r < 0)
+                        break;
+                r = run(j, prep(j,
+                                "INSERT INTO checks (job_id, seq, name, ok, detail) "
+                                "VALUES (?1, ?2, ?3, ?4, ?5)",
+                                "iitit", job, (int64_t)i,
+                                json_string_value(json_object_get(c, "name")),
+                                (int64_t)json_is_true(json_object_get(c, "ok")),
+                                json_string_value(json_object_get(c, "detail"))));
+        }
+        if (r < 0) {
+                exec(j, "ROLLBACK");
+                return r;
+        }
+        return exec(j, "COMMIT");
+}
+
+int journal_event_add(struct journal *j, int64_t job, const char *level, const char *step,
+                      const char *message)
+{
+        int r = run(j, prep(j,
+                            "INSERT INTO events (job_id, at, level, step, message) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5)",
+                            "iitt" "t", job, (int64_t)util_now_ms(), level, step, message));
+        if (r < 0)
+                return r;
+        /* Keep the event log bounded: the newest events of each job. */
+        return run(j, prep(j,
+                           "DELETE FROM events WHERE job_id = ?1 AND id <= "
+                           "(SELECT id FROM events WHERE job_id = ?1 ORDER BY id DESC "
+                           "LIMIT 1 OFFSET ?2)",
+                           "ii", job, (int64_t)JOURNAL_EVENTS_PER_JOB));
+}
+
+static const char *obj_str(json_t *o, const char *k)
+{
+        const char *s = json_string_value(json_object_get(o, k));
+        return s ? s : "";
+}
+
+int journal_load_errors_add(struct journal *j, int64_t job, const char *step, json_t *errors)
+{
+        int r = exec(j, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        size_t i;
+        json_t *e;
+        json_array_foreach(errors, i, e)
+        {
+                sqlite3_stmt *st = prep(
+                        j,
+                        "INSERT INTO load_errors (job_id, step, filename, line_number, colname, "
+                        "type, position, raw_line, raw_field_value, err_code, err_reason) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        "ittitti" "ttit", job, step, obj_str(e, "filename"),
+                        (int64_t)json_integer_value(json_object_get(e, "line_number")),
+                        obj_str(e, "colname"), obj_str(e, "type"),
+                        (int64_t)json_integer_value(json_object_get(e, "position")),
+                        obj_str(e, "raw_line"), obj_str(e, "raw_field_value"),
+                        (int64_t)json_integer_value(json_object_get(e, "err_code")),
+                        obj_str(e, "err_reason"));
+                r = run(j, st);
+                if (r < 0)
+                        break;
+        }
+        if (r < 0) {
+                exec(j, "ROLLBACK");
+                return r;
+        }
+        return exec(j, "COMMIT");
+}
+
+void journal_job_clear(struct journal_job *jj)
+{
+        free(jj->pipeline);
+        free(jj->config);
+        memset(jj, 0, sizeof(*jj));
+}
+
+int journal_job_get(struct journal *j, int64_t id, struct journal_job *ret)
+{
+        sqlite3_stmt *st = prep(j,
+                                "SELECT pipeline, config, state, "
+                                "(SELECT MIN(idx) FROM steps WHERE job_id = ?1 AND state <> 'done') "
+                                "FROM jobs WHERE id = ?1",
+                                "i", id);
+        if (!st)
+                return -EIO;
+        if (sqlite3_step(st) != SQLITE_ROW) {
+                sqlite3_finalize(st);
+                return -ENOENT;
+        }
+        memset(ret, 0, sizeof(*ret));
+        ret->id = id;
+        ret->pipeline = strdup((const char *)sqlite3_column_text(st, 0));
+        ret->config = strdup((const char *)sqlite3_column_text(st, 1));
+        ret->state = (enum job_state)job_state_from_name((const char *)sqlite3_column_text(st, 2));
+        ret->first_unfinished =
+                sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 3);
+        sqlite3_finalize(st);
+        if (!ret->pipeline || !ret->config) {
+                journal_job_clear(ret);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int journal_jobs_in_state(struct journal *j, enum job_state s, int64_t **ret, size_t *ret_n)
+{
+        sqlite3_stmt *st =
+                prep(j, "SELECT id FROM jobs WHERE state = ?1 ORDER BY id", "t", job_state_name(s));
+        if (!st)
+                return -EIO;
+        int64_t *ids = NULL;
+        size_t n = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+                int64_t *p = realloc(ids, (n + 1) * sizeof(*p));
+                if (!p) {
+                        free(ids);
+                        sqlite3_finalize(st);
+                        return -ENOMEM;
+                }
+                ids = p;
+                ids[n++] = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_finalize(st);
+        *ret = ids;
+        *ret_n = n;
+        return 0;
+}
+
+/* Times go out as ISO 8601 UTC with milliseconds, or null. */
+static json_t *time_json(sqlite3_stmt *st, int col)
+{
+        if (sqlite3_column_type(st, col) == SQLITE_NULL)
+                return json_null();
+        int64_t ms = sqlite3_column_int64(st, col);
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+        char out[40], when[32];
+        gmtime_r(&secs, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(out, sizeof(out), "%s.%03dZ", when, (int)(ms % 1000));
+        return json_string(out);
+}
+
+static json_t *text_json(sqlite3_stmt *st, int col)
+{
+        if (sqlite3_column_type(st, col) == SQLITE_NULL)
+                return json_null();
+        return json_string((const char *)sqlite3_column_text(st, col));
+}
+
+static json_t *job_row_json(sqlite3_stmt *st)
+{
+        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o}", "id",
+                         (json_int_t)sqlite3_column_int64(st, 0), "pipeline",
+                         (const char *)sqlite3_column_text(st, 1), "state",
+                         (const char *)sqlite3_column_text(st, 2), "created_at", time_json(st, 3),
+                         "started_at", time_json(st, 4), "finished_at", time_json(st, 5), "error",
+                         text_json(st, 6));
+}
+
+json_t *journal_job_json(struct journal *j, int64_t id)
+{
+        sqlite3_stmt *st = prep(j,
+                                "SELECT id, pipeline, state, created_at, started_at, finished_at, "
+                                "error, uid, idem_key, config, cancel_uid FROM jobs WHERE id = ?1",
+                                "i", id);
+        if (!st)
+                return NULL;
+        if (sqlite3_step(st) != SQLITE_ROW) {
+                sqlite3_finalize(st);
+                return NULL;
+        }
+        json_t *job = job_row_json(st);
+        json_object_set_new(job, "uid", json_integer(sqlite3_column_int64(st, 7)));
+        json_object_set_new(job, "key", text_json(st, 8));
+        json_t *config = json_loads((const char *)sqlite3_column_text(st, 9), 0, NULL);
+        json_object_set_new(job, "config", config ? config : json_object());
+        json_object_set_new(job, "cancel_uid", sqlite3_column_type(st, 10) == SQLITE_NULL
+                                                       ? json_null()
+                                                       : json_integer(sqlite3_column_int64(st, 10)));
+        sqlite3_finalize(st);
+
+        json_t *steps = json_array();
+        st = prep(j,
+                  "SELECT name, state, attempts, started_at, finished_at, error, progress "
+                  "FROM steps WHERE job_id = ?1 ORDER BY idx",
+                  "i", id);
+        while (st && sqlite3_step(st) == SQLITE_ROW) {
+                const char *name = (const char *)sqlite3_column_text(st, 0);
+                json_t *progress = NULL;
+                if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+                        progress = json_loads((const char *)sqlite3_column_text(st, 6), 0, NULL);
+                json_t *step = json_pack("{s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "name", name,
+                                         "state", (const char *)sqlite3_column_text(st, 1),
+                                         "attempts", sqlite3_column_int(st, 2), "started_at",
+                                         time_json(st, 3), "finished_at", time_json(st, 4),
+                                         "error", text_json(st, 5), "progress",
+                                         progress ? progress : json_object(), "outputs",
+                                         json_object());
+                json_array_append_new(steps, step);
+        }
+        sqlite3_finalize(st);
+        st = prep(j, "SELECT step, key, value FROM outputs WHERE job_id = ?1 ORDER BY key", "i",
+                  id);
+        while (st && sqlite3_step(st) == SQLITE_ROW) {
+                const char *step = (const char *)sqlite3_column_text(st, 0);
+                size_t i;
+                json_t *s;
+                json_array_foreach(steps, i, s)
+                {
+                        if (strcmp(json_string_value(json_object_get(s, "name")), step) == 0)
+                                json_object_set_new(json_object_get(s, "outputs"),
+                                                    (const char *)sqlite3_column_text(st, 1),
+                                                    json_string((const char *)sqlite3_column_text(
+                                                            st, 2)));
+                }
+        }
+        sqlite3_finalize(st);
+        json_object_set_new(job, "steps", steps);
+
+        json_t *checks = json_array();
+        st = prep(j, "SELECT name, ok, detail FROM checks WHERE job_id = ?1 ORDER BY seq", "i",
+                  id);
+        while (st && sqlite3_step(st) == SQLITE_ROW)
+                json_array_append_new(checks,
+                                      json_pack("{s:s, s:b, s:s}", "name",
+                                                (const char *)sqlite3_column_text(st, 0), "ok",
+                                                sqlite3_column_int(st, 1), "detail",
+                                                (const char *)sqlite3_column_text(st, 2)));
+        sqlite3_finalize(st);
+        json_object_set_new(job, "checks", checks);
+
+        json_t *events = json_array();
+        st = prep(j,
+                  "SELECT at, level, step, message FROM (SELECT * FROM events WHERE job_id = ?1 "
+                  "ORDER BY id DESC LIMIT 20) ORDER BY id",
+                  "i", id);
+        while (st && sqlite3_step(st) == SQLITE_ROW)
+                json_array_append_new(events, json_pack("{s:o, s:s, s:o, s:s}", "at",
+                                                        time_json(st, 0), "level",
+                                                        (const char *)sqlite3_column_text(st, 1),
+                                                        "step", text_json(st, 2), "message",
+                                                        (const char *)sqlite3_column_text(st, 3)));
+        sqlite3_finalize(st);
+        json_object_set_new(job, "events", events);
+        st = prep(j, "SELECT COUNT(*) FROM load_errors WHERE job_id = ?1", "i", id);
+        if (st && sqlite3_step(st) == SQLITE_ROW)
+                json_object_set_new(job, "load_errors", json_integer(sqlite3_column_int64(st, 0)));
+        sqlite3_finalize(st);
+        return job;
+}
+
+json_t *journal_list_json(struct journal *j, int limit)
+{
+        json_t *jobs = json_array();
+        sqlite3_stmt *st = prep(j,
+                                "SELECT id, pipeline, state, created_at, started_at, finished_at, "
+                                "error FROM jobs ORDER BY id DESC LIMIT ?1",
+                                "i", (int64_t)limit);
+        while (st && sqlite3_step(st) == SQLITE_ROW)
+                json_array_append_new(jobs, job_row_json(st));
+        sqlite3_finalize(st);
+        return jobs;
+}
+
+json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit)
+{
+        json_t *rows = json_array();
+        sqlite3_stmt *st =
+                prep(j,
+                     "SELECT step, filename, line_number, colname, type, position, raw_line, "
+                     "raw_field_value, err_code, err_reason FROM load_errors WHERE job_id = ?1 "
+                     "ORDER BY id LIMIT ?2",
+                     "ii", job, (int64_t)limit);
+        while (st && sqlite3_step(st) == SQLITE_ROW)
+                json_array_append_new(
+                        rows,
+                        json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:s, s:s, s:i, s:s}", "step",
+                                  (const char *)sqlite3_column_text(st, 0), "filename",
+                                  (const char *)sqlite3_column_text(st, 1), "line_number",
+                                  (json_int_t)sqlite3_column_int64(st, 2), "colname",
+                                  (const char *)sqlite3_column_text(st, 3), "type",
+                                  (const char *)sqlite3_column_text(st, 4), "position",
+                                  (json_int_t)sqlite3_column_int64(st, 5), "raw_line",
+                                  (const char *)sqlite3_column_text(st, 6), "raw_field_value",
+                                  (const char *)sqlite3_column_text(st, 7), "err_code",
+                                  sqlite3_column_int(st, 8), "err_reason",
+                                  (const char *)sqlite3_column_text(st, 9)));
+        sqlite3_finalize(st);
+        return rows;
+}

@@ -1,0 +1,85 @@
+/* journal.h - the SQLite journal: jobs, their steps, outputs, checks, load
+ * errors and events, kept so that a crash or restart loses nothing.
+ *
+ * One connection, used from the loop thread only.  Every state transition is
+ * one transaction with synchronous=FULL; a second etld on the same state
+ * directory is refused (exclusive locking).  The schema lives in
+ * sql/journal/ and is applied by PRAGMA user_version migrations. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED, JOB_STATE_MAX };
+enum step_state {
+        STEP_PENDING,
+        STEP_RUNNING,
+        STEP_DONE,
+        STEP_FAILED,
+        STEP_CANCELLED,
+        STEP_STATE_MAX
+};
+
+const char *job_state_name(enum job_state s);
+const char *step_state_name(enum step_state s);
+bool job_state_is_final(enum job_state s);
+
+struct journal;
+
+/* Opens (creating and migrating) the journal at path.  A journal of a newer
+ * schema than this etld knows, or one in use by another etld, is refused;
+ * err says which. */
+int journal_open(const char *path, struct journal **ret, char *err, size_t errlen);
+struct journal *journal_close(struct journal *j);
+
+/* Schema version this etld writes. */
+int journal_schema_version(void);
+
+/* Adds a queued job with its steps (all pending).  With a key that exists
+ * already, nothing is added and *ret_id is that job, *ret_existing true. */
+int journal_job_add(struct journal *j, const char *pipeline, const char *const *steps,
+                    size_t nsteps, const char *config_json, const char *key, long uid,
+                    int64_t *ret_id, bool *ret_existing);
+
+/* State transitions.  Running sets started_at (first time), final states set
+ * finished_at; error is kept only for failed/cancelled. */
+int journal_job_set_state(struct journal *j, int64_t id, enum job_state s, const char *error);
+int journal_job_set_cancel_uid(struct journal *j, int64_t id, long uid);
+
+/* A step going running counts an attempt. */
+int journal_step_set_state(struct journal *j, int64_t job, int idx, enum step_state s,
+                           const char *error);
+/* Marks every unfinished step of a job with s (used on cancel). */
+int journal_steps_finish(struct journal *j, int64_t job, enum step_state s);
+int journal_step_progress(struct journal *j, int64_t job, int idx, const char *json);
+
+int journal_output_set(struct journal *j, int64_t job, const char *step, const char *key,
+                       const char *value);
+/* The value of an output, malloc'ed, or NULL. */
+char *journal_output_get(struct journal *j, int64_t job, const char *key);
+
+int journal_checks_replace(struct journal *j, int64_t job, json_t *checks);
+int journal_event_add(struct journal *j, int64_t job, const char *level, const char *step,
+                      const char *message);
+/* errors: array of objects with the STL_LOAD_ERRORS-like keys. */
+int journal_load_errors_add(struct journal *j, int64_t job, const char *step, json_t *errors);
+
+/* What the engine needs to (re)start a job. */
+struct journal_job {
+        int64_t id;
+        char *pipeline;
+        char *config;     /* JSON text */
+        enum job_state state;
+        int first_unfinished; /* index of the first step not done */
+};
+void journal_job_clear(struct journal_job *jj);
+int journal_job_get(struct journal *j, int64_t id, struct journal_job *ret);
+
+/* Ids of the jobs in a state, oldest first. */
+int journal_jobs_in_state(struct journal *j, enum job_state s, int64_t **ret, size_t *ret_n);
+
+/* The status/list/errors replies.  NULL with -ENOENT for an unknown job. */
+json_t *journal_job_json(struct journal *j, int64_t id);
+json_t *journal_list_json(struct journal *j, int limit);
+json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit);

@@ -1,0 +1,25 @@
+/* jsonpaths.h - Redshift JSONPaths files: parse {"jsonpaths": [...]} and
+ * evaluate each path against one record.
+ *
+ * A path starts with `$` and goes on with `['name']`, `["name"]`, `.name`
+ * and `[index]` steps, as in the AWS "JSONPaths" section of "COPY from JSON
+ * format".  Wildcards, filters, slices and recursive descent are not JSONPath
+ * elements Redshift accepts, so they are errors here too.  Pure: no I/O. */
+#pragma once
+#include <jansson.h>
+#include <stddef.h>
+
+struct jsonpaths;
+
+/* Parses the text of a JSONPaths file.  -EINVAL with err naming the path
+ * (or saying what is wrong with the file) when it is not valid; -ENOMEM. */
+int jsonpaths_parse(const char *text, size_t len, struct jsonpaths **ret, char *err,
+                    size_t errlen);
+struct jsonpaths *jsonpaths_free(struct jsonpaths *p);
+
+size_t jsonpaths_count(const struct jsonpaths *p);
+/* The i-th path as written in the file. */
+const char *jsonpaths_text(const struct jsonpaths *p, size_t i);
+/* The value the i-th path selects in root (borrowed), or NULL when any step
+ * is missing: Redshift loads NULL then. */
+json_t *jsonpaths_eval(const struct jsonpaths *p, size_t i, json_t *root);

@@ -1,0 +1,255 @@
+/* rpc.c - the methods of etld's JSON-RPC protocol.  See rpc.h and the README
+ * ("The RPC methods") for the shapes of params and results. */
+#include "rpc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+#include "server.h"
+#include "util.h"
+
+struct method {
+        const char *name;
+        json_t *(*fn)(struct rpc_env *env, struct conn *c, json_t *id, json_t *params);
+        const char *help;
+};
+
+/* params.job as a positive integer, or an error reply. */
+static int get_job(json_t *id, json_t *params, int64_t *job, json_t **reply)
+{
+        json_t *v = json_object_get(params, "job");
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+                *reply = rpc_make_error(id, RPC_INVALID_PARAMS,
+                                        "params.job must be a positive integer job id");
+                return -EINVAL;
+        }
+        *job = json_integer_value(v);
+        return 0;
+}
+
+static int get_limit(json_t *id, json_t *params, int def, int *limit, json_t **reply)
+{
+        json_t *v = json_object_get(params, "limit");
+        *limit = def;
+        if (!v)
+                return 0;
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 100000) {
+                *reply = rpc_make_error(id, RPC_INVALID_PARAMS,
+                                        "params.limit must be an integer from 1 to 100000");
+                return -EINVAL;
+        }
+        *limit = (int)json_integer_value(v);
+        return 0;
+}
+
+static json_t *m_ping(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        return rpc_make_result(id, json_pack("{s:b}", "pong", 1));
+}
+
+static json_t *m_version(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        return rpc_make_result(id, json_pack("{s:s, s:i}", "version", ETLD_VERSION, "protocol", 1));
+}
+
+static json_t *m_submit(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        json_t *pipeline = json_object_get(params, "pipeline");
+        json_t *settings = json_object_get(params, "settings");
+        json_t *key = json_object_get(params, "key");
+        if (!json_is_string(pipeline))
+                return rpc_make_error(id, RPC_INVALID_PARAMS,
+                                      "params.pipeline must be a string such as \"etl\"");
+        if (settings && !json_is_object(settings))
+                return rpc_make_error(id, RPC_INVALID_PARAMS,
+                                      "params.settings must be an object of \"section.key\": value");
+        if (key && !json_is_null(key) &&
+            (!json_is_string(key) || !json_string_length(key) || json_string_length(key) > 256))
+                return rpc_make_error(id, RPC_INVALID_PARAMS,
+                                      "params.key must be a string of 1 to 256 bytes");
+        const char *key_s = json_is_string(key) ? json_string_value(key) : NULL;
+        int64_t job = 0;
+        bool existing = false;
+        char err[512] = "";
+        int r = engine_submit(env->engine, json_string_value(pipeline), settings, key_s,
+                              conn_uid(c), &job, &existing, err, sizeof(err));
+        if (r == -EINVAL)
+                return rpc_make_error(id, RPC_INVALID_PARAMS, "%s", err);
+        if (r == -ESHUTDOWN)
+                return rpc_make_error(id, RPC_SHUTTING_DOWN, "%s", err);
+        if (r < 0)
+                return rpc_make_error(id, RPC_INTERNAL_ERROR, "submit failed: %s",
+                                      err[0] ? err : strerror(-r));
+        json_t *status = journal_job_json(env->journal, job);
+        json_t *state = json_object_get(status, "state");
+        json_t *res = json_pack("{s:I, s:b, s:O}", "job", (json_int_t)job, "existing", existing,
+                                "state", state ? state : json_null());
+        json_decref(status);
+        return rpc_make_result(id, res);
+}
+
+static json_t *m_status(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        if (json_object_get(params, "job")) {
+                int64_t job;
+                json_t *reply;
+                if (get_job(id, params, &job, &reply) < 0)
+                        return reply;
+                json_t *status = journal_job_json(env->journal, job);
+                if (!status)
+                        return rpc_make_error(id, RPC_NO_SUCH_JOB, "no job %lld", (long long)job);
+                return rpc_make_result(id, status);
+        }
+        unsigned running, queued;
+        engine_counts(env->engine, &running, &queued);
+        json_t *jobs = json_array();
+        json_t *ids = engine_active_ids(env->engine);
+        size_t i;
+        json_t *v;
+        json_array_foreach(ids, i, v)
+        {
+                json_t *status = journal_job_json(env->journal, json_integer_value(v));
+                if (!status)
+                        continue;
+                json_object_del(status, "config");
+                json_object_del(status, "events");
+                json_array_append_new(jobs, status);
+        }
+        json_decref(ids);
+        return rpc_make_result(
+                id, json_pack("{s:s, s:i, s:I, s:i, s:i, s:b, s:o}", "version", ETLD_VERSION,
+                              "pid", (int)getpid(), "uptime_s",
+                              (json_int_t)((util_now_mono_ms() - env->started_mono_ms) / 1000),
+                              "running", (int)running, "queued", (int)queued, "stopping",
+                              env->stopping, "jobs", jobs));
+}
+
+static json_t *m_list(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        int limit;
+        json_t *reply;
+        if (get_limit(id, params, 50, &limit, &reply) < 0)
+                return reply;
+        return rpc_make_result(id, json_pack("{s:o}", "jobs",
+                                             journal_list_json(env->journal, limit)));
+}
+
+static json_t *m_cancel(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        int64_t job;
+        json_t *reply;
+        if (get_job(id, params, &job, &reply) < 0)
+                return reply;
+        const char *state = NULL;
+        char err[256];
+        int r = engine_cancel(env->engine, job, conn_uid(c), &state, err, sizeof(err));
+        if (r == -ENOENT)
+                return rpc_make_error(id, RPC_NO_SUCH_JOB, "%s", err);
+        if (r == -EALREADY)
+                return rpc_make_error(id, RPC_BAD_STATE, "%s", err);
+        if (r < 0)
+                return rpc_make_error(id, RPC_INTERNAL_ERROR, "cancel failed: %s", strerror(-r));
+        log_info("rpc", "job=%lld: cancel by uid %ld", (long long)job, conn_uid(c));
+        return rpc_make_result(id, json_pack("{s:I, s:s}", "job", (json_int_t)job, "state", state));
+}
+
+static void watch_event(void *userdata, json_t *event)
+{
+        struct conn *c = userdata;
+        json_t *msg = json_pack("{s:s, s:s, s:O}", "jsonrpc", "2.0", "method", "event", "params",
+                                event);
+        conn_send(c, msg);
+        json_decref(msg);
+}
+
+static json_t *m_watch(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        int64_t job;
+        json_t *reply;
+        if (get_job(id, params, &job, &reply) < 0)
+                return reply;
+        json_t *status = journal_job_json(env->journal, job);
+        if (!status)
+                return rpc_make_error(id, RPC_NO_SUCH_JOB, "no job %lld", (long long)job);
+        const char *state = json_string_value(json_object_get(status, "state"));
+        bool ended = strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+                     strcmp(state, "cancelled") == 0;
+        reply = rpc_make_result(id, json_pack("{s:I, s:s}", "job", (json_int_t)job, "state",
+                                              state));
+        conn_send(c, reply);
+        json_decref(reply);
+        if (ended) {
+                json_t *ev = json_pack("{s:I, s:s, s:s, s:O}", "job", (json_int_t)job, "kind",
+                                       "end", "state", state, "error",
+                                       json_object_get(status, "error"));
+                watch_event(c, ev);
+                json_decref(ev);
+        } else {
+                struct engine_watch *w = engine_watch(env->engine, job, watch_event, c);
+                if (!w || conn_add_watch(c, w) < 0)
+                        engine_unwatch(env->engine, w);
+        }
+        json_decref(status);
+        return NULL;
+}
+
+static json_t *m_errors(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        int64_t job;
+        int limit;
+        json_t *reply;
+        if (get_job(id, params, &job, &reply) < 0 || get_limit(id, params, 100, &limit, &reply) < 0)
+                return reply;
+        json_t *status = journal_job_json(env->journal, job);
+        if (!status)
+                return rpc_make_error(id, RPC_NO_SUCH_JOB, "no job %lld", (long long)job);
+        json_decref(status);
+        return rpc_make_result(id, json_pack("{s:o}", "errors",
+                                             journal_load_errors_json(env->journal, job, limit)));
+}
+
+static const struct method methods[] = {
+        { "ping", m_ping, "answers {\"pong\": true}" },
+        { "version", m_version, "etld's version and protocol" },
+        { "submit", m_submit, "queue a pipeline run" },
+        { "status", m_status, "a job, or the daemon" },
+        { "list", m_list, "recent jobs" },
+        { "cancel", m_cancel, "cancel a job" },
+        { "watch", m_watch, "stream a job's events" },
+        { "errors", m_errors, "a job's load errors" },
+};
+
+void rpc_handle(struct rpc_env *env, struct conn *c, json_t *req)
+{
+        const char *name = json_string_value(json_object_get(req, "method"));
+        json_t *id = json_object_get(req, "id");
+        json_t *params = json_object_get(req, "params");
+        json_t *reply = NULL;
+        if (params && !json_is_object(params)) {
+                reply = rpc_make_error(id, RPC_INVALID_PARAMS,
+                                       "params must be an object (named parameters)");
+        } else {
+                json_t *empty = NULL;
+                if (!params)
+                        params = empty = json_object();
+                const struct method *m = NULL;
+                for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+                        if (strcmp(methods[i].name, name) == 0)
+                                m = &methods[i];
+                if (!m)
+                        reply = rpc_make_error(id, RPC_METHOD_NOT_FOUND,
+                                               "unknown method '%s' (known: ping, version, "
+                                               "submit, status, list, cancel, watch, errors)",
+                                               name);
+                else
+                        reply = m->fn(env, c, id, params);
+                json_decref(empty);
+        }
+        if (reply && id) /* notifications get no reply */
+                conn_send(c, reply);
+        json_decref(reply);
+}

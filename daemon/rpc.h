@@ -1,0 +1,22 @@
+/* rpc.h - the JSON-RPC methods: ping, version, submit, status, list, cancel,
+ * watch, errors.  Each handler checks its params, names the one at fault,
+ * and answers through conn_send. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "journal.h"
+
+struct conn;
+
+struct rpc_env {
+        struct engine *engine;
+        struct journal *journal;
+        uint64_t started_mono_ms;
+        bool stopping;
+};
+
+/* Handles one parsed request; sends the reply (if the request has an id). */
+void rpc_handle(struct rpc_env *env, struct conn *c, json_t *req);

@@ -1,0 +1,35 @@
+/* server.h - the Unix socket: accepting clients, framing their lines,
+ * answering them through rpc.c, and streaming watch events.
+ *
+ * A connection may have several requests and watches in flight and can
+ * vanish at any time; the rest of the daemon never holds a pointer to a
+ * connection, only the watch handles the connection itself owns. */
+#pragma once
+#include <jansson.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct server;
+struct conn;
+struct rpc_env;
+struct engine_watch;
+
+int server_new(uv_loop_t *loop, struct rpc_env *env, struct server **ret);
+
+/* Listens on path: refuses (-EADDRINUSE) when a live etld answers there,
+ * removes a stale socket file, creates the socket with mode 0660. */
+int server_listen_path(struct server *s, const char *path, char *err, size_t errlen);
+/* Adopts a listening socket passed by systemd. */
+int server_listen_fd(struct server *s, int fd, char *err, size_t errlen);
+
+/* Stops accepting; existing connections carry on. */
+void server_stop_listening(struct server *s);
+/* Closes everything; frees the server when the last handle is closed. */
+void server_free(struct server *s);
+
+/* Queues a message for the peer; drops the connection when its queue is
+ * over the limit (a client that does not read). */
+void conn_send(struct conn *c, const json_t *msg);
+long conn_uid(const struct conn *c);
+/* Remembers a watch so it ends with the connection. */
+int conn_add_watch(struct conn *c, struct engine_watch *w);

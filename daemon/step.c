@@ -1,0 +1,72 @@
+/* step.c - running a step's blocking work on the thread pool, ending a step,
+ * and the table of pipelines.  See step.h. */
+#include "step.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+extern const struct step_ops step_create_tables, step_load, step_transform, step_check;
+
+static const struct step_ops *const etl_steps[] = {
+        &step_create_tables,
+        &step_load,
+        &step_transform,
+        &step_check,
+};
+
+static const struct pipeline etl_pipeline = {
+        .name = "etl",
+        .description = "create tables, COPY the JSON into staging, fill the star schema, check it",
+        .steps = etl_steps,
+        .nsteps = sizeof(etl_steps) / sizeof(etl_steps[0]),
+};
+
+const struct pipeline *const pipelines[] = { &etl_pipeline, NULL };
+
+const struct pipeline *pipeline_find(const char *name)
+{
+        for (size_t i = 0; pipelines[i]; i++)
+                if (strcmp(pipelines[i]->name, name) == 0)
+                        return pipelines[i];
+        return NULL;
+}
+
+void step_done(struct step_run *r, int result, bool transient, const char *fmt, ...)
+{
+        r->result = result;
+        r->transient = transient;
+        if (fmt) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(r->error, sizeof(r->error), fmt, ap);
+                va_end(ap);
+        }
+        r->done(r);
+}
+
+static void work_cb(uv_work_t *w)
+{
+        struct step_run *r = w->data;
+        r->error[0] = '\0';
+        r->result = r->work_fn(r, r->error, sizeof(r->error));
+}
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+        struct step_run *r = w->data;
+        int result = status == UV_ECANCELED ? -ECANCELED : r->result;
+        if (result < 0 && step_cancelled(r))
+                result = -ECANCELED;
+        /* Busy warehouses and full disks may clear; bad SQL or data will not. */
+        bool transient = result == -EBUSY || result == -EAGAIN || result == -ENOSPC;
+        step_done(r, result, transient, NULL);
+}
+
+int step_work(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen))
+{
+        r->work_fn = fn;
+        r->work.data = r;
+        return uv_queue_work(r->loop, &r->work, work_cb, after_work_cb);
+}

@@ -1,0 +1,83 @@
+/* step.h - one attempt of one step of a job, and what a step may do.
+ *
+ * A step is a small async unit with start and cancel.  It ends by calling
+ * step_done() exactly once, from the loop thread, with 0, -ECANCELED or an
+ * error (and a message naming what failed).  A step never touches the server
+ * or the journal directly: it reports outputs, events, checks and load errors
+ * through the functions below, and the engine records them.
+ *
+ * Steps that do blocking work (the SQLite warehouse, parsing) run it on
+ * libuv's thread pool with step_work(); the work function checks
+ * step_cancelled() at safe points. */
+#pragma once
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cfg.h"
+#include "load/load.h"
+
+struct step_run;
+
+struct step_ops {
+        const char *name;
+        const char *description;
+        int (*start)(struct step_run *r);   /* 0, or -errno (then no step_done) */
+        void (*cancel)(struct step_run *r); /* ask to stop soon; step_done still comes */
+};
+
+struct pipeline {
+        const char *name;
+        const char *description;
+        const struct step_ops *const *steps;
+        size_t nsteps;
+};
+
+/* The pipelines etld knows; NULL when the name is unknown. */
+const struct pipeline *pipeline_find(const char *name);
+extern const struct pipeline *const pipelines[];
+
+/* Everything a step attempt can see.  Owned by the engine. */
+struct step_run {
+        uv_loop_t *loop;
+        int64_t job_id;
+        int idx;
+        const struct step_ops *ops;
+        const struct cfg *cfg;   /* the job's effective configuration */
+        const char *state_dir;
+        atomic_bool cancel;      /* set by cancel or shutdown */
+        struct load_progress progress; /* counters the engine publishes */
+
+        /* Filled by the step (on the worker or loop thread), recorded by the
+         * engine when the step ends. */
+        json_t *outputs; /* {"key": "value"} */
+        json_t *checks;  /* [{"name","ok","detail"}] */
+        json_t *load_errors; /* [{STL_LOAD_ERRORS-like}] */
+        json_t *events;  /* ["message", ...] informational */
+
+        /* step_work() state */
+        uv_work_t work;
+        int (*work_fn)(struct step_run *r, char *err, size_t errlen);
+        int result;
+        bool transient; /* the error may go away on a retry */
+        char error[1024];
+        uv_mutex_t lock;       /* guards interruptible */
+        void *interruptible;   /* a struct wh * to interrupt on cancel */
+
+        void (*done)(struct step_run *r); /* the engine's completion */
+        void *owner;
+};
+
+/* Runs fn on the thread pool and ends the step with its result. */
+int step_work(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen));
+
+/* Ends the step (loop thread). */
+void step_done(struct step_run *r, int result, bool transient, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static inline bool step_cancelled(struct step_run *r)
+{
+        return atomic_load(&r->cancel);
+}

@@ -1,0 +1,64 @@
+/* wh.h - the warehouse: where create-tables, load, transform and check run.
+ *
+ * One interface for every target.  This issue has the embedded SQLite driver
+ * (sqlite:///path); PostgreSQL and Redshift come with libpq.  The calls are
+ * blocking and are made from libuv's thread pool, never from the loop thread;
+ * wh_interrupt() is the one call that may come from another thread.
+ * The warehouse knows nothing of jobs. */
+#pragma once
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct wh;
+
+struct wh_column {
+        char *name;
+        char *type; /* declared type as written in the DDL, e.g. "VARCHAR(256)" */
+};
+
+enum cell_kind { CELL_NULL, CELL_INT, CELL_REAL, CELL_TEXT };
+
+/* One value of a row to insert.  text need not be NUL-terminated. */
+struct cell {
+        enum cell_kind kind;
+        int64_t i;
+        double r;
+        const char *text;
+        size_t len;
+};
+
+struct wh_inserter;
+
+/* Opens the warehouse a target URI names ("sqlite:///abs/path.db"; an empty or
+ * NULL uri means warehouse.db in state_dir).  -EINVAL for an unknown scheme,
+ * -EPROTONOSUPPORT for a scheme not built yet; err says which. */
+int wh_open(const char *uri, const char *state_dir, struct wh **ret, char *err, size_t errlen);
+struct wh *wh_close(struct wh *w);
+
+/* "sqlite", "postgres" or "redshift": the sql/ folder to use. */
+const char *wh_dialect(const struct wh *w);
+
+/* Runs one or several statements that return no rows. */
+int wh_exec(struct wh *w, const char *sql, char *err, size_t errlen);
+int wh_begin(struct wh *w, char *err, size_t errlen);
+int wh_commit(struct wh *w, char *err, size_t errlen);
+void wh_rollback(struct wh *w);
+
+/* The columns of a table in declared order.  -ENOENT when the table is missing. */
+int wh_columns(struct wh *w, const char *table, struct wh_column **ret, size_t *ret_n, char *err,
+               size_t errlen);
+void wh_columns_free(struct wh_column *cols, size_t n);
+
+/* A prepared insert of rows into table(columns...). */
+int wh_inserter_new(struct wh *w, const char *table, const char *const *columns, size_t n,
+                    struct wh_inserter **ret, char *err, size_t errlen);
+int wh_inserter_row(struct wh_inserter *ins, const struct cell *cells, char *err, size_t errlen);
+struct wh_inserter *wh_inserter_free(struct wh_inserter *ins);
+
+/* Runs a query; *ret is an array of rows, each an array of values (null,
+ * integer, real or string). */
+int wh_query(struct wh *w, const char *sql, json_t **ret, char *err, size_t errlen);
+
+/* Makes the statement running in another thread fail soon with -ECANCELED. */
+void wh_interrupt(struct wh *w);

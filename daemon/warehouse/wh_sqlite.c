@@ -1,0 +1,325 @@
+/* wh_sqlite.c - the embedded SQLite warehouse (sqlite:///path/warehouse.db).
+ *
+ * The default target: no server, one file.  Each step opens its own
+ * connection on a worker thread; WAL lets `etlctl status` readers and the
+ * writing step coexist.  Types are Redshift's as written in sql/sqlite (SQLite
+ * keeps the declared type text, which the COPY emulator reads back through
+ * wh_columns to convert values the way Redshift would). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#include "util.h"
+#include "warehouse/wh.h"
+
+struct wh {
+        sqlite3 *db;
+        char *path;
+};
+
+struct wh_inserter {
+        struct wh *w;
+        sqlite3_stmt *stmt;
+        size_t n;
+};
+
+static int fail(sqlite3 *db, int rc, char *err, size_t errlen, const char *what)
+{
+        snprintf(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        if (rc == SQLITE_INTERRUPT)
+                return -ECANCELED;
+        if (rc == SQLITE_NOMEM)
+                return -ENOMEM;
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+                return -EBUSY;
+        if (rc == SQLITE_FULL)
+                return -ENOSPC;
+        return -EIO;
+}
+
+int wh_open(const char *uri, const char *state_dir, struct wh **ret, char *err, size_t errlen)
+{
+        char *path = NULL;
+        if (!uri || !*uri) {
+                struct buf b = { 0 };
+                if (buf_printf(&b, "%s/warehouse.db", state_dir) < 0)
+                        return -ENOMEM;
+                path = b.data;
+        } else if (strncmp(uri, "sqlite://", 9) == 0) {
+                const char *p = uri + 9;
+                if (*p != '/') {
+                        snprintf(err, errlen,
+                                 "warehouse.target '%s': a sqlite target needs an absolute path, "
+                                 "as in sqlite:///var/lib/etld/warehouse.db",
+                                 uri);
+                        return -EINVAL;
+                }
+                path = strdup(p);
+        } else if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0 ||
+                   strncmp(uri, "redshift://", 11) == 0) {
+                snprintf(err, errlen,
+                         "warehouse.target '%.*s...': PostgreSQL and Redshift targets are not "
+                         "supported yet; use sqlite:///path",
+                         (int)(strchr(uri, ':') - uri), uri);
+                return -EPROTONOSUPPORT;
+        } else {
+                snprintf(err, errlen,
+                         "warehouse.target '%s': unknown scheme (expected sqlite:///path, "
+                         "postgresql://... or redshift://...)",
+                         uri);
+                return -EINVAL;
+        }
+        if (!path)
+                return -ENOMEM;
+
+        sqlite3 *db = NULL;
+        int rc = sqlite3_open_v2(path, &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 NULL);
+        if (rc != SQLITE_OK) {
+                snprintf(err, errlen, "warehouse '%s': %s", path,
+                         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                sqlite3_close(db);
+                free(path);
+                return -EIO;
+        }
+        sqlite3_busy_timeout(db, 10000);
+        char *msg = NULL;
+        rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                          &msg);
+        if (rc != SQLITE_OK) {
+                snprintf(err, errlen, "warehouse '%s': %s", path, msg ? msg : sqlite3_errstr(rc));
+                sqlite3_free(msg);
+                sqlite3_close(db);
+                free(path);
+                return -EIO;
+        }
+        struct wh *w = calloc(1, sizeof(*w));
+        if (!w) {
+                sqlite3_close(db);
+                free(path);
+                return -ENOMEM;
+        }
+        w->db = db;
+        w->path = path;
+        *ret = w;
+        return 0;
+}
+
+struct wh *wh_close(struct wh *w)
+{
+        if (!w)
+                return NULL;
+        if (!sqlite3_get_autocommit(w->db))
+                sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(w->db);
+        free(w->path);
+        free(w);
+        return NULL;
+}
+
+const char *wh_dialect(const struct wh *w)
+{
+        return "sqlite";
+}
+
+int wh_exec(struct wh *w, const char *sql, char *err, size_t errlen)
+{
+        char *msg = NULL;
+        int rc = sqlite3_exec(w->db, sql, NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+                return 0;
+        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        if (rc == SQLITE_INTERRUPT)
+                return -ECANCELED;
+        return rc == SQLITE_BUSY ? -EBUSY : -EIO;
+}
+
+int wh_begin(struct wh *w, char *err, size_t errlen)
+{
+        return wh_exec(w, "BEGIN IMMEDIATE", err, errlen);
+}
+
+int wh_commit(struct wh *w, char *err, size_t errlen)
+{
+        return wh_exec(w, "COMMIT", err, errlen);
+}
+
+void wh_rollback(struct wh *w)
+{
+        if (!sqlite3_get_autocommit(w->db))
+                sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void wh_columns_free(struct wh_column *cols, size_t n)
+{
+        for (size_t i = 0; cols && i < n; i++) {
+                free(cols[i].name);
+                free(cols[i].type);
+        }
+        free(cols);
+}
+
+int wh_columns(struct wh *w, const char *table, struct wh_column **ret, size_t *ret_n, char *err,
+               size_t errlen)
+{
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(w->db, "SELECT name, type FROM pragma_table_info(?1)", -1, &st,
+                                    NULL);
+        if (rc != SQLITE_OK)
+                return fail(w->db, rc, err, errlen, "reading table columns");
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        struct wh_column *cols = NULL;
+        size_t n = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct wh_column *c = realloc(cols, (n + 1) * sizeof(*c));
+                if (!c) {
+                        wh_columns_free(cols, n);
+                        sqlite3_finalize(st);
+                        return -ENOMEM;
+                }
+                cols = c;
+                cols[n].name = strdup((const char *)sqlite3_column_text(st, 0));
+                cols[n].type = strdup((const char *)sqlite3_column_text(st, 1));
+                n++;
+                if (!cols[n - 1].name || !cols[n - 1].type) {
+                        wh_columns_free(cols, n);
+                        sqlite3_finalize(st);
+                        return -ENOMEM;
+                }
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                wh_columns_free(cols, n);
+                return fail(w->db, rc, err, errlen, "reading table columns");
+        }
+        if (n == 0) {
+                snprintf(err, errlen, "table '%s' does not exist", table);
+                return -ENOENT;
+        }
+        *ret = cols;
+        *ret_n = n;
+        return 0;
+}
+
+int wh_inserter_new(struct wh *w, const char *table, const char *const *columns, size_t n,
+                    struct wh_inserter **ret, char *err, size_t errlen)
+{
+        struct buf sql = { 0 };
+        int r = buf_printf(&sql, "INSERT INTO \"%s\" (", table);
+        for (size_t i = 0; r == 0 && i < n; i++)
+                r = buf_printf(&sql, "%s\"%s\"", i ? ", " : "", columns[i]);
+        r = r ? r : buf_printf(&sql, ") VALUES (");
+        for (size_t i = 0; r == 0 && i < n; i++)
+                r = buf_printf(&sql, "%s?", i ? ", " : "");
+        r = r ? r : buf_printf(&sql, ")");
+        if (r < 0) {
+                buf_free(&sql);
+                return -ENOMEM;
+        }
+        if (strchr(table, '"') || n == 0) {
+                buf_free(&sql);
+                snprintf(err, errlen, "bad insert target '%s'", table);
+                return -EINVAL;
+        }
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(w->db, sql.data, -1, &st, NULL);
+        buf_free(&sql);
+        if (rc != SQLITE_OK)
+                return fail(w->db, rc, err, errlen, "preparing insert");
+        struct wh_inserter *ins = calloc(1, sizeof(*ins));
+        if (!ins) {
+                sqlite3_finalize(st);
+                return -ENOMEM;
+        }
+        ins->w = w;
+        ins->stmt = st;
+        ins->n = n;
+        *ret = ins;
+        return 0;
+}
+
+int wh_inserter_row(struct wh_inserter *ins, const struct cell *cells, char *err, size_t errlen)
+{
+        sqlite3_stmt *st = ins->stmt;
+        for (size_t i = 0; i < ins->n; i++) {
+                int col = (int)i + 1;
+                switch (cells[i].kind) {
+                case CELL_NULL:
+                        sqlite3_bind_null(st, col);
+                        break;
+                case CELL_INT:
+                        sqlite3_bind_int64(st, col, cells[i].i);
+                        break;
+                case CELL_REAL:
+                        sqlite3_bind_double(st, col, cells[i].r);
+                        break;
+                case CELL_TEXT:
+                        sqlite3_bind_text(st, col, cells[i].text, (int)cells[i].len,
+                                          SQLITE_TRANSIENT);
+                        break;
+                }
+        }
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+                return fail(ins->w->db, rc, err, errlen, "inserting a row");
+        return 0;
+}
+
+struct wh_inserter *wh_inserter_free(struct wh_inserter *ins)
+{
+        if (!ins)
+                return NULL;
+        sqlite3_finalize(ins->stmt);
+        free(ins);
+        return NULL;
+}
+
+int wh_query(struct wh *w, const char *sql, json_t **ret, char *err, size_t errlen)
+{
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(w->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return fail(w->db, rc, err, errlen, "preparing query");
+        json_t *rows = json_array();
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *row = json_array();
+                int n = sqlite3_column_count(st);
+                for (int i = 0; i < n; i++) {
+                        switch (sqlite3_column_type(st, i)) {
+                        case SQLITE_INTEGER:
+                                json_array_append_new(row,
+                                                      json_integer(sqlite3_column_int64(st, i)));
+                                break;
+                        case SQLITE_FLOAT:
+                                json_array_append_new(row, json_real(sqlite3_column_double(st, i)));
+                                break;
+                        case SQLITE_NULL:
+                                json_array_append_new(row, json_null());
+                                break;
+                        default:
+                                json_array_append_new(
+                                        row, json_stringn((const char *)sqlite3_column_text(st, i),
+                                                          (size_t)sqlite3_column_bytes(st, i)));
+                        }
+                }
+                json_array_append_new(rows, row);
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                json_decref(rows);
+                return fail(w->db, rc, err, errlen, "running query");
+        }
+        *ret = rows;
+        return 0;
+}
+
+void wh_interrupt(struct wh *w)
+{
+        if (w)
+                sqlite3_interrupt(w->db);
+}

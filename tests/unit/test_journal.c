@@ -1,0 +1,245 @@
+/* test_journal.c - journal state transitions, idempotency keys, migrations,
+ * refusal of foreign and newer files, exclusive ownership. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sqlite3.h>
+#include <cmocka.h>
+
+#include "journal.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+        snprintf(dir, sizeof(dir), "/tmp/etld-test-journal-XXXXXX");
+        if (!mkdtemp(dir))
+                return -1;
+        snprintf(path, sizeof(path), "%s/journal.db", dir);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        char p[160];
+        const char *suffix[] = { "", "-wal", "-shm" };
+        for (int i = 0; i < 3; i++) {
+                snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+                unlink(p);
+        }
+        rmdir(dir);
+        return 0;
+}
+
+static const char *const steps[] = { "create-tables", "load", "transform", "check" };
+
+static const char *job_str(json_t *job, const char *key)
+{
+        return json_string_value(json_object_get(job, key));
+}
+
+static const char *step_str(json_t *job, size_t idx, const char *key)
+{
+        return json_string_value(json_object_get(json_array_get(json_object_get(job, "steps"), idx),
+                                                 key));
+}
+
+static void test_job_lifecycle(void **state)
+{
+        struct journal *j;
+        char err[256];
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        int64_t id, id2;
+        bool existing;
+        assert_int_equal(journal_job_add(j, "etl", steps, 4, "{\"load.batch_rows\":\"9\"}", "k1",
+                                         1000, &id, &existing),
+                         0);
+        assert_false(existing);
+        assert_int_equal(journal_job_add(j, "etl", steps, 4, "{}", "k1", 1000, &id2, &existing), 0);
+        assert_true(existing);
+        assert_int_equal(id, id2);
+
+        json_t *job = journal_job_json(j, id);
+        assert_string_equal(job_str(job, "state"), "queued");
+        assert_true(json_is_null(json_object_get(job, "started_at")));
+        assert_int_equal(json_integer_value(json_object_get(job, "uid")), 1000);
+        assert_string_equal(step_str(job, 3, "state"), "pending");
+        json_decref(job);
+
+        journal_job_set_state(j, id, JOB_RUNNING, NULL);
+        journal_step_set_state(j, id, 0, STEP_RUNNING, NULL);
+        journal_step_set_state(j, id, 0, STEP_DONE, NULL);
+        journal_step_set_state(j, id, 1, STEP_RUNNING, NULL);
+        journal_step_set_state(j, id, 1, STEP_PENDING, "busy, retrying");
+        journal_step_set_state(j, id, 1, STEP_RUNNING, NULL);
+        journal_output_set(j, id, "load", "copies", "2");
+        journal_step_progress(j, id, 1, "{\"rows\":5}");
+
+        struct journal_job jj;
+        assert_int_equal(journal_job_get(j, id, &jj), 0);
+        assert_int_equal(jj.state, JOB_RUNNING);
+        assert_int_equal(jj.first_unfinished, 1);
+        assert_string_equal(jj.config, "{\"load.batch_rows\":\"9\"}");
+        journal_job_clear(&jj);
+
+        job = journal_job_json(j, id);
+        assert_string_equal(job_str(job, "state"), "running");
+        assert_true(json_is_string(json_object_get(job, "started_at")));
+        json_t *load = json_array_get(json_object_get(job, "steps"), 1);
+        assert_int_equal(json_integer_value(json_object_get(load, "attempts")), 2);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(load, "outputs"),
+                                                              "copies")),
+                            "2");
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(load, "progress"),
+                                                            "rows")),
+                         5);
+        json_decref(job);
+
+        int64_t *ids;
+        size_t n;
+        assert_int_equal(journal_jobs_in_state(j, JOB_RUNNING, &ids, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(ids[0], id);
+        free(ids);
+
+        /* cancel: unfinished steps end cancelled, done ones stay done */
+        journal_steps_finish(j, id, STEP_CANCELLED);
+        journal_job_set_state(j, id, JOB_CANCELLED, "cancelled by request");
+        job = journal_job_json(j, id);
+        assert_string_equal(job_str(job, "state"), "cancelled");
+        assert_string_equal(job_str(job, "error"), "cancelled by request");
+        assert_string_equal(step_str(job, 0, "state"), "done");
+        assert_string_equal(step_str(job, 1, "state"), "cancelled");
+        assert_string_equal(step_str(job, 3, "state"), "cancelled");
+        assert_true(json_is_string(json_object_get(job, "finished_at")));
+        json_decref(job);
+
+        assert_null(journal_job_json(j, 999));
+        assert_int_equal(journal_job_get(j, 999, &jj), -ENOENT);
+        journal_close(j);
+
+        /* everything survived the close */
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        job = journal_job_json(j, id);
+        assert_string_equal(job_str(job, "state"), "cancelled");
+        json_decref(job);
+        journal_close(j);
+}
+
+static void test_checks_events_errors(void **state)
+{
+        struct journal *j;
+        char err[256];
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        int64_t id;
+        bool existing;
+        journal_job_add(j, "etl", steps, 4, "{}", NULL, 0, &id, &existing);
+        json_t *checks = json_pack("[{s:s, s:b, s:s}, {s:s, s:b, s:s}]", "name", "a", "ok", 1,
+                                   "detail", "1 rows", "name", "b", "ok", 0, "detail", "0 rows");
+        assert_int_equal(journal_checks_replace(j, id, checks), 0);
+        assert_int_equal(journal_checks_replace(j, id, checks), 0); /* replaces, not appends */
+        json_decref(checks);
+        for (int i = 0; i < 1100; i++)
+                journal_event_add(j, id, "info", "load", "something happened");
+        json_t *errors = json_pack("[{s:s, s:i, s:s, s:s, s:i, s:s, s:s, s:i, s:s}]", "filename",
+                                   "file:///x/a.json", "line_number", 3, "colname", "ts", "type",
+                                   "TIMESTAMP", "position", 10, "raw_line", "{}",
+                                   "raw_field_value", "x", "err_code", 1206, "err_reason", "bad");
+        assert_int_equal(journal_load_errors_add(j, id, "load", errors), 0);
+        json_decref(errors);
+
+        json_t *job = journal_job_json(j, id);
+        json_t *c = json_object_get(job, "checks");
+        assert_int_equal(json_array_size(c), 2);
+        assert_false(json_is_true(json_object_get(json_array_get(c, 1), "ok")));
+        assert_int_equal(json_integer_value(json_object_get(job, "load_errors")), 1);
+        json_decref(job);
+        json_t *rows = journal_load_errors_json(j, id, 10);
+        assert_int_equal(json_array_size(rows), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "err_code")),
+                         1206);
+        json_decref(rows);
+        journal_close(j);
+
+        /* the event log is bounded */
+        sqlite3 *db;
+        sqlite3_open(path, &db);
+        sqlite3_stmt *st;
+        sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM events", -1, &st, NULL);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_true(sqlite3_column_int(st, 0) <= 1000);
+        assert_true(sqlite3_column_int(st, 0) >= 900);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+}
+
+static void test_second_owner_refused(void **state)
+{
+        struct journal *a, *b;
+        char err[256] = "";
+        assert_int_equal(journal_open(path, &a, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, &b, err, sizeof(err)), -EBUSY);
+        assert_non_null(strstr(err, "another etld"));
+        journal_close(a);
+        assert_int_equal(journal_open(path, &b, err, sizeof(err)), 0);
+        journal_close(b);
+}
+
+static void set_pragma(const char *sql)
+{
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+}
+
+static void test_migrations(void **state)
+{
+        struct journal *j;
+        char err[256] = "";
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        journal_close(j);
+        sqlite3 *db;
+        sqlite3_open(path, &db);
+        sqlite3_stmt *st;
+        sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+        sqlite3_step(st);
+        assert_int_equal(sqlite3_column_int(st, 0), journal_schema_version());
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+
+        /* a journal from a newer etld is refused, untouched */
+        set_pragma("PRAGMA user_version = 99");
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), -EPROTO);
+        assert_non_null(strstr(err, "99"));
+        set_pragma("PRAGMA user_version = 1");
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        journal_close(j);
+}
+
+static void test_foreign_file_refused(void **state)
+{
+        set_pragma("PRAGMA application_id = 42; CREATE TABLE t (x);");
+        struct journal *j;
+        char err[256] = "";
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "another program"));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_job_lifecycle, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_checks_events_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_second_owner_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
