@@ -9,7 +9,6 @@
 
 #include <langinfo.h>
 #include <locale.h>
-#include <math.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>

@@ -239,6 +239,11 @@ static void publish_progress(struct job *job, bool force)
         if (!r)
                 return;
         json_t *p = progress_json(r);
+        if (!job->last_progress[0] && atomic_load(&r->progress.objects) == 0 &&
+            atomic_load(&r->progress.rows) == 0 && atomic_load(&r->progress.bytes) == 0) {
+                json_decref(p); /* a step that counts nothing has no progress to show */
+                return;
+        }
         char *text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
         if (text && strcmp(text, job->last_progress) != 0) {
                 snprintf(job->last_progress, sizeof(job->last_progress), "%s", text);

@@ -80,7 +80,7 @@ class FakeEtld:
             daemon_threads = True
 
         self.server = Server(path, Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def on(self, method, *items):

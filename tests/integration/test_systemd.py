@@ -78,7 +78,8 @@ def staged(units, tmp_path):
 def test_substituted(units):
     for u in UNITS:
         with open(os.path.join(UNIT_DIR, u)) as f:
-            assert "@" not in f.read(), "%s has an unsubstituted @variable@" % u
+            left = re.findall(r"@\w+@", f.read())  # @system-service is systemd's own
+        assert not left, "%s has unsubstituted %s" % (u, left)
 
 
 def test_systemd_analyze_verify(staged):

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# test.sh - the README's second command: install what is missing, build,
+# and run the whole suite twice: in a normal build and in a sanitizer build
+# (ASan + UBSan, every error fatal).  Ends with "N passed, N failed".
+#
+#   scripts/test.sh [--no-sanitize] [meson test args...]
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+sanitize=1
+if [ "${1:-}" = "--no-sanitize" ]; then sanitize=0; shift; fi
+
+"$root/scripts/deps.sh" || exit 1
+failed_build=0
+builds=("$root/build")
+"$root/scripts/build.sh" "$root/build" || failed_build=1
+if [ $sanitize = 1 ]; then
+  builds+=("$root/build-asan")
+  "$root/scripts/build.sh" "$root/build-asan" -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dbuildtype=debug || failed_build=1
+fi
+if [ $failed_build = 1 ]; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+rc=0
+for b in "${builds[@]}"; do
+  echo "== meson test in ${b#$root/}"
+  meson test -C "$b" --print-errorlogs "$@" || rc=1
+done
+/usr/bin/python3 "$root/scripts/testcount.py" "${builds[@]}" || rc=1
+exit $rc

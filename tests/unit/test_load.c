@@ -1,0 +1,461 @@
+/* test_load.c - load_run() end to end: a temp folder laid out like the
+ * Sparkify bucket, loaded into a temp SQLite warehouse. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "load/load.h"
+
+struct fx {
+        char dir[256];
+        struct wh *wh;
+        struct load_progress progress;
+        atomic_bool cancel;
+        int n_errors;
+        struct {
+                char filename[512];
+                uint64_t line;
+                char colname[64];
+                int code;
+                char reason[256];
+                char raw[1100];
+                char field[256];
+                uint64_t position;
+        } last;
+        bool cancel_on_error;
+};
+
+static void put_bytes(struct fx *f, const char *rel, const void *data, size_t len)
+{
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
+        for (char *p = path + strlen(f->dir) + 1; *p; p++) {
+                if (*p == '/') {
+                        *p = '\0';
+                        mkdir(path, 0755);
+                        *p = '/';
+                }
+        }
+        FILE *fp = fopen(path, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(data, 1, len, fp), len);
+        fclose(fp);
+}
+
+static void put(struct fx *f, const char *rel, const char *text)
+{
+        put_bytes(f, rel, text, strlen(text));
+}
+
+static void on_error(void *userdata, const struct load_error *e)
+{
+        struct fx *f = userdata;
+        f->n_errors++;
+        snprintf(f->last.filename, sizeof(f->last.filename), "%s", e->filename);
+        f->last.line = e->line_number;
+        snprintf(f->last.colname, sizeof(f->last.colname), "%s", e->colname);
+        f->last.code = e->err_code;
+        snprintf(f->last.reason, sizeof(f->last.reason), "%s", e->err_reason);
+        snprintf(f->last.raw, sizeof(f->last.raw), "%s", e->raw_line);
+        snprintf(f->last.field, sizeof(f->last.field), "%s", e->raw_field_value);
+        f->last.position = e->position;
+        if (f->cancel_on_error)
+                atomic_store(&f->cancel, true);
+}
+
+static const char *const ddl =
+        "CREATE TABLE staging_events (artist VARCHAR(256), auth VARCHAR(32), "
+        "firstName VARCHAR(256), gender VARCHAR(8), itemInSession INTEGER, "
+        "lastName VARCHAR(256), length DOUBLE PRECISION, level VARCHAR(16), "
+        "location VARCHAR(256), method VARCHAR(8), page VARCHAR(64), "
+        "registration DOUBLE PRECISION, sessionId INTEGER, song VARCHAR(256), "
+        "status INTEGER, ts TIMESTAMP, userAgent VARCHAR(512), userId VARCHAR(32));"
+        "CREATE TABLE staging_songs (num_songs INTEGER, artist_id VARCHAR(32), "
+        "artist_latitude DOUBLE PRECISION, artist_longitude DOUBLE PRECISION, "
+        "artist_location VARCHAR(512), artist_name VARCHAR(512), song_id VARCHAR(32), "
+        "title VARCHAR(512), duration DOUBLE PRECISION, year INTEGER);"
+        "CREATE TABLE small (id INTEGER, name VARCHAR(5), Mixed VARCHAR(10));";
+
+static const char *const log_json_path =
+        "{\"jsonpaths\": [\"$['artist']\", \"$['auth']\", \"$['firstName']\", "
+        "\"$['gender']\", \"$['itemInSession']\", \"$['lastName']\", \"$['length']\", "
+        "\"$['level']\", \"$['location']\", \"$['method']\", \"$['page']\", "
+        "\"$['registration']\", \"$['sessionId']\", \"$['song']\", \"$['status']\", "
+        "\"$['ts']\", \"$['userAgent']\", \"$['userId']\"]}";
+
+static const char *const event1 =
+        "{\"artist\":\"Harmonia\",\"auth\":\"Logged In\",\"firstName\":\"Ryan\","
+        "\"gender\":\"M\",\"itemInSession\":0,\"lastName\":\"Smith\",\"length\":655.77751,"
+        "\"level\":\"free\",\"location\":\"San Jose-Sunnyvale-Santa Clara, CA\","
+        "\"method\":\"PUT\",\"page\":\"NextSong\",\"registration\":1.541016707796e+12,"
+        "\"sessionId\":583,\"song\":\"Sehr kosmisch\",\"status\":200,\"ts\":1542241826796,"
+        "\"userAgent\":\"Mozilla\\/5.0\",\"userId\":\"26\"}";
+static const char *const event2 =
+        "{\"artist\":null,\"auth\":\"Logged Out\",\"firstName\":null,\"gender\":null,"
+        "\"itemInSession\":3,\"lastName\":null,\"length\":null,\"level\":\"paid\","
+        "\"location\":null,\"method\":\"GET\",\"page\":\"Home\",\"registration\":null,"
+        "\"sessionId\":3,\"song\":null,\"status\":200,\"ts\":1541105830000,"
+        "\"userAgent\":null,\"userId\":\"\"}";
+
+static int setup(void **state)
+{
+        struct fx *f = calloc(1, sizeof(*f));
+        if (!f)
+                return -1;
+        snprintf(f->dir, sizeof(f->dir), "/tmp/test_load.XXXXXX");
+        if (!mkdtemp(f->dir))
+                return -1;
+        char uri[400], err[256];
+        snprintf(uri, sizeof(uri), "sqlite://%s/wh.db", f->dir);
+        if (wh_open(uri, NULL, &f->wh, err, sizeof(err)) < 0) {
+                fprintf(stderr, "wh_open: %s\n", err);
+                return -1;
+        }
+        if (wh_exec(f->wh, ddl, err, sizeof(err)) < 0) {
+                fprintf(stderr, "ddl: %s\n", err);
+                return -1;
+        }
+        put(f, "bucket/log_json_path.json", log_json_path);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fx *f = *state;
+        wh_close(f->wh);
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+        int r = system(cmd);
+        free(f);
+        return r == 0 ? 0 : -1;
+}
+
+/* Runs one COPY; "%D" in the statement is the temp folder. */
+static int run(struct fx *f, const char *stmt, char *err, size_t errlen)
+{
+        char sql[2048];
+        const char *d = strstr(stmt, "%D");
+        size_t n = 0;
+        const char *s = stmt;
+        while (d) {
+                n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%.*s%s", (int)(d - s), s, f->dir);
+                s = d + 2;
+                d = strstr(s, "%D");
+        }
+        snprintf(sql + n, sizeof(sql) - n, "%s", s);
+        struct load_request req = {
+                .statement = sql,
+                .wh = f->wh,
+                .cancel = &f->cancel,
+                .progress = &f->progress,
+                .batch_rows = 2,
+                .on_error = on_error,
+                .userdata = f,
+        };
+        err[0] = '\0';
+        return load_run(&req, err, errlen);
+}
+
+static json_t *query(struct fx *f, const char *sql)
+{
+        json_t *rows = NULL;
+        char err[256];
+        if (wh_query(f->wh, sql, &rows, err, sizeof(err)) < 0)
+                fail_msg("query %s: %s", sql, err);
+        return rows;
+}
+
+static void expect_ok(struct fx *f, const char *stmt)
+{
+        char err[512];
+        int r = run(f, stmt, err, sizeof(err));
+        if (r != 0)
+                fail_msg("load_run: %d %s", r, err);
+}
+
+static void expect_fail(struct fx *f, const char *stmt, int code, const char *want)
+{
+        char err[512];
+        int r = run(f, stmt, err, sizeof(err));
+        if (r != code)
+                fail_msg("load_run gave %d (%s), want %d", r, err, code);
+        if (!strstr(err, want))
+                fail_msg("error '%s' lacks '%s'", err, want);
+}
+
+static int64_t count(struct fx *f, const char *table)
+{
+        char sql[128];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+        json_t *rows = query(f, sql);
+        int64_t n = json_integer_value(json_array_get(json_array_get(rows, 0), 0));
+        json_decref(rows);
+        return n;
+}
+
+static void test_events_jsonpaths_epochmillis(void **state)
+{
+        struct fx *f = *state;
+        char text[4096];
+        snprintf(text, sizeof(text), "%s\n%s\n", event1, event2);
+        put(f, "bucket/log_data/2018/11/2018-11-12-events.json", text);
+        put(f, "bucket/log_data/2018/11/2018-11-13-events.json", event1);
+        expect_ok(f, "COPY staging_events FROM 'file://%D/bucket/log_data'\n"
+                     "  IAM_ROLE 'arn:aws:iam::1:role/r' REGION 'us-west-2'\n"
+                     "  FORMAT AS JSON 'file://%D/bucket/log_json_path.json'\n"
+                     "  TIMEFORMAT AS 'epochmillisecs' COMPUPDATE OFF STATUPDATE OFF;");
+        assert_int_equal(count(f, "staging_events"), 3);
+        assert_int_equal(atomic_load(&f->progress.rows), 3);
+        assert_int_equal(atomic_load(&f->progress.objects), 2);
+        assert_int_equal(atomic_load(&f->progress.errors), 0);
+        assert_true(atomic_load(&f->progress.bytes) > 0);
+        json_t *rows = query(f, "SELECT artist, firstName, itemInSession, length, "
+                                "registration, ts, userId, typeof(ts), typeof(length) "
+                                "FROM staging_events ORDER BY rowid");
+        json_t *r0 = json_array_get(rows, 0);
+        assert_string_equal(json_string_value(json_array_get(r0, 0)), "Harmonia");
+        assert_string_equal(json_string_value(json_array_get(r0, 1)), "Ryan");
+        assert_int_equal(json_integer_value(json_array_get(r0, 2)), 0);
+        assert_true(json_real_value(json_array_get(r0, 3)) == 655.77751);
+        assert_true(json_real_value(json_array_get(r0, 4)) == 1.541016707796e+12);
+        assert_string_equal(json_string_value(json_array_get(r0, 5)), "2018-11-15 00:30:26.796");
+        assert_string_equal(json_string_value(json_array_get(r0, 6)), "26");
+        assert_string_equal(json_string_value(json_array_get(r0, 7)), "text");
+        assert_string_equal(json_string_value(json_array_get(r0, 8)), "real");
+        json_t *r1 = json_array_get(rows, 1);
+        assert_true(json_is_null(json_array_get(r1, 0)));
+        assert_string_equal(json_string_value(json_array_get(r1, 5)), "2018-11-01 20:57:10");
+        assert_string_equal(json_string_value(json_array_get(r1, 6)), "");
+        json_decref(rows);
+}
+
+static void test_songs_auto(void **state)
+{
+        struct fx *f = *state;
+        put(f, "bucket/song_data/A/A/A/TRAAAAW128F429D538.json",
+            "{\"num_songs\": 1, \"artist_id\": \"ARD7TVE1187B99BFB1\", \"artist_latitude\": null, "
+            "\"artist_longitude\": null, \"artist_location\": \"California - LA\", "
+            "\"artist_name\": \"Casual\", \"song_id\": \"SOMZWCG12A8C13C480\", "
+            "\"title\": \"I Didn't Mean To\", \"duration\": 218.93179, \"year\": 0}");
+        put(f, "bucket/song_data/A/A/B/TRAABCL128F4286650.json",
+            "{\"num_songs\": 1, \"Artist_Id\": \"CASE\", \"title\": \"T2\", \"year\": 1995}");
+        expect_ok(f, "COPY staging_songs FROM 'file://%D/bucket/song_data' "
+                     "IAM_ROLE 'x' FORMAT AS JSON 'auto'");
+        json_t *rows = query(f, "SELECT artist_id, title, duration, year, artist_latitude "
+                                "FROM staging_songs ORDER BY title");
+        assert_int_equal(json_array_size(rows), 2);
+        json_t *r0 = json_array_get(rows, 0);
+        assert_string_equal(json_string_value(json_array_get(r0, 0)), "ARD7TVE1187B99BFB1");
+        assert_string_equal(json_string_value(json_array_get(r0, 1)), "I Didn't Mean To");
+        assert_true(json_real_value(json_array_get(r0, 2)) == 218.93179);
+        assert_int_equal(json_integer_value(json_array_get(r0, 3)), 0);
+        assert_true(json_is_null(json_array_get(r0, 4)));
+        /* 'auto' is case-sensitive: Artist_Id does not match artist_id */
+        assert_true(json_is_null(json_array_get(json_array_get(rows, 1), 0)));
+        json_decref(rows);
+
+        wh_exec(f->wh, "DELETE FROM staging_songs", NULL, 0);
+        expect_ok(f, "COPY staging_songs FROM 'file://%D/bucket/song_data' "
+                     "FORMAT AS JSON 'auto ignorecase'");
+        rows = query(f, "SELECT artist_id FROM staging_songs WHERE title = 'T2'");
+        assert_string_equal(json_string_value(json_array_get(json_array_get(rows, 0), 0)),
+                            "CASE");
+        json_decref(rows);
+}
+
+static void test_column_names_fold_and_column_list(void **state)
+{
+        struct fx *f = *state;
+        /* the DDL says Mixed; Redshift folds it to mixed */
+        put(f, "in/a.json", "{\"id\": 1, \"name\": \"ab\", \"Mixed\": \"M\", \"mixed\": \"m\"}\n"
+                            "{\"id\": \"2\", \"name\": \"\"}\n");
+        expect_ok(f, "COPY small FROM 'file://%D/in/' JSON 'auto' EMPTYASNULL");
+        json_t *rows = query(f, "SELECT id, name, Mixed FROM small ORDER BY id");
+        assert_string_equal(json_string_value(json_array_get(json_array_get(rows, 0), 2)), "m");
+        assert_int_equal(json_integer_value(json_array_get(json_array_get(rows, 1), 0)), 2);
+        assert_true(json_is_null(json_array_get(json_array_get(rows, 1), 1)));
+        json_decref(rows);
+
+        wh_exec(f->wh, "DELETE FROM small", NULL, 0);
+        expect_ok(f, "COPY small (name, id) FROM 'file://%D/in/a' JSON 'auto'");
+        rows = query(f, "SELECT id, name, Mixed FROM small ORDER BY id");
+        assert_true(json_is_null(json_array_get(json_array_get(rows, 0), 2)));
+        assert_string_equal(json_string_value(json_array_get(json_array_get(rows, 1), 1)), "");
+        json_decref(rows);
+        expect_fail(f, "COPY small (nope) FROM 'file://%D/in/a' JSON 'auto'", -EINVAL,
+                    "column 'nope' of table 'small' does not exist");
+}
+
+static void test_maxerror_and_on_error(void **state)
+{
+        struct fx *f = *state;
+        put(f, "in/bad.json", "{\"id\": 1, \"name\": \"ok\"}\n"
+                              "{\"id\": \"x1\", \"name\": \"bad\"}\n"
+                              "{\"id\": 3, \"name\": \"toolong\"}\n"
+                              "{\"id\": 4,, }\n"
+                              "[1, 2]\n"
+                              "{\"id\": 6, \"name\": \"fine\"}");
+        /* MAXERROR 0: the first reject fails the COPY, naming object, line, column */
+        expect_fail(f, "COPY small FROM 'file://%D/in/bad.json' JSON 'auto'", -EINVAL,
+                    "bad.json' line 2, column 'id' (INTEGER): Invalid digit, Value 'x', "
+                    "Pos 0, Type: Integer [error 1207]");
+        assert_int_equal(f->n_errors, 1);
+        assert_int_equal(f->last.line, 2);
+        assert_int_equal(f->last.code, 1207);
+        assert_string_equal(f->last.colname, "id");
+        assert_string_equal(f->last.field, "x1");
+        assert_string_equal(f->last.raw, "{\"id\": \"x1\", \"name\": \"bad\"}");
+        assert_int_equal(f->last.position, 25);
+        assert_non_null(strstr(f->last.filename, "/in/bad.json"));
+
+        /* MAXERROR 4: four rejects and the good rows load */
+        f->n_errors = 0;
+        wh_exec(f->wh, "DELETE FROM small", NULL, 0);
+        expect_ok(f, "COPY small FROM 'file://%D/in/bad.json' JSON 'auto' MAXERROR 4");
+        assert_int_equal(f->n_errors, 4);
+        assert_int_equal(count(f, "small"), 2);
+        assert_int_equal(f->last.line, 5);
+        assert_int_equal(f->last.code, 1216);
+
+        /* MAXERROR 3: one too many */
+        f->n_errors = 0;
+        wh_exec(f->wh, "DELETE FROM small", NULL, 0);
+        expect_fail(f, "COPY small FROM 'file://%D/in/bad.json' JSON 'auto' MAXERROR 3",
+                    -EINVAL, "line 5: Invalid JSON record: not an object [error 1216]");
+
+        /* TRUNCATECOLUMNS turns the long name into a row */
+        f->n_errors = 0;
+        wh_exec(f->wh, "DELETE FROM small", NULL, 0);
+        expect_ok(f, "COPY small FROM 'file://%D/in/bad.json' JSON 'auto' MAXERROR 10 "
+                     "TRUNCATECOLUMNS");
+        assert_int_equal(f->n_errors, 3);
+        json_t *rows = query(f, "SELECT name FROM small WHERE id = 3");
+        assert_string_equal(json_string_value(json_array_get(json_array_get(rows, 0), 0)),
+                            "toolo");
+        json_decref(rows);
+}
+
+static void test_gzip_and_acceptinvchars(void **state)
+{
+        struct fx *f = *state;
+        const char *text = "{\"id\": 1, \"name\": \"a\"}\n{\"id\": 2, \"name\": \"b\"}\n";
+        unsigned char out[512];
+        z_stream z;
+        memset(&z, 0, sizeof(z));
+        assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+                         Z_OK);
+        z.next_in = (Bytef *)text;
+        z.avail_in = (uInt)strlen(text);
+        z.next_out = out;
+        z.avail_out = sizeof(out);
+        assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+        size_t n = sizeof(out) - z.avail_out;
+        deflateEnd(&z);
+        put_bytes(f, "gz/part-0.json.gz", out, n);
+        expect_ok(f, "COPY small FROM 'file://%D/gz/part' JSON 'auto' GZIP");
+        assert_int_equal(count(f, "small"), 2);
+        expect_fail(f, "COPY small FROM 'file://%D/in/nothing' JSON 'auto' GZIP", -EINVAL,
+                    "no objects found under 'file://");
+        put(f, "plain/a.json", "{\"id\": 1}");
+        expect_fail(f, "COPY small FROM 'file://%D/plain/' JSON 'auto' GZIP", -EINVAL,
+                    "is not valid gzip");
+
+        put(f, "inv/a.json", "{\"id\": 7, \"name\": \"x\xff\"}");
+        expect_fail(f, "COPY small FROM 'file://%D/inv/' JSON 'auto'", -EINVAL, "[error 1220]");
+        expect_ok(f, "COPY small FROM 'file://%D/inv/' JSON 'auto' ACCEPTINVCHARS AS '^'");
+        json_t *rows = query(f, "SELECT name FROM small WHERE id = 7");
+        assert_string_equal(json_string_value(json_array_get(json_array_get(rows, 0), 0)),
+                            "x^");
+        json_decref(rows);
+}
+
+static void test_cancel(void **state)
+{
+        struct fx *f = *state;
+        char text[8192] = "";
+        for (int i = 0; i < 100; i++) {
+                char line[64];
+                snprintf(line, sizeof(line), "{\"id\": %d}\n", i);
+                strcat(text, line);
+        }
+        put(f, "many/a.json", text);
+        atomic_store(&f->cancel, true);
+        expect_fail(f, "COPY small FROM 'file://%D/many/' JSON 'auto'", -ECANCELED, "cancelled");
+        assert_int_equal(atomic_load(&f->progress.rows), 0);
+
+        /* cancelled in the middle: stops within one batch (batch_rows = 2) */
+        atomic_store(&f->cancel, false);
+        put(f, "many/b.json", "{\"id\": \"bad\"}");
+        f->cancel_on_error = true;
+        /* b.json sorts after a.json; cancel is set by the reject in b, then
+         * checked at the next object or batch */
+        put(f, "many/c.json", text);
+        expect_fail(f, "COPY small FROM 'file://%D/many/' JSON 'auto' MAXERROR 5", -ECANCELED,
+                    "cancelled");
+        uint64_t rows = atomic_load(&f->progress.rows);
+        assert_true(rows >= 100 && rows <= 102);
+}
+
+static void test_errors(void **state)
+{
+        struct fx *f = *state;
+        put(f, "in/a.json", "{\"id\": 1}");
+        expect_fail(f, "COPY small FROM 'file://%D/in/' JSON 'auto' MANIFEST", -ENOTSUP,
+                    "COPY option MANIFEST is not supported yet");
+        expect_fail(f, "COPY small FROM 'file://%D/in/' JSON 'auto' TIMEFORMAT 'YYYY MM'",
+                    -ENOTSUP, "COPY option TIMEFORMAT with a format string is not supported yet");
+        expect_fail(f, "COPY small FROM 'file://%D/in/' IAM_ROLE 'r'", -ENOTSUP,
+                    "COPY option FORMAT");
+        expect_fail(f, "COPY small FROM 's3://bucket/in/' JSON 'auto'", -EPROTONOSUPPORT,
+                    "s3:// sources are not supported yet");
+        expect_fail(f, "COPY small FROM 'file://%D/in/' JSON 'auto' BOGUS", -EINVAL,
+                    "unexpected 'BOGUS' at position");
+        expect_fail(f, "COPY nosuch FROM 'file://%D/in/' JSON 'auto'", -ENOENT,
+                    "table 'nosuch' does not exist");
+        expect_fail(f, "COPY small FROM 'file://%D/in/zzz' JSON 'auto'", -EINVAL,
+                    "no objects found under");
+        expect_fail(f, "COPY small FROM 'file://%D/in/' JSON 'file://%D/bucket/log_json_path.json'",
+                    -EINVAL, "has 18 paths, the table has 3 columns");
+        expect_fail(f, "COPY small FROM 'file://%D/in/' JSON 'file://%D/none.json'", -ENOENT,
+                    "cannot read the JSONPaths file");
+        put(f, "paths_bad.json", "{\"jsonpaths\": [\"$.id\", \"$.a[*]\", \"$.b\"]}");
+        expect_fail(f, "COPY small FROM 'file://%D/in/' JSON 'file://%D/paths_bad.json'",
+                    -EINVAL, "invalid path \"$.a[*]\"");
+        put(f, "trunc/a.json", "{\"id\": 1}\n{\"id\": 2, \"name\": \"x");
+        expect_fail(f, "COPY small FROM 'file://%D/trunc/' JSON 'auto'", -EINVAL,
+                    "trunc/a.json' line 2: truncated JSON record");
+        put(f, "unreadable/a.json", "{\"id\": 1}");
+        char path[600];
+        snprintf(path, sizeof(path), "%s/unreadable/a.json", f->dir);
+        chmod(path, 0);
+        if (access(path, R_OK) != 0) /* root reads anything */
+                expect_fail(f, "COPY small FROM 'file://%D/unreadable/' JSON 'auto'", -EACCES,
+                            "unreadable/a.json");
+        assert_int_equal(count(f, "small"), 0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_events_jsonpaths_epochmillis, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_songs_auto, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_column_names_fold_and_column_list, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_maxerror_and_on_error, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_gzip_and_acceptinvchars, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
