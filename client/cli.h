@@ -30,11 +30,12 @@ struct cli {
 
 /* Long options every command accepts besides its own, and their values. */
 enum { OPT_JSON = 0x100, OPT_SOCKET, OPT_DEBUG, OPT_FIRST_OWN };
-#define CLI_COMMON_OPTIONS                                                  \
-        { "json", no_argument, NULL, OPT_JSON },                            \
-        { "socket", required_argument, NULL, OPT_SOCKET },                  \
-        { "debug", no_argument, NULL, OPT_DEBUG },                          \
-        { "help", no_argument, NULL, 'h' }
+#define CLI_COMMON_OPTIONS                                                                         \
+        {"json", no_argument, NULL, OPT_JSON}, {"socket", required_argument, NULL, OPT_SOCKET},    \
+            {"debug", no_argument, NULL, OPT_DEBUG},                                               \
+        {                                                                                          \
+                "help", no_argument, NULL, 'h'                                                     \
+        }
 
 /* Handles one of CLI_COMMON_OPTIONS except --help; false for any other. */
 bool cli_common_option(struct cli *cli, int opt, const char *arg);

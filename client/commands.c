@@ -17,94 +17,96 @@
 #include "show.h"
 #include "watch.h"
 
-#define COMMON_HELP                                                                        \
-        "\nOptions every command accepts:\n"                                               \
-        "  --json           print etld's reply as JSON, one object per line\n"              \
-        "  --socket PATH    etld's socket (default: $ETLD_SOCKET, else " CLI_DEFAULT_SOCKET \
-        ")\n"                                                                              \
-        "  --debug          trace the JSON-RPC lines sent and received on stderr\n"        \
+#define COMMON_HELP                                                                                \
+        "\nOptions every command accepts:\n"                                                       \
+        "  --json           print etld's reply as JSON, one object per line\n"                     \
+        "  --socket PATH    etld's socket (default: $ETLD_SOCKET, else " CLI_DEFAULT_SOCKET ")\n"  \
+        "  --debug          trace the JSON-RPC lines sent and received on stderr\n"                \
         "  -h, --help       show this help\n"
 
-#define STATUS_HELP                                                                        \
-        "  2 usage error, 3 no etld answers (or it closed the connection),\n"             \
+#define STATUS_HELP                                                                                \
+        "  2 usage error, 3 no etld answers (or it closed the connection),\n"                      \
         "  4 etld returned an error (the message says which)\n"
 
 static const char submit_help[] =
-        "Usage: etlctl submit PIPELINE [--config FILE]... [--set SECTION.KEY=VALUE]...\n"
-        "                     [--key KEY] [--wait]\n"
-        "\n"
-        "Queues a run of PIPELINE (etl, provision, stage, teardown, reload, ...) and\n"
-        "prints its job id.  Settings are checked here, before anything is sent: an\n"
-        "unknown key or a value of the wrong type is an error naming it.\n"
-        "\n"
-        "  --config FILE    settings for this job from an INI file laid out like\n"
-        "                   /etc/etld/etld.conf; repeatable, read in order\n"
-        "  --set S.K=VALUE  one setting, e.g. --set warehouse.target=sqlite:///tmp/w.db;\n"
-        "                   repeatable, applied after the --config files\n"
-        "  --key KEY        idempotency key: when a job with KEY exists, etld returns\n"
-        "                   that job instead of queuing another\n"
-        "  --wait           then follow the job like 'etlctl watch' and exit with its\n"
-        "                   outcome\n" COMMON_HELP
-        "\nExit status: 0 queued (with --wait: the job succeeded), 1 with --wait: the job\n"
-        "failed or was cancelled,\n" STATUS_HELP;
+    "Usage: etlctl submit PIPELINE [--config FILE]... [--set SECTION.KEY=VALUE]...\n"
+    "                     [--key KEY] [--wait]\n"
+    "\n"
+    "Queues a run of PIPELINE (etl, provision, stage, teardown, reload, ...) and\n"
+    "prints its job id.  Settings are checked here, before anything is sent: an\n"
+    "unknown key or a value of the wrong type is an error naming it.\n"
+    "\n"
+    "  --config FILE    settings for this job from an INI file laid out like\n"
+    "                   /etc/etld/etld.conf; repeatable, read in order\n"
+    "  --set S.K=VALUE  one setting, e.g. --set warehouse.target=sqlite:///tmp/w.db;\n"
+    "                   repeatable, applied after the --config files\n"
+    "  --key KEY        idempotency key: when a job with KEY exists, etld returns\n"
+    "                   that job instead of queuing another\n"
+    "  --wait           then follow the job like 'etlctl watch' and exit with its\n"
+    "                   outcome\n" COMMON_HELP
+    "\nExit status: 0 queued (with --wait: the job succeeded), 1 with --wait: the job\n"
+    "failed or was cancelled,\n" STATUS_HELP;
 
 static const char status_help[] =
-        "Usage: etlctl status [JOB]\n"
-        "\n"
-        "With JOB: the job's state, when it was created, started and finished, who\n"
-        "submitted it, its error and what to do next; then each step (state, attempts,\n"
-        "time, objects/rows/bytes), the data-quality checks, the step outputs and the\n"
-        "settings it runs with.\n"
-        "Without JOB: etld's version and uptime, and the jobs running or queued.\n" COMMON_HELP
-        "\nExit status: 0 (JOB succeeded), 1 JOB failed or was cancelled, 5 JOB is still\n"
-        "queued or running,\n" STATUS_HELP;
+    "Usage: etlctl status [JOB]\n"
+    "\n"
+    "With JOB: the job's state, when it was created, started and finished, who\n"
+    "submitted it, its error and what to do next; then each step (state, attempts,\n"
+    "time, objects/rows/bytes), the data-quality checks, the step outputs and the\n"
+    "settings it runs with.\n"
+    "Without JOB: etld's version and uptime, and the jobs running or queued.\n" COMMON_HELP
+    "\nExit status: 0 (JOB succeeded), 1 JOB failed or was cancelled, 5 JOB is still\n"
+    "queued or running,\n" STATUS_HELP;
 
 static const char list_help[] =
-        "Usage: etlctl list [--limit N]\n"
-        "\n"
-        "Recent jobs, newest first: ID, PIPELINE, STATE, CREATED, FINISHED, ERROR (cut\n"
-        "to fit; 'etlctl status JOB' shows it whole).\n"
-        "\n"
-        "  --limit N        at most N jobs (default 50)\n" COMMON_HELP "\nExit status: 0,\n" STATUS_HELP;
+    "Usage: etlctl list [--limit N]\n"
+    "\n"
+    "Recent jobs, newest first: ID, PIPELINE, STATE, CREATED, FINISHED, ERROR (cut\n"
+    "to fit; 'etlctl status JOB' shows it whole).\n"
+    "\n"
+    "  --limit N        at most N jobs (default 50)\n" COMMON_HELP
+    "\nExit status: 0,\n" STATUS_HELP;
 
 static const char watch_help[] =
-        "Usage: etlctl watch JOB\n"
-        "\n"
-        "Follows JOB until it ends.  On a terminal: one status line redrawn in place\n"
-        "(step, state, objects, rows, bytes), with finished steps and log messages\n"
-        "printed above it.  Into a pipe or file: one timestamped line per event.\n"
-        "With --json: the watch reply, then each event's params, one JSON object per\n"
-        "line.\n" COMMON_HELP
-        "\nExit status: 0 the job succeeded, 1 it failed or was cancelled,\n" STATUS_HELP;
+    "Usage: etlctl watch JOB\n"
+    "\n"
+    "Follows JOB until it ends.  On a terminal: one status line redrawn in place\n"
+    "(step, state, objects, rows, bytes), with finished steps and log messages\n"
+    "printed above it.  Into a pipe or file: one timestamped line per event.\n"
+    "With --json: the watch reply, then each event's params, one JSON object per\n"
+    "line.\n" COMMON_HELP
+    "\nExit status: 0 the job succeeded, 1 it failed or was cancelled,\n" STATUS_HELP;
 
 static const char cancel_help[] =
-        "Usage: etlctl cancel JOB\n"
-        "\n"
-        "Stops JOB: a queued job ends at once, a running one once its in-flight\n"
-        "transfers and SQL are stopped ('cancelling'; 'etlctl watch JOB' shows the\n"
-        "end).  Cloud resources it created stay recorded for the teardown pipeline.\n" COMMON_HELP
-        "\nExit status: 0,\n" STATUS_HELP;
+    "Usage: etlctl cancel JOB\n"
+    "\n"
+    "Stops JOB: a queued job ends at once, a running one once its in-flight\n"
+    "transfers and SQL are stopped ('cancelling'; 'etlctl watch JOB' shows the\n"
+    "end).  Cloud resources it created stay recorded for the teardown pipeline.\n" COMMON_HELP
+    "\nExit status: 0,\n" STATUS_HELP;
 
 static const char errors_help[] =
-        "Usage: etlctl errors JOB [--limit N]\n"
-        "\n"
-        "The records JOB's COPY rejected, shaped like Redshift's STL_LOAD_ERRORS: step,\n"
-        "file, line, column, type, position, error code and reason, raw field value\n"
-        "(--json adds the raw line).\n"
-        "\n"
-        "  --limit N        at most N errors (default 100)\n" COMMON_HELP "\nExit status: 0,\n" STATUS_HELP;
+    "Usage: etlctl errors JOB [--limit N]\n"
+    "\n"
+    "The records JOB's COPY rejected, shaped like Redshift's STL_LOAD_ERRORS: step,\n"
+    "file, line, column, type, position, error code and reason, raw field value\n"
+    "(--json adds the raw line).\n"
+    "\n"
+    "  --limit N        at most N errors (default 100)\n" COMMON_HELP
+    "\nExit status: 0,\n" STATUS_HELP;
 
 static const char ping_help[] = "Usage: etlctl ping\n"
                                 "\n"
                                 "Checks that etld answers on its socket.\n" COMMON_HELP
                                 "\nExit status: 0 it answers,\n" STATUS_HELP;
 
-static const char version_help[] = "Usage: etlctl version\n"
-                                   "\n"
-                                   "Prints etlctl's version and etld's version and protocol.\n" COMMON_HELP
-                                   "\nExit status: 0,\n" STATUS_HELP;
+static const char version_help[] =
+    "Usage: etlctl version\n"
+    "\n"
+    "Prints etlctl's version and etld's version and protocol.\n" COMMON_HELP
+    "\nExit status: 0,\n" STATUS_HELP;
 
-static const struct option common_only[] = { CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 } };
+static const struct option common_only[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
 
 /* Runs getopt_long over a command with only the common options and checks
  * the number of positional arguments.  Returns -1 to go on (with *pos at
@@ -126,8 +128,7 @@ static int parse_simple(struct cli *cli, int argc, char **argv, const char *help
         if (n < min_pos)
                 return cli_usage_error(argv[0], "missing JOB");
         if (n > max_pos)
-                return cli_usage_error(argv[0], "unexpected argument '%s'",
-                                       argv[optind + max_pos]);
+                return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind + max_pos]);
         *pos = optind;
         return -1;
 }
@@ -161,12 +162,12 @@ enum { OPT_CONFIG = OPT_FIRST_OWN, OPT_SET, OPT_KEY, OPT_WAIT, OPT_LIMIT };
 int cmd_submit(struct cli *cli, int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "config", required_argument, NULL, OPT_CONFIG },
-                { "set", required_argument, NULL, OPT_SET },
-                { "key", required_argument, NULL, OPT_KEY },
-                { "wait", no_argument, NULL, OPT_WAIT },
-                CLI_COMMON_OPTIONS,
-                { NULL, 0, NULL, 0 },
+            {"config", required_argument, NULL, OPT_CONFIG},
+            {"set", required_argument, NULL, OPT_SET},
+            {"key", required_argument, NULL, OPT_KEY},
+            {"wait", no_argument, NULL, OPT_WAIT},
+            CLI_COMMON_OPTIONS,
+            {NULL, 0, NULL, 0},
         };
         const char **configs = calloc((size_t)argc, sizeof(char *));
         const char **sets = calloc((size_t)argc, sizeof(char *));
@@ -212,8 +213,7 @@ int cmd_submit(struct cli *cli, int argc, char **argv)
                 goto out;
         }
         if (argc - optind > 1) {
-                r = cli_usage_error(argv[0], "unexpected argument '%s'",
-                                    argv[optind + 1]);
+                r = cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind + 1]);
                 goto out;
         }
         const char *pipeline = argv[optind];
@@ -241,8 +241,8 @@ int cmd_submit(struct cli *cli, int argc, char **argv)
                         goto out;
                 }
         }
-        json_t *params = json_pack("{s:s, s:o}", "pipeline", pipeline, "settings",
-                                   cfg_to_json(cfg, true));
+        json_t *params =
+            json_pack("{s:s, s:o}", "pipeline", pipeline, "settings", cfg_to_json(cfg, true));
         if (params && key)
                 json_object_set_new(params, "key", json_string(key));
 
@@ -264,8 +264,8 @@ int cmd_submit(struct cli *cli, int argc, char **argv)
         if (cli->json)
                 cli_print_json(res);
         else if (json_is_true(json_object_get(res, "existing")))
-                printf("job %lld %s (already submitted with key '%s')\n", job,
-                       state ? state : "?", key ? key : "");
+                printf("job %lld %s (already submitted with key '%s')\n", job, state ? state : "?",
+                       key ? key : "");
         else
                 printf("job %lld %s\n", job, state ? state : "queued");
         fflush(stdout);
@@ -295,9 +295,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         if (pos < argc && (r = cli_parse_positive(argv[0], "JOB", argv[pos], &job)))
                 return r;
         json_t *res;
-        r = call_once(cli, "status", job ? json_pack("{s:I}", "job", (json_int_t)job)
-                                         : json_object(),
-                      &res);
+        r = call_once(cli, "status",
+                      job ? json_pack("{s:I}", "job", (json_int_t)job) : json_object(), &res);
         if (r)
                 return r;
         if (cli->json)
@@ -321,9 +320,9 @@ static int parse_limit(struct cli *cli, int argc, char **argv, const char *help,
                        long long *job, long long *limit)
 {
         static const struct option opts[] = {
-                { "limit", required_argument, NULL, OPT_LIMIT },
-                CLI_COMMON_OPTIONS,
-                { NULL, 0, NULL, 0 },
+            {"limit", required_argument, NULL, OPT_LIMIT},
+            CLI_COMMON_OPTIONS,
+            {NULL, 0, NULL, 0},
         };
         int opt, r;
         optind = 0;
@@ -342,8 +341,7 @@ static int parse_limit(struct cli *cli, int argc, char **argv, const char *help,
         if (argc - optind < want)
                 return cli_usage_error(argv[0], "missing JOB");
         if (argc - optind > want)
-                return cli_usage_error(argv[0], "unexpected argument '%s'",
-                                       argv[optind + want]);
+                return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind + want]);
         if (want_job && (r = cli_parse_positive(argv[0], "JOB", argv[optind], job)))
                 return r;
         return -1;
@@ -470,10 +468,11 @@ int cmd_version(struct cli *cli, int argc, char **argv)
                 printf("etlctl %s\netld %s (protocol %" JSON_INTEGER_FORMAT ")\n", ETLD_VERSION,
                        version ? version : "?", protocol);
         if (protocol != 1)
-                fprintf(stderr,
-                        "etlctl: warning: etlctl speaks protocol 1, etld protocol %" JSON_INTEGER_FORMAT
-                        "; upgrade the older one\n",
-                        protocol);
+                fprintf(
+                    stderr,
+                    "etlctl: warning: etlctl speaks protocol 1, etld protocol %" JSON_INTEGER_FORMAT
+                    "; upgrade the older one\n",
+                    protocol);
         json_decref(res);
         return CLI_EXIT_OK;
 }

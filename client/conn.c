@@ -38,7 +38,7 @@ int conn_open(struct conn *c, const char *path, bool debug)
         c->next_id = 1;
         linebuf_init(&c->in, CLI_LINE_MAX);
 
-        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        struct sockaddr_un addr = {.sun_family = AF_UNIX};
         if (strlen(path) >= sizeof(addr.sun_path))
                 return cli_fail(CLI_EXIT_USAGE, "socket path is longer than %zu bytes: %s",
                                 sizeof(addr.sun_path) - 1, path);
@@ -106,8 +106,8 @@ static int read_message(struct conn *c, json_t **msg)
                 size_t len;
                 int r = linebuf_next(&c->in, &line, &len);
                 if (r == -E2BIG)
-                        return cli_fail(CLI_EXIT_RPC_ERROR,
-                                        "etld sent a line longer than %u bytes", CLI_LINE_MAX);
+                        return cli_fail(CLI_EXIT_RPC_ERROR, "etld sent a line longer than %u bytes",
+                                        CLI_LINE_MAX);
                 if (r == 1) {
                         if (len == 0)
                                 continue;
@@ -209,8 +209,7 @@ int conn_call(struct conn *c, const char *method, json_t *params, json_t **resul
                 if (!res) {
                         json_decref(msg);
                         return cli_fail(CLI_EXIT_RPC_ERROR,
-                                        "etld's reply to %s has neither result nor error",
-                                        method);
+                                        "etld's reply to %s has neither result nor error", method);
                 }
                 *result = json_incref(res);
                 json_decref(msg);

@@ -13,10 +13,10 @@
 struct conn {
         int fd;
         const char *path;
-        bool debug;          /* trace lines on stderr */
-        long long next_id;   /* id of the next request */
-        struct linebuf in;   /* bytes from etld, framed into lines */
-        json_t *early;       /* notifications read while waiting for a reply */
+        bool debug;        /* trace lines on stderr */
+        long long next_id; /* id of the next request */
+        struct linebuf in; /* bytes from etld, framed into lines */
+        json_t *early;     /* notifications read while waiting for a reply */
 };
 
 /* Connects to path; "no etld answers" (exit 3) when nobody listens. */

@@ -21,47 +21,46 @@ struct command {
 };
 
 static const struct command commands[] = {
-        { "submit", cmd_submit }, { "status", cmd_status }, { "list", cmd_list },
-        { "watch", cmd_watch },   { "cancel", cmd_cancel }, { "errors", cmd_errors },
-        { "ping", cmd_ping },     { "version", cmd_version },
+    {"submit", cmd_submit}, {"status", cmd_status}, {"list", cmd_list}, {"watch", cmd_watch},
+    {"cancel", cmd_cancel}, {"errors", cmd_errors}, {"ping", cmd_ping}, {"version", cmd_version},
 };
 
 static const char usage[] =
-        "Usage: etlctl [--socket PATH] [--json] [--debug] COMMAND [ARGS]...\n"
-        "\n"
-        "Talks to etld, the daemon that runs the Sparkify ETL jobs, over its Unix socket.\n"
-        "\n"
-        "Commands:\n"
-        "  submit PIPELINE [--config FILE]... [--set SECTION.KEY=VALUE]... [--key KEY]\n"
-        "                  [--wait]\n"
-        "                  queue a job (etl, provision, stage, teardown, ...), print its id\n"
-        "  status [JOB]    a job in detail (steps, checks, what to do next), or without\n"
-        "                  JOB what etld is running and queuing now\n"
-        "  list [--limit N]\n"
-        "                  recent jobs, newest first\n"
-        "  watch JOB       follow a job's progress until it ends\n"
-        "  cancel JOB      stop a queued or running job\n"
-        "  errors JOB [--limit N]\n"
-        "                  the records a job's COPY rejected (like STL_LOAD_ERRORS)\n"
-        "  ping            check that etld answers\n"
-        "  version         etlctl's and etld's versions\n"
-        "  help [COMMAND]  this help, or a command's (same as COMMAND --help)\n"
-        "\n"
-        "Options (before or after the command):\n"
-        "  --socket PATH   etld's socket (default: $ETLD_SOCKET, else " CLI_DEFAULT_SOCKET ")\n"
-        "  --json          print etld's replies as JSON, one object per line\n"
-        "  --debug         trace the JSON-RPC lines sent and received on stderr\n"
-        "  -h, --help      show this help\n"
-        "\n"
-        "Exit status:\n"
-        "  0  success; for submit --wait, watch and status JOB: the job succeeded\n"
-        "  1  the job failed or was cancelled (submit --wait, watch, status JOB)\n"
-        "  2  usage error: unknown command or option, bad JOB number, bad setting\n"
-        "  3  no etld answers on the socket, or it closed the connection\n"
-        "  4  etld returned an error (no such job, job already finished, ...)\n"
-        "  5  status JOB: the job is still queued or running\n"
-        "\n"
-        "Run 'etlctl COMMAND --help' for a command's options.\n";
+    "Usage: etlctl [--socket PATH] [--json] [--debug] COMMAND [ARGS]...\n"
+    "\n"
+    "Talks to etld, the daemon that runs the Sparkify ETL jobs, over its Unix socket.\n"
+    "\n"
+    "Commands:\n"
+    "  submit PIPELINE [--config FILE]... [--set SECTION.KEY=VALUE]... [--key KEY]\n"
+    "                  [--wait]\n"
+    "                  queue a job (etl, provision, stage, teardown, ...), print its id\n"
+    "  status [JOB]    a job in detail (steps, checks, what to do next), or without\n"
+    "                  JOB what etld is running and queuing now\n"
+    "  list [--limit N]\n"
+    "                  recent jobs, newest first\n"
+    "  watch JOB       follow a job's progress until it ends\n"
+    "  cancel JOB      stop a queued or running job\n"
+    "  errors JOB [--limit N]\n"
+    "                  the records a job's COPY rejected (like STL_LOAD_ERRORS)\n"
+    "  ping            check that etld answers\n"
+    "  version         etlctl's and etld's versions\n"
+    "  help [COMMAND]  this help, or a command's (same as COMMAND --help)\n"
+    "\n"
+    "Options (before or after the command):\n"
+    "  --socket PATH   etld's socket (default: $ETLD_SOCKET, else " CLI_DEFAULT_SOCKET ")\n"
+    "  --json          print etld's replies as JSON, one object per line\n"
+    "  --debug         trace the JSON-RPC lines sent and received on stderr\n"
+    "  -h, --help      show this help\n"
+    "\n"
+    "Exit status:\n"
+    "  0  success; for submit --wait, watch and status JOB: the job succeeded\n"
+    "  1  the job failed or was cancelled (submit --wait, watch, status JOB)\n"
+    "  2  usage error: unknown command or option, bad JOB number, bad setting\n"
+    "  3  no etld answers on the socket, or it closed the connection\n"
+    "  4  etld returned an error (no such job, job already finished, ...)\n"
+    "  5  status JOB: the job is still queued or running\n"
+    "\n"
+    "Run 'etlctl COMMAND --help' for a command's options.\n";
 
 /* ---- helpers shared by the commands (cli.h) ------------------------------------ */
 
@@ -97,8 +96,8 @@ int cli_parse_positive(const char *prog, const char *what, const char *arg, long
 {
         long long v;
         if (util_parse_ll(arg, &v) < 0 || v <= 0)
-                return cli_usage_error(prog, "%s must be a positive whole number, not '%s'",
-                                       what, arg);
+                return cli_usage_error(prog, "%s must be a positive whole number, not '%s'", what,
+                                       arg);
         *ret = v;
         return 0;
 }
@@ -177,14 +176,14 @@ static int help(struct cli *cli, int argc, char **argv)
         if (!cmd)
                 return cli_usage_error("etlctl", "unknown command '%s'", argv[1]);
         char flag[] = "--help";
-        char *args[] = { argv[1], flag, NULL };
+        char *args[] = {argv[1], flag, NULL};
         return run(cmd, cli, 2, args);
 }
 
 int main(int argc, char **argv)
 {
-        static const struct option opts[] = { CLI_COMMON_OPTIONS, { NULL, 0, NULL, 0 } };
-        struct cli cli = { 0 };
+        static const struct option opts[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
+        struct cli cli = {0};
         int opt;
 
         show_init();

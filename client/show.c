@@ -59,7 +59,7 @@ bool show_parse_time(const char *iso, double *ret)
         if (!iso || strlen(iso) < 20 || iso[4] != '-' || iso[7] != '-' ||
             (iso[10] != 'T' && iso[10] != ' ') || iso[13] != ':' || iso[16] != ':')
                 return false;
-        struct tm tm = { 0 };
+        struct tm tm = {0};
         int year = digits(iso, 4), mon = digits(iso + 5, 2), day = digits(iso + 8, 2);
         int hour = digits(iso + 11, 2), min = digits(iso + 14, 2), sec = digits(iso + 17, 2);
         if (year < 0 || mon < 1 || mon > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
@@ -107,7 +107,7 @@ void show_duration(double s, char *out, size_t n)
 
 void show_bytes(double b, char *out, size_t n)
 {
-        static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+        static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
         if (b < 1024) {
                 snprintf(out, n, "%.0f B", b);
                 return;
@@ -370,7 +370,7 @@ static void show_steps(FILE *f, const json_t *steps)
 {
         if (json_array_size(steps) == 0)
                 return;
-        static const char *const head[] = { "STEP", "STATE", "TRIES", "TIME", "PROGRESS" };
+        static const char *const head[] = {"STEP", "STATE", "TRIES", "TIME", "PROGRESS"};
         struct table t;
         table_init(&t, 5, head);
         size_t i;
@@ -389,8 +389,8 @@ static void show_steps(FILE *f, const json_t *steps)
                 show_progress(json_object_get(s, "progress"), prog, sizeof(prog));
                 json_t *jtook = json_string(took[0] ? took : "-");
                 json_t *jprog = json_string(prog[0] ? prog : "-");
-                const json_t *row[] = { json_object_get(s, "name"), json_object_get(s, "state"),
-                                        json_object_get(s, "attempts"), jtook, jprog };
+                const json_t *row[] = {json_object_get(s, "name"), json_object_get(s, "state"),
+                                       json_object_get(s, "attempts"), jtook, jprog};
                 table_add(&t, row);
                 json_decref(jtook);
                 json_decref(jprog);
@@ -398,8 +398,8 @@ static void show_steps(FILE *f, const json_t *steps)
         fprintf(f, "\nsteps\n");
         /* indent the table by two spaces */
         for (size_t r = 0; r <= t.nrows; r++) {
-                const char *const *cells = r == 0 ? t.head : (const char *const *)t.cells +
-                                                                     (r - 1) * t.ncols;
+                const char *const *cells =
+                    r == 0 ? t.head : (const char *const *)t.cells + (r - 1) * t.ncols;
                 fputs("  ", f);
                 print_row(f, &t, cells);
         }
@@ -428,8 +428,8 @@ static void show_checks(FILE *f, const json_t *checks)
                 char name[256], detail[CELL_MAX];
                 show_clean(str(c, "name"), 0, name, sizeof(name));
                 show_clean(str(c, "detail"), 0, detail, sizeof(detail));
-                fprintf(f, "  %s %s%s%s\n", show_mark(json_is_true(json_object_get(c, "ok"))),
-                        name, detail[0] ? ": " : "", detail);
+                fprintf(f, "  %s %s%s%s\n", show_mark(json_is_true(json_object_get(c, "ok"))), name,
+                        detail[0] ? ": " : "", detail);
         }
 }
 
@@ -538,10 +538,9 @@ void show_job(FILE *f, const json_t *job)
 
 static void show_jobs_table(FILE *f, const json_t *jobs, bool with_finished)
 {
-        static const char *const head_list[] = { "ID",       "PIPELINE", "STATE",
-                                                 "CREATED",  "FINISHED", "ERROR" };
-        static const char *const head_live[] = { "ID", "PIPELINE", "STATE", "CREATED",
-                                                 "STARTED" };
+        static const char *const head_list[] = {"ID",      "PIPELINE", "STATE",
+                                                "CREATED", "FINISHED", "ERROR"};
+        static const char *const head_live[] = {"ID", "PIPELINE", "STATE", "CREATED", "STARTED"};
         struct table t;
         if (with_finished)
                 table_init(&t, 6, head_list);
@@ -555,12 +554,10 @@ static void show_jobs_table(FILE *f, const json_t *jobs, bool with_finished)
         if (with_finished) {
                 json_array_foreach(jobs, i, j)
                 {
-                        const json_t *row[] = { json_object_get(j, "id"),
-                                                json_object_get(j, "pipeline"),
-                                                json_object_get(j, "state"),
-                                                json_object_get(j, "created_at"),
-                                                json_object_get(j, "finished_at"),
-                                                json_null() };
+                        const json_t *row[] = {
+                            json_object_get(j, "id"),          json_object_get(j, "pipeline"),
+                            json_object_get(j, "state"),       json_object_get(j, "created_at"),
+                            json_object_get(j, "finished_at"), json_null()};
                         table_add(&t, row);
                 }
                 size_t room = last_column_room(&t, 60);
@@ -572,13 +569,13 @@ static void show_jobs_table(FILE *f, const json_t *jobs, bool with_finished)
         }
         json_array_foreach(jobs, i, j)
         {
-                const json_t *row[] = { json_object_get(j, "id"),
-                                        json_object_get(j, "pipeline"),
-                                        json_object_get(j, "state"),
-                                        json_object_get(j, "created_at"),
-                                        json_object_get(j, with_finished ? "finished_at"
-                                                                         : "started_at"),
-                                        json_object_get(j, "error") };
+                const json_t *row[] = {
+                    json_object_get(j, "id"),
+                    json_object_get(j, "pipeline"),
+                    json_object_get(j, "state"),
+                    json_object_get(j, "created_at"),
+                    json_object_get(j, with_finished ? "finished_at" : "started_at"),
+                    json_object_get(j, "error")};
                 table_add(&t, row);
         }
         table_print(f, &t);
@@ -617,12 +614,11 @@ void show_errors(FILE *f, const json_t *errors)
                 fprintf(f, "no load errors\n");
                 return;
         }
-        static const char *const keys[] = { "step",          "filename", "line_number",
-                                            "colname",       "type",     "position",
-                                            "err_code",      "err_reason",
-                                            "raw_field_value" };
-        static const char *const head[] = { "STEP", "FILE", "LINE",   "COLUMN", "TYPE",
-                                            "POS",  "CODE", "REASON", "VALUE" };
+        static const char *const keys[] = {"step",     "filename",   "line_number",
+                                           "colname",  "type",       "position",
+                                           "err_code", "err_reason", "raw_field_value"};
+        static const char *const head[] = {"STEP", "FILE", "LINE",   "COLUMN", "TYPE",
+                                           "POS",  "CODE", "REASON", "VALUE"};
         struct table t;
         table_init(&t, 9, head);
         t.max[0] = 16;

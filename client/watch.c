@@ -49,8 +49,8 @@ static void redraw(struct watch *w)
         if (!w->live)
                 return;
         char line[512];
-        snprintf(line, sizeof(line), "job %lld  %s %s%s%s", w->job,
-                 w->step[0] ? w->step : "-", w->state, w->progress[0] ? "  " : "", w->progress);
+        snprintf(line, sizeof(line), "job %lld  %s %s%s%s", w->job, w->step[0] ? w->step : "-",
+                 w->state, w->progress[0] ? "  " : "", w->progress);
         int width = show_term_width(STDOUT_FILENO);
         char cut[600];
         show_clean(line, width > 1 ? (size_t)width - 1 : 0, cut, sizeof(cut));
@@ -110,8 +110,8 @@ static void on_step(struct watch *w, const json_t *p)
         char msg[512] = "";
         if (param(p, "message"))
                 show_clean(param(p, "message"), 400, msg, sizeof(msg));
-        snprintf(line, sizeof(line), "%s %s%s%s%s%s%s", name, state, took[0] ? " in " : "",
-                 took, w->progress[0] ? " (" : "", w->progress, w->progress[0] ? ")" : "");
+        snprintf(line, sizeof(line), "%s %s%s%s%s%s%s", name, state, took[0] ? " in " : "", took,
+                 w->progress[0] ? " (" : "", w->progress, w->progress[0] ? ")" : "");
         if (msg[0]) {
                 size_t len = strlen(line);
                 snprintf(line + len, sizeof(line) - len, ": %s", msg);
@@ -169,8 +169,9 @@ static int on_end(struct watch *w, const json_t *p)
         w->live = false; /* nothing to redraw any more */
         say(w, line);
         if (strcmp(state, "failed") == 0)
-                fprintf(stderr, "etlctl: see 'etlctl status %lld' for what failed and what to "
-                                "do next\n",
+                fprintf(stderr,
+                        "etlctl: see 'etlctl status %lld' for what failed and what to "
+                        "do next\n",
                         w->job);
         int status = cli_state_status(state);
         return status == CLI_EXIT_UNFINISHED ? CLI_EXIT_JOB_FAILED : status;
@@ -182,7 +183,7 @@ int watch_job(const struct cli *cli, struct conn *c, long long job)
         int r = conn_call(c, "watch", json_pack("{s:I}", "job", (json_int_t)job), &res);
         if (r)
                 return r;
-        struct watch w = { .cli = cli, .job = job };
+        struct watch w = {.cli = cli, .job = job};
         w.tty = !cli->json && isatty(STDOUT_FILENO);
         w.live = w.tty;
         const char *state = json_string_value(json_object_get(res, "state"));

@@ -61,9 +61,10 @@ static void progress_add(const struct load *l, _Atomic uint64_t *counter, uint64
 
 /* ---- set-up ------------------------------------------------------------- */
 
-static int not_supported(struct load *l, const char *option)
+static int not_supported(struct load *l, const char *option, const char *hint)
 {
-        snprintf(l->err, l->errlen, "COPY option %s is not supported yet", option);
+        snprintf(l->err, l->errlen, "COPY option %s is not supported yet%s%s%s", option,
+                 hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
         return -ENOTSUP;
 }
 
@@ -72,16 +73,17 @@ static int check_options(struct load *l)
 {
         const struct copy_stmt *s = l->stmt;
         if (s->format == COPY_FORMAT_TEXT)
-                return not_supported(l, "FORMAT (only FORMAT AS JSON is)");
+                return not_supported(l, "FORMAT (pipe-delimited text)",
+                                     "give FORMAT AS JSON");
         if (s->manifest)
-                return not_supported(l, "MANIFEST");
+                return not_supported(l, "MANIFEST", NULL);
         if (s->timefmt == COPY_TIME_STRING)
-                return not_supported(l, "TIMEFORMAT with a format string (only 'auto', "
-                                        "'epochsecs' and 'epochmillisecs' are)");
+                return not_supported(l, "TIMEFORMAT with a format string",
+                                     "use 'auto', 'epochsecs' or 'epochmillisecs'");
         if (s->dateformat && strcasecmp(s->dateformat, "auto") != 0 &&
             strcasecmp(s->dateformat, "YYYY-MM-DD") != 0)
-                return not_supported(l, "DATEFORMAT with a format string (only 'auto' and "
-                                        "'YYYY-MM-DD' are)");
+                return not_supported(l, "DATEFORMAT with a format string",
+                                     "use 'auto' or 'YYYY-MM-DD'");
         if (s->schema && strcmp(s->schema, "public") != 0) {
                 snprintf(l->err, l->errlen,
                          "COPY: schema-qualified table names are not supported yet ('%s.%s')",
