@@ -25,8 +25,9 @@
         "  -h, --help       show this help\n"
 
 #define STATUS_HELP                                                                                \
-        "  2 usage error, 3 no etld answers (or it closed the connection),\n"                      \
-        "  4 etld returned an error (the message says which)\n"
+        "  2  usage error\n"                                                                       \
+        "  3  no etld answers on the socket, or it closed the connection\n"                        \
+        "  4  etld returned an error (the message says which)\n"
 
 static const char submit_help[] =
     "Usage: etlctl submit PIPELINE [--config FILE]... [--set SECTION.KEY=VALUE]...\n"
@@ -43,9 +44,9 @@ static const char submit_help[] =
     "  --key KEY        idempotency key: when a job with KEY exists, etld returns\n"
     "                   that job instead of queuing another\n"
     "  --wait           then follow the job like 'etlctl watch' and exit with its\n"
-    "                   outcome\n" COMMON_HELP
-    "\nExit status: 0 queued (with --wait: the job succeeded), 1 with --wait: the job\n"
-    "failed or was cancelled,\n" STATUS_HELP;
+    "                   outcome\n" COMMON_HELP "\nExit status:\n"
+    "  0  queued (with --wait: the job succeeded)\n"
+    "  1  with --wait: the job failed or was cancelled\n" STATUS_HELP;
 
 static const char status_help[] =
     "Usage: etlctl status [JOB]\n"
@@ -55,8 +56,9 @@ static const char status_help[] =
     "time, objects/rows/bytes), the data-quality checks, the step outputs and the\n"
     "settings it runs with.\n"
     "Without JOB: etld's version and uptime, and the jobs running or queued.\n" COMMON_HELP
-    "\nExit status: 0 (JOB succeeded), 1 JOB failed or was cancelled, 5 JOB is still\n"
-    "queued or running,\n" STATUS_HELP;
+    "\nExit status:\n"
+    "  0  success; with JOB: the job succeeded\n"
+    "  1  JOB failed or was cancelled\n" STATUS_HELP "  5  JOB is still queued or running\n";
 
 static const char list_help[] =
     "Usage: etlctl list [--limit N]\n"
@@ -65,7 +67,7 @@ static const char list_help[] =
     "to fit; 'etlctl status JOB' shows it whole).\n"
     "\n"
     "  --limit N        at most N jobs (default 50)\n" COMMON_HELP
-    "\nExit status: 0,\n" STATUS_HELP;
+    "\nExit status:\n  0  success\n" STATUS_HELP;
 
 static const char watch_help[] =
     "Usage: etlctl watch JOB\n"
@@ -74,8 +76,9 @@ static const char watch_help[] =
     "(step, state, objects, rows, bytes), with finished steps and log messages\n"
     "printed above it.  Into a pipe or file: one timestamped line per event.\n"
     "With --json: the watch reply, then each event's params, one JSON object per\n"
-    "line.\n" COMMON_HELP
-    "\nExit status: 0 the job succeeded, 1 it failed or was cancelled,\n" STATUS_HELP;
+    "line.\n" COMMON_HELP "\nExit status:\n"
+    "  0  the job succeeded\n"
+    "  1  the job failed or was cancelled\n" STATUS_HELP;
 
 static const char cancel_help[] =
     "Usage: etlctl cancel JOB\n"
@@ -83,7 +86,7 @@ static const char cancel_help[] =
     "Stops JOB: a queued job ends at once, a running one once its in-flight\n"
     "transfers and SQL are stopped ('cancelling'; 'etlctl watch JOB' shows the\n"
     "end).  Cloud resources it created stay recorded for the teardown pipeline.\n" COMMON_HELP
-    "\nExit status: 0,\n" STATUS_HELP;
+    "\nExit status:\n  0  success\n" STATUS_HELP;
 
 static const char errors_help[] =
     "Usage: etlctl errors JOB [--limit N]\n"
@@ -93,18 +96,18 @@ static const char errors_help[] =
     "(--json adds the raw line).\n"
     "\n"
     "  --limit N        at most N errors (default 100)\n" COMMON_HELP
-    "\nExit status: 0,\n" STATUS_HELP;
+    "\nExit status:\n  0  success\n" STATUS_HELP;
 
 static const char ping_help[] = "Usage: etlctl ping\n"
                                 "\n"
                                 "Checks that etld answers on its socket.\n" COMMON_HELP
-                                "\nExit status: 0 it answers,\n" STATUS_HELP;
+                                "\nExit status:\n  0  etld answers\n" STATUS_HELP;
 
 static const char version_help[] =
     "Usage: etlctl version\n"
     "\n"
     "Prints etlctl's version and etld's version and protocol.\n" COMMON_HELP
-    "\nExit status: 0,\n" STATUS_HELP;
+    "\nExit status:\n  0  success\n" STATUS_HELP;
 
 static const struct option common_only[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
 
