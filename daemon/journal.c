@@ -118,6 +118,18 @@ static int run(struct journal *j, sqlite3_stmt *st)
         return 0;
 }
 
+/* Runs a write that is not a state transition (events, progress, outputs)
+ * without its own fsync: in WAL mode the next transition's FULL commit makes
+ * it durable together with everything before it, and an application crash
+ * (kill -9) loses nothing either way. */
+static int run_light(struct journal *j, sqlite3_stmt *st)
+{
+        sqlite3_exec(j->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+        int r = run(j, st);
+        sqlite3_exec(j->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+        return r;
+}
+
 static int migrate(struct journal *j, char *err, size_t errlen)
 {
         sqlite3_stmt *st = prep(j, "PRAGMA user_version", "");
@@ -321,7 +333,7 @@ int journal_steps_finish(struct journal *j, int64_t job, enum step_state s)
 
 int journal_step_progress(struct journal *j, int64_t job, int idx, const char *json)
 {
-        return run(j, prep(j, "UPDATE steps SET progress = ?3 WHERE job_id = ?1 AND idx = ?2",
+        return run_light(j, prep(j, "UPDATE steps SET progress = ?3 WHERE job_id = ?1 AND idx = ?2",
                            "iit", job, (int64_t)idx, json));
 }
 
@@ -375,14 +387,14 @@ int journal_checks_replace(struct journal *j, int64_t job, json_t *checks)
 int journal_event_add(struct journal *j, int64_t job, const char *level, const char *step,
                       const char *message)
 {
-        int r = run(j, prep(j,
+        int r = run_light(j, prep(j,
                             "INSERT INTO events (job_id, at, level, step, message) "
                             "VALUES (?1, ?2, ?3, ?4, ?5)",
                             "iitt" "t", job, (int64_t)util_now_ms(), level, step, message));
         if (r < 0)
                 return r;
         /* Keep the event log bounded: the newest events of each job. */
-        return run(j, prep(j,
+        return run_light(j, prep(j,
                            "DELETE FROM events WHERE job_id = ?1 AND id <= "
                            "(SELECT id FROM events WHERE job_id = ?1 ORDER BY id DESC "
                            "LIMIT 1 OFFSET ?2)",

@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""bench/etl.py - how fast is the etl pipeline, and how much memory does etld use?
+
+Runs the etl job through the real etld and etlctl on the real Sparkify sample
+(when ../shared/data/sparkify exists) and on generated data 10x and 100x its
+size, and prints the time of each step, the whole job, and etld's peak RSS
+(VmHWM) after each run.  The reference is measured elsewhere: a typical
+Python implementation (pandas + psycopg2, one INSERT per row) took about 8.8 s
+on the real sample on this machine; the goal is 20x faster than that.
+
+    bench/etl.py [--build DIR] [--sizes real,10,100] [--keep]
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REAL = os.path.join(os.path.dirname(ROOT), "shared", "data", "sparkify")
+REFERENCE_PYTHON_S = 8.8
+
+
+def iso(s):
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+
+
+def vm_hwm_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def run(build, data, work, label):
+    state = tempfile.mkdtemp(prefix="state-" + label + "-", dir=work)
+    conf = os.path.join(work, label + ".conf")
+    with open(conf, "w") as f:
+        f.write(f"""[daemon]
+sql_dir = {ROOT}/sql
+log_level = warning
+[s3]
+song_data = file://{data}/song_data
+log_data = file://{data}/log_data
+log_jsonpath = file://{data}/log_json_path.json
+[warehouse]
+target = sqlite://{state}/warehouse.db
+""")
+    sock = os.path.join(work, label + ".sock")
+    log = open(os.path.join(work, label + ".log"), "w")
+    etld = subprocess.Popen([f"{build}/daemon/etld", "--foreground", "--config", conf,
+                             "--socket", sock, "--state-dir", state], stderr=log)
+    try:
+        for _ in range(100):
+            if subprocess.run([f"{build}/client/etlctl", "--socket", sock, "ping"],
+                              capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        r = subprocess.run([f"{build}/client/etlctl", "--socket", sock, "--json", "submit",
+                            "etl", "--wait"], capture_output=True, text=True)
+        wall = time.monotonic() - t0
+        st = json.loads(subprocess.run([f"{build}/client/etlctl", "--socket", sock, "--json",
+                                        "status", "1"], capture_output=True,
+                                       text=True).stdout)
+        rss = vm_hwm_kib(etld.pid)
+    finally:
+        etld.send_signal(signal.SIGTERM)
+        etld.wait(timeout=30)
+        log.close()
+    if st["state"] != "succeeded":
+        sys.exit(f"{label}: job {st['state']}: {st.get('error')}\n{r.stdout}{r.stderr}")
+    steps = {s["name"]: iso(s["finished_at"]) - iso(s["started_at"]) for s in st["steps"]}
+    rows = next(s for s in st["steps"] if s["name"] == "load")["progress"].get("rows", 0)
+    job = iso(st["finished_at"]) - iso(st["started_at"])
+    return steps, job, wall, rss, rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--sizes", default="real,10,100",
+                    help="comma list of 'real' and multiples of the real sample's size")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="etld-bench-")
+    print(f"{'data':>8} {'rows':>9} {'create':>7} {'load':>7} {'transf':>7} {'check':>7}"
+          f" {'job s':>7} {'wall s':>7} {'rows/s':>9} {'RSS MiB':>8}")
+    try:
+        for size in args.sizes.split(","):
+            if size == "real":
+                if not os.path.isdir(REAL):
+                    print(f"{'real':>8} skipped: {REAL} is not here")
+                    continue
+                data = REAL
+            else:
+                n = int(size)
+                data = os.path.join(work, f"data-{n}x")
+                subprocess.run([f"{args.build}/bench/etld-gen", "--out", data, "--seed", "7",
+                                "--songs", str(71 * n), "--events", str(8056 * n)],
+                               check=True, capture_output=True)
+            steps, job, wall, rss, rows = run(args.build, data, work, size)
+            print(f"{size:>8} {rows:>9} {steps['create-tables']:>7.2f} {steps['load']:>7.2f}"
+                  f" {steps['transform']:>7.2f} {steps['check']:>7.2f} {job:>7.2f}"
+                  f" {wall:>7.2f} {rows / max(job, 1e-9):>9.0f} {rss / 1024:>8.1f}")
+            if size == "real":
+                print(f"{'':>8} reference Python implementation: {REFERENCE_PYTHON_S} s ->"
+                      f" etld is {REFERENCE_PYTHON_S / wall:.0f}x faster (goal: 20x)")
+    finally:
+        if args.keep:
+            print("work folder:", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
