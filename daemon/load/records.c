@@ -76,9 +76,20 @@ int records_next(struct records *r, struct records_item *it)
         memset(it, 0, sizeof(*it));
         it->offset = r->pos;
         it->line = r->line;
+        /* Parse within the current line first: jansson is markedly slower
+         * when handed the whole rest of a large object, and NDJSON records
+         * end at the line's end.  A record that goes on past the newline
+         * (pretty-printed JSON) fails with "premature end of input" there and
+         * is parsed again over the rest of the buffer. */
+        size_t rest = r->len - r->pos;
+        const char *nl = memchr(r->buf + r->pos, '\n', rest);
+        size_t window = nl ? (size_t)(nl - (r->buf + r->pos)) + 1 : rest;
         json_error_t je;
-        json_t *v = json_loadb(r->buf + r->pos, r->len - r->pos,
-                               JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, &je);
+        json_t *v = json_loadb(r->buf + r->pos, window, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY,
+                               &je);
+        if (!v && window < rest && json_error_code(&je) == json_error_premature_end_of_input)
+                v = json_loadb(r->buf + r->pos, rest, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY,
+                               &je);
         if (v) {
                 size_t used = (size_t)je.position;
                 if (used == 0) /* cannot happen; never loop forever */

@@ -75,7 +75,7 @@ def test_ping_version_status(etld):
     (b'{"jsonrpc":"2.0","method":"submit","params":{},"id":5}', -32602),
     (b'{"jsonrpc":"2.0","method":"submit","params":{"pipeline":"etl","settings":"x"},"id":5}', -32602),
     (b'{"jsonrpc":"2.0","method":"submit","params":{"pipeline":"etl","settings":{"s3.log_data":7}},"id":5}', -32602),
-], ids=lambda v: v.decode("latin-1")[:40] if isinstance(v, bytes) else str(v))
+], ids=lambda v: v.decode("latin-1")[-48:] if isinstance(v, bytes) else str(v))
 def test_bad_request_gets_error_and_connection_stays_usable(etld, line, code):
     with etld.conn() as c:
         c.send_raw(line + b"\n")
