@@ -378,17 +378,30 @@ int cfg_apply_json(struct cfg *c, json_t *obj, char *err, size_t errlen)
         json_object_foreach(obj, name, v)
         {
                 char num[64];
-                const char *text;
-                if (json_is_string(v))
+                const char *text = NULL;
+                const char *dot = strchr(name, '.');
+                char section[64] = "";
+                if (dot && (size_t)(dot - name) < sizeof(section))
+                        memcpy(section, name, (size_t)(dot - name));
+                const struct cfg_key *k = dot ? cfg_find_key(section, dot + 1) : NULL;
+                /* A string key takes a JSON string; numbers and booleans are
+                 * accepted where the key has that type, or as strings. */
+                if (json_is_string(v)) {
                         text = json_string_value(v);
-                else if (json_is_integer(v)) {
+                } else if (json_is_integer(v) && k && k->type == CFG_INT) {
                         snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
                         text = num;
-                } else if (json_is_boolean(v))
+                } else if (json_is_boolean(v) && k && k->type == CFG_BOOL) {
                         text = json_is_true(v) ? "true" : "false";
-                else {
-                        snprintf(err, errlen, "%s: value must be a string, integer or boolean",
-                                 name);
+                } else if (k) {
+                        snprintf(err, errlen, "%s: value must be %s", name,
+                                 k->type == CFG_INT    ? "an integer"
+                                 : k->type == CFG_BOOL ? "a boolean"
+                                                       : "a string");
+                        return -EINVAL;
+                }
+                if (!text) {
+                        snprintf(err, errlen, "unknown key '%s'", name);
                         return -EINVAL;
                 }
                 int r = cfg_set(c, name, text, err, errlen);

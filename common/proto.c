@@ -117,7 +117,7 @@ int rpc_parse_request(const char *line, size_t len, json_t **req, json_t **reply
         json_error_t jerr;
         *req = NULL;
         *reply = NULL;
-        json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+        json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
         if (!msg) {
                 *reply = rpc_make_error(NULL, RPC_PARSE_ERROR, "parse error at byte %d: %s",
                                         jerr.position, jerr.text);
