@@ -30,5 +30,9 @@ for b in "${builds[@]}"; do
   echo "== meson test in ${b#$root/}"
   meson test -C "$b" --print-errorlogs "$@" || rc=1
 done
+# The unit tests once more under valgrind: no leaks, no invalid accesses.
+echo "== unit tests under valgrind"
+meson test -C "$root/build" --suite unit --logbase testlog-valgrind --print-errorlogs \
+  --wrap='valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 -q' || rc=1
 /usr/bin/python3 "$root/scripts/testcount.py" "${builds[@]}" || rc=1
 exit $rc
