@@ -1109,7 +1109,8 @@ static int write_days(struct gen *g, const uint32_t *changers, size_t nchanger)
                         s.t = start + (int64_t)rng_below(&g->er, DAY_S - 60);
                         gen_session(g, &s);
                 }
-                qsort(g->ev, g->nev, sizeof(*g->ev), cmp_event);
+                if (g->nev > 1) /* a day may have no events, and ev no array yet */
+                        qsort(g->ev, g->nev, sizeof(*g->ev), cmp_event);
 
                 int y;
                 unsigned m, dd;
