@@ -85,7 +85,7 @@ int wh_open(const char *uri, const char *state_dir, struct wh **ret, char *err, 
                 free(path);
                 return -EIO;
         }
-        sqlite3_busy_timeout(db, 10000);
+        sqlite3_busy_timeout(db, 5000); /* then the step fails as transient and is retried */
         char *msg = NULL;
         rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
                           &msg);
