@@ -24,7 +24,13 @@
 static int open_wh(struct step_run *r, struct wh **ret, char *err, size_t errlen)
 {
         struct wh *w = NULL;
-        int res = wh_open(cfg_get(r->cfg, "warehouse", "target"), r->state_dir, &w, err, errlen);
+        struct wh_params p = {
+                .uri = cfg_get(r->cfg, "warehouse", "target"),
+                .state_dir = r->state_dir,
+                .loop = r->loop,
+                .password = cfg_get(r->cfg, "warehouse", "password"),
+        };
+        int res = wh_open_params(&p, &w, err, errlen);
         if (res < 0)
                 return res;
         uv_mutex_lock(&r->lock);

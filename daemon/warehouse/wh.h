@@ -30,10 +30,19 @@ struct cell {
 
 struct wh_inserter;
 
+/* What opening a warehouse may need besides its URI. */
+struct wh_params {
+        const char *uri;       /* sqlite:///path, postgresql://..., redshift://... */
+        const char *state_dir; /* the default sqlite warehouse lives here */
+        void *loop;            /* the daemon's uv_loop_t, for drivers doing network I/O */
+        const char *password;  /* secret; never logged */
+};
+
 /* Opens the warehouse a target URI names ("sqlite:///abs/path.db"; an empty or
  * NULL uri means warehouse.db in state_dir).  -EINVAL for an unknown scheme,
  * -EPROTONOSUPPORT for a scheme not built yet; err says which. */
 int wh_open(const char *uri, const char *state_dir, struct wh **ret, char *err, size_t errlen);
+int wh_open_params(const struct wh_params *p, struct wh **ret, char *err, size_t errlen);
 struct wh *wh_close(struct wh *w);
 
 /* "sqlite", "postgres" or "redshift": the sql/ folder to use. */
@@ -54,6 +63,8 @@ void wh_columns_free(struct wh_column *cols, size_t n);
 int wh_inserter_new(struct wh *w, const char *table, const char *const *columns, size_t n,
                     struct wh_inserter **ret, char *err, size_t errlen);
 int wh_inserter_row(struct wh_inserter *ins, const struct cell *cells, char *err, size_t errlen);
+/* Flushes rows a driver buffers (a COPY stream); call before commit. */
+int wh_inserter_finish(struct wh_inserter *ins, char *err, size_t errlen);
 struct wh_inserter *wh_inserter_free(struct wh_inserter *ins);
 
 /* Runs a query; *ret is an array of rows, each an array of values (null,

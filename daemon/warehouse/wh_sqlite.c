@@ -12,15 +12,17 @@
 #include <sqlite3.h>
 
 #include "util.h"
-#include "warehouse/wh.h"
+#include "warehouse/wh_driver.h"
 
-struct wh {
+struct wh_sqlite {
+        struct wh base;
         sqlite3 *db;
         char *path;
 };
 
-struct wh_inserter {
-        struct wh *w;
+struct wh_sqlite_inserter {
+        struct wh_inserter base;
+        struct wh_sqlite *w;
         sqlite3_stmt *stmt;
         size_t n;
 };
@@ -39,8 +41,10 @@ static int fail(sqlite3 *db, int rc, char *err, size_t errlen, const char *what)
         return -EIO;
 }
 
-int wh_open(const char *uri, const char *state_dir, struct wh **ret, char *err, size_t errlen)
+static int sq_open(const struct wh_params *p, struct wh **ret, char *err, size_t errlen)
 {
+        const char *uri = p->uri;
+        const char *state_dir = p->state_dir;
         char *path = NULL;
         if (!uri || !*uri) {
                 struct buf b = { 0 };
@@ -48,27 +52,17 @@ int wh_open(const char *uri, const char *state_dir, struct wh **ret, char *err, 
                         return -ENOMEM;
                 path = b.data;
         } else if (strncmp(uri, "sqlite://", 9) == 0) {
-                const char *p = uri + 9;
-                if (*p != '/') {
+                const char *file = uri + 9;
+                if (*file != '/') {
                         snprintf(err, errlen,
                                  "warehouse.target '%s': a sqlite target needs an absolute path, "
                                  "as in sqlite:///var/lib/etld/warehouse.db",
                                  uri);
                         return -EINVAL;
                 }
-                path = strdup(p);
-        } else if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0 ||
-                   strncmp(uri, "redshift://", 11) == 0) {
-                snprintf(err, errlen,
-                         "warehouse.target '%.*s...': PostgreSQL and Redshift targets are not "
-                         "supported yet; use sqlite:///path",
-                         (int)(strchr(uri, ':') - uri), uri);
-                return -EPROTONOSUPPORT;
+                path = strdup(file);
         } else {
-                snprintf(err, errlen,
-                         "warehouse.target '%s': unknown scheme (expected sqlite:///path, "
-                         "postgresql://... or redshift://...)",
-                         uri);
+                snprintf(err, errlen, "warehouse.target '%s' is not a sqlite:/// URI", uri);
                 return -EINVAL;
         }
         if (!path)
@@ -96,37 +90,37 @@ int wh_open(const char *uri, const char *state_dir, struct wh **ret, char *err, 
                 free(path);
                 return -EIO;
         }
-        struct wh *w = calloc(1, sizeof(*w));
+        struct wh_sqlite *w = calloc(1, sizeof(*w));
         if (!w) {
                 sqlite3_close(db);
                 free(path);
                 return -ENOMEM;
         }
+        w->base.drv = &wh_sqlite_driver;
         w->db = db;
         w->path = path;
-        *ret = w;
+        *ret = &w->base;
         return 0;
 }
 
-struct wh *wh_close(struct wh *w)
+static struct wh_sqlite *sq(struct wh *base)
 {
-        if (!w)
-                return NULL;
+        return (struct wh_sqlite *)base;
+}
+
+static void sq_close(struct wh *base)
+{
+        struct wh_sqlite *w = sq(base);
         if (!sqlite3_get_autocommit(w->db))
                 sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
         sqlite3_close(w->db);
         free(w->path);
         free(w);
-        return NULL;
 }
 
-const char *wh_dialect(const struct wh *w)
+static int sq_exec(struct wh *base, const char *sql, char *err, size_t errlen)
 {
-        return "sqlite";
-}
-
-int wh_exec(struct wh *w, const char *sql, char *err, size_t errlen)
-{
+        struct wh_sqlite *w = sq(base);
         char *msg = NULL;
         int rc = sqlite3_exec(w->db, sql, NULL, NULL, &msg);
         if (rc == SQLITE_OK)
@@ -138,18 +132,19 @@ int wh_exec(struct wh *w, const char *sql, char *err, size_t errlen)
         return rc == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
-int wh_begin(struct wh *w, char *err, size_t errlen)
+static int sq_begin(struct wh *w, char *err, size_t errlen)
 {
-        return wh_exec(w, "BEGIN IMMEDIATE", err, errlen);
+        return sq_exec(w, "BEGIN IMMEDIATE", err, errlen);
 }
 
-int wh_commit(struct wh *w, char *err, size_t errlen)
+static int sq_commit(struct wh *w, char *err, size_t errlen)
 {
-        return wh_exec(w, "COMMIT", err, errlen);
+        return sq_exec(w, "COMMIT", err, errlen);
 }
 
-void wh_rollback(struct wh *w)
+static void sq_rollback(struct wh *base)
 {
+        struct wh_sqlite *w = sq(base);
         if (!sqlite3_get_autocommit(w->db))
                 sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -163,9 +158,10 @@ void wh_columns_free(struct wh_column *cols, size_t n)
         free(cols);
 }
 
-int wh_columns(struct wh *w, const char *table, struct wh_column **ret, size_t *ret_n, char *err,
+static int sq_columns(struct wh *base, const char *table, struct wh_column **ret, size_t *ret_n, char *err,
                size_t errlen)
 {
+        struct wh_sqlite *w = sq(base);
         sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(w->db, "SELECT name, type FROM pragma_table_info(?1)", -1, &st,
                                     NULL);
@@ -205,9 +201,10 @@ int wh_columns(struct wh *w, const char *table, struct wh_column **ret, size_t *
         return 0;
 }
 
-int wh_inserter_new(struct wh *w, const char *table, const char *const *columns, size_t n,
+static int sq_inserter_new(struct wh *base, const char *table, const char *const *columns, size_t n,
                     struct wh_inserter **ret, char *err, size_t errlen)
 {
+        struct wh_sqlite *w = sq(base);
         struct buf sql = { 0 };
         int r = buf_printf(&sql, "INSERT INTO \"%s\" (", table);
         for (size_t i = 0; r == 0 && i < n; i++)
@@ -230,20 +227,23 @@ int wh_inserter_new(struct wh *w, const char *table, const char *const *columns,
         buf_free(&sql);
         if (rc != SQLITE_OK)
                 return fail(w->db, rc, err, errlen, "preparing insert");
-        struct wh_inserter *ins = calloc(1, sizeof(*ins));
+        struct wh_sqlite_inserter *ins = calloc(1, sizeof(*ins));
         if (!ins) {
                 sqlite3_finalize(st);
                 return -ENOMEM;
         }
+        ins->base.drv = &wh_sqlite_driver;
         ins->w = w;
         ins->stmt = st;
         ins->n = n;
-        *ret = ins;
+        *ret = &ins->base;
         return 0;
 }
 
-int wh_inserter_row(struct wh_inserter *ins, const struct cell *cells, char *err, size_t errlen)
+static int sq_inserter_row(struct wh_inserter *base, const struct cell *cells, char *err,
+                           size_t errlen)
 {
+        struct wh_sqlite_inserter *ins = (struct wh_sqlite_inserter *)base;
         sqlite3_stmt *st = ins->stmt;
         for (size_t i = 0; i < ins->n; i++) {
                 int col = (int)i + 1;
@@ -270,17 +270,16 @@ int wh_inserter_row(struct wh_inserter *ins, const struct cell *cells, char *err
         return 0;
 }
 
-struct wh_inserter *wh_inserter_free(struct wh_inserter *ins)
+static void sq_inserter_free(struct wh_inserter *base)
 {
-        if (!ins)
-                return NULL;
+        struct wh_sqlite_inserter *ins = (struct wh_sqlite_inserter *)base;
         sqlite3_finalize(ins->stmt);
         free(ins);
-        return NULL;
 }
 
-int wh_query(struct wh *w, const char *sql, json_t **ret, char *err, size_t errlen)
+static int sq_query(struct wh *base, const char *sql, json_t **ret, char *err, size_t errlen)
 {
+        struct wh_sqlite *w = sq(base);
         sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(w->db, sql, -1, &st, NULL);
         if (rc != SQLITE_OK)
@@ -318,8 +317,23 @@ int wh_query(struct wh *w, const char *sql, json_t **ret, char *err, size_t errl
         return 0;
 }
 
-void wh_interrupt(struct wh *w)
+static void sq_interrupt(struct wh *base)
 {
-        if (w)
-                sqlite3_interrupt(w->db);
+        sqlite3_interrupt(sq(base)->db);
 }
+
+const struct wh_driver wh_sqlite_driver = {
+        .dialect = "sqlite",
+        .open = sq_open,
+        .close = sq_close,
+        .exec = sq_exec,
+        .begin = sq_begin,
+        .commit = sq_commit,
+        .rollback = sq_rollback,
+        .columns = sq_columns,
+        .inserter_new = sq_inserter_new,
+        .inserter_row = sq_inserter_row,
+        .inserter_free = sq_inserter_free,
+        .query = sq_query,
+        .interrupt = sq_interrupt,
+};
