@@ -8,13 +8,27 @@ packages=(
   build-essential meson ninja-build pkg-config
   libuv1-dev libcurl4-openssl-dev libssl-dev libjansson-dev libsqlite3-dev
   libpq-dev libxml2-dev zlib1g-dev libinih-dev libcmocka-dev
-  python3 python3-pytest sqlite3 systemd valgrind
+  python3 python3-pytest python3-botocore sqlite3 systemd valgrind
+  postgresql
 )
+# Node.js and npm come with the machine image (NodeSource's nodejs); Debian's
+# npm package is only a fallback where there is none, since installing it
+# would fight with NodeSource's nodejs.
+command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+root=$(cd "$(dirname "$0")/.." && pwd)
+# s3rver, the S3 emulator the tests run on loopback, from the npm registry,
+# into .s3rver/ of the checkout (ignored by git).
+install_s3rver() {
+  [ -x "$root/.s3rver/node_modules/.bin/s3rver" ] && return 0
+  echo "deps.sh: installing s3rver into $root/.s3rver" >&2
+  npm install --silent --no-audit --no-fund --prefix "$root/.s3rver" s3rver@3 >/dev/null
+}
 if [ ${#missing[@]} -eq 0 ]; then
+  install_s3rver
   exit 0
 fi
 echo "deps.sh: installing ${missing[*]}" >&2
@@ -26,3 +40,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+install_s3rver

@@ -343,6 +343,245 @@ static bool parse_timestamp(const char *s, size_t len, bool iso, int64_t *secs, 
 
 /* ---- values ------------------------------------------------------------- */
 
+/* ---- DATEFORMAT and TIMEFORMAT strings ---------------------------------- */
+
+/* "DATEFORMAT and TIMEFORMAT strings": YY, YYYY, MM, MON (abbreviated or
+ * full month name), DD, HH or HH24, HH12, MI, SS (with an optional fraction
+ * down to microseconds), AM or PM; any other character is a separator that
+ * must be there as written.  MS and US name exactly 3 and 6 fraction digits. */
+enum tf_tok { TF_LIT, TF_YYYY, TF_YY, TF_MM, TF_MON, TF_DD, TF_HH24, TF_HH12, TF_MI, TF_SS,
+              TF_AMPM, TF_MS, TF_US };
+
+struct convert_timefmt {
+        size_t n;
+        struct {
+                enum tf_tok tok;
+                char lit;
+        } t[64];
+        bool has_time;
+        char text[128];
+};
+
+int convert_timefmt_compile(const char *fmt, struct convert_timefmt **ret, char *err,
+                            size_t errlen)
+{
+        static const struct {
+                const char *w;
+                enum tf_tok t;
+        } words[] = { { "YYYY", TF_YYYY }, { "YY", TF_YY },     { "MONTH", TF_MON },
+                      { "MON", TF_MON },   { "MM", TF_MM },     { "DD", TF_DD },
+                      { "HH24", TF_HH24 }, { "HH12", TF_HH12 }, { "HH", TF_HH24 },
+                      { "MI", TF_MI },     { "SS", TF_SS },     { "AM", TF_AMPM },
+                      { "PM", TF_AMPM },   { "MS", TF_MS },     { "US", TF_US } };
+        struct convert_timefmt *f = calloc(1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        snprintf(f->text, sizeof(f->text), "%s", fmt);
+        const char *p = fmt;
+        while (*p) {
+                if (f->n == 64) {
+                        snprintf(err, errlen, "format string '%s' is too long", fmt);
+                        free(f);
+                        return -EINVAL;
+                }
+                size_t i;
+                for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+                        size_t wl = strlen(words[i].w);
+                        if (strncasecmp(p, words[i].w, wl) == 0) {
+                                f->t[f->n].tok = words[i].t;
+                                f->n++;
+                                p += wl;
+                                if (words[i].t >= TF_HH24)
+                                        f->has_time = true;
+                                break;
+                        }
+                }
+                if (i < sizeof(words) / sizeof(words[0]))
+                        continue;
+                if (isalpha((unsigned char)*p)) {
+                        snprintf(err, errlen,
+                                 "format string '%s': '%c' at position %zu is not a datepart "
+                                 "or timepart (YY, YYYY, MM, MON, DD, HH, HH24, HH12, MI, SS, "
+                                 "AM, PM)",
+                                 fmt, *p, (size_t)(p - fmt) + 1);
+                        free(f);
+                        return -EINVAL;
+                }
+                f->t[f->n].tok = TF_LIT;
+                f->t[f->n].lit = *p++;
+                f->n++;
+        }
+        *ret = f;
+        return 0;
+}
+
+void convert_timefmt_free(struct convert_timefmt *f)
+{
+        free(f);
+}
+
+static bool num_upto(const char **s, const char *end, int max, int *ret)
+{
+        int v = 0, n = 0;
+        while (*s < end && n < max && isdigit((unsigned char)**s)) {
+                v = v * 10 + (**s - '0');
+                (*s)++;
+                n++;
+        }
+        *ret = v;
+        return n > 0;
+}
+
+static bool frac_digits(const char **s, const char *end, int max, uint32_t *us)
+{
+        uint32_t v = 0;
+        int nd = 0;
+        while (*s < end && isdigit((unsigned char)**s)) {
+                if (nd < 6)
+                        v = v * 10 + (uint32_t)(**s - '0');
+                nd++;
+                (*s)++;
+                if (max && nd == max)
+                        break;
+        }
+        if (nd == 0)
+                return false;
+        for (int k = nd; k < 6; k++)
+                v *= 10;
+        *us = v;
+        return true;
+}
+
+static bool parse_with_format(const struct convert_timefmt *f, const char *s, size_t len,
+                              int64_t *secs, uint32_t *usec)
+{
+        static const char *const months[] = { "january", "february", "march",     "april",
+                                               "may",     "june",     "july",      "august",
+                                               "september", "october", "november", "december" };
+        const char *end = s + len;
+        while (s < end && isspace((unsigned char)*s))
+                s++;
+        while (end > s && isspace((unsigned char)end[-1]))
+                end--;
+        int y = 1970, m = 1, d = 1, h = 0, mi = 0, sec = 0, pm = -1;
+        bool h12 = false;
+        uint32_t us = 0;
+        for (size_t i = 0; i < f->n; i++) {
+                int v;
+                switch (f->t[i].tok) {
+                case TF_LIT:
+                        if (isspace((unsigned char)f->t[i].lit)) {
+                                if (s >= end || !isspace((unsigned char)*s))
+                                        return false;
+                                while (s < end && isspace((unsigned char)*s))
+                                        s++;
+                                break;
+                        }
+                        if (s >= end || *s != f->t[i].lit)
+                                return false;
+                        s++;
+                        break;
+                case TF_YYYY:
+                        if (!num_upto(&s, end, 4, &y))
+                                return false;
+                        break;
+                case TF_YY:
+                        if (!num_upto(&s, end, 2, &v))
+                                return false;
+                        /* two-digit years: 00-69 are 20xx, 70-99 are 19xx */
+                        y = v < 70 ? 2000 + v : 1900 + v;
+                        break;
+                case TF_MM:
+                        if (!num_upto(&s, end, 2, &m))
+                                return false;
+                        break;
+                case TF_MON: {
+                        size_t k;
+                        for (k = 0; k < 12; k++) {
+                                size_t fl = strlen(months[k]);
+                                if ((size_t)(end - s) >= fl &&
+                                    strncasecmp(s, months[k], fl) == 0) {
+                                        s += fl;
+                                        break;
+                                }
+                                if ((size_t)(end - s) >= 3 && strncasecmp(s, months[k], 3) == 0) {
+                                        s += 3;
+                                        break;
+                                }
+                        }
+                        if (k == 12)
+                                return false;
+                        m = (int)k + 1;
+                        break;
+                }
+                case TF_DD:
+                        if (!num_upto(&s, end, 2, &d))
+                                return false;
+                        break;
+                case TF_HH24:
+                        if (!num_upto(&s, end, 2, &h))
+                                return false;
+                        break;
+                case TF_HH12:
+                        if (!num_upto(&s, end, 2, &h) || h < 1 || h > 12)
+                                return false;
+                        h12 = true;
+                        break;
+                case TF_MI:
+                        if (!num_upto(&s, end, 2, &mi))
+                                return false;
+                        break;
+                case TF_SS:
+                        if (!num_upto(&s, end, 2, &sec))
+                                return false;
+                        /* "The seconds (SS) field also supports fractional
+                         * seconds up to a microsecond level of detail." */
+                        if (s + 1 < end && *s == '.' && isdigit((unsigned char)s[1]) &&
+                            !(i + 1 < f->n && f->t[i + 1].tok == TF_LIT &&
+                              f->t[i + 1].lit == '.')) {
+                                s++;
+                                frac_digits(&s, end, 0, &us);
+                        }
+                        break;
+                case TF_MS:
+                        if (!frac_digits(&s, end, 3, &us))
+                                return false;
+                        break;
+                case TF_US:
+                        if (!frac_digits(&s, end, 6, &us))
+                                return false;
+                        break;
+                case TF_AMPM:
+                        if (end - s < 2)
+                                return false;
+                        if (strncasecmp(s, "AM", 2) == 0)
+                                pm = 0;
+                        else if (strncasecmp(s, "PM", 2) == 0)
+                                pm = 1;
+                        else
+                                return false;
+                        s += 2;
+                        break;
+                }
+        }
+        if (s != end)
+                return false;
+        if (h12 || pm >= 0) {
+                if (h < 1 || h > 12)
+                        return false;
+                h = h % 12 + (pm == 1 ? 12 : 0);
+        }
+        if (m < 1 || m > 12 || d < 1 || (unsigned)d > month_days(y, (unsigned)m) || h > 23 ||
+            mi > 59 || sec > 59)
+                return false;
+        *secs = convert_days_from_civil(y, (unsigned)m, (unsigned)d) * 86400 + h * 3600 +
+                mi * 60 + sec;
+        *usec = us;
+        return true;
+}
+
+/* ---- values ------------------------------------------------------------- */
+
 static int reject(struct convert_reject *rej, int code, const char *value, size_t vlen,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
@@ -358,31 +597,6 @@ static int reject(struct convert_reject *rej, int code, const char *value, size_
         vsnprintf(rej->reason, sizeof(rej->reason), fmt, ap);
         va_end(ap);
         return 1;
-}
-
-/* The JSON text of a number or boolean, for VARCHAR columns and messages.
- * Reals use the shortest form that reads back to the same double (jansson
- * does not keep the original text). */
-static int scalar_text(const json_t *v, char *buf, size_t len)
-{
-        if (json_is_integer(v))
-                return snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        if (json_is_real(v)) {
-                double d = json_real_value(v);
-                int n = 0;
-                for (int prec = 15; prec <= 17; prec++) {
-                        n = snprintf(buf, len, "%.*g", prec, d);
-                        if (strtod(buf, NULL) == d)
-                                break;
-                }
-                return n;
-        }
-        if (json_is_true(v))
-                return snprintf(buf, len, "true");
-        if (json_is_false(v))
-                return snprintf(buf, len, "false");
-        buf[0] = '\0';
-        return 0;
 }
 
 static bool all_blank(const char *s, size_t len)
@@ -415,44 +629,49 @@ static int set_text(struct buf *scratch, struct cell *out, const char *s, size_t
         return 0;
 }
 
-static int to_varchar(const struct convert_type *t, const struct convert_opts *o, const json_t *v,
-                      struct buf *scratch, struct cell *out, struct convert_reject *rej)
+/* The text of a value for messages: the string, the number's token, ... */
+static void value_text(const struct jv *v, const char **s, size_t *len)
+{
+        *s = v->s ? v->s : "";
+        *len = v->s ? v->len : 0;
+}
+
+#define SHOW(len) ((int)((len) > 64 ? 64 : (len)))
+
+static int to_varchar(const struct convert_type *t, const struct convert_opts *o,
+                      const struct jv *v, struct buf *scratch, struct cell *out,
+                      struct convert_reject *rej)
 {
         const char *s;
         size_t len;
-        char num[64];
-        if (json_is_string(v)) {
-                s = json_string_value(v);
-                len = json_string_length(v);
+        if (v->type == JV_STRING) {
+                s = v->s;
+                len = v->len;
                 if (len == 0 && o->emptyasnull)
                         return 0;
                 if (o->blanksasnull && all_blank(s, len))
                         return 0;
-        } else if (json_is_object(v) || json_is_array(v)) {
-                /* Nested objects and arrays load as their compact JSON text. */
+        } else if (v->type == JV_OBJECT || v->type == JV_ARRAY) {
+                /* "COPY from JSON format": a nested object or array in a
+                 * CHAR or VARCHAR column loads as its JSON text (compact). */
                 scratch->len = 0;
-                char *dump = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER |
-                                                   JSON_ENCODE_ANY);
-                if (!dump)
-                        return -ENOMEM;
-                int r = set_text(scratch, out, dump, strlen(dump));
-                free(dump);
-                if (r < 0)
-                        return r;
+                if (scratch->cap < v->len + 1) {
+                        char *nd = realloc(scratch->data, v->len + 1);
+                        if (!nd)
+                                return -ENOMEM;
+                        scratch->data = nd;
+                        scratch->cap = v->len + 1;
+                }
+                len = jv_compact(v, scratch->data);
+                scratch->len = len;
                 s = scratch->data;
-                len = scratch->len;
         } else {
-                int n = scalar_text(v, num, sizeof(num));
-                int r = set_text(scratch, out, num, (size_t)n);
-                if (r < 0)
-                        return r;
-                s = scratch->data;
-                len = scratch->len;
+                /* numbers keep the text the JSON wrote; true/false likewise */
+                value_text(v, &s, &len);
         }
         if (len > t->max_bytes) {
                 if (!o->truncatecolumns)
-                        return reject(rej, 1204, s, len,
-                                      "String length exceeds DDL length");
+                        return reject(rej, 1204, s, len, "String length exceeds DDL length");
                 len = utf8_cut(s, t->max_bytes);
         }
         out->kind = CELL_TEXT;
@@ -507,60 +726,65 @@ static int int_from_text(const struct convert_type *t, const char *s, size_t len
         int64_t lo, hi;
         int_range(t->kind, &lo, &hi);
         if (overflow || (!neg && v > (uint64_t)hi) || (neg && v > (uint64_t)hi + 1))
-                return reject(rej, 1204, s, len, "Overflow, Value '%.*s', Type: %s",
-                              (int)(len > 64 ? 64 : len), s, t->name);
+                return reject(rej, 1204, s, len, "Overflow, Value '%.*s', Type: %s", SHOW(len),
+                              s, t->name);
         int64_t r = neg ? (int64_t)(0 - v) : (int64_t)v;
         if (r < lo)
-                return reject(rej, 1204, s, len, "Overflow, Value '%.*s', Type: %s",
-                              (int)(len > 64 ? 64 : len), s, t->name);
+                return reject(rej, 1204, s, len, "Overflow, Value '%.*s', Type: %s", SHOW(len),
+                              s, t->name);
         *ret = r;
         return 0;
 }
 
-static int to_int(const struct convert_type *t, const json_t *v, struct cell *out,
+static int to_int(const struct convert_type *t, const struct jv *v, struct cell *out,
                   struct convert_reject *rej)
 {
         int64_t lo, hi;
         int_range(t->kind, &lo, &hi);
-        char num[64];
-        if (json_is_integer(v)) {
-                json_int_t i = json_integer_value(v);
-                if (i < lo || i > hi) {
-                        int n = scalar_text(v, num, sizeof(num));
-                        return reject(rej, 1204, num, (size_t)n,
-                                      "Overflow, Value '%s', Type: %s", num, t->name);
+        const char *s = v->s;
+        size_t len = v->len;
+        if (v->type == JV_NUMBER && v->integer) {
+                int64_t i = 0;
+                /* fast path: short tokens cannot overflow a BIGINT */
+                if (len < 19 && t->kind == CONVERT_BIGINT) {
+                        size_t k = s[0] == '-';
+                        int64_t a = 0;
+                        for (; k < len; k++)
+                                a = a * 10 + (s[k] - '0');
+                        i = s[0] == '-' ? -a : a;
+                } else {
+                        int r = int_from_text(t, s, len, &i, rej);
+                        if (r)
+                                return r;
                 }
                 out->kind = CELL_INT;
                 out->i = i;
                 return 0;
         }
-        if (json_is_real(v)) {
-                /* jansson keeps no text for reals; an integral value in range
-                 * (1.0, 1e3) loads, anything with a fraction is an invalid
-                 * digit, as the '.' in its text is for Redshift. */
-                double d = json_real_value(v);
-                int n = scalar_text(v, num, sizeof(num));
+        if (v->type == JV_NUMBER) {
+                /* A number with a fraction or an exponent: an integral value
+                 * in range (1.0, 1e3) loads; a fraction is an invalid digit
+                 * (the '.' of its text), as for Redshift. */
+                char num[80];
+                size_t n = len < sizeof(num) - 1 ? len : sizeof(num) - 1;
+                memcpy(num, s, n);
+                num[n] = '\0';
+                double d = strtod(num, NULL);
                 if (d != floor(d) || !isfinite(d)) {
                         const char *dot = strpbrk(num, ".eE");
                         size_t pos = dot ? (size_t)(dot - num) : 0;
-                        return reject(rej, 1207, num, (size_t)n,
+                        return reject(rej, 1207, s, len,
                                       "Invalid digit, Value '%c', Pos %zu, Type: %s",
                                       dot ? *dot : num[0], pos, t->name);
                 }
-                if (d < (double)lo || d >= -(double)lo)
-                        return reject(rej, 1204, num, (size_t)n,
-                                      "Overflow, Value '%s', Type: %s", num, t->name);
-                int64_t i = (int64_t)d;
-                if (i < lo || i > hi)
-                        return reject(rej, 1204, num, (size_t)n,
-                                      "Overflow, Value '%s', Type: %s", num, t->name);
+                if (d < (double)lo || d >= -(double)lo || (int64_t)d > hi)
+                        return reject(rej, 1204, s, len, "Overflow, Value '%s', Type: %s", num,
+                                      t->name);
                 out->kind = CELL_INT;
-                out->i = i;
+                out->i = (int64_t)d;
                 return 0;
         }
-        if (json_is_string(v)) {
-                const char *s = json_string_value(v);
-                size_t len = json_string_length(v);
+        if (v->type == JV_STRING) {
                 /* "Data conversion parameters", BLANKSASNULL and EMPTYASNULL:
                  * "Blank fields for other data types, such as INT, are always
                  * loaded with NULL" (likewise empty fields): "" and "  " are
@@ -576,50 +800,69 @@ static int to_int(const struct convert_type *t, const json_t *v, struct cell *ou
                 out->i = i;
                 return 0;
         }
-        if (json_is_boolean(v)) {
+        if (v->type == JV_TRUE || v->type == JV_FALSE) {
                 /* Redshift loads JSON true/false into integer columns as 1/0. */
                 out->kind = CELL_INT;
-                out->i = json_is_true(v);
+                out->i = v->type == JV_TRUE;
                 return 0;
         }
         /* object or array */
         return reject(rej, 1207, "", 0, "Invalid digit, Value '%c', Pos 0, Type: %s",
-                      json_is_object(v) ? '{' : '[', t->name);
+                      v->type == JV_OBJECT ? '{' : '[', t->name);
 }
 
-static int to_float(const struct convert_type *t, const json_t *v, struct cell *out,
+static int to_float(const struct convert_type *t, const struct jv *v, struct cell *out,
                     struct convert_reject *rej)
 {
         double d;
-        if (json_is_number(v)) {
-                d = json_number_value(v);
-        } else if (json_is_string(v)) {
-                const char *s = json_string_value(v);
-                size_t len = json_string_length(v);
-                if (all_blank(s, len)) /* see to_int */
+        if (v->type == JV_NUMBER || v->type == JV_STRING) {
+                const char *s = v->s;
+                size_t len = v->len;
+                if (v->type == JV_STRING && all_blank(s, len)) /* see to_int */
                         return 0;
+                char tmp[128];
+                char *heap = NULL;
+                const char *z = tmp;
+                if (len < sizeof(tmp)) {
+                        memcpy(tmp, s, len);
+                        tmp[len] = '\0';
+                } else {
+                        heap = strndup(s, len);
+                        if (!heap)
+                                return -ENOMEM;
+                        z = heap;
+                }
                 char *end;
                 errno = 0;
-                d = strtod(s, &end);
+                d = strtod(z, &end);
+                int e = errno;
                 while (isspace((unsigned char)*end))
                         end++;
-                if (end == s || (size_t)(end - s) != len)
+                bool bad = end == z || (size_t)(end - z) != len;
+                /* strtod reads hex floats, "inf" and "nan"; JSON numbers are
+                 * decimal; strings may say NaN/Infinity as Redshift allows */
+                for (size_t k = 0; !bad && k < len; k++)
+                        if (z[k] == 'x' || z[k] == 'X')
+                                bad = true;
+                free(heap);
+                if (bad)
                         return reject(rej, 1208, s, len, "Invalid float value '%.*s', Type: %s",
-                                      (int)(len > 64 ? 64 : len), s, t->name);
-                if (errno == ERANGE && fabs(d) > 1)
+                                      SHOW(len), s, t->name);
+                if (e == ERANGE && fabs(d) > 1)
                         return reject(rej, 1204, s, len, "Overflow, Value '%.*s', Type: %s",
-                                      (int)(len > 64 ? 64 : len), s, t->name);
-        } else if (json_is_boolean(v)) {
-                d = json_is_true(v) ? 1 : 0;
+                                      SHOW(len), s, t->name);
+        } else if (v->type == JV_TRUE || v->type == JV_FALSE) {
+                d = v->type == JV_TRUE ? 1 : 0;
         } else {
                 return reject(rej, 1208, "", 0, "Invalid float value, Type: %s", t->name);
         }
         if (t->kind == CONVERT_REAL) {
                 if (isfinite(d) && fabs(d) > 3.40282347e38) {
-                        char num[64];
-                        int n = snprintf(num, sizeof(num), "%.17g", d);
-                        return reject(rej, 1204, num, (size_t)n,
-                                      "Overflow, Value '%s', Type: %s", num, t->name);
+                        const char *s;
+                        size_t len;
+                        value_text(v, &s, &len);
+                        return reject(rej, 1204, s, len, "Overflow, Value '%.*s', Type: %s",
+                                      SHOW(len), s, t->name);
                 }
                 d = (float)d;
         }
@@ -630,34 +873,45 @@ static int to_float(const struct convert_type *t, const json_t *v, struct cell *
 
 /* DECIMAL(p,s): text with exactly s fraction digits; excess digits are
  * truncated, or rounded half away from zero with ROUNDEC ("Data conversion
- * parameters", ROUNDEC); more than p-s integer digits is an overflow. */
-static int to_decimal(const struct convert_type *t, const struct convert_opts *o, const json_t *v,
-                      struct buf *scratch, struct cell *out, struct convert_reject *rej)
+ * parameters", ROUNDEC); more than p-s integer digits is an overflow.  A
+ * JSON number is read from its own text, digit for digit. */
+static int to_decimal(const struct convert_type *t, const struct convert_opts *o,
+                      const struct jv *v, struct buf *scratch, struct cell *out,
+                      struct convert_reject *rej)
 {
         char num[128];
         const char *s;
         size_t len;
-        if (json_is_string(v)) {
-                s = json_string_value(v);
-                len = json_string_length(v);
+        if (v->type == JV_STRING) {
+                s = v->s;
+                len = v->len;
                 if (all_blank(s, len))
                         return 0;
-        } else if (json_is_integer(v)) {
-                len = (size_t)scalar_text(v, num, sizeof(num));
-                s = num;
-        } else if (json_is_real(v)) {
-                double d = json_real_value(v);
+        } else if (v->type == JV_NUMBER && !memchr(v->s, 'e', v->len) &&
+                   !memchr(v->s, 'E', v->len)) {
+                s = v->s;
+                len = v->len;
+        } else if (v->type == JV_NUMBER) {
+                char tok[80];
+                size_t tl = v->len < sizeof(tok) - 1 ? v->len : sizeof(tok) - 1;
+                memcpy(tok, v->s, tl);
+                tok[tl] = '\0';
+                double d = strtod(tok, NULL);
                 if (!isfinite(d))
-                        return reject(rej, 1209, "", 0, "Invalid decimal value, Type: Decimal");
+                        return reject(rej, 1204, v->s, v->len, "Overflow, Type: Decimal");
                 /* fixed notation, enough digits for the scale plus one to round */
                 int n = snprintf(num, sizeof(num), "%.*f", t->scale + 1 > 30 ? 30 : t->scale + 1,
                                  d);
                 if (n < 0 || (size_t)n >= sizeof(num))
-                        return reject(rej, 1204, "", 0, "Overflow, Type: Decimal");
+                        return reject(rej, 1204, v->s, v->len, "Overflow, Type: Decimal");
                 len = (size_t)n;
                 s = num;
         } else {
-                return reject(rej, 1209, "", 0, "Invalid decimal value, Type: Decimal");
+                const char *vs;
+                size_t vl;
+                value_text(v, &vs, &vl);
+                return reject(rej, 1207, vs, vl, "Invalid digit, Value '%c', Pos 0, Type: Decimal",
+                              vl ? vs[0] : ' ');
         }
         /* sign, integer digits, optional fraction */
         size_t i = 0, end = len;
@@ -684,10 +938,15 @@ static int to_decimal(const struct convert_type *t, const struct convert_opts *o
                               i < len ? s[i] : ' ', i);
         while (int_start + 1 < int_end && s[int_start] == '0')
                 int_start++;
+        if (int_end - int_start > 40)
+                return reject(rej, 1204, s, len,
+                              "Numeric data overflow (result precision), Value '%.*s', "
+                              "Type: Decimal(%d,%d)",
+                              SHOW(len), s, t->precision, t->scale);
         /* digits: integer part then exactly scale fraction digits */
         char d[128];
         size_t nd = 0;
-        for (size_t k = int_start; k < int_end && nd < 80; k++)
+        for (size_t k = int_start; k < int_end; k++)
                 d[nd++] = s[k];
         size_t nfrac = frac_end - frac_start;
         for (int k = 0; k < t->scale; k++)
@@ -716,7 +975,7 @@ static int to_decimal(const struct convert_type *t, const struct convert_opts *o
                 return reject(rej, 1204, s, len,
                               "Numeric data overflow (result precision), Value '%.*s', "
                               "Type: Decimal(%d,%d)",
-                              (int)(len > 64 ? 64 : len), s, t->precision, t->scale);
+                              SHOW(len), s, t->precision, t->scale);
         char outbuf[128];
         size_t n = 0;
         bool zero = true;
@@ -739,23 +998,23 @@ static int to_decimal(const struct convert_type *t, const struct convert_opts *o
         return set_text(scratch, out, outbuf, n);
 }
 
-static int to_bool(const json_t *v, struct cell *out, struct convert_reject *rej)
+static int to_bool(const struct jv *v, struct cell *out, struct convert_reject *rej)
 {
         static const char *const yes[] = { "t", "true", "y", "yes", "1", "on" };
         static const char *const no[] = { "f", "false", "n", "no", "0", "off" };
-        if (json_is_boolean(v)) {
+        if (v->type == JV_TRUE || v->type == JV_FALSE) {
                 out->kind = CELL_INT;
-                out->i = json_is_true(v);
+                out->i = v->type == JV_TRUE;
                 return 0;
         }
-        if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1)) {
+        if (v->type == JV_NUMBER && v->integer && v->len == 1 && (v->s[0] == '0' || v->s[0] == '1')) {
                 out->kind = CELL_INT;
-                out->i = json_integer_value(v);
+                out->i = v->s[0] == '1';
                 return 0;
         }
-        if (json_is_string(v)) {
-                const char *s = json_string_value(v);
-                size_t len = json_string_length(v);
+        if (v->type == JV_STRING) {
+                const char *s = v->s;
+                size_t len = v->len;
                 if (all_blank(s, len))
                         return 0;
                 for (size_t i = 0; i < 6; i++) {
@@ -770,68 +1029,63 @@ static int to_bool(const json_t *v, struct cell *out, struct convert_reject *rej
                                 return 0;
                         }
                 }
-                return reject(rej, 1210, s, len, "Invalid boolean value '%.*s'",
-                              (int)(len > 64 ? 64 : len), s);
+                return reject(rej, 1210, s, len, "Invalid boolean value '%.*s'", SHOW(len), s);
         }
-        char num[64];
-        int n = scalar_text(v, num, sizeof(num));
-        return reject(rej, 1210, num, (size_t)n, "Invalid boolean value '%s'", num);
+        const char *s;
+        size_t len;
+        value_text(v, &s, &len);
+        return reject(rej, 1210, s, len, "Invalid boolean value '%.*s'", SHOW(len), s);
 }
 
-/* Whole number (JSON integer, integral real, or a string of digits). */
-static bool epoch_value(const json_t *v, int64_t *ret)
+/* Whole number (a JSON integer, an integral real, or a string of digits). */
+static bool epoch_value(const struct jv *v, int64_t *ret)
 {
-        if (json_is_integer(v)) {
-                *ret = json_integer_value(v);
-                return true;
-        }
-        if (json_is_real(v)) {
-                double d = json_real_value(v);
-                if (d != floor(d) || fabs(d) > 9.2e18)
-                        return false;
-                *ret = (int64_t)d;
-                return true;
-        }
-        if (json_is_string(v)) {
-                long long n;
-                if (util_parse_ll(json_string_value(v), &n) < 0)
-                        return false;
+        if (v->type != JV_NUMBER && v->type != JV_STRING)
+                return false;
+        char tok[80];
+        if (v->len >= sizeof(tok))
+                return false;
+        memcpy(tok, v->s, v->len);
+        tok[v->len] = '\0';
+        long long n;
+        if (util_parse_ll(tok, &n) == 0) {
                 *ret = n;
                 return true;
         }
-        return false;
+        if (v->type != JV_NUMBER)
+                return false;
+        double d = strtod(tok, NULL);
+        if (d != floor(d) || fabs(d) > 9.2e18)
+                return false;
+        *ret = (int64_t)d;
+        return true;
 }
 
-static int to_time(const struct convert_type *t, const struct convert_opts *o, const json_t *v,
-                   struct buf *scratch, struct cell *out, struct convert_reject *rej)
+static int to_time(const struct convert_type *t, const struct convert_opts *o,
+                   const struct jv *v, struct buf *scratch, struct cell *out,
+                   struct convert_reject *rej)
 {
         char text[64];
-        char num[64];
         int64_t secs = 0;
         uint32_t usec = 0;
-        const char *s = "";
-        size_t len = 0;
-        if (json_is_string(v)) {
-                s = json_string_value(v);
-                len = json_string_length(v);
-                if (all_blank(s, len))
-                        return 0;
-        } else {
-                len = (size_t)scalar_text(v, num, sizeof(num));
-                s = num;
-        }
-        bool epoch = t->kind != CONVERT_DATE && (o->timefmt == CONVERT_TIME_EPOCHSECS ||
-                                                 o->timefmt == CONVERT_TIME_EPOCHMILLISECS);
+        const char *s;
+        size_t len;
+        value_text(v, &s, &len);
+        if (v->type == JV_STRING && all_blank(s, len))
+                return 0;
+        bool date = t->kind == CONVERT_DATE;
+        const struct convert_timefmt *fmt = date ? o->dateformat : o->timeformat;
+        bool epoch = !date && (o->timefmt == CONVERT_TIME_EPOCHSECS ||
+                               o->timefmt == CONVERT_TIME_EPOCHMILLISECS);
         if (epoch) {
                 int64_t e;
-                /* 1e15 ms is year ~33658: far past Redshift's limit of 294276 AD
-                 * only for secs, keep both within what days arithmetic handles. */
+                /* keep within what the days arithmetic handles */
                 if (!epoch_value(v, &e) || e > INT64_MAX / 1000 || e < INT64_MIN / 1000)
                         return reject(rej, 1206, s, len,
                                       "Invalid timestamp format or value [%s], Value '%.*s'",
                                       o->timefmt == CONVERT_TIME_EPOCHSECS ? "epochsecs"
                                                                           : "epochmillisecs",
-                                      (int)(len > 64 ? 64 : len), s);
+                                      SHOW(len), s);
                 if (o->timefmt == CONVERT_TIME_EPOCHMILLISECS) {
                         secs = e / 1000;
                         int64_t ms = e % 1000;
@@ -843,20 +1097,27 @@ static int to_time(const struct convert_type *t, const struct convert_opts *o, c
                 } else {
                         secs = e;
                 }
-        } else if (!json_is_string(v) ||
-                   !parse_timestamp(s, len, o->timefmt == CONVERT_TIME_AUTO, &secs, &usec)) {
-                if (t->kind == CONVERT_DATE)
-                        return reject(rej, 1205, s, len,
-                                      "Invalid Date Format - length must be 10 or more, "
-                                      "Value '%.*s'",
-                                      (int)(len > 64 ? 64 : len), s);
-                return reject(rej, 1206, s, len,
-                              "Invalid timestamp format or value [YYYY-MM-DD HH24:MI:SS], "
-                              "Value '%.*s'",
-                              (int)(len > 64 ? 64 : len), s);
+        } else {
+                bool ok = v->type == JV_STRING;
+                if (ok && fmt)
+                        ok = parse_with_format(fmt, s, len, &secs, &usec);
+                else if (ok)
+                        ok = parse_timestamp(s, len,
+                                             (date ? o->dateauto : o->timefmt == CONVERT_TIME_AUTO),
+                                             &secs, &usec);
+                if (!ok) {
+                        if (date)
+                                return reject(rej, 1205, s, len,
+                                              "Invalid Date Format - length must be 10 or more, "
+                                              "Value '%.*s' [%s]",
+                                              SHOW(len), s, fmt ? fmt->text : "YYYY-MM-DD");
+                        return reject(rej, 1206, s, len,
+                                      "Invalid timestamp format or value [%s], Value '%.*s'",
+                                      fmt ? fmt->text : "YYYY-MM-DD HH24:MI:SS", SHOW(len), s);
+                }
         }
         size_t n;
-        if (t->kind == CONVERT_DATE) {
+        if (date) {
                 /* "If the source data for a DATE column includes time
                  * information, the time component is truncated." */
                 int64_t days = secs / 86400 - (secs % 86400 < 0);
@@ -871,13 +1132,13 @@ static int to_time(const struct convert_type *t, const struct convert_opts *o, c
         return set_text(scratch, out, text, n);
 }
 
-int convert_value(const struct convert_type *t, const struct convert_opts *o, const json_t *v,
+int convert_value(const struct convert_type *t, const struct convert_opts *o, const struct jv *v,
                   struct buf *scratch, struct cell *out, struct convert_reject *rej)
 {
         out->kind = CELL_NULL;
         out->text = NULL;
         out->len = 0;
-        if (!v || json_is_null(v))
+        if (!v || v->type == JV_NULL)
                 return 0;
         switch (t->kind) {
         case CONVERT_VARCHAR:

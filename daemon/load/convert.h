@@ -5,11 +5,11 @@
  * Pure: no I/O, no allocation except growing the caller's scratch buffer.
  * Timestamps use our own UTC arithmetic (days from civil), never gmtime. */
 #pragma once
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jv.h"
 #include "util.h"
 #include "warehouse/wh.h"
 
@@ -41,10 +41,22 @@ enum convert_time {
         CONVERT_TIME_EPOCHMILLISECS,
 };
 
+/* A compiled DATEFORMAT or TIMEFORMAT string ("DATEFORMAT and TIMEFORMAT
+ * strings"). */
+struct convert_timefmt;
+
 struct convert_opts {
         bool blanksasnull, emptyasnull, truncatecolumns, roundec;
         enum convert_time timefmt;
+        const struct convert_timefmt *timeformat; /* TIMEFORMAT 'string', or NULL */
+        const struct convert_timefmt *dateformat; /* DATEFORMAT 'string', or NULL */
+        bool dateauto;                            /* DATEFORMAT 'auto' */
 };
+
+/* Compiles a format string; -EINVAL with err naming the bad part. */
+int convert_timefmt_compile(const char *fmt, struct convert_timefmt **ret, char *err,
+                            size_t errlen);
+void convert_timefmt_free(struct convert_timefmt *f);
 
 /* A value that cannot be loaded. */
 struct convert_reject {
@@ -59,9 +71,9 @@ int convert_parse_type(const char *decl, struct convert_type *ret);
 
 /* Converts v (NULL = missing, loaded as NULL) for a column of type t.
  * Returns 0 with *out set, 1 when the value is rejected (*rej set), -ENOMEM.
- * out->text may point into v (valid while v lives) or into scratch (valid
- * until scratch is next used). */
-int convert_value(const struct convert_type *t, const struct convert_opts *o, const json_t *v,
+ * out->text may point into v's text (valid while the record's text lives) or
+ * into scratch (valid until scratch is next used). */
+int convert_value(const struct convert_type *t, const struct convert_opts *o, const struct jv *v,
                   struct buf *scratch, struct cell *out, struct convert_reject *rej);
 
 /* Writes 'YYYY-MM-DD HH:MI:SS[.fff]' for a UTC instant given as whole

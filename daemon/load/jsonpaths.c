@@ -3,6 +3,8 @@
  * per-record work is a few hash lookups.  See jsonpaths.h. */
 #include "jsonpaths.h"
 
+#include <jansson.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 
 struct step {
         char *key;    /* member name, or NULL for an index */
+        size_t klen;
         size_t index;
 };
 
@@ -34,6 +37,7 @@ static int add_step(struct path *p, char *key, size_t index)
         }
         p->steps = s;
         p->steps[p->n_steps].key = key;
+        p->steps[p->n_steps].klen = key ? strlen(key) : 0;
         p->steps[p->n_steps].index = index;
         p->n_steps++;
         return 0;
@@ -217,15 +221,17 @@ const char *jsonpaths_text(const struct jsonpaths *p, size_t i)
         return p->paths[i].text;
 }
 
-json_t *jsonpaths_eval(const struct jsonpaths *p, size_t i, json_t *root)
+const struct jv *jsonpaths_eval(const struct jsonpaths *p, size_t i, const struct jv *root,
+                                uint32_t *hint)
 {
         const struct path *path = &p->paths[i];
-        json_t *v = root;
+        const struct jv *v = root;
         for (size_t s = 0; s < path->n_steps && v; s++) {
-                if (path->steps[s].key)
-                        v = json_is_object(v) ? json_object_get(v, path->steps[s].key) : NULL;
+                const struct step *st = &path->steps[s];
+                if (st->key)
+                        v = jv_get(v, st->key, st->klen, s == 0 ? hint : NULL);
                 else
-                        v = json_is_array(v) ? json_array_get(v, path->steps[s].index) : NULL;
+                        v = jv_index(v, st->index);
         }
         return v;
 }

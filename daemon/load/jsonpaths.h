@@ -6,8 +6,10 @@
  * format".  Wildcards, filters, slices and recursive descent are not JSONPath
  * elements Redshift accepts, so they are errors here too.  Pure: no I/O. */
 #pragma once
-#include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "jv.h"
 
 struct jsonpaths;
 
@@ -20,6 +22,8 @@ struct jsonpaths *jsonpaths_free(struct jsonpaths *p);
 size_t jsonpaths_count(const struct jsonpaths *p);
 /* The i-th path as written in the file. */
 const char *jsonpaths_text(const struct jsonpaths *p, size_t i);
-/* The value the i-th path selects in root (borrowed), or NULL when any step
- * is missing: Redshift loads NULL then. */
-json_t *jsonpaths_eval(const struct jsonpaths *p, size_t i, json_t *root);
+/* The value the i-th path selects in root, or NULL when any step is
+ * missing: Redshift loads NULL then.  hint (may be NULL) is the caller's
+ * memory of where the first member was found in the previous record. */
+const struct jv *jsonpaths_eval(const struct jsonpaths *p, size_t i, const struct jv *root,
+                                uint32_t *hint);

@@ -1,20 +1,33 @@
 /* load.c - load_run(): the COPY emulator's driver.  It ties the pure pieces
  * together (copy.h parses, jsonpaths.h selects, convert.h converts, records.h
- * splits) around the two parts that do I/O: source.h for objects and the
- * warehouse's prepared inserter for rows.  Memory holds one object's text
- * (plus its gunzipped copy) and one row at a time; the row's cells point into
- * the parsed record or into per-column scratch buffers reused for every row.
+ * splits with jv.h) around the two parts that do I/O: source.h for objects
+ * and the warehouse's prepared inserter for rows.
+ *
+ * Concurrency: parser threads (at most load_request.concurrency, and no more
+ * than the CPUs) each take the next object, read it, gunzip it, split and
+ * convert its records into chunks of ready rows (cells plus the bytes they
+ * point to) and rejects.  The calling thread is the only one that touches the
+ * warehouse: it takes the chunks object by object, in key order, and inserts
+ * them, so rows, rejects and MAXERROR come out exactly as with one thread.
+ * Memory is bounded: at most `concurrency` objects in flight, each with at
+ * most SLOT_BYTES of converted rows waiting; the slowest part (the insert)
+ * sets the pace.
+ *
  * Options that parse but whose behaviour is not here yet fail the COPY with
  * "COPY option X is not supported yet" before anything is read.  See load.h. */
 #include "load.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#include <jansson.h>
 
 #include "copy.h"
 #include "convert.h"
@@ -23,13 +36,51 @@
 #include "source.h"
 
 #define RAW_LINE_MAX 1024
+#define CHUNK_ROWS 512
+#define SLOT_BYTES (4u << 20)
+#define MAX_PARSERS 16
 
 struct column {
         char *name;       /* as the warehouse spells it */
         char *match;      /* lower-cased: what a JSON key must equal for 'auto' */
+        size_t match_len;
         char *decl;       /* declared type */
         struct convert_type type;
-        struct buf scratch;
+};
+
+/* One object to read: a listed key, or a manifest entry. */
+struct object {
+        struct source_object src;  /* uri always set; key NULL for manifest entries */
+        bool mandatory;            /* manifest: a missing file fails the COPY */
+};
+
+/* A reject as a producer saw it; strings are offsets into the chunk's text. */
+struct reject {
+        size_t before_row;          /* rows of the chunk that come before it */
+        uint64_t line;
+        uint64_t position;
+        int col;                    /* -1: the record as a whole */
+        int code;
+        size_t raw, raw_len, value, value_len, reason, reason_len;
+};
+
+struct chunk {
+        struct chunk *next;
+        struct cell *cells;         /* rows * n_cols; CELL_TEXT: .i is an offset in text */
+        size_t rows, cap_rows;
+        struct buf text;
+        struct reject *rejects;
+        size_t n_rejects, cap_rejects;
+        size_t bytes;               /* what it holds, for the in-flight bound */
+};
+
+struct slot {
+        size_t obj;                 /* which object it holds */
+        struct chunk *head, *tail;
+        size_t bytes;
+        bool done;                  /* the producer finished the object */
+        int err;                    /* < 0: the object failed; errmsg says why */
+        char errmsg[720];
 };
 
 struct load {
@@ -38,14 +89,28 @@ struct load {
         struct column *cols;
         size_t n_cols;
         struct jsonpaths *paths;
+        struct convert_timefmt *timeformat, *dateformat;
         struct convert_opts opts;
         struct wh_inserter *ins;
         struct cell *cells;
         uint64_t rejects;
-        uint64_t rows_since_check;
-        size_t batch;
         char *err;
         size_t errlen;
+
+        struct source *src;
+        struct object *objs;
+        size_t n_objs;
+
+        /* the pipeline */
+        pthread_mutex_t mu;
+        pthread_cond_t to_consumer, to_producers;
+        struct slot *slots;
+        size_t n_slots;
+        size_t next_obj;            /* next object a producer takes */
+        size_t head_obj;            /* the object the consumer is on */
+        bool stop;
+        struct chunk *free_chunks;  /* recycled */
+        size_t n_free;
 };
 
 static bool cancelled(const struct load *l)
@@ -68,31 +133,35 @@ static int not_supported(struct load *l, const char *option, const char *hint)
         return -ENOTSUP;
 }
 
-/* Refuses what parses but does not behave as Redshift would yet. */
+/* Refuses what parses but does not behave as Redshift would yet, and
+ * compiles the format strings. */
 static int check_options(struct load *l)
 {
         const struct copy_stmt *s = l->stmt;
+        char e[256];
         if (s->format == COPY_FORMAT_TEXT)
                 return not_supported(l, "FORMAT (pipe-delimited text)",
                                      "give FORMAT AS JSON");
-        if (s->manifest)
-                return not_supported(l, "MANIFEST", NULL);
-        if (s->timefmt == COPY_TIME_STRING)
-                return not_supported(l, "TIMEFORMAT with a format string",
-                                     "use 'auto', 'epochsecs' or 'epochmillisecs'");
-        if (s->dateformat && strcasecmp(s->dateformat, "auto") != 0 &&
-            strcasecmp(s->dateformat, "YYYY-MM-DD") != 0)
-                return not_supported(l, "DATEFORMAT with a format string",
-                                     "use 'auto' or 'YYYY-MM-DD'");
         if (s->schema && strcmp(s->schema, "public") != 0) {
                 snprintf(l->err, l->errlen,
                          "COPY: schema-qualified table names are not supported yet ('%s.%s')",
                          s->schema, s->table);
                 return -ENOTSUP;
         }
+        if (s->timefmt == COPY_TIME_STRING && s->timeformat &&
+            convert_timefmt_compile(s->timeformat, &l->timeformat, e, sizeof(e)) < 0) {
+                snprintf(l->err, l->errlen, "COPY: TIMEFORMAT %s", e);
+                return -EINVAL;
+        }
+        if (s->dateformat && strcasecmp(s->dateformat, "auto") == 0) {
+                l->opts.dateauto = true;
+        } else if (s->dateformat && strcasecmp(s->dateformat, "YYYY-MM-DD") != 0 &&
+                   convert_timefmt_compile(s->dateformat, &l->dateformat, e, sizeof(e)) < 0) {
+                snprintf(l->err, l->errlen, "COPY: DATEFORMAT %s", e);
+                return -EINVAL;
+        }
         return 0;
 }
-
 static int setup_columns(struct load *l)
 {
         const struct copy_stmt *s = l->stmt;
@@ -150,6 +219,7 @@ static int setup_columns(struct load *l)
                 for (char *p = c->match; *p; p++)
                         if (*p >= 'A' && *p <= 'Z')
                                 *p = (char)(*p - 'A' + 'a');
+                c->match_len = strlen(c->match);
                 if (convert_parse_type(c->decl, &c->type) < 0) {
                         snprintf(l->err, l->errlen,
                                  "COPY: column '%s' of table '%s' has type '%s' that COPY "
@@ -212,119 +282,205 @@ static int setup_inserter(struct load *l)
         return r;
 }
 
-/* ---- records ------------------------------------------------------------ */
+/* ---- objects: the listing or the manifest ------------------------------- */
 
-/* Reports one reject; fails the COPY when there are more than MAXERROR. */
-static int rejected(struct load *l, const struct source_object *obj, const char *text,
-                    const struct records_item *it, const struct column *col, int code,
-                    const char *reason, const char *value)
+static int list_prefix(struct load *l)
 {
-        l->rejects++;
-        progress_add(l, l->req->progress ? &l->req->progress->errors : NULL, 1);
-        char raw[RAW_LINE_MAX + 1];
-        size_t rl = it->len < RAW_LINE_MAX ? it->len : RAW_LINE_MAX;
-        /* cut at a UTF-8 boundary and stop at a NUL byte */
-        while (rl > 0 && rl < it->len && ((unsigned char)text[it->offset + rl] & 0xC0) == 0x80)
-                rl--;
-        memcpy(raw, text + it->offset, rl);
-        raw[rl] = '\0';
-        uint64_t line = it->value ? it->line : it->err_line;
-        if (l->req->on_error) {
-                struct load_error e = {
-                        .filename = obj->uri,
-                        .line_number = line,
-                        .colname = col ? col->name : "",
-                        .type = col ? col->decl : "",
-                        .position = it->offset,
-                        .raw_line = raw,
-                        .raw_field_value = value ? value : "",
-                        .err_code = code,
-                        .err_reason = reason,
-                };
-                l->req->on_error(l->req->userdata, &e);
+        char e[512];
+        struct source_object *so = NULL;
+        size_t n = 0;
+        int r = source_list(l->src, &so, &n, e, sizeof(e));
+        if (r < 0) {
+                snprintf(l->err, l->errlen, "COPY: %s", e);
+                return r;
         }
-        if (l->rejects > (uint64_t)l->stmt->maxerror) {
-                if (col)
-                        snprintf(l->err, l->errlen,
-                                 "COPY %s: record rejected at '%s' line %" PRIu64
-                                 ", column '%s' (%s): %s [error %d]; %" PRIu64
-                                 " reject(s), MAXERROR is %lld",
-                                 l->stmt->table, obj->uri, line, col->name, col->decl, reason,
-                                 code, l->rejects, l->stmt->maxerror);
-                else
-                        snprintf(l->err, l->errlen,
-                                 "COPY %s: record rejected at '%s' line %" PRIu64
-                                 ": %s [error %d]; %" PRIu64 " reject(s), MAXERROR is %lld",
-                                 l->stmt->table, obj->uri, line, reason, code, l->rejects,
-                                 l->stmt->maxerror);
+        if (n == 0) {
+                source_objects_free(so, n);
+                /* Redshift: "The specified S3 prefix ... does not exist" */
+                snprintf(l->err, l->errlen,
+                         "COPY: no objects found under '%s' (the prefix matches no key)",
+                         l->stmt->from);
                 return -EINVAL;
         }
+        l->objs = calloc(n, sizeof(*l->objs));
+        if (!l->objs) {
+                source_objects_free(so, n);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                l->objs[i].src = so[i];
+                l->objs[i].mandatory = true;
+        }
+        free(so); /* the strings moved into l->objs */
+        l->n_objs = n;
         return 0;
 }
 
-/* The value for column i with 'auto ignorecase'. */
-static json_t *find_ignorecase(json_t *obj, const char *name)
+/* "Using a manifest to specify data files": {"entries": [{"url": "...",
+ * "mandatory": true|false}, ...]}; url names one object exactly. */
+static int list_manifest(struct load *l)
 {
-        const char *key;
-        json_t *v;
-        json_object_foreach(obj, key, v) {
-                if (strcasecmp(key, name) == 0)
-                        return v;
-        }
-        return NULL;
-}
-
-static int load_record(struct load *l, const struct source_object *obj, const char *text,
-                       const struct records_item *it)
-{
-        json_t *rec = it->value;
-        if (!rec)
-                return rejected(l, obj, text, it, NULL, it->err_code, it->err, NULL);
-        bool ok = json_is_object(rec) ||
-                  (json_is_array(rec) && l->stmt->format == COPY_FORMAT_JSON_PATHS);
-        if (!ok)
-                return rejected(l, obj, text, it, NULL, 1216,
-                                l->stmt->format == COPY_FORMAT_JSON_PATHS
-                                        ? "Invalid JSON record: not an object or array"
-                                        : "Invalid JSON record: not an object",
-                                NULL);
-        for (size_t i = 0; i < l->n_cols; i++) {
-                struct column *c = &l->cols[i];
-                json_t *v;
-                if (l->paths)
-                        v = jsonpaths_eval(l->paths, i, rec);
-                else if (l->stmt->format == COPY_FORMAT_JSON_IGNORECASE)
-                        v = find_ignorecase(rec, c->match);
-                else
-                        v = json_object_get(rec, c->match);
-                struct convert_reject rej;
-                int r = convert_value(&c->type, &l->opts, v, &c->scratch, &l->cells[i], &rej);
-                if (r < 0) {
-                        snprintf(l->err, l->errlen, "COPY: out of memory");
-                        return r;
-                }
-                if (r > 0)
-                        return rejected(l, obj, text, it, c, rej.code, rej.reason, rej.value);
-        }
-        int r = wh_inserter_row(l->ins, l->cells, l->err, l->errlen);
-        if (r < 0)
+        char e[512];
+        struct buf b = { 0 };
+        int r = source_read_uri(l->stmt->from, &b, e, sizeof(e));
+        if (r < 0) {
+                snprintf(l->err, l->errlen, "COPY: cannot read the manifest: %s", e);
+                buf_free(&b);
                 return r;
-        progress_add(l, l->req->progress ? &l->req->progress->rows : NULL, 1);
-        if (++l->rows_since_check >= l->batch) {
-                l->rows_since_check = 0;
-                if (cancelled(l)) {
-                        snprintf(l->err, l->errlen, "COPY %s: cancelled", l->stmt->table);
-                        return -ECANCELED;
-                }
         }
-        return 0;
+        json_error_t je;
+        json_t *root = json_loadb(b.data ? b.data : "", b.len, 0, &je);
+        buf_free(&b);
+        if (!root) {
+                snprintf(l->err, l->errlen, "COPY: manifest '%s' is not valid JSON (line %d: %s)",
+                         l->stmt->from, je.line, je.text);
+                return -EINVAL;
+        }
+        json_t *entries = json_object_get(root, "entries");
+        if (!json_is_array(entries)) {
+                snprintf(l->err, l->errlen,
+                         "COPY: manifest '%s' must be an object with an \"entries\" array",
+                         l->stmt->from);
+                json_decref(root);
+                return -EINVAL;
+        }
+        size_t n = json_array_size(entries);
+        l->objs = calloc(n ? n : 1, sizeof(*l->objs));
+        if (!l->objs) {
+                json_decref(root);
+                return -ENOMEM;
+        }
+        r = 0;
+        for (size_t i = 0; i < n; i++) {
+                json_t *en = json_array_get(entries, i);
+                json_t *url = json_object_get(en, "url");
+                json_t *mand = json_object_get(en, "mandatory");
+                if (!json_is_object(en) || !json_is_string(url) ||
+                    (mand && !json_is_boolean(mand))) {
+                        snprintf(l->err, l->errlen,
+                                 "COPY: manifest '%s' entry %zu must have a \"url\" string and "
+                                 "an optional \"mandatory\" boolean",
+                                 l->stmt->from, i + 1);
+                        r = -EINVAL;
+                        break;
+                }
+                const char *u = json_string_value(url);
+                if (strncmp(u, "file://", 7) != 0) {
+                        if (strncmp(u, "s3://", 5) == 0)
+                                snprintf(l->err, l->errlen,
+                                         "COPY: manifest entry '%s': s3:// sources are not "
+                                         "supported yet",
+                                         u);
+                        else
+                                snprintf(l->err, l->errlen,
+                                         "COPY: manifest entry '%s': unknown source (expected "
+                                         "s3:// or file://)",
+                                         u);
+                        r = u[0] == 's' ? -EPROTONOSUPPORT : -EINVAL;
+                        break;
+                }
+                l->objs[i].src.uri = strdup(u);
+                if (!l->objs[i].src.uri) {
+                        r = -ENOMEM;
+                        break;
+                }
+                l->objs[i].mandatory = json_is_true(mand);
+                l->n_objs = i + 1;
+        }
+        json_decref(root);
+        if (r == 0 && l->n_objs == 0) {
+                snprintf(l->err, l->errlen, "COPY: manifest '%s' lists no files",
+                         l->stmt->from);
+                r = -EINVAL;
+        }
+        return r;
 }
 
-/* ---- objects ------------------------------------------------------------ */
+static void objects_free(struct load *l)
+{
+        for (size_t i = 0; i < l->n_objs; i++) {
+                free(l->objs[i].src.key);
+                free(l->objs[i].src.uri);
+        }
+        free(l->objs);
+}
+
+/* ---- chunks ------------------------------------------------------------- */
+
+static struct chunk *chunk_get(struct load *l)
+{
+        pthread_mutex_lock(&l->mu);
+        struct chunk *c = l->free_chunks;
+        if (c) {
+                l->free_chunks = c->next;
+                l->n_free--;
+        }
+        pthread_mutex_unlock(&l->mu);
+        if (!c) {
+                c = calloc(1, sizeof(*c));
+                if (!c)
+                        return NULL;
+                c->cells = malloc(CHUNK_ROWS * l->n_cols * sizeof(*c->cells));
+                if (!c->cells) {
+                        free(c);
+                        return NULL;
+                }
+                c->cap_rows = CHUNK_ROWS;
+        }
+        c->next = NULL;
+        c->rows = 0;
+        c->text.len = 0;
+        c->n_rejects = 0;
+        c->bytes = 0;
+        return c;
+}
+
+static void chunk_destroy(struct chunk *c)
+{
+        free(c->cells);
+        buf_free(&c->text);
+        free(c->rejects);
+        free(c);
+}
+
+/* Recycles a few, frees the rest (caller holds no lock). */
+static void chunk_put(struct load *l, struct chunk *c)
+{
+        pthread_mutex_lock(&l->mu);
+        if (l->n_free < l->n_slots * 2 + 4 && c->text.cap <= 2 * SLOT_BYTES) {
+                c->next = l->free_chunks;
+                l->free_chunks = c;
+                l->n_free++;
+                c = NULL;
+        }
+        pthread_mutex_unlock(&l->mu);
+        if (c)
+                chunk_destroy(c);
+}
+
+static int chunk_text(struct chunk *c, const char *s, size_t n, size_t *off)
+{
+        *off = c->text.len;
+        if (n == 0)
+                return 0;
+        return buf_append(&c->text, s, n);
+}
+
+/* ---- the producers: objects to chunks ------------------------------------ */
+
+struct parser {
+        struct load *l;
+        pthread_t thread;
+        struct jv_doc *doc;
+        struct buf raw, plain;
+        struct buf *scratch; /* per column */
+        uint32_t *hints;     /* per column */
+        struct cell *cells;
+};
 
 /* Inflates a gzip object (every member of it) into out. */
-static int gunzip(const struct source_object *obj, const struct buf *in, struct buf *out,
-                  char *err, size_t errlen)
+static int gunzip(const struct object *obj, const struct buf *in, struct buf *out, char *err,
+                  size_t errlen)
 {
         out->len = 0;
         z_stream z;
@@ -361,13 +517,13 @@ static int gunzip(const struct source_object *obj, const struct buf *in, struct 
                 if (zr == Z_BUF_ERROR && z.avail_in == 0) {
                         r = -EINVAL;
                         snprintf(err, errlen, "COPY: '%s' is a truncated gzip stream",
-                                 obj->uri);
+                                 obj->src.uri);
                         break;
                 }
                 if (zr != Z_OK && zr != Z_BUF_ERROR) {
                         r = -EINVAL;
                         snprintf(err, errlen, "COPY: '%s' is not valid gzip (GZIP given): %s",
-                                 obj->uri, z.msg ? z.msg : "bad data");
+                                 obj->src.uri, z.msg ? z.msg : "bad data");
                         break;
                 }
         }
@@ -377,36 +533,457 @@ static int gunzip(const struct source_object *obj, const struct buf *in, struct 
         return r;
 }
 
-static int load_object(struct load *l, struct source *src, const struct source_object *obj,
-                       struct buf *raw, struct buf *plain)
+/* Hands a chunk to the consumer; waits while the slot holds too much. */
+static void publish(struct load *l, struct slot *sl, struct chunk *c)
 {
-        char e[512];
-        int r = source_read(src, obj, raw, e, sizeof(e));
-        if (r < 0) {
-                snprintf(l->err, l->errlen, "COPY: %s", e);
-                return r;
+        pthread_mutex_lock(&l->mu);
+        c->bytes = c->text.len + c->rows * l->n_cols * sizeof(struct cell) + 64;
+        if (sl->tail)
+                sl->tail->next = c;
+        else
+                sl->head = c;
+        sl->tail = c;
+        sl->bytes += c->bytes;
+        pthread_cond_broadcast(&l->to_consumer);
+        while (!l->stop && sl->bytes > SLOT_BYTES)
+                pthread_cond_wait(&l->to_producers, &l->mu);
+        pthread_mutex_unlock(&l->mu);
+}
+
+static int add_reject(struct chunk *c, const char *text, const struct records_item *it, int col,
+                      int code, const char *reason, const char *value, size_t value_len)
+{
+        if (c->n_rejects == c->cap_rejects) {
+                size_t cap = c->cap_rejects ? c->cap_rejects * 2 : 8;
+                struct reject *r = realloc(c->rejects, cap * sizeof(*r));
+                if (!r)
+                        return -ENOMEM;
+                c->rejects = r;
+                c->cap_rejects = cap;
         }
-        progress_add(l, l->req->progress ? &l->req->progress->bytes : NULL, raw->len);
-        struct buf *text = raw;
-        if (l->stmt->gzip && raw->len > 0) {
-                r = gunzip(obj, raw, plain, l->err, l->errlen);
+        struct reject *rj = &c->rejects[c->n_rejects];
+        rj->before_row = c->rows;
+        rj->line = it->value ? it->line : it->err_line;
+        rj->position = it->offset;
+        rj->col = col;
+        rj->code = code;
+        size_t rl = it->len < RAW_LINE_MAX ? it->len : RAW_LINE_MAX;
+        /* cut at a UTF-8 boundary and at a NUL byte */
+        while (rl > 0 && rl < it->len && ((unsigned char)text[it->offset + rl] & 0xC0) == 0x80)
+                rl--;
+        const char *nul = memchr(text + it->offset, '\0', rl);
+        if (nul)
+                rl = (size_t)(nul - (text + it->offset));
+        const char *vnul = value_len ? memchr(value, '\0', value_len) : NULL;
+        if (vnul)
+                value_len = (size_t)(vnul - value);
+        if (chunk_text(c, text + it->offset, rl, &rj->raw) < 0)
+                return -ENOMEM;
+        rj->raw_len = rl;
+        if (chunk_text(c, value, value_len, &rj->value) < 0)
+                return -ENOMEM;
+        rj->value_len = value_len;
+        if (chunk_text(c, reason, strlen(reason), &rj->reason) < 0)
+                return -ENOMEM;
+        rj->reason_len = strlen(reason);
+        c->n_rejects++;
+        return 0;
+}
+
+/* Converts one record into a row of c, or a reject. */
+static int convert_record(struct parser *p, struct chunk *c, const char *text,
+                          const struct records_item *it)
+{
+        struct load *l = p->l;
+        const struct jv *rec = it->value;
+        if (!rec)
+                return add_reject(c, text, it, -1, it->err_code, it->err, NULL, 0);
+        bool ok = rec->type == JV_OBJECT ||
+                  (rec->type == JV_ARRAY && l->stmt->format == COPY_FORMAT_JSON_PATHS);
+        if (!ok)
+                return add_reject(c, text, it, -1, 1216,
+                                  l->stmt->format == COPY_FORMAT_JSON_PATHS
+                                          ? "Invalid JSONPath format: the record is not an "
+                                            "object or array"
+                                          : "Invalid JSON record: not an object",
+                                  NULL, 0);
+        for (size_t i = 0; i < l->n_cols; i++) {
+                const struct column *col = &l->cols[i];
+                const struct jv *v;
+                if (l->paths)
+                        v = jsonpaths_eval(l->paths, i, rec, &p->hints[i]);
+                else if (l->stmt->format == COPY_FORMAT_JSON_IGNORECASE)
+                        v = jv_get_ignorecase(rec, col->match, col->match_len);
+                else
+                        v = jv_get(rec, col->match, col->match_len, &p->hints[i]);
+                struct convert_reject rej;
+                int r = convert_value(&col->type, &l->opts, v, &p->scratch[i], &p->cells[i],
+                                      &rej);
                 if (r < 0)
                         return r;
-                text = plain;
+                if (r > 0)
+                        return add_reject(c, text, it, (int)i, rej.code, rej.reason, rej.value,
+                                          strlen(rej.value));
+        }
+        struct cell *row = c->cells + c->rows * l->n_cols;
+        for (size_t i = 0; i < l->n_cols; i++) {
+                row[i] = p->cells[i];
+                if (row[i].kind == CELL_TEXT) {
+                        size_t off;
+                        if (chunk_text(c, p->cells[i].text, p->cells[i].len, &off) < 0)
+                                return -ENOMEM;
+                        row[i].i = (int64_t)off;
+                        row[i].text = NULL;
+                }
+        }
+        c->rows++;
+        return 0;
+}
+
+static void slot_fail(struct load *l, struct slot *sl, int err, const char *msg)
+{
+        pthread_mutex_lock(&l->mu);
+        sl->err = err;
+        snprintf(sl->errmsg, sizeof(sl->errmsg), "%s", msg);
+        pthread_mutex_unlock(&l->mu);
+}
+
+static bool stopping(struct load *l)
+{
+        pthread_mutex_lock(&l->mu);
+        bool s = l->stop;
+        pthread_mutex_unlock(&l->mu);
+        return s;
+}
+
+/* Reads and converts one object into its slot. */
+static void produce(struct parser *p, size_t idx, struct slot *sl)
+{
+        struct load *l = p->l;
+        const struct object *obj = &l->objs[idx];
+        char e[600];
+        int r;
+        if (obj->src.key)
+                r = source_read(l->src, &obj->src, &p->raw, e, sizeof(e));
+        else
+                r = source_read_uri(obj->src.uri, &p->raw, e, sizeof(e));
+        if (r == -ENOENT && !obj->mandatory && !obj->src.key)
+                return; /* an optional manifest entry that is not there */
+        if (r < 0) {
+                char m[700];
+                if (!obj->src.key && r == -ENOENT)
+                        snprintf(m, sizeof(m), "COPY: mandatory manifest entry '%s' not found",
+                                 obj->src.uri);
+                else
+                        snprintf(m, sizeof(m), "COPY: %s", e);
+                slot_fail(l, sl, r, m);
+                return;
+        }
+        progress_add(l, l->req->progress ? &l->req->progress->bytes : NULL, p->raw.len);
+        struct buf *text = &p->raw;
+        if (l->stmt->gzip && p->raw.len > 0) {
+                r = gunzip(obj, &p->raw, &p->plain, e, sizeof(e));
+                if (r < 0) {
+                        slot_fail(l, sl, r, e);
+                        return;
+                }
+                text = &p->plain;
         }
         if (l->stmt->acceptinvchars)
                 records_fix_utf8(text->data, text->len, l->stmt->acceptinvchars_char);
         struct records rs;
-        records_init(&rs, text->data, text->len);
+        records_init(&rs, p->doc, text->data ? text->data : "", text->len);
         struct records_item it;
-        while (records_next(&rs, &it)) {
-                r = load_record(l, obj, text->data, &it);
-                json_decref(it.value);
+        struct chunk *c = chunk_get(l);
+        if (!c) {
+                slot_fail(l, sl, -ENOMEM, "COPY: out of memory");
+                return;
+        }
+        for (;;) {
+                r = records_next(&rs, &it);
+                if (r == 0)
+                        break;
+                if (r > 0)
+                        r = convert_record(p, c, text->data, &it);
+                if (r < 0) {
+                        chunk_put(l, c);
+                        slot_fail(l, sl, r, "COPY: out of memory");
+                        return;
+                }
+                if (c->rows == c->cap_rows || c->n_rejects >= 64 || c->text.len >= SLOT_BYTES / 4) {
+                        publish(l, sl, c);
+                        if (stopping(l))
+                                return;
+                        c = chunk_get(l);
+                        if (!c) {
+                                slot_fail(l, sl, -ENOMEM, "COPY: out of memory");
+                                return;
+                        }
+                }
+        }
+        if (c->rows || c->n_rejects)
+                publish(l, sl, c);
+        else
+                chunk_put(l, c);
+}
+
+static void *parser_main(void *arg)
+{
+        struct parser *p = arg;
+        struct load *l = p->l;
+        for (;;) {
+                pthread_mutex_lock(&l->mu);
+                while (!l->stop && l->next_obj < l->n_objs &&
+                       l->next_obj >= l->head_obj + l->n_slots)
+                        pthread_cond_wait(&l->to_producers, &l->mu);
+                if (l->stop || l->next_obj >= l->n_objs) {
+                        pthread_mutex_unlock(&l->mu);
+                        break;
+                }
+                size_t idx = l->next_obj++;
+                struct slot *sl = &l->slots[idx % l->n_slots];
+                sl->obj = idx;
+                pthread_mutex_unlock(&l->mu);
+                produce(p, idx, sl);
+                pthread_mutex_lock(&l->mu);
+                sl->done = true;
+                pthread_cond_broadcast(&l->to_consumer);
+                pthread_mutex_unlock(&l->mu);
+                /* an object's text is not kept between objects when large */
+                if (p->raw.cap > (64u << 20)) {
+                        buf_free(&p->raw);
+                        memset(&p->raw, 0, sizeof(p->raw));
+                }
+                if (p->plain.cap > (64u << 20)) {
+                        buf_free(&p->plain);
+                        memset(&p->plain, 0, sizeof(p->plain));
+                }
+        }
+        return NULL;
+}
+
+/* ---- the consumer: chunks to rows ---------------------------------------- */
+
+/* Reports one reject; fails the COPY when there are more than MAXERROR. */
+static int report(struct load *l, const struct object *obj, struct chunk *c,
+                  const struct reject *rj)
+{
+        l->rejects++;
+        progress_add(l, l->req->progress ? &l->req->progress->errors : NULL, 1);
+        const struct column *col = rj->col >= 0 ? &l->cols[rj->col] : NULL;
+        char raw[RAW_LINE_MAX + 1], value[300], reason[300];
+        snprintf(raw, sizeof(raw), "%.*s", (int)rj->raw_len, c->text.data + rj->raw);
+        snprintf(value, sizeof(value), "%.*s", (int)rj->value_len, c->text.data + rj->value);
+        snprintf(reason, sizeof(reason), "%.*s", (int)rj->reason_len, c->text.data + rj->reason);
+        if (l->req->on_error) {
+                struct load_error e = {
+                        .filename = obj->src.uri,
+                        .line_number = rj->line,
+                        .colname = col ? col->name : "",
+                        .type = col ? col->decl : "",
+                        .position = rj->position,
+                        .raw_line = raw,
+                        .raw_field_value = value,
+                        .err_code = rj->code,
+                        .err_reason = reason,
+                };
+                l->req->on_error(l->req->userdata, &e);
+        }
+        if (l->rejects > (uint64_t)l->stmt->maxerror) {
+                if (col)
+                        snprintf(l->err, l->errlen,
+                                 "COPY %s: record rejected at '%s' line %" PRIu64
+                                 ", column '%s' (%s): %s [error %d]; %" PRIu64
+                                 " reject(s), MAXERROR is %lld",
+                                 l->stmt->table, obj->src.uri, rj->line, col->name, col->decl,
+                                 reason, rj->code, l->rejects, l->stmt->maxerror);
+                else
+                        snprintf(l->err, l->errlen,
+                                 "COPY %s: record rejected at '%s' line %" PRIu64
+                                 ": %s [error %d]; %" PRIu64 " reject(s), MAXERROR is %lld",
+                                 l->stmt->table, obj->src.uri, rj->line, reason, rj->code,
+                                 l->rejects, l->stmt->maxerror);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int insert_rows(struct load *l, struct chunk *c, size_t from, size_t to)
+{
+        for (size_t r = from; r < to; r++) {
+                const struct cell *row = c->cells + r * l->n_cols;
+                for (size_t i = 0; i < l->n_cols; i++) {
+                        l->cells[i] = row[i];
+                        if (row[i].kind == CELL_TEXT)
+                                l->cells[i].text = c->text.data + row[i].i;
+                }
+                int res = wh_inserter_row(l->ins, l->cells, l->err, l->errlen);
+                if (res < 0)
+                        return res;
+        }
+        progress_add(l, l->req->progress ? &l->req->progress->rows : NULL, to - from);
+        return 0;
+}
+
+static int consume_chunk(struct load *l, const struct object *obj, struct chunk *c)
+{
+        size_t done = 0;
+        for (size_t k = 0; k < c->n_rejects; k++) {
+                int r = insert_rows(l, c, done, c->rejects[k].before_row);
+                if (r < 0)
+                        return r;
+                done = c->rejects[k].before_row;
+                r = report(l, obj, c, &c->rejects[k]);
                 if (r < 0)
                         return r;
         }
-        progress_add(l, l->req->progress ? &l->req->progress->objects : NULL, 1);
-        return 0;
+        return insert_rows(l, c, done, c->rows);
+}
+
+static int consume(struct load *l)
+{
+        int r = 0;
+        for (size_t idx = 0; idx < l->n_objs && r == 0; idx++) {
+                struct slot *sl = &l->slots[idx % l->n_slots];
+                for (;;) {
+                        if (cancelled(l)) {
+                                snprintf(l->err, l->errlen, "COPY %s: cancelled", l->stmt->table);
+                                return -ECANCELED;
+                        }
+                        pthread_mutex_lock(&l->mu);
+                        while (!(idx < l->next_obj && sl->obj == idx &&
+                                 (sl->head || sl->done || sl->err)))
+                                pthread_cond_wait(&l->to_consumer, &l->mu);
+                        struct chunk *c = sl->head;
+                        if (c) {
+                                sl->head = c->next;
+                                if (!sl->head)
+                                        sl->tail = NULL;
+                                sl->bytes -= c->bytes;
+                                pthread_cond_broadcast(&l->to_producers);
+                        }
+                        bool finished = !c && (sl->done || sl->err);
+                        int err = sl->err;
+                        if (!c && sl->err)
+                                snprintf(l->err, l->errlen, "%s", sl->errmsg);
+                        pthread_mutex_unlock(&l->mu);
+                        if (c) {
+                                r = consume_chunk(l, &l->objs[idx], c);
+                                chunk_put(l, c);
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
+                        if (err < 0)
+                                return err;
+                        if (finished && sl->done)
+                                break;
+                }
+                pthread_mutex_lock(&l->mu);
+                sl->done = false;
+                sl->err = 0;
+                sl->bytes = 0;
+                l->head_obj = idx + 1;
+                pthread_cond_broadcast(&l->to_producers);
+                pthread_mutex_unlock(&l->mu);
+                progress_add(l, l->req->progress ? &l->req->progress->objects : NULL, 1);
+        }
+        return r;
+}
+
+static unsigned n_parsers(const struct load *l)
+{
+        unsigned want = l->req->concurrency ? l->req->concurrency : 1;
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        if (cpus < 1)
+                cpus = 1;
+        if (want > (unsigned)cpus)
+                want = (unsigned)cpus;
+        if (want > MAX_PARSERS)
+                want = MAX_PARSERS;
+        if (want > l->n_objs)
+                want = (unsigned)l->n_objs;
+        return want ? want : 1;
+}
+
+static void parser_free(struct parser *p, size_t n_cols)
+{
+        jv_doc_free(p->doc);
+        buf_free(&p->raw);
+        buf_free(&p->plain);
+        if (p->scratch)
+                for (size_t i = 0; i < n_cols; i++)
+                        buf_free(&p->scratch[i]);
+        free(p->scratch);
+        free(p->hints);
+        free(p->cells);
+}
+
+static int run_pipeline(struct load *l)
+{
+        size_t slots = l->req->concurrency ? l->req->concurrency : 1;
+        if (slots > 256)
+                slots = 256;
+        l->n_slots = slots;
+        l->slots = calloc(slots, sizeof(*l->slots));
+        if (!l->slots)
+                return -ENOMEM;
+        for (size_t i = 0; i < slots; i++)
+                l->slots[i].obj = SIZE_MAX;
+        pthread_mutex_init(&l->mu, NULL);
+        pthread_cond_init(&l->to_consumer, NULL);
+        pthread_cond_init(&l->to_producers, NULL);
+        unsigned np = n_parsers(l);
+        struct parser ps[MAX_PARSERS];
+        memset(ps, 0, sizeof(ps));
+        unsigned started = 0;
+        int r = 0;
+        for (unsigned i = 0; i < np; i++) {
+                struct parser *p = &ps[i];
+                p->l = l;
+                p->doc = jv_doc_new();
+                p->scratch = calloc(l->n_cols, sizeof(*p->scratch));
+                p->hints = calloc(l->n_cols, sizeof(*p->hints));
+                p->cells = calloc(l->n_cols, sizeof(*p->cells));
+                if (!p->doc || !p->scratch || !p->hints || !p->cells) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (pthread_create(&p->thread, NULL, parser_main, p) != 0) {
+                        r = -EAGAIN;
+                        snprintf(l->err, l->errlen, "COPY: cannot start a parser thread");
+                        break;
+                }
+                started++;
+        }
+        if (r == 0)
+                r = consume(l);
+        pthread_mutex_lock(&l->mu);
+        l->stop = true;
+        pthread_cond_broadcast(&l->to_producers);
+        pthread_mutex_unlock(&l->mu);
+        for (unsigned i = 0; i < started; i++)
+                pthread_join(ps[i].thread, NULL);
+        for (unsigned i = 0; i < np; i++)
+                parser_free(&ps[i], l->n_cols);
+        for (size_t i = 0; i < slots; i++) {
+                struct chunk *c = l->slots[i].head;
+                while (c) {
+                        struct chunk *n = c->next;
+                        chunk_destroy(c);
+                        c = n;
+                }
+        }
+        while (l->free_chunks) {
+                struct chunk *n = l->free_chunks->next;
+                chunk_destroy(l->free_chunks);
+                l->free_chunks = n;
+        }
+        free(l->slots);
+        pthread_cond_destroy(&l->to_consumer);
+        pthread_cond_destroy(&l->to_producers);
+        pthread_mutex_destroy(&l->mu);
+        return r;
 }
 
 /* ---- entry point -------------------------------------------------------- */
@@ -418,22 +995,20 @@ static void load_free(struct load *l)
                 free(l->cols[i].name);
                 free(l->cols[i].match);
                 free(l->cols[i].decl);
-                buf_free(&l->cols[i].scratch);
         }
         free(l->cols);
         free(l->cells);
         jsonpaths_free(l->paths);
+        convert_timefmt_free(l->timeformat);
+        convert_timefmt_free(l->dateformat);
+        objects_free(l);
+        source_free(l->src);
         copy_stmt_free(l->stmt);
 }
 
 int load_run(const struct load_request *req, char *err, size_t errlen)
 {
         struct load l = { .req = req, .err = err, .errlen = errlen };
-        l.batch = req->batch_rows ? req->batch_rows : 5000;
-        struct source *src = NULL;
-        struct source_object *objs = NULL;
-        size_t n_objs = 0;
-        struct buf raw = { 0 }, plain = { 0 };
         char e[512];
 
         if (errlen)
@@ -448,6 +1023,8 @@ int load_run(const struct load_request *req, char *err, size_t errlen)
         l.opts.emptyasnull = l.stmt->emptyasnull;
         l.opts.truncatecolumns = l.stmt->truncatecolumns;
         l.opts.roundec = l.stmt->roundec;
+        l.opts.timeformat = l.timeformat;
+        l.opts.dateformat = l.dateformat;
         switch (l.stmt->timefmt) {
         case COPY_TIME_AUTO:
                 l.opts.timefmt = CONVERT_TIME_AUTO;
@@ -462,11 +1039,12 @@ int load_run(const struct load_request *req, char *err, size_t errlen)
                 l.opts.timefmt = CONVERT_TIME_DEFAULT;
                 break;
         }
-
-        r = source_open(l.stmt->from, &src, e, sizeof(e));
-        if (r < 0) {
-                snprintf(err, errlen, "COPY: %s", e);
-                goto out;
+        if (!l.stmt->manifest) {
+                r = source_open(l.stmt->from, &l.src, e, sizeof(e));
+                if (r < 0) {
+                        snprintf(err, errlen, "COPY: %s", e);
+                        goto out;
+                }
         }
         r = setup_columns(&l);
         if (r < 0)
@@ -474,39 +1052,18 @@ int load_run(const struct load_request *req, char *err, size_t errlen)
         r = setup_paths(&l);
         if (r < 0)
                 goto out;
-        r = source_list(src, &objs, &n_objs, e, sizeof(e));
-        if (r < 0) {
-                snprintf(err, errlen, "COPY: %s", e);
+        r = l.stmt->manifest ? list_manifest(&l) : list_prefix(&l);
+        if (r < 0)
                 goto out;
-        }
-        if (n_objs == 0) {
-                snprintf(err, errlen,
-                         "COPY: no objects found under '%s' (the prefix matches no key)",
-                         l.stmt->from);
-                r = -EINVAL;
-                goto out;
-        }
         r = setup_inserter(&l);
         if (r < 0)
                 goto out;
-        for (size_t i = 0; i < n_objs; i++) {
-                if (cancelled(&l)) {
-                        snprintf(err, errlen, "COPY %s: cancelled", l.stmt->table);
-                        r = -ECANCELED;
-                        goto out;
-                }
-                r = load_object(&l, src, &objs[i], &raw, &plain);
-                if (r < 0)
-                        goto out;
-        }
-        r = 0;
+        r = run_pipeline(&l);
+        if (r == 0) /* a streaming driver (PostgreSQL COPY) reports its result here */
+                r = wh_inserter_finish(l.ins, err, errlen);
 out:
         if (r == -ENOMEM && err[0] == '\0')
                 snprintf(err, errlen, "COPY: out of memory");
-        buf_free(&raw);
-        buf_free(&plain);
-        source_objects_free(objs, n_objs);
-        source_free(src);
         load_free(&l);
         return r;
 }

@@ -41,8 +41,10 @@ struct load_request {
         struct wh *wh;                   /* open, inside the caller's transaction */
         const atomic_bool *cancel;       /* set from the loop thread to stop soon */
         struct load_progress *progress;  /* may be NULL */
-        size_t batch_rows;               /* rows between cancel checks; 0 = 5000 */
-        unsigned concurrency;            /* objects read at once; 0 = 1 */
+        size_t batch_rows;               /* unused: rows move in chunks of 512, cancel
+                                            is checked between chunks */
+        unsigned concurrency;            /* objects in flight; parser threads are
+                                            min(concurrency, CPUs); 0 = 1 */
         /* Called (on the worker thread) for each rejected record; may be NULL. */
         void (*on_error)(void *userdata, const struct load_error *e);
         void *userdata;

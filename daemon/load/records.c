@@ -1,16 +1,18 @@
-/* records.c - record splitting on top of jansson: json_loadb() with
- * JSON_DISABLE_EOF_CHECK parses one value and reports in error.position how
- * many bytes it consumed, so each record is parsed exactly once, in place.
+/* records.c - record splitting on top of jv.h: jv_parse() parses one value
+ * and reports how many bytes it consumed, so each record is parsed exactly
+ * once, in place.
  * Line numbers are counted incrementally (each byte is scanned once).
  * See records.h. */
 #include "records.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-void records_init(struct records *r, const char *buf, size_t len)
+void records_init(struct records *r, struct jv_doc *doc, const char *buf, size_t len)
 {
+        r->doc = doc;
         r->buf = buf;
         r->len = len;
         r->pos = 0;
@@ -76,39 +78,26 @@ int records_next(struct records *r, struct records_item *it)
         memset(it, 0, sizeof(*it));
         it->offset = r->pos;
         it->line = r->line;
-        /* Parse within the current line first: jansson is markedly slower
-         * when handed the whole rest of a large object, and NDJSON records
-         * end at the line's end.  A record that goes on past the newline
-         * (pretty-printed JSON) fails with "premature end of input" there and
-         * is parsed again over the rest of the buffer. */
-        size_t rest = r->len - r->pos;
-        const char *nl = memchr(r->buf + r->pos, '\n', rest);
-        size_t window = nl ? (size_t)(nl - (r->buf + r->pos)) + 1 : rest;
-        json_error_t je;
-        json_t *v = json_loadb(r->buf + r->pos, window, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY,
-                               &je);
-        if (!v && window < rest && json_error_code(&je) == json_error_premature_end_of_input)
-                v = json_loadb(r->buf + r->pos, rest, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY,
-                               &je);
+        struct jv_result res;
+        const struct jv *v = jv_parse(r->doc, r->buf + r->pos, r->len - r->pos, &res);
         if (v) {
-                size_t used = (size_t)je.position;
-                if (used == 0) /* cannot happen; never loop forever */
-                        used = 1;
+                size_t used = res.pos ? res.pos : 1; /* never loop forever */
                 it->value = v;
                 it->len = used;
                 advance(r, r->pos + used);
                 return 1;
         }
-        enum json_error_code code = json_error_code(&je);
-        it->err_code = code == json_error_invalid_utf8 ? 1220 : 1216;
-        it->err_line = r->line + (je.line > 0 ? (uint64_t)je.line - 1 : 0);
-        if (code == json_error_premature_end_of_input)
-                snprintf(it->err, sizeof(it->err), "truncated JSON record: %.120s", je.text);
-        else
-                snprintf(it->err, sizeof(it->err), "invalid JSON: %.120s", je.text);
-        size_t at = r->pos + (je.position > 0 ? (size_t)je.position : 0);
+        if (res.error == JV_ERR_NOMEM)
+                return -ENOMEM;
+        it->err_code = res.error == JV_ERR_UTF8 ? 1220 : 1216;
+        size_t at = r->pos + res.pos;
         if (at > r->len)
                 at = r->len;
+        it->err_line = r->line + count_lines(r->buf + r->pos, at - r->pos);
+        if (res.error == JV_ERR_TRUNCATED)
+                snprintf(it->err, sizeof(it->err), "truncated JSON record: %.120s", res.what);
+        else
+                snprintf(it->err, sizeof(it->err), "invalid JSON: %.120s", res.what);
         size_t next = resync(r, at > r->pos ? at - 1 : r->pos);
         it->len = next - r->pos;
         advance(r, next);

@@ -21,10 +21,13 @@ struct ctx {
 static int conv(struct ctx *x, const char *type, const char *json)
 {
         assert_int_equal(convert_parse_type(type, &x->t), 0);
-        json_error_t je;
-        json_t *v = json ? json_loads(json, JSON_DECODE_ANY, &je) : NULL;
+        static struct jv_doc *doc;
+        if (!doc)
+                doc = jv_doc_new();
+        struct jv_result res;
+        const struct jv *v = json ? jv_parse(doc, json, strlen(json), &res) : NULL;
         if (json && !v)
-                fail_msg("bad test JSON %s: %s", json, je.text);
+                fail_msg("bad test JSON %s: %s", json, res.what);
         memset(&x->rej, 0, sizeof(x->rej));
         int r = convert_value(&x->t, &x->o, v, &x->scratch, &x->c, &x->rej);
         /* keep text valid after v dies */
@@ -35,7 +38,6 @@ static int conv(struct ctx *x, const char *type, const char *json)
                 x->scratch = tmp;
                 x->c.text = x->scratch.data;
         }
-        json_decref(v);
         return r;
 }
 
@@ -152,7 +154,9 @@ static void test_varchar(void **state)
         struct ctx *x = *state;
         expect_text(x, "VARCHAR(10)", "\"hello\"", "hello");
         expect_text(x, "VARCHAR(10)", "42", "42");
-        expect_text(x, "VARCHAR(30)", "1.540919166796e+12", "1540919166796");
+        /* a number keeps the text the JSON wrote, digit for digit */
+        expect_text(x, "VARCHAR(30)", "1.540919166796e+12", "1.540919166796e+12");
+        expect_text(x, "VARCHAR(30)", "1.10", "1.10");
         expect_text(x, "VARCHAR(10)", "0.1", "0.1");
         expect_text(x, "VARCHAR(10)", "true", "true");
         expect_text(x, "VARCHAR(20)", "{\"a\": [1, 2]}", "{\"a\":[1,2]}");

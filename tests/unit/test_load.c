@@ -384,11 +384,9 @@ static void test_cancel(void **state)
 {
         struct fx *f = *state;
         char text[8192] = "";
-        for (int i = 0; i < 100; i++) {
-                char line[64];
-                snprintf(line, sizeof(line), "{\"id\": %d}\n", i);
-                strcat(text, line);
-        }
+        size_t used = 0;
+        for (int i = 0; i < 100; i++)
+                used += (size_t)snprintf(text + used, sizeof(text) - used, "{\"id\": %d}\n", i);
         put(f, "many/a.json", text);
         atomic_store(&f->cancel, true);
         expect_fail(f, "COPY small FROM 'file://%D/many/' JSON 'auto'", -ECANCELED, "cancelled");
@@ -411,10 +409,10 @@ static void test_errors(void **state)
 {
         struct fx *f = *state;
         put(f, "in/a.json", "{\"id\": 1}");
-        expect_fail(f, "COPY small FROM 'file://%D/in/' JSON 'auto' MANIFEST", -ENOTSUP,
-                    "COPY option MANIFEST is not supported yet");
-        expect_fail(f, "COPY small FROM 'file://%D/in/' JSON 'auto' TIMEFORMAT 'YYYY MM'",
-                    -ENOTSUP, "COPY option TIMEFORMAT with a format string is not supported yet");
+        expect_fail(f, "COPY small FROM 'file://%D/in/' JSON 'auto' MANIFEST", -EISDIR,
+                    "cannot read the manifest");
+        expect_fail(f, "COPY small FROM 'file://%D/in/' JSON 'auto' TIMEFORMAT 'YYYY QQ'",
+                    -EINVAL, "is not a datepart or timepart");
         expect_fail(f, "COPY small FROM 'file://%D/in/' IAM_ROLE 'r'", -ENOTSUP,
                     "COPY option FORMAT (pipe-delimited text) is not supported yet");
         expect_fail(f, "COPY small FROM 's3://bucket/in/' JSON 'auto'", -EPROTONOSUPPORT,

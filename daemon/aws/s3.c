@@ -1,0 +1,1524 @@
+/* s3.c - the S3 client on the HTTP engine.
+ *
+ * One `struct s3_req` per operation: it describes the request once (method,
+ * bucket, key, query parameters, fixed headers, body) and then makes tries:
+ * each try works out the bucket's region and address, signs with SigV4, and
+ * submits an http_xfer; the transfer's completion either finishes the
+ * operation, retries it after a backoff (its own uv_timer), follows a region
+ * redirect, or moves on (the next DeleteObjects batch).  The request's memory
+ * is released in the timer's close callback, after done() has run.
+ *
+ * Also here: the pure helpers (addressing, S3 reply XML, request bodies) and
+ * the worker-thread bridge `s3_stream`. */
+#include "aws/s3.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MAX_PARAMS 6
+#define MAX_HDRS 6
+#define REGION_CACHE 32
+
+enum s3_op {
+        OP_LIST,
+        OP_HEAD,
+        OP_GET,
+        OP_PUT,
+        OP_COPY,
+        OP_CREATE_BUCKET,
+        OP_HEAD_BUCKET,
+        OP_DELETE_OBJECTS,
+        OP_DELETE_BUCKET,
+};
+
+static const char *const op_names[] = {
+    [OP_LIST] = "ListObjectsV2",
+    [OP_HEAD] = "HeadObject",
+    [OP_GET] = "GetObject",
+    [OP_PUT] = "PutObject",
+    [OP_COPY] = "CopyObject",
+    [OP_CREATE_BUCKET] = "CreateBucket",
+    [OP_HEAD_BUCKET] = "HeadBucket",
+    [OP_DELETE_OBJECTS] = "DeleteObjects",
+    [OP_DELETE_BUCKET] = "DeleteBucket",
+};
+
+struct region_entry {
+        char bucket[64];
+        char region[64];
+};
+
+struct s3_client {
+        struct http_mux *mux;
+        uv_loop_t *loop;
+        char *region;
+        char *endpoint;
+        bool path_style;
+        struct http_retry_policy retry;
+        struct sigv4_creds creds;
+        struct region_entry regions[REGION_CACHE];
+        unsigned region_next;
+        struct s3_req *head;
+        uint64_t rng;
+};
+
+struct s3_req {
+        struct s3_client *c;
+        struct s3_req *prev, *next;
+        enum s3_op op;
+        struct s3_cb cb;
+        char *bucket, *key;
+        const char *method;
+        struct sigv4_param params[MAX_PARAMS];
+        size_t nparams;
+        struct sigv4_header hdrs[MAX_HDRS];
+        size_t nhdrs;
+        char *owned[2 * (MAX_PARAMS + MAX_HDRS)];
+        size_t nowned;
+
+        const void *body;
+        size_t body_len;
+        char *owned_body;
+        char payload_hash[65];
+        struct s3_put_opts put;
+        uint64_t put_off;
+
+        struct s3_get_opts get;
+        uint64_t delivered;
+        char first_etag[128];
+        bool got_first;
+
+        char **keys;
+        size_t nkeys, batch_start, batch_n;
+
+        struct http_xfer x;
+        char *url;
+        struct curl_slist *hlist;
+        uv_timer_t timer;
+        unsigned attempt, redirects;
+        char region[64];
+        bool fixed_region;
+        struct s3_result res;
+        bool cancelled, finished, waiting;
+        bool verifying;        /* CreateBucket: HeadBucket after BucketAlreadyExists */
+        char verify_msg[1024]; /* ... and the CreateBucket error to report if not ours */
+        struct aws_error verify_aws;
+        long verify_status;
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t next_rand(struct s3_client *c)
+{
+        /* xorshift64*: jitter only, not security */
+        c->rng ^= c->rng >> 12;
+        c->rng ^= c->rng << 25;
+        c->rng ^= c->rng >> 27;
+        return c->rng * 0x2545F4914F6CDD1DULL;
+}
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+        if (!size)
+                return;
+        snprintf(dst, size, "%s", src ? src : "");
+}
+
+static char *own(struct s3_req *r, const char *s)
+{
+        if (!s || r->nowned >= sizeof(r->owned) / sizeof(r->owned[0]))
+                return NULL;
+        char *d = strdup(s);
+        if (d)
+                r->owned[r->nowned++] = d;
+        return d;
+}
+
+static int add_param(struct s3_req *r, const char *name, const char *value)
+{
+        if (r->nparams >= MAX_PARAMS)
+                return -E2BIG;
+        const char *v = value ? own(r, value) : "";
+        if (!v)
+                return -ENOMEM;
+        r->params[r->nparams].name = name;
+        r->params[r->nparams].value = v;
+        r->nparams++;
+        return 0;
+}
+
+static int add_hdr(struct s3_req *r, const char *name, const char *value)
+{
+        if (r->nhdrs >= MAX_HDRS)
+                return -E2BIG;
+        const char *v = own(r, value);
+        if (!v)
+                return -ENOMEM;
+        r->hdrs[r->nhdrs].name = name;
+        r->hdrs[r->nhdrs].value = v;
+        r->nhdrs++;
+        return 0;
+}
+
+static const char *bucket_region(struct s3_client *c, const char *bucket)
+{
+        for (unsigned i = 0; i < REGION_CACHE; i++)
+                if (c->regions[i].bucket[0] && strcmp(c->regions[i].bucket, bucket) == 0)
+                        return c->regions[i].region;
+        return NULL;
+}
+
+static void set_bucket_region(struct s3_client *c, const char *bucket, const char *region)
+{
+        if (!bucket || strlen(bucket) >= sizeof(c->regions[0].bucket) ||
+            strlen(region) >= sizeof(c->regions[0].region))
+                return;
+        for (unsigned i = 0; i < REGION_CACHE; i++)
+                if (strcmp(c->regions[i].bucket, bucket) == 0) {
+                        copy_str(c->regions[i].region, sizeof(c->regions[i].region), region);
+                        return;
+                }
+        struct region_entry *e = &c->regions[c->region_next++ % REGION_CACHE];
+        copy_str(e->bucket, sizeof(e->bucket), bucket);
+        copy_str(e->region, sizeof(e->region), region);
+}
+
+/* ---- pure helpers ---- */
+
+bool s3_bucket_virtual_ok(const char *b)
+{
+        size_t n = strlen(b);
+        if (n < 3 || n > 63 || b[0] == '-' || b[n - 1] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '-'))
+                        return false;
+        return true;
+}
+
+void s3_target_clear(struct s3_target *t)
+{
+        if (!t)
+                return;
+        free(t->base);
+        free(t->host);
+        free(t->path);
+        t->base = t->host = t->path = NULL;
+}
+
+static char *join3(const char *a, const char *b, const char *c)
+{
+        size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+        char *r = malloc(la + lb + lc + 1);
+        if (!r)
+                return NULL;
+        memcpy(r, a, la);
+        memcpy(r + la, b, lb);
+        memcpy(r + la + lb, c, lc + 1);
+        return r;
+}
+
+int s3_target_build(const char *endpoint, bool path_style, const char *region, const char *bucket,
+                    const char *key, struct s3_target *ret)
+{
+        struct s3_target t = {0};
+        const char *reg = region && *region ? region : "us-east-1";
+        int r = -ENOMEM;
+
+        if (endpoint && *endpoint) {
+                CURLU *u = curl_url();
+                char *scheme = NULL, *host = NULL, *port = NULL;
+                if (!u)
+                        return -ENOMEM;
+                if (curl_url_set(u, CURLUPART_URL, endpoint, 0) != CURLUE_OK ||
+                    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+                    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+                    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+                        r = -EINVAL;
+                        goto endpoint_done;
+                }
+                if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+                        port = NULL;
+                t.host = port ? join3(host, ":", port) : strdup(host);
+                if (!t.host)
+                        goto endpoint_done;
+                t.base = join3(scheme, "://", t.host);
+                if (!t.base)
+                        goto endpoint_done;
+                path_style = true;
+                r = 0;
+        endpoint_done:
+                curl_free(scheme);
+                curl_free(host);
+                curl_free(port);
+                curl_url_cleanup(u);
+                if (r < 0) {
+                        s3_target_clear(&t);
+                        return r;
+                }
+        } else {
+                char h[400];
+                bool virt = bucket && !path_style && s3_bucket_virtual_ok(bucket);
+                if (strlen(reg) > 64 || (bucket && strlen(bucket) > 255))
+                        return -EINVAL;
+                if (virt)
+                        snprintf(h, sizeof(h), "%s.s3.%s.amazonaws.com", bucket, reg);
+                else
+                        snprintf(h, sizeof(h), "s3.%s.amazonaws.com", reg);
+                path_style = !virt;
+                t.host = strdup(h);
+                t.base = t.host ? join3("https://", t.host, "") : NULL;
+                if (!t.base) {
+                        s3_target_clear(&t);
+                        return -ENOMEM;
+                }
+        }
+        /* raw path: sigv4 encodes it for the wire */
+        if (path_style && bucket)
+                t.path = join3("/", bucket, key ? "/" : "");
+        else
+                t.path = strdup("/");
+        if (t.path && key) {
+                char *p = join3(t.path, key, "");
+                free(t.path);
+                t.path = p;
+        }
+        if (!t.path) {
+                s3_target_clear(&t);
+                return -ENOMEM;
+        }
+        *ret = t;
+        return 0;
+}
+
+void s3_list_page_free(struct s3_list_page *p)
+{
+        if (!p)
+                return;
+        for (size_t i = 0; i < p->n; i++) {
+                free(p->objects[i].key);
+                free(p->objects[i].etag);
+                free(p->objects[i].last_modified);
+        }
+        free(p->objects);
+        for (size_t i = 0; i < p->nprefixes; i++)
+                free(p->prefixes[i]);
+        free(p->prefixes);
+        free(p->next_token);
+        free(p);
+}
+
+int s3_parse_list(const char *data, size_t len, struct s3_list_page **ret)
+{
+        xmlDoc *doc = xml_read(data, len);
+        if (!doc)
+                return -EBADMSG;
+        xmlNode *root = xml_root(doc);
+        if (!xml_is(root, "ListBucketResult")) {
+                xmlFreeDoc(doc);
+                return -EBADMSG;
+        }
+        struct s3_list_page *p = calloc(1, sizeof(*p));
+        size_t nobj = 0, npre = 0;
+        int r = -ENOMEM;
+        if (!p)
+                goto out;
+        for (xmlNode *c = xml_child(root, "Contents"); c; c = xml_next(c, "Contents"))
+                nobj++;
+        for (xmlNode *c = xml_child(root, "CommonPrefixes"); c; c = xml_next(c, "CommonPrefixes"))
+                npre++;
+        p->objects = calloc(nobj ? nobj : 1, sizeof(*p->objects));
+        p->prefixes = calloc(npre ? npre : 1, sizeof(*p->prefixes));
+        if (!p->objects || !p->prefixes)
+                goto out;
+        for (xmlNode *c = xml_child(root, "Contents"); c; c = xml_next(c, "Contents")) {
+                struct s3_object *o = &p->objects[p->n];
+                xmlNode *k = xml_child(c, "Key");
+                char size[32] = "";
+                long long sz = -1;
+                if (!k) {
+                        r = -EBADMSG;
+                        goto out;
+                }
+                o->key = xml_text(k);
+                o->etag = xml_text(xml_child(c, "ETag"));
+                o->last_modified = xml_text(xml_child(c, "LastModified"));
+                p->n++;
+                if (!o->key)
+                        goto out;
+                if (xml_child_copy(c, "Size", size, sizeof(size)) && util_parse_ll(size, &sz) < 0)
+                        sz = -1;
+                o->size = sz;
+        }
+        for (xmlNode *c = xml_child(root, "CommonPrefixes"); c; c = xml_next(c, "CommonPrefixes")) {
+                char *s = xml_text(xml_child(c, "Prefix"));
+                if (!s)
+                        continue;
+                p->prefixes[p->nprefixes++] = s;
+        }
+        char trunc[16] = "";
+        xml_child_copy(root, "IsTruncated", trunc, sizeof(trunc));
+        p->truncated = strcmp(trunc, "true") == 0;
+        if (p->truncated) {
+                p->next_token = xml_text(xml_child(root, "NextContinuationToken"));
+                if (!p->next_token || !*p->next_token) {
+                        r = -EBADMSG; /* truncated without a way on */
+                        goto out;
+                }
+        }
+        r = 0;
+out:
+        xmlFreeDoc(doc);
+        if (r < 0)
+                s3_list_page_free(p);
+        else
+                *ret = p;
+        return r;
+}
+
+int s3_parse_copy_result(const char *data, size_t len, char *etag, size_t etag_size,
+                         struct aws_error *aerr)
+{
+        if (etag_size)
+                etag[0] = '\0';
+        if (xml_parse_aws_error(data, len, aerr) == 0)
+                return -EREMOTEIO;
+        xmlDoc *doc = xml_read(data, len);
+        if (!doc)
+                return -EBADMSG;
+        xmlNode *root = xml_root(doc);
+        int r = xml_is(root, "CopyObjectResult") && xml_child_copy(root, "ETag", etag, etag_size)
+                    ? 0
+                    : -EBADMSG;
+        xmlFreeDoc(doc);
+        return r;
+}
+
+int s3_parse_delete_result(const char *data, size_t len, size_t *deleted, size_t *errors,
+                           struct aws_error *first)
+{
+        *deleted = *errors = 0;
+        memset(first, 0, sizeof(*first));
+        xmlDoc *doc = xml_read(data, len);
+        if (!doc)
+                return -EBADMSG;
+        xmlNode *root = xml_root(doc);
+        if (!xml_is(root, "DeleteResult")) {
+                xmlFreeDoc(doc);
+                return -EBADMSG;
+        }
+        for (xmlNode *c = xml_child(root, "Deleted"); c; c = xml_next(c, "Deleted"))
+                (*deleted)++;
+        for (xmlNode *c = xml_child(root, "Error"); c; c = xml_next(c, "Error")) {
+                if (*errors == 0) {
+                        xml_child_copy(c, "Code", first->code, sizeof(first->code));
+                        xml_child_copy(c, "Message", first->message, sizeof(first->message));
+                        xml_child_copy(c, "Key", first->bucket, sizeof(first->bucket));
+                }
+                (*errors)++;
+        }
+        xmlFreeDoc(doc);
+        return 0;
+}
+
+int s3_build_delete_body(const char *const *keys, size_t n, char **ret, size_t *ret_len)
+{
+        struct buf b = {0};
+        int r;
+
+        if (n == 0 || n > S3_DELETE_BATCH)
+                return -EINVAL;
+        r = buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                           "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                           "<Quiet>true</Quiet>");
+        for (size_t i = 0; i < n && r == 0; i++) {
+                char *e = NULL;
+                r = xml_escape(keys[i], &e);
+                if (r == 0)
+                        r = buf_printf(&b, "<Object><Key>%s</Key></Object>", e);
+                free(e);
+        }
+        if (r == 0)
+                r = buf_printf(&b, "</Delete>");
+        if (r < 0) {
+                buf_free(&b);
+                return r;
+        }
+        *ret = b.data;
+        *ret_len = b.len;
+        return 0;
+}
+
+int s3_build_create_bucket_body(const char *region, char **ret, size_t *ret_len)
+{
+        struct buf b = {0};
+        char *e = NULL;
+
+        *ret = NULL;
+        *ret_len = 0;
+        if (!region || !*region || strcmp(region, "us-east-1") == 0)
+                return 0;
+        int r = xml_escape(region, &e);
+        if (r == 0)
+                r = buf_printf(&b,
+                               "<CreateBucketConfiguration "
+                               "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                               "<LocationConstraint>%s</LocationConstraint>"
+                               "</CreateBucketConfiguration>",
+                               e);
+        free(e);
+        if (r < 0) {
+                buf_free(&b);
+                return r;
+        }
+        *ret = b.data;
+        *ret_len = b.len;
+        return 0;
+}
+
+static int md5_base64(const void *data, size_t len, char out[32])
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        if (EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) != 1)
+                return -EIO;
+        EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
+        return 0;
+}
+
+/* ---- the client ---- */
+
+int s3_client_new(struct http_mux *mux, const struct s3_client_opts *opts,
+                  const struct sigv4_creds *creds, struct s3_client **ret)
+{
+        struct s3_client *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->mux = mux;
+        c->loop = http_mux_loop(mux);
+        c->region = strdup(opts && opts->region && *opts->region ? opts->region : "us-east-1");
+        c->endpoint = opts && opts->endpoint && *opts->endpoint ? strdup(opts->endpoint) : NULL;
+        c->path_style = (opts && opts->path_style) || c->endpoint;
+        c->retry = opts ? opts->retry : (struct http_retry_policy){0};
+        if (c->retry.max_attempts == 0)
+                c->retry = (struct http_retry_policy)HTTP_RETRY_DEFAULT;
+        c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9E3779B97F4A7C15ULL;
+        if (!c->rng)
+                c->rng = 1;
+        if (!c->region || (opts && opts->endpoint && *opts->endpoint && !c->endpoint) ||
+            (creds && sigv4_creds_copy(&c->creds, creds) < 0)) {
+                s3_client_free(c);
+                return -ENOMEM;
+        }
+        xml_init();
+        *ret = c;
+        return 0;
+}
+
+int s3_client_set_creds(struct s3_client *c, const struct sigv4_creds *creds)
+{
+        struct sigv4_creds n = {0};
+        if (sigv4_creds_copy(&n, creds) < 0)
+                return -ENOMEM;
+        sigv4_creds_clear(&c->creds);
+        c->creds = n;
+        return 0;
+}
+
+void s3_client_free(struct s3_client *c)
+{
+        if (!c)
+                return;
+        while (c->head)
+                s3_req_cancel(c->head);
+        sigv4_creds_clear(&c->creds);
+        free(c->region);
+        free(c->endpoint);
+        free(c);
+}
+
+static void req_closed(uv_handle_t *h)
+{
+        struct s3_req *r = h->data;
+        for (size_t i = 0; i < r->nowned; i++)
+                free(r->owned[i]);
+        if (r->keys) {
+                for (size_t i = 0; i < r->nkeys; i++)
+                        free(r->keys[i]);
+                free(r->keys);
+        }
+        free(r->owned_body);
+        free(r->bucket);
+        free(r->key);
+        free(r->url);
+        curl_slist_free_all(r->hlist);
+        http_xfer_reset(&r->x);
+        s3_list_page_free(r->res.page);
+        free(r);
+}
+
+static void req_unlink(struct s3_req *r)
+{
+        struct s3_client *c = r->c;
+        if (r->prev)
+                r->prev->next = r->next;
+        else if (c->head == r)
+                c->head = r->next;
+        if (r->next)
+                r->next->prev = r->prev;
+        r->prev = r->next = NULL;
+}
+
+static void complete(struct s3_req *r, int err)
+{
+        if (r->finished)
+                return;
+        r->finished = true;
+        uv_timer_stop(&r->timer);
+        req_unlink(r);
+        r->res.err = err;
+        r->res.attempts = r->attempt;
+        if (err == -ECANCELED && !r->res.msg[0])
+                snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: cancelled",
+                         op_names[r->op], r->bucket ? r->bucket : "", r->key ? r->key : "");
+        if (r->op == OP_GET && !r->get.on_body && err == 0)
+                r->res.body = r->x.resp.data ? r->x.resp.data : "";
+        r->cb.done(r, &r->res, r->cb.ud);
+        uv_close((uv_handle_t *)&r->timer, req_closed);
+}
+
+static void describe_aws(struct s3_req *r)
+{
+        const struct aws_error *a = &r->res.aws;
+        snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: %ld %s: %s (request id %s)",
+                 op_names[r->op], r->bucket ? r->bucket : "", r->key ? r->key : "", r->res.status,
+                 a->code, a->message[0] ? a->message : "no message",
+                 a->request_id[0]       ? a->request_id
+                 : r->res.request_id[0] ? r->res.request_id
+                                        : "none");
+}
+
+static void describe_transport(struct s3_req *r, int result)
+{
+        snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: %s%s%s%s", op_names[r->op],
+                 r->bucket ? r->bucket : "", r->key ? r->key : "", http_result_str(result),
+                 r->x.errbuf[0] ? " (" : "", r->x.errbuf, r->x.errbuf[0] ? ")" : "");
+}
+
+static void attempt(struct s3_req *r);
+
+static void on_backoff(uv_timer_t *t)
+{
+        struct s3_req *r = t->data;
+        r->waiting = false;
+        attempt(r);
+}
+
+/* Retry if tries remain; else fail with what res.msg already says. */
+static void retry_or_fail(struct s3_req *r, int err, int64_t retry_after_ms)
+{
+        if (r->attempt >= r->c->retry.max_attempts) {
+                size_t n = strlen(r->res.msg);
+                snprintf(r->res.msg + n, sizeof(r->res.msg) - n, ", giving up after %u attempts",
+                         r->attempt);
+                complete(r, err);
+                return;
+        }
+        uint64_t d = http_backoff_ms(&r->c->retry, r->attempt, next_rand(r->c), retry_after_ms);
+        r->waiting = true;
+        uv_timer_start(&r->timer, on_backoff, d, 0);
+}
+
+static void fill_info(struct s3_req *r)
+{
+        struct http_xfer *x = &r->x;
+        struct s3_object_info *i = &r->res.info;
+        const char *v;
+        long long n;
+
+        if ((v = http_xfer_header(x, "ETag")))
+                copy_str(i->etag, sizeof(i->etag), v);
+        if ((v = http_xfer_header(x, "Last-Modified")))
+                copy_str(i->last_modified, sizeof(i->last_modified), v);
+        if ((v = http_xfer_header(x, "Content-Type")))
+                copy_str(i->content_type, sizeof(i->content_type), v);
+        i->size = -1;
+        v = http_xfer_header(x, "Content-Range"); /* bytes a-b/total */
+        if (v && (v = strchr(v, '/')) && util_parse_ll(v + 1, &n) == 0)
+                i->size = n;
+        else if ((v = http_xfer_header(x, "Content-Length")) && util_parse_ll(v, &n) == 0)
+                i->size = n;
+}
+
+static int get_on_body(struct http_xfer *x, const char *data, size_t len)
+{
+        struct s3_req *r = x->userdata;
+        if (r->cancelled)
+                return -ECANCELED;
+        if (!r->got_first) {
+                r->got_first = true;
+                fill_info(r);
+                if (!r->first_etag[0])
+                        copy_str(r->first_etag, sizeof(r->first_etag), r->res.info.etag);
+        }
+        int rc = r->get.on_body(r, data, len, r->cb.ud);
+        if (rc == 0) {
+                r->delivered += len;
+                r->res.bytes = r->delivered;
+        }
+        return rc;
+}
+
+static long put_read(struct http_xfer *x, char *buf, size_t len)
+{
+        struct s3_req *r = x->userdata;
+        long n = r->put.read(r->put.read_ud, r->put_off, buf, len);
+        if (n > 0)
+                r->put_off += (uint64_t)n;
+        return n;
+}
+
+static void on_xfer_done(struct http_xfer *x);
+
+static int send_batch(struct s3_req *r);
+
+static void attempt(struct s3_req *r)
+{
+        struct s3_client *c = r->c;
+        struct s3_target t = {0};
+        struct sigv4_signed s = {0};
+        struct sigv4_header h[MAX_HDRS + 3];
+        char range[64], err[256];
+        size_t nh = 0;
+        int rc;
+
+        if (r->cancelled) {
+                complete(r, -ECANCELED);
+                return;
+        }
+        r->attempt++;
+        if (!r->fixed_region) {
+                const char *br = r->bucket ? bucket_region(c, r->bucket) : NULL;
+                copy_str(r->region, sizeof(r->region), br ? br : c->region);
+        }
+        for (size_t i = 0; i < r->nhdrs; i++)
+                h[nh++] = r->hdrs[i];
+        if (r->op == OP_GET) {
+                uint64_t from = r->get.offset + (r->get.on_body ? r->delivered : 0);
+                if (!r->get.on_body)
+                        r->delivered = 0;
+                if (r->get.length > 0)
+                        snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)from,
+                                 (unsigned long long)(r->get.offset + (uint64_t)r->get.length - 1));
+                else
+                        snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)from);
+                if (from > 0 || r->get.length > 0)
+                        h[nh++] = (struct sigv4_header){"Range", range};
+                const char *im = r->get.if_match    ? r->get.if_match
+                                 : r->first_etag[0] ? r->first_etag
+                                                    : NULL;
+                if (im)
+                        h[nh++] = (struct sigv4_header){"If-Match", im};
+        }
+        rc = s3_target_build(c->endpoint, c->path_style, r->region, r->bucket, r->key, &t);
+        if (rc < 0) {
+                snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: bad endpoint or name",
+                         op_names[r->op], r->bucket ? r->bucket : "", r->key ? r->key : "");
+                complete(r, rc);
+                return;
+        }
+        struct sigv4_request sr = {
+            .method = r->method,
+            .host = t.host,
+            .path = t.path,
+            .params = r->params,
+            .nparams = r->nparams,
+            .headers = h,
+            .nheaders = nh,
+            .payload_sha256_hex = r->payload_hash,
+            .region = r->region,
+            .service = "s3",
+            .now = time(NULL),
+        };
+        rc = sigv4_sign(&sr, &c->creds, &s, err, sizeof(err));
+        if (rc < 0) {
+                snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: cannot sign: %s",
+                         op_names[r->op], r->bucket ? r->bucket : "", r->key ? r->key : "", err);
+                s3_target_clear(&t);
+                complete(r, rc);
+                return;
+        }
+        struct buf u = {0};
+        rc = buf_printf(&u, "%s%s%s%s", t.base, s.path, s.query[0] ? "?" : "", s.query);
+        struct curl_slist *l = NULL;
+        struct buf line = {0};
+        bool ok = rc == 0;
+        if (ok) {
+                rc = buf_printf(&line, "Host: %s", t.host);
+                ok = rc == 0 && (l = curl_slist_append(l, line.data));
+        }
+        for (size_t i = 0; ok && i < s.nheaders; i++) {
+                line.len = 0;
+                ok = buf_printf(&line, "%s: %s", s.headers[i].name, s.headers[i].value) == 0 &&
+                     curl_slist_append(l, line.data);
+        }
+        for (size_t i = 0; ok && i < nh; i++) {
+                line.len = 0;
+                ok = buf_printf(&line, "%s: %s", h[i].name, h[i].value) == 0 &&
+                     curl_slist_append(l, line.data);
+        }
+        ok = ok && curl_slist_append(l, "Expect:") && curl_slist_append(l, "Accept:");
+        buf_free(&line);
+        sigv4_signed_clear(&s);
+        s3_target_clear(&t);
+        if (!ok) {
+                curl_slist_free_all(l);
+                buf_free(&u);
+                snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s: out of memory", op_names[r->op]);
+                complete(r, -ENOMEM);
+                return;
+        }
+        free(r->url);
+        curl_slist_free_all(r->hlist);
+        r->url = u.data;
+        r->hlist = l;
+
+        struct http_xfer *x = &r->x;
+        x->method = r->method;
+        x->url = r->url;
+        x->headers = r->hlist;
+        x->body = r->body;
+        x->body_len = r->body_len;
+        x->read_body = r->put.read ? put_read : NULL;
+        x->read_len = r->put.read ? (int64_t)r->put.read_len : -1;
+        r->put_off = 0;
+        x->on_body = r->op == OP_GET && r->get.on_body ? get_on_body : NULL;
+        x->max_body = r->op == OP_GET ? r->get.max_body : 0;
+        x->tag = r->cb.tag;
+        x->done = on_xfer_done;
+        x->userdata = r;
+        r->got_first = false;
+        rc = http_submit(c->mux, x);
+        if (rc < 0) {
+                describe_transport(r, rc);
+                complete(r, rc);
+        }
+}
+
+static int status_err(long status)
+{
+        if (status == 404)
+                return -ENOENT;
+        if (status == 403)
+                return -EACCES;
+        return -EREMOTEIO;
+}
+
+static const char *status_code(long status)
+{
+        switch (status) {
+        case 301:
+                return "PermanentRedirect";
+        case 307:
+                return "TemporaryRedirect";
+        case 400:
+                return "BadRequest";
+        case 403:
+                return "Forbidden";
+        case 404:
+                return "NotFound";
+        case 412:
+                return "PreconditionFailed";
+        case 500:
+                return "InternalError";
+        case 503:
+                return "ServiceUnavailable";
+        default:
+                return "HttpError";
+        }
+}
+
+/* A 2xx reply: finish the operation (or move to its next step).  Returns
+ * false when the reply turned out to be an error (CopyObject's 200 + Error),
+ * with res.aws filled, for the caller's error path. */
+static bool on_success(struct s3_req *r)
+{
+        struct http_xfer *x = &r->x;
+        int rc;
+
+        switch (r->op) {
+        case OP_LIST:
+                rc = s3_parse_list(x->resp.data, x->resp.len, &r->res.page);
+                if (rc < 0) {
+                        snprintf(r->res.msg, sizeof(r->res.msg),
+                                 "S3 ListObjectsV2 s3://%s/: unreadable reply (%zu bytes)",
+                                 r->bucket, x->resp.len);
+                        complete(r, rc);
+                        return true;
+                }
+                break;
+        case OP_HEAD:
+                fill_info(r);
+                break;
+        case OP_PUT:
+                fill_info(r);
+                r->res.info.size = r->put.read ? (int64_t)r->put.read_len : (int64_t)r->body_len;
+                break;
+        case OP_GET:
+                if (!r->got_first)
+                        fill_info(r);
+                if (!r->get.on_body)
+                        r->res.bytes = x->resp.len;
+                break;
+        case OP_COPY:
+                rc = s3_parse_copy_result(x->resp.data, x->resp.len, r->res.info.etag,
+                                          sizeof(r->res.info.etag), &r->res.aws);
+                if (rc == -EREMOTEIO)
+                        return false;
+                if (rc < 0) {
+                        snprintf(r->res.msg, sizeof(r->res.msg),
+                                 "S3 CopyObject s3://%s/%s: unreadable reply", r->bucket, r->key);
+                        complete(r, rc);
+                        return true;
+                }
+                break;
+        case OP_HEAD_BUCKET: {
+                const char *v = http_xfer_header(x, "x-amz-bucket-region");
+                copy_str(r->res.region, sizeof(r->res.region), v ? v : r->region);
+                break;
+        }
+        case OP_DELETE_OBJECTS: {
+                size_t del = 0, errs = 0;
+                struct aws_error first;
+                rc = s3_parse_delete_result(x->resp.data, x->resp.len, &del, &errs, &first);
+                if (rc < 0) {
+                        snprintf(r->res.msg, sizeof(r->res.msg),
+                                 "S3 DeleteObjects s3://%s/: unreadable reply", r->bucket);
+                        complete(r, rc);
+                        return true;
+                }
+                /* Quiet mode lists only failures */
+                r->res.deleted += del ? del : r->batch_n - errs;
+                if (errs && !r->res.delete_errors) {
+                        r->res.aws = first;
+                        snprintf(r->res.msg, sizeof(r->res.msg),
+                                 "S3 DeleteObjects s3://%s/%s: %s: %s", r->bucket, first.bucket,
+                                 first.code, first.message);
+                }
+                r->res.delete_errors += errs;
+                r->batch_start += r->batch_n;
+                if (r->batch_start < r->nkeys) {
+                        r->attempt = 0;
+                        rc = send_batch(r);
+                        if (rc < 0)
+                                complete(r, rc);
+                        return true;
+                }
+                complete(r, r->res.delete_errors ? -EREMOTEIO : 0);
+                return true;
+        }
+        case OP_CREATE_BUCKET:
+                r->res.already_existed = r->verifying;
+                break;
+        case OP_DELETE_BUCKET:
+                break;
+        }
+        complete(r, 0);
+        return true;
+}
+
+static void on_xfer_done(struct http_xfer *x)
+{
+        struct s3_req *r = x->userdata;
+        const char *v;
+
+        r->res.status = x->status;
+        v = http_xfer_header(x, "x-amz-request-id");
+        if (!v)
+                v = http_xfer_header(x, "x-amzn-RequestId");
+        copy_str(r->res.request_id, sizeof(r->res.request_id), v);
+        memset(&r->res.aws, 0, sizeof(r->res.aws));
+
+        if (r->cancelled || x->result == -ECANCELED) {
+                complete(r, -ECANCELED);
+                return;
+        }
+        if (x->result < 0) {
+                describe_transport(r, x->result);
+                if (x->cb_err || !http_result_retryable(x->result))
+                        complete(r, x->result);
+                else
+                        retry_or_fail(r, x->result, -1);
+                return;
+        }
+        if (x->status >= 200 && x->status < 300) {
+                if (on_success(r))
+                        return;
+        } else if (xml_parse_aws_error(x->resp.data, x->resp.len, &r->res.aws) < 0) {
+                copy_str(r->res.aws.code, sizeof(r->res.aws.code), status_code(x->status));
+        }
+        struct aws_error *a = &r->res.aws;
+        if (!a->request_id[0])
+                copy_str(a->request_id, sizeof(a->request_id), r->res.request_id);
+
+        /* the bucket lives in another region: go there */
+        const char *hr = http_xfer_header(x, "x-amz-bucket-region");
+        const char *nr = hr && *hr ? hr : a->region[0] ? a->region : NULL;
+        if (r->bucket && !r->fixed_region && nr && strcmp(nr, r->region) != 0 && r->redirects < 3 &&
+            (x->status == 301 || x->status == 307 || x->status == 400 ||
+             (r->op == OP_HEAD_BUCKET && x->status == 403))) {
+                set_bucket_region(r->c, r->bucket, nr);
+                r->redirects++;
+                r->attempt--; /* a redirect is not a failed try */
+                attempt(r);
+                return;
+        }
+        if (r->op == OP_CREATE_BUCKET && strcmp(a->code, "BucketAlreadyOwnedByYou") == 0) {
+                r->res.already_existed = true;
+                complete(r, 0);
+                return;
+        }
+        if (r->op == OP_CREATE_BUCKET && r->verifying) {
+                /* not ours after all: report the CreateBucket refusal */
+                r->res.aws = r->verify_aws;
+                r->res.status = r->verify_status;
+                copy_str(r->res.msg, sizeof(r->res.msg), r->verify_msg);
+                complete(r, status_err(r->verify_status));
+                return;
+        }
+        if (r->op == OP_CREATE_BUCKET && strcmp(a->code, "BucketAlreadyExists") == 0) {
+                /* Emulators (and S3 for some races) say BucketAlreadyExists for
+                 * a bucket of our own; it is ours if we may HeadBucket it (a
+                 * stranger's bucket answers 403). */
+                describe_aws(r);
+                copy_str(r->verify_msg, sizeof(r->verify_msg), r->res.msg);
+                r->verify_aws = *a;
+                r->verify_status = x->status;
+                r->verifying = true;
+                r->method = "HEAD";
+                r->body = NULL;
+                r->body_len = 0;
+                r->nhdrs = 0;
+                copy_str(r->payload_hash, sizeof(r->payload_hash), SIGV4_EMPTY_SHA256);
+                r->attempt = 0;
+                attempt(r);
+                return;
+        }
+        if (r->op == OP_GET && x->status == 416 && r->got_first == false && r->delivered > 0) {
+                complete(r, 0); /* everything had arrived before the failure */
+                return;
+        }
+        describe_aws(r);
+        if (http_status_retryable(x->status, a->code) ||
+            (x->status < 300 && http_status_retryable(500, a->code))) {
+                v = http_xfer_header(x, "Retry-After");
+                retry_or_fail(r, status_err(x->status), http_parse_retry_after(v, util_now_ms()));
+                return;
+        }
+        complete(r, status_err(x->status));
+}
+
+static int req_new(struct s3_client *c, enum s3_op op, const char *method, const char *bucket,
+                   const char *key, const struct s3_cb *cb, struct s3_req **ret)
+{
+        if (!cb || !cb->done || !bucket || !*bucket)
+                return -EINVAL;
+        struct s3_req *r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->c = c;
+        r->op = op;
+        r->cb = *cb;
+        r->method = method;
+        r->bucket = strdup(bucket);
+        r->key = key ? strdup(key) : NULL;
+        copy_str(r->payload_hash, sizeof(r->payload_hash), SIGV4_EMPTY_SHA256);
+        r->res.info.size = -1;
+        if (!r->bucket || (key && !r->key)) {
+                free(r->bucket);
+                free(r->key);
+                free(r);
+                return -ENOMEM;
+        }
+        uv_timer_init(c->loop, &r->timer);
+        r->timer.data = r;
+        *ret = r;
+        return 0;
+}
+
+/* Discards a request that never started (no done() call). */
+static int req_abort(struct s3_req *r, int err)
+{
+        r->finished = true;
+        uv_close((uv_handle_t *)&r->timer, req_closed);
+        return err;
+}
+
+static int req_start(struct s3_req *r, struct s3_req **ret)
+{
+        struct s3_client *c = r->c;
+        r->next = c->head;
+        if (c->head)
+                c->head->prev = r;
+        c->head = r;
+        if (ret)
+                *ret = r;
+        /* Start from the loop, so done() never runs inside the caller's call. */
+        r->waiting = true;
+        uv_timer_start(&r->timer, on_backoff, 0, 0);
+        return 0;
+}
+
+int s3_list_objects(struct s3_client *c, const char *bucket, const char *prefix, const char *token,
+                    unsigned max_keys, const char *delimiter, const struct s3_cb *cb,
+                    struct s3_req **ret)
+{
+        struct s3_req *r;
+        char mk[16];
+        int rc = req_new(c, OP_LIST, "GET", bucket, NULL, cb, &r);
+        if (rc < 0)
+                return rc;
+        rc = add_param(r, "list-type", "2");
+        if (rc == 0 && prefix && *prefix)
+                rc = add_param(r, "prefix", prefix);
+        if (rc == 0 && token && *token)
+                rc = add_param(r, "continuation-token", token);
+        if (rc == 0 && delimiter && *delimiter)
+                rc = add_param(r, "delimiter", delimiter);
+        if (rc == 0 && max_keys) {
+                snprintf(mk, sizeof(mk), "%u", max_keys);
+                rc = add_param(r, "max-keys", mk);
+        }
+        if (rc < 0)
+                return req_abort(r, rc);
+        return req_start(r, ret);
+}
+
+int s3_head_object(struct s3_client *c, const char *bucket, const char *key, const struct s3_cb *cb,
+                   struct s3_req **ret)
+{
+        struct s3_req *r;
+        if (!key || !*key)
+                return -EINVAL;
+        int rc = req_new(c, OP_HEAD, "HEAD", bucket, key, cb, &r);
+        if (rc < 0)
+                return rc;
+        return req_start(r, ret);
+}
+
+int s3_get_object(struct s3_client *c, const char *bucket, const char *key,
+                  const struct s3_get_opts *o, const struct s3_cb *cb, struct s3_req **ret)
+{
+        struct s3_req *r;
+        if (!key || !*key)
+                return -EINVAL;
+        int rc = req_new(c, OP_GET, "GET", bucket, key, cb, &r);
+        if (rc < 0)
+                return rc;
+        if (o)
+                r->get = *o;
+        if (r->get.if_match) {
+                r->get.if_match = own(r, r->get.if_match);
+                if (!r->get.if_match)
+                        return req_abort(r, -ENOMEM);
+        }
+        return req_start(r, ret);
+}
+
+int s3_put_object(struct s3_client *c, const char *bucket, const char *key,
+                  const struct s3_put_opts *o, const struct s3_cb *cb, struct s3_req **ret)
+{
+        struct s3_req *r;
+        if (!key || !*key || !o)
+                return -EINVAL;
+        int rc = req_new(c, OP_PUT, "PUT", bucket, key, cb, &r);
+        if (rc < 0)
+                return rc;
+        r->put = *o;
+        if (o->read) {
+                copy_str(r->payload_hash, sizeof(r->payload_hash), SIGV4_UNSIGNED_PAYLOAD);
+        } else {
+                r->body = o->data ? o->data : "";
+                r->body_len = o->data ? o->len : 0;
+                sigv4_sha256_hex(r->body, r->body_len, r->payload_hash);
+        }
+        if (o->content_type && (rc = add_hdr(r, "Content-Type", o->content_type)) < 0)
+                return req_abort(r, rc);
+        return req_start(r, ret);
+}
+
+int s3_copy_object(struct s3_client *c, const char *src_bucket, const char *src_key,
+                   const char *dst_bucket, const char *dst_key, const struct s3_cb *cb,
+                   struct s3_req **ret)
+{
+        struct s3_req *r;
+        if (!src_bucket || !*src_bucket || !src_key || !*src_key || !dst_key || !*dst_key)
+                return -EINVAL;
+        int rc = req_new(c, OP_COPY, "PUT", dst_bucket, dst_key, cb, &r);
+        if (rc < 0)
+                return rc;
+        char *ek = sigv4_uri_encode(src_key, true);
+        char *src = ek ? join3(src_bucket, "/", ek) : NULL;
+        free(ek);
+        if (!src)
+                return req_abort(r, -ENOMEM);
+        rc = add_hdr(r, "x-amz-copy-source", src);
+        free(src);
+        if (rc < 0)
+                return req_abort(r, rc);
+        return req_start(r, ret);
+}
+
+int s3_create_bucket(struct s3_client *c, const char *bucket, const char *region,
+                     const struct s3_cb *cb, struct s3_req **ret)
+{
+        struct s3_req *r;
+        int rc = req_new(c, OP_CREATE_BUCKET, "PUT", bucket, NULL, cb, &r);
+        if (rc < 0)
+                return rc;
+        copy_str(r->region, sizeof(r->region), region && *region ? region : c->region);
+        r->fixed_region = true;
+        rc = s3_build_create_bucket_body(r->region, &r->owned_body, &r->body_len);
+        if (rc < 0)
+                return req_abort(r, rc);
+        if (r->owned_body) {
+                r->body = r->owned_body;
+                sigv4_sha256_hex(r->body, r->body_len, r->payload_hash);
+                if ((rc = add_hdr(r, "Content-Type", "application/xml")) < 0)
+                        return req_abort(r, rc);
+        }
+        set_bucket_region(c, bucket, r->region);
+        return req_start(r, ret);
+}
+
+int s3_head_bucket(struct s3_client *c, const char *bucket, const struct s3_cb *cb,
+                   struct s3_req **ret)
+{
+        struct s3_req *r;
+        int rc = req_new(c, OP_HEAD_BUCKET, "HEAD", bucket, NULL, cb, &r);
+        if (rc < 0)
+                return rc;
+        return req_start(r, ret);
+}
+
+int s3_delete_bucket(struct s3_client *c, const char *bucket, const struct s3_cb *cb,
+                     struct s3_req **ret)
+{
+        struct s3_req *r;
+        int rc = req_new(c, OP_DELETE_BUCKET, "DELETE", bucket, NULL, cb, &r);
+        if (rc < 0)
+                return rc;
+        return req_start(r, ret);
+}
+
+/* Prepares the DeleteObjects request for keys[batch_start ...]. */
+static int send_batch(struct s3_req *r)
+{
+        size_t n = r->nkeys - r->batch_start;
+        char md5[32];
+        if (n > S3_DELETE_BATCH)
+                n = S3_DELETE_BATCH;
+        free(r->owned_body);
+        r->owned_body = NULL;
+        int rc = s3_build_delete_body((const char *const *)r->keys + r->batch_start, n,
+                                      &r->owned_body, &r->body_len);
+        if (rc < 0)
+                return rc;
+        r->batch_n = n;
+        r->body = r->owned_body;
+        sigv4_sha256_hex(r->body, r->body_len, r->payload_hash);
+        if (md5_base64(r->body, r->body_len, md5) < 0)
+                return -EIO;
+        /* header slot 0 is Content-MD5, slot 1 Content-Type */
+        r->nhdrs = 0;
+        rc = add_hdr(r, "Content-MD5", md5);
+        if (rc == 0)
+                rc = add_hdr(r, "Content-Type", "application/xml");
+        if (rc < 0)
+                return rc;
+        attempt(r);
+        return 0;
+}
+
+static void start_batches(uv_timer_t *t)
+{
+        struct s3_req *r = t->data;
+        r->waiting = false;
+        if (r->cancelled) {
+                complete(r, -ECANCELED);
+                return;
+        }
+        int rc = send_batch(r);
+        if (rc < 0)
+                complete(r, rc);
+}
+
+int s3_delete_objects(struct s3_client *c, const char *bucket, const char *const *keys, size_t n,
+                      const struct s3_cb *cb, struct s3_req **ret)
+{
+        struct s3_req *r;
+        if (n == 0)
+                return -EINVAL;
+        int rc = req_new(c, OP_DELETE_OBJECTS, "POST", bucket, NULL, cb, &r);
+        if (rc < 0)
+                return rc;
+        rc = add_param(r, "delete", "");
+        r->keys = calloc(n, sizeof(*r->keys));
+        if (rc < 0 || !r->keys)
+                return req_abort(r, rc < 0 ? rc : -ENOMEM);
+        for (size_t i = 0; i < n; i++) {
+                r->keys[i] = strdup(keys[i]);
+                r->nkeys++;
+                if (!r->keys[i])
+                        return req_abort(r, -ENOMEM);
+        }
+        req_start(r, ret);
+        uv_timer_start(&r->timer, start_batches, 0, 0);
+        return 0;
+}
+
+void s3_req_cancel(struct s3_req *r)
+{
+        if (!r || r->finished || r->cancelled)
+                return;
+        r->cancelled = true;
+        if (r->x.active) {
+                http_cancel(&r->x); /* on_xfer_done completes, now or soon */
+                return;
+        }
+        complete(r, -ECANCELED);
+}
+
+void s3_req_resume(struct s3_req *r)
+{
+        if (r && !r->finished && r->x.active)
+                http_resume(&r->x);
+}
+
+unsigned s3_cancel_tag(struct s3_client *c, const void *tag)
+{
+        unsigned n = 0;
+        bool again = true;
+        while (again) {
+                again = false;
+                for (struct s3_req *r = c->head; r; r = r->next)
+                        if (r->cb.tag == tag && !r->cancelled) {
+                                n++;
+                                s3_req_cancel(r);
+                                again = true;
+                                break;
+                        }
+        }
+        return n;
+}
+
+struct s3_list_page *s3_result_take_page(const struct s3_result *res)
+{
+        struct s3_result *m = (struct s3_result *)res;
+        struct s3_list_page *p = m->page;
+        m->page = NULL;
+        return p;
+}
+
+/* ---- worker-thread bridge ---- */
+
+struct s3_stream {
+        pthread_mutex_t mu;
+        pthread_cond_t cond;
+        uv_async_t async;
+        struct s3_client *c;
+        struct s3_req *req; /* loop side; NULL once done */
+        char *ring;
+        size_t cap, head, len; /* ring buffer */
+        bool paused;           /* loop: the transfer waits for room */
+        bool want_resume;      /* worker -> loop */
+        bool closed;           /* worker called close */
+        bool done;             /* the transfer ended */
+        int err;
+        char msg[1024];
+        struct s3_object_info info;
+        bool have_info;
+};
+
+static void stream_free(uv_handle_t *h)
+{
+        struct s3_stream *s = h->data;
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cond);
+        free(s->ring);
+        free(s);
+}
+
+static int stream_body(struct s3_req *req, const char *data, size_t len, void *ud)
+{
+        struct s3_stream *s = ud;
+        int rc = 0;
+
+        pthread_mutex_lock(&s->mu);
+        if (!s->have_info) {
+                s->info = req->res.info;
+                s->have_info = true;
+        }
+        if (s->closed)
+                rc = -ECANCELED;
+        else if (s->cap - s->len < len) {
+                s->paused = true;
+                rc = S3_PAUSE;
+        } else {
+                size_t tail = (s->head + s->len) % s->cap;
+                size_t first = s->cap - tail < len ? s->cap - tail : len;
+                memcpy(s->ring + tail, data, first);
+                memcpy(s->ring, data + first, len - first);
+                s->len += len;
+                pthread_cond_broadcast(&s->cond);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+}
+
+static void stream_done(struct s3_req *req, const struct s3_result *res, void *ud)
+{
+        struct s3_stream *s = ud;
+        bool closed;
+
+        pthread_mutex_lock(&s->mu);
+        s->req = NULL;
+        s->done = true;
+        s->err = res->err;
+        if (res->err < 0)
+                copy_str(s->msg, sizeof(s->msg), res->msg);
+        if (!s->have_info) {
+                s->info = res->info;
+                s->have_info = true;
+        }
+        closed = s->closed;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->mu);
+        if (closed)
+                uv_close((uv_handle_t *)&s->async, stream_free);
+}
+
+static void stream_wake(uv_async_t *a)
+{
+        struct s3_stream *s = a->data;
+        bool closed, resume;
+        struct s3_req *req;
+
+        pthread_mutex_lock(&s->mu);
+        closed = s->closed;
+        resume = s->want_resume && s->paused;
+        if (resume)
+                s->paused = false;
+        s->want_resume = false;
+        req = s->req;
+        bool done = s->done;
+        pthread_mutex_unlock(&s->mu);
+        if (closed) {
+                if (!done)
+                        s3_req_cancel(req); /* stream_done closes the handle */
+                else if (!uv_is_closing((uv_handle_t *)a))
+                        uv_close((uv_handle_t *)a, stream_free);
+                return;
+        }
+        if (resume && req)
+                s3_req_resume(req);
+}
+
+int s3_stream_open(struct s3_client *c, const char *bucket, const char *key, uint64_t offset,
+                   size_t buffer_size, const void *tag, struct s3_stream **ret)
+{
+        struct s3_stream *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->cap = buffer_size < 65536 ? 65536 : buffer_size;
+        s->ring = malloc(s->cap);
+        if (!s->ring) {
+                free(s);
+                return -ENOMEM;
+        }
+        s->info.size = -1;
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        s->c = c;
+        int rc = uv_async_init(c->loop, &s->async, stream_wake);
+        if (rc < 0) {
+                pthread_mutex_destroy(&s->mu);
+                pthread_cond_destroy(&s->cond);
+                free(s->ring);
+                free(s);
+                return rc;
+        }
+        s->async.data = s;
+        struct s3_get_opts o = {.offset = offset, .on_body = stream_body};
+        struct s3_cb cb = {.done = stream_done, .ud = s, .tag = tag};
+        rc = s3_get_object(c, bucket, key, &o, &cb, &s->req);
+        if (rc < 0) {
+                uv_close((uv_handle_t *)&s->async, stream_free);
+                return rc;
+        }
+        *ret = s;
+        return 0;
+}
+
+ssize_t s3_stream_read(struct s3_stream *s, void *buf, size_t len)
+{
+        ssize_t n = 0;
+        bool wake = false;
+
+        pthread_mutex_lock(&s->mu);
+        while (s->len == 0 && !s->done)
+                pthread_cond_wait(&s->cond, &s->mu);
+        if (s->len > 0) {
+                size_t take = len < s->len ? len : s->len;
+                size_t first = s->cap - s->head < take ? s->cap - s->head : take;
+                memcpy(buf, s->ring + s->head, first);
+                memcpy((char *)buf + first, s->ring, take - first);
+                s->head = (s->head + take) % s->cap;
+                s->len -= take;
+                n = (ssize_t)take;
+                /* resume once a full libcurl chunk (16 KiB) surely fits and
+                 * at least half the buffer is free */
+                if (s->paused && !s->want_resume && s->cap - s->len >= s->cap / 2 &&
+                    s->cap - s->len >= CURL_MAX_WRITE_SIZE) {
+                        s->want_resume = true;
+                        wake = true;
+                }
+        } else
+                n = s->err < 0 ? s->err : 0;
+        pthread_mutex_unlock(&s->mu);
+        if (wake)
+                uv_async_send(&s->async);
+        return n;
+}
+
+void s3_stream_error(struct s3_stream *s, char *buf, size_t size)
+{
+        pthread_mutex_lock(&s->mu);
+        copy_str(buf, size, s->msg);
+        pthread_mutex_unlock(&s->mu);
+}
+
+void s3_stream_info(struct s3_stream *s, struct s3_object_info *ret)
+{
+        pthread_mutex_lock(&s->mu);
+        *ret = s->info;
+        pthread_mutex_unlock(&s->mu);
+}
+
+void s3_stream_close(struct s3_stream *s)
+{
+        if (!s)
+                return;
+        /* Sent under the lock: once the loop sees `closed` (under the same
+         * lock) this thread is done with `s`, so the loop may free it. */
+        pthread_mutex_lock(&s->mu);
+        s->closed = true;
+        uv_async_send(&s->async);
+        pthread_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,759 @@
+/* test_copy_conformance.c - the conformance table of the COPY emulator: one
+ * test per documented Redshift COPY behaviour, each naming the AWS
+ * documentation section (Amazon Redshift Database Developer Guide) it checks.
+ * Every test runs a real COPY statement through load_run() into a temporary
+ * SQLite warehouse and looks at what landed and what was rejected. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "load/load.h"
+
+struct rejected {
+        char filename[512], colname[64], type[64], raw[1100], field[300], reason[300];
+        uint64_t line, position;
+        int code;
+};
+
+struct fx {
+        char dir[256];
+        struct wh *wh;
+        struct load_progress progress;
+        atomic_bool cancel;
+        unsigned concurrency;
+        int n_errors;
+        struct rejected errs[16];
+        char err[1024];
+};
+
+static void put_bytes(struct fx *f, const char *rel, const void *data, size_t len)
+{
+        char path[700];
+        snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
+        for (char *p = path + strlen(f->dir) + 1; *p; p++) {
+                if (*p == '/') {
+                        *p = '\0';
+                        mkdir(path, 0755);
+                        *p = '/';
+                }
+        }
+        FILE *fp = fopen(path, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(data, 1, len, fp), len);
+        fclose(fp);
+}
+
+static void put(struct fx *f, const char *rel, const char *text)
+{
+        put_bytes(f, rel, text, strlen(text));
+}
+
+static void on_error(void *userdata, const struct load_error *e)
+{
+        struct fx *f = userdata;
+        if (f->n_errors < 16) {
+                struct rejected *r = &f->errs[f->n_errors];
+                snprintf(r->filename, sizeof(r->filename), "%s", e->filename);
+                snprintf(r->colname, sizeof(r->colname), "%s", e->colname);
+                snprintf(r->type, sizeof(r->type), "%s", e->type);
+                snprintf(r->raw, sizeof(r->raw), "%s", e->raw_line);
+                snprintf(r->field, sizeof(r->field), "%s", e->raw_field_value);
+                snprintf(r->reason, sizeof(r->reason), "%s", e->err_reason);
+                r->line = e->line_number;
+                r->position = e->position;
+                r->code = e->err_code;
+        }
+        f->n_errors++;
+}
+
+static int setup(void **state)
+{
+        struct fx *f = calloc(1, sizeof(*f));
+        if (!f)
+                return -1;
+        snprintf(f->dir, sizeof(f->dir), "/tmp/test_conf.XXXXXX");
+        if (!mkdtemp(f->dir))
+                return -1;
+        char uri[400], err[256];
+        snprintf(uri, sizeof(uri), "sqlite://%s/wh.db", f->dir);
+        if (wh_open(uri, NULL, &f->wh, err, sizeof(err)) < 0)
+                return -1;
+        f->concurrency = 2;
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fx *f = *state;
+        wh_close(f->wh);
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+        int r = system(cmd);
+        free(f);
+        return r == 0 ? 0 : -1;
+}
+
+static void ddl(struct fx *f, const char *sql)
+{
+        char err[256];
+        char drop[64];
+        snprintf(drop, sizeof(drop), "DROP TABLE IF EXISTS t");
+        assert_int_equal(wh_exec(f->wh, drop, err, sizeof(err)), 0);
+        if (wh_exec(f->wh, sql, err, sizeof(err)) < 0)
+                fail_msg("ddl %s: %s", sql, err);
+}
+
+/* Runs one COPY; "%D" in the statement is the temp folder. */
+static int run(struct fx *f, const char *stmt)
+{
+        char sql[4096];
+        size_t n = 0;
+        const char *s = stmt;
+        for (const char *d = strstr(s, "%D"); d; d = strstr(s, "%D")) {
+                n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%.*s%s", (int)(d - s), s, f->dir);
+                s = d + 2;
+        }
+        snprintf(sql + n, sizeof(sql) - n, "%s", s);
+        struct load_request req = {
+                .statement = sql,
+                .wh = f->wh,
+                .cancel = &f->cancel,
+                .progress = &f->progress,
+                .concurrency = f->concurrency,
+                .on_error = on_error,
+                .userdata = f,
+        };
+        f->n_errors = 0;
+        f->err[0] = '\0';
+        return load_run(&req, f->err, sizeof(f->err));
+}
+
+static void ok(struct fx *f, const char *stmt)
+{
+        int r = run(f, stmt);
+        if (r != 0)
+                fail_msg("load_run: %d %s", r, f->err);
+}
+
+static void fails(struct fx *f, const char *stmt, const char *want)
+{
+        int r = run(f, stmt);
+        if (r >= 0)
+                fail_msg("load_run succeeded, want an error with '%s'", want);
+        if (!strstr(f->err, want))
+                fail_msg("error '%s' lacks '%s'", f->err, want);
+}
+
+/* The single value a query returns, as text ("NULL" for NULL). */
+static const char *val(struct fx *f, const char *sql)
+{
+        static char out[4][512];
+        static int k;
+        char *o = out[k++ % 4];
+        json_t *rows = NULL;
+        char err[256];
+        if (wh_query(f->wh, sql, &rows, err, sizeof(err)) < 0)
+                fail_msg("query %s: %s", sql, err);
+        json_t *v = json_array_get(json_array_get(rows, 0), 0);
+        if (!v || json_is_null(v))
+                snprintf(o, 512, "NULL");
+        else if (json_is_string(v))
+                snprintf(o, 512, "%s", json_string_value(v));
+        else if (json_is_integer(v))
+                snprintf(o, 512, "%lld", (long long)json_integer_value(v));
+        else
+                snprintf(o, 512, "%.17g", json_real_value(v));
+        json_decref(rows);
+        return o;
+}
+
+#define EQ(f, sql, want) assert_string_equal(val(f, sql), want)
+
+/* ---- "COPY from JSON format" ------------------------------------------- */
+
+/* "COPY from JSON format", 'auto': "COPY maps the data elements in the JSON
+ * source data to the columns in the target table by matching object keys,
+ * or names, in the source name-value pairs to the names of columns"; keys
+ * must match the (lower-case) column names exactly; fields with no column
+ * are ignored; a column with no field gets NULL. */
+static void test_json_auto_matches_keys_case_sensitively(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (artist VARCHAR(20), year INTEGER, extra VARCHAR(5))");
+        put(f, "a/1.json", "{\"artist\":\"Muse\",\"Year\":2001,\"other\":1}");
+        ok(f, "COPY t FROM 'file://%D/a/' FORMAT AS JSON 'auto'");
+        EQ(f, "SELECT artist FROM t", "Muse");
+        EQ(f, "SELECT year FROM t", "NULL");
+        EQ(f, "SELECT extra FROM t", "NULL");
+}
+
+/* "COPY from JSON format", 'auto ignorecase': "the case of the key names in
+ * the source data doesn't need to match the column names". */
+static void test_json_auto_ignorecase(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (artist VARCHAR(20), year INTEGER)");
+        put(f, "a/1.json", "{\"ARTIST\":\"Muse\",\"Year\":2001}");
+        ok(f, "COPY t FROM 'file://%D/a/' FORMAT AS JSON 'auto ignorecase'");
+        EQ(f, "SELECT artist || year FROM t", "Muse2001");
+}
+
+/* "COPY from JSON format": "The JSON data file contains a set of either
+ * objects or arrays ... objects can be concatenated or separated by
+ * whitespace (newlines)". */
+static void test_json_objects_concatenated_or_newline_separated(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        put(f, "a/1.json", "{\"id\":1}{\"id\":2} {\"id\":3}\n{\"id\":4}\r\n\n{\n \"id\": 5\n}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto'");
+        EQ(f, "SELECT count(*) || ':' || sum(id) FROM t", "5:15");
+}
+
+/* "COPY from JSON format", JSONPaths: bracket notation and dot notation,
+ * array indexes ("$['friends'][0]"); a path that selects nothing loads
+ * NULL. */
+static void test_jsonpaths_bracket_dot_and_index(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (a VARCHAR(10), b INTEGER, c INTEGER, d VARCHAR(10))");
+        put(f, "p.json",
+            "{\"jsonpaths\": [\"$['name']\", \"$.x.y\", \"$['arr'][1]\", \"$.none\"]}");
+        put(f, "a/1.json", "{\"name\":\"n\",\"x\":{\"y\":7},\"arr\":[5,6]}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'");
+        EQ(f, "SELECT a || b || c FROM t", "n76");
+        EQ(f, "SELECT d FROM t", "NULL");
+}
+
+/* "COPY from JSON format", JSONPaths: records may be arrays; "$[0]" picks
+ * their elements. */
+static void test_jsonpaths_array_records(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER, name VARCHAR(10))");
+        put(f, "p.json", "{\"jsonpaths\": [\"$[0]\", \"$[1]\"]}");
+        put(f, "a/1.json", "[1, \"one\"]\n[2, \"two\"]");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'");
+        EQ(f, "SELECT group_concat(id || name, ',') FROM t", "1one,2two");
+}
+
+/* "COPY from JSON format": "the number of JSONPath expressions must match
+ * the number of columns" -- a load error before anything is read. */
+static void test_jsonpaths_count_must_match_columns(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (a INTEGER, b INTEGER)");
+        put(f, "p.json", "{\"jsonpaths\": [\"$.a\"]}");
+        put(f, "a/1.json", "{\"a\":1}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'",
+              "the number of jsonpaths and the number of columns should match");
+}
+
+/* "COPY from JSON format", JSONPath expressions: wildcards and filters are
+ * not supported; an invalid expression fails the COPY naming it. */
+static void test_jsonpaths_bad_syntax(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (a INTEGER)");
+        put(f, "a/1.json", "{\"a\":1}");
+        put(f, "p.json", "{\"jsonpaths\": [\"$.a[*]\"]}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'", "$.a[*]");
+        put(f, "p.json", "{\"jsonpaths\": [\"a\"]}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'", "must start with '$'");
+        put(f, "p.json", "{\"paths\": []}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'", "\"jsonpaths\" array");
+}
+
+/* "COPY from JSON format": a JSONPaths file that does not exist fails the
+ * COPY naming it. */
+static void test_jsonpaths_file_missing(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (a INTEGER)");
+        put(f, "a/1.json", "{\"a\":1}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/nope.json'", "nope.json");
+}
+
+/* "COPY from JSON format": "If a JSON object or array is the value for a
+ * column of CHAR or VARCHAR, the value is loaded as JSON text" (compact). */
+static void test_nested_values_load_as_json_text(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (o VARCHAR(40), a VARCHAR(40))");
+        put(f, "a/1.json", "{\"o\": {\"k\": [1, 2], \"s\": \"a b\"}, \"a\": [ true, null ]}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto'");
+        EQ(f, "SELECT o FROM t", "{\"k\":[1,2],\"s\":\"a b\"}");
+        EQ(f, "SELECT a FROM t", "[true,null]");
+}
+
+/* "COPY from JSON format": a JSON null (and a missing field) loads NULL. */
+static void test_null_loads_null(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (a VARCHAR(5), b INTEGER, c DOUBLE PRECISION, d TIMESTAMP)");
+        put(f, "a/1.json", "{\"a\":null,\"b\":null,\"c\":null}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto'");
+        EQ(f, "SELECT coalesce(a, b, c, d, 'all null') FROM t", "all null");
+}
+
+/* "COPY from JSON format", numbers: a JSON string holding a number loads
+ * into a numeric column; a number loads into a character column as the text
+ * the JSON wrote (no reformatting: "1.10" stays "1.10"). */
+static void test_numbers_as_strings_and_strings_as_numbers(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (i INTEGER, d DOUBLE PRECISION, n DECIMAL(8,2), s VARCHAR(30), "
+               "e VARCHAR(30))");
+        put(f, "a/1.json",
+            "{\"i\":\"42\",\"d\":\"2.5\",\"n\":\"12.34\",\"s\":1.10,\"e\":1.541016707796e+12}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto'");
+        EQ(f, "SELECT i FROM t", "42");
+        EQ(f, "SELECT d FROM t", "2.5");
+        EQ(f, "SELECT n FROM t", "12.34");
+        EQ(f, "SELECT s FROM t", "1.10");
+        EQ(f, "SELECT e FROM t", "1.541016707796e+12");
+}
+
+/* ---- "Data conversion parameters" and "Load error reference" -------------- */
+
+/* "Load error reference": 1207 "Invalid digit" for a non-digit in an integer
+ * column, 1204 overflow for a value out of range (SMALLINT, INTEGER, BIGINT
+ * ranges of "Numeric types"). */
+static void test_integer_invalid_digit_and_overflow(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (s SMALLINT, i INTEGER, b BIGINT)");
+        put(f, "a/1.json",
+            "{\"s\":32767,\"i\":-2147483648,\"b\":9223372036854775807}\n"
+            "{\"s\":\"12a\"}\n"
+            "{\"s\":32768}\n"
+            "{\"b\":9223372036854775808}\n");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 10");
+        EQ(f, "SELECT s || ',' || i || ',' || b FROM t", "32767,-2147483648,9223372036854775807");
+        assert_int_equal(f->n_errors, 3);
+        assert_int_equal(f->errs[0].code, 1207);
+        assert_string_equal(f->errs[0].colname, "s");
+        assert_string_equal(f->errs[0].field, "12a");
+        assert_int_equal(f->errs[1].code, 1204);
+        assert_int_equal(f->errs[2].code, 1204);
+}
+
+/* "Data conversion parameters", ROUNDEC: "By default, the COPY command
+ * doesn't round up numeric values whose scale exceeds the scale of the
+ * column"; with ROUNDEC they are rounded. */
+static void test_decimal_truncates_or_rounds_with_roundec(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (n DECIMAL(8,2))");
+        put(f, "a/1.json", "{\"n\":2.345}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto'");
+        EQ(f, "SELECT printf('%.3f', n) FROM t", "2.340");
+        ddl(f, "CREATE TABLE t (n DECIMAL(8,2))");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' ROUNDEC");
+        EQ(f, "SELECT printf('%.3f', n) FROM t", "2.350");
+}
+
+/* "Numeric types", DECIMAL: more integer digits than precision - scale is a
+ * numeric overflow (1204). */
+static void test_decimal_precision_overflow(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (n DECIMAL(4,2))");
+        put(f, "a/1.json", "{\"n\":123.4}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto'", "MAXERROR is 0");
+        assert_int_equal(f->errs[0].code, 1204);
+}
+
+/* "Character types": VARCHAR(n) counts bytes, not characters; a longer value
+ * is rejected (1204 "String length exceeds DDL length"). */
+static void test_varchar_length_in_bytes(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (s VARCHAR(3))");
+        put(f, "a/1.json", "{\"s\":\"\xc3\xa9\xc3\xa9\"}"); /* 2 characters, 4 bytes */
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto'", "String length exceeds DDL length");
+        assert_int_equal(f->errs[0].code, 1204);
+}
+
+/* "Data conversion parameters", TRUNCATECOLUMNS: "Truncates data in columns
+ * to the appropriate number of characters so that it fits the column
+ * specification" -- at a UTF-8 character boundary. */
+static void test_truncatecolumns_cuts_at_utf8_boundary(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (s VARCHAR(3), c CHAR(2))");
+        put(f, "a/1.json", "{\"s\":\"\xc3\xa9\xc3\xa9\",\"c\":\"abc\"}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TRUNCATECOLUMNS");
+        EQ(f, "SELECT s FROM t", "\xc3\xa9");
+        EQ(f, "SELECT c FROM t", "ab");
+}
+
+/* "Data conversion parameters", BLANKSASNULL: "Loads blank fields, which
+ * consist of only white space characters, as NULL"; EMPTYASNULL: "Indicates
+ * that Amazon Redshift should load empty CHAR and VARCHAR fields as NULL";
+ * "Empty fields for other data types, such as INT, are always loaded with
+ * NULL". */
+static void test_blanksasnull_and_emptyasnull(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (a VARCHAR(5), b VARCHAR(5), i INTEGER)");
+        put(f, "a/1.json", "{\"a\":\"\",\"b\":\"  \",\"i\":\"\"}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto'");
+        EQ(f, "SELECT quote(a) || quote(b) || quote(i) FROM t", "'''  'NULL");
+        ddl(f, "CREATE TABLE t (a VARCHAR(5), b VARCHAR(5), i INTEGER)");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' EMPTYASNULL");
+        EQ(f, "SELECT quote(a) || quote(b) FROM t", "NULL'  '");
+        ddl(f, "CREATE TABLE t (a VARCHAR(5), b VARCHAR(5), i INTEGER)");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' BLANKSASNULL");
+        EQ(f, "SELECT quote(a) || quote(b) FROM t", "NULLNULL");
+}
+
+/* "Data conversion parameters", TIMEFORMAT 'epochmillisecs' and
+ * 'epochsecs': the value is the time since 1970-01-01 00:00:00 UTC. */
+static void test_timeformat_epoch(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (ts TIMESTAMP)");
+        put(f, "a/1.json", "{\"ts\":1541105830796}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT 'epochmillisecs'");
+        EQ(f, "SELECT ts FROM t", "2018-11-01 20:57:10.796");
+        put(f, "a/1.json", "{\"ts\":1541105830}");
+        ddl(f, "CREATE TABLE t (ts TIMESTAMP)");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT AS 'epochsecs'");
+        EQ(f, "SELECT ts FROM t", "2018-11-01 20:57:10");
+}
+
+/* "Using automatic recognition with DATEFORMAT and TIMEFORMAT": 'auto' reads
+ * ISO 8601 with a 'T' and a 'Z'. */
+static void test_timeformat_auto(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (ts TIMESTAMP)");
+        put(f, "a/1.json", "{\"ts\":\"2018-11-01T20:57:10.5Z\"}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT 'auto'");
+        EQ(f, "SELECT ts FROM t", "2018-11-01 20:57:10.5");
+}
+
+/* "DATEFORMAT and TIMEFORMAT strings": YYYY, MM, DD, HH24, HH12 with AM/PM,
+ * MI, SS with fractional seconds "up to a microsecond level of detail", MON
+ * month names; the default TIMESTAMP format is YYYY-MM-DD HH:MI:SS. */
+static void test_timeformat_and_dateformat_strings(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (ts TIMESTAMP, d DATE)");
+        put(f, "a/1.json",
+            "{\"ts\":\"03.31.2003 06:45:05.123456 PM\",\"d\":\"March 31, 2003\"}\n"
+            "{\"ts\":\"12.01.2003 12:00:00 AM\",\"d\":\"Jan 02, 1999\"}\n");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT 'MM.DD.YYYY HH12:MI:SS AM' "
+              "DATEFORMAT 'MON DD, YYYY'");
+        EQ(f, "SELECT group_concat(ts || '/' || d, ',') FROM t",
+           "2003-03-31 18:45:05.123456/2003-03-31,2003-12-01 00:00:00/1999-01-02");
+        ddl(f, "CREATE TABLE t (ts TIMESTAMP, d DATE)");
+        put(f, "a/1.json", "{\"ts\":\"2003/03/31 18:45\",\"d\":\"31-03-03\"}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT 'YYYY/MM/DD HH24:MI' "
+              "DATEFORMAT 'DD-MM-YY'");
+        EQ(f, "SELECT ts || '/' || d FROM t", "2003-03-31 18:45:00/2003-03-31");
+}
+
+/* "Load error reference": 1206 invalid timestamp, 1205 invalid date. */
+static void test_bad_timestamp_and_date_rejected(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (ts TIMESTAMP, d DATE)");
+        put(f, "a/1.json", "{\"ts\":\"2018-13-01 00:00:00\"}\n{\"d\":\"2018-02-30\"}\n");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 2");
+        assert_int_equal(f->n_errors, 2);
+        assert_int_equal(f->errs[0].code, 1206);
+        assert_int_equal(f->errs[1].code, 1205);
+}
+
+/* "Boolean type": true/false, t/f, yes/no, y/n, 1/0 load; anything else is
+ * rejected (1210). */
+static void test_boolean_values(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (b BOOLEAN)");
+        put(f, "a/1.json",
+            "{\"b\":true}{\"b\":\"f\"}{\"b\":\"YES\"}{\"b\":0}{\"b\":\"maybe\"}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 1");
+        EQ(f, "SELECT group_concat(b, '') FROM t", "1010");
+        assert_int_equal(f->errs[0].code, 1210);
+}
+
+/* "Data conversion parameters", ACCEPTINVCHARS: "Enables loading of data
+ * into VARCHAR columns even if the data contains invalid UTF-8 characters";
+ * each invalid byte is replaced by the replacement character ('?' unless
+ * given); without it the record is rejected (1220). */
+static void test_acceptinvchars(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (s VARCHAR(10))");
+        put(f, "a/1.json", "{\"s\":\"a\xff" "b\"}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto'", "MAXERROR is 0");
+        assert_int_equal(f->errs[0].code, 1220);
+        ddl(f, "CREATE TABLE t (s VARCHAR(10))");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' ACCEPTINVCHARS");
+        EQ(f, "SELECT s FROM t", "a?b");
+        ddl(f, "CREATE TABLE t (s VARCHAR(10))");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' ACCEPTINVCHARS AS '^'");
+        EQ(f, "SELECT s FROM t", "a^b");
+}
+
+/* ---- "Data format parameters", "Data sources" --------------------------- */
+
+/* "COPY from Amazon S3": the FROM value is a key prefix, matched as a string
+ * ("s3://bucket/custdata" loads custdata.txt, custdata_2/..."), objects in
+ * key order. */
+static void test_prefix_is_a_string_prefix(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        put(f, "b/log/1.json", "{\"id\":1}");
+        put(f, "b/log_old/2.json", "{\"id\":2}");
+        put(f, "b/logs.json", "{\"id\":3}");
+        put(f, "b/other.json", "{\"id\":4}");
+        ok(f, "COPY t FROM 'file://%D/b/log' JSON 'auto'");
+        EQ(f, "SELECT group_concat(id, '') FROM t", "123");
+}
+
+/* "COPY from Amazon S3": a prefix that matches no object is an error
+ * ("The specified S3 prefix ... does not exist"). */
+static void test_empty_prefix_is_an_error(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        fails(f, "COPY t FROM 'file://%D/nothing-here' JSON 'auto'", "no objects found under");
+}
+
+/* "Data format parameters", GZIP: the objects are gzip-compressed. */
+static void test_gzip(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        const char *text = "{\"id\":7}\n{\"id\":8}\n";
+        unsigned char gz[256];
+        z_stream z;
+        memset(&z, 0, sizeof(z));
+        assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+                         Z_OK);
+        z.next_in = (Bytef *)text;
+        z.avail_in = (uInt)strlen(text);
+        z.next_out = gz;
+        z.avail_out = sizeof(gz);
+        assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+        put_bytes(f, "g/1.json.gz", gz, sizeof(gz) - z.avail_out);
+        deflateEnd(&z);
+        ok(f, "COPY t FROM 'file://%D/g/' JSON 'auto' GZIP");
+        EQ(f, "SELECT sum(id) FROM t", "15");
+}
+
+/* "Using a manifest to specify data files": the entries' files are loaded;
+ * "mandatory": true fails the COPY when the file is not found; an optional
+ * file that is missing is skipped. */
+static void test_manifest_mandatory(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        put(f, "m/x.json", "{\"id\":1}");
+        put(f, "m/y.json", "{\"id\":2}");
+        char man[2048];
+        snprintf(man, sizeof(man),
+                 "{\"entries\": [{\"url\":\"file://%s/m/y.json\", \"mandatory\":true},"
+                 "{\"url\":\"file://%s/m/x.json\"},"
+                 "{\"url\":\"file://%s/m/gone.json\", \"mandatory\":false}]}",
+                 f->dir, f->dir, f->dir);
+        put(f, "cust.manifest", man);
+        ok(f, "COPY t FROM 'file://%D/cust.manifest' JSON 'auto' MANIFEST");
+        EQ(f, "SELECT group_concat(id, '') FROM t", "21"); /* manifest order */
+        snprintf(man, sizeof(man),
+                 "{\"entries\": [{\"url\":\"file://%s/m/x.json\", \"mandatory\":true},"
+                 "{\"url\":\"file://%s/m/gone.json\", \"mandatory\":true}]}",
+                 f->dir, f->dir);
+        put(f, "cust.manifest", man);
+        fails(f, "COPY t FROM 'file://%D/cust.manifest' JSON 'auto' MANIFEST", "gone.json");
+}
+
+/* ---- "STL_LOAD_ERRORS", MAXERROR ---------------------------------------- */
+
+/* "STL_LOAD_ERRORS": filename, line_number, colname, type, position,
+ * raw_line, raw_field_value, err_code, err_reason of each rejected record. */
+static void test_stl_load_errors_fields(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER, name VARCHAR(10))");
+        put(f, "a/1.json", "{\"id\":1,\"name\":\"a\"}\n{\"id\":\"x2\",\"name\":\"b\"}\n");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 1");
+        assert_int_equal(f->n_errors, 1);
+        struct rejected *e = &f->errs[0];
+        assert_non_null(strstr(e->filename, "/a/1.json"));
+        assert_int_equal(e->line, 2);
+        assert_string_equal(e->colname, "id");
+        assert_string_equal(e->type, "INTEGER");
+        assert_int_equal(e->position, 20);
+        assert_string_equal(e->raw, "{\"id\":\"x2\",\"name\":\"b\"}");
+        assert_string_equal(e->field, "x2");
+        assert_int_equal(e->code, 1207);
+        assert_non_null(strstr(e->reason, "Invalid digit"));
+        EQ(f, "SELECT count(*) FROM t", "1");
+}
+
+/* "Load error reference" 1216 "Invalid input line": a record that is not
+ * valid JSON is rejected and counts towards MAXERROR; loading goes on at the
+ * next record. */
+static void test_invalid_json_record_rejected(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        put(f, "a/1.json", "{\"id\":1}\n{\"id\":,}\n{\"id\":3}\n");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 1");
+        assert_int_equal(f->n_errors, 1);
+        assert_int_equal(f->errs[0].code, 1216);
+        assert_int_equal(f->errs[0].line, 2);
+        EQ(f, "SELECT group_concat(id, '') FROM t", "13");
+}
+
+/* "Data load operations", MAXERROR: "If the load returns the error_count
+ * number of errors or greater, the load fails"; precisely, up to n rejects
+ * are allowed (default 0); with more the COPY fails. */
+static void test_maxerror(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        put(f, "a/1.json", "{\"id\":\"a\"}{\"id\":\"b\"}{\"id\":3}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto'", "MAXERROR is 0");
+        assert_int_equal(f->n_errors, 1);
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 1", "2 reject(s)");
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 2");
+        assert_int_equal(f->n_errors, 2);
+        EQ(f, "SELECT count(*) FROM t", "1");
+}
+
+/* ---- "COPY" syntax ------------------------------------------------------- */
+
+/* "COPY" parameters: credentials clauses and REGION are accepted;
+ * COMPUPDATE/STATUPDATE too. */
+static void test_credentials_region_accepted(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        put(f, "a/1.json", "{\"id\":1}");
+        ok(f, "COPY t FROM 'file://%D/a/' IAM_ROLE 'arn:aws:iam::0:role/r' REGION 'us-west-2' "
+              "FORMAT AS JSON 'auto' COMPUPDATE OFF STATUPDATE OFF");
+        ok(f, "COPY t FROM 'file://%D/a/' ACCESS_KEY_ID 'AK' SECRET_ACCESS_KEY 'SK' "
+              "SESSION_TOKEN 'T' JSON 'auto'");
+        ok(f, "COPY t FROM 'file://%D/a/' CREDENTIALS 'aws_iam_role=arn' JSON 'auto'");
+        EQ(f, "SELECT count(*) FROM t", "3");
+}
+
+/* "COPY": an unknown word is an error naming it and its position; options we
+ * do not emulate are explicit errors, never silently ignored. */
+static void test_unknown_and_unsupported_options(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        put(f, "a/1.json", "{\"id\":1}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' FILLRECORD", "FILLRECORD");
+        fails(f, "COPY t FROM 'file://%D/a/' IAM_ROLE 'r'", "not supported yet");
+}
+
+/* "COPY", column list: only the listed columns are loaded, in that order
+ * for JSONPaths. */
+static void test_column_list(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (a INTEGER, b INTEGER, c INTEGER)");
+        put(f, "p.json", "{\"jsonpaths\": [\"$.x\", \"$.y\"]}");
+        put(f, "a/1.json", "{\"x\":1,\"y\":2}");
+        ok(f, "COPY t (c, a) FROM 'file://%D/a/' JSON 'file://%D/p.json'");
+        EQ(f, "SELECT a || '/' || coalesce(b, 'null') || '/' || c FROM t", "2/null/1");
+}
+
+/* Concurrency changes nothing: objects are loaded in key order and rejects
+ * reported in order whatever the number of parser threads. */
+static void test_concurrency_keeps_key_order(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        for (int i = 0; i < 40; i++) {
+                char rel[64], body[4096];
+                size_t n = 0;
+                snprintf(rel, sizeof(rel), "c/%03d.json", i);
+                for (int j = 0; j < 50; j++) {
+                        if (j == 7 && i % 10 == 3)
+                                n += (size_t)snprintf(body + n, sizeof(body) - n,
+                                                      "{\"id\":\"bad\"}\n");
+                        else
+                                n += (size_t)snprintf(body + n, sizeof(body) - n,
+                                                      "{\"id\":%d}\n", i * 100 + j);
+                }
+                put(f, rel, body);
+        }
+        f->concurrency = 8;
+        ok(f, "COPY t FROM 'file://%D/c/' JSON 'auto' MAXERROR 10");
+        char *first = strdup(val(f, "SELECT group_concat(id, ',') FROM (SELECT id FROM t ORDER BY rowid)"));
+        int n1 = f->n_errors;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        f->concurrency = 1;
+        ok(f, "COPY t FROM 'file://%D/c/' JSON 'auto' MAXERROR 10");
+        assert_string_equal(val(f, "SELECT group_concat(id, ',') FROM (SELECT id FROM t ORDER BY rowid)"),
+                            first);
+        assert_int_equal(f->n_errors, n1);
+        EQ(f, "SELECT count(*) FROM t", "1996");
+        assert_int_equal(n1, 4);
+        free(first);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+#define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
+                T(test_json_auto_matches_keys_case_sensitively),
+                T(test_json_auto_ignorecase),
+                T(test_json_objects_concatenated_or_newline_separated),
+                T(test_jsonpaths_bracket_dot_and_index),
+                T(test_jsonpaths_array_records),
+                T(test_jsonpaths_count_must_match_columns),
+                T(test_jsonpaths_bad_syntax),
+                T(test_jsonpaths_file_missing),
+                T(test_nested_values_load_as_json_text),
+                T(test_null_loads_null),
+                T(test_numbers_as_strings_and_strings_as_numbers),
+                T(test_integer_invalid_digit_and_overflow),
+                T(test_decimal_truncates_or_rounds_with_roundec),
+                T(test_decimal_precision_overflow),
+                T(test_varchar_length_in_bytes),
+                T(test_truncatecolumns_cuts_at_utf8_boundary),
+                T(test_blanksasnull_and_emptyasnull),
+                T(test_timeformat_epoch),
+                T(test_timeformat_auto),
+                T(test_timeformat_and_dateformat_strings),
+                T(test_bad_timestamp_and_date_rejected),
+                T(test_boolean_values),
+                T(test_acceptinvchars),
+                T(test_prefix_is_a_string_prefix),
+                T(test_empty_prefix_is_an_error),
+                T(test_gzip),
+                T(test_manifest_mandatory),
+                T(test_stl_load_errors_fields),
+                T(test_invalid_json_record_rejected),
+                T(test_maxerror),
+                T(test_credentials_region_accepted),
+                T(test_unknown_and_unsupported_options),
+                T(test_column_list),
+                T(test_concurrency_keeps_key_order),
+#undef T
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
