@@ -110,6 +110,16 @@ void buf_free(struct buf *b)
         b->len = b->cap = 0;
 }
 
+void util_setf(char *dst, size_t len, const char *fmt, ...)
+{
+        if (!dst || len == 0)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(dst, len, fmt, ap);
+        va_end(ap);
+}
+
 uint64_t util_now_mono_ms(void)
 {
         struct timespec ts;

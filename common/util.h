@@ -20,6 +20,10 @@ int buf_append(struct buf *b, const void *p, size_t n); /* -ENOMEM, -E2BIG */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *b);
 
+/* snprintf into a caller's buffer that may be NULL or empty (then nothing
+ * happens): the shape of every "char *err, size_t errlen" out-parameter. */
+void util_setf(char *dst, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Milliseconds of CLOCK_MONOTONIC / CLOCK_REALTIME. */
 uint64_t util_now_mono_ms(void);
 int64_t util_now_ms(void);

@@ -29,34 +29,6 @@
 
 #include "util.h"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!err || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
-
-static void set_str(char *dst, size_t len, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void set_str(char *dst, size_t len, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!dst || len == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(dst, len, fmt, ap);
-        va_end(ap);
-}
-
 static void free_secret(char *s)
 {
         if (!s)
@@ -189,7 +161,7 @@ static int read_profile(const char *path, bool config_style, const char *profile
         if (r == -ENOENT || r == -ENOTDIR)
                 return 0;
         if (r < 0) {
-                set_err(err, errlen, "%s: %s", path, strerror(-r));
+                util_setf(err, errlen, "%s: %s", path, strerror(-r));
                 return r;
         }
         *exists = true;
@@ -216,7 +188,7 @@ static int read_profile(const char *path, bool config_style, const char *profile
                         char *close = memchr(p, ']', (size_t)(line_end - p));
 
                         if (!close) {
-                                set_err(err, errlen, "%s:%d: section header without ']'", path,
+                                util_setf(err, errlen, "%s:%d: section header without ']'", path,
                                         lineno);
                                 r = -EINVAL;
                                 break;
@@ -230,7 +202,7 @@ static int read_profile(const char *path, bool config_style, const char *profile
                 while (eq < line_end && *eq != '=' && *eq != ':')
                         eq++;
                 if (eq == line_end) {
-                        set_err(err, errlen, "%s:%d: not a \"key = value\" line", path, lineno);
+                        util_setf(err, errlen, "%s:%d: not a \"key = value\" line", path, lineno);
                         r = -EINVAL;
                         break;
                 }
@@ -239,7 +211,7 @@ static int read_profile(const char *path, bool config_style, const char *profile
                 key = trim(p, eq);
                 value = trim(eq + 1, line_end);
                 if (out->n == INI_MAX_KEYS) {
-                        set_err(err, errlen, "%s:%d: more than %d keys in [%s]", path, lineno,
+                        util_setf(err, errlen, "%s:%d: more than %d keys in [%s]", path, lineno,
                                 INI_MAX_KEYS, profile);
                         r = -EINVAL;
                         break;
@@ -250,7 +222,7 @@ static int read_profile(const char *path, bool config_style, const char *profile
                         free(out->keys[out->n]);
                         free_secret(out->values[out->n]);
                         r = -ENOMEM;
-                        set_err(err, errlen, "out of memory");
+                        util_setf(err, errlen, "out of memory");
                         break;
                 }
                 for (char *k = out->keys[out->n]; *k; k++)
@@ -278,7 +250,7 @@ static int creds_from_profile(const struct profile_kv *p, const char *where,
         if (!ak && !sk)
                 return 1;
         if (!ak || !sk) {
-                set_err(err, errlen, "%s: partial credentials, %s is missing", where,
+                util_setf(err, errlen, "%s: partial credentials, %s is missing", where,
                         ak ? "aws_secret_access_key" : "aws_access_key_id");
                 return -EINVAL;
         }
@@ -286,7 +258,7 @@ static int creds_from_profile(const struct profile_kv *p, const char *where,
         c.secret_access_key = (char *)sk;
         c.session_token = (char *)tok;
         if (sigv4_creds_copy(out, &c) < 0) {
-                set_err(err, errlen, "out of memory");
+                util_setf(err, errlen, "out of memory");
                 return -ENOMEM;
         }
         return 0;
@@ -305,7 +277,7 @@ static int creds_from_env(bool *found, struct sigv4_creds *out, char *err, size_
         if (!ak && !sk)
                 return 0;
         if (!ak || !sk) {
-                set_err(err, errlen, "environment: partial credentials, %s is not set",
+                util_setf(err, errlen, "environment: partial credentials, %s is not set",
                         ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
                 return -EINVAL;
         }
@@ -313,7 +285,7 @@ static int creds_from_env(bool *found, struct sigv4_creds *out, char *err, size_
         c.secret_access_key = (char *)sk;
         c.session_token = (char *)tok;
         if (sigv4_creds_copy(out, &c) < 0) {
-                set_err(err, errlen, "out of memory");
+                util_setf(err, errlen, "out of memory");
                 return -ENOMEM;
         }
         *found = true;
@@ -367,7 +339,7 @@ static int creds_from_systemd(bool *found, struct sigv4_creds *out, char *err, s
         if (r1 < 0 || r2 < 0 || r3 < 0) {
                 int r = r1 < 0 ? r1 : r2 < 0 ? r2 : r3;
 
-                set_err(err, errlen, "$CREDENTIALS_DIRECTORY: %s", strerror(-r));
+                util_setf(err, errlen, "$CREDENTIALS_DIRECTORY: %s", strerror(-r));
                 sigv4_creds_clear(&c);
                 return r;
         }
@@ -376,7 +348,7 @@ static int creds_from_systemd(bool *found, struct sigv4_creds *out, char *err, s
                 return 0;
         }
         if (!c.access_key_id || !c.secret_access_key) {
-                set_err(err, errlen, "$CREDENTIALS_DIRECTORY: partial credentials, %s is missing",
+                util_setf(err, errlen, "$CREDENTIALS_DIRECTORY: partial credentials, %s is missing",
                         c.access_key_id ? "aws_secret_access_key" : "aws_access_key_id");
                 sigv4_creds_clear(&c);
                 return -EINVAL;
@@ -400,7 +372,7 @@ int creds_resolve(const char *profile, struct sigv4_creds *out, char *source, si
         int r;
 
         memset(out, 0, sizeof(*out));
-        set_str(source, sourcelen, "%s", "");
+        util_setf(source, sourcelen, "%s", "");
 
         /* 1. Environment (an explicit profile negates it, as in botocore). */
         if (!explicit_profile) {
@@ -408,7 +380,7 @@ int creds_resolve(const char *profile, struct sigv4_creds *out, char *source, si
                 if (r < 0)
                         return r;
                 if (found) {
-                        set_str(source, sourcelen, "environment");
+                        util_setf(source, sourcelen, "environment");
                         return 0;
                 }
         }
@@ -427,7 +399,7 @@ int creds_resolve(const char *profile, struct sigv4_creds *out, char *source, si
                 profile_kv_clear(&kv);
                 if (r <= 0) {
                         if (r == 0)
-                                set_str(source, sourcelen, "%s", where);
+                                util_setf(source, sourcelen, "%s", where);
                         goto out;
                 }
         }
@@ -446,14 +418,14 @@ int creds_resolve(const char *profile, struct sigv4_creds *out, char *source, si
                 profile_kv_clear(&kv);
                 if (r <= 0) {
                         if (r == 0)
-                                set_str(source, sourcelen, "%s", where);
+                                util_setf(source, sourcelen, "%s", where);
                         goto out;
                 }
         }
 
         /* A named profile must exist (botocore raises ProfileNotFound). */
         if (named && !found_section) {
-                set_err(err, errlen, "AWS profile '%s' not found in %s or %s", name,
+                util_setf(err, errlen, "AWS profile '%s' not found in %s or %s", name,
                         cred_path ? cred_path : "~/.aws/credentials",
                         conf_path ? conf_path : "~/.aws/config");
                 r = -EINVAL;
@@ -465,12 +437,12 @@ int creds_resolve(const char *profile, struct sigv4_creds *out, char *source, si
         if (r < 0)
                 goto out;
         if (found) {
-                set_str(source, sourcelen, "$CREDENTIALS_DIRECTORY");
+                util_setf(source, sourcelen, "$CREDENTIALS_DIRECTORY");
                 goto out;
         }
 
         r = -ENOENT;
-        set_err(err, errlen,
+        util_setf(err, errlen,
                 "no AWS credentials in the environment, %s [%s], %s or $CREDENTIALS_DIRECTORY",
                 cred_path ? cred_path : "~/.aws/credentials", name,
                 conf_path ? conf_path : "~/.aws/config");
@@ -493,13 +465,13 @@ int creds_resolve_region(const char *profile, char *region, size_t regionlen, ch
         const char *dir;
         int r;
 
-        set_str(source, sourcelen, "%s", "");
+        util_setf(source, sourcelen, "%s", "");
         for (size_t i = 0; i < 2; i++) {
                 const char *v = env_nonempty(env_names[i]);
 
                 if (v) {
-                        set_str(region, regionlen, "%s", v);
-                        set_str(source, sourcelen, "%s", env_names[i]);
+                        util_setf(region, regionlen, "%s", v);
+                        util_setf(source, sourcelen, "%s", env_names[i]);
                         return 0;
                 }
         }
@@ -511,11 +483,11 @@ int creds_resolve_region(const char *profile, char *region, size_t regionlen, ch
                         return r;
                 }
                 if (profile_get(&kv, "region")) {
-                        set_str(region, regionlen, "%s", profile_get(&kv, "region"));
+                        util_setf(region, regionlen, "%s", profile_get(&kv, "region"));
                         if (strcmp(name, "default") == 0)
-                                set_str(source, sourcelen, "%s [default]", conf_path);
+                                util_setf(source, sourcelen, "%s [default]", conf_path);
                         else
-                                set_str(source, sourcelen, "%s [profile %s]", conf_path, name);
+                                util_setf(source, sourcelen, "%s [profile %s]", conf_path, name);
                         profile_kv_clear(&kv);
                         free(conf_path);
                         return 0;
@@ -528,18 +500,18 @@ int creds_resolve_region(const char *profile, char *region, size_t regionlen, ch
                 char *v = systemd_cred(dir, "aws_region", &r);
 
                 if (r < 0) {
-                        set_err(err, errlen, "$CREDENTIALS_DIRECTORY/aws_region: %s",
+                        util_setf(err, errlen, "$CREDENTIALS_DIRECTORY/aws_region: %s",
                                 strerror(-r));
                         return r;
                 }
                 if (v) {
-                        set_str(region, regionlen, "%s", v);
-                        set_str(source, sourcelen, "$CREDENTIALS_DIRECTORY");
+                        util_setf(region, regionlen, "%s", v);
+                        util_setf(source, sourcelen, "$CREDENTIALS_DIRECTORY");
                         free(v);
                         return 0;
                 }
         }
-        set_err(err, errlen, "no AWS region in AWS_REGION, AWS_DEFAULT_REGION or the config file");
+        util_setf(err, errlen, "no AWS region in AWS_REGION, AWS_DEFAULT_REGION or the config file");
         return -ENOENT;
 }
 
@@ -868,20 +840,20 @@ int creds_imds_parse_creds(const char *body, size_t len, struct sigv4_creds *out
 
         memset(out, 0, sizeof(*out));
         if (json_flat_parse(body, len, m, &n) < 0) {
-                set_err(err, errlen, "IMDS: the credentials reply is not a JSON object");
+                util_setf(err, errlen, "IMDS: the credentials reply is not a JSON object");
                 return -EINVAL;
         }
         code = member(m, n, "Code");
         if (code && strcmp(code, "Success") != 0) {
                 /* Codes are words like "Success"; not secret, but keep it short. */
-                set_err(err, errlen, "IMDS: credentials reply code %.40s", code);
+                util_setf(err, errlen, "IMDS: credentials reply code %.40s", code);
                 goto out;
         }
         c.access_key_id = (char *)member(m, n, "AccessKeyId");
         c.secret_access_key = (char *)member(m, n, "SecretAccessKey");
         c.session_token = (char *)member(m, n, "Token");
         if (!c.access_key_id || !c.secret_access_key || !c.session_token) {
-                set_err(err, errlen, "IMDS: the credentials reply lacks %s",
+                util_setf(err, errlen, "IMDS: the credentials reply lacks %s",
                         !c.access_key_id ? "AccessKeyId" :
                         !c.secret_access_key ? "SecretAccessKey" : "Token");
                 goto out;
@@ -893,13 +865,13 @@ int creds_imds_parse_creds(const char *body, size_t len, struct sigv4_creds *out
                 memset(&tm, 0, sizeof(tm));
                 rest = strptime(exp, "%Y-%m-%dT%H:%M:%S", &tm);
                 if (!rest) {
-                        set_err(err, errlen, "IMDS: bad Expiration time");
+                        util_setf(err, errlen, "IMDS: bad Expiration time");
                         goto out;
                 }
                 c.expiration = timegm(&tm);
         }
         if (sigv4_creds_copy(out, &c) < 0) {
-                set_err(err, errlen, "out of memory");
+                util_setf(err, errlen, "out of memory");
                 r = -ENOMEM;
                 goto out;
         }
@@ -965,7 +937,7 @@ static int imds_do(CURL *curl, const struct creds_imds_req *rq, long timeout_ms,
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
         cc = curl_easy_perform(curl);
         if (cc != CURLE_OK) {
-                set_err(err, errlen, "IMDS %s: %s", rq->url, curl_easy_strerror(cc));
+                util_setf(err, errlen, "IMDS %s: %s", rq->url, curl_easy_strerror(cc));
                 r = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT :
                     cc == CURLE_WRITE_ERROR ? -E2BIG : -EHOSTUNREACH;
         } else {
@@ -1011,7 +983,7 @@ static int imds_token(CURL *curl, const char *endpoint, long tmo, struct buf *bo
         if (status == 403 || status == 404 || status == 405)
                 return 0;
         if (status != 200 || body->len == 0) {
-                set_err(err, errlen, "IMDS token request: HTTP %ld", status);
+                util_setf(err, errlen, "IMDS token request: HTTP %ld", status);
                 return -EHOSTUNREACH;
         }
         *token = strndup(body->data, body->len);
@@ -1031,10 +1003,10 @@ static int imds_get(CURL *curl, const char *endpoint, const char *token, const c
                 return r;
         r = imds_do(curl, &rq, tmo, body, &status, err, errlen);
         if (r == 0 && status == 404) {
-                set_err(err, errlen, "IMDS %s: not found (no instance role attached?)", rq.url);
+                util_setf(err, errlen, "IMDS %s: not found (no instance role attached?)", rq.url);
                 r = -ENOENT;
         } else if (r == 0 && status != 200) {
-                set_err(err, errlen, "IMDS %s: HTTP %ld", rq.url, status);
+                util_setf(err, errlen, "IMDS %s: HTTP %ld", rq.url, status);
                 r = -EHOSTUNREACH;
         }
         creds_imds_req_clear(&rq);
@@ -1052,14 +1024,14 @@ int creds_imds_fetch(const char *endpoint, long timeout_ms, struct sigv4_creds *
 
         memset(out, 0, sizeof(*out));
         if (creds_imds_disabled()) {
-                set_err(err, errlen, "IMDS disabled by AWS_EC2_METADATA_DISABLED");
+                util_setf(err, errlen, "IMDS disabled by AWS_EC2_METADATA_DISABLED");
                 return -ENOENT;
         }
         if (!endpoint)
                 endpoint = creds_imds_endpoint();
         curl = curl_easy_init();
         if (!curl) {
-                set_err(err, errlen, "IMDS: curl_easy_init failed");
+                util_setf(err, errlen, "IMDS: curl_easy_init failed");
                 return -ENOMEM;
         }
         body.max = IMDS_MAX_BODY;
@@ -1071,7 +1043,7 @@ int creds_imds_fetch(const char *endpoint, long timeout_ms, struct sigv4_creds *
                 goto out;
         r = creds_imds_parse_role(body.data, body.len, &role);
         if (r == -ENOENT)
-                set_err(err, errlen, "IMDS: no instance role attached");
+                util_setf(err, errlen, "IMDS: no instance role attached");
         if (r < 0)
                 goto out;
         r = imds_get(curl, endpoint, token, role, false, tmo, &body, err, errlen);
@@ -1079,7 +1051,7 @@ int creds_imds_fetch(const char *endpoint, long timeout_ms, struct sigv4_creds *
                 goto out;
         r = creds_imds_parse_creds(body.data, body.len, out, err, errlen);
         if (r == 0)
-                set_str(source, sourcelen, "IMDS role %s", role);
+                util_setf(source, sourcelen, "IMDS role %s", role);
 out:
         body_wipe(&body);
         free_secret(token);
@@ -1098,7 +1070,7 @@ int creds_imds_fetch_region(const char *endpoint, long timeout_ms, char *region,
         int r;
 
         if (creds_imds_disabled()) {
-                set_err(err, errlen, "IMDS disabled by AWS_EC2_METADATA_DISABLED");
+                util_setf(err, errlen, "IMDS disabled by AWS_EC2_METADATA_DISABLED");
                 return -ENOENT;
         }
         if (!endpoint)
@@ -1113,7 +1085,7 @@ int creds_imds_fetch_region(const char *endpoint, long timeout_ms, char *region,
         if (r == 0)
                 r = creds_imds_parse_role(body.data, body.len, &reg);
         if (r == 0)
-                set_str(region, regionlen, "%s", reg);
+                util_setf(region, regionlen, "%s", reg);
         free(reg);
         body_wipe(&body);
         free_secret(token);

@@ -31,20 +31,6 @@
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!err || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
-
 static void hex_encode(const unsigned char *in, size_t len, char *out)
 {
         static const char digits[] = "0123456789abcdef";
@@ -378,15 +364,15 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
         if (!req || !creds || !req->method || !req->host || !req->region || !req->service ||
             !creds->access_key_id || !creds->secret_access_key || !creds->access_key_id[0] ||
             !creds->secret_access_key[0]) {
-                set_err(err, errlen, "sigv4: incomplete request or credentials");
+                util_setf(err, errlen, "sigv4: incomplete request or credentials");
                 return -EINVAL;
         }
         if (!gmtime_r(&req->now, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 1970) {
-                set_err(err, errlen, "sigv4: signing time out of range");
+                util_setf(err, errlen, "sigv4: signing time out of range");
                 return -EINVAL;
         }
         if (strlen(req->region) + strlen(req->service) + 32 > sizeof(scope_tail)) {
-                set_err(err, errlen, "sigv4: region or service name too long");
+                util_setf(err, errlen, "sigv4: region or service name too long");
                 return -EINVAL;
         }
         strftime(out->amz_date, sizeof(out->amz_date), "%Y%m%dT%H%M%SZ", &tm);
@@ -428,13 +414,13 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
                 const struct sigv4_header *x = &req->headers[i];
 
                 if (!x->name || !x->name[0] || !x->value) {
-                        set_err(err, errlen, "sigv4: header %zu has no name or value", i);
+                        util_setf(err, errlen, "sigv4: header %zu has no name or value", i);
                         r = -EINVAL;
                         goto fail;
                 }
                 for (const char *const *rh = reserved_headers; *rh; rh++) {
                         if (strcasecmp(x->name, *rh) == 0) {
-                                set_err(err, errlen, "sigv4: header %s is set by the signer",
+                                util_setf(err, errlen, "sigv4: header %s is set by the signer",
                                         *rh);
                                 r = -EINVAL;
                                 goto fail;
@@ -485,7 +471,7 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
                 goto oom;
         for (size_t i = 0; i < req->nparams; i++) {
                 if (!req->params[i].name) {
-                        set_err(err, errlen, "sigv4: query parameter %zu has no name", i);
+                        util_setf(err, errlen, "sigv4: query parameter %zu has no name", i);
                         r = -EINVAL;
                         goto fail;
                 }
@@ -557,7 +543,7 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
         r = sign_string(creds->secret_access_key, date8, req->region, req->service, sts.data,
                         out->signature);
         if (r < 0) {
-                set_err(err, errlen, "sigv4: HMAC failed");
+                util_setf(err, errlen, "sigv4: HMAC failed");
                 goto fail;
         }
 
@@ -598,7 +584,7 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
 
 oom:
         r = -ENOMEM;
-        set_err(err, errlen, "sigv4: out of memory");
+        util_setf(err, errlen, "sigv4: out of memory");
 fail:
         sigv4_signed_clear(out);
 done:
