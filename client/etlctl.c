@@ -33,7 +33,7 @@ static const char usage[] =
     "Commands:\n"
     "  submit PIPELINE [--config FILE]... [--set SECTION.KEY=VALUE]... [--key KEY]\n"
     "                  [--wait]\n"
-    "                  queue a job of a pipeline (etl, stage), print its id\n"
+    "                  queue a job (etl, stage, provision, teardown), print its id\n"
     "  status [JOB]    a job in detail (steps, checks, what to do next), or without\n"
     "                  JOB what etld is running and queuing now\n"
     "  list [--limit N]\n"

@@ -48,6 +48,7 @@ struct engine {
         struct journal *j;
         struct cfg *base;
         char *state_dir;
+        struct http_mux *http;
         struct job *jobs;
         struct engine_watch *watches;
         int emitting; /* > 0 while calling watchers: unwatch only marks dead */
@@ -412,6 +413,8 @@ static void run_step(struct job *job)
         r->ops = job->p->steps[job->step];
         r->cfg = job->cfg;
         r->state_dir = e->state_dir;
+        r->http = e->http;
+        r->journal = e->j;
         r->outputs = json_object();
         r->events = json_array();
         r->done = step_finished;
@@ -478,13 +481,14 @@ static void schedule(struct engine *e)
 }
 
 int engine_new(uv_loop_t *loop, struct journal *j, const struct cfg *base, const char *state_dir,
-               struct engine **ret)
+               struct http_mux *http, struct engine **ret)
 {
         struct engine *e = calloc(1, sizeof(*e));
         if (!e)
                 return -ENOMEM;
         e->loop = loop;
         e->j = j;
+        e->http = http;
         e->base = cfg_dup(base);
         e->state_dir = strdup(state_dir);
         if (!e->base || !e->state_dir) {
@@ -603,6 +607,21 @@ int engine_recover(struct engine *e)
         return 0;
 }
 
+/* Whether a target URI carries a password (user:password@host, or a
+ * password= parameter): a job's settings are journaled, so it must not. */
+static bool uri_has_password(const char *uri)
+{
+        const char *p = uri ? strstr(uri, "://") : NULL;
+        if (!p)
+                return false;
+        p += 3;
+        size_t auth = strcspn(p, "/?#");
+        const char *at = memchr(p, '@', auth);
+        if (at && memchr(p, ':', (size_t)(at - p)))
+                return true;
+        return strcasestr(p, "password=") != NULL;
+}
+
 int engine_submit(struct engine *e, const char *pipeline, json_t *settings, const char *key,
                   long uid, int64_t *ret_id, bool *ret_existing, char *err, size_t errlen)
 {
@@ -627,6 +646,15 @@ int engine_submit(struct engine *e, const char *pipeline, json_t *settings, cons
         if (r < 0) {
                 cfg_free(c);
                 return r;
+        }
+        json_t *target = json_object_get(settings, "warehouse.target");
+        if (json_is_string(target) && uri_has_password(json_string_value(target))) {
+                snprintf(err, errlen,
+                         "warehouse.target: a job's settings are kept in the journal, so they "
+                         "must not hold a password; set warehouse.password in etld's "
+                         "configuration or use a passfile");
+                cfg_free(c);
+                return -EINVAL;
         }
         /* The job keeps its own settings (secrets left out) so that a resumed
          * job runs with the same values. */

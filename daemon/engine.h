@@ -22,8 +22,11 @@ struct engine_watch;
  * callee must not keep the object without a reference. */
 typedef void (*engine_event_fn)(void *userdata, json_t *event);
 
+struct http_mux;
+/* http: the daemon's HTTP engine on `loop`, handed to every step (may be
+ * NULL: steps that need AWS then fail to start); it must outlive the engine. */
 int engine_new(uv_loop_t *loop, struct journal *j, const struct cfg *base, const char *state_dir,
-               struct engine **ret);
+               struct http_mux *http, struct engine **ret);
 /* Frees the engine once engine_stop has completed (or was never needed). */
 struct engine *engine_free(struct engine *e);
 

@@ -10,12 +10,20 @@
  * runs each COPY in its own transaction together with a row in etld_copies
  * naming the job and statement; on a resumed job a COPY whose row exists is
  * skipped, and one interrupted before its commit was rolled back and runs
- * again whole, as on Redshift. */
+ * again whole, as on Redshift.
+ *
+ * s3:// sources: when any [s3] source is on S3, the load step first resolves
+ * the AWS credentials (thread pool, awsenv.c), makes an S3 client on the
+ * daemon's loop and a bridge (load/source_s3.h) through which the COPY's
+ * worker threads list and stream objects; cancel also cancels those
+ * transfers. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "awsenv.h"
+#include "load/source_s3.h"
 #include "log.h"
 #include "sqlfile.h"
 #include "step.h"
@@ -142,6 +150,85 @@ static int copy_done(struct wh *w, int64_t job, size_t idx, bool *ret, char *err
         return 0;
 }
 
+/* What the load step borrows from the loop to read s3:// sources. */
+struct load_s3 {
+        struct awsenv *env;
+        struct s3_client *client;
+        struct source_ctx *ctx;
+};
+
+static const struct source_ctx *load_source_ctx(struct step_run *r)
+{
+        struct load_s3 *ls = r->step_data;
+        return ls ? ls->ctx : NULL;
+}
+
+/* Trouble that outlasted the S3 client's own retries may pass: the network,
+ * or a retryable answer (5xx, throttling) that the client gave up on, which
+ * its message says ("..., giving up after N attempts"). */
+static bool s3_transient(int res, const char *err)
+{
+        return res == -ETIMEDOUT || res == -ECONNRESET || res == -ECONNREFUSED ||
+               res == -ECONNABORTED || res == -EHOSTUNREACH || res == -ENETUNREACH ||
+               res == -EPIPE || (res == -EREMOTEIO && strstr(err, "giving up after"));
+}
+
+static int load_work(struct step_run *r, char *err, size_t errlen);
+
+static void load_s3_free(struct step_run *r)
+{
+        struct load_s3 *ls = r->step_data;
+        if (!ls)
+                return;
+        source_s3_ctx_free(ls->ctx);
+        s3_client_free(ls->client);
+        awsenv_free(ls->env);
+        free(ls);
+        r->step_data = NULL;
+        r->work_cleanup = NULL;
+}
+
+static void load_creds(struct step_run *r, struct awsenv *env, int err, const char *msg)
+{
+        struct load_s3 *ls = r->step_data;
+        ls->env = env;
+        if (err < 0) {
+                load_s3_free(r);
+                step_done(r, err, err == -ETIMEDOUT || err == -EHOSTUNREACH, "%s", msg);
+                return;
+        }
+        int res = awsenv_s3_client(r, env, NULL, &ls->client);
+        if (res == 0)
+                res = source_s3_ctx_new(r->loop, ls->client, r, &ls->ctx);
+        if (res == 0) {
+                r->work_cleanup = load_s3_free;
+                res = step_work(r, load_work);
+        }
+        if (res < 0) {
+                load_s3_free(r);
+                step_done(r, res, false, "cannot set up the S3 client: %s", strerror(-res));
+        }
+}
+
+static bool uses_s3(const struct cfg *c)
+{
+        static const char *const keys[] = { "song_data", "log_data", "log_jsonpath" };
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const char *v = cfg_get(c, "s3", keys[i]);
+                if (v && strncmp(v, "s3://", 5) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static void cancel_load(struct step_run *r)
+{
+        cancel_sql(r);
+        struct load_s3 *ls = r->step_data;
+        if (ls && ls->ctx)
+                source_s3_ctx_cancel(ls->ctx);
+}
+
 static int load_work(struct step_run *r, char *err, size_t errlen)
 {
         struct wh *w = NULL;
@@ -178,6 +265,7 @@ static int load_work(struct step_run *r, char *err, size_t errlen)
                         .progress = &r->progress,
                         .batch_rows = (size_t)cfg_get_int(r->cfg, "load", "batch_rows"),
                         .concurrency = (unsigned)cfg_get_int(r->cfg, "load", "concurrency"),
+                        .source_ctx = load_source_ctx(r),
                         .on_error = on_load_error,
                         .userdata = r,
                 };
@@ -203,12 +291,25 @@ static int load_work(struct step_run *r, char *err, size_t errlen)
         sqlfile_free_list(stmts);
         free(sql);
         close_wh(r, w);
+        if (res < 0 && load_source_ctx(r) && s3_transient(res, err))
+                r->transient = true;
         return res;
 }
 
 static int start_load(struct step_run *r)
 {
-        return step_work(r, load_work);
+        if (!uses_s3(r->cfg) || !r->http)
+                return step_work(r, load_work); /* s3:// then fails naming the source */
+        struct load_s3 *ls = calloc(1, sizeof(*ls));
+        if (!ls)
+                return -ENOMEM;
+        r->step_data = ls;
+        int res = awsenv_resolve(r, load_creds);
+        if (res < 0) {
+                free(ls);
+                r->step_data = NULL;
+        }
+        return res;
 }
 
 /* ---- check ---- */
@@ -299,7 +400,7 @@ const struct step_ops step_load = {
         .name = "load",
         .description = "COPY song_data and log_data into the staging tables",
         .start = start_load,
-        .cancel = cancel_sql,
+        .cancel = cancel_load,
 };
 
 const struct step_ops step_transform = {

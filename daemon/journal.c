@@ -357,6 +357,24 @@ char *journal_output_get(struct journal *j, int64_t job, const char *key)
         return v;
 }
 
+char *journal_output_latest(struct journal *j, const char *pipeline, const char *key,
+                            int64_t *ret_job)
+{
+        sqlite3_stmt *st = prep(j,
+                                "SELECT o.value, o.job_id FROM outputs o JOIN jobs ON jobs.id = o.job_id "
+                                "WHERE o.key = ?1 AND (?2 IS NULL OR jobs.pipeline = ?2) "
+                                "ORDER BY o.job_id DESC LIMIT 1",
+                                "tt", key, pipeline);
+        char *v = NULL;
+        if (st && sqlite3_step(st) == SQLITE_ROW) {
+                v = strdup((const char *)sqlite3_column_text(st, 0));
+                if (ret_job)
+                        *ret_job = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
+        return v;
+}
+
 int journal_checks_replace(struct journal *j, int64_t job, json_t *checks)
 {
         int r = exec(j, "BEGIN IMMEDIATE");

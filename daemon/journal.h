@@ -58,6 +58,11 @@ int journal_output_set(struct journal *j, int64_t job, const char *step, const c
                        const char *value);
 /* The value of an output, malloc'ed, or NULL. */
 char *journal_output_get(struct journal *j, int64_t job, const char *key);
+/* The value of output `key` in the most recent job (highest id) of pipeline
+ * (NULL: any pipeline) that has it, malloc'ed, that job in *ret_job; NULL
+ * when no job has it.  Provision and teardown look up what etld created. */
+char *journal_output_latest(struct journal *j, const char *pipeline, const char *key,
+                            int64_t *ret_job);
 
 int journal_checks_replace(struct journal *j, int64_t job, json_t *checks);
 int journal_event_add(struct journal *j, int64_t job, const char *level, const char *step,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "aws/http.h"
 #include "cfg.h"
 #include "engine.h"
 #include "journal.h"
@@ -22,6 +23,7 @@
 #include "rpc.h"
 #include "server.h"
 #include "util.h"
+#include "warehouse/wh.h"
 
 #define DEFAULT_CONFIG "/etc/etld/etld.conf"
 
@@ -35,6 +37,7 @@ struct daemon {
         char *state_dir;
         struct journal *journal;
         struct engine *engine;
+        struct http_mux *http; /* AWS calls of the steps; closed after the engine */
         struct server *server;
         struct rpc_env env;
         uv_signal_t sigterm, sigint, sighup;
@@ -115,6 +118,10 @@ static void stopped(void *userdata)
         server_free(d->server);
         d->server = NULL;
         d->engine = engine_free(d->engine);
+        /* No step runs any more, so no transfer is ours: close the HTTP
+         * engine (its handles close on this loop). */
+        http_mux_close(d->http, NULL, NULL);
+        d->http = NULL;
         uv_close((uv_handle_t *)&d->sigterm, close_cb);
         uv_close((uv_handle_t *)&d->sigint, close_cb);
         uv_close((uv_handle_t *)&d->sighup, close_cb);
@@ -320,7 +327,13 @@ int main(int argc, char **argv)
                 return 1;
         }
         d.loop = uv_default_loop();
-        r = engine_new(d.loop, d.journal, d.cfg, d.state_dir, &d.engine);
+        wh_loop_init(d.loop); /* PostgreSQL connections live on this loop */
+        r = http_mux_new(d.loop, NULL, &d.http);
+        if (r < 0) {
+                log_error("etld", "cannot start the HTTP engine: %s", strerror(-r));
+                return 1;
+        }
+        r = engine_new(d.loop, d.journal, d.cfg, d.state_dir, d.http, &d.engine);
         if (r < 0) {
                 log_error("etld", "cannot start the job engine: %s", strerror(-r));
                 return 1;
@@ -376,6 +389,7 @@ int main(int argc, char **argv)
         }
 
         uv_run(d.loop, UV_RUN_DEFAULT);
+        wh_loop_close();
         /* Let close callbacks of handles closed last run. */
         uv_run(d.loop, UV_RUN_NOWAIT);
         int rc = uv_loop_close(d.loop);

@@ -8,6 +8,9 @@
 #include <string.h>
 
 extern const struct step_ops step_create_tables, step_load, step_transform, step_check;
+extern const struct step_ops step_create_bucket, step_stage_copy;
+extern const struct step_ops step_prov_role, step_prov_sg, step_prov_subnet, step_prov_cluster,
+        step_prov_attach, step_td_cluster, step_td_subnet, step_td_sg, step_td_role;
 
 static const struct step_ops *const etl_steps[] = {
         &step_create_tables,
@@ -23,7 +26,46 @@ static const struct pipeline etl_pipeline = {
         .nsteps = sizeof(etl_steps) / sizeof(etl_steps[0]),
 };
 
-const struct pipeline *const pipelines[] = { &etl_pipeline, NULL };
+static const struct step_ops *const stage_steps[] = {
+        &step_create_bucket,
+        &step_stage_copy,
+};
+
+static const struct pipeline stage_pipeline = {
+        .name = "stage",
+        .description = "create the project bucket and copy song_data/, log_data/ and "
+                       "log_json_path.json into it from the source bucket (server-side)",
+        .steps = stage_steps,
+        .nsteps = sizeof(stage_steps) / sizeof(stage_steps[0]),
+};
+
+static const struct step_ops *const provision_steps[] = {
+        &step_prov_role, &step_prov_sg, &step_prov_subnet, &step_prov_cluster, &step_prov_attach,
+};
+
+static const struct pipeline provision_pipeline = {
+        .name = "provision",
+        .description = "IAM role, security group, subnet group and Redshift cluster, waited for "
+                       "until available, with the role attached ([provision] plan: only say what "
+                       "would be done)",
+        .steps = provision_steps,
+        .nsteps = sizeof(provision_steps) / sizeof(provision_steps[0]),
+};
+
+static const struct step_ops *const teardown_steps[] = {
+        &step_td_cluster, &step_td_subnet, &step_td_sg, &step_td_role,
+};
+
+static const struct pipeline teardown_pipeline = {
+        .name = "teardown",
+        .description = "delete what provision created, in reverse order ([teardown] force: "
+                       "adopted resources too; [teardown] plan: only say what would be deleted)",
+        .steps = teardown_steps,
+        .nsteps = sizeof(teardown_steps) / sizeof(teardown_steps[0]),
+};
+
+const struct pipeline *const pipelines[] = { &etl_pipeline, &stage_pipeline, &provision_pipeline,
+                                             &teardown_pipeline, NULL };
 
 const struct pipeline *pipeline_find(const char *name)
 {
@@ -50,6 +92,7 @@ static void work_cb(uv_work_t *w)
 {
         struct step_run *r = w->data;
         r->error[0] = '\0';
+        r->transient = false;
         r->result = r->work_fn(r, r->error, sizeof(r->error));
 }
 
@@ -59,8 +102,13 @@ static void after_work_cb(uv_work_t *w, int status)
         int result = status == UV_ECANCELED ? -ECANCELED : r->result;
         if (result < 0 && step_cancelled(r))
                 result = -ECANCELED;
-        /* Busy warehouses and full disks may clear; bad SQL or data will not. */
-        bool transient = result == -EBUSY || result == -EAGAIN || result == -ENOSPC;
+        /* Busy warehouses and full disks may clear; bad SQL or data will not.
+         * The work itself may know better (network trouble reading S3). */
+        bool transient = result != -ECANCELED &&
+                         (r->transient || result == -EBUSY || result == -EAGAIN ||
+                          result == -ENOSPC);
+        if (r->work_cleanup)
+                r->work_cleanup(r);
         step_done(r, result, transient, NULL);
 }
 

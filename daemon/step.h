@@ -20,6 +20,8 @@
 #include "load/load.h"
 
 struct step_run;
+struct http_mux;
+struct journal;
 
 struct step_ops {
         const char *name;
@@ -47,6 +49,9 @@ struct step_run {
         const struct step_ops *ops;
         const struct cfg *cfg;   /* the job's effective configuration */
         const char *state_dir;
+        struct http_mux *http;   /* the daemon's HTTP engine on `loop` (AWS calls) */
+        void *step_data;         /* the step's own state (loop thread) */
+        struct journal *journal; /* read-only lookups (provision/teardown: what etld created) */
         atomic_bool cancel;      /* set by cancel or shutdown */
         struct load_progress progress; /* counters the engine publishes */
 
@@ -60,8 +65,11 @@ struct step_run {
         /* step_work() state */
         uv_work_t work;
         int (*work_fn)(struct step_run *r, char *err, size_t errlen);
+        /* Runs on the loop after work_fn, before the step ends (releases what
+         * the work borrowed from the loop, e.g. an S3 client); may be NULL. */
+        void (*work_cleanup)(struct step_run *r);
         int result;
-        bool transient; /* the error may go away on a retry */
+        bool transient; /* the error may go away on a retry (work_fn may set it) */
         char error[1024];
         uv_mutex_t lock;       /* guards interruptible */
         void *interruptible;   /* a struct wh * to interrupt on cancel */

@@ -4,14 +4,18 @@
  * and the warehouse's prepared inserter for rows.
  *
  * Concurrency: parser threads (at most load_request.concurrency, and no more
- * than the CPUs) each take the next object, read it, gunzip it, split and
- * convert its records into chunks of ready rows (cells plus the bytes they
- * point to) and rejects.  The calling thread is the only one that touches the
- * warehouse: it takes the chunks object by object, in key order, and inserts
+ * than the CPUs) each take the next object and stream it: read a chunk
+ * (source.h), gunzip it as it comes (zlib inflate, every gzip member), split
+ * it into records (records.h keeps only the partial record at the end of its
+ * window) and convert the records into chunks of ready rows (cells plus the
+ * bytes they point to) and rejects.  The calling thread is the only one that
+ * touches the warehouse: it takes the chunks object by object, in key order, and inserts
  * them, so rows, rejects and MAXERROR come out exactly as with one thread.
- * Memory is bounded: at most `concurrency` objects in flight, each with at
- * most SLOT_BYTES of converted rows waiting; the slowest part (the insert)
- * sets the pace.
+ * Memory is bounded whatever the size of the objects: per parser one read
+ * buffer (READ_CHUNK), one window of text (READ_CHUNK plus the record being
+ * read, at most RECORD_MAX: a larger record is a reject); at most
+ * `concurrency` objects in flight, each with at most SLOT_BYTES of converted
+ * rows waiting; the slowest part (the insert) sets the pace.
  *
  * Options that parse but whose behaviour is not here yet fail the COPY with
  * "COPY option X is not supported yet" before anything is read.  See load.h. */
@@ -39,6 +43,8 @@
 #define CHUNK_ROWS 512
 #define SLOT_BYTES (4u << 20)
 #define MAX_PARSERS 16
+#define READ_CHUNK (256u << 10)
+#define RECORD_MAX RECORDS_MAX_DEFAULT
 
 struct column {
         char *name;       /* as the warehouse spells it */
@@ -246,7 +252,7 @@ static int setup_paths(struct load *l)
                 return 0;
         struct buf b = { 0 };
         char e[512];
-        int r = source_read_uri(s->jsonpaths, &b, e, sizeof(e));
+        int r = source_read_uri_ctx(s->jsonpaths, l->req->source_ctx, SOURCE_SMALL_MAX, &b, e, sizeof(e));
         if (r < 0) {
                 snprintf(l->err, l->errlen, "COPY: cannot read the JSONPaths file: %s", e);
                 buf_free(&b);
@@ -322,7 +328,7 @@ static int list_manifest(struct load *l)
 {
         char e[512];
         struct buf b = { 0 };
-        int r = source_read_uri(l->stmt->from, &b, e, sizeof(e));
+        int r = source_read_uri_ctx(l->stmt->from, l->req->source_ctx, SOURCE_SMALL_MAX, &b, e, sizeof(e));
         if (r < 0) {
                 snprintf(l->err, l->errlen, "COPY: cannot read the manifest: %s", e);
                 buf_free(&b);
@@ -472,66 +478,12 @@ struct parser {
         struct load *l;
         pthread_t thread;
         struct jv_doc *doc;
-        struct buf raw, plain;
+        struct records rs;   /* the window of text */
+        char *zin;           /* GZIP: compressed bytes, READ_CHUNK */
         struct buf *scratch; /* per column */
         uint32_t *hints;     /* per column */
         struct cell *cells;
 };
-
-/* Inflates a gzip object (every member of it) into out. */
-static int gunzip(const struct object *obj, const struct buf *in, struct buf *out, char *err,
-                  size_t errlen)
-{
-        out->len = 0;
-        z_stream z;
-        memset(&z, 0, sizeof(z));
-        if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
-                snprintf(err, errlen, "COPY: out of memory");
-                return -ENOMEM;
-        }
-        z.next_in = (Bytef *)in->data;
-        z.avail_in = (uInt)in->len;
-        int r = 0;
-        for (;;) {
-                if (out->cap - out->len < 65536 + 1) {
-                        size_t cap = out->cap < 65536 ? 262144 : out->cap * 2;
-                        char *d = realloc(out->data, cap);
-                        if (!d) {
-                                r = -ENOMEM;
-                                snprintf(err, errlen, "COPY: out of memory");
-                                break;
-                        }
-                        out->data = d;
-                        out->cap = cap;
-                }
-                z.next_out = (Bytef *)out->data + out->len;
-                z.avail_out = (uInt)(out->cap - out->len - 1);
-                int zr = inflate(&z, Z_NO_FLUSH);
-                out->len = (size_t)((char *)z.next_out - out->data);
-                if (zr == Z_STREAM_END) {
-                        if (z.avail_in == 0)
-                                break;
-                        inflateReset(&z); /* another gzip member follows */
-                        continue;
-                }
-                if (zr == Z_BUF_ERROR && z.avail_in == 0) {
-                        r = -EINVAL;
-                        snprintf(err, errlen, "COPY: '%s' is a truncated gzip stream",
-                                 obj->src.uri);
-                        break;
-                }
-                if (zr != Z_OK && zr != Z_BUF_ERROR) {
-                        r = -EINVAL;
-                        snprintf(err, errlen, "COPY: '%s' is not valid gzip (GZIP given): %s",
-                                 obj->src.uri, z.msg ? z.msg : "bad data");
-                        break;
-                }
-        }
-        inflateEnd(&z);
-        if (r == 0)
-                out->data[out->len] = '\0';
-        return r;
-}
 
 /* Hands a chunk to the consumer; waits while the slot holds too much. */
 static void publish(struct load *l, struct slot *sl, struct chunk *c)
@@ -550,7 +502,7 @@ static void publish(struct load *l, struct slot *sl, struct chunk *c)
         pthread_mutex_unlock(&l->mu);
 }
 
-static int add_reject(struct chunk *c, const char *text, const struct records_item *it, int col,
+static int add_reject(struct chunk *c, const struct records_item *it, int col,
                       int code, const char *reason, const char *value, size_t value_len)
 {
         if (c->n_rejects == c->cap_rejects) {
@@ -567,17 +519,21 @@ static int add_reject(struct chunk *c, const char *text, const struct records_it
         rj->position = it->offset;
         rj->col = col;
         rj->code = code;
+        const char *text = it->text;
         size_t rl = it->len < RAW_LINE_MAX ? it->len : RAW_LINE_MAX;
+        if (rl > it->text_len)
+                rl = it->text_len;
         /* cut at a UTF-8 boundary and at a NUL byte */
-        while (rl > 0 && rl < it->len && ((unsigned char)text[it->offset + rl] & 0xC0) == 0x80)
+        while (rl > 0 && rl < it->len && rl < it->text_len &&
+               ((unsigned char)text[rl] & 0xC0) == 0x80)
                 rl--;
-        const char *nul = memchr(text + it->offset, '\0', rl);
+        const char *nul = memchr(text, '\0', rl);
         if (nul)
-                rl = (size_t)(nul - (text + it->offset));
+                rl = (size_t)(nul - text);
         const char *vnul = value_len ? memchr(value, '\0', value_len) : NULL;
         if (vnul)
                 value_len = (size_t)(vnul - value);
-        if (chunk_text(c, text + it->offset, rl, &rj->raw) < 0)
+        if (chunk_text(c, text, rl, &rj->raw) < 0)
                 return -ENOMEM;
         rj->raw_len = rl;
         if (chunk_text(c, value, value_len, &rj->value) < 0)
@@ -591,17 +547,16 @@ static int add_reject(struct chunk *c, const char *text, const struct records_it
 }
 
 /* Converts one record into a row of c, or a reject. */
-static int convert_record(struct parser *p, struct chunk *c, const char *text,
-                          const struct records_item *it)
+static int convert_record(struct parser *p, struct chunk *c, const struct records_item *it)
 {
         struct load *l = p->l;
         const struct jv *rec = it->value;
         if (!rec)
-                return add_reject(c, text, it, -1, it->err_code, it->err, NULL, 0);
+                return add_reject(c, it, -1, it->err_code, it->err, NULL, 0);
         bool ok = rec->type == JV_OBJECT ||
                   (rec->type == JV_ARRAY && l->stmt->format == COPY_FORMAT_JSON_PATHS);
         if (!ok)
-                return add_reject(c, text, it, -1, 1216,
+                return add_reject(c, it, -1, 1216,
                                   l->stmt->format == COPY_FORMAT_JSON_PATHS
                                           ? "Invalid JSONPath format: the record is not an "
                                             "object or array"
@@ -622,7 +577,7 @@ static int convert_record(struct parser *p, struct chunk *c, const char *text,
                 if (r < 0)
                         return r;
                 if (r > 0)
-                        return add_reject(c, text, it, (int)i, rej.code, rej.reason, rej.value,
+                        return add_reject(c, it, (int)i, rej.code, rej.reason, rej.value,
                                           strlen(rej.value));
         }
         struct cell *row = c->cells + c->rows * l->n_cols;
@@ -656,21 +611,123 @@ static bool stopping(struct load *l)
         return s;
 }
 
+/* The object as text, chunk after chunk: reads (and, with GZIP, inflates)
+ * into the records window until it has at least one new byte or the object
+ * ended.  Returns 0, or < 0 with msg set. */
+struct feed {
+        struct source_reader *rd;
+        const struct object *obj;
+        bool gzip;
+        bool z_ready;   /* inflateInit2 done */
+        bool in_eof;    /* the source is over */
+        bool between;   /* GZIP: at a member boundary (or before the first) */
+        z_stream z;
+};
+
+static int feed_more(struct parser *p, struct feed *f, char *msg, size_t msglen)
+{
+        struct load *l = p->l;
+        struct records *rs = &p->rs;
+        char e[600];
+        /* a record longer than a chunk: grow geometrically, so that parsing
+         * it again from its start each time costs linear time overall */
+        size_t want = records_pending(rs);
+        if (want < READ_CHUNK)
+                want = READ_CHUNK;
+        size_t room;
+        char *dst = records_space(rs, want, &room);
+        if (!dst) {
+                snprintf(msg, msglen, "COPY: out of memory");
+                return -ENOMEM;
+        }
+        if (room > want)
+                room = want;
+        if (!f->gzip) {
+                ssize_t n = source_read_chunk(f->rd, dst, room, e, sizeof(e));
+                if (n < 0) {
+                        snprintf(msg, msglen, "COPY: %s", e);
+                        return (int)n;
+                }
+                if (n == 0) {
+                        records_end(rs);
+                } else {
+                        progress_add(l, l->req->progress ? &l->req->progress->bytes : NULL,
+                                     (uint64_t)n);
+                        records_commit(rs, (size_t)n);
+                }
+                return 0;
+        }
+        if (room > UINT32_MAX)
+                room = UINT32_MAX;
+        f->z.next_out = (Bytef *)dst;
+        f->z.avail_out = (uInt)room;
+        for (;;) {
+                if (f->z.avail_in == 0 && !f->in_eof) {
+                        ssize_t n = source_read_chunk(f->rd, p->zin, READ_CHUNK, e, sizeof(e));
+                        if (n < 0) {
+                                snprintf(msg, msglen, "COPY: %s", e);
+                                return (int)n;
+                        }
+                        if (n == 0) {
+                                f->in_eof = true;
+                        } else {
+                                progress_add(l,
+                                             l->req->progress ? &l->req->progress->bytes : NULL,
+                                             (uint64_t)n);
+                                f->z.next_in = (Bytef *)p->zin;
+                                f->z.avail_in = (uInt)n;
+                        }
+                }
+                if (f->z.avail_in == 0 && f->in_eof) {
+                        size_t got = room - f->z.avail_out;
+                        if (got) {
+                                records_commit(rs, got);
+                                return 0;
+                        }
+                        if (!f->between) {
+                                snprintf(msg, msglen, "COPY: '%s' is a truncated gzip stream",
+                                         f->obj->src.uri);
+                                return -EINVAL;
+                        }
+                        records_end(rs);
+                        return 0;
+                }
+                f->between = false;
+                int zr = inflate(&f->z, Z_NO_FLUSH);
+                if (zr == Z_STREAM_END) {
+                        inflateReset(&f->z); /* another gzip member may follow */
+                        f->between = true;
+                } else if (zr == Z_MEM_ERROR) {
+                        snprintf(msg, msglen, "COPY: out of memory");
+                        return -ENOMEM;
+                } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+                        snprintf(msg, msglen, "COPY: '%s' is not valid gzip (GZIP given): %s",
+                                 f->obj->src.uri, f->z.msg ? f->z.msg : "bad data");
+                        return -EINVAL;
+                }
+                size_t got = room - f->z.avail_out;
+                if (got) {
+                        records_commit(rs, got);
+                        return 0;
+                }
+        }
+}
+
 /* Reads and converts one object into its slot. */
 static void produce(struct parser *p, size_t idx, struct slot *sl)
 {
         struct load *l = p->l;
         const struct object *obj = &l->objs[idx];
-        char e[600];
+        char e[600], m[720];
+        struct feed f = { .obj = obj, .gzip = l->stmt->gzip, .between = true };
         int r;
         if (obj->src.key)
-                r = source_read(l->src, &obj->src, &p->raw, e, sizeof(e));
+                r = source_open_object(l->src, &obj->src, &f.rd, e, sizeof(e));
         else
-                r = source_read_uri(obj->src.uri, &p->raw, e, sizeof(e));
+                r = source_open_uri(obj->src.uri, l->req->source_ctx, &f.rd, e, sizeof(e));
         if (r == -ENOENT && !obj->mandatory && !obj->src.key)
                 return; /* an optional manifest entry that is not there */
         if (r < 0) {
-                char m[700];
                 if (!obj->src.key && r == -ENOENT)
                         snprintf(m, sizeof(m), "COPY: mandatory manifest entry '%s' not found",
                                  obj->src.uri);
@@ -679,45 +736,56 @@ static void produce(struct parser *p, size_t idx, struct slot *sl)
                 slot_fail(l, sl, r, m);
                 return;
         }
-        progress_add(l, l->req->progress ? &l->req->progress->bytes : NULL, p->raw.len);
-        struct buf *text = &p->raw;
-        if (l->stmt->gzip && p->raw.len > 0) {
-                r = gunzip(obj, &p->raw, &p->plain, e, sizeof(e));
-                if (r < 0) {
-                        slot_fail(l, sl, r, e);
+        if (f.gzip) {
+                if (inflateInit2(&f.z, 16 + MAX_WBITS) != Z_OK) {
+                        source_close_object(f.rd);
+                        slot_fail(l, sl, -ENOMEM, "COPY: out of memory");
                         return;
                 }
-                text = &p->plain;
+                f.z_ready = true;
         }
-        if (l->stmt->acceptinvchars)
-                records_fix_utf8(text->data, text->len, l->stmt->acceptinvchars_char);
-        struct records rs;
-        records_init(&rs, p->doc, text->data ? text->data : "", text->len);
+        struct buf win = p->rs.win; /* reuse the last object's window */
+        records_init_stream(&p->rs, p->doc, RECORD_MAX,
+                            l->stmt->acceptinvchars
+                                    ? (int)(unsigned char)l->stmt->acceptinvchars_char
+                                    : -1);
+        p->rs.win = win;
+        p->rs.win.len = 0;
         struct records_item it;
         struct chunk *c = chunk_get(l);
         if (!c) {
-                slot_fail(l, sl, -ENOMEM, "COPY: out of memory");
-                return;
+                r = -ENOMEM;
+                snprintf(m, sizeof(m), "COPY: out of memory");
+                goto fail;
         }
         for (;;) {
-                r = records_next(&rs, &it);
+                r = records_next(&p->rs, &it);
                 if (r == 0)
                         break;
+                if (r == -EAGAIN) {
+                        if (stopping(l))
+                                goto out;
+                        r = feed_more(p, &f, m, sizeof(m));
+                        if (r < 0)
+                                goto fail;
+                        continue;
+                }
                 if (r > 0)
-                        r = convert_record(p, c, text->data, &it);
+                        r = convert_record(p, c, &it);
                 if (r < 0) {
-                        chunk_put(l, c);
-                        slot_fail(l, sl, r, "COPY: out of memory");
-                        return;
+                        snprintf(m, sizeof(m), "COPY: out of memory");
+                        goto fail;
                 }
                 if (c->rows == c->cap_rows || c->n_rejects >= 64 || c->text.len >= SLOT_BYTES / 4) {
                         publish(l, sl, c);
+                        c = NULL;
                         if (stopping(l))
-                                return;
+                                goto out;
                         c = chunk_get(l);
                         if (!c) {
-                                slot_fail(l, sl, -ENOMEM, "COPY: out of memory");
-                                return;
+                                r = -ENOMEM;
+                                snprintf(m, sizeof(m), "COPY: out of memory");
+                                goto fail;
                         }
                 }
         }
@@ -725,6 +793,19 @@ static void produce(struct parser *p, size_t idx, struct slot *sl)
                 publish(l, sl, c);
         else
                 chunk_put(l, c);
+        c = NULL;
+        goto out;
+fail:
+        slot_fail(l, sl, r, m);
+out:
+        if (c)
+                chunk_put(l, c);
+        if (f.z_ready)
+                inflateEnd(&f.z);
+        source_close_object(f.rd);
+        /* keep a window of ordinary size for the next object, not a huge one */
+        if (p->rs.win.cap > 4 * READ_CHUNK)
+                records_free(&p->rs);
 }
 
 static void *parser_main(void *arg)
@@ -749,15 +830,6 @@ static void *parser_main(void *arg)
                 sl->done = true;
                 pthread_cond_broadcast(&l->to_consumer);
                 pthread_mutex_unlock(&l->mu);
-                /* an object's text is not kept between objects when large */
-                if (p->raw.cap > (64u << 20)) {
-                        buf_free(&p->raw);
-                        memset(&p->raw, 0, sizeof(p->raw));
-                }
-                if (p->plain.cap > (64u << 20)) {
-                        buf_free(&p->plain);
-                        memset(&p->plain, 0, sizeof(p->plain));
-                }
         }
         return NULL;
 }
@@ -909,8 +981,8 @@ static unsigned n_parsers(const struct load *l)
 static void parser_free(struct parser *p, size_t n_cols)
 {
         jv_doc_free(p->doc);
-        buf_free(&p->raw);
-        buf_free(&p->plain);
+        records_free(&p->rs);
+        free(p->zin);
         if (p->scratch)
                 for (size_t i = 0; i < n_cols; i++)
                         buf_free(&p->scratch[i]);
@@ -945,7 +1017,9 @@ static int run_pipeline(struct load *l)
                 p->scratch = calloc(l->n_cols, sizeof(*p->scratch));
                 p->hints = calloc(l->n_cols, sizeof(*p->hints));
                 p->cells = calloc(l->n_cols, sizeof(*p->cells));
-                if (!p->doc || !p->scratch || !p->hints || !p->cells) {
+                p->zin = l->stmt->gzip ? malloc(READ_CHUNK) : NULL;
+                if (!p->doc || !p->scratch || !p->hints || !p->cells ||
+                    (l->stmt->gzip && !p->zin)) {
                         r = -ENOMEM;
                         break;
                 }
@@ -1040,7 +1114,7 @@ int load_run(const struct load_request *req, char *err, size_t errlen)
                 break;
         }
         if (!l.stmt->manifest) {
-                r = source_open(l.stmt->from, &l.src, e, sizeof(e));
+                r = source_open_ctx(l.stmt->from, req->source_ctx, &l.src, e, sizeof(e));
                 if (r < 0) {
                         snprintf(err, errlen, "COPY: %s", e);
                         goto out;

@@ -15,6 +15,8 @@
 
 #include "warehouse/wh.h"
 
+struct source_ctx;
+
 /* Counters the loop thread reads while the load runs. */
 struct load_progress {
         _Atomic uint64_t objects; /* objects finished */
@@ -45,6 +47,9 @@ struct load_request {
                                             is checked between chunks */
         unsigned concurrency;            /* objects in flight; parser threads are
                                             min(concurrency, CPUs); 0 = 1 */
+        /* Passed to source_open_ctx() for the statement's URIs (source.h: what
+         * a scheme such as s3:// needs besides the URI); NULL: none. */
+        const struct source_ctx *source_ctx;
         /* Called (on the worker thread) for each rejected record; may be NULL. */
         void (*on_error)(void *userdata, const struct load_error *e);
         void *userdata;

@@ -1,8 +1,9 @@
-/* source.c - COPY sources behind one small table of operations per scheme.
- * The file:// backend walks the directory tree under the root, descending
- * only into folders that can still hold a matching key, and reads objects
- * with plain read(2).  An s3:// backend adds one more entry to `schemes`.
- * See source.h. */
+/* source.c - COPY sources behind one small table of operations per scheme
+ * (struct source_ops, source.h).  The file:// scheme walks the directory tree
+ * under the root, descending only into folders that can still hold a matching
+ * key, and reads objects with plain read(2) into the caller's buffer: no
+ * memory of its own beyond the file descriptor.  Another scheme (s3://) is
+ * one more entry in `schemes`.  See source.h. */
 #include "source.h"
 
 #include <dirent.h>
@@ -14,20 +15,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct source_ops {
-        const char *scheme; /* "file://" */
-        int (*list)(struct source *s, struct source_object **ret, size_t *ret_n, char *err,
-                    size_t errlen);
-        int (*read)(struct source *s, const struct source_object *obj, struct buf *out,
-                    char *err, size_t errlen);
+/* The file:// scheme's state: the root folder. */
+struct file_source {
+        char *root; /* the directory, without a final '/' ("" for "/") */
 };
 
-struct source {
-        const struct source_ops *ops;
-        char *uri;
-        char *root;   /* file: the directory, without a final '/' ("" for "/") */
-        char *prefix; /* key prefix */
-};
+static const char *root_of(const struct source *s)
+{
+        return ((const struct file_source *)s->impl)->root;
+}
 
 /* ---- file:// ---------------------------------------------------------- */
 
@@ -49,14 +45,14 @@ static int add_object(struct listing *l, const char *key, uint64_t size)
         }
         struct source_object *o = &l->objs[l->n];
         o->key = strdup(key);
-        size_t ulen = strlen("file://") + strlen(l->src->root) + 1 + strlen(key) + 1;
+        size_t ulen = strlen("file://") + strlen(root_of(l->src)) + 1 + strlen(key) + 1;
         o->uri = malloc(ulen);
         if (!o->key || !o->uri) {
                 free(o->key);
                 free(o->uri);
                 return -ENOMEM;
         }
-        snprintf(o->uri, ulen, "file://%s/%s", l->src->root, key);
+        snprintf(o->uri, ulen, "file://%s/%s", root_of(l->src), key);
         o->size = size;
         l->n++;
         return 0;
@@ -74,7 +70,7 @@ static int walk(struct listing *l, const char *rel, char *err, size_t errlen)
 {
         const struct source *s = l->src;
         char *dirpath = NULL;
-        if (asprintf(&dirpath, "%s/%s", s->root, rel) < 0)
+        if (asprintf(&dirpath, "%s/%s", root_of(s), rel) < 0)
                 return -ENOMEM;
         DIR *d = opendir(dirpath);
         if (!d) {
@@ -117,7 +113,7 @@ static int walk(struct listing *l, const char *rel, char *err, size_t errlen)
                 }
                 char *path = NULL;
                 struct stat st;
-                if (asprintf(&path, "%s/%s", s->root, key) < 0) {
+                if (asprintf(&path, "%s/%s", root_of(s), key) < 0) {
                         free(key);
                         r = -ENOMEM;
                         break;
@@ -176,115 +172,166 @@ static int file_list(struct source *s, struct source_object **ret, size_t *ret_n
         return 0;
 }
 
-static int read_path(const char *path, const char *uri, struct buf *out, char *err,
-                     size_t errlen)
+struct file_reader {
+        struct source_reader base;
+        int fd;
+        const char *uri; /* the object's, for messages (the caller keeps it alive) */
+};
+
+static int file_open_object(struct source *s, const struct source_object *obj,
+                            struct source_reader **ret, char *err, size_t errlen)
 {
-        out->len = 0;
+        char *path = NULL;
+        if (asprintf(&path, "%s/%s", root_of(s), obj->key) < 0) {
+                snprintf(err, errlen, "out of memory opening '%s'", obj->uri);
+                return -ENOMEM;
+        }
         int fd = open(path, O_RDONLY | O_CLOEXEC);
+        free(path);
         if (fd < 0) {
                 int r = -errno;
-                snprintf(err, errlen, "cannot read '%s': %s", uri, strerror(errno));
+                snprintf(err, errlen, "cannot read '%s': %s", obj->uri, strerror(errno));
                 return r;
         }
         struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-                /* one allocation of the right size */
-                size_t want = (size_t)st.st_size + 1;
-                if (out->cap < want) {
-                        char *d = realloc(out->data, want);
-                        if (!d) {
-                                close(fd);
-                                snprintf(err, errlen, "out of memory reading '%s'", uri);
-                                return -ENOMEM;
-                        }
-                        out->data = d;
-                        out->cap = want;
-                }
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+                close(fd);
+                snprintf(err, errlen, "cannot read '%s': %s", obj->uri, strerror(EISDIR));
+                return -EISDIR;
         }
-        for (;;) {
-                if (out->cap - out->len < 65536 + 1) {
-                        size_t cap = out->cap ? out->cap * 2 : 65536 * 2;
-                        char *d = realloc(out->data, cap);
-                        if (!d) {
-                                close(fd);
-                                snprintf(err, errlen, "out of memory reading '%s'", uri);
-                                return -ENOMEM;
-                        }
-                        out->data = d;
-                        out->cap = cap;
-                }
-                ssize_t n = read(fd, out->data + out->len, out->cap - out->len - 1);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        int r = -errno;
-                        snprintf(err, errlen, "cannot read '%s': %s", uri, strerror(errno));
-                        close(fd);
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                out->len += (size_t)n;
+        struct file_reader *f = calloc(1, sizeof(*f));
+        if (!f) {
+                close(fd);
+                snprintf(err, errlen, "out of memory opening '%s'", obj->uri);
+                return -ENOMEM;
         }
-        close(fd);
-        out->data[out->len] = '\0';
+        f->fd = fd;
+        f->uri = obj->uri;
+        *ret = &f->base;
         return 0;
 }
 
-static int file_read(struct source *s, const struct source_object *obj, struct buf *out,
-                     char *err, size_t errlen)
+static ssize_t file_read(struct source_reader *rd, void *buf, size_t cap, char *err,
+                         size_t errlen)
 {
-        char *path = NULL;
-        if (asprintf(&path, "%s/%s", s->root, obj->key) < 0)
-                return -ENOMEM;
-        int r = read_path(path, obj->uri, out, err, errlen);
-        free(path);
-        return r;
+        struct file_reader *f = (struct file_reader *)rd;
+        for (;;) {
+                ssize_t n = read(f->fd, buf, cap);
+                if (n >= 0)
+                        return n;
+                if (errno == EINTR)
+                        continue;
+                int r = -errno;
+                snprintf(err, errlen, "cannot read '%s': %s", f->uri, strerror(errno));
+                return r;
+        }
 }
 
-static const struct source_ops file_ops = { "file://", file_list, file_read };
-
-/* ---- scheme table ------------------------------------------------------- */
-
-int source_open(const char *uri, struct source **ret, char *err, size_t errlen)
+static void file_close(struct source_reader *rd)
 {
-        if (strncmp(uri, "s3://", 5) == 0) {
-                snprintf(err, errlen, "s3:// sources are not supported yet ('%s'); use a "
-                         "file:// source", uri);
-                return -EPROTONOSUPPORT;
-        }
-        if (strncmp(uri, "file://", 7) != 0) {
-                snprintf(err, errlen, "unknown source '%s': expected s3:// or file://", uri);
-                return -EINVAL;
-        }
-        const char *path = uri + 7;
+        struct file_reader *f = (struct file_reader *)rd;
+        close(f->fd);
+        free(f);
+}
+
+static int file_open(struct source *s, const struct source_ctx *ctx, char *err, size_t errlen)
+{
+        (void)ctx;
+        const char *uri = s->uri;
+        const char *path = uri + strlen("file://");
         if (path[0] != '/') {
                 snprintf(err, errlen,
                          "source '%s' must be an absolute file:///path (no host part)", uri);
                 return -EINVAL;
         }
         const char *slash = strrchr(path, '/');
-        struct source *s = calloc(1, sizeof(*s));
-        if (!s)
+        struct file_source *f = calloc(1, sizeof(*f));
+        if (!f)
                 return -ENOMEM;
-        s->ops = &file_ops;
-        s->uri = strdup(uri);
-        s->root = strndup(path, (size_t)(slash - path));
+        s->impl = f;
+        f->root = strndup(path, (size_t)(slash - path));
         s->prefix = strdup(slash + 1);
-        if (!s->uri || !s->root || !s->prefix) {
-                source_free(s);
+        if (!f->root || !s->prefix)
                 return -ENOMEM;
+        return 0;
+}
+
+static void file_free(struct source *s)
+{
+        struct file_source *f = s->impl;
+        if (f)
+                free(f->root);
+        free(f);
+}
+
+const struct source_ops source_file_ops = {
+        .scheme = "file://",
+        .open = file_open,
+        .free = file_free,
+        .list = file_list,
+        .open_object = file_open_object,
+        .read = file_read,
+        .close = file_close,
+};
+
+/* ---- scheme table ------------------------------------------------------- */
+
+static const struct source_ops *const schemes[] = {
+        &source_file_ops,
+        &source_s3_ops,
+};
+
+int source_open_ctx(const char *uri, const struct source_ctx *ctx, struct source **ret,
+                    char *err, size_t errlen)
+{
+        *ret = NULL;
+        const struct source_ops *ops = NULL;
+        for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+                if (strncmp(uri, schemes[i]->scheme, strlen(schemes[i]->scheme)) == 0) {
+                        ops = schemes[i];
+                        break;
+                }
+        if (!ops && strncmp(uri, "s3://", 5) == 0) {
+                snprintf(err, errlen, "s3:// sources are not supported yet ('%s'); use a "
+                         "file:// source", uri);
+                return -EPROTONOSUPPORT;
+        }
+        if (!ops) {
+                snprintf(err, errlen, "unknown source '%s': expected s3:// or file://", uri);
+                return -EINVAL;
+        }
+        struct source *s = calloc(1, sizeof(*s));
+        if (!s) {
+                snprintf(err, errlen, "out of memory opening '%s'", uri);
+                return -ENOMEM;
+        }
+        s->ops = ops;
+        s->uri = strdup(uri);
+        int r = s->uri ? ops->open(s, ctx, err, errlen) : -ENOMEM;
+        if (r == 0 && !s->prefix)
+                r = -ENOMEM;
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        snprintf(err, errlen, "out of memory opening '%s'", uri);
+                source_free(s);
+                return r;
         }
         *ret = s;
         return 0;
+}
+
+int source_open(const char *uri, struct source **ret, char *err, size_t errlen)
+{
+        return source_open_ctx(uri, NULL, ret, err, errlen);
 }
 
 struct source *source_free(struct source *s)
 {
         if (!s)
                 return NULL;
+        if (s->ops && s->ops->free)
+                s->ops->free(s);
         free(s->uri);
-        free(s->root);
         free(s->prefix);
         free(s);
         return NULL;
@@ -305,20 +352,102 @@ void source_objects_free(struct source_object *objs, size_t n)
         free(objs);
 }
 
-int source_read(struct source *s, const struct source_object *obj, struct buf *out, char *err,
-                size_t errlen)
+int source_open_object(struct source *s, const struct source_object *obj,
+                       struct source_reader **ret, char *err, size_t errlen)
 {
-        return s->ops->read(s, obj, out, err, errlen);
+        *ret = NULL;
+        struct source_reader *rd = NULL;
+        int r = s->ops->open_object(s, obj, &rd, err, errlen);
+        if (r < 0)
+                return r;
+        rd->ops = s->ops;
+        rd->owned = NULL;
+        *ret = rd;
+        return 0;
+}
+
+int source_open_uri(const char *uri, const struct source_ctx *ctx, struct source_reader **ret,
+                    char *err, size_t errlen)
+{
+        *ret = NULL;
+        struct source *s = NULL;
+        int r = source_open_ctx(uri, ctx, &s, err, errlen);
+        if (r < 0)
+                return r;
+        struct source_object obj = { .key = s->prefix, .uri = s->uri };
+        r = source_open_object(s, &obj, ret, err, errlen);
+        if (r < 0) {
+                source_free(s);
+                return r;
+        }
+        (*ret)->owned = s;
+        return 0;
+}
+
+ssize_t source_read_chunk(struct source_reader *rd, void *buf, size_t cap, char *err,
+                          size_t errlen)
+{
+        if (cap == 0)
+                return 0;
+        return rd->ops->read(rd, buf, cap, err, errlen);
+}
+
+void source_close_object(struct source_reader *rd)
+{
+        if (!rd)
+                return;
+        struct source *owned = rd->owned;
+        rd->ops->close(rd);
+        source_free(owned);
+}
+
+int source_read_uri_ctx(const char *uri, const struct source_ctx *ctx, size_t max,
+                        struct buf *out, char *err, size_t errlen)
+{
+        out->len = 0;
+        struct source_reader *rd = NULL;
+        int r = source_open_uri(uri, ctx, &rd, err, errlen);
+        if (r < 0)
+                return r;
+        for (;;) {
+                if (out->cap - out->len < 4096 + 1) {
+                        size_t cap = out->cap ? out->cap * 2 : 8192;
+                        char *d = realloc(out->data, cap);
+                        if (!d) {
+                                snprintf(err, errlen, "out of memory reading '%s'", uri);
+                                r = -ENOMEM;
+                                break;
+                        }
+                        out->data = d;
+                        out->cap = cap;
+                }
+                /* one byte more than allowed tells "too large" from "exactly max" */
+                size_t room = out->cap - out->len - 1;
+                if (room > max + 1 - out->len)
+                        room = max + 1 - out->len;
+                ssize_t n = source_read_chunk(rd, out->data + out->len, room, err, errlen);
+                if (n < 0) {
+                        r = (int)n;
+                        break;
+                }
+                if (n == 0)
+                        break;
+                out->len += (size_t)n;
+                if (out->len > max) {
+                        snprintf(err, errlen, "'%s' is larger than %zu bytes", uri, max);
+                        r = -EFBIG;
+                        break;
+                }
+        }
+        source_close_object(rd);
+        if (r < 0)
+                out->len = 0;
+        if (out->data)
+                out->data[out->len] = '\0';
+        return r;
 }
 
 int source_read_uri(const char *uri, struct buf *out, char *err, size_t errlen)
 {
-        struct source *s = NULL;
-        int r = source_open(uri, &s, err, errlen);
-        if (r < 0)
-                return r;
-        struct source_object obj = { .key = s->prefix, .uri = s->uri };
-        r = source_read(s, &obj, out, err, errlen);
-        source_free(s);
-        return r;
+        return source_read_uri_ctx(uri, NULL, SOURCE_SMALL_MAX, out, err, errlen);
 }

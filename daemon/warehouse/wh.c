@@ -12,8 +12,8 @@ static const struct {
         const char *missing; /* why it cannot be used yet, or NULL */
 } schemes[] = {
         { "sqlite://", &wh_sqlite_driver, NULL },
-        { "postgresql://", NULL, "PostgreSQL targets are not supported yet" },
-        { "postgres://", NULL, "PostgreSQL targets are not supported yet" },
+        { "postgresql://", &wh_pg_driver, NULL },
+        { "postgres://", &wh_pg_driver, NULL },
         { "redshift://", NULL, "Redshift targets are not supported yet" },
 };
 
@@ -26,7 +26,9 @@ int wh_open_params(const struct wh_params *p, struct wh **ret, char *err, size_t
                 if (strncmp(uri, schemes[i].prefix, strlen(schemes[i].prefix)) != 0)
                         continue;
                 if (!schemes[i].drv) {
-                        snprintf(err, errlen, "warehouse.target %s...: %s; use sqlite:///path",
+                        snprintf(err, errlen,
+                                 "warehouse.target %s...: %s; use sqlite:///path or "
+                                 "postgresql://...",
                                  schemes[i].prefix, schemes[i].missing);
                         return -EPROTONOSUPPORT;
                 }
@@ -43,6 +45,16 @@ int wh_open(const char *uri, const char *state_dir, struct wh **ret, char *err, 
 {
         struct wh_params p = { .uri = uri, .state_dir = state_dir };
         return wh_open_params(&p, ret, err, errlen);
+}
+
+int wh_loop_init(void *loop)
+{
+        return wh_pg_loop_init(loop);
+}
+
+void wh_loop_close(void)
+{
+        wh_pg_loop_close();
 }
 
 struct wh *wh_close(struct wh *w)

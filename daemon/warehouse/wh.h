@@ -1,9 +1,11 @@
 /* wh.h - the warehouse: where create-tables, load, transform and check run.
  *
- * One interface for every target.  This issue has the embedded SQLite driver
- * (sqlite:///path); PostgreSQL and Redshift come with libpq.  The calls are
- * blocking and are made from libuv's thread pool, never from the loop thread;
- * wh_interrupt() is the one call that may come from another thread.
+ * One interface for every target: the embedded SQLite driver (sqlite:///path)
+ * and PostgreSQL through libpq (postgresql://...); Redshift comes next.  The
+ * calls are blocking and are made from libuv's thread pool, never from the
+ * loop thread; wh_interrupt() is the one call that may come from another
+ * thread.  Drivers that do network I/O (PostgreSQL) keep their connections
+ * on the daemon's loop and need wh_loop_init() first.
  * The warehouse knows nothing of jobs. */
 #pragma once
 #include <jansson.h>
@@ -44,6 +46,13 @@ struct wh_params {
 int wh_open(const char *uri, const char *state_dir, struct wh **ret, char *err, size_t errlen);
 int wh_open_params(const struct wh_params *p, struct wh **ret, char *err, size_t errlen);
 struct wh *wh_close(struct wh *w);
+
+/* Lets network drivers run on this uv_loop_t (loop thread, once, before the
+ * first wh_open_params with .loop set); wh_loop_close() after the loop's last
+ * job ended, before uv_loop_close().  Without it a postgresql:// target is
+ * refused with an error that says so. */
+int wh_loop_init(void *loop);
+void wh_loop_close(void);
 
 /* "sqlite", "postgres" or "redshift": the sql/ folder to use. */
 const char *wh_dialect(const struct wh *w);

@@ -36,3 +36,8 @@ struct wh_driver {
 };
 
 extern const struct wh_driver wh_sqlite_driver;
+extern const struct wh_driver wh_pg_driver;
+
+/* wh_pg.c's side of wh_loop_init() / wh_loop_close(). */
+int wh_pg_loop_init(void *loop);
+void wh_pg_loop_close(void);

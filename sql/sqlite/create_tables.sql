@@ -12,6 +12,10 @@ DROP TABLE IF EXISTS users;
 DROP TABLE IF EXISTS songs;
 DROP TABLE IF EXISTS artists;
 DROP TABLE IF EXISTS time;
+-- etld's record of which COPYs of a job committed (see daemon/etl.c): new
+-- staging tables make every old record meaningless, and job ids of another
+-- journal could collide with them.
+DROP TABLE IF EXISTS etld_copies;
 
 -- Every line of log_data, as the JSONPaths file maps it.
 CREATE TABLE staging_events (
