@@ -21,74 +21,23 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def iso(s):
-    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
-
-
-def vm_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
-def generate(build, out, events, songs, seed):
-    subprocess.run([f"{build}/bench/etld-gen", "--out", out, "--events", str(events),
-                    "--songs", str(songs), "--seed", str(seed)], check=True,
-                   capture_output=True)
+from benchlib import EVENT_COLUMNS as COLUMNS
+from benchlib import ROOT, Etld, generate, step_seconds, ts_text
 
 
 def run_etld(build, data, work, label):
-    state = tempfile.mkdtemp(prefix="state-" + label + "-", dir=work)
-    conf = os.path.join(work, label + ".conf")
-    with open(conf, "w") as f:
-        f.write(f"""[daemon]
-sql_dir = {ROOT}/sql
-log_level = warning
-[s3]
-song_data = file://{data}/song_data
-log_data = file://{data}/log_data
-log_jsonpath = file://{data}/log_json_path.json
-[warehouse]
-target = sqlite://{state}/warehouse.db
-""")
-    sock = os.path.join(work, label + ".sock")
-    log = open(os.path.join(work, label + ".log"), "w")
-    etld = subprocess.Popen([f"{build}/daemon/etld", "--foreground", "--config", conf,
-                             "--socket", sock, "--state-dir", state], stderr=log)
-    try:
-        for _ in range(200):
-            if subprocess.run([f"{build}/client/etlctl", "--socket", sock, "ping"],
-                              capture_output=True).returncode == 0:
-                break
-            time.sleep(0.05)
-        r = subprocess.run([f"{build}/client/etlctl", "--socket", sock, "--json", "submit",
-                            "etl", "--wait"], capture_output=True, text=True)
-        st = json.loads(subprocess.run([f"{build}/client/etlctl", "--socket", sock, "--json",
-                                        "status", "1"], capture_output=True,
-                                       text=True).stdout)
-        rss = vm_hwm_kib(etld.pid)
-    finally:
-        etld.send_signal(signal.SIGTERM)
-        etld.wait(timeout=60)
-        log.close()
-    if st["state"] != "succeeded":
-        sys.exit(f"{label}: job {st['state']}: {st.get('error')}\n{r.stdout}{r.stderr}")
+    """The etl job through etld: (load step seconds, rows loaded, peak RSS KiB)."""
+    with Etld(build, work, data, label=label) as etld:
+        st = etld.run_job("etl")
+        rss = etld.stop()
     load = next(s for s in st["steps"] if s["name"] == "load")
-    secs = iso(load["finished_at"]) - iso(load["started_at"])
-    shutil.rmtree(state, ignore_errors=True)
-    return secs, load["progress"].get("rows", 0), rss
+    shutil.rmtree(etld.state, ignore_errors=True)
+    return step_seconds(st, "load"), load["progress"].get("rows", 0), rss
 
 
 def staging_events_ddl():
@@ -97,15 +46,8 @@ def staging_events_ddl():
     return m.group(0)
 
 
-COLUMNS = ["artist", "auth", "firstName", "gender", "itemInSession", "lastName", "length",
-           "level", "location", "method", "page", "registration", "sessionId", "song",
-           "status", "ts", "userAgent", "userId"]
 
 
-def ts_text(ms):
-    t = datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    frac = ms % 1000
-    return t + (("." + f"{frac:03d}".rstrip("0")) if frac else "")
 
 
 def to_csv(data, path):

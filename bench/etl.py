@@ -11,74 +11,27 @@ on the real sample on this machine; the goal is 20x faster than that.
     bench/etl.py [--build DIR] [--sizes real,10,100] [--keep]
 """
 import argparse
-import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
-from datetime import datetime
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import ROOT, Etld, step_seconds
+
 REAL = os.path.join(os.path.dirname(ROOT), "shared", "data", "sparkify")
 REFERENCE_PYTHON_S = 8.8
 
 
-def iso(s):
-    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
-
-
-def vm_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def run(build, data, work, label):
-    state = tempfile.mkdtemp(prefix="state-" + label + "-", dir=work)
-    conf = os.path.join(work, label + ".conf")
-    with open(conf, "w") as f:
-        f.write(f"""[daemon]
-sql_dir = {ROOT}/sql
-log_level = warning
-[s3]
-song_data = file://{data}/song_data
-log_data = file://{data}/log_data
-log_jsonpath = file://{data}/log_json_path.json
-[warehouse]
-target = sqlite://{state}/warehouse.db
-""")
-    sock = os.path.join(work, label + ".sock")
-    log = open(os.path.join(work, label + ".log"), "w")
-    etld = subprocess.Popen([f"{build}/daemon/etld", "--foreground", "--config", conf,
-                             "--socket", sock, "--state-dir", state], stderr=log)
-    try:
-        for _ in range(100):
-            if subprocess.run([f"{build}/client/etlctl", "--socket", sock, "ping"],
-                              capture_output=True).returncode == 0:
-                break
-            time.sleep(0.05)
+    with Etld(build, work, data, label=label) as etld:
         t0 = time.monotonic()
-        r = subprocess.run([f"{build}/client/etlctl", "--socket", sock, "--json", "submit",
-                            "etl", "--wait"], capture_output=True, text=True)
+        st = etld.run_job("etl")
         wall = time.monotonic() - t0
-        st = json.loads(subprocess.run([f"{build}/client/etlctl", "--socket", sock, "--json",
-                                        "status", "1"], capture_output=True,
-                                       text=True).stdout)
-        rss = vm_hwm_kib(etld.pid)
-    finally:
-        etld.send_signal(signal.SIGTERM)
-        etld.wait(timeout=30)
-        log.close()
-    if st["state"] != "succeeded":
-        sys.exit(f"{label}: job {st['state']}: {st.get('error')}\n{r.stdout}{r.stderr}")
-    steps = {s["name"]: iso(s["finished_at"]) - iso(s["started_at"]) for s in st["steps"]}
+        rss = etld.stop()
+    steps = {s["name"]: step_seconds(st, s["name"]) for s in st["steps"]}
     rows = next(s for s in st["steps"] if s["name"] == "load")["progress"].get("rows", 0)
-    job = iso(st["finished_at"]) - iso(st["started_at"])
+    job = sum(steps.values())
     return steps, job, wall, rss, rows
 
 

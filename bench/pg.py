@@ -30,38 +30,17 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import EVENT_COLUMNS as COLUMNS
+from benchlib import FINAL, ROOT, generate, step_seconds, ts_text
+import benchlib
+
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import pgenv  # noqa: E402
-
-COLUMNS = ["artist", "auth", "firstName", "gender", "itemInSession", "lastName", "length",
-           "level", "location", "method", "page", "registration", "sessionId", "song",
-           "status", "ts", "userAgent", "userId"]
-
-
-def iso(s):
-    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
-
-
-def vm_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
-def ts_text(ms):
-    t = datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    frac = ms % 1000
-    return t + (("." + f"{frac:03d}".rstrip("0")) if frac else "")
 
 
 def csv_field(v):
@@ -118,78 +97,32 @@ def run_psql(pg, csv_path):
     return secs, pg.scalar("SELECT COUNT(*) FROM staging_events", db="ref")
 
 
-class Etld:
+class Etld(benchlib.Etld):
     """One etld for all the runs (job ids go on: no etld_copies row of an
     earlier run is mistaken for this one's)."""
 
     def __init__(self, build, pg, data, work):
-        self.build, self.pg, self.data, self.work = build, pg, data, work
-        self.proc = None
+        super().__init__(build, work, data, target=pg.uri(),
+                         extra="password = %s\n" % pgenv.PASSWORD)
+        self.pg = pg
         self.jobs = 0
-
-    def start(self):
-        build, pg, data, work = self.build, self.pg, self.data, self.work
-        state = tempfile.mkdtemp(prefix="state-", dir=work)
-        conf = os.path.join(work, "etld.conf")
-        with open(conf, "w") as f:
-            f.write(f"""[daemon]
-sql_dir = {ROOT}/sql
-log_level = warning
-max_jobs = 1
-[s3]
-song_data = file://{data}/song_data
-log_data = file://{data}/log_data
-log_jsonpath = file://{data}/log_json_path.json
-[warehouse]
-target = {pg.uri()}
-password = {pgenv.PASSWORD}
-""")
-        os.chmod(conf, 0o600)
-        sock = os.path.join(work, "etld.sock")
-        self.log = open(os.path.join(work, "etld.log"), "w")
-        self.proc = subprocess.Popen([f"{build}/daemon/etld", "--foreground", "--config", conf,
-                                      "--socket", sock, "--state-dir", state], stderr=self.log)
-        self.ctl = [f"{build}/client/etlctl", "--socket", sock]
-        for _ in range(200):
-            if subprocess.run(self.ctl + ["ping"], capture_output=True).returncode == 0:
-                return
-            time.sleep(0.05)
-        sys.exit("etld did not start; see " + self.log.name)
-
-    def status(self, job):
-        return json.loads(subprocess.run(self.ctl + ["--json", "status", str(job)],
-                                         capture_output=True, text=True).stdout)
 
     def run(self):
         """One etl job up to the end of its load step: (secs, rows, events staged)."""
-        subprocess.run(self.ctl + ["submit", "etl"], check=True, capture_output=True)
-        self.jobs += 1
-        job = self.jobs
+        job = self.submit("etl")
         while True:
             st = self.status(job)
             load = next(s for s in st["steps"] if s["name"] == "load")
-            if load["state"] == "done" or st["state"] in ("succeeded", "failed", "cancelled"):
+            if load["state"] == "done" or st["state"] in FINAL:
                 break
             time.sleep(0.1)
         subprocess.run(self.ctl + ["cancel", str(job)], capture_output=True)  # not timed
-        while self.status(job)["state"] not in ("succeeded", "failed", "cancelled"):
+        while self.status(job)["state"] not in FINAL:
             time.sleep(0.1)
         if load["state"] != "done":
             sys.exit(f"etld: job {st['state']}: {st.get('error')}")
-        secs = iso(load["finished_at"]) - iso(load["started_at"])
         events = self.pg.scalar("SELECT COUNT(*) FROM staging_events")
-        return secs, load["progress"].get("rows", 0), events
-
-    def stop(self):
-        """etld's peak RSS in KiB, then SIGTERM."""
-        if not self.proc:
-            return 0
-        rss = vm_hwm_kib(self.proc.pid)
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=120)
-        self.log.close()
-        self.proc = None
-        return rss
+        return step_seconds(st, "load"), load["progress"].get("rows", 0), events
 
 
 def main():
@@ -209,9 +142,7 @@ def main():
     pg = pgenv.Server(fsync=args.fsync)
     try:
         data = os.path.join(work, "data")
-        subprocess.run([f"{args.build}/bench/etld-gen", "--out", data, "--events",
-                        str(args.events), "--songs", str(args.songs), "--seed",
-                        str(args.seed)], check=True, capture_output=True)
+        generate(args.build, data, args.events, args.songs, args.seed)
         csv_path = os.path.join(work, "events.csv")
         n_csv = to_csv(data, csv_path)
         pg.start()
