@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testfs.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,19 +40,7 @@ struct fx {
 
 static void put_bytes(struct fx *f, const char *rel, const void *data, size_t len)
 {
-        char path[700];
-        snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
-        for (char *p = path + strlen(f->dir) + 1; *p; p++) {
-                if (*p == '/') {
-                        *p = '\0';
-                        mkdir(path, 0755);
-                        *p = '/';
-                }
-        }
-        FILE *fp = fopen(path, "wb");
-        assert_non_null(fp);
-        assert_int_equal(fwrite(data, 1, len, fp), len);
-        fclose(fp);
+        testfs_put(f->dir, rel, data, len);
 }
 
 static void put(struct fx *f, const char *rel, const char *text)
