@@ -19,6 +19,9 @@
 #define HTTP_MAX_HEADERS 100
 #define HTTP_MAX_HEADER_BYTES (64u * 1024)
 #define HTTP_ERROR_BODY_MAX (256u * 1024)
+/* Finished easy handles kept (curl_easy_reset) for the next transfer: creating
+ * one allocates its buffers, which dominated the cost of small requests. */
+#define HTTP_EASY_POOL_MAX 256
 
 struct http_mux {
         uv_loop_t *loop;
@@ -32,6 +35,8 @@ struct http_mux {
         int open_handles;
         void (*closed)(void *);
         void *closed_ud;
+        CURL *pool[HTTP_EASY_POOL_MAX];
+        size_t npool;
 };
 
 struct http_sock {
@@ -41,6 +46,30 @@ struct http_sock {
 };
 
 static void check_done(struct http_mux *m);
+
+/* ---- easy handle pool ---- */
+
+static CURL *easy_get(struct http_mux *m)
+{
+        if (m->npool > 0)
+                return m->pool[--m->npool];
+        return curl_easy_init();
+}
+
+/* `e` is not in the multi.  Its options go back to the defaults; the
+ * connection and DNS caches live in the multi handle, so keep-alive reuse is
+ * unaffected. */
+static void easy_put(struct http_mux *m, CURL *e)
+{
+        if (!e)
+                return;
+        if (m->stopping || m->npool >= HTTP_EASY_POOL_MAX) {
+                curl_easy_cleanup(e);
+                return;
+        }
+        curl_easy_reset(e);
+        m->pool[m->npool++] = e;
+}
 
 /* ---- transfers list ---- */
 
@@ -174,7 +203,7 @@ static void finish(struct http_xfer *x, int result)
 
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
         curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns);
-        curl_easy_cleanup(x->easy);
+        easy_put(m, x->easy);
         x->easy = NULL;
         x->status = code;
         x->new_connections = conns;
@@ -579,7 +608,7 @@ int http_submit(struct http_mux *m, struct http_xfer *x)
         x->body_off = 0;
         x->cb_err = 0;
         x->cancel_pending = x->resume_pending = x->paused = x->streaming = false;
-        x->easy = curl_easy_init();
+        x->easy = easy_get(m);
         if (!x->easy)
                 return -ENOMEM;
         int r = setup_easy(m, x);
@@ -591,7 +620,7 @@ int http_submit(struct http_mux *m, struct http_xfer *x)
                         r = mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
         }
         if (r < 0) {
-                curl_easy_cleanup(x->easy);
+                easy_put(m, x->easy);
                 x->easy = NULL;
                 return r;
         }
@@ -680,6 +709,8 @@ void http_mux_close(struct http_mux *m, void (*closed)(void *ud), void *ud)
         curl_multi_cleanup(m->multi); /* closes cached connections: CURL_POLL_REMOVE */
         m->in_curl--;
         m->multi = NULL;
+        while (m->npool > 0)
+                curl_easy_cleanup(m->pool[--m->npool]);
         uv_timer_stop(&m->timer);
         uv_timer_stop(&m->defer);
         uv_close((uv_handle_t *)&m->timer, mux_handle_closed);

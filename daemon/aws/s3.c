@@ -13,6 +13,7 @@
 #include "aws/s3.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -36,6 +37,25 @@ enum s3_op {
         OP_DELETE_OBJECTS,
         OP_DELETE_BUCKET,
 };
+
+
+/* buf_printf("%s%s...") without the two vsnprintf passes and temporary:
+ * appends n strings (NULL printed as "(null)", as printf does). */
+static int buf_cat(struct buf *b, size_t n, ...)
+{
+        va_list ap;
+        int r = 0;
+
+        va_start(ap, n);
+        for (size_t i = 0; i < n && r == 0; i++) {
+                const char *s = va_arg(ap, const char *);
+                if (!s)
+                        s = "(null)";
+                r = buf_append(b, s, strlen(s));
+        }
+        va_end(ap);
+        return r;
+}
 
 static const char *const op_names[] = {
     [OP_LIST] = "ListObjectsV2",
@@ -387,12 +407,20 @@ int s3_parse_copy_result(const char *data, size_t len, char *etag, size_t etag_s
 {
         if (etag_size)
                 etag[0] = '\0';
-        if (xml_parse_aws_error(data, len, aerr) == 0)
-                return -EREMOTEIO;
+        /* The usual reply: parse it once.  Anything else may be an error
+         * document (a 200 carrying <Error>), checked as before. */
         xmlDoc *doc = xml_read(data, len);
-        if (!doc)
-                return -EBADMSG;
         xmlNode *root = xml_root(doc);
+        if (!doc || !xml_is(root, "CopyObjectResult")) {
+                if (doc)
+                        xmlFreeDoc(doc);
+                if (xml_parse_aws_error(data, len, aerr) == 0)
+                        return -EREMOTEIO;
+                doc = xml_read(data, len);
+                if (!doc)
+                        return -EBADMSG;
+                root = xml_root(doc);
+        }
         int r = xml_is(root, "CopyObjectResult") && xml_child_copy(root, "ETag", etag, etag_size)
                     ? 0
                     : -EBADMSG;
@@ -755,22 +783,22 @@ static void attempt(struct s3_req *r)
                 return;
         }
         struct buf u = {0};
-        rc = buf_printf(&u, "%s%s%s%s", t.base, s.path, s.query[0] ? "?" : "", s.query);
+        rc = buf_cat(&u, 4, t.base, s.path, s.query[0] ? "?" : "", s.query);
         struct curl_slist *l = NULL;
         struct buf line = {0};
         bool ok = rc == 0;
         if (ok) {
-                rc = buf_printf(&line, "Host: %s", t.host);
+                rc = buf_cat(&line, 2, "Host: ", t.host);
                 ok = rc == 0 && (l = curl_slist_append(l, line.data));
         }
         for (size_t i = 0; ok && i < s.nheaders; i++) {
                 line.len = 0;
-                ok = buf_printf(&line, "%s: %s", s.headers[i].name, s.headers[i].value) == 0 &&
+                ok = buf_cat(&line, 3, s.headers[i].name, ": ", s.headers[i].value) == 0 &&
                      curl_slist_append(l, line.data);
         }
         for (size_t i = 0; ok && i < nh; i++) {
                 line.len = 0;
-                ok = buf_printf(&line, "%s: %s", h[i].name, h[i].value) == 0 &&
+                ok = buf_cat(&line, 3, h[i].name, ": ", h[i].value) == 0 &&
                      curl_slist_append(l, line.data);
         }
         ok = ok && curl_slist_append(l, "Expect:") && curl_slist_append(l, "Accept:");

@@ -27,9 +27,110 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include <pthread.h>
+
 #include "util.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
+
+/* buf_printf("%s%s...") without the two vsnprintf passes and temporary:
+ * appends n strings (NULL printed as "(null)", as printf does). */
+static int buf_cat(struct buf *b, size_t n, ...)
+{
+        va_list ap;
+        int r = 0;
+
+        va_start(ap, n);
+        for (size_t i = 0; i < n && r == 0; i++) {
+                const char *s = va_arg(ap, const char *);
+                if (!s)
+                        s = "(null)";
+                r = buf_append(b, s, strlen(s));
+        }
+        va_end(ap);
+        return r;
+}
+
+/* SHA-256 fetched once: EVP_sha256() and the one-shot SHA256()/HMAC() look
+ * the algorithm up again on every call, which cost more than hashing the
+ * few hundred bytes of a canonical request. */
+static EVP_MD *sha256_fetched;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+        sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256_md(void)
+{
+        pthread_once(&sha256_once, sha256_fetch);
+        return sha256_fetched ? sha256_fetched : EVP_sha256();
+}
+
+/* Per-thread reusable digest context (freed at thread exit). */
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+/* The signing key depends only on (secret, date, region, service): the last
+ * one derived is kept per thread.  The secret itself is not kept, only its
+ * SHA-256; the cached key is wiped when replaced and at thread exit. */
+struct sign_cache {
+        EVP_MD_CTX *ctx;
+        bool valid;
+        unsigned char secret_hash[32];
+        char date8[9];
+        char region[64];
+        char service[32];
+        unsigned char key[32];
+};
+
+static void tls_free(void *p)
+{
+        struct sign_cache *c = p;
+
+        if (!c)
+                return;
+        EVP_MD_CTX_free(c->ctx);
+        OPENSSL_cleanse(c, sizeof(*c));
+        free(c);
+}
+
+static void tls_init(void)
+{
+        (void)pthread_key_create(&tls_key, tls_free);
+}
+
+static struct sign_cache *tls_get(void)
+{
+        pthread_once(&tls_once, tls_init);
+        struct sign_cache *c = pthread_getspecific(tls_key);
+        if (c)
+                return c;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return NULL;
+        c->ctx = EVP_MD_CTX_new();
+        if (!c->ctx || pthread_setspecific(tls_key, c) != 0) {
+                EVP_MD_CTX_free(c->ctx);
+                free(c);
+                return NULL;
+        }
+        return c;
+}
+
+/* SHA-256 of data into md[32]; false on failure. */
+static bool sha256_raw(const void *data, size_t len, unsigned char md[32])
+{
+        struct sign_cache *c = tls_get();
+        unsigned int mdlen = 0;
+
+        if (!c)
+                return EVP_Digest(data, len, md, &mdlen, sha256_md(), NULL) == 1 && mdlen == 32;
+        return EVP_DigestInit_ex(c->ctx, sha256_md(), NULL) == 1 &&
+               EVP_DigestUpdate(c->ctx, data, len) == 1 &&
+               EVP_DigestFinal_ex(c->ctx, md, &mdlen) == 1 && mdlen == 32;
+}
 
 static void hex_encode(const unsigned char *in, size_t len, char *out)
 {
@@ -46,7 +147,8 @@ void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 {
         unsigned char md[SHA256_DIGEST_LENGTH];
 
-        SHA256(data, len, md);
+        if (!sha256_raw(data, len, md))
+                SHA256(data, len, md);
         hex_encode(md, sizeof(md), out);
 }
 
@@ -61,7 +163,7 @@ struct sigv4_sha256 *sigv4_sha256_new(void)
         if (!h)
                 return NULL;
         h->ctx = EVP_MD_CTX_new();
-        if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+        if (!h->ctx || EVP_DigestInit_ex(h->ctx, sha256_md(), NULL) != 1) {
                 EVP_MD_CTX_free(h->ctx);
                 free(h);
                 return NULL;
@@ -293,22 +395,53 @@ static const char *const reserved_headers[] = {
         NULL,
 };
 
+/* HMAC-SHA256 (RFC 2104) over the fetched digest. */
 static bool hmac(const void *key, size_t keylen, const char *data, size_t len,
                  unsigned char out[32])
 {
-        unsigned int outlen = 0;
+        struct sign_cache *c = tls_get();
+        unsigned char k[64], pad[64], ih[32];
+        unsigned int n = 0;
+        bool ok;
 
-        return HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data, len, out,
-                    &outlen) != NULL && outlen == 32;
+        if (!c) {
+                unsigned int outlen = 0;
+                return HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data, len, out,
+                            &outlen) != NULL && outlen == 32;
+        }
+        memset(k, 0, sizeof(k));
+        if (keylen > sizeof(k)) {
+                if (!sha256_raw(key, keylen, k))
+                        return false;
+        } else
+                memcpy(k, key, keylen);
+        for (size_t i = 0; i < sizeof(pad); i++)
+                pad[i] = k[i] ^ 0x36;
+        ok = EVP_DigestInit_ex(c->ctx, sha256_md(), NULL) == 1 &&
+             EVP_DigestUpdate(c->ctx, pad, sizeof(pad)) == 1 &&
+             EVP_DigestUpdate(c->ctx, data, len) == 1 &&
+             EVP_DigestFinal_ex(c->ctx, ih, &n) == 1 && n == 32;
+        if (ok) {
+                for (size_t i = 0; i < sizeof(pad); i++)
+                        pad[i] = k[i] ^ 0x5c;
+                ok = EVP_DigestInit_ex(c->ctx, sha256_md(), NULL) == 1 &&
+                     EVP_DigestUpdate(c->ctx, pad, sizeof(pad)) == 1 &&
+                     EVP_DigestUpdate(c->ctx, ih, sizeof(ih)) == 1 &&
+                     EVP_DigestFinal_ex(c->ctx, out, &n) == 1 && n == 32;
+        }
+        OPENSSL_cleanse(k, sizeof(k));
+        OPENSSL_cleanse(pad, sizeof(pad));
+        OPENSSL_cleanse(ih, sizeof(ih));
+        return ok;
 }
 
-/* Derives the signing key and signs sts into sig_hex.  Wipes intermediate keys. */
-static int sign_string(const char *secret, const char *date8, const char *region,
-                       const char *service, const char *sts, char sig_hex[65])
+/* Derives the signing key (HMAC chain) into key[32].  Wipes intermediates. */
+static int derive_key(const char *secret, const char *date8, const char *region,
+                      const char *service, unsigned char key[32])
 {
         size_t slen = strlen(secret);
         char *k = malloc(slen + 5);
-        unsigned char a[32], b[32];
+        unsigned char a[32];
         bool ok;
 
         if (!k)
@@ -316,16 +449,55 @@ static int sign_string(const char *secret, const char *date8, const char *region
         memcpy(k, "AWS4", 4);
         memcpy(k + 4, secret, slen + 1);
         ok = hmac(k, slen + 4, date8, strlen(date8), a) &&
-             hmac(a, 32, region, strlen(region), b) &&
-             hmac(b, 32, service, strlen(service), a) &&
-             hmac(a, 32, "aws4_request", 12, b) &&
-             hmac(b, 32, sts, strlen(sts), a);
-        if (ok)
-                hex_encode(a, 32, sig_hex);
+             hmac(a, 32, region, strlen(region), key) &&
+             hmac(key, 32, service, strlen(service), a) &&
+             hmac(a, 32, "aws4_request", 12, key);
         OPENSSL_cleanse(k, slen + 4);
         free(k);
         OPENSSL_cleanse(a, sizeof(a));
-        OPENSSL_cleanse(b, sizeof(b));
+        if (!ok)
+                OPENSSL_cleanse(key, 32);
+        return ok ? 0 : -EIO;
+}
+
+/* Signs sts into sig_hex with the signing key for (secret, date8, region,
+ * service), derived once per thread and scope (see struct sign_cache). */
+static int sign_string(const char *secret, const char *date8, const char *region,
+                       const char *service, const char *sts, char sig_hex[65])
+{
+        struct sign_cache *c = tls_get();
+        unsigned char key[32], sh[32], sig[32];
+        int r;
+
+        bool cacheable = c && strlen(date8) < sizeof(c->date8) &&
+                         strlen(region) < sizeof(c->region) &&
+                         strlen(service) < sizeof(c->service) &&
+                         sha256_raw(secret, strlen(secret), sh);
+        if (cacheable && c->valid && CRYPTO_memcmp(c->secret_hash, sh, sizeof(sh)) == 0 &&
+            strcmp(c->date8, date8) == 0 && strcmp(c->region, region) == 0 &&
+            strcmp(c->service, service) == 0) {
+                memcpy(key, c->key, sizeof(key));
+        } else {
+                if ((r = derive_key(secret, date8, region, service, key)) < 0) {
+                        OPENSSL_cleanse(sh, sizeof(sh));
+                        return r;
+                }
+                if (cacheable) {
+                        OPENSSL_cleanse(c->key, sizeof(c->key));
+                        memcpy(c->secret_hash, sh, sizeof(sh));
+                        snprintf(c->date8, sizeof(c->date8), "%s", date8);
+                        snprintf(c->region, sizeof(c->region), "%s", region);
+                        snprintf(c->service, sizeof(c->service), "%s", service);
+                        memcpy(c->key, key, sizeof(key));
+                        c->valid = true;
+                }
+        }
+        OPENSSL_cleanse(sh, sizeof(sh));
+        bool ok = hmac(key, sizeof(key), sts, strlen(sts), sig);
+        if (ok)
+                hex_encode(sig, sizeof(sig), sig_hex);
+        OPENSSL_cleanse(key, sizeof(key));
+        OPENSSL_cleanse(sig, sizeof(sig));
         return ok ? 0 : -EIO;
 }
 
@@ -492,7 +664,7 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
                         { "X-Amz-Security-Token", creds->session_token },
                 };
 
-                if (buf_printf(&tmp, "%s/%s", creds->access_key_id, scope_tail) < 0 ||
+                if (buf_cat(&tmp, 3, creds->access_key_id, "/", scope_tail) < 0 ||
                     !buf_cstr(&tmp))
                         goto oom;
                 add[1][1] = tmp.data;
@@ -509,14 +681,14 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
         }
         qsort(q, nq, sizeof(*q), kv_cmp_query);
         for (size_t i = 0; i < nq; i++) {
-                if (buf_printf(&query, "%s%s=%s", i ? "&" : "", q[i].name, q[i].value) < 0)
+                if (buf_cat(&query, 4, i ? "&" : "", q[i].name, "=", q[i].value) < 0)
                         goto oom;
         }
         if (!buf_cstr(&query))
                 goto oom;
 
         /* Canonical request. */
-        if (buf_printf(&creq, "%s\n%s\n%s\n", req->method, canon_path.data, query.data) < 0)
+        if (buf_cat(&creq, 6, req->method, "\n", canon_path.data, "\n", query.data, "\n") < 0)
                 goto oom;
         for (size_t i = 0; i < nh; i++) {
                 const char *sep = "";
@@ -526,18 +698,18 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
                 else if (i > 0)
                         sep = "\n";
                 if (sep[0] == ',') {
-                        if (buf_printf(&creq, ",%s", h[i].value) < 0)
+                        if (buf_cat(&creq, 2, ",", h[i].value) < 0)
                                 goto oom;
-                } else if (buf_printf(&creq, "%s%s:%s", sep, h[i].name, h[i].value) < 0) {
+                } else if (buf_cat(&creq, 4, sep, h[i].name, ":", h[i].value) < 0) {
                         goto oom;
                 }
         }
-        if (buf_printf(&creq, "\n\n%s\n%s", signed_hdrs.data, payload) < 0 || !buf_cstr(&creq))
+        if (buf_cat(&creq, 4, "\n\n", signed_hdrs.data, "\n", payload) < 0 || !buf_cstr(&creq))
                 goto oom;
 
         /* String to sign and signature. */
         sigv4_sha256_hex(creq.data, creq.len, creq_hash);
-        if (buf_printf(&sts, "%s\n%s\n%s\n%s", ALGORITHM, out->amz_date, scope_tail, creq_hash) < 0 ||
+        if (buf_cat(&sts, 7, ALGORITHM, "\n", out->amz_date, "\n", scope_tail, "\n", creq_hash) < 0 ||
             !buf_cstr(&sts))
                 goto oom;
         r = sign_string(creds->secret_access_key, date8, req->region, req->service, sts.data,
@@ -559,9 +731,9 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
                 if (r == 0 && creds->session_token)
                         r = set_header(out, "X-Amz-Security-Token", creds->session_token);
                 if (r == 0 &&
-                    buf_printf(&tmp, "%s Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-                               ALGORITHM, creds->access_key_id, scope_tail, signed_hdrs.data,
-                               out->signature) < 0)
+                    buf_cat(&tmp, 9, ALGORITHM, " Credential=", creds->access_key_id, "/",
+                            scope_tail, ", SignedHeaders=", signed_hdrs.data, ", Signature=",
+                            out->signature) < 0)
                         r = -ENOMEM;
                 if (r == 0 && !buf_cstr(&tmp))
                         r = -ENOMEM;
