@@ -103,6 +103,21 @@ int buf_printf(struct buf *b, const char *fmt, ...)
         return r;
 }
 
+int buf_cat(struct buf *b, size_t n, ...)
+{
+        va_list ap;
+        int r = 0;
+        va_start(ap, n);
+        for (size_t i = 0; i < n && r == 0; i++) {
+                const char *s = va_arg(ap, const char *);
+                if (!s)
+                        s = "(null)";
+                r = buf_append(b, s, strlen(s));
+        }
+        va_end(ap);
+        return r;
+}
+
 void buf_free(struct buf *b)
 {
         free(b->data);

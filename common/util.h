@@ -18,6 +18,8 @@ struct buf {
 };
 int buf_append(struct buf *b, const void *p, size_t n); /* -ENOMEM, -E2BIG */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends n strings (NULL ones as "(null)"), without printf's cost. */
+int buf_cat(struct buf *b, size_t n, ...);
 void buf_free(struct buf *b);
 
 /* snprintf into a caller's buffer that may be NULL or empty (then nothing

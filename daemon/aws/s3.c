@@ -38,25 +38,6 @@ enum s3_op {
         OP_DELETE_BUCKET,
 };
 
-
-/* buf_printf("%s%s...") without the two vsnprintf passes and temporary:
- * appends n strings (NULL printed as "(null)", as printf does). */
-static int buf_cat(struct buf *b, size_t n, ...)
-{
-        va_list ap;
-        int r = 0;
-
-        va_start(ap, n);
-        for (size_t i = 0; i < n && r == 0; i++) {
-                const char *s = va_arg(ap, const char *);
-                if (!s)
-                        s = "(null)";
-                r = buf_append(b, s, strlen(s));
-        }
-        va_end(ap);
-        return r;
-}
-
 static const char *const op_names[] = {
     [OP_LIST] = "ListObjectsV2",
     [OP_HEAD] = "HeadObject",

@@ -33,23 +33,6 @@
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
-/* buf_printf("%s%s...") without the two vsnprintf passes and temporary:
- * appends n strings (NULL printed as "(null)", as printf does). */
-static int buf_cat(struct buf *b, size_t n, ...)
-{
-        va_list ap;
-        int r = 0;
-
-        va_start(ap, n);
-        for (size_t i = 0; i < n && r == 0; i++) {
-                const char *s = va_arg(ap, const char *);
-                if (!s)
-                        s = "(null)";
-                r = buf_append(b, s, strlen(s));
-        }
-        va_end(ap);
-        return r;
-}
 
 /* SHA-256 fetched once: EVP_sha256() and the one-shot SHA256()/HMAC() look
  * the algorithm up again on every call, which cost more than hashing the
