@@ -135,6 +135,56 @@ void util_setf(char *dst, size_t len, const char *fmt, ...)
         va_end(ap);
 }
 
+size_t util_utf8_seq(const unsigned char *s, size_t n)
+{
+        unsigned char c = s[0];
+        if (c < 0x80)
+                return 1;
+        size_t len;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+                len = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+                len = 3;
+                if (c == 0xE0)
+                        lo = 0xA0;
+                else if (c == 0xED)
+                        hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+                len = 4;
+                if (c == 0xF0)
+                        lo = 0x90;
+                else if (c == 0xF4)
+                        hi = 0x8F;
+        } else {
+                return 0;
+        }
+        if (n < len || s[1] < lo || s[1] > hi)
+                return 0;
+        for (size_t i = 2; i < len; i++)
+                if ((s[i] & 0xC0) != 0x80)
+                        return 0;
+        return len;
+}
+
+int util_hex4(const char *p)
+{
+        int v = 0;
+        for (int i = 0; i < 4; i++) {
+                char c = p[i];
+                v <<= 4;
+                if (c >= '0' && c <= '9')
+                        v |= c - '0';
+                else if (c >= 'a' && c <= 'f')
+                        v |= c - 'a' + 10;
+                else if (c >= 'A' && c <= 'F')
+                        v |= c - 'A' + 10;
+                else
+                        return -1;
+        }
+        return v;
+}
+
 uint64_t util_now_mono_ms(void)
 {
         struct timespec ts;

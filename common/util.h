@@ -26,6 +26,13 @@ void buf_free(struct buf *b);
  * happens): the shape of every "char *err, size_t errlen" out-parameter. */
 void util_setf(char *dst, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Length of the valid UTF-8 sequence at s (RFC 3629: shortest form, no
+ * surrogates, at most U+10FFFF; 1 for ASCII), 0 when invalid or cut short. */
+size_t util_utf8_seq(const unsigned char *s, size_t n);
+
+/* The value of four hex digits at p, -1 when one is not a hex digit. */
+int util_hex4(const char *p);
+
 /* Milliseconds of CLOCK_MONOTONIC / CLOCK_REALTIME. */
 uint64_t util_now_mono_ms(void);
 int64_t util_now_ms(void);

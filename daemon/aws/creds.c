@@ -649,26 +649,6 @@ static void skip_ws(const char **p, const char *end)
                 (*p)++;
 }
 
-static int hex4(const char *p)
-{
-        int v = 0;
-
-        for (int i = 0; i < 4; i++) {
-                int c = p[i];
-
-                v <<= 4;
-                if (c >= '0' && c <= '9')
-                        v |= c - '0';
-                else if (c >= 'a' && c <= 'f')
-                        v |= c - 'a' + 10;
-                else if (c >= 'A' && c <= 'F')
-                        v |= c - 'A' + 10;
-                else
-                        return -1;
-        }
-        return v;
-}
-
 /* Parses a JSON string at *p (on the quote); malloc'ed UTF-8 result. */
 static char *json_string(const char **p, const char *end)
 {
@@ -695,7 +675,7 @@ static char *json_string(const char **p, const char *end)
                         case 'u':
                                 if (end - s < 4)
                                         goto bad;
-                                cp = hex4(s);
+                                cp = util_hex4(s);
                                 s += 4;
                                 if (cp < 0)
                                         goto bad;

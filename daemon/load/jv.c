@@ -4,6 +4,7 @@
  * first block between records so a steady stream of records allocates
  * nothing.  See jv.h. */
 #include "jv.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,55 +138,6 @@ static inline const char *skip_ws(const char *p, const char *end)
         return p;
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-        unsigned char c = s[0];
-        size_t len;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-                len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-                len = 3;
-                if (c == 0xE0)
-                        lo = 0xA0;
-                else if (c == 0xED)
-                        hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-                len = 4;
-                if (c == 0xF0)
-                        lo = 0x90;
-                else if (c == 0xF4)
-                        hi = 0x8F;
-        } else {
-                return 0;
-        }
-        if (n < len || s[1] < lo || s[1] > hi)
-                return 0;
-        for (size_t i = 2; i < len; i++)
-                if ((s[i] & 0xC0) != 0x80)
-                        return 0;
-        return len;
-}
-
-static int hex4(const char *p)
-{
-        int v = 0;
-        for (int i = 0; i < 4; i++) {
-                char c = p[i];
-                v <<= 4;
-                if (c >= '0' && c <= '9')
-                        v |= c - '0';
-                else if (c >= 'a' && c <= 'f')
-                        v |= c - 'a' + 10;
-                else if (c >= 'A' && c <= 'F')
-                        v |= c - 'A' + 10;
-                else
-                        return -1;
-        }
-        return v;
-}
-
 static size_t put_utf8(char *o, uint32_t cp)
 {
         if (cp < 0x80) {
@@ -237,7 +189,7 @@ static bool parse_string(struct jv_doc *d, const char **s, size_t *len)
                                 if (end - p < 6)
                                         return fail(d, JV_ERR_TRUNCATED, p,
                                                     "unterminated string");
-                                if (hex4(p + 2) < 0)
+                                if (util_hex4(p + 2) < 0)
                                         return fail(d, JV_ERR_SYNTAX, p,
                                                     "invalid \\u escape in a string");
                                 p += 6;
@@ -250,7 +202,7 @@ static bool parse_string(struct jv_doc *d, const char **s, size_t *len)
                 }
                 if (c < 0x20)
                         return fail(d, JV_ERR_SYNTAX, p, "control character in a string");
-                size_t n = utf8_len((const unsigned char *)p, (size_t)(end - p));
+                size_t n = util_utf8_seq((const unsigned char *)p, (size_t)(end - p));
                 if (!n) {
                         if ((size_t)(end - p) < 4 && c >= 0xC2 && c <= 0xF4) {
                                 /* a sequence cut by the end of the text? */
@@ -291,13 +243,13 @@ static bool parse_string(struct jv_doc *d, const char **s, size_t *len)
                 case 'r': o[n++] = '\r'; break;
                 case 't': o[n++] = '\t'; break;
                 case 'u': {
-                        uint32_t cp = (uint32_t)hex4(q);
+                        uint32_t cp = (uint32_t)util_hex4(q);
                         q += 4;
                         if (cp >= 0xDC00 && cp <= 0xDFFF)
                                 return fail(d, JV_ERR_SYNTAX, q - 6,
                                             "invalid Unicode escape (lone low surrogate)");
                         if (cp >= 0xD800 && cp <= 0xDBFF) {
-                                int lo = (p - q >= 6 && q[0] == '\\' && q[1] == 'u') ? hex4(q + 2)
+                                int lo = (p - q >= 6 && q[0] == '\\' && q[1] == 'u') ? util_hex4(q + 2)
                                                                                      : -1;
                                 if (lo < 0xDC00 || lo > 0xDFFF)
                                         return fail(d, JV_ERR_SYNTAX, q - 6,

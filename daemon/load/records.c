@@ -8,6 +8,7 @@
  * Line numbers are counted incrementally (each byte is scanned once).
  * See records.h. */
 #include "records.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -321,42 +322,6 @@ int records_next(struct records *r, struct records_item *it)
         return bad_record(r, it, code, err_line, what, at > r->pos ? at - 1 : r->pos);
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, at most U+10FFFF), or 0 when it is not valid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-        unsigned char c = s[0];
-        if (c < 0x80)
-                return 1;
-        size_t len;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-                len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-                len = 3;
-                if (c == 0xE0)
-                        lo = 0xA0;
-                else if (c == 0xED)
-                        hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-                len = 4;
-                if (c == 0xF0)
-                        lo = 0x90;
-                else if (c == 0xF4)
-                        hi = 0x8F;
-        } else {
-                return 0;
-        }
-        if (n < len)
-                return 0;
-        if (s[1] < lo || s[1] > hi)
-                return 0;
-        for (size_t i = 2; i < len; i++)
-                if ((s[i] & 0xC0) != 0x80)
-                        return 0;
-        return len;
-}
-
 size_t records_fix_utf8(char *buf, size_t len, char repl)
 {
         unsigned char *s = (unsigned char *)buf;
@@ -367,7 +332,7 @@ size_t records_fix_utf8(char *buf, size_t len, char repl)
                         i++;
                         continue;
                 }
-                size_t n = utf8_seq(s + i, len - i);
+                size_t n = util_utf8_seq(s + i, len - i);
                 if (n) {
                         i += n;
                         continue;
