@@ -73,6 +73,9 @@ const struct cfg_key cfg_keys[] = {
           "COPY source of staging_events" },
         { "s3", "log_jsonpath", CFG_STRING, "s3://udacity-dend/log_json_path.json", false, true,
           "JSONPaths file of the staging_events COPY" },
+        { "s3", "region", CFG_STRING, "", false, true,
+          "region of the sources' bucket (COPY REGION); empty: the stage job's bucket "
+          "region when the sources are in it, else [aws] region" },
         { "stage", "source_bucket", CFG_STRING, "udacity-dend", false, true,
           "bucket the stage pipeline copies from" },
         { "stage", "source_region", CFG_STRING, "us-west-2", false, true,

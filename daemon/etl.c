@@ -12,6 +12,18 @@
  * skipped, and one interrupted before its commit was rolled back and runs
  * again whole, as on Redshift.
  *
+ * Redshift (warehouse.target redshift://... or just "redshift"): the same
+ * files from sql/redshift/, over libpq.  Redshift's COPY reads S3 itself, so
+ * the load step sends each COPY statement as it is (in its transaction with
+ * its etld_copies row) instead of carrying it out with the emulator; when
+ * one fails, the rows of STL_LOAD_ERRORS for it (pg_last_copy_id()) become
+ * the job's load errors, as the emulator's do.  Before a step's work,
+ * on the loop thread, prepare() settles what the journal may supply: a
+ * Redshift target without a host connects to the endpoint, port, database
+ * and master user the latest provision job recorded; an empty [iam] role_arn
+ * becomes that job's role; the password is [warehouse] password, else the
+ * master password ([cluster] db_password_file or the systemd credential).
+ *
  * s3:// sources: when any [s3] source is on S3, the load step first resolves
  * the AWS credentials (thread pool, awsenv.c), makes an S3 client on the
  * daemon's loop and a bridge (load/source_s3.h) through which the COPY's
@@ -23,20 +35,220 @@
 #include <string.h>
 
 #include "awsenv.h"
+#include "journal.h"
 #include "load/source_s3.h"
 #include "log.h"
+#include "secret.h"
 #include "sqlfile.h"
 #include "step.h"
+#include "util.h"
 #include "warehouse/wh.h"
+
+/* A step's state (r->step_data), made on the loop thread by prepare(). */
+struct etl_step {
+        char *target;     /* warehouse URI, NULL: the default SQLite warehouse */
+        char *password;   /* secret, or NULL */
+        struct cfg *cfg;  /* the job's configuration with what the journal supplied */
+        /* the load step's S3 side, for s3:// sources */
+        struct awsenv *env;
+        struct s3_client *client;
+        struct source_ctx *ctx;
+};
+
+static struct etl_step *st(struct step_run *r)
+{
+        return r->step_data;
+}
+
+static const struct cfg *job_cfg(struct step_run *r)
+{
+        return st(r) && st(r)->cfg ? st(r)->cfg : r->cfg;
+}
+
+static void etl_step_free(struct step_run *r)
+{
+        struct etl_step *s = r->step_data;
+        if (!s)
+                return;
+        source_s3_ctx_free(s->ctx);
+        s3_client_free(s->client);
+        awsenv_free(s->env);
+        free(s->target);
+        secret_free(s->password);
+        cfg_free(s->cfg);
+        free(s);
+        r->step_data = NULL;
+        r->work_cleanup = NULL;
+}
+
+/* Does target name Redshift without a host ("redshift", "redshift://",
+ * "redshift://?sslrootcert=...")?  Then *params points at its "?..." part. */
+static bool redshift_without_host(const char *target, const char **params)
+{
+        if (!target)
+                return false;
+        if (strcmp(target, "redshift") == 0) {
+                *params = "";
+                return true;
+        }
+        if (strncmp(target, "redshift://", 11) != 0)
+                return false;
+        const char *rest = target + 11;
+        if (*rest == '/') /* redshift:///dev?... : the database is the cluster's too */
+                rest += strcspn(rest, "?");
+        if (*rest != '\0' && *rest != '?')
+                return false;
+        *params = rest;
+        return true;
+}
+
+/* warehouse.target "redshift" without a host: the cluster the latest
+ * provision job made available, unless a teardown deleted it since. */
+static int provisioned_target(struct step_run *r, const char *params, char **ret, char *err,
+                              size_t errlen)
+{
+        int64_t job = 0, gone_job = 0;
+        char *host = r->journal ? journal_output_latest(r->journal, "provision", "endpoint", &job)
+                                : NULL;
+        if (!host || !*host) {
+                free(host);
+                util_setf(err, errlen,
+                          "warehouse.target = redshift gives no host and no provision job has "
+                          "recorded a cluster endpoint: run `etlctl submit provision --wait` "
+                          "first, or give the host (redshift://user@host:5439/dev)");
+                return -ENOENT;
+        }
+        char *origin = journal_output_latest(r->journal, NULL, "cluster_origin", &gone_job);
+        bool deleted = origin && strcmp(origin, "deleted") == 0 && gone_job > job;
+        free(origin);
+        if (deleted) {
+                util_setf(err, errlen,
+                          "warehouse.target = redshift: the cluster provision job %lld made "
+                          "(%s) was deleted by teardown job %lld",
+                          (long long)job, host, (long long)gone_job);
+                free(host);
+                return -ENOENT;
+        }
+        char *port = journal_output_get(r->journal, job, "port");
+        char *db = journal_output_get(r->journal, job, "database");
+        char *user = journal_output_get(r->journal, job, "db_user");
+        struct buf b = { 0 };
+        int res = buf_printf(&b, "redshift://%s%s%s:%s/%s%s", user && *user ? user : "",
+                             user && *user ? "@" : "", host, port && *port ? port : "5439",
+                             db && *db ? db : "dev", params);
+        free(host);
+        free(port);
+        free(db);
+        free(user);
+        if (res < 0) {
+                buf_free(&b);
+                return res;
+        }
+        log_info("etl", "job %lld: warehouse is the cluster of provision job %lld: %s",
+                 (long long)r->job_id, (long long)job, b.data);
+        *ret = b.data;
+        return 0;
+}
+
+/* Sets a value of the step's own copy of the job's configuration. */
+static int supply(struct step_run *r, const char *dotted, const char *value, char *err,
+                  size_t errlen)
+{
+        struct etl_step *s = st(r);
+        if (!s->cfg && !(s->cfg = cfg_dup(r->cfg)))
+                return -ENOMEM;
+        return cfg_set(s->cfg, dotted, value ? value : "", err, errlen);
+}
+
+/* The region the latest stage job recorded for the project bucket, when
+ * [s3] log_data is in that bucket; else NULL. */
+static char *sources_bucket_region(struct step_run *r)
+{
+        if (!r->journal)
+                return NULL;
+        int64_t job = 0;
+        char *bucket = journal_output_latest(r->journal, "stage", "bucket", &job);
+        const char *src = cfg_get(r->cfg, "s3", "log_data");
+        char *region = NULL;
+        if (bucket && *bucket && src && strncmp(src, "s3://", 5) == 0 &&
+            strncmp(src + 5, bucket, strlen(bucket)) == 0 &&
+            (src[5 + strlen(bucket)] == '/' || src[5 + strlen(bucket)] == '\0'))
+                region = journal_output_get(r->journal, job, "bucket_region");
+        free(bucket);
+        return region;
+}
+
+/* Settles, on the loop thread, what the step's work needs from the journal
+ * and from files: the target, the password, the COPY role. */
+static int prepare(struct step_run *r, char *err, size_t errlen)
+{
+        struct etl_step *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        r->step_data = s;
+        r->work_cleanup = etl_step_free;
+        const char *target = cfg_get(r->cfg, "warehouse", "target");
+        const char *params = NULL;
+        int res = 0;
+        if (redshift_without_host(target, &params))
+                res = provisioned_target(r, params, &s->target, err, errlen);
+        else if (target && *target && !(s->target = strdup(target)))
+                res = -ENOMEM;
+        bool redshift = s->target && strncmp(s->target, "redshift://", 11) == 0;
+        const char *pw = cfg_get(r->cfg, "warehouse", "password");
+        if (res == 0 && pw && *pw && !(s->password = strdup(pw)))
+                res = -ENOMEM;
+        else if (res == 0 && !s->password && redshift)
+                res = secret_db_password(r->cfg, false, &s->password, err, errlen);
+        const char *arn = cfg_get(r->cfg, "iam", "role_arn");
+        if (res == 0 && (!arn || !*arn) && r->journal) {
+                char *pa = journal_output_latest(r->journal, "provision", "role_arn", NULL);
+                if (pa && *pa)
+                        res = supply(r, "iam.role_arn", pa, err, errlen);
+                free(pa);
+        }
+        const char *region = cfg_get(r->cfg, "s3", "region");
+        if (res == 0 && (!region || !*region)) {
+                char *br = sources_bucket_region(r);
+                res = supply(r, "s3.region", br ? br : cfg_get(r->cfg, "aws", "region"), err,
+                             errlen);
+                free(br);
+        }
+        if (res == 0 && redshift && !*cfg_get(job_cfg(r), "iam", "role_arn")) {
+                util_setf(err, errlen,
+                          "[iam] role_arn is empty and no provision job recorded a role: "
+                          "Redshift's COPY needs a role that can read the S3 sources");
+                res = -EINVAL;
+        }
+        if (res < 0)
+                etl_step_free(r);
+        return res;
+}
+
+/* Prepares, then runs fn on the thread pool; a preparation error ends the
+ * step at once with its message. */
+static int start_work(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen))
+{
+        char msg[1024];
+        int res = prepare(r, msg, sizeof(msg));
+        if (res < 0) {
+                step_done(r, res, false, "%s", msg);
+                return 0;
+        }
+        res = step_work(r, fn);
+        if (res < 0)
+                etl_step_free(r);
+        return res;
+}
 
 static int open_wh(struct step_run *r, struct wh **ret, char *err, size_t errlen)
 {
         struct wh *w = NULL;
         struct wh_params p = {
-                .uri = cfg_get(r->cfg, "warehouse", "target"),
+                .uri = st(r)->target,
                 .state_dir = r->state_dir,
                 .loop = r->loop,
-                .password = cfg_get(r->cfg, "warehouse", "password"),
+                .password = st(r)->password,
         };
         int res = wh_open_params(&p, &w, err, errlen);
         if (res < 0)
@@ -78,7 +290,7 @@ static int run_script(struct step_run *r, const char *file, char *err, size_t er
         if (res < 0)
                 return res;
         char *sql = NULL;
-        res = sqlfile_load(r->cfg, wh_dialect(w), file, &sql, err, errlen);
+        res = sqlfile_load(job_cfg(r), wh_dialect(w), file, &sql, err, errlen);
         if (res == 0)
                 res = wh_begin(w, err, errlen);
         if (res == 0) {
@@ -108,12 +320,12 @@ static int transform_work(struct step_run *r, char *err, size_t errlen)
 
 static int start_create_tables(struct step_run *r)
 {
-        return step_work(r, create_tables_work);
+        return start_work(r, create_tables_work);
 }
 
 static int start_transform(struct step_run *r)
 {
-        return step_work(r, transform_work);
+        return start_work(r, transform_work);
 }
 
 /* ---- load ---- */
@@ -150,17 +362,9 @@ static int copy_done(struct wh *w, int64_t job, size_t idx, bool *ret, char *err
         return 0;
 }
 
-/* What the load step borrows from the loop to read s3:// sources. */
-struct load_s3 {
-        struct awsenv *env;
-        struct s3_client *client;
-        struct source_ctx *ctx;
-};
-
 static const struct source_ctx *load_source_ctx(struct step_run *r)
 {
-        struct load_s3 *ls = r->step_data;
-        return ls ? ls->ctx : NULL;
+        return st(r) ? st(r)->ctx : NULL;
 }
 
 /* Trouble that outlasted the S3 client's own retries may pass: the network,
@@ -175,39 +379,92 @@ static bool s3_transient(int res, const char *err)
 
 static int load_work(struct step_run *r, char *err, size_t errlen);
 
-static void load_s3_free(struct step_run *r)
-{
-        struct load_s3 *ls = r->step_data;
-        if (!ls)
-                return;
-        source_s3_ctx_free(ls->ctx);
-        s3_client_free(ls->client);
-        awsenv_free(ls->env);
-        free(ls);
-        r->step_data = NULL;
-        r->work_cleanup = NULL;
-}
-
 static void load_creds(struct step_run *r, struct awsenv *env, int err, const char *msg)
 {
-        struct load_s3 *ls = r->step_data;
+        struct etl_step *ls = st(r);
         ls->env = env;
         if (err < 0) {
-                load_s3_free(r);
+                etl_step_free(r);
                 step_done(r, err, err == -ETIMEDOUT || err == -EHOSTUNREACH, "%s", msg);
                 return;
         }
         int res = awsenv_s3_client(r, env, NULL, &ls->client);
         if (res == 0)
                 res = source_s3_ctx_new(r->loop, ls->client, r, &ls->ctx);
-        if (res == 0) {
-                r->work_cleanup = load_s3_free;
+        if (res == 0)
                 res = step_work(r, load_work);
-        }
         if (res < 0) {
-                load_s3_free(r);
+                etl_step_free(r);
                 step_done(r, res, false, "cannot set up the S3 client: %s", strerror(-res));
         }
+}
+
+/* Redshift's COPY: the statement as it is, then the number of rows it
+ * loaded (pg_last_copy_count(), for progress and etld_copies). */
+static int redshift_copy(struct step_run *r, struct wh *w, const char *stmt, char *err,
+                         size_t errlen)
+{
+        int res = wh_exec(w, stmt, err, errlen);
+        json_t *rows = NULL;
+        if (res == 0)
+                res = wh_query(w, "SELECT pg_last_copy_count()", &rows, err, errlen);
+        if (res == 0) {
+                json_int_t n = json_integer_value(json_array_get(json_array_get(rows, 0), 0));
+                atomic_fetch_add(&r->progress.rows, (uint64_t)(n > 0 ? n : 0));
+        }
+        json_decref(rows);
+        return res;
+}
+
+/* STL_LOAD_ERRORS' text columns are CHAR(n): blank-padded. */
+static const char *rtrim(json_t *v, char *buf, size_t size)
+{
+        if (!json_is_string(v))
+                return "";
+        size_t n = json_string_length(v);
+        const char *t = json_string_value(v);
+        while (n > 0 && t[n - 1] == ' ')
+                n--;
+        util_setf(buf, size, "%.*s", (int)n, t);
+        return buf;
+}
+
+/* After a failed COPY (rolled back): its rows of STL_LOAD_ERRORS, found by
+ * pg_last_copy_id(), become the job's load errors.  Best effort: the COPY's
+ * own error is what fails the step. */
+static void redshift_load_errors(struct step_run *r, struct wh *w)
+{
+        static const char sql[] =
+                "SELECT filename, line_number, colname, type, position, raw_line, "
+                "raw_field_value, err_code, err_reason "
+                "FROM stl_load_errors WHERE query = pg_last_copy_id() "
+                "ORDER BY line_number, colname LIMIT 1000";
+        json_t *rows = NULL;
+        char msg[512];
+        if (wh_query(w, sql, &rows, msg, sizeof(msg)) < 0) {
+                log_warning("etl", "job %lld: cannot read stl_load_errors: %s",
+                            (long long)r->job_id, msg);
+                return;
+        }
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+        {
+                char file[1024], col[256], type[64], line[1100], value[1100], reason[256];
+                struct load_error e = {
+                        .filename = rtrim(json_array_get(row, 0), file, sizeof(file)),
+                        .line_number = (uint64_t)json_integer_value(json_array_get(row, 1)),
+                        .colname = rtrim(json_array_get(row, 2), col, sizeof(col)),
+                        .type = rtrim(json_array_get(row, 3), type, sizeof(type)),
+                        .position = (uint64_t)json_integer_value(json_array_get(row, 4)),
+                        .raw_line = rtrim(json_array_get(row, 5), line, sizeof(line)),
+                        .raw_field_value = rtrim(json_array_get(row, 6), value, sizeof(value)),
+                        .err_code = (int)json_integer_value(json_array_get(row, 7)),
+                        .err_reason = rtrim(json_array_get(row, 8), reason, sizeof(reason)),
+                };
+                on_load_error(r, &e);
+        }
+        json_decref(rows);
 }
 
 static bool uses_s3(const struct cfg *c)
@@ -224,9 +481,8 @@ static bool uses_s3(const struct cfg *c)
 static void cancel_load(struct step_run *r)
 {
         cancel_sql(r);
-        struct load_s3 *ls = r->step_data;
-        if (ls && ls->ctx)
-                source_s3_ctx_cancel(ls->ctx);
+        if (load_source_ctx(r))
+                source_s3_ctx_cancel(st(r)->ctx);
 }
 
 static int load_work(struct step_run *r, char *err, size_t errlen)
@@ -235,10 +491,11 @@ static int load_work(struct step_run *r, char *err, size_t errlen)
         int res = open_wh(r, &w, err, errlen);
         if (res < 0)
                 return res;
+        bool redshift = strcmp(wh_dialect(w), "redshift") == 0;
         char *sql = NULL;
         char **stmts = NULL;
         size_t n = 0;
-        res = sqlfile_load(r->cfg, wh_dialect(w), "copy.sql", &sql, err, errlen);
+        res = sqlfile_load(job_cfg(r), wh_dialect(w), "copy.sql", &sql, err, errlen);
         if (res == 0)
                 res = sqlfile_split(sql, &stmts, &n);
         /* etld's own bookkeeping, not part of the schema: which COPYs of
@@ -258,18 +515,23 @@ static int load_work(struct step_run *r, char *err, size_t errlen)
                 if (res < 0)
                         break;
                 uint64_t rows_before = atomic_load(&r->progress.rows);
-                struct load_request req = {
-                        .statement = stmts[i],
-                        .wh = w,
-                        .cancel = &r->cancel,
-                        .progress = &r->progress,
-                        .batch_rows = (size_t)cfg_get_int(r->cfg, "load", "batch_rows"),
-                        .concurrency = (unsigned)cfg_get_int(r->cfg, "load", "concurrency"),
-                        .source_ctx = load_source_ctx(r),
-                        .on_error = on_load_error,
-                        .userdata = r,
-                };
-                res = load_run(&req, err, errlen);
+                if (redshift) {
+                        res = redshift_copy(r, w, stmts[i], err, errlen);
+                } else {
+                        struct load_request req = {
+                                .statement = stmts[i],
+                                .wh = w,
+                                .cancel = &r->cancel,
+                                .progress = &r->progress,
+                                .batch_rows = (size_t)cfg_get_int(r->cfg, "load", "batch_rows"),
+                                .concurrency =
+                                        (unsigned)cfg_get_int(r->cfg, "load", "concurrency"),
+                                .source_ctx = load_source_ctx(r),
+                                .on_error = on_load_error,
+                                .userdata = r,
+                        };
+                        res = load_run(&req, err, errlen);
+                }
                 if (res == 0) {
                         char mark[256];
                         snprintf(mark, sizeof(mark),
@@ -286,6 +548,8 @@ static int load_work(struct step_run *r, char *err, size_t errlen)
                         wh_rollback(w);
                         /* rows of a rolled back COPY are not in the warehouse */
                         atomic_store(&r->progress.rows, rows_before);
+                        if (redshift && res != -ECANCELED && res != -EAGAIN)
+                                redshift_load_errors(r, w);
                 }
         }
         sqlfile_free_list(stmts);
@@ -298,17 +562,21 @@ static int load_work(struct step_run *r, char *err, size_t errlen)
 
 static int start_load(struct step_run *r)
 {
-        if (!uses_s3(r->cfg) || !r->http)
-                return step_work(r, load_work); /* s3:// then fails naming the source */
-        struct load_s3 *ls = calloc(1, sizeof(*ls));
-        if (!ls)
-                return -ENOMEM;
-        r->step_data = ls;
-        int res = awsenv_resolve(r, load_creds);
+        char msg[1024];
+        int res = prepare(r, msg, sizeof(msg));
         if (res < 0) {
-                free(ls);
-                r->step_data = NULL;
+                step_done(r, res, false, "%s", msg);
+                return 0;
         }
+        /* Redshift reads S3 itself; the emulator needs an S3 client (without
+         * the HTTP engine an s3:// source fails naming the source). */
+        bool redshift = st(r)->target && strncmp(st(r)->target, "redshift://", 11) == 0;
+        if (redshift || !uses_s3(r->cfg) || !r->http)
+                res = step_work(r, load_work);
+        else
+                res = awsenv_resolve(r, load_creds);
+        if (res < 0)
+                etl_step_free(r);
         return res;
 }
 
@@ -323,7 +591,7 @@ static int check_work(struct step_run *r, char *err, size_t errlen)
         char *sql = NULL;
         char **stmts = NULL;
         size_t n = 0;
-        res = sqlfile_load(r->cfg, wh_dialect(w), "check.sql", &sql, err, errlen);
+        res = sqlfile_load(job_cfg(r), wh_dialect(w), "check.sql", &sql, err, errlen);
         if (res == 0)
                 res = sqlfile_split(sql, &stmts, &n);
         json_t *checks = json_array();
@@ -386,7 +654,7 @@ static int check_work(struct step_run *r, char *err, size_t errlen)
 
 static int start_check(struct step_run *r)
 {
-        return step_work(r, check_work);
+        return start_work(r, check_work);
 }
 
 const struct step_ops step_create_tables = {

@@ -9,12 +9,11 @@
 static const struct {
         const char *prefix;
         const struct wh_driver *drv;
-        const char *missing; /* why it cannot be used yet, or NULL */
 } schemes[] = {
-        { "sqlite://", &wh_sqlite_driver, NULL },
-        { "postgresql://", &wh_pg_driver, NULL },
-        { "postgres://", &wh_pg_driver, NULL },
-        { "redshift://", NULL, "Redshift targets are not supported yet" },
+        { "sqlite://", &wh_sqlite_driver },
+        { "postgresql://", &wh_pg_driver },
+        { "postgres://", &wh_pg_driver },
+        { "redshift://", &wh_redshift_driver },
 };
 
 int wh_open_params(const struct wh_params *p, struct wh **ret, char *err, size_t errlen)
@@ -25,13 +24,6 @@ int wh_open_params(const struct wh_params *p, struct wh **ret, char *err, size_t
         for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
                 if (strncmp(uri, schemes[i].prefix, strlen(schemes[i].prefix)) != 0)
                         continue;
-                if (!schemes[i].drv) {
-                        snprintf(err, errlen,
-                                 "warehouse.target %s...: %s; use sqlite:///path or "
-                                 "postgresql://...",
-                                 schemes[i].prefix, schemes[i].missing);
-                        return -EPROTONOSUPPORT;
-                }
                 return schemes[i].drv->open(p, ret, err, errlen);
         }
         snprintf(err, errlen,

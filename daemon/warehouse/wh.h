@@ -1,7 +1,8 @@
 /* wh.h - the warehouse: where create-tables, load, transform and check run.
  *
- * One interface for every target: the embedded SQLite driver (sqlite:///path)
- * and PostgreSQL through libpq (postgresql://...); Redshift comes next.  The
+ * One interface for every target: the embedded SQLite driver (sqlite:///path),
+ * PostgreSQL through libpq (postgresql://...) and Redshift through the same
+ * libpq driver (redshift://user@host:5439/db, TLS required by default).  The
  * calls are blocking and are made from libuv's thread pool, never from the
  * loop thread; wh_interrupt() is the one call that may come from another
  * thread.  Drivers that do network I/O (PostgreSQL) keep their connections
@@ -41,8 +42,8 @@ struct wh_params {
 };
 
 /* Opens the warehouse a target URI names ("sqlite:///abs/path.db"; an empty or
- * NULL uri means warehouse.db in state_dir).  -EINVAL for an unknown scheme,
- * -EPROTONOSUPPORT for a scheme not built yet; err says which. */
+ * NULL uri means warehouse.db in state_dir).  -EINVAL for an unknown scheme;
+ * err says which. */
 int wh_open(const char *uri, const char *state_dir, struct wh **ret, char *err, size_t errlen);
 int wh_open_params(const struct wh_params *p, struct wh **ret, char *err, size_t errlen);
 struct wh *wh_close(struct wh *w);
@@ -53,6 +54,11 @@ struct wh *wh_close(struct wh *w);
  * refused with an error that says so. */
 int wh_loop_init(void *loop);
 void wh_loop_close(void);
+
+/* The libpq URI for a redshift:// target: postgresql:// with port 5439,
+ * database dev and sslmode=require unless the URI gives its own.  *ret is
+ * malloc'ed.  -EINVAL (err says why) when it is not redshift://HOST... */
+int wh_redshift_uri(const char *uri, char **ret, char *err, size_t errlen);
 
 /* "sqlite", "postgres" or "redshift": the sql/ folder to use. */
 const char *wh_dialect(const struct wh *w);

@@ -37,6 +37,7 @@ struct wh_driver {
 
 extern const struct wh_driver wh_sqlite_driver;
 extern const struct wh_driver wh_pg_driver;
+extern const struct wh_driver wh_redshift_driver;
 
 /* wh_pg.c's side of wh_loop_init() / wh_loop_close(). */
 int wh_pg_loop_init(void *loop);

@@ -1363,18 +1363,23 @@ static bool is_ip_literal(const char *h)
         return inet_pton(AF_INET, h, b) == 1 || inet_pton(AF_INET6, h, b) == 1;
 }
 
-static int pg_open(const struct wh_params *p, struct wh **ret, char *err, size_t errlen)
+/* Opens a connection for driver drv (PostgreSQL, or Redshift with the URI
+ * already rewritten by rs_open). */
+static int open_drv(const struct wh_params *p, const struct wh_driver *drv, struct wh **ret,
+                    char *err, size_t errlen)
 {
         if (!bridge.loop || (p->loop && p->loop != (void *)bridge.loop)) {
                 util_setf(err, errlen,
-                         "warehouse.target postgresql://...: the PostgreSQL driver runs on "
-                         "etld's event loop, which is not set up in this program");
+                         "warehouse.target %s://...: the %s driver runs on "
+                         "etld's event loop, which is not set up in this program",
+                         drv == &wh_pg_driver ? "postgresql" : "redshift",
+                         drv == &wh_pg_driver ? "PostgreSQL" : "Redshift");
                 return -ENOTSUP;
         }
         struct wh_pg *w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        w->base.drv = &wh_pg_driver;
+        w->base.drv = drv;
         w->poll_fd = -1;
         uv_mutex_init(&w->mu);
         uv_cond_init(&w->cond);
@@ -1479,6 +1484,74 @@ static int pg_open(const struct wh_params *p, struct wh **ret, char *err, size_t
                 return res;
         }
         *ret = &w->base;
+        return 0;
+}
+
+static int pg_open(const struct wh_params *p, struct wh **ret, char *err, size_t errlen)
+{
+        return open_drv(p, &wh_pg_driver, ret, err, errlen);
+}
+
+/* Redshift speaks PostgreSQL's protocol: the same connection, with the
+ * URI rewritten by wh_redshift_uri (TLS required unless the URI says
+ * otherwise, port 5439, database dev) and the "redshift" SQL folder. */
+static int rs_open(const struct wh_params *p, struct wh **ret, char *err, size_t errlen)
+{
+        char *uri = NULL;
+        int res = wh_redshift_uri(p->uri, &uri, err, errlen);
+        if (res < 0)
+                return res;
+        struct wh_params q = *p;
+        q.uri = uri;
+        res = open_drv(&q, &wh_redshift_driver, ret, err, errlen);
+        free(uri);
+        return res;
+}
+
+int wh_redshift_uri(const char *uri, char **ret, char *err, size_t errlen)
+{
+        static const char scheme[] = "redshift://";
+        *ret = NULL;
+        if (strncmp(uri, scheme, sizeof(scheme) - 1) != 0) {
+                util_setf(err, errlen, "warehouse.target: '%.*s...' is not a redshift:// URI",
+                          (int)strcspn(uri, ":"), uri);
+                return -EINVAL;
+        }
+        const char *auth = uri + sizeof(scheme) - 1;
+        size_t alen = strcspn(auth, "/?#");
+        const char *at = memchr(auth, '@', alen);
+        const char *host = at ? at + 1 : auth;
+        size_t hlen = alen - (size_t)(host - auth);
+        if (hlen == 0) {
+                util_setf(err, errlen,
+                          "warehouse.target redshift://: no host (etld fills it in from the "
+                          "provision job's outputs only for the etl pipeline)");
+                return -EINVAL;
+        }
+        /* A port after the host, or after an IPv6 literal's ']'. */
+        const char *close = memchr(host, ']', hlen);
+        const char *after = close ? close + 1 : host;
+        bool has_port = memchr(after, ':', hlen - (size_t)(after - host)) != NULL;
+        const char *rest = auth + alen; /* "", "/db...", "?..." */
+        bool has_db = rest[0] == '/' && rest[1] && rest[1] != '?' && rest[1] != '#';
+        const char *query = strchr(rest, '?');
+        bool has_ssl = query && (strstr(query, "?sslmode=") || strstr(query, "&sslmode="));
+        struct buf b = { 0 };
+        int res = buf_printf(&b, "postgresql://%.*s%s", (int)alen, auth, has_port ? "" : ":5439");
+        if (res == 0 && has_db)
+                res = buf_printf(&b, "%.*s", (int)(query ? (size_t)(query - rest) : strlen(rest)),
+                                 rest);
+        else if (res == 0)
+                res = buf_printf(&b, "/dev");
+        if (res == 0 && query)
+                res = buf_printf(&b, "%s", query);
+        if (res == 0 && !has_ssl)
+                res = buf_printf(&b, "%ssslmode=require", query ? (query[1] ? "&" : "") : "?");
+        if (res < 0) {
+                buf_free(&b);
+                return res;
+        }
+        *ret = b.data;
         return 0;
 }
 
@@ -1740,7 +1813,7 @@ static int pg_inserter_new(struct wh *base, const char *table, const char *const
                 buf_free(&sql);
                 return -ENOMEM;
         }
-        ins->base.drv = &wh_pg_driver;
+        ins->base.drv = w->base.drv;
         ins->w = w;
         ins->n = n;
         struct pg_op op = { .kind = OP_COPY_START, .sql = sql.data };
@@ -1972,6 +2045,26 @@ static void pg_interrupt(struct wh *base)
 const struct wh_driver wh_pg_driver = {
         .dialect = "postgres",
         .open = pg_open,
+        .close = pg_close,
+        .exec = pg_exec,
+        .begin = pg_begin,
+        .commit = pg_commit,
+        .rollback = pg_rollback,
+        .columns = pg_columns,
+        .inserter_new = pg_inserter_new,
+        .inserter_row = pg_inserter_row,
+        .inserter_finish = pg_inserter_finish,
+        .inserter_free = pg_inserter_free,
+        .query = pg_query,
+        .interrupt = pg_interrupt,
+};
+
+/* The same driver with Redshift's SQL folder.  Redshift's COPY reads S3
+ * itself, so the load step sends the COPY statements as they are and never
+ * uses columns() or the inserter. */
+const struct wh_driver wh_redshift_driver = {
+        .dialect = "redshift",
+        .open = rs_open,
         .close = pg_close,
         .exec = pg_exec,
         .begin = pg_begin,

@@ -9,13 +9,13 @@
 
 COPY staging_events FROM {s3.log_data}
     IAM_ROLE {iam.role_arn}
-    REGION {aws.region}
+    REGION {s3.region}
     FORMAT AS JSON {s3.log_jsonpath}
     TIMEFORMAT AS 'epochmillisecs'
     COMPUPDATE OFF STATUPDATE OFF;
 
 COPY staging_songs FROM {s3.song_data}
     IAM_ROLE {iam.role_arn}
-    REGION {aws.region}
+    REGION {s3.region}
     FORMAT AS JSON 'auto'
     COMPUPDATE OFF STATUPDATE OFF;

@@ -1,0 +1,135 @@
+-- create_tables.sql (redshift): drop and create the staging and star tables.
+--
+-- The same columns and types as sql/postgres and sql/sqlite; Redshift adds
+-- how each table is spread over the slices and in which order its blocks
+-- are written.  The choice follows the two joins that matter:
+--
+--   * The transform joins every NextSong event to the songs by title,
+--     artist name and duration.  staging_events is distributed on song and
+--     staging_songs on title, so matching rows sit on the same slice and the
+--     join needs no redistribution of the 300,000 (or 300 million) events.
+--   * Queries join the fact table songplays to the dimensions.  songs is the
+--     large dimension: songplays and songs are both distributed on song_id,
+--     so that join is local too.  users, artists and time are small and
+--     copied to every node (DISTSTYLE ALL), which makes their joins local
+--     whatever the fact table's key.
+--   * Sort keys are what queries filter or join on: start_time for songplays
+--     and time (time ranges), the primary key of each dimension.
+--
+-- Primary keys are informational on Redshift (not enforced); the check step
+-- verifies uniqueness.  DDL is transactional on Redshift, so the step runs
+-- this file in one transaction like on PostgreSQL.
+--
+-- input_order: IDENTITY(0, 1), left out by COPY (as etld's emulator leaves
+-- identity columns out), numbers rows as they are loaded.  The transforms
+-- break ties by it, as on PostgreSQL.  On Redshift the numbers follow the
+-- order of each file but not across files loaded in parallel by different
+-- slices, so rows that tie on every other ordering key (two events of one
+-- user at the same millisecond) may be ordered differently from the other
+-- targets; the Sparkify data has none.
+
+DROP TABLE IF EXISTS staging_events;
+DROP TABLE IF EXISTS staging_songs;
+DROP TABLE IF EXISTS songplays;
+DROP TABLE IF EXISTS users;
+DROP TABLE IF EXISTS songs;
+DROP TABLE IF EXISTS artists;
+DROP TABLE IF EXISTS time;
+-- etld's record of which COPYs of a job committed (see daemon/etl.c).
+DROP TABLE IF EXISTS etld_copies;
+
+-- Every line of log_data, as the JSONPaths file maps it.
+CREATE TABLE staging_events (
+    artist          VARCHAR(256),
+    auth            VARCHAR(32),
+    firstName       VARCHAR(256),
+    gender          VARCHAR(8),
+    itemInSession   INTEGER,
+    lastName        VARCHAR(256),
+    length          DOUBLE PRECISION,
+    level           VARCHAR(16),
+    location        VARCHAR(256),
+    method          VARCHAR(8),
+    page            VARCHAR(64),
+    registration    DOUBLE PRECISION,
+    sessionId       INTEGER,
+    song            VARCHAR(256),
+    status          INTEGER,
+    ts              TIMESTAMP,
+    userAgent       VARCHAR(512),
+    userId          VARCHAR(32),
+    input_order     BIGINT IDENTITY(0, 1)
+)
+DISTKEY (song);
+
+-- Every song file, keys matched to columns by name (JSON 'auto').
+CREATE TABLE staging_songs (
+    num_songs        INTEGER,
+    artist_id        VARCHAR(32),
+    artist_latitude  DOUBLE PRECISION,
+    artist_longitude DOUBLE PRECISION,
+    artist_location  VARCHAR(512),
+    artist_name      VARCHAR(512),
+    song_id          VARCHAR(32),
+    title            VARCHAR(512),
+    duration         DOUBLE PRECISION,
+    year             INTEGER,
+    input_order      BIGINT IDENTITY(0, 1)
+)
+DISTKEY (title);
+
+CREATE TABLE songplays (
+    songplay_id INTEGER PRIMARY KEY,
+    start_time  TIMESTAMP NOT NULL,
+    user_id     INTEGER NOT NULL,
+    level       VARCHAR(16),
+    song_id     VARCHAR(32),
+    artist_id   VARCHAR(32),
+    session_id  INTEGER,
+    location    VARCHAR(256),
+    user_agent  VARCHAR(512)
+)
+DISTKEY (song_id)
+SORTKEY (start_time);
+
+CREATE TABLE users (
+    user_id    INTEGER PRIMARY KEY,
+    first_name VARCHAR(256),
+    last_name  VARCHAR(256),
+    gender     VARCHAR(8),
+    level      VARCHAR(16)
+)
+DISTSTYLE ALL
+SORTKEY (user_id);
+
+CREATE TABLE songs (
+    song_id   VARCHAR(32) PRIMARY KEY,
+    title     VARCHAR(512),
+    artist_id VARCHAR(32),
+    year      INTEGER,
+    duration  DOUBLE PRECISION
+)
+DISTKEY (song_id)
+SORTKEY (song_id);
+
+CREATE TABLE artists (
+    artist_id VARCHAR(32) PRIMARY KEY,
+    name      VARCHAR(512),
+    location  VARCHAR(512),
+    latitude  DOUBLE PRECISION,
+    longitude DOUBLE PRECISION
+)
+DISTSTYLE ALL
+SORTKEY (artist_id);
+
+CREATE TABLE time (
+    start_time TIMESTAMP PRIMARY KEY,
+    hour       INTEGER,
+    day        INTEGER,
+    week       INTEGER,
+    month      INTEGER,
+    year       INTEGER,
+    weekday    INTEGER
+)
+DISTSTYLE ALL
+SORTKEY (start_time);

@@ -1,0 +1,336 @@
+"""test_redshift.py - the Redshift target (issue 5) without Redshift.
+
+Redshift cannot run here, so these tests pin what etld says to it: rsfake.py
+is a server of PostgreSQL's wire protocol that speaks like Redshift's leader
+node (TLS, password login, server_version 8.0.2), records every statement
+and answers from rules; it executes nothing.  With it:
+
+- golden: every statement of an etl job, in order, equals
+  golden/redshift_etl.sql (regenerate with ETLD_GOLDEN_UPDATE=1 and read the
+  diff);
+- TLS is required by default (a server without TLS is refused) and the URI's
+  own sslmode wins;
+- a failed COPY fills the job's load errors from STL_LOAD_ERRORS (by
+  pg_last_copy_id()), as `etlctl errors JOB` shows them;
+- wrong password: a clear error naming user and host, never the password;
+- cancel during a COPY sends a cancel request; the job ends cancelled;
+- a connection dropped during a COPY is retried, and the COPY runs again;
+- `warehouse.target = redshift` without a host connects to the endpoint the
+  provision job recorded (moto behind the signature-checking proxy), with
+  its master user and database, and COPYs with its IAM role.
+
+The Redshift SQL is also checked where it can run: sql/redshift/copy.sql is
+carried out by etld's COPY emulator on SQLite, and sql/redshift/transform.sql
+and check.sql on PostgreSQL; both must give the expected tables.
+"""
+import json
+import os
+import re
+import shutil
+
+import pytest
+
+import etldtest
+import expected
+import pgenv
+import rsfake
+from etldtest import assert_job_succeeded, step_of
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOLDEN = os.path.join(HERE, "golden", "redshift_etl.sql")
+PASSWORD = "Rs-Pw-2c91e7-etld"
+ROLE = "arn:aws:iam::123456789012:role/etld-redshift-s3-read"
+
+
+def password_file(workdir, pw=PASSWORD):
+    path = os.path.join(workdir, "db_password")
+    with open(path, "w") as f:
+        f.write(pw + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def rs_settings(rs, **more):
+    s = {"warehouse.target": "redshift://awsuser@127.0.0.1:%d/dev" % rs.port,
+         "iam.role_arn": ROLE,
+         "s3.song_data": "s3://sparkify-golden/song_data",
+         "s3.log_data": "s3://sparkify-golden/log_data",
+         "s3.log_jsonpath": "s3://sparkify-golden/log_json_path.json",
+         "s3.region": "us-west-2",
+         "daemon.retry_base_ms": 50}
+    s.update(more)
+    return s
+
+
+def rs_daemon(etld_factory, workdir, **kw):
+    extra = "[cluster]\ndb_password_file = %s\n" % password_file(workdir)
+    return etld_factory(conf_extra=extra + kw.pop("conf_extra", ""), **kw)
+
+
+def answer_like_redshift(rs, copied=24):
+    """The rules an etl job needs: whether a COPY was recorded (an INSERT
+    into etld_copies for that job and statement was sent: close enough when
+    no such insert is ever rolled back), row counts of the COPYs, and every
+    check passing."""
+    def recorded(m):
+        mark = "VALUES (%s, %s," % (m.group(1), m.group(2))
+        return [[sum(1 for q in rs.statements() if q.startswith("INSERT INTO etld_copies")
+                     and mark in q)]]
+    rs.rule(r"FROM etld_copies WHERE job_id = (\d+) AND stmt = (\d+)",
+            cols=[("count", rsfake.INT8)], rows=recorded)
+    rs.rule(r"^SELECT pg_last_copy_count\(\)$", cols=[("n", rsfake.INT4)], rows=[[copied]])
+    rs.rule(r"(?m)^SELECT '([^']+)',", cols=[("name", rsfake.VARCHAR), ("ok", rsfake.INT4),
+                                           ("detail", rsfake.VARCHAR)],
+            rows=lambda m: [[m.group(1), 1, "fine"]])
+
+
+@pytest.fixture
+def rs():
+    with rsfake.Server(password=PASSWORD, tls=True) as s:
+        answer_like_redshift(s)
+        yield s
+
+
+def bare(q):
+    """A statement without the comment lines that lead it in its file."""
+    return re.sub(r"\A(\s*--[^\n]*\n)*\s*", "", q)
+
+
+def sent(rs):
+    return [bare(q) for q in rs.statements()]
+
+
+def normalized(statements, job):
+    """The job id is the one thing that changes from run to run."""
+    return [re.sub(r"(job_id = |VALUES \()%d\b" % job, r"\1{job}", q) for q in statements]
+
+
+def golden_text(statements):
+    return "".join("%s\n;;\n" % q.strip() for q in statements)
+
+
+def test_golden_statements(etld_factory, workdir, rs):
+    d = rs_daemon(etld_factory, workdir)
+    job = d.submit(rs_settings(rs))["job"]
+    st = d.wait_job(job, timeout=60)
+    assert_job_succeeded(st)
+    got = golden_text(normalized(rs.statements(), job))
+    if os.environ.get("ETLD_GOLDEN_UPDATE"):
+        os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
+        with open(GOLDEN, "w") as f:
+            f.write(got)
+    with open(GOLDEN) as f:
+        want = f.read()
+    assert got == want, ("statements differ from %s (ETLD_GOLDEN_UPDATE=1 rewrites it):\n%s"
+                         % (GOLDEN, got))
+    # One TLS session per step, as the master user, into the database named.
+    assert rs.sessions and all(s["tls"] and s["password_ok"] for s in rs.sessions), rs.sessions
+    assert {(s["user"], s["database"]) for s in rs.sessions} == {("awsuser", "dev")}
+    assert len(rs.sessions) == 4, rs.sessions
+    # The COPY counts became the load step's progress; the checks were kept.
+    assert (step_of(st, "load").get("progress") or {}).get("rows") == 48
+    assert len(st.get("checks") or []) == 10 and all(c["ok"] for c in st["checks"])
+    # The password never reached the log, the journal or the status.
+    assert PASSWORD not in d.stderr_text() + json.dumps(st)
+
+
+def test_tls_required_by_default(etld_factory, workdir):
+    with rsfake.Server(password=PASSWORD, tls=False) as rs:
+        answer_like_redshift(rs)
+        d = rs_daemon(etld_factory, workdir)
+        job = d.submit(rs_settings(rs))["job"]
+        st = d.wait_job(job, timeout=60)
+        assert st["state"] == "failed", st
+        assert "SSL" in st["error"] and "127.0.0.1" in st["error"], st["error"]
+        assert rs.statements() == []
+        # The URI's own sslmode wins: disable talks in the clear.
+        job = d.submit(rs_settings(
+            rs, **{"warehouse.target": "redshift://awsuser@127.0.0.1:%d/dev?sslmode=disable"
+                   % rs.port}))["job"]
+        assert_job_succeeded(d.wait_job(job, timeout=60))
+        assert rs.sessions and not any(s["tls"] for s in rs.sessions)
+
+
+STL_ROWS = [["s3://sparkify-golden/log_data/2018/11/2018-11-01-events.json   ", 7,
+             "sessionid   ", "int4      ", 123, '{"sessionId": "x12"}', "x12", 1207,
+             "Invalid digit, Value 'x', Pos 0, Type: Integer   "],
+            ["s3://sparkify-golden/log_data/2018/11/2018-11-02-events.json   ", 3,
+             "ts   ", "timestamp  ", 0, '{"ts": "soon"}', "soon", 1206,
+             "Invalid timestamp format or value   "]]
+STL_COLS = [(n, t) for n, t in (("filename", rsfake.VARCHAR), ("line_number", rsfake.INT8),
+                                ("colname", rsfake.VARCHAR), ("type", rsfake.VARCHAR),
+                                ("position", rsfake.INT4), ("raw_line", rsfake.VARCHAR),
+                                ("raw_field_value", rsfake.VARCHAR), ("err_code", rsfake.INT4),
+                                ("err_reason", rsfake.VARCHAR))]
+
+
+def test_failed_copy_reads_stl_load_errors(etld_factory, workdir, rs):
+    rs.rule(r"(?m)^COPY staging_events", error=(
+        "XX000", "Load into table 'staging_events' failed.  Check 'stl_load_errors' system "
+        "table for details."))
+    rs.rule(r"FROM stl_load_errors WHERE query = pg_last_copy_id\(\)", cols=STL_COLS,
+            rows=STL_ROWS)
+    d = rs_daemon(etld_factory, workdir)
+    job = d.submit(rs_settings(rs))["job"]
+    st = d.wait_job(job, timeout=60)
+    assert st["state"] == "failed", st
+    assert "stl_load_errors" in step_of(st, "load")["error"], st
+    qs = sent(rs)
+    i = next(i for i, q in enumerate(qs) if q.startswith("COPY staging_events"))
+    assert qs[i + 1] == "ROLLBACK" and "stl_load_errors" in qs[i + 2], qs[i:i + 3]
+    # Not a transient error: the COPY was sent once.
+    assert sum(q.startswith("COPY staging_events") for q in qs) == 1
+    r = etldtest.etlctl(d.sock, "errors", str(job), "--json")
+    assert r.returncode == 0, r.stderr
+    errs = json.loads(r.stdout)
+    errs = errs.get("errors", errs) if isinstance(errs, dict) else errs
+    assert [(e["filename"], e["line_number"], e["colname"], e["err_code"], e["err_reason"])
+            for e in errs] == [
+        ("s3://sparkify-golden/log_data/2018/11/2018-11-01-events.json", 7, "sessionid", 1207,
+         "Invalid digit, Value 'x', Pos 0, Type: Integer"),
+        ("s3://sparkify-golden/log_data/2018/11/2018-11-02-events.json", 3, "ts", 1206,
+         "Invalid timestamp format or value")], errs
+    text = etldtest.etlctl(d.sock, "errors", str(job)).stdout
+    assert "Invalid digit" in text and "sessionid" in text and "1207" in text, text
+
+
+def test_wrong_password_is_clear(etld_factory, workdir):
+    with rsfake.Server(password="not-" + PASSWORD, tls=True) as rs:
+        d = rs_daemon(etld_factory, workdir)
+        job = d.submit(rs_settings(rs))["job"]
+        st = d.wait_job(job, timeout=60)
+        assert st["state"] == "failed", st
+        assert "password authentication failed" in st["error"], st["error"]
+        assert "awsuser@127.0.0.1:%d/dev" % rs.port in st["error"], st["error"]
+        assert PASSWORD not in json.dumps(st) + d.stderr_text()
+
+
+def test_cancel_during_copy(etld_factory, workdir, rs):
+    rs.rule(r"(?m)^COPY staging_events", block=True)
+    d = rs_daemon(etld_factory, workdir)
+    job = d.submit(rs_settings(rs))["job"]
+    d.wait_step(job, "load", pred=lambda s: any(q.startswith("COPY staging_events")
+                                                 for q in sent(rs)))
+    r = etldtest.etlctl(d.sock, "cancel", str(job))
+    assert r.returncode == 0, r.stderr
+    st = d.wait_job(job, timeout=30)
+    assert st["state"] == "cancelled", st
+    assert rs.cancels >= 1
+    qs = sent(rs)
+    i = next(i for i, q in enumerate(qs) if q.startswith("COPY staging_events"))
+    assert "ROLLBACK" in qs[i + 1:], qs[i:]
+    assert not any(q.startswith("INSERT INTO etld_copies") for q in qs[i:]), qs[i:]
+
+
+def test_dropped_connection_retries_the_copy(etld_factory, workdir, rs):
+    rs.rule(r"(?m)^COPY staging_songs", drop=True, times=1)
+    d = rs_daemon(etld_factory, workdir)
+    job = d.submit(rs_settings(rs))["job"]
+    st = d.wait_job(job, timeout=60)
+    assert_job_succeeded(st)
+    assert step_of(st, "load")["attempts"] == 2, step_of(st, "load")
+    qs = sent(rs)
+    assert sum(q.startswith("COPY staging_songs") for q in qs) == 2
+    assert sum(q.startswith("INSERT INTO etld_copies") for q in qs) == 2, qs
+
+
+def test_target_from_provision_outputs(etld_factory, workdir, rs):
+    motoenv_mod = pytest.importorskip("motoenv")
+    why = motoenv_mod.missing()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+    env = motoenv_mod.MotoEnv(workdir)
+    try:
+        pw = password_file(workdir)
+        extra = ("[aws]\nregion = us-west-2\nendpoint_url = %s\n"
+                 "[cluster]\ndb_password_file = %s\nnodes = 2\npoll_interval_ms = 100\n"
+                 "port = %d\n" % (env.endpoint, pw, rs.port))
+        d = etld_factory(conf_extra=extra, env=env.env())
+        prov = d.submit({"cluster.identifier": "etld-rs-target"}, pipeline="provision")["job"]
+        st = d.wait_job(prov, timeout=90)
+        assert st["state"] == "succeeded", st
+        out = {}
+        for s in st["steps"]:
+            out.update(s.get("outputs") or {})
+        # moto's endpoint name does not resolve here; hostaddr says where it is.
+        settings = rs_settings(rs, **{"warehouse.target": "redshift://?hostaddr=127.0.0.1",
+                                      "iam.role_arn": ""})
+        job = d.submit(settings)["job"]
+        assert_job_succeeded(d.wait_job(job, timeout=60))
+        assert {(s["user"], s["database"]) for s in rs.sessions} == {("awsuser", "dev")}
+        copies = [q for q in sent(rs) if q.startswith("COPY")]
+        assert len(copies) == 2 and all("IAM_ROLE '%s'" % out["role_arn"] in q for q in copies)
+        # After teardown the recorded cluster is gone: a clear error, no connection.
+        td = d.submit({"cluster.identifier": "etld-rs-target"}, pipeline="teardown")["job"]
+        st = d.wait_job(td, timeout=90)
+        assert st["state"] == "succeeded", st
+        n = len(rs.sessions)
+        job = d.submit(settings)["job"]
+        st = d.wait_job(job, timeout=60)
+        assert st["state"] == "failed" and "deleted by teardown job %d" % td in st["error"], st
+        assert len(rs.sessions) == n
+    finally:
+        env.stop()
+
+
+def test_target_without_host_and_no_provision(etld_factory, workdir, rs):
+    d = rs_daemon(etld_factory, workdir)
+    job = d.submit(rs_settings(rs, **{"warehouse.target": "redshift"}))["job"]
+    st = d.wait_job(job, timeout=30)
+    assert st["state"] == "failed" and "no provision job" in st["error"], st
+    job = d.submit(rs_settings(rs, **{"iam.role_arn": ""}))["job"]
+    st = d.wait_job(job, timeout=30)
+    assert st["state"] == "failed" and "role_arn" in st["error"], st
+    assert rs.sessions == []
+
+
+# ---- the Redshift SQL where it can run ------------------------------------
+
+
+def sql_dir_with(workdir, dialect, files):
+    """A copy of sql/ whose <dialect>/ has these files of sql/redshift."""
+    d = os.path.join(workdir, "sql")
+    shutil.copytree(etldtest.SQL_DIR, d)
+    for name in files:
+        shutil.copy(os.path.join(etldtest.SQL_DIR, "redshift", name),
+                    os.path.join(d, dialect, name))
+    return d
+
+
+def test_redshift_copy_text_on_the_emulator(etld_factory, workdir, small_data):
+    """sql/redshift/copy.sql, carried out by the COPY emulator on SQLite."""
+    sql = sql_dir_with(workdir, "sqlite", ["copy.sql"])
+    d = etld_factory(data_dir=small_data, conf_extra="[daemon]\nsql_dir = %s\n" % sql)
+    wh = os.path.join(workdir, "wh.db")
+    job = d.submit(etldtest.settings_for(small_data, wh, **{"iam.role_arn": ROLE}))["job"]
+    assert_job_succeeded(d.wait_job(job, timeout=120))
+    exp = expected.for_data_dir(small_data)
+    got = expected.dump(wh)
+    bad = [t for t in exp if expected.diff_table(t, got[t][0], got[t][1], exp[t])]
+    assert not bad, bad
+
+
+def test_redshift_transform_and_checks_on_postgres(etld_factory, workdir, small_data):
+    why = pgenv.Server.available()
+    if why:
+        pytest.skip(why)
+    sql = sql_dir_with(workdir, "postgres", ["transform.sql", "check.sql"])
+    with pgenv.Server() as pg:
+        pg.psql("CREATE DATABASE rs OWNER %s" % pgenv.USER, db="postgres")
+        d = etld_factory(conf_extra="password = %s\n[daemon]\nsql_dir = %s\n"
+                         % (pgenv.PASSWORD, sql))
+        s = etldtest.settings_for(small_data, "/nonexistent.db")
+        s["warehouse.target"] = pg.uri(db="rs")
+        job = d.submit(s)["job"]
+        st = d.wait_job(job, timeout=120)
+        assert_job_succeeded(st)
+        assert len(st["checks"]) == 10 and all(c["ok"] for c in st["checks"]), st["checks"]
+        exp = expected.for_data_dir(small_data)
+        bad = []
+        for t, cols in expected.COLUMNS.items():
+            dd = expected.diff_table(t, cols, pg.dump(t, cols, "rs"), exp[t])
+            if dd:
+                bad.append(dd)
+        assert not bad, "\n".join(bad)
