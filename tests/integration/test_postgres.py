@@ -7,7 +7,8 @@ etld_copies row.  etld connects over TCP as the role `etld` with a password
 (scram-sha-256) given as warehouse.password in its configuration file (a
 secret is not kept with the job, so a resumed job needs it from there).
 
-- every table equals expected.py's and the same job's result on SQLite;
+- every table equals expected.py's and the same job's result on SQLite,
+  from file:// and from s3:// (s3rver behind the signature-checking proxy);
 - cancel during a long COPY: the job ends cancelled, staging_events stays
   empty (the COPY was rolled back), no etld backend is left, and etld
   answers its socket at once while the COPY runs;
@@ -33,6 +34,7 @@ import etldtest
 import expected
 import pgenv
 from etldtest import assert_job_succeeded, settings_for, step_of
+from s3env import s3env  # noqa: F401  (the fixture)
 
 MID_EVENTS = int(os.environ.get("ETLD_TEST_PG_EVENTS", "100000"))
 
@@ -192,6 +194,27 @@ def test_etl_same_as_sqlite(etld_factory, pg, db, data, request, workdir):
     assert rows == len(exp["staging_events"]) + len(exp["staging_songs"]), step_of(st, "load")
     assert pg.scalar("SELECT COUNT(*) FROM etld_copies WHERE job_id = %d" % job, db) == 2
     wait_no_backend(pg, db)
+
+
+def test_etl_from_s3_same_as_sqlite(etld_factory, pg, db, small_data, workdir,
+                                    s3env):  # noqa: F811
+    """The sources on S3 (s3rver behind the signature-checking proxy): the
+    PostgreSQL tables equal expected.py's and those of the same job on
+    SQLite."""
+    from test_stage import etl_settings, upload_tree
+    upload_tree(s3env, small_data, "pgsrc")
+    d = pg_daemon(etld_factory, env=s3env.env())
+    job = d.submit(etl_settings(s3env, "/nonexistent.db", bucket="pgsrc",
+                                **{"warehouse.target": pg.uri(db=db)}))["job"]
+    st = d.wait_job(job, timeout=120)
+    assert_job_succeeded(st)
+    objects = sum(len(f) for p, _, f in os.walk(os.path.join(small_data, "log_data")))
+    objects += sum(len(f) for p, _, f in os.walk(os.path.join(small_data, "song_data")))
+    assert step_of(st, "load")["progress"]["objects"] == objects, step_of(st, "load")
+    lite_wh = os.path.join(workdir, "wh.db")
+    job = d.submit(etl_settings(s3env, lite_wh, bucket="pgsrc"))["job"]
+    assert_job_succeeded(d.wait_job(job, timeout=120))
+    assert_pg_equals(pg, db, small_data, lite_wh)
 
 
 def test_copy_text_encoding(etld_factory, pg, db, edge_data, workdir):
