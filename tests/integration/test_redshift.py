@@ -15,6 +15,7 @@ and answers from rules; it executes nothing.  With it:
 - wrong password: a clear error naming user and host, never the password;
 - cancel during a COPY sends a cancel request; the job ends cancelled;
 - a connection dropped during a COPY is retried, and the COPY runs again;
+- COPY's REGION is the staged bucket's when s3.region is empty;
 - `warehouse.target = redshift` without a host connects to the endpoint the
   provision job recorded (moto behind the signature-checking proxy), with
   its master user and database, and COPYs with its IAM role.
@@ -35,6 +36,7 @@ import expected
 import pgenv
 import rsfake
 from etldtest import assert_job_succeeded, step_of
+from s3env import s3env  # noqa: F401  (the fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "golden", "redshift_etl.sql")
@@ -284,6 +286,30 @@ def test_target_without_host_and_no_provision(etld_factory, workdir, rs):
     st = d.wait_job(job, timeout=30)
     assert st["state"] == "failed" and "role_arn" in st["error"], st
     assert rs.sessions == []
+
+
+def test_copy_region_is_the_staged_buckets(etld_factory, workdir, rs, s3env):  # noqa: F811
+    """With s3.region empty, COPY's REGION is the region the stage job
+    recorded for the project bucket when the sources are in it, else
+    aws.region."""
+    from test_stage import settings as stage_settings
+    from test_stage import upload_tree
+    tree = os.path.join(workdir, "tree")
+    etldtest.generate(tree, seed=3, songs=5, events=20, days=1)
+    upload_tree(s3env, tree, "rsregsrc")
+    d = rs_daemon(etld_factory, workdir, env=s3env.env())
+    st = d.wait_job(d.submit(stage_settings(s3env, "rsregdst", src="rsregsrc"),
+                             pipeline="stage")["job"], timeout=60)
+    assert st["state"] == "succeeded", st
+    staged = {"s3.song_data": "s3://rsregdst/song_data", "s3.log_data": "s3://rsregdst/log_data",
+              "s3.log_jsonpath": "s3://rsregdst/log_json_path.json", "s3.region": "",
+              "aws.region": "eu-north-1"}
+    assert_job_succeeded(d.wait_job(d.submit(rs_settings(rs, **staged))["job"], timeout=60))
+    other = dict(staged, **{"s3.log_data": "s3://elsewhere/log_data"})
+    assert_job_succeeded(d.wait_job(d.submit(rs_settings(rs, **other))["job"], timeout=60))
+    regions = [re.search(r"REGION '([^']*)'", q).group(1) for q in sent(rs)
+               if q.startswith("COPY staging_events")]
+    assert regions == [s3env.region, "eu-north-1"], regions
 
 
 # ---- the Redshift SQL where it can run ------------------------------------
