@@ -2042,21 +2042,17 @@ static void pg_interrupt(struct wh *base)
         kick(w); /* also from the loop thread: handled on its next turn */
 }
 
+/* What the PostgreSQL and Redshift drivers share: all but open and dialect. */
+#define LIBPQ_OPS                                                                                  \
+        .close = pg_close, .exec = pg_exec, .begin = pg_begin, .commit = pg_commit,                \
+        .rollback = pg_rollback, .columns = pg_columns, .inserter_new = pg_inserter_new,           \
+        .inserter_row = pg_inserter_row, .inserter_finish = pg_inserter_finish,                    \
+        .inserter_free = pg_inserter_free, .query = pg_query, .interrupt = pg_interrupt
+
 const struct wh_driver wh_pg_driver = {
         .dialect = "postgres",
         .open = pg_open,
-        .close = pg_close,
-        .exec = pg_exec,
-        .begin = pg_begin,
-        .commit = pg_commit,
-        .rollback = pg_rollback,
-        .columns = pg_columns,
-        .inserter_new = pg_inserter_new,
-        .inserter_row = pg_inserter_row,
-        .inserter_finish = pg_inserter_finish,
-        .inserter_free = pg_inserter_free,
-        .query = pg_query,
-        .interrupt = pg_interrupt,
+        LIBPQ_OPS,
 };
 
 /* The same driver with Redshift's SQL folder.  Redshift's COPY reads S3
@@ -2065,16 +2061,5 @@ const struct wh_driver wh_pg_driver = {
 const struct wh_driver wh_redshift_driver = {
         .dialect = "redshift",
         .open = rs_open,
-        .close = pg_close,
-        .exec = pg_exec,
-        .begin = pg_begin,
-        .commit = pg_commit,
-        .rollback = pg_rollback,
-        .columns = pg_columns,
-        .inserter_new = pg_inserter_new,
-        .inserter_row = pg_inserter_row,
-        .inserter_finish = pg_inserter_finish,
-        .inserter_free = pg_inserter_free,
-        .query = pg_query,
-        .interrupt = pg_interrupt,
+        LIBPQ_OPS,
 };
