@@ -336,13 +336,31 @@ static void time_field(FILE *f, const char *label, const json_t *job, const char
         field(f, label, line);
 }
 
-static void next_step_hint(FILE *f, long long id, const char *state, const char *pipeline)
+/* A queued job's not_before when it is still ahead, else NULL. */
+static const char *pending_not_before(const json_t *job)
+{
+        const char *nb = str(job, "not_before");
+        double t;
+        const char *state = str(job, "state");
+        if (!nb || !state || strcmp(state, "queued") != 0 || !show_parse_time(nb, &t) ||
+            t <= now_s())
+                return NULL;
+        return nb;
+}
+
+static void next_step_hint(FILE *f, long long id, const char *state, const char *pipeline,
+                           const char *not_before)
 {
         char pipe[128];
         show_clean(pipeline ? pipeline : "PIPELINE", 60, pipe, sizeof(pipe));
         char hint[512];
         hint[0] = '\0';
-        if (strcmp(state, "queued") == 0)
+        if (strcmp(state, "queued") == 0 && not_before)
+                snprintf(hint, sizeof(hint),
+                         "starts once %.40s has passed (and a slot is free); drop it with "
+                         "'etlctl cancel %lld'",
+                         not_before, id);
+        else if (strcmp(state, "queued") == 0)
                 snprintf(hint, sizeof(hint),
                          "waits for a free slot (or for a job on the same warehouse or "
                          "cluster); follow it with 'etlctl watch %lld', drop it with "
@@ -485,7 +503,14 @@ void show_job(FILE *f, const json_t *job)
                 snprintf(extra, sizeof(extra), "  (took %s)", d);
         }
         time_field(f, "finished", job, "finished_at", extra);
-        if (!has_started && strcmp(state, "queued") == 0 && has_created) {
+        const char *not_before = pending_not_before(job);
+        double nb;
+        if (not_before && show_parse_time(not_before, &nb)) {
+                char line[160];
+                show_duration(nb - now, d, sizeof(d));
+                snprintf(line, sizeof(line), "not before %.40s  (in %s)", not_before, d);
+                field(f, "waiting", line);
+        } else if (!has_started && strcmp(state, "queued") == 0 && has_created) {
                 show_duration(now - created, d, sizeof(d));
                 snprintf(extra, sizeof(extra), "queued for %s", d);
                 field(f, "waiting", extra);
@@ -507,7 +532,7 @@ void show_job(FILE *f, const json_t *job)
                 field(f, "key", str(job, "key"));
         if (str(job, "error"))
                 field(f, "error", str(job, "error"));
-        next_step_hint(f, id, state, pipeline);
+        next_step_hint(f, id, state, pipeline, not_before);
 
         show_steps(f, json_object_get(job, "steps"));
         show_checks(f, json_object_get(job, "checks"));
@@ -569,14 +594,23 @@ static void show_jobs_table(FILE *f, const json_t *jobs, bool with_finished)
         }
         json_array_foreach(jobs, i, j)
         {
+                /* a job waiting for its time says so where a time or a note
+                 * goes: the summary's STARTED, the list's last column */
+                const char *nb = pending_not_before(j);
+                char note[80];
+                snprintf(note, sizeof(note), "not before %.40s", nb ? nb : "");
+                json_t *jnote = nb ? json_string(note) : NULL;
                 const json_t *row[] = {
                     json_object_get(j, "id"),
                     json_object_get(j, "pipeline"),
                     json_object_get(j, "state"),
                     json_object_get(j, "created_at"),
-                    json_object_get(j, with_finished ? "finished_at" : "started_at"),
-                    json_object_get(j, "error")};
+                    jnote && !with_finished
+                        ? jnote
+                        : json_object_get(j, with_finished ? "finished_at" : "started_at"),
+                    jnote && with_finished ? jnote : json_object_get(j, "error")};
                 table_add(&t, row);
+                json_decref(jnote);
         }
         table_print(f, &t);
         table_free(&t);

@@ -3,19 +3,28 @@
  * Jobs live in one list, in submission order: queued ones wait, running ones
  * have a step attempt (struct step_run) or a retry timer.  Every change goes
  * to the journal first, then to watchers.  On restart the journal is the
- * truth: engine_recover rebuilds the list from it. */
+ * truth: engine_recover rebuilds the list from it.
+ *
+ * A queued job may carry a time before which it must not start (not_before,
+ * journaled with the job: provision's ttl teardown).  One timer, `wake`, is
+ * armed for the earliest such time whenever the queue is looked at, so a
+ * waiting job costs nothing but its row. */
 #include "engine.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "step.h"
 #include "util.h"
 
 #define PROGRESS_INTERVAL_MS 500
+/* The wake timer runs on the monotonic clock while not_before is wall-clock
+ * time: waking at least this often notices a clock step or a suspend. */
+#define WAKE_MAX_MS 60000
 
 struct job {
         struct engine *e;
@@ -30,7 +39,8 @@ struct job {
         struct step_run *run; /* the current attempt, or NULL */
         uv_timer_t retry;     /* waiting before the next attempt */
         bool retry_armed;
-        int attempts;         /* failed attempts of the current step */
+        int attempts;       /* failed attempts of the current step */
+        int64_t not_before; /* wall-clock ms before which it must not start; 0: none */
         char last_progress[256];
         uint64_t last_progress_write;
 };
@@ -53,6 +63,8 @@ struct engine {
         struct engine_watch *watches;
         int emitting; /* > 0 while calling watchers: unwatch only marks dead */
         uv_timer_t progress;
+        uv_timer_t wake;  /* the earliest not_before of a queued job */
+        int open_handles; /* progress and wake: freed when both closed */
         bool stopping;
         void (*stopped)(void *userdata);
         void *stopped_userdata;
@@ -62,6 +74,18 @@ struct engine {
 
 static void schedule(struct engine *e);
 static void run_step(struct job *job);
+static int queue_job(struct engine *e, const struct pipeline *p, struct cfg *c, const char *config,
+                     const char *key, long uid, int64_t not_before, int64_t *ret_id,
+                     bool *ret_existing);
+
+/* Wall-clock milliseconds as "2024-05-01T03:00:00Z", as the journal shows times. */
+static void iso_time(int64_t ms, char *out, size_t n)
+{
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+        if (!gmtime_r(&secs, &tm) || !strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+                snprintf(out, n, "%lld ms after the epoch", (long long)ms);
+}
 
 /* ---- watchers ---- */
 
@@ -170,7 +194,8 @@ static int job_config(struct engine *e, const char *settings_json, struct cfg **
         return 0;
 }
 
-static struct job *job_new(struct engine *e, int64_t id, const struct pipeline *p, struct cfg *c)
+static struct job *job_new(struct engine *e, int64_t id, const struct pipeline *p, struct cfg *c,
+                           int64_t not_before)
 {
         struct job *job = calloc(1, sizeof(*job));
         if (!job)
@@ -179,6 +204,7 @@ static struct job *job_new(struct engine *e, int64_t id, const struct pipeline *
         job->id = id;
         job->p = p;
         job->cfg = c;
+        job->not_before = not_before;
         const char *target = cfg_get(c, "warehouse", "target");
         struct buf b = { 0 };
         if (target && *target)
@@ -389,6 +415,68 @@ static void step_finished(struct step_run *r)
         maybe_stopped(e);
 }
 
+/* Queues what the pipeline wants once a job succeeded (provision's ttl: a
+ * teardown for later), with the job's own settings and submitter.  It runs
+ * before the job is marked succeeded: after a crash in between the job
+ * resumes with every step done and comes here again, and the idempotency
+ * key derived from the job's id returns the follow-up queued the first time
+ * instead of adding a second one.  -errno with err when it could not be
+ * queued (the job then fails: a forgotten teardown is what ttl prevents). */
+static int queue_followup(struct job *job, char *err, size_t errlen)
+{
+        struct engine *e = job->e;
+        struct pipeline_followup f = {0};
+        if (!job->p->followup)
+                return 0;
+        job->p->followup(job->cfg, &f);
+        if (!f.pipeline)
+                return 0;
+        const struct pipeline *p = pipeline_find(f.pipeline);
+        struct journal_job jj;
+        int r = p ? journal_job_get(e->j, job->id, &jj) : -ENOENT;
+        if (r < 0) {
+                snprintf(err, errlen, "%s: cannot queue the %s job: %s", f.why, f.pipeline,
+                         p ? strerror(-r) : "this etld does not know that pipeline");
+                return r;
+        }
+        struct cfg *c = NULL;
+        char cerr[512] = "";
+        r = job_config(e, jj.config, &c, cerr, sizeof(cerr));
+        char key[96];
+        snprintf(key, sizeof(key), "etld:%s-after-job-%lld", p->name, (long long)job->id);
+        int64_t not_before = util_now_ms() + (f.delay_ms > 0 ? f.delay_ms : 0);
+        int64_t id = 0;
+        bool existing = false;
+        if (r == 0)
+                r = queue_job(e, p, c, jj.config, key, jj.uid, not_before, &id, &existing);
+        journal_job_clear(&jj);
+        if (r < 0) {
+                snprintf(err, errlen, "%s: cannot queue the %s job: %s", f.why, p->name,
+                         cerr[0] ? cerr : strerror(-r));
+                return r;
+        }
+        struct journal_job added;
+        if (existing && journal_job_get(e->j, id, &added) == 0) {
+                not_before = added.not_before; /* the time set the first time round */
+                journal_job_clear(&added);
+        }
+        char when[64], msg[600];
+        iso_time(not_before, when, sizeof(when));
+        snprintf(msg, sizeof(msg),
+                 "%s job %lld %s: not before %s (%s); 'etlctl cancel %lld' "
+                 "drops it",
+                 p->name, (long long)id, existing ? "was scheduled already" : "scheduled", when,
+                 f.why, (long long)id);
+        job_log(job, "info", NULL, msg);
+        log_info("job", "job=%lld: %s", (long long)job->id, msg);
+        if (!existing) {
+                snprintf(msg, sizeof(msg), "scheduled by %s job %lld (%s): not before %s",
+                         job->p->name, (long long)job->id, f.why, when);
+                journal_event_add(e->j, id, "info", NULL, msg);
+        }
+        return 0;
+}
+
 static void run_step(struct job *job)
 {
         struct engine *e = job->e;
@@ -399,6 +487,11 @@ static void run_step(struct job *job)
         if (e->stopping)
                 return;
         if ((size_t)job->step >= job->p->nsteps) {
+                char err[700];
+                if (queue_followup(job, err, sizeof(err)) < 0) {
+                        job_finish(job, JOB_FAILED, err);
+                        return;
+                }
                 job_finish(job, JOB_SUCCEEDED, NULL);
                 return;
         }
@@ -460,6 +553,27 @@ static bool warehouse_busy(struct engine *e, const struct job *job)
         return false;
 }
 
+static void wake_cb(uv_timer_t *t)
+{
+        schedule(t->data);
+}
+
+/* Arms the wake timer for the earliest queued job that must wait, or stops
+ * it when none does. */
+static void arm_wake(struct engine *e, int64_t now)
+{
+        int64_t first = 0;
+        for (struct job *job = e->jobs; job; job = job->next)
+                if (!job->running && job->not_before > now && (!first || job->not_before < first))
+                        first = job->not_before;
+        if (!first || e->stopping) {
+                uv_timer_stop(&e->wake);
+                return;
+        }
+        int64_t delay = first - now;
+        uv_timer_start(&e->wake, wake_cb, (uint64_t)(delay < WAKE_MAX_MS ? delay : WAKE_MAX_MS), 0);
+}
+
 static void schedule(struct engine *e)
 {
         if (e->stopping)
@@ -469,8 +583,9 @@ static void schedule(struct engine *e)
                 max = 1;
         unsigned running, queued;
         engine_counts(e, &running, &queued);
+        int64_t now = util_now_ms();
         for (struct job *job = e->jobs; job && running < max; job = job->next) {
-                if (job->running || warehouse_busy(e, job))
+                if (job->running || job->not_before > now || warehouse_busy(e, job))
                         continue;
                 running++;
                 start_job(job);
@@ -478,6 +593,7 @@ static void schedule(struct engine *e)
                 schedule(e);
                 return;
         }
+        arm_wake(e, now);
 }
 
 int engine_new(uv_loop_t *loop, struct journal *j, const struct cfg *base, const char *state_dir,
@@ -501,6 +617,10 @@ int engine_new(uv_loop_t *loop, struct journal *j, const struct cfg *base, const
         e->progress.data = e;
         uv_timer_start(&e->progress, progress_cb, PROGRESS_INTERVAL_MS, PROGRESS_INTERVAL_MS);
         uv_unref((uv_handle_t *)&e->progress);
+        uv_timer_init(loop, &e->wake);
+        e->wake.data = e;
+        uv_unref((uv_handle_t *)&e->wake);
+        e->open_handles = 2;
         *ret = e;
         return 0;
 }
@@ -508,6 +628,8 @@ int engine_new(uv_loop_t *loop, struct journal *j, const struct cfg *base, const
 static void engine_free_cb(uv_handle_t *h)
 {
         struct engine *e = h->data;
+        if (--e->open_handles > 0)
+                return;
         cfg_free(e->base);
         free(e->state_dir);
         free(e);
@@ -528,6 +650,7 @@ struct engine *engine_free(struct engine *e)
         for (struct engine_watch *w = e->watches; w; w = w->next)
                 w->dead = true;
         reap_watches(e);
+        uv_close((uv_handle_t *)&e->wake, engine_free_cb);
         uv_close((uv_handle_t *)&e->progress, engine_free_cb);
         return NULL;
 }
@@ -564,8 +687,9 @@ static int add_from_journal(struct engine *e, int64_t id)
                 journal_job_clear(&jj);
                 return 0;
         }
+        int64_t not_before = jj.not_before;
         journal_job_clear(&jj);
-        if (!job_new(e, id, p, c)) {
+        if (!job_new(e, id, p, c, not_before)) {
                 cfg_free(c);
                 return -ENOMEM;
         }
@@ -643,6 +767,8 @@ int engine_submit(struct engine *e, const char *pipeline, json_t *settings, cons
         if (!c)
                 return -ENOMEM;
         int r = settings ? cfg_apply_json(c, settings, err, errlen) : 0;
+        if (r == 0 && p->check)
+                r = p->check(c, err, errlen);
         if (r < 0) {
                 cfg_free(c);
                 return r;
@@ -669,25 +795,47 @@ int engine_submit(struct engine *e, const char *pipeline, json_t *settings, cons
         char *config = json_dumps(own_json, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(own_json);
         cfg_free(own);
-        const char *names[64];
-        for (size_t i = 0; i < p->nsteps && i < 64; i++)
-                names[i] = p->steps[i]->name;
-        r = journal_job_add(e->j, p->name, names, p->nsteps, config, key, uid, ret_id,
-                            ret_existing);
-        free(config);
-        if (r < 0 || *ret_existing) {
-                cfg_free(c);
-                if (r < 0)
-                        snprintf(err, errlen, "the journal refused the job: %s", strerror(-r));
-                return r;
-        }
-        if (!job_new(e, *ret_id, p, c)) {
+        if (!config) {
                 cfg_free(c);
                 return -ENOMEM;
         }
+        r = queue_job(e, p, c, config, key, uid, 0, ret_id, ret_existing);
+        free(config);
+        if (r < 0) {
+                snprintf(err, errlen, "the journal refused the job: %s", strerror(-r));
+                return r;
+        }
+        if (*ret_existing)
+                return 0;
         log_info("job", "job=%lld: %s submitted by uid %ld", (long long)*ret_id, p->name, uid);
         changed(e);
         schedule(e);
+        return 0;
+}
+
+/* Journals a queued job and adds it to the list; takes c.  With a key that
+ * exists already, nothing is added (*ret_existing). */
+static int queue_job(struct engine *e, const struct pipeline *p, struct cfg *c, const char *config,
+                     const char *key, long uid, int64_t not_before, int64_t *ret_id,
+                     bool *ret_existing)
+{
+        const char *names[64];
+        if (p->nsteps > 64) {
+                cfg_free(c);
+                return -E2BIG;
+        }
+        for (size_t i = 0; i < p->nsteps; i++)
+                names[i] = p->steps[i]->name;
+        int r = journal_job_add(e->j, p->name, names, p->nsteps, config, key, uid, not_before,
+                                ret_id, ret_existing);
+        if (r < 0 || *ret_existing) {
+                cfg_free(c);
+                return r;
+        }
+        if (!job_new(e, *ret_id, p, c, not_before)) {
+                cfg_free(c);
+                return -ENOMEM;
+        }
         return 0;
 }
 
@@ -749,6 +897,7 @@ void engine_stop(struct engine *e, void (*done)(void *userdata), void *userdata)
         e->stopping = true;
         e->stopped = done;
         e->stopped_userdata = userdata;
+        uv_timer_stop(&e->wake);
         for (struct job *job = e->jobs; job; job = job->next) {
                 if (job->retry_armed) {
                         uv_timer_stop(&job->retry);

@@ -5,7 +5,13 @@
  * transition in the journal before telling anyone, runs at most max_jobs jobs
  * at once, never two on the same warehouse, and retries a step that failed
  * with a transient error with capped exponential backoff.  Watchers (the
- * server's `watch` connections) receive events as JSON objects. */
+ * server's `watch` connections) receive events as JSON objects.
+ *
+ * When a job succeeds, its pipeline may ask for a follow-up job (struct
+ * pipeline's followup: provision's ttl teardown).  The engine queues it,
+ * keyed by the job's id so that it is queued once however often the job
+ * resumes, with a not_before time: a queued job does not start before its
+ * not_before, which is kept in the journal and so holds across restarts. */
 #pragma once
 #include <jansson.h>
 #include <stdbool.h>
@@ -37,8 +43,9 @@ int engine_set_config(struct engine *e, const struct cfg *base);
  * queued jobs stay queued. */
 int engine_recover(struct engine *e);
 
-/* Queues a job.  settings: {"section.key": value} overrides for this job.  On
- * -EINVAL err names the pipeline or key at fault. */
+/* Queues a job.  settings: {"section.key": value} overrides for this job,
+ * checked against the key table and the pipeline's own check.  On -EINVAL
+ * err names the pipeline or key at fault. */
 int engine_submit(struct engine *e, const char *pipeline, json_t *settings, const char *key,
                   long uid, int64_t *ret_id, bool *ret_existing, char *err, size_t errlen);
 

@@ -240,7 +240,7 @@ struct journal *journal_close(struct journal *j)
 
 int journal_job_add(struct journal *j, const char *pipeline, const char *const *steps,
                     size_t nsteps, const char *config_json, const char *key, long uid,
-                    int64_t *ret_id, bool *ret_existing)
+                    int64_t not_before, int64_t *ret_id, bool *ret_existing)
 {
         if (key) {
                 sqlite3_stmt *st = prep(j, "SELECT id FROM jobs WHERE idem_key = ?1", "t", key);
@@ -258,9 +258,10 @@ int journal_job_add(struct journal *j, const char *pipeline, const char *const *
         if (r < 0)
                 return r;
         r = run(j, prep(j,
-                        "INSERT INTO jobs (pipeline, state, config, idem_key, uid, created_at) "
-                        "VALUES (?1, 'queued', ?2, ?3, ?4, ?5)",
-                        "tttli", pipeline, config_json, key, uid, (int64_t)util_now_ms()));
+                        "INSERT INTO jobs (pipeline, state, config, idem_key, uid, created_at, "
+                        "not_before) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, NULLIF(?6, 0))",
+                        "tttlii", pipeline, config_json, key, uid, (int64_t)util_now_ms(),
+                        not_before > 0 ? not_before : (int64_t)0));
         int64_t id = sqlite3_last_insert_rowid(j->db);
         for (size_t i = 0; r == 0 && i < nsteps; i++)
                 r = run(j, prep(j,
@@ -375,6 +376,26 @@ char *journal_output_latest(struct journal *j, const char *pipeline, const char 
         return v;
 }
 
+char *journal_output_latest_for(struct journal *j, const char *name_key, const char *name,
+                                const char *key, int64_t *ret_job)
+{
+        sqlite3_stmt *st = prep(j,
+                                "SELECT o.value, o.job_id FROM outputs o JOIN outputs n "
+                                "ON n.job_id = o.job_id AND n.key = ?1 AND n.value = ?2 "
+                                "WHERE o.key = ?3 ORDER BY o.job_id DESC LIMIT 1",
+                                "ttt", name_key, name, key);
+        char *v = NULL;
+        if (ret_job)
+                *ret_job = 0;
+        if (st && sqlite3_step(st) == SQLITE_ROW) {
+                v = strdup((const char *)sqlite3_column_text(st, 0));
+                if (ret_job)
+                        *ret_job = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
+        return v;
+}
+
 int journal_checks_replace(struct journal *j, int64_t job, json_t *checks)
 {
         int r = exec(j, "BEGIN IMMEDIATE");
@@ -468,8 +489,8 @@ int journal_job_get(struct journal *j, int64_t id, struct journal_job *ret)
 {
         sqlite3_stmt *st = prep(j,
                                 "SELECT pipeline, config, state, "
-                                "(SELECT MIN(idx) FROM steps WHERE job_id = ?1 AND state <> 'done') "
-                                "FROM jobs WHERE id = ?1",
+                                "(SELECT MIN(idx) FROM steps WHERE job_id = ?1 AND state <> 'done'), "
+                                "uid, not_before FROM jobs WHERE id = ?1",
                                 "i", id);
         if (!st)
                 return -EIO;
@@ -484,6 +505,8 @@ int journal_job_get(struct journal *j, int64_t id, struct journal_job *ret)
         ret->state = (enum job_state)job_state_from_name((const char *)sqlite3_column_text(st, 2));
         ret->first_unfinished =
                 sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 3);
+        ret->uid = (long)sqlite3_column_int64(st, 4);
+        ret->not_before = sqlite3_column_int64(st, 5); /* NULL reads as 0 */
         sqlite3_finalize(st);
         if (!ret->pipeline || !ret->config) {
                 journal_job_clear(ret);
@@ -538,21 +561,24 @@ static json_t *text_json(sqlite3_stmt *st, int col)
         return json_string((const char *)sqlite3_column_text(st, col));
 }
 
+/* The columns every job reply has, in this order (see JOB_COLUMNS). */
+#define JOB_COLUMNS "id, pipeline, state, created_at, started_at, finished_at, error, not_before"
+
 static json_t *job_row_json(sqlite3_stmt *st)
 {
-        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o}", "id",
+        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id",
                          (json_int_t)sqlite3_column_int64(st, 0), "pipeline",
                          (const char *)sqlite3_column_text(st, 1), "state",
                          (const char *)sqlite3_column_text(st, 2), "created_at", time_json(st, 3),
                          "started_at", time_json(st, 4), "finished_at", time_json(st, 5), "error",
-                         text_json(st, 6));
+                         text_json(st, 6), "not_before", time_json(st, 7));
 }
 
 json_t *journal_job_json(struct journal *j, int64_t id)
 {
         sqlite3_stmt *st = prep(j,
-                                "SELECT id, pipeline, state, created_at, started_at, finished_at, "
-                                "error, uid, idem_key, config, cancel_uid FROM jobs WHERE id = ?1",
+                                "SELECT " JOB_COLUMNS ", uid, idem_key, config, cancel_uid "
+                                "FROM jobs WHERE id = ?1",
                                 "i", id);
         if (!st)
                 return NULL;
@@ -561,13 +587,13 @@ json_t *journal_job_json(struct journal *j, int64_t id)
                 return NULL;
         }
         json_t *job = job_row_json(st);
-        json_object_set_new(job, "uid", json_integer(sqlite3_column_int64(st, 7)));
-        json_object_set_new(job, "key", text_json(st, 8));
-        json_t *config = json_loads((const char *)sqlite3_column_text(st, 9), 0, NULL);
+        json_object_set_new(job, "uid", json_integer(sqlite3_column_int64(st, 8)));
+        json_object_set_new(job, "key", text_json(st, 9));
+        json_t *config = json_loads((const char *)sqlite3_column_text(st, 10), 0, NULL);
         json_object_set_new(job, "config", config ? config : json_object());
-        json_object_set_new(job, "cancel_uid", sqlite3_column_type(st, 10) == SQLITE_NULL
+        json_object_set_new(job, "cancel_uid", sqlite3_column_type(st, 11) == SQLITE_NULL
                                                        ? json_null()
-                                                       : json_integer(sqlite3_column_int64(st, 10)));
+                                                       : json_integer(sqlite3_column_int64(st, 11)));
         sqlite3_finalize(st);
 
         json_t *steps = json_array();
@@ -643,9 +669,7 @@ json_t *journal_job_json(struct journal *j, int64_t id)
 json_t *journal_list_json(struct journal *j, int limit)
 {
         json_t *jobs = json_array();
-        sqlite3_stmt *st = prep(j,
-                                "SELECT id, pipeline, state, created_at, started_at, finished_at, "
-                                "error FROM jobs ORDER BY id DESC LIMIT ?1",
+        sqlite3_stmt *st = prep(j, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id DESC LIMIT ?1",
                                 "i", (int64_t)limit);
         while (st && sqlite3_step(st) == SQLITE_ROW)
                 json_array_append_new(jobs, job_row_json(st));

@@ -37,10 +37,12 @@ struct journal *journal_close(struct journal *j);
 int journal_schema_version(void);
 
 /* Adds a queued job with its steps (all pending).  With a key that exists
- * already, nothing is added and *ret_id is that job, *ret_existing true. */
+ * already, nothing is added and *ret_id is that job, *ret_existing true.
+ * not_before: milliseconds since the epoch before which the job must not
+ * start (0: no such time); kept with the job, so it holds across restarts. */
 int journal_job_add(struct journal *j, const char *pipeline, const char *const *steps,
                     size_t nsteps, const char *config_json, const char *key, long uid,
-                    int64_t *ret_id, bool *ret_existing);
+                    int64_t not_before, int64_t *ret_id, bool *ret_existing);
 
 /* State transitions.  Running sets started_at (first time), final states set
  * finished_at; error is kept only for failed/cancelled. */
@@ -63,6 +65,11 @@ char *journal_output_get(struct journal *j, int64_t job, const char *key);
  * when no job has it.  Provision and teardown look up what etld created. */
 char *journal_output_latest(struct journal *j, const char *pipeline, const char *key,
                             int64_t *ret_job);
+/* Like journal_output_latest, among the jobs that also recorded output
+ * `name_key` = name: "the latest job that said bucket_created about bucket
+ * b".  The job in *ret_job (0 when none); NULL when none. */
+char *journal_output_latest_for(struct journal *j, const char *name_key, const char *name,
+                                const char *key, int64_t *ret_job);
 
 int journal_checks_replace(struct journal *j, int64_t job, json_t *checks);
 int journal_event_add(struct journal *j, int64_t job, const char *level, const char *step,
@@ -77,6 +84,8 @@ struct journal_job {
         char *config;     /* JSON text */
         enum job_state state;
         int first_unfinished; /* index of the first step not done */
+        long uid;             /* submitter */
+        int64_t not_before;   /* ms since the epoch; 0: none */
 };
 void journal_job_clear(struct journal_job *jj);
 int journal_job_get(struct journal *j, int64_t id, struct journal_job *ret);

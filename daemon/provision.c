@@ -29,7 +29,16 @@
  *
  * The master password (from [cluster] db_password_file or the systemd
  * credential db_password) goes into the CreateCluster body only: never into
- * a message, an output, the log or the journal. */
+ * a message, an output, the log or the journal.
+ *
+ * [provision] ttl: checked when a provision job is submitted; once the job
+ * succeeds (not in plan mode) the engine queues a teardown with the job's
+ * settings that does not start before ttl has passed (provision_followup).
+ *
+ * Teardown's last step, delete-bucket, acts only with [teardown]
+ * delete_bucket: it empties and deletes the [stage] bucket when the journal
+ * says etld created it (the stage pipeline's bucket_created, unless a later
+ * job deleted it), or with [teardown] force whatever made it. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -40,14 +49,18 @@
 #include <unistd.h>
 
 #include "aws/query.h"
+#include "aws/s3.h"
 #include "awsenv.h"
 #include "journal.h"
 #include "log.h"
+#include "secret.h"
 #include "step.h"
 #include "util.h"
 
 #define POLICY_ARN "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
 #define TAG_KEY "etld:origin"
+/* The longest [provision] ttl: a year, so that a typo does not mean never. */
+#define TTL_MAX_MS (366LL * 86400 * 1000)
 #define TRUST_POLICY                                                                               \
         "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":"          \
         "{\"Service\":\"redshift.amazonaws.com\"},\"Action\":\"sts:AssumeRole\"}]}"
@@ -62,10 +75,12 @@ enum kind {
         T_SUBNET,
         T_SG,
         T_ROLE,
+        T_BUCKET,
 };
 
 struct prov;
 typedef void (*prov_fn)(struct prov *p, const struct aws_query_result *res);
+typedef void (*prov_s3_fn)(struct prov *p, const struct s3_result *res);
 
 struct prov {
         struct step_run *r;
@@ -73,6 +88,9 @@ struct prov {
         struct awsenv *env;
         struct aws_query_client *iam, *ec2, *rs;
         struct aws_query_req *req;
+        struct s3_client *s3; /* delete-bucket only */
+        struct s3_req *s3req;
+        prov_s3_fn s3next;
         prov_fn next;
         prov_fn vpc_then; /* after the VPC is known */
         uv_timer_t timer;
@@ -89,6 +107,8 @@ struct prov {
         char token[1024];
         struct aws_params subnets;
         int nsubnets;
+        char bucket[256];
+        uint64_t objects; /* delete-bucket: deleted (plan: found) */
 
         int result;
         bool transient;
@@ -367,6 +387,8 @@ static void finish(struct prov *p, int result, bool transient, const char *fmt, 
         aws_query_client_free(p->ec2);
         aws_query_client_free(p->rs);
         p->iam = p->ec2 = p->rs = NULL;
+        s3_client_free(p->s3);
+        p->s3 = NULL;
         uv_close((uv_handle_t *)&p->timer, closed_cb);
 }
 
@@ -958,43 +980,6 @@ static void sn_start(struct prov *p)
 
 /* ---- provision: cluster ---- */
 
-/* The master password: [cluster] db_password_file, else the systemd
- * credential db_password.  malloc'ed (wipe it), or NULL with msg. */
-static char *read_password(struct prov *p)
-{
-        const char *f = cfg_get(p->r->cfg, "cluster", "db_password_file");
-        char path[4096];
-        const char *cd = getenv("CREDENTIALS_DIRECTORY");
-        if (f && *f)
-                copy(path, sizeof(path), f);
-        else if (cd && *cd)
-                snprintf(path, sizeof(path), "%s/db_password", cd);
-        else {
-                copy(p->msg, sizeof(p->msg),
-                     "no master password: set [cluster] db_password_file (or the systemd "
-                     "credential db_password)");
-                return NULL;
-        }
-        char *data = NULL;
-        size_t len = 0;
-        int rc = util_read_file(path, &data, &len);
-        if (rc < 0) {
-                snprintf(p->msg, sizeof(p->msg), "cannot read the master password file %.700s: %s",
-                         path, strerror(-rc));
-                return NULL;
-        }
-        while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-                data[--len] = '\0';
-        if (!len || strlen(data) != len) {
-                memset(data, 0, len);
-                free(data);
-                snprintf(p->msg, sizeof(p->msg),
-                         "the master password file %.700s is empty or binary", path);
-                return NULL;
-        }
-        return data;
-}
-
 static void cl_polled(struct prov *p, const struct aws_query_result *res);
 
 static void cl_poll(struct prov *p, const struct aws_query_result *res)
@@ -1094,9 +1079,11 @@ static void cl_create(struct prov *p)
                        "no ids");
                 return;
         }
-        char *pw = read_password(p);
-        if (!pw) {
-                finish(p, -EINVAL, false, "%s", p->msg);
+        char *pw = NULL;
+        char why[512];
+        int prc = secret_db_password(p->r->cfg, true, &pw, why, sizeof(why));
+        if (prc < 0) {
+                finish(p, prc, false, "%s", why);
                 return;
         }
         long long n = cfg_get_int(p->r->cfg, "cluster", "nodes");
@@ -1119,8 +1106,7 @@ static void cl_create(struct prov *p)
                                                                                  : "false");
         aws_params_add(&q, "Tags.Tag.1.Key", TAG_KEY);
         aws_params_add(&q, "Tags.Tag.1.Value", p->marker);
-        memset(pw, 0, strlen(pw));
-        free(pw);
+        secret_free(pw);
         call(p, p->rs, "CreateCluster", &q, cl_created);
 }
 
@@ -1634,6 +1620,300 @@ static void tr_start(struct prov *p)
         call(p, p->iam, "DetachRolePolicy", &q, tr_detached);
 }
 
+/* bucket */
+
+static void on_s3(struct s3_req *req, const struct s3_result *res, void *ud)
+{
+        (void)req;
+        struct prov *p = ud;
+        p->s3req = NULL;
+        if (p->finishing)
+                return;
+        if (p->cancelled || res->err == -ECANCELED) {
+                finish(p, -ECANCELED, false, NULL);
+                return;
+        }
+        p->s3next(p, res);
+}
+
+static void fail_s3(struct prov *p, const struct s3_result *res)
+{
+        finish(p, res->err < 0 ? res->err : -EIO, awsenv_s3_transient(res), "%s", res->msg);
+}
+
+static bool s3_gone(const struct s3_result *res)
+{
+        return res->err == -ENOENT || strcmp(res->aws.code, "NoSuchBucket") == 0;
+}
+
+enum bucket_record { BUCKET_UNKNOWN, BUCKET_CREATED, BUCKET_DELETED };
+
+/* What the journal says of the bucket, the latest job winning: stage's
+ * bucket_created, or this step's bucket_deleted (that job into *job). */
+static enum bucket_record tb_recorded(struct prov *p, int64_t *job)
+{
+        int64_t created = 0, deleted = 0;
+        *job = 0;
+        if (!p->r->journal)
+                return BUCKET_UNKNOWN;
+        free(journal_output_latest_for(p->r->journal, "bucket", p->bucket, "bucket_created",
+                                       &created));
+        free(journal_output_latest_for(p->r->journal, "bucket", p->bucket, "bucket_deleted",
+                                       &deleted));
+        if (!created && !deleted)
+                return BUCKET_UNKNOWN;
+        *job = created > deleted ? created : deleted;
+        return created > deleted ? BUCKET_CREATED : BUCKET_DELETED;
+}
+
+static void tb_gone(struct prov *p, bool already)
+{
+        output(p, "bucket", p->bucket);
+        output(p, "bucket_deleted", "true");
+        char n[32];
+        snprintf(n, sizeof(n), "%llu", (unsigned long long)p->objects);
+        output(p, "bucket_objects_deleted", n);
+        if (already)
+                event(p, "bucket s3://%s was gone already", p->bucket);
+        else
+                event(p, "deleted bucket s3://%s and the %llu objects in it", p->bucket,
+                      (unsigned long long)p->objects);
+        done_ok(p);
+}
+
+static void tb_list(struct prov *p);
+
+static void tb_bucket_deleted(struct prov *p, const struct s3_result *res)
+{
+        if (s3_gone(res)) {
+                tb_gone(p, p->objects == 0);
+                return;
+        }
+        if (strcmp(res->aws.code, "BucketNotEmpty") == 0) {
+                finish(p, -ENOTEMPTY, true,
+                       "bucket s3://%s is not empty after its objects were deleted: something "
+                       "writes to it, or it keeps object versions (etld deletes current objects "
+                       "only; delete the versions, then run teardown again)",
+                       p->bucket);
+                return;
+        }
+        if (res->err < 0) {
+                fail_s3(p, res);
+                return;
+        }
+        tb_gone(p, false);
+}
+
+static void tb_objects_deleted(struct prov *p, const struct s3_result *res)
+{
+        if (res->err < 0) {
+                fail_s3(p, res);
+                return;
+        }
+        p->objects += res->deleted;
+        atomic_store(&p->r->progress.objects, p->objects);
+        if (res->delete_errors) {
+                finish(p, -EIO, false, "bucket s3://%s: %zu objects could not be deleted: %s",
+                       p->bucket, res->delete_errors, res->msg);
+                return;
+        }
+        tb_list(p); /* from the start again: what is left */
+}
+
+static void tb_listed(struct prov *p, const struct s3_result *res)
+{
+        if (s3_gone(res)) {
+                if (p->plan) {
+                        plan(p, "bucket", "bucket s3://%s is gone already", p->bucket);
+                        done_ok(p);
+                        return;
+                }
+                tb_gone(p, p->objects == 0);
+                return;
+        }
+        if (res->err < 0) {
+                fail_s3(p, res);
+                return;
+        }
+        const struct s3_list_page *page = res->page;
+        size_t n = page ? page->n : 0;
+        if (p->plan) {
+                p->objects += n;
+                if (page && page->truncated && page->next_token) {
+                        copy(p->token, sizeof(p->token), page->next_token);
+                        tb_list(p);
+                        return;
+                }
+                plan(p, "bucket",
+                     "would delete the %llu objects of bucket s3://%s, then the bucket",
+                     (unsigned long long)p->objects, p->bucket);
+                done_ok(p);
+                return;
+        }
+        struct s3_cb cb = {.done = on_s3, .ud = p, .tag = p};
+        int rc;
+        if (n == 0) {
+                p->s3next = tb_bucket_deleted;
+                rc = s3_delete_bucket(p->s3, p->bucket, &cb, &p->s3req);
+        } else {
+                const char **keys = calloc(n, sizeof(*keys));
+                if (!keys) {
+                        finish(p, -ENOMEM, false, "out of memory");
+                        return;
+                }
+                for (size_t i = 0; i < n; i++)
+                        keys[i] = page->objects[i].key;
+                p->s3next = tb_objects_deleted;
+                rc = s3_delete_objects(p->s3, p->bucket, keys, n, &cb, &p->s3req);
+                free(keys);
+        }
+        if (rc < 0)
+                finish(p, rc, false, "S3 bucket s3://%s: %s", p->bucket, strerror(-rc));
+}
+
+static void tb_list(struct prov *p)
+{
+        struct s3_cb cb = {.done = on_s3, .ud = p, .tag = p};
+        p->s3next = tb_listed;
+        /* plan mode pages through to count; deleting lists the first page
+         * again after each batch, as what it deleted is gone */
+        int rc = s3_list_objects(p->s3, p->bucket, "", p->plan && p->token[0] ? p->token : NULL,
+                                 S3_DELETE_BATCH, NULL, &cb, &p->s3req);
+        if (rc < 0)
+                finish(p, rc, false, "S3 ListObjectsV2 s3://%s: %s", p->bucket, strerror(-rc));
+}
+
+static void tb_start(struct prov *p)
+{
+        copy(p->bucket, sizeof(p->bucket), cfg_get(p->r->cfg, "stage", "bucket"));
+        bool wanted = cfg_get_bool(p->r->cfg, "teardown", "delete_bucket");
+        if (!p->bucket[0]) {
+                if (wanted)
+                        event(p, "[stage] bucket is not set: no bucket to delete");
+                done_ok(p);
+                return;
+        }
+        int64_t job;
+        enum bucket_record rec = tb_recorded(p, &job);
+        bool mine = rec == BUCKET_CREATED;
+        if (!wanted) {
+                if (mine)
+                        event(p,
+                              "leaving bucket s3://%s, which etld created ([teardown] "
+                              "delete_bucket = true deletes it with its objects)",
+                              p->bucket);
+                done_ok(p);
+                return;
+        }
+        if (rec == BUCKET_DELETED && !p->force) {
+                event(p, "bucket s3://%s was deleted already (job %lld)", p->bucket,
+                      (long long)job);
+                if (p->plan)
+                        plan(p, "bucket", "bucket s3://%s was deleted already (job %lld)",
+                             p->bucket, (long long)job);
+                done_ok(p);
+                return;
+        }
+        if (!mine && !p->force) {
+                event(p,
+                      "leaving bucket s3://%s: the journal has no record that etld created it "
+                      "(set [teardown] force = true to delete it anyway)",
+                      p->bucket);
+                if (p->plan)
+                        plan(p, "bucket", "would leave bucket s3://%s (not created by etld)",
+                             p->bucket);
+                done_ok(p);
+                return;
+        }
+        if (!mine)
+                event(p,
+                      "bucket s3://%s was not created by etld; deleting it anyway ([teardown] "
+                      "force)",
+                      p->bucket);
+        int rc = awsenv_s3_client(p->r, p->env, NULL, &p->s3);
+        if (rc < 0) {
+                finish(p, rc, false, "cannot build the S3 client: %s", strerror(-rc));
+                return;
+        }
+        p->token[0] = '\0';
+        tb_list(p);
+}
+
+/* ---- [provision] ttl ---- */
+
+/* "90s", "30m", "2h", "1d" or sums of them ("1h30m") in milliseconds;
+ * -EINVAL when not that (a bare number too: 90 of what?), -ERANGE past a
+ * year. */
+static int parse_duration(const char *s, int64_t *ret_ms)
+{
+        static const struct {
+                char unit;
+                int64_t ms;
+        } units[] = {{'s', 1000}, {'m', 60 * 1000}, {'h', 3600 * 1000}, {'d', 86400 * 1000}};
+        int64_t total = 0;
+        const char *c = s;
+        if (!*c)
+                return -EINVAL;
+        while (*c) {
+                if (*c < '0' || *c > '9')
+                        return -EINVAL;
+                int64_t n = 0;
+                for (; *c >= '0' && *c <= '9'; c++) {
+                        n = n * 10 + (*c - '0');
+                        if (n > TTL_MAX_MS / 1000)
+                                return -ERANGE;
+                }
+                int64_t unit = 0;
+                for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+                        if (*c == units[i].unit)
+                                unit = units[i].ms;
+                if (!unit)
+                        return -EINVAL;
+                c++;
+                total += n * unit;
+                if (total > TTL_MAX_MS)
+                        return -ERANGE;
+        }
+        if (total <= 0)
+                return -EINVAL;
+        *ret_ms = total;
+        return 0;
+}
+
+int provision_check(const struct cfg *c, char *err, size_t errlen);
+int provision_check(const struct cfg *c, char *err, size_t errlen)
+{
+        const char *ttl = cfg_get(c, "provision", "ttl");
+        int64_t ms;
+        if (!ttl || !*ttl)
+                return 0;
+        int r = parse_duration(ttl, &ms);
+        if (r == -ERANGE) {
+                snprintf(err, errlen, "provision.ttl: '%.64s' is longer than a year (366d)", ttl);
+                return -EINVAL;
+        }
+        if (r < 0) {
+                snprintf(err, errlen,
+                         "provision.ttl: '%.64s' is not a duration: write a number and a unit, "
+                         "like 90s, 30m, 2h, 1d or 1h30m",
+                         ttl);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+void provision_followup(const struct cfg *c, struct pipeline_followup *ret);
+void provision_followup(const struct cfg *c, struct pipeline_followup *ret)
+{
+        const char *ttl = cfg_get(c, "provision", "ttl");
+        int64_t ms;
+        if (!ttl || !*ttl || cfg_get_bool(c, "provision", "plan") || parse_duration(ttl, &ms) < 0)
+                return;
+        ret->pipeline = "teardown";
+        ret->delay_ms = ms;
+        snprintf(ret->why, sizeof(ret->why), "provision.ttl = %.64s", ttl);
+}
+
 /* ---- step plumbing ---- */
 
 static int client(struct prov *p, const char *service, struct aws_query_client **ret)
@@ -1663,6 +1943,10 @@ static void env_ready(struct step_run *r, struct awsenv *env, int err, const cha
                 finish(p, -ECANCELED, false, NULL);
                 return;
         }
+        if (p->kind == T_BUCKET) { /* S3 only, its client built when needed */
+                tb_start(p);
+                return;
+        }
         int rc = client(p, "iam", &p->iam);
         if (rc == 0)
                 rc = client(p, "ec2", &p->ec2);
@@ -1690,6 +1974,12 @@ static void env_ready(struct step_run *r, struct awsenv *env, int err, const cha
                 return;
         }
         case P_ATTACH: {
+                const char *ttl = cfg_get(p->r->cfg, "provision", "ttl");
+                if (p->plan && ttl && *ttl)
+                        plan(p, "ttl",
+                             "would queue a teardown to run %s after provision succeeds "
+                             "(provision.ttl)",
+                             ttl);
                 at_start(p);
                 return;
         }
@@ -1709,6 +1999,8 @@ static void env_ready(struct step_run *r, struct awsenv *env, int err, const cha
                 tr_start(p);
                 return;
         }
+        case T_BUCKET:
+                return;
         }
 }
 
@@ -1765,6 +2057,10 @@ static void prov_cancel(struct step_run *r)
                 aws_query_cancel(p->req); /* its done() finishes the step */
                 return;
         }
+        if (p->s3req) {
+                s3_req_cancel(p->s3req); /* likewise */
+                return;
+        }
         if (p->waiting) { /* end the wait from the loop */
                 uv_timer_stop(&p->timer);
                 uv_timer_start(&p->timer, on_timer, 0, 0);
@@ -1802,3 +2098,5 @@ STEP(step_td_subnet, "delete-subnet-group", "delete the cluster subnet group etl
 STEP(step_td_sg, "delete-security-group", "delete the security group etld created", T_SG);
 STEP(step_td_role, "delete-role", "detach the S3 policy from the IAM role etld created, delete it",
      T_ROLE);
+STEP(step_td_bucket, "delete-bucket",
+     "with [teardown] delete_bucket: empty and delete the project bucket etld created", T_BUCKET);

@@ -10,7 +10,11 @@
 extern const struct step_ops step_create_tables, step_load, step_transform, step_check;
 extern const struct step_ops step_create_bucket, step_stage_copy;
 extern const struct step_ops step_prov_role, step_prov_sg, step_prov_subnet, step_prov_cluster,
-        step_prov_attach, step_td_cluster, step_td_subnet, step_td_sg, step_td_role;
+        step_prov_attach, step_td_cluster, step_td_subnet, step_td_sg, step_td_role,
+        step_td_bucket;
+/* provision.c: [provision] ttl, checked at submit and turned into a teardown */
+int provision_check(const struct cfg *c, char *err, size_t errlen);
+void provision_followup(const struct cfg *c, struct pipeline_followup *ret);
 
 static const struct step_ops *const etl_steps[] = {
         &step_create_tables,
@@ -47,19 +51,23 @@ static const struct pipeline provision_pipeline = {
         .name = "provision",
         .description = "IAM role, security group, subnet group and Redshift cluster, waited for "
                        "until available, with the role attached ([provision] plan: only say what "
-                       "would be done)",
+                       "would be done; [provision] ttl: a teardown that long after it succeeded)",
         .steps = provision_steps,
         .nsteps = sizeof(provision_steps) / sizeof(provision_steps[0]),
+        .check = provision_check,
+        .followup = provision_followup,
 };
 
 static const struct step_ops *const teardown_steps[] = {
-        &step_td_cluster, &step_td_subnet, &step_td_sg, &step_td_role,
+        &step_td_cluster, &step_td_subnet, &step_td_sg, &step_td_role, &step_td_bucket,
 };
 
 static const struct pipeline teardown_pipeline = {
         .name = "teardown",
-        .description = "delete what provision created, in reverse order ([teardown] force: "
-                       "adopted resources too; [teardown] plan: only say what would be deleted)",
+        .description = "delete what provision created, in reverse order, then the project "
+                       "bucket if etld created it and [teardown] delete_bucket is set "
+                       "([teardown] force: adopted resources too; [teardown] plan: only say "
+                       "what would be deleted)",
         .steps = teardown_steps,
         .nsteps = sizeof(teardown_steps) / sizeof(teardown_steps[0]),
 };

@@ -30,11 +30,24 @@ struct step_ops {
         void (*cancel)(struct step_run *r); /* ask to stop soon; step_done still comes */
 };
 
+/* A job a pipeline asks for once one of its jobs succeeded. */
+struct pipeline_followup {
+        const char *pipeline; /* NULL: none */
+        int64_t delay_ms;     /* not to start before this long after the success */
+        char why[256];        /* for the events of both jobs, e.g. "provision.ttl = 2h" */
+};
+
 struct pipeline {
         const char *name;
         const char *description;
         const struct step_ops *const *steps;
         size_t nsteps;
+        /* Checks a job's settings at submit, beyond each key's type (NULL:
+         * nothing more to check): -EINVAL with err naming the key. */
+        int (*check)(const struct cfg *c, char *err, size_t errlen);
+        /* What to queue after a job succeeded (NULL, or ret->pipeline left
+         * NULL: nothing).  c is the job's configuration. */
+        void (*followup)(const struct cfg *c, struct pipeline_followup *ret);
 };
 
 /* The pipelines etld knows; NULL when the name is unknown. */

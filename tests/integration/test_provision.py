@@ -1,19 +1,30 @@
 """test_provision.py - the provision and teardown pipelines (daemon/provision.c,
-daemon/aws/query.c) against moto behind the SigV4-checking proxy (motoenv.py).
+daemon/aws/query.c) against moto behind the SigV4-checking proxy (motoenv.py),
+and teardown's delete-bucket step against s3rver behind its proxy (s3env.py).
 
-Each test uses its own resource names, so the module shares one moto.  The
-proxy records every action; it answers `creating` for DescribeClusters when a
-test asks (moto makes a cluster available at once) and carries out
-ModifyClusterIamRoles, which moto lacks.
+Each test uses its own resource names, so the module shares one moto and one
+s3rver.  The proxy records every action; it answers `creating` for
+DescribeClusters when a test asks (moto makes a cluster available at once) and
+carries out ModifyClusterIamRoles, which moto lacks.
+
+[provision] ttl: the scheduled teardown, its not_before time across a kill -9,
+its idempotency when provision resumes, cancelling it, refusing bad values.
 """
+import concurrent.futures
+import datetime
+import http.client
 import json
 import os
+import sqlite3
 import time
+import urllib.parse
+import xml.etree.ElementTree as ET
 
 import pytest
 
 import etldtest
 from motoenv import motoenv  # noqa: F401  (the fixture)
+from s3env import s3env  # noqa: F401  (the fixture)
 
 PASSWORD = "Pw-Sekrit-7f3a9c-etld"
 MUTATING = ("Create", "Delete", "Attach", "Detach", "Authorize", "Modify", "Revoke")
@@ -219,3 +230,311 @@ def test_plan_calls_only_describe_and_get(etld_factory, motoenv, workdir):  # no
     assert_ok(run(d, "teardown", s))
     acts = motoenv.actions()
     assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in acts), acts
+
+
+def test_teardown_after_half_way_failure_removes_exactly_what_exists(etld_factory, motoenv,
+                                                                     workdir):  # noqa: F811
+    """provision fails at the cluster step (no master password): the role, the
+    security group and the subnet group exist; teardown deletes those three and
+    sends nothing about a cluster."""
+    before = motoenv.snapshot()
+    d = start_daemon(etld_factory, motoenv, workdir)
+    motoenv.reset()
+    s = names("hw")
+    s["cluster.db_password_file"] = os.path.join(workdir, "no-such-password-file")
+    st = run(d, "provision", s)
+    assert st["state"] == "failed", json.dumps(st, indent=1)
+    assert "no-such-password-file" in st["error"], st["error"]
+    assert [x["state"] for x in st["steps"]][:4] == ["done", "done", "done", "failed"]
+    assert count(motoenv.actions(), "CreateCluster") == 0
+    out = outputs(st)
+    assert out["role_origin"] == out["security_group_origin"] == "created"
+    assert out["subnet_group_origin"] == "created" and "cluster_origin" not in out
+    assert motoenv.snapshot() != before
+
+    motoenv.reset()
+    td = run(d, "teardown", s)
+    assert_ok(td)
+    acts = motoenv.actions()
+    deleting = [a for a in acts if a.split(":")[1].startswith(("Delete", "Detach"))]
+    assert deleting == ["redshift:DeleteClusterSubnetGroup", "ec2:DeleteSecurityGroup",
+                        "iam:DetachRolePolicy", "iam:DeleteRole"], acts
+    assert "no Redshift cluster recorded as created by etld" in events(td)
+    assert_same(before, motoenv.snapshot())
+
+
+# ---- [provision] ttl ----
+
+def jobs_of(d, pipeline):
+    return [j for j in d.rpc("list", {"limit": 100})["jobs"] if j["pipeline"] == pipeline]
+
+
+def scheduled_teardown(d, provision_job):
+    """The teardown the provision job queued (exactly one)."""
+    tds = [j for j in jobs_of(d, "teardown") if j["id"] > provision_job]
+    assert len(tds) == 1, tds
+    st = d.status(tds[0]["id"])
+    assert st["key"] == "etld:teardown-after-job-%d" % provision_job, st
+    return st
+
+
+def when(text):
+    """A time of etld's replies in seconds since the epoch."""
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def test_ttl_schedules_a_teardown_that_removes_everything(etld_factory, motoenv,
+                                                          workdir):  # noqa: F811
+    before = motoenv.snapshot()
+    d = start_daemon(etld_factory, motoenv, workdir)
+    motoenv.reset()
+    s = names("tt")
+    s["provision.ttl"] = "2s"
+    st = run(d, "provision", s)
+    assert_ok(st)
+    td = scheduled_teardown(d, st["id"])
+    ended = when(st["finished_at"])
+    nb = when(td["not_before"])
+    assert 1.5 <= nb - ended <= 3.5, (st["finished_at"], td["not_before"])
+    assert td["uid"] == st["uid"]
+    assert td["config"].get("iam.role_name") == "etld-tt-role"
+    assert "scheduled by provision job %d" % st["id"] in events(td)
+    assert "teardown job %d scheduled" % td["id"] in events(d.status(st["id"]))
+    done = d.wait_job(td["id"], timeout=60)
+    assert_ok(done)
+    assert when(done["started_at"]) >= nb - 0.001
+    assert_same(before, motoenv.snapshot())
+    # a plan-mode provision with a ttl schedules nothing
+    s = names("tp")
+    s.update({"provision.ttl": "1h30m", "provision.plan": True})
+    st = run(d, "provision", s)
+    assert_ok(st)
+    assert "would queue a teardown to run 1h30m after" in outputs(st)["plan_ttl"]
+    assert not [j for j in jobs_of(d, "teardown") if j["id"] > st["id"]]
+
+
+def test_ttl_teardown_survives_kill9_and_is_queued_once(etld_factory, motoenv,
+                                                        workdir):  # noqa: F811
+    before = motoenv.snapshot()
+    d = start_daemon(etld_factory, motoenv, workdir)
+    motoenv.reset()
+    s = names("tk")
+    s["provision.ttl"] = "4s"
+    st = run(d, "provision", s)
+    assert_ok(st)
+    d.kill9()
+    # as if etld had died between queueing the teardown and marking provision
+    # succeeded: the resumed provision must find that teardown, not add one
+    db = sqlite3.connect(os.path.join(d.state, "journal.db"))
+    with db:
+        db.execute("UPDATE jobs SET state = 'running', finished_at = NULL WHERE id = ?",
+                   (st["id"],))
+        (nb_ms,) = db.execute("SELECT not_before FROM jobs WHERE idem_key = ?",
+                              ("etld:teardown-after-job-%d" % st["id"],)).fetchone()
+    db.close()
+    motoenv.reset()
+    d.start()
+    again = d.wait_job(st["id"], timeout=30)
+    assert_ok(again)
+    assert "was scheduled already" in events(again)
+    td = scheduled_teardown(d, st["id"])
+    assert abs(when(td["not_before"]) * 1000 - nb_ms) < 2
+    done = d.wait_job(td["id"], timeout=60)
+    assert_ok(done)
+    assert when(done["started_at"]) * 1000 >= nb_ms - 1
+    assert len(jobs_of(d, "teardown")) == 1
+    assert count(motoenv.actions(), "DeleteCluster") == 1
+    assert_same(before, motoenv.snapshot())
+
+
+def test_cancelling_the_scheduled_teardown_keeps_the_resources(etld_factory, motoenv,
+                                                               workdir):  # noqa: F811
+    before = motoenv.snapshot()
+    d = start_daemon(etld_factory, motoenv, workdir)
+    motoenv.reset()
+    s = names("tc")
+    s["provision.ttl"] = "1d"
+    st = run(d, "provision", s)
+    assert_ok(st)
+    td = scheduled_teardown(d, st["id"])
+    assert td["state"] == "queued" and td["not_before"]
+    day = when(td["not_before"]) - when(st["finished_at"])
+    assert abs(day - 86400) < 5, day
+    # what an operator sees
+    r = etldtest.etlctl(d.sock, "status", str(td["id"]))
+    assert r.returncode == 5, r.stdout + r.stderr
+    assert "not before " + td["not_before"] in r.stdout, r.stdout
+    assert "etlctl cancel %d" % td["id"] in r.stdout, r.stdout
+    r = etldtest.etlctl(d.sock, "list")
+    row = [x for x in r.stdout.splitlines() if x.split()[:1] == [str(td["id"])]]
+    assert row and "queued" in row[0] and "not before" in row[0], r.stdout
+    r = etldtest.etlctl(d.sock, "status")
+    assert "not before" in r.stdout, r.stdout
+    r = etldtest.etlctl(d.sock, "--json", "list")
+    assert [j for j in json.loads(r.stdout)["jobs"] if j["id"] == td["id"]][0]["not_before"]
+
+    motoenv.reset()
+    r = etldtest.etlctl(d.sock, "cancel", str(td["id"]))
+    assert r.returncode == 0, r.stderr
+    assert d.status(td["id"])["state"] == "cancelled"
+    # the cancel survives a restart, and nothing was deleted
+    d.stop()
+    d.start()
+    assert d.status(td["id"])["state"] == "cancelled"
+    assert not [a for a in motoenv.actions() if a.split(":")[1].startswith(MUTATING)]
+    clusters = motoenv.client("redshift").describe_clusters()["Clusters"]
+    assert [c["ClusterIdentifier"] for c in clusters if c["ClusterIdentifier"] == "etld-tc"]
+    assert_ok(run(d, "teardown", names("tc")))
+    assert_same(before, motoenv.snapshot())
+
+
+def test_bad_ttl_is_refused_naming_the_key(etld_factory):
+    d = etld_factory()
+    for bad in ("2x", "90", "h", "-1h", "0s", "400d", "1h 30m"):
+        r = etldtest.etlctl(d.sock, "submit", "provision", "--set", "provision.ttl=" + bad)
+        assert r.returncode == 4, (bad, r.returncode, r.stdout, r.stderr)
+        assert "provision.ttl" in r.stderr and bad in r.stderr, (bad, r.stderr)
+    assert jobs_of(d, "provision") == []
+
+
+# ---- teardown's delete-bucket (s3rver) ----
+
+def s3rver(env, method, path, body=None, query=""):
+    """One request straight to s3rver (the test's own view, unsigned)."""
+    c = http.client.HTTPConnection("127.0.0.1", env.s3rver_port, timeout=30)
+    try:
+        c.request(method, urllib.parse.quote(path) + (("?" + query) if query else ""),
+                  body=body, headers={"Content-Length": str(len(body or b""))})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def put_objects(env, bucket, objects):
+    status, body = s3rver(env, "PUT", "/" + bucket)
+    assert status in (200, 409), (status, body)
+
+    def put(item):
+        status, body = s3rver(env, "PUT", "/%s/%s" % (bucket, item[0]), item[1])
+        assert status == 200, (item[0], status, body)
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        list(ex.map(put, sorted(objects.items())))
+
+
+def keys_of(env, bucket):
+    """Every key of the bucket, or None when there is no bucket."""
+    out, token = [], None
+    while True:
+        q = "list-type=2" + ("&continuation-token=" + urllib.parse.quote(token, safe="")
+                             if token else "")
+        status, body = s3rver(env, "GET", "/" + bucket, query=q)
+        if status == 404:
+            return None
+        assert status == 200, (status, body)
+        token = None
+        for el in ET.fromstring(body):
+            name = el.tag.split("}")[-1]
+            if name == "Contents":
+                out += [c.text for c in el if c.tag.endswith("Key")]
+            elif name == "NextContinuationToken":
+                token = el.text
+        if not token:
+            return sorted(out)
+
+
+@pytest.fixture(scope="module")
+def source(s3env):  # noqa: F811
+    """A small source bucket for the stage pipeline."""
+    put_objects(s3env, "prov-src", {"song_data/A/a.json": b'{"song_id": "S1"}',
+                                    "log_data/2018/11/e.json": b'{"ts": 1}',
+                                    "log_json_path.json": b'{"jsonpaths": ["$.ts"]}'})
+    return "prov-src"
+
+
+def s3_settings(env, bucket, **more):
+    s = {"aws.endpoint_url": env.endpoint, "aws.region": env.region,
+         "stage.source_bucket": "prov-src", "stage.source_region": env.region,
+         "stage.bucket": bucket}
+    s.update(more)
+    return s
+
+
+def step_events(st, step):
+    return [e["message"] for e in st.get("events") or [] if e.get("step") == step]
+
+
+def test_delete_bucket_empties_and_deletes_the_bucket_stage_created(s3env, source,
+                                                                    etld_factory):  # noqa: F811
+    d = etld_factory(env=s3env.env())
+    st = run(d, "stage", s3_settings(s3env, "prov-proj"))
+    assert_ok(st)
+    assert outputs(st)["bucket_created"] == "true"
+    # more than one DeleteObjects batch of 1000
+    put_objects(s3env, "prov-proj", {"extra/%04d" % i: b"x" for i in range(1001)})
+    assert len(keys_of(s3env, "prov-proj")) == 1004
+
+    # plan mode only counts
+    s3env.reset()
+    pl = run(d, "teardown", s3_settings(s3env, "prov-proj", **{
+        "teardown.delete_bucket": True, "teardown.plan": True}))
+    assert_ok(pl)
+    assert "would delete the 1004 objects of bucket s3://prov-proj" in outputs(pl)["plan_bucket"]
+    assert set(s3env.stats()["methods"]) <= {"GET", "HEAD"}, s3env.stats()
+    # without delete_bucket the bucket stays, and the job says so
+    td = run(d, "teardown", s3_settings(s3env, "prov-proj"))
+    assert_ok(td)
+    assert any("leaving bucket s3://prov-proj, which etld created" in m
+               for m in step_events(td, "delete-bucket")), events(td)
+    assert len(keys_of(s3env, "prov-proj")) == 1004
+
+    s3env.reset()
+    td = run(d, "teardown", s3_settings(s3env, "prov-proj", **{"teardown.delete_bucket": True}))
+    assert_ok(td)
+    assert keys_of(s3env, "prov-proj") is None
+    out = outputs(td)
+    assert out["bucket"] == "prov-proj" and out["bucket_deleted"] == "true"
+    assert out["bucket_objects_deleted"] == "1004"
+    stats = s3env.stats()
+    assert stats["methods"].get("POST") == 2, stats  # DeleteObjects: 1000, then 4
+    assert stats["methods"].get("DELETE") == 1, stats  # DeleteBucket
+    assert stats["signature_failures"] == 0
+    assert keys_of(s3env, "prov-src") is not None  # the source is not the project's
+
+    # again: the journal says it is deleted; nothing is sent
+    s3env.reset()
+    again = run(d, "teardown", s3_settings(s3env, "prov-proj", **{"teardown.delete_bucket": True}))
+    assert_ok(again)
+    assert any("was deleted already (job %d)" % td["id"] in m
+               for m in step_events(again, "delete-bucket")), events(again)
+    assert s3env.stats()["requests"] == 0
+
+
+def test_delete_bucket_leaves_a_bucket_etld_did_not_create(s3env, source,
+                                                           etld_factory):  # noqa: F811
+    put_objects(s3env, "prov-theirs", {"keep/me.json": b"{}"})
+    d = etld_factory(env=s3env.env())
+    # stage finds the bucket (bucket_existed): that does not make it etld's
+    st = run(d, "stage", s3_settings(s3env, "prov-theirs"))
+    assert_ok(st)
+    assert outputs(st).get("bucket_existed") == "true"
+    s3env.reset()
+    td = run(d, "teardown", s3_settings(s3env, "prov-theirs", **{"teardown.delete_bucket": True}))
+    assert_ok(td)
+    assert any("leaving bucket s3://prov-theirs: the journal has no record that etld created it"
+               in m for m in step_events(td, "delete-bucket")), events(td)
+    assert "bucket_deleted" not in outputs(td)
+    assert s3env.stats()["requests"] == 0
+    assert "keep/me.json" in keys_of(s3env, "prov-theirs")
+    # [teardown] force: deleted all the same
+    td = run(d, "teardown", s3_settings(s3env, "prov-theirs", **{
+        "teardown.delete_bucket": True, "teardown.force": True}))
+    assert_ok(td)
+    assert keys_of(s3env, "prov-theirs") is None
+    assert outputs(td)["bucket_deleted"] == "true"
+    # a bucket already gone is success
+    td = run(d, "teardown", s3_settings(s3env, "prov-theirs", **{
+        "teardown.delete_bucket": True, "teardown.force": True}))
+    assert_ok(td)
+    assert any("was gone already" in m for m in step_events(td, "delete-bucket")), events(td)

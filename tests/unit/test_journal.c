@@ -1,4 +1,5 @@
-/* test_journal.c - journal state transitions, idempotency keys, migrations,
+/* test_journal.c - journal state transitions, idempotency keys, not_before
+ * times, output look-ups, migrations (also of a journal of schema 1),
  * refusal of foreign and newer files, exclusive ownership. */
 #include <errno.h>
 #include <setjmp.h>
@@ -58,10 +59,11 @@ static void test_job_lifecycle(void **state)
         int64_t id, id2;
         bool existing;
         assert_int_equal(journal_job_add(j, "etl", steps, 4, "{\"load.batch_rows\":\"9\"}", "k1",
-                                         1000, &id, &existing),
+                                         1000, 0, &id, &existing),
                          0);
         assert_false(existing);
-        assert_int_equal(journal_job_add(j, "etl", steps, 4, "{}", "k1", 1000, &id2, &existing), 0);
+        assert_int_equal(journal_job_add(j, "etl", steps, 4, "{}", "k1", 1000, 0, &id2, &existing),
+                         0);
         assert_true(existing);
         assert_int_equal(id, id2);
 
@@ -69,6 +71,7 @@ static void test_job_lifecycle(void **state)
         assert_string_equal(job_str(job, "state"), "queued");
         assert_true(json_is_null(json_object_get(job, "started_at")));
         assert_int_equal(json_integer_value(json_object_get(job, "uid")), 1000);
+        assert_true(json_is_null(json_object_get(job, "not_before")));
         assert_string_equal(step_str(job, 3, "state"), "pending");
         json_decref(job);
 
@@ -85,6 +88,8 @@ static void test_job_lifecycle(void **state)
         assert_int_equal(journal_job_get(j, id, &jj), 0);
         assert_int_equal(jj.state, JOB_RUNNING);
         assert_int_equal(jj.first_unfinished, 1);
+        assert_int_equal(jj.uid, 1000);
+        assert_int_equal(jj.not_before, 0);
         assert_string_equal(jj.config, "{\"load.batch_rows\":\"9\"}");
         journal_job_clear(&jj);
 
@@ -139,7 +144,7 @@ static void test_checks_events_errors(void **state)
         assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
         int64_t id;
         bool existing;
-        journal_job_add(j, "etl", steps, 4, "{}", NULL, 0, &id, &existing);
+        journal_job_add(j, "etl", steps, 4, "{}", NULL, 0, 0, &id, &existing);
         json_t *checks = json_pack("[{s:s, s:b, s:s}, {s:s, s:b, s:s}]", "name", "a", "ok", 1,
                                    "detail", "1 rows", "name", "b", "ok", 0, "detail", "0 rows");
         assert_int_equal(journal_checks_replace(j, id, checks), 0);
@@ -218,8 +223,122 @@ static void test_migrations(void **state)
         set_pragma("PRAGMA user_version = 99");
         assert_int_equal(journal_open(path, &j, err, sizeof(err)), -EPROTO);
         assert_non_null(strstr(err, "99"));
-        set_pragma("PRAGMA user_version = 1");
+        char set[64];
+        snprintf(set, sizeof(set), "PRAGMA user_version = %d", journal_schema_version());
+        set_pragma(set);
         assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        journal_close(j);
+}
+
+extern const char *const journal_migrations[];
+
+/* A journal written by an etld of schema 1 (no not_before) opens, migrates,
+ * and keeps its jobs, which have no not_before. */
+static void test_migrate_from_schema_1(void **state)
+{
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, journal_migrations[0], NULL, NULL, NULL), SQLITE_OK);
+        /* application_id 1702128740 is 0x65746c64, "etld" */
+        assert_int_equal(sqlite3_exec(db,
+                                      "PRAGMA user_version = 1; PRAGMA application_id = 1702128740;"
+                                      "INSERT INTO jobs (pipeline, state, config, uid, created_at) "
+                                      "VALUES ('teardown', 'queued', '{}', 7, 1000);",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+
+        struct journal *j;
+        char err[256] = "";
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        struct journal_job jj;
+        assert_int_equal(journal_job_get(j, 1, &jj), 0);
+        assert_string_equal(jj.pipeline, "teardown");
+        assert_int_equal(jj.uid, 7);
+        assert_int_equal(jj.not_before, 0);
+        journal_job_clear(&jj);
+        json_t *job = journal_job_json(j, 1);
+        assert_true(json_is_null(json_object_get(job, "not_before")));
+        json_decref(job);
+        journal_close(j);
+}
+
+/* A job's not_before is kept, shown in status and list replies, and
+ * survives a close. */
+static void test_not_before(void **state)
+{
+        struct journal *j;
+        char err[256];
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        int64_t id, again;
+        bool existing;
+        const char *const td[] = { "delete-cluster" };
+        /* 2024-05-01T03:00:00Z */
+        assert_int_equal(journal_job_add(j, "teardown", td, 1, "{}", "etld:teardown-after-job-1",
+                                         5, 1714532400000, &id, &existing),
+                         0);
+        /* the same key returns the job and keeps its first time */
+        assert_int_equal(journal_job_add(j, "teardown", td, 1, "{}", "etld:teardown-after-job-1",
+                                         5, 1914532400000, &again, &existing),
+                         0);
+        assert_true(existing);
+        assert_int_equal(again, id);
+        journal_close(j);
+
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        struct journal_job jj;
+        assert_int_equal(journal_job_get(j, id, &jj), 0);
+        assert_int_equal(jj.not_before, 1714532400000);
+        assert_int_equal(jj.uid, 5);
+        journal_job_clear(&jj);
+        json_t *job = journal_job_json(j, id);
+        assert_string_equal(job_str(job, "not_before"), "2024-05-01T03:00:00.000Z");
+        assert_string_equal(job_str(job, "state"), "queued");
+        json_decref(job);
+        json_t *list = journal_list_json(j, 10);
+        assert_string_equal(job_str(json_array_get(list, 0), "not_before"),
+                            "2024-05-01T03:00:00.000Z");
+        json_decref(list);
+        journal_close(j);
+}
+
+/* journal_output_latest_for: the latest job that recorded a key together
+ * with a given name (teardown's "did etld create this bucket?"). */
+static void test_output_latest_for(void **state)
+{
+        struct journal *j;
+        char err[256];
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        const char *const st[] = { "create-bucket" };
+        int64_t a, b, c, d, job = -1;
+        bool existing;
+        journal_job_add(j, "stage", st, 1, "{}", NULL, 0, 0, &a, &existing);
+        journal_job_add(j, "stage", st, 1, "{}", NULL, 0, 0, &b, &existing);
+        journal_job_add(j, "teardown", st, 1, "{}", NULL, 0, 0, &c, &existing);
+        journal_job_add(j, "stage", st, 1, "{}", NULL, 0, 0, &d, &existing);
+        journal_output_set(j, a, "create-bucket", "bucket", "one");
+        journal_output_set(j, a, "create-bucket", "bucket_created", "true");
+        journal_output_set(j, b, "create-bucket", "bucket", "two");
+        journal_output_set(j, b, "create-bucket", "bucket_created", "true");
+        journal_output_set(j, c, "delete-bucket", "bucket", "one");
+        journal_output_set(j, c, "delete-bucket", "bucket_deleted", "true");
+        journal_output_set(j, d, "create-bucket", "bucket", "two");
+        journal_output_set(j, d, "create-bucket", "bucket_existed", "true");
+
+        char *v = journal_output_latest_for(j, "bucket", "one", "bucket_created", &job);
+        assert_string_equal(v, "true");
+        assert_int_equal(job, a);
+        free(v);
+        v = journal_output_latest_for(j, "bucket", "one", "bucket_deleted", &job);
+        assert_int_equal(job, c);
+        free(v);
+        /* bucket two: created by b; d only found it */
+        v = journal_output_latest_for(j, "bucket", "two", "bucket_created", &job);
+        assert_int_equal(job, b);
+        free(v);
+        assert_null(journal_output_latest_for(j, "bucket", "two", "bucket_deleted", &job));
+        assert_int_equal(job, 0);
+        assert_null(journal_output_latest_for(j, "bucket", "three", "bucket_created", NULL));
         journal_close(j);
 }
 
@@ -239,6 +358,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_checks_events_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_second_owner_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migrate_from_schema_1, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_not_before, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_output_latest_for, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
