@@ -6,14 +6,33 @@
  * callback; transfers are removed from the multi only outside libcurl's
  * callbacks (a cancel from inside one is deferred to a zero-delay timer);
  * we keep our own list of transfers since curl_multi_get_handles() is not in
- * Debian's 7.88.  Nothing here knows about AWS. */
+ * Debian's 7.88.  Nothing here knows about AWS.
+ *
+ * Sockets.  The plain pattern costs a uv_poll_init (two epoll_ctl calls and
+ * an ioctl), an epoll_ctl ADD and two DELs for every request, even on a
+ * kept-alive connection: curl says CURL_POLL_REMOVE when a transfer ends and
+ * the connection goes back to its cache, and CURL_POLL_IN again when the
+ * next transfer takes it.  So curl's connection sockets are opened and closed
+ * by us (CURLOPT_OPENSOCKETFUNCTION / CURLOPT_CLOSESOCKETFUNCTION), and their
+ * poll handle lives exactly as long as the socket: created at open, closed
+ * (stopped, out of epoll) in the close callback before the fd number can be
+ * reused.  In between, CURL_POLL_REMOVE only marks the socket idle and leaves
+ * a read watch in place (unreferenced: an idle connection does not keep the
+ * loop running), and a later CURL_POLL_IN finds it already there.
+ * An idle socket that stirs (the server closed the connection) is no business
+ * of curl's until it picks the connection again, which it checks first: the
+ * watch is just stopped so that EOF cannot spin the loop.  Any other socket
+ * curl hands us (a resolver's pipe) gets the plain treatment: its poll
+ * handle ends at CURL_POLL_REMOVE. */
 #include "aws/http.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HTTP_DEFAULT_MAX_BODY (16u * 1024 * 1024)
 #define HTTP_MAX_HEADERS 100
@@ -27,6 +46,7 @@ struct http_mux {
         uv_loop_t *loop;
         CURLM *multi;
         uv_timer_t timer; /* curl's timeout */
+        uv_idle_t kick;   /* curl's "as soon as possible" (a timeout of 0) */
         uv_timer_t defer; /* cancels/resumes asked for from inside callbacks */
         struct http_xfer *head;
         struct http_mux_opts opts;
@@ -37,28 +57,91 @@ struct http_mux {
         void *closed_ud;
         CURL *pool[HTTP_EASY_POOL_MAX];
         size_t npool;
+        bool no_proxy_env;        /* none of curl's proxy variables was set at start */
+        struct http_sock **socks; /* by fd number */
+        size_t nsocks;
 };
 
 struct http_sock {
         uv_poll_t poll;
         struct http_mux *mux;
         curl_socket_t fd;
+        int events;  /* what the poll handle watches; 0: stopped */
+        bool owned;  /* opened by on_open_socket: on_close_socket ends it */
+        bool wanted; /* curl waits on it (between CURL_POLL_IN/OUT and REMOVE) */
 };
 
 static void check_done(struct http_mux *m);
 
 /* ---- easy handle pool ---- */
 
+static size_t on_header(char *p, size_t size, size_t n, void *ud);
+static size_t on_write(char *p, size_t size, size_t n, void *ud);
+static size_t on_read(char *p, size_t size, size_t n, void *ud);
+static int on_seek(void *ud, curl_off_t off, int origin);
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a);
+static int on_close_socket(void *ud, curl_socket_t fd);
+
+/* A new easy handle with the options that are the same for every transfer
+ * of `m`; setup_easy() sets all the others, every time. */
+static CURL *easy_new(struct http_mux *m)
+{
+        const struct http_mux_opts *o = &m->opts;
+        CURL *e = curl_easy_init();
+        CURLcode c = CURLE_OK;
+
+        if (!e)
+                return NULL;
+#define SET(opt, val)                                                                              \
+        do {                                                                                       \
+                if (c == CURLE_OK)                                                                 \
+                        c = curl_easy_setopt(e, opt, val);                                         \
+        } while (0)
+        SET(CURLOPT_NOSIGNAL, 1L);
+        SET(CURLOPT_PROTOCOLS_STR, "http,https");
+        SET(CURLOPT_FOLLOWLOCATION, 0L);
+        SET(CURLOPT_SSL_VERIFYPEER, 1L);
+        SET(CURLOPT_SSL_VERIFYHOST, 2L);
+        if (o->ca_file)
+                SET(CURLOPT_CAINFO, o->ca_file);
+        SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        SET(CURLOPT_TCP_KEEPALIVE, 1L);
+        SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+        SET(CURLOPT_LOW_SPEED_LIMIT, o->low_speed_bytes);
+        SET(CURLOPT_LOW_SPEED_TIME, o->low_speed_secs);
+        SET(CURLOPT_HEADERFUNCTION, on_header);
+        SET(CURLOPT_WRITEFUNCTION, on_write);
+        SET(CURLOPT_READFUNCTION, on_read);
+        SET(CURLOPT_SEEKFUNCTION, on_seek);
+        SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        SET(CURLOPT_OPENSOCKETDATA, m);
+        SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+        SET(CURLOPT_CLOSESOCKETDATA, m);
+        if (m->no_proxy_env) {
+                /* Otherwise curl reads five environment variables for every
+                 * transfer; "" is "no proxy" and skips that. */
+                SET(CURLOPT_PROXY, "");
+                SET(CURLOPT_NOPROXY, "");
+        }
+#undef SET
+        if (c != CURLE_OK) {
+                curl_easy_cleanup(e);
+                return NULL;
+        }
+        return e;
+}
+
 static CURL *easy_get(struct http_mux *m)
 {
         if (m->npool > 0)
                 return m->pool[--m->npool];
-        return curl_easy_init();
+        return easy_new(m);
 }
 
-/* `e` is not in the multi.  Its options go back to the defaults; the
- * connection and DNS caches live in the multi handle, so keep-alive reuse is
- * unaffected. */
+/* `e` is not in the multi.  It keeps its options (curl_easy_reset and setting
+ * them all again cost more than the rest of a small request's setup); the
+ * pointers into the finished transfer are cleared.  The connection and DNS
+ * caches live in the multi handle, so keep-alive reuse is unaffected. */
 static void easy_put(struct http_mux *m, CURL *e)
 {
         if (!e)
@@ -67,8 +150,65 @@ static void easy_put(struct http_mux *m, CURL *e)
                 curl_easy_cleanup(e);
                 return;
         }
-        curl_easy_reset(e);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
         m->pool[m->npool++] = e;
+}
+
+/* ---- sockets ---- */
+
+static struct http_sock *sock_get(struct http_mux *m, curl_socket_t fd)
+{
+        return fd >= 0 && (size_t)fd < m->nsocks ? m->socks[fd] : NULL;
+}
+
+static void sock_closed(uv_handle_t *h)
+{
+        free(h->data);
+}
+
+/* Forgets `s` and closes its poll handle, which takes it out of epoll now:
+ * before the caller closes the fd. */
+static void sock_drop(struct http_mux *m, struct http_sock *s)
+{
+        if (sock_get(m, s->fd) == s)
+                m->socks[s->fd] = NULL;
+        uv_close((uv_handle_t *)&s->poll, sock_closed);
+}
+
+static struct http_sock *sock_new(struct http_mux *m, curl_socket_t fd, bool owned)
+{
+        if (fd < 0)
+                return NULL;
+        if ((size_t)fd >= m->nsocks) {
+                size_t n = m->nsocks ? m->nsocks : 64;
+                while (n <= (size_t)fd)
+                        n *= 2;
+                struct http_sock **t = realloc(m->socks, n * sizeof(*t));
+                if (!t)
+                        return NULL;
+                memset(t + m->nsocks, 0, (n - m->nsocks) * sizeof(*t));
+                m->socks = t;
+                m->nsocks = n;
+        }
+        /* A socket of that number that we were not told about the end of
+         * (curl closes a resolver pipe without CURL_POLL_REMOVE, say). */
+        if (m->socks[fd])
+                sock_drop(m, m->socks[fd]);
+        struct http_sock *s = calloc(1, sizeof(*s));
+        if (!s)
+                return NULL;
+        s->mux = m;
+        s->fd = fd;
+        s->owned = owned;
+        if (uv_poll_init_socket(m->loop, &s->poll, fd) < 0) {
+                free(s);
+                return NULL;
+        }
+        s->poll.data = s;
+        m->socks[fd] = s;
+        return s;
 }
 
 /* ---- transfers list ---- */
@@ -161,23 +301,13 @@ const char *http_result_str(int result)
         }
 }
 
-static void free_headers(struct http_xfer *x)
-{
-        for (size_t i = 0; i < x->n_resp_headers; i++) {
-                free(x->resp_headers[i].name);
-                free(x->resp_headers[i].value);
-        }
-        free(x->resp_headers);
-        x->resp_headers = NULL;
-        x->n_resp_headers = 0;
-}
-
 void http_xfer_reset(struct http_xfer *x)
 {
         if (!x)
                 return;
         buf_free(&x->resp);
-        free_headers(x);
+        buf_free(&x->resp_hdrs);
+        x->n_resp_headers = 0;
         x->result = 0;
         x->curl_code = CURLE_OK;
         x->status = 0;
@@ -188,10 +318,16 @@ void http_xfer_reset(struct http_xfer *x)
 
 const char *http_xfer_header(const struct http_xfer *x, const char *name)
 {
-        for (size_t i = x->n_resp_headers; i > 0; i--)
-                if (strcasecmp(x->resp_headers[i - 1].name, name) == 0)
-                        return x->resp_headers[i - 1].value;
-        return NULL;
+        const char *found = NULL, *p = x->resp_hdrs.data;
+
+        /* the last one of that name wins */
+        for (size_t i = 0; i < x->n_resp_headers; i++) {
+                const char *v = p + strlen(p) + 1;
+                if (strcasecmp(p, name) == 0)
+                        found = v;
+                p = v + strlen(v) + 1;
+        }
+        return found;
 }
 
 /* Called once per transfer, outside libcurl callbacks; `x` may be freed by
@@ -221,28 +357,27 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         size_t len = size * n;
 
         if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-                free_headers(x); /* a new response (100 Continue, then the real one) */
+                /* a new response (100 Continue, then the real one) */
+                x->resp_hdrs.len = 0;
+                x->n_resp_headers = 0;
                 return len;
         }
         const char *colon = memchr(p, ':', len);
-        if (!colon || x->n_resp_headers >= HTTP_MAX_HEADERS || len > HTTP_MAX_HEADER_BYTES)
+        if (!colon || x->n_resp_headers >= HTTP_MAX_HEADERS || len > HTTP_MAX_HEADER_BYTES ||
+            memchr(p, '\0', len))
                 return len;
         const char *v = colon + 1, *end = p + len;
         while (v < end && (*v == ' ' || *v == '\t'))
                 v++;
         while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
                 end--;
-        struct http_header *nh = realloc(x->resp_headers, (x->n_resp_headers + 1) * sizeof(*nh));
-        if (!nh)
+        /* All in one buffer: a strndup per name and value showed in profiles. */
+        if (buf_append(&x->resp_hdrs, p, (size_t)(colon - p) + 1) < 0)
                 return 0;
-        x->resp_headers = nh;
-        nh[x->n_resp_headers].name = strndup(p, (size_t)(colon - p));
-        nh[x->n_resp_headers].value = strndup(v, (size_t)(end - v));
-        if (!nh[x->n_resp_headers].name || !nh[x->n_resp_headers].value) {
-                free(nh[x->n_resp_headers].name);
-                free(nh[x->n_resp_headers].value);
+        x->resp_hdrs.data[x->resp_hdrs.len - 1] = '\0';
+        if (buf_append(&x->resp_hdrs, v, (size_t)(end - v)) < 0 ||
+            buf_append(&x->resp_hdrs, "", 1) < 0)
                 return 0;
-        }
         x->n_resp_headers++;
         return len;
 }
@@ -340,6 +475,14 @@ static void on_poll(uv_poll_t *h, int status, int events)
         struct http_mux *m = s->mux;
         int flags = 0, running;
 
+        if (!s->wanted) {
+                /* An idle kept-alive connection stirred: the server closed
+                 * it, most likely.  Curl checks a connection before it reuses
+                 * it; until then, stop watching (EOF stays readable). */
+                uv_poll_stop(&s->poll);
+                s->events = 0;
+                return;
+        }
         if (status < 0)
                 flags = CURL_CSELECT_ERR; /* EBADF is how libuv reports POLLERR */
         else {
@@ -354,43 +497,77 @@ static void on_poll(uv_poll_t *h, int status, int events)
         check_done(m);
 }
 
-static void sock_closed(uv_handle_t *h)
+/* Curl's connection sockets: see the top of the file. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
-        free(h->data);
+        struct http_mux *m = ud;
+
+        if (purpose != CURLSOCKTYPE_IPCXN)
+                return CURL_SOCKET_BAD;
+        int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+        if (fd < 0)
+                return CURL_SOCKET_BAD;
+        if (!sock_new(m, fd, true)) {
+                close(fd);
+                return CURL_SOCKET_BAD;
+        }
+        return fd;
+}
+
+/* Curl closes a socket (maybe one it did not open through us). */
+static int on_close_socket(void *ud, curl_socket_t fd)
+{
+        struct http_mux *m = ud;
+        struct http_sock *s = sock_get(m, fd);
+
+        if (s)
+                sock_drop(m, s);
+        return close(fd);
 }
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
         struct http_mux *m = userp;
-        struct http_sock *s = socketp;
+        struct http_sock *s = sock_get(m, fd);
 
         if (what == CURL_POLL_REMOVE) {
-                if (s) {
+                if (!s)
+                        return 0;
+                if (!s->owned) {
+                        sock_drop(m, s); /* curl may close it as soon as we return */
+                        return 0;
+                }
+                /* Idle in curl's connection cache, or about to be closed
+                 * (on_close_socket follows).  A read watch stays, without
+                 * keeping the loop alive (uv_run must return once every
+                 * transfer is done, as before); a write watch on an idle
+                 * socket would fire at once. */
+                s->wanted = false;
+                uv_unref((uv_handle_t *)&s->poll);
+                if (s->events & UV_WRITABLE) {
                         uv_poll_stop(&s->poll);
-                        curl_multi_assign(m->multi, fd, NULL);
-                        uv_close((uv_handle_t *)&s->poll, sock_closed);
+                        s->events = 0;
                 }
                 return 0;
         }
         if (!s) {
-                s = calloc(1, sizeof(*s));
+                s = sock_new(m, fd, false);
                 if (!s)
                         return -1;
-                s->mux = m;
-                s->fd = fd;
-                if (uv_poll_init_socket(m->loop, &s->poll, fd) < 0) {
-                        free(s);
-                        return -1;
-                }
-                s->poll.data = s;
-                curl_multi_assign(m->multi, fd, s);
         }
         int ev = 0;
         if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
                 ev |= UV_READABLE;
         if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
                 ev |= UV_WRITABLE;
-        uv_poll_start(&s->poll, ev, on_poll);
+        s->wanted = true;
+        uv_ref((uv_handle_t *)&s->poll);
+        /* libuv stops the handle itself on POLLERR: hence the second test */
+        if (ev != s->events || !uv_is_active((uv_handle_t *)&s->poll)) {
+                if (uv_poll_start(&s->poll, ev, on_poll) < 0)
+                        return -1;
+                s->events = ev;
+        }
         return 0;
 }
 
@@ -405,15 +582,37 @@ static void on_timer(uv_timer_t *t)
         check_done(m);
 }
 
+static void on_kick(uv_idle_t *h)
+{
+        struct http_mux *m = h->data;
+        int running;
+
+        uv_idle_stop(&m->kick);
+        m->in_curl++;
+        curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        m->in_curl--;
+        check_done(m);
+}
+
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
         struct http_mux *m = userp;
 
-        if (timeout_ms < 0)
+        if (timeout_ms < 0) {
                 uv_timer_stop(&m->timer);
-        else
-                /* 0 means "as soon as possible, but not from inside this callback" */
-                uv_timer_start(&m->timer, on_timer, timeout_ms ? (uint64_t)timeout_ms : 1, 0);
+                uv_idle_stop(&m->kick);
+        } else if (timeout_ms == 0) {
+                /* "As soon as possible, but not from inside this callback":
+                 * the next loop iteration, after a look at the sockets (an
+                 * idle handle makes the loop poll without blocking).  The
+                 * usual 1 ms timer instead made every new request wait, and
+                 * cost a wake-up of its own. */
+                uv_timer_stop(&m->timer);
+                uv_idle_start(&m->kick, on_kick);
+        } else {
+                uv_idle_stop(&m->kick);
+                uv_timer_start(&m->timer, on_timer, (uint64_t)timeout_ms, 0);
+        }
         return 0;
 }
 
@@ -543,11 +742,13 @@ void http_resume(struct http_xfer *x)
                 do_resume(x);
 }
 
+/* Sets every option that may differ between transfers (easy_new() set the
+ * others): a pooled handle still carries the previous transfer's. */
 static int setup_easy(struct http_mux *m, struct http_xfer *x)
 {
         CURL *e = x->easy;
-        const struct http_mux_opts *o = &m->opts;
         bool has_body = x->body || x->read_body;
+        bool head = strcmp(x->method, "HEAD") == 0;
         CURLcode c = CURLE_OK;
 
 #define SET(opt, val)                                                                              \
@@ -558,41 +759,30 @@ static int setup_easy(struct http_mux *m, struct http_xfer *x)
         SET(CURLOPT_URL, x->url);
         SET(CURLOPT_PRIVATE, x);
         SET(CURLOPT_ERRORBUFFER, x->errbuf);
-        SET(CURLOPT_NOSIGNAL, 1L);
-        SET(CURLOPT_PROTOCOLS_STR, "http,https");
-        SET(CURLOPT_FOLLOWLOCATION, 0L);
-        SET(CURLOPT_SSL_VERIFYPEER, 1L);
-        SET(CURLOPT_SSL_VERIFYHOST, 2L);
-        if (o->ca_file)
-                SET(CURLOPT_CAINFO, o->ca_file);
-        SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-        SET(CURLOPT_TCP_KEEPALIVE, 1L);
-        SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-        SET(CURLOPT_LOW_SPEED_LIMIT, o->low_speed_bytes);
-        SET(CURLOPT_LOW_SPEED_TIME, o->low_speed_secs);
-        if (x->timeout_ms > 0)
-                SET(CURLOPT_TIMEOUT_MS, x->timeout_ms);
-        SET(CURLOPT_HEADERFUNCTION, on_header);
+        SET(CURLOPT_TIMEOUT_MS, x->timeout_ms > 0 ? x->timeout_ms : 0L);
         SET(CURLOPT_HEADERDATA, x);
-        SET(CURLOPT_WRITEFUNCTION, on_write);
         SET(CURLOPT_WRITEDATA, x);
-        if (x->headers)
-                SET(CURLOPT_HTTPHEADER, x->headers);
-        if (strcmp(x->method, "HEAD") == 0)
+        SET(CURLOPT_READDATA, x);
+        SET(CURLOPT_SEEKDATA, x);
+        SET(CURLOPT_HTTPHEADER, x->headers);
+        /* HTTPGET puts the method back to GET with no upload and a body
+         * expected; then one of NOBODY (HEAD) or UPLOAD (PUT) changes it. */
+        SET(CURLOPT_HTTPGET, 1L);
+        SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+        const char *custom = NULL;
+        if (head) {
                 SET(CURLOPT_NOBODY, 1L);
-        else if (has_body) {
+        } else if (has_body) {
                 SET(CURLOPT_UPLOAD, 1L);
-                SET(CURLOPT_READFUNCTION, on_read);
-                SET(CURLOPT_READDATA, x);
-                SET(CURLOPT_SEEKFUNCTION, on_seek);
-                SET(CURLOPT_SEEKDATA, x);
                 curl_off_t len = x->read_body ? (curl_off_t)x->read_len : (curl_off_t)x->body_len;
                 if (len >= 0)
                         SET(CURLOPT_INFILESIZE_LARGE, len);
                 if (strcmp(x->method, "PUT") != 0)
-                        SET(CURLOPT_CUSTOMREQUEST, x->method);
-        } else if (strcmp(x->method, "GET") != 0)
-                SET(CURLOPT_CUSTOMREQUEST, x->method);
+                        custom = x->method;
+        } else if (strcmp(x->method, "GET") != 0) {
+                custom = x->method;
+        }
+        SET(CURLOPT_CUSTOMREQUEST, custom);
 #undef SET
         return c == CURLE_OK ? 0 : -EINVAL;
 }
@@ -664,9 +854,19 @@ int http_mux_new(uv_loop_t *loop, const struct http_mux_opts *opts, struct http_
         }
         uv_timer_init(loop, &m->timer);
         uv_timer_init(loop, &m->defer);
+        uv_idle_init(loop, &m->kick);
         m->timer.data = m;
         m->defer.data = m;
-        m->open_handles = 2;
+        m->kick.data = m;
+        m->open_handles = 3;
+        static const char *const proxy_vars[] = {
+            "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+            "ALL_PROXY",  "no_proxy",    "NO_PROXY",
+        };
+        m->no_proxy_env = true;
+        for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(proxy_vars[0]); i++)
+                if (getenv(proxy_vars[i]))
+                        m->no_proxy_env = false;
         curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
         curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
         curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -711,10 +911,20 @@ void http_mux_close(struct http_mux *m, void (*closed)(void *ud), void *ud)
         m->multi = NULL;
         while (m->npool > 0)
                 curl_easy_cleanup(m->pool[--m->npool]);
+        /* curl closed its connections above (on_close_socket); whatever is
+         * left was never ours to close */
+        for (size_t i = 0; i < m->nsocks; i++)
+                if (m->socks[i])
+                        sock_drop(m, m->socks[i]);
+        free(m->socks);
+        m->socks = NULL;
+        m->nsocks = 0;
         uv_timer_stop(&m->timer);
         uv_timer_stop(&m->defer);
+        uv_idle_stop(&m->kick);
         uv_close((uv_handle_t *)&m->timer, mux_handle_closed);
         uv_close((uv_handle_t *)&m->defer, mux_handle_closed);
+        uv_close((uv_handle_t *)&m->kick, mux_handle_closed);
 }
 
 /* ---- retry policy ---- */

@@ -1,5 +1,6 @@
 /* http.h - the asynchronous HTTP engine: libcurl's multi interface driven by
- * the libuv loop (uv_poll per socket, one uv_timer per multi handle).
+ * the libuv loop (uv_poll per socket; a uv_timer and a uv_idle per multi
+ * handle for curl's timeouts).
  *
  * One `struct http_mux` per loop; it owns the multi handle and therefore the
  * connection cache (keep-alive connections are reused between transfers) and
@@ -12,6 +13,10 @@
  * TLS peer and host verification are always on; only http and https are
  * allowed; redirects are never followed (S3's 301/307 are handled by the
  * caller, which knows about regions).
+ *
+ * Proxies: curl's variables (http_proxy, https_proxy, all_proxy, no_proxy and
+ * their upper-case forms) are honoured when one of them was set when the
+ * engine was created; otherwise no proxy is looked up at all.
  *
  * The retry policy (capped exponential backoff with full jitter, Retry-After,
  * which failures are transient) is a set of pure functions at the end; the
@@ -43,11 +48,6 @@ typedef int (*http_body_fn)(struct http_xfer *x, const char *data, size_t len);
 typedef long (*http_read_fn)(struct http_xfer *x, char *buf, size_t len);
 typedef void (*http_done_fn)(struct http_xfer *x);
 
-struct http_header {
-        char *name; /* as received; compare with strcasecmp */
-        char *value;
-};
-
 struct http_xfer {
         /* ---- request: set by the caller before http_submit() ---- */
         const char *method;         /* "GET", "PUT", "HEAD", "POST", "DELETE" */
@@ -70,12 +70,12 @@ struct http_xfer {
                        -EHOSTUNREACH, -E2BIG, -EIO, -ENOMEM, or
                        what a body callback returned */
         CURLcode curl_code;
-        long status;                      /* HTTP status, 0 when none arrived */
-        struct buf resp;                  /* buffered body (error bodies always land here) */
-        struct http_header *resp_headers; /* of the last response */
-        size_t n_resp_headers;
-        uint64_t bytes_in;    /* body bytes delivered this attempt */
-        long new_connections; /* connections this transfer opened (0 = reused) */
+        long status;           /* HTTP status, 0 when none arrived */
+        struct buf resp;       /* buffered body (error bodies always land here) */
+        struct buf resp_hdrs;  /* the last response's headers, "name\0value\0"... */
+        size_t n_resp_headers; /* (read them with http_xfer_header) */
+        uint64_t bytes_in;     /* body bytes delivered this attempt */
+        long new_connections;  /* connections this transfer opened (0 = reused) */
         char errbuf[CURL_ERROR_SIZE];
 
         /* ---- private ---- */

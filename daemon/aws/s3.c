@@ -60,6 +60,7 @@ struct s3_client {
         uv_loop_t *loop;
         char *region;
         char *endpoint;
+        struct s3_target ep; /* the endpoint's base and host, parsed once (base NULL: not) */
         bool path_style;
         struct http_retry_policy retry;
         struct sigv4_creds creds;
@@ -100,7 +101,7 @@ struct s3_req {
 
         struct http_xfer x;
         char *url;
-        struct curl_slist *hlist;
+        struct curl_slist *hlist; /* one allocation: free(), see hlist_build */
         uv_timer_t timer;
         unsigned attempt, redirects;
         char region[64];
@@ -315,8 +316,122 @@ void s3_list_page_free(struct s3_list_page *p)
         free(p);
 }
 
+/* strdup of a leaf's text; *ret NULL when the node is absent (-1).  -EAGAIN
+ * when it has element children (libxml2 would give their texts together). */
+static int tree_dup(const struct xml_tree *t, int i, char **ret)
+{
+        *ret = NULL;
+        if (i < 0)
+                return 0;
+        const char *v = xml_tree_text(t, i);
+        if (!v)
+                return -EAGAIN;
+        *ret = strdup(v);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Like xml_child_copy: the child's text truncated into buf; false when there
+ * is no such child.  *again is set when the child is not a leaf. */
+static bool tree_child_copy(const struct xml_tree *t, int parent, const char *local, char *buf,
+                            size_t size, bool *again)
+{
+        int i = xml_tree_child(t, parent, local);
+        if (i < 0)
+                return false;
+        const char *v = xml_tree_text(t, i);
+        if (!v) {
+                *again = true;
+                return false;
+        }
+        snprintf(buf, size, "%s", v); /* ASCII only: no sequence to cut */
+        return true;
+}
+
+/* s3_parse_list without libxml2 (a listing of 1,000 keys as a libxml2
+ * document cost about as much as copying them), for replies of the simple
+ * shape xml_tree_read() takes; -EAGAIN for the others, and for anything
+ * that would not read exactly as the libxml2 path reads it. */
+static int parse_list_fast(const char *data, size_t len, struct s3_list_page **ret)
+{
+        struct xml_tree t;
+        int r = xml_tree_read(data, len, &t);
+        if (r < 0)
+                return r;
+        struct s3_list_page *p = NULL;
+        size_t nobj = 0, npre = 0;
+        bool again = false;
+        r = -EAGAIN;
+        if (!xml_tree_is(&t, 0, "ListBucketResult"))
+                goto out;
+        for (int c = xml_tree_child(&t, 0, "Contents"); c >= 0;
+             c = xml_tree_next(&t, c, "Contents"))
+                nobj++;
+        for (int c = xml_tree_child(&t, 0, "CommonPrefixes"); c >= 0;
+             c = xml_tree_next(&t, c, "CommonPrefixes"))
+                npre++;
+        r = -ENOMEM;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                goto out;
+        p->objects = calloc(nobj ? nobj : 1, sizeof(*p->objects));
+        p->prefixes = calloc(npre ? npre : 1, sizeof(*p->prefixes));
+        if (!p->objects || !p->prefixes)
+                goto out;
+        for (int c = xml_tree_child(&t, 0, "Contents"); c >= 0;
+             c = xml_tree_next(&t, c, "Contents")) {
+                struct s3_object *o = &p->objects[p->n++];
+                int k = xml_tree_child(&t, c, "Key");
+                char size[32] = "";
+                long long sz = -1;
+                if (k < 0) {
+                        r = -EBADMSG;
+                        goto out;
+                }
+                if ((r = tree_dup(&t, k, &o->key)) < 0 ||
+                    (r = tree_dup(&t, xml_tree_child(&t, c, "ETag"), &o->etag)) < 0 ||
+                    (r = tree_dup(&t, xml_tree_child(&t, c, "LastModified"), &o->last_modified)) <
+                        0)
+                        goto out;
+                if (tree_child_copy(&t, c, "Size", size, sizeof(size), &again) &&
+                    util_parse_ll(size, &sz) < 0)
+                        sz = -1;
+                o->size = sz;
+        }
+        for (int c = xml_tree_child(&t, 0, "CommonPrefixes"); c >= 0;
+             c = xml_tree_next(&t, c, "CommonPrefixes")) {
+                char *v;
+                if ((r = tree_dup(&t, xml_tree_child(&t, c, "Prefix"), &v)) < 0)
+                        goto out;
+                if (v)
+                        p->prefixes[p->nprefixes++] = v;
+        }
+        char trunc[16] = "";
+        tree_child_copy(&t, 0, "IsTruncated", trunc, sizeof(trunc), &again);
+        p->truncated = strcmp(trunc, "true") == 0;
+        if (p->truncated) {
+                if ((r = tree_dup(&t, xml_tree_child(&t, 0, "NextContinuationToken"),
+                                  &p->next_token)) < 0)
+                        goto out;
+                if (!p->next_token || !*p->next_token) {
+                        r = -EBADMSG; /* truncated without a way on */
+                        goto out;
+                }
+        }
+        r = again ? -EAGAIN : 0;
+out:
+        xml_tree_free(&t);
+        if (r < 0)
+                s3_list_page_free(p);
+        else
+                *ret = p;
+        return r;
+}
+
 int s3_parse_list(const char *data, size_t len, struct s3_list_page **ret)
 {
+        int fast = parse_list_fast(data, len, ret);
+        if (fast != -EAGAIN)
+                return fast;
         xmlDoc *doc = xml_read(data, len);
         if (!doc)
                 return -EBADMSG;
@@ -386,10 +501,13 @@ out:
 int s3_parse_copy_result(const char *data, size_t len, char *etag, size_t etag_size,
                          struct aws_error *aerr)
 {
+        /* The usual reply is small and flat: read it without libxml2. */
+        if (xml_flat_child(data, len, "CopyObjectResult", "ETag", etag, etag_size) == 1)
+                return 0;
         if (etag_size)
                 etag[0] = '\0';
-        /* The usual reply: parse it once.  Anything else may be an error
-         * document (a 200 carrying <Error>), checked as before. */
+        /* Anything else may be an error document (a 200 carrying <Error>),
+         * or a reply the fast path leaves to libxml2. */
         xmlDoc *doc = xml_read(data, len);
         xmlNode *root = xml_root(doc);
         if (!doc || !xml_is(root, "CopyObjectResult")) {
@@ -525,6 +643,10 @@ int s3_client_new(struct http_mux *mux, const struct s3_client_opts *opts,
                 s3_client_free(c);
                 return -ENOMEM;
         }
+        /* Parsing the endpoint URL showed in the profile of every request.  A
+         * bad endpoint is reported by the first request, as before. */
+        if (c->endpoint && s3_target_build(c->endpoint, true, NULL, NULL, NULL, &c->ep) < 0)
+                memset(&c->ep, 0, sizeof(c->ep));
         xml_init();
         *ret = c;
         return 0;
@@ -549,6 +671,7 @@ void s3_client_free(struct s3_client *c)
         sigv4_creds_clear(&c->creds);
         free(c->region);
         free(c->endpoint);
+        s3_target_clear(&c->ep);
         free(c);
 }
 
@@ -566,7 +689,7 @@ static void req_closed(uv_handle_t *h)
         free(r->bucket);
         free(r->key);
         free(r->url);
-        curl_slist_free_all(r->hlist);
+        free(r->hlist);
         http_xfer_reset(&r->x);
         s3_list_page_free(r->res.page);
         free(r);
@@ -697,11 +820,54 @@ static void on_xfer_done(struct http_xfer *x);
 
 static int send_batch(struct s3_req *r);
 
+/* The request's header lines for CURLOPT_HTTPHEADER, "name: value" for each
+ * of names[i]/values[i] (values[i] NULL: the line is names[i] as is), built
+ * in one allocation: curl only reads the list, and curl_slist_append's two
+ * allocations per line (and as many frees) showed in the profile.  Free the
+ * result with free(), never curl_slist_free_all(). */
+static struct curl_slist *hlist_build(size_t n, const char *const *names, const char *const *values)
+{
+        size_t text = 0;
+        for (size_t i = 0; i < n; i++)
+                text += strlen(names[i]) + (values[i] ? 2 + strlen(values[i]) : 0) + 1;
+        struct curl_slist *l = malloc(n * sizeof(*l) + text);
+        if (!l)
+                return NULL;
+        char *p = (char *)(l + n);
+        for (size_t i = 0; i < n; i++) {
+                size_t k = strlen(names[i]);
+                l[i].data = p;
+                l[i].next = i + 1 < n ? &l[i + 1] : NULL;
+                memcpy(p, names[i], k);
+                p += k;
+                if (values[i]) {
+                        size_t v = strlen(values[i]);
+                        memcpy(p, ": ", 2);
+                        memcpy(p + 2, values[i], v);
+                        p += 2 + v;
+                }
+                *p++ = '\0';
+        }
+        return l;
+}
+
+/* Releases what attempt() built of `t`: with a parsed endpoint, only the path. */
+static void target_done(struct s3_client *c, struct s3_target *t)
+{
+        if (c->ep.base) {
+                free(t->path);
+                t->path = NULL;
+        } else {
+                s3_target_clear(t);
+        }
+}
+
 static void attempt(struct s3_req *r)
 {
         struct s3_client *c = r->c;
         struct s3_target t = {0};
         struct sigv4_signed s = {0};
+        struct buf u = {0};
         struct sigv4_header h[MAX_HDRS + 3];
         char range[64], err[256];
         size_t nh = 0;
@@ -735,10 +901,20 @@ static void attempt(struct s3_req *r)
                 if (im)
                         h[nh++] = (struct sigv4_header){"If-Match", im};
         }
-        rc = s3_target_build(c->endpoint, c->path_style, r->region, r->bucket, r->key, &t);
+        if (c->ep.base) {
+                /* with an endpoint: path style, the host parsed once */
+                t.base = c->ep.base;
+                t.host = c->ep.host;
+                rc = buf_cat(&u, r->key ? 4 : 2, "/", r->bucket, "/", r->key) == 0 ? 0 : -ENOMEM;
+                t.path = u.data;
+                u = (struct buf){0};
+        } else {
+                rc = s3_target_build(c->endpoint, c->path_style, r->region, r->bucket, r->key, &t);
+        }
         if (rc < 0) {
                 snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: bad endpoint or name",
                          op_names[r->op], r->bucket ? r->bucket : "", r->key ? r->key : "");
+                target_done(c, &t);
                 complete(r, rc);
                 return;
         }
@@ -759,42 +935,41 @@ static void attempt(struct s3_req *r)
         if (rc < 0) {
                 snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: cannot sign: %s",
                          op_names[r->op], r->bucket ? r->bucket : "", r->key ? r->key : "", err);
-                s3_target_clear(&t);
+                target_done(c, &t);
                 complete(r, rc);
                 return;
         }
-        struct buf u = {0};
         rc = buf_cat(&u, 4, t.base, s.path, s.query[0] ? "?" : "", s.query);
-        struct curl_slist *l = NULL;
-        struct buf line = {0};
-        bool ok = rc == 0;
-        if (ok) {
-                rc = buf_cat(&line, 2, "Host: ", t.host);
-                ok = rc == 0 && (l = curl_slist_append(l, line.data));
+        /* Host, the signer's headers, ours, and no Expect/Accept */
+        const char *names[1 + SIGV4_MAX_OUT_HEADERS + MAX_HDRS + 3 + 2];
+        const char *values[sizeof(names) / sizeof(names[0])];
+        size_t n = 0;
+        names[n] = "Host";
+        values[n++] = t.host;
+        for (size_t i = 0; i < s.nheaders; i++) {
+                names[n] = s.headers[i].name;
+                values[n++] = s.headers[i].value;
         }
-        for (size_t i = 0; ok && i < s.nheaders; i++) {
-                line.len = 0;
-                ok = buf_cat(&line, 3, s.headers[i].name, ": ", s.headers[i].value) == 0 &&
-                     curl_slist_append(l, line.data);
+        for (size_t i = 0; i < nh; i++) {
+                names[n] = h[i].name;
+                values[n++] = h[i].value;
         }
-        for (size_t i = 0; ok && i < nh; i++) {
-                line.len = 0;
-                ok = buf_cat(&line, 3, h[i].name, ": ", h[i].value) == 0 &&
-                     curl_slist_append(l, line.data);
-        }
-        ok = ok && curl_slist_append(l, "Expect:") && curl_slist_append(l, "Accept:");
-        buf_free(&line);
+        names[n] = "Expect:";
+        values[n++] = NULL;
+        names[n] = "Accept:";
+        values[n++] = NULL;
+        struct curl_slist *l = rc == 0 ? hlist_build(n, names, values) : NULL;
+        bool ok = l != NULL;
         sigv4_signed_clear(&s);
-        s3_target_clear(&t);
+        target_done(c, &t);
         if (!ok) {
-                curl_slist_free_all(l);
                 buf_free(&u);
                 snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s: out of memory", op_names[r->op]);
                 complete(r, -ENOMEM);
                 return;
         }
         free(r->url);
-        curl_slist_free_all(r->hlist);
+        free(r->hlist);
         r->url = u.data;
         r->hlist = l;
 

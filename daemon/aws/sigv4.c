@@ -66,6 +66,9 @@ struct sign_cache {
         char region[64];
         char service[32];
         unsigned char key[32];
+        bool date_valid; /* amz_date is the formatted date_now */
+        time_t date_now;
+        char amz_date[17];
 };
 
 static void tls_free(void *p)
@@ -522,15 +525,28 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
                 util_setf(err, errlen, "sigv4: incomplete request or credentials");
                 return -EINVAL;
         }
-        if (!gmtime_r(&req->now, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 1970) {
-                util_setf(err, errlen, "sigv4: signing time out of range");
-                return -EINVAL;
-        }
         if (strlen(req->region) + strlen(req->service) + 32 > sizeof(scope_tail)) {
                 util_setf(err, errlen, "sigv4: region or service name too long");
                 return -EINVAL;
         }
-        strftime(out->amz_date, sizeof(out->amz_date), "%Y%m%dT%H%M%SZ", &tm);
+        /* Requests come many to a second: format each second once (gmtime_r
+         * and strftime take locks and look at the time zone every time). */
+        struct sign_cache *dc = tls_get();
+        if (dc && dc->date_valid && dc->date_now == req->now) {
+                memcpy(out->amz_date, dc->amz_date, sizeof(out->amz_date));
+        } else {
+                if (!gmtime_r(&req->now, &tm) || tm.tm_year + 1900 > 9999 ||
+                    tm.tm_year + 1900 < 1970) {
+                        util_setf(err, errlen, "sigv4: signing time out of range");
+                        return -EINVAL;
+                }
+                strftime(out->amz_date, sizeof(out->amz_date), "%Y%m%dT%H%M%SZ", &tm);
+                if (dc) {
+                        memcpy(dc->amz_date, out->amz_date, sizeof(dc->amz_date));
+                        dc->date_now = req->now;
+                        dc->date_valid = true;
+                }
+        }
         memcpy(date8, out->amz_date, 8);
         date8[8] = '\0';
         snprintf(scope_tail, sizeof(scope_tail), "%s/%s/%s/aws4_request", date8, req->region,

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util.h"
 
@@ -162,6 +163,452 @@ int xml_parse_aws_error(const char *data, size_t len, struct aws_error *ret)
                 xml_child_copy(err, "Bucket", ret->bucket, sizeof(ret->bucket));
         xmlFreeDoc(doc);
         return 0;
+}
+
+/* ---- flat replies without libxml2 ----
+ *
+ * A CopyObject reply is a few hundred bytes, and building a libxml2 document
+ * for it (a parser context, a dictionary, a node per element and per text)
+ * cost more CPU than the rest of the copy's bookkeeping together.  The scanner
+ * below accepts a deliberately small subset of XML and answers -EAGAIN for
+ * anything outside it, so libxml2 still has the last word on every document
+ * that is not plainly well-formed. */
+
+struct scan {
+        const char *p, *end;
+};
+
+static bool flat_char_ok(unsigned char c)
+{
+        return (c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n';
+}
+
+static bool is_alpha(char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_digit(char c)
+{
+        return c >= '0' && c <= '9';
+}
+
+static bool skip_ws(struct scan *s)
+{
+        const char *b = s->p;
+        while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n'))
+                s->p++;
+        return s->p > b;
+}
+
+/* Consumes `w` when it comes next. */
+static bool lit(struct scan *s, const char *w)
+{
+        size_t n = strlen(w);
+        if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0)
+                return false;
+        s->p += n;
+        return true;
+}
+
+/* An unprefixed name; its length, or 0 when there is none or it has a
+ * prefix (namespace prefixes are left to libxml2). */
+static size_t flat_name(struct scan *s)
+{
+        const char *b = s->p;
+        if (s->p >= s->end || !(is_alpha(*s->p) || *s->p == '_'))
+                return 0;
+        s->p++;
+        while (s->p < s->end &&
+               (is_alpha(*s->p) || is_digit(*s->p) || *s->p == '_' || *s->p == '-' || *s->p == '.'))
+                s->p++;
+        if (s->p < s->end && *s->p == ':')
+                return 0;
+        return (size_t)(s->p - b);
+}
+
+/* A quoted attribute value without '<' or references; false otherwise. */
+static bool flat_quoted(struct scan *s, const char **val, size_t *vlen)
+{
+        if (s->p >= s->end || (*s->p != '"' && *s->p != '\''))
+                return false;
+        char q = *s->p++;
+        const char *b = s->p;
+        while (s->p < s->end && *s->p != q) {
+                if (*s->p == '<' || *s->p == '&' || !flat_char_ok((unsigned char)*s->p))
+                        return false;
+                s->p++;
+        }
+        if (s->p >= s->end)
+                return false;
+        *val = b;
+        *vlen = (size_t)(s->p - b);
+        s->p++;
+        return true;
+}
+
+/* name S? '=' S? quoted, where name must be `want`. */
+static bool flat_pseudo_attr(struct scan *s, const char *want, const char **val, size_t *vlen)
+{
+        if (!lit(s, want))
+                return false;
+        skip_ws(s);
+        if (!lit(s, "="))
+                return false;
+        skip_ws(s);
+        return flat_quoted(s, val, vlen);
+}
+
+/* The XML declaration, if there is one: version 1.0, encoding UTF-8 if
+ * named, standalone yes or no.  False: leave the document to libxml2. */
+static bool flat_decl(struct scan *s)
+{
+        const char *v;
+        size_t n;
+
+        if (!lit(s, "<?xml"))
+                return true;
+        if (!skip_ws(s) || !flat_pseudo_attr(s, "version", &v, &n) || n != 3 ||
+            memcmp(v, "1.0", 3) != 0)
+                return false;
+        bool ws = skip_ws(s);
+        if (ws && s->p < s->end && *s->p == 'e') {
+                if (!flat_pseudo_attr(s, "encoding", &v, &n) || n != 5 ||
+                    strncasecmp(v, "UTF-8", 5) != 0)
+                        return false;
+                ws = skip_ws(s);
+        }
+        if (ws && s->p < s->end && *s->p == 's') {
+                if (!flat_pseudo_attr(s, "standalone", &v, &n) ||
+                    !((n == 3 && memcmp(v, "yes", 3) == 0) || (n == 2 && memcmp(v, "no", 2) == 0)))
+                        return false;
+                skip_ws(s);
+        }
+        return lit(s, "?>");
+}
+
+/* `</name S? >` */
+static bool flat_end_tag(struct scan *s, const char *name, size_t len)
+{
+        if (!lit(s, "</"))
+                return false;
+        const char *n = s->p;
+        if (flat_name(s) != len || memcmp(n, name, len) != 0)
+                return false;
+        skip_ws(s);
+        return lit(s, ">");
+}
+
+/* Character data up to the next '<', with references resolved; appended to
+ * out (at most size - 1 bytes, then NUL) when out is not NULL. */
+static bool flat_text(struct scan *s, char *out, size_t size)
+{
+        size_t o = 0;
+
+        while (s->p < s->end && *s->p != '<') {
+                unsigned char c = (unsigned char)*s->p;
+                if (!flat_char_ok(c))
+                        return false;
+                if (c == ']' && s->end - s->p >= 3 && memcmp(s->p, "]]>", 3) == 0)
+                        return false; /* not allowed in character data */
+                if (c != '&') {
+                        s->p++;
+                } else if (lit(s, "&lt;")) {
+                        c = '<';
+                } else if (lit(s, "&gt;")) {
+                        c = '>';
+                } else if (lit(s, "&amp;")) {
+                        c = '&';
+                } else if (lit(s, "&quot;")) {
+                        c = '"';
+                } else if (lit(s, "&apos;")) {
+                        c = '\'';
+                } else if (lit(s, "&#")) {
+                        bool hex = lit(s, "x");
+                        unsigned long v = 0;
+                        int digits = 0;
+                        for (; s->p < s->end && *s->p != ';' && digits < 6; digits++, s->p++) {
+                                char d = *s->p;
+                                if (is_digit(d))
+                                        v = v * (hex ? 16 : 10) + (unsigned long)(d - '0');
+                                else if (hex && d >= 'a' && d <= 'f')
+                                        v = v * 16 + (unsigned long)(d - 'a' + 10);
+                                else if (hex && d >= 'A' && d <= 'F')
+                                        v = v * 16 + (unsigned long)(d - 'A' + 10);
+                                else
+                                        return false;
+                        }
+                        if (digits == 0 || !lit(s, ";") || v > 0x7f ||
+                            !flat_char_ok((unsigned char)v))
+                                return false;
+                        c = (unsigned char)v;
+                } else {
+                        return false;
+                }
+                if (out && o + 1 < size)
+                        out[o++] = (char)c;
+        }
+        if (out && size)
+                out[o] = '\0';
+        return true;
+}
+
+int xml_flat_child(const char *data, size_t len, const char *root, const char *child, char *buf,
+                   size_t size)
+{
+        struct scan sc = {data, data + len}, *s = &sc;
+        const char *rname, *attrs[8];
+        size_t rlen, alens[8], nattrs = 0;
+        int found = 0;
+
+        if (!data || !flat_decl(s))
+                return -EAGAIN;
+        skip_ws(s);
+        if (!lit(s, "<"))
+                return -EAGAIN;
+        rname = s->p;
+        rlen = flat_name(s);
+        if (rlen == 0 || rlen != strlen(root) || memcmp(rname, root, rlen) != 0)
+                return -EAGAIN;
+        for (;;) {
+                bool ws = skip_ws(s);
+                if (lit(s, ">"))
+                        break;
+                const char *an = s->p, *v;
+                size_t al = flat_name(s), vl;
+                if (!ws || al == 0 || nattrs == 8)
+                        return -EAGAIN;
+                for (size_t i = 0; i < nattrs; i++)
+                        if (alens[i] == al && memcmp(attrs[i], an, al) == 0)
+                                return -EAGAIN; /* a duplicate: not well-formed */
+                attrs[nattrs] = an;
+                alens[nattrs++] = al;
+                skip_ws(s);
+                if (!lit(s, "="))
+                        return -EAGAIN;
+                skip_ws(s);
+                if (!flat_quoted(s, &v, &vl))
+                        return -EAGAIN;
+        }
+        size_t clen = strlen(child);
+        for (;;) {
+                skip_ws(s);
+                if (s->end - s->p >= 2 && memcmp(s->p, "</", 2) == 0) {
+                        if (!flat_end_tag(s, rname, rlen))
+                                return -EAGAIN;
+                        skip_ws(s);
+                        return s->p == s->end ? found : -EAGAIN;
+                }
+                if (!lit(s, "<"))
+                        return -EAGAIN; /* text in the root, or the end came early */
+                const char *cname = s->p;
+                size_t cl = flat_name(s);
+                if (cl == 0)
+                        return -EAGAIN; /* comment, CDATA, PI, prefix, ... */
+                skip_ws(s);
+                if (!lit(s, ">"))
+                        return -EAGAIN; /* attributes, or an empty-element tag */
+                bool want = !found && cl == clen && memcmp(cname, child, cl) == 0;
+                if (!flat_text(s, want ? buf : NULL, size) || !flat_end_tag(s, cname, cl))
+                        return -EAGAIN;
+                if (want)
+                        found = 1;
+        }
+}
+
+/* ---- nested replies without libxml2 ---- */
+
+#define TREE_MAX_DEPTH 16
+
+static int tree_add(struct xml_tree *t, const char *name, size_t len, int parent)
+{
+        if (t->n == t->cap) {
+                size_t cap = t->cap ? t->cap * 2 : 64;
+                if (cap > INT32_MAX)
+                        return -ENOMEM;
+                struct xml_tree_node *n = realloc(t->nodes, cap * sizeof(*n));
+                if (!n)
+                        return -ENOMEM;
+                t->nodes = n;
+                t->cap = cap;
+        }
+        int i = (int)t->n++;
+        struct xml_tree_node *n = &t->nodes[i];
+        n->name = name;
+        n->name_len = len;
+        n->text = -1;
+        n->parent = parent;
+        n->first_child = n->last_child = n->next = -1;
+        if (parent >= 0) {
+                struct xml_tree_node *p = &t->nodes[parent];
+                if (p->last_child >= 0)
+                        t->nodes[p->last_child].next = i;
+                else
+                        p->first_child = i;
+                p->last_child = i;
+        }
+        return i;
+}
+
+static bool all_ws(const char *p, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (p[i] != ' ' && p[i] != '\t' && p[i] != '\n')
+                        return false;
+        return true;
+}
+
+static int tree_parse(struct scan *s, struct xml_tree *t)
+{
+        int stack[TREE_MAX_DEPTH], depth = 0;
+        const char *an[8];
+        size_t al[8], na = 0;
+
+        if (!flat_decl(s))
+                return -EAGAIN;
+        skip_ws(s);
+        if (!lit(s, "<"))
+                return -EAGAIN;
+        const char *rn = s->p;
+        size_t rl = flat_name(s);
+        if (rl == 0)
+                return -EAGAIN;
+        for (;;) {
+                bool ws = skip_ws(s);
+                if (lit(s, ">"))
+                        break;
+                const char *a = s->p, *v;
+                size_t l = flat_name(s), vl;
+                if (!ws || l == 0 || na == 8)
+                        return -EAGAIN;
+                for (size_t i = 0; i < na; i++)
+                        if (al[i] == l && memcmp(an[i], a, l) == 0)
+                                return -EAGAIN;
+                an[na] = a;
+                al[na++] = l;
+                skip_ws(s);
+                if (!lit(s, "="))
+                        return -EAGAIN;
+                skip_ws(s);
+                if (!flat_quoted(s, &v, &vl))
+                        return -EAGAIN;
+        }
+        int r = tree_add(t, rn, rl, -1);
+        if (r < 0)
+                return r;
+        stack[depth++] = r;
+        while (depth > 0) {
+                struct xml_tree_node *cur = &t->nodes[stack[depth - 1]];
+                /* the text up to the next tag, decoded at the arena's end */
+                char *out = t->arena + t->arena_len;
+                const char *raw = s->p;
+                if (!flat_text(s, out, (size_t)(s->end - raw) + 1) || s->p >= s->end)
+                        return -EAGAIN;
+                size_t tl = strlen(out);
+                bool blank = all_ws(out, tl);
+                if (s->end - s->p >= 2 && s->p[1] == '/') {
+                        if (!flat_end_tag(s, cur->name, cur->name_len))
+                                return -EAGAIN;
+                        if (cur->first_child < 0) {
+                                cur->text = (long)t->arena_len; /* a leaf */
+                                t->arena_len += tl + 1;
+                        } else if (!blank) {
+                                return -EAGAIN; /* text after elements */
+                        }
+                        depth--;
+                        continue;
+                }
+                if (!blank)
+                        return -EAGAIN; /* text before an element: mixed content */
+                s->p++;                 /* '<' */
+                const char *cn = s->p;
+                size_t cl = flat_name(s);
+                if (cl == 0)
+                        return -EAGAIN; /* comment, CDATA, PI, prefix, ... */
+                skip_ws(s);
+                int parent = stack[depth - 1];
+                if (lit(s, "/>")) {
+                        r = tree_add(t, cn, cl, parent);
+                        if (r < 0)
+                                return r;
+                        t->nodes[r].text = (long)t->arena_len;
+                        t->arena[t->arena_len++] = '\0';
+                        continue;
+                }
+                if (!lit(s, ">") || depth == TREE_MAX_DEPTH)
+                        return -EAGAIN;
+                r = tree_add(t, cn, cl, parent);
+                if (r < 0)
+                        return r;
+                stack[depth++] = r;
+        }
+        skip_ws(s);
+        return s->p == s->end ? 0 : -EAGAIN;
+}
+
+int xml_tree_read(const char *data, size_t len, struct xml_tree *ret)
+{
+        struct scan sc = {data, data + len};
+        struct xml_tree t = {0};
+
+        if (!data || len == 0 || len > INT32_MAX)
+                return -EAGAIN;
+        /* Decoded texts are never longer than their source, and each has a
+         * NUL where its source had at least a '<': the arena never grows. */
+        t.arena = malloc(len + 1);
+        if (!t.arena)
+                return -ENOMEM;
+        int r = tree_parse(&sc, &t);
+        if (r < 0) {
+                xml_tree_free(&t);
+                return r;
+        }
+        *ret = t;
+        return 0;
+}
+
+void xml_tree_free(struct xml_tree *t)
+{
+        if (!t)
+                return;
+        free(t->nodes);
+        free(t->arena);
+        memset(t, 0, sizeof(*t));
+}
+
+bool xml_tree_is(const struct xml_tree *t, int i, const char *local)
+{
+        if (i < 0 || (size_t)i >= t->n)
+                return false;
+        size_t l = strlen(local);
+        return t->nodes[i].name_len == l && memcmp(t->nodes[i].name, local, l) == 0;
+}
+
+int xml_tree_next(const struct xml_tree *t, int i, const char *local)
+{
+        if (i < 0 || (size_t)i >= t->n)
+                return -1;
+        for (int c = t->nodes[i].next; c >= 0; c = t->nodes[c].next)
+                if (xml_tree_is(t, c, local))
+                        return c;
+        return -1;
+}
+
+int xml_tree_child(const struct xml_tree *t, int parent, const char *local)
+{
+        if (parent < 0 || (size_t)parent >= t->n)
+                return -1;
+        int c = t->nodes[parent].first_child;
+        if (c < 0 || xml_tree_is(t, c, local))
+                return c;
+        return xml_tree_next(t, c, local);
+}
+
+const char *xml_tree_text(const struct xml_tree *t, int i)
+{
+        if (i < 0 || (size_t)i >= t->n || t->nodes[i].text < 0)
+                return NULL;
+        return t->arena + t->nodes[i].text;
 }
 
 int xml_escape(const char *s, char **ret)

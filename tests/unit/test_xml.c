@@ -1,6 +1,6 @@
 /* test_xml.c - safe parsing of AWS XML replies by local names (daemon/aws/xml.c):
  * the three error shapes, namespaces ignored, DTDs and entities refused,
- * truncation, escaping. */
+ * truncation, escaping, and the libxml2-free fast path for flat replies. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -154,6 +154,161 @@ static void test_escape(void **state)
         assert_int_equal(xml_escape("bad\x01", &s), -EINVAL);
 }
 
+/* What libxml2 says about `doc`: 1 and the text when the root is `root` and
+ * has a child `child`, 0 when the root is `root` without one, -1 otherwise. */
+static int libxml_child(const char *doc, size_t len, const char *root, const char *child, char *buf,
+                        size_t size)
+{
+        xmlDoc *d = xml_read(doc, len);
+        int r = -1;
+        if (d && xml_is(xml_root(d), root))
+                r = xml_child_copy(xml_root(d), child, buf, size) ? 1 : 0;
+        if (d)
+                xmlFreeDoc(d);
+        return r;
+}
+
+/* Whatever the fast path accepts, libxml2 reads the same way. */
+static bool check_flat_agrees(const char *doc, size_t len)
+{
+        char a[64], b[64];
+        int fast = xml_flat_child(doc, len, "CopyObjectResult", "ETag", a, sizeof(a));
+        if (fast == -EAGAIN)
+                return false;
+        int slow = libxml_child(doc, len, "CopyObjectResult", "ETag", b, sizeof(b));
+        if (fast != slow)
+                fail_msg("fast %d, libxml2 %d for [%.*s]", fast, slow, (int)len, doc);
+        if (fast == 1 && strcmp(a, b) != 0)
+                fail_msg("fast '%s', libxml2 '%s' for [%.*s]", a, b, (int)len, doc);
+        return true;
+}
+
+static void test_flat_child(void **state)
+{
+        char etag[64];
+        const char *aws = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult "
+                          "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>"
+                          "2009-10-12T17:50:30.000Z</LastModified><ETag>&quot;9b2cf535f27731c97"
+                          "4343645a3985328&quot;</ETag></CopyObjectResult>";
+        assert_int_equal(xml_flat_child(P(aws), "CopyObjectResult", "ETag", etag, sizeof(etag)), 1);
+        assert_string_equal(etag, "\"9b2cf535f27731c974343645a3985328\"");
+        const char *pretty = "<CopyObjectResult>\n  <ETag>\"e&#x41;&#66;\"</ETag>\n"
+                             "  <ETag>second</ETag>\n</CopyObjectResult>\n";
+        assert_int_equal(xml_flat_child(P(pretty), "CopyObjectResult", "ETag", etag, 6), 1);
+        assert_string_equal(etag, "\"eAB\""); /* the first one, truncated to fit */
+        assert_int_equal(xml_flat_child(P("<CopyObjectResult><LastModified>x</LastModified>"
+                                          "</CopyObjectResult>"),
+                                        "CopyObjectResult", "ETag", etag, sizeof(etag)),
+                         0);
+        /* everything else is left to libxml2 */
+        const char *others[] = {
+            "<Error><Code>InternalError</Code></Error>",
+            "<CopyObjectResult><ETag>x</ETag>",
+            "<CopyObjectResult><ETag>x</Etag></CopyObjectResult>",
+            "<CopyObjectResult><ETag><![CDATA[x]]></ETag></CopyObjectResult>",
+            "<CopyObjectResult><!-- c --><ETag>x</ETag></CopyObjectResult>",
+            "<s:CopyObjectResult xmlns:s=\"urn:s\"><s:ETag>x</s:ETag></s:CopyObjectResult>",
+            "<CopyObjectResult><ETag a=\"1\">x</ETag></CopyObjectResult>",
+            "<CopyObjectResult><ETag/></CopyObjectResult>",
+            "<CopyObjectResult><ETag>&x;</ETag></CopyObjectResult>",
+            "<CopyObjectResult><ETag>\xc3\xa9</ETag></CopyObjectResult>",
+            "<CopyObjectResult><ETag>a\r\nb</ETag></CopyObjectResult>",
+            "<CopyObjectResult><ETag>]]></ETag></CopyObjectResult>",
+            "<CopyObjectResult a=\"1\" a=\"2\"><ETag>x</ETag></CopyObjectResult>",
+            "<?xml version=\"1.0\" encoding=\"UTF-16\"?><CopyObjectResult></CopyObjectResult>",
+            "<?xml version=\"1.1\"?><CopyObjectResult></CopyObjectResult>",
+            "<?xml-stylesheet href=\"x\"?><CopyObjectResult></CopyObjectResult>",
+            "<!DOCTYPE CopyObjectResult><CopyObjectResult></CopyObjectResult>",
+            "<CopyObjectResult>text<ETag>x</ETag></CopyObjectResult>",
+            "<CopyObjectResult><ETag>x</ETag></CopyObjectResult><more/>",
+            "\xef\xbb\xbf<CopyObjectResult></CopyObjectResult>",
+            "",
+        };
+        for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+                assert_int_equal(
+                    xml_flat_child(P(others[i]), "CopyObjectResult", "ETag", etag, sizeof(etag)),
+                    -EAGAIN);
+        assert_int_equal(xml_flat_child(NULL, 0, "CopyObjectResult", "ETag", etag, sizeof(etag)),
+                         -EAGAIN);
+        check_flat_agrees(P(aws));
+        check_flat_agrees(P(pretty));
+}
+
+/* Every one-byte deletion or replacement of a reply: the fast path either
+ * steps aside or agrees with libxml2. */
+static void test_flat_child_mutations(void **state)
+{
+        const char *base = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n"
+                           "<CopyObjectResult xmlns=\"urn:x\" b='2'><LastModified>2009"
+                           "</LastModified>\n <ETag>&quot;a&amp;&#98;&#x63;&lt;&gt;&apos;"
+                           "</ETag ></CopyObjectResult >\n";
+        const char subst[] = "<>&;\"'/ =x:!?#-]\t\n\r\x01\x80";
+        size_t n = strlen(base);
+        char doc[512], etag[64];
+        size_t accepted = 0;
+
+        assert_int_equal(xml_flat_child(base, n, "CopyObjectResult", "ETag", etag, sizeof(etag)),
+                         1);
+        assert_string_equal(etag, "\"a&bc<>'");
+        check_flat_agrees(base, n);
+        for (size_t i = 0; i < n; i++) {
+                memcpy(doc, base, i);
+                memcpy(doc + i, base + i + 1, n - i - 1);
+                accepted += check_flat_agrees(doc, n - 1);
+                for (size_t k = 0; k < sizeof(subst) - 1; k++) {
+                        memcpy(doc, base, n);
+                        doc[i] = subst[k];
+                        accepted += check_flat_agrees(doc, n);
+                }
+        }
+        assert_true(accepted > n); /* the comparison did take place */
+}
+
+static void test_tree(void **state)
+{
+        const char *x = "<?xml version=\"1.0\"?>\n<r a=\"1\">\n <b><c>one</c><c/></b>\n"
+                        " <d>&lt;2&gt;</d><e> </e></r>\n";
+        struct xml_tree t;
+        assert_int_equal(xml_tree_read(P(x), &t), 0);
+        assert_true(xml_tree_is(&t, 0, "r"));
+        int b = xml_tree_child(&t, 0, "b");
+        int c = xml_tree_child(&t, b, "c");
+        assert_string_equal(xml_tree_text(&t, c), "one");
+        assert_string_equal(xml_tree_text(&t, xml_tree_next(&t, c, "c")), "");
+        assert_int_equal(xml_tree_next(&t, xml_tree_next(&t, c, "c"), "c"), -1);
+        assert_null(xml_tree_text(&t, b)); /* not a leaf */
+        assert_null(xml_tree_text(&t, -1));
+        assert_string_equal(xml_tree_text(&t, xml_tree_child(&t, 0, "d")), "<2>");
+        assert_string_equal(xml_tree_text(&t, xml_tree_child(&t, 0, "e")), " ");
+        assert_int_equal(xml_tree_child(&t, 0, "zz"), -1);
+        xml_tree_free(&t);
+        const char *others[] = {
+            "<r>text<b>x</b></r>",
+            "<r><b>x</b>text</r>",
+            "<r><b a=\"1\">x</b></r>",
+            "<r><p:b xmlns:p=\"u\"/></r>",
+            "<r><!-- c --></r>",
+            "<r><b>x</b></r><!---->",
+            "<r><b>x</c></r>",
+            "<r><b>x</b>",
+            "<r>\xc3\xa9</r>",
+            "<r><![CDATA[x]]></r>",
+            "",
+            "<r/>",
+        };
+        for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+                assert_int_equal(xml_tree_read(P(others[i]), &t), -EAGAIN);
+        char deep[256];
+        size_t n = 0;
+        for (int i = 0; i < 17; i++)
+                n += (size_t)snprintf(deep + n, sizeof(deep) - n, "<a>");
+        for (int i = 0; i < 17; i++)
+                n += (size_t)snprintf(deep + n, sizeof(deep) - n, "</a>");
+        assert_int_equal(xml_tree_read(deep, n, &t), -EAGAIN);   /* too deep */
+        assert_int_equal(xml_tree_read(deep + 3, n - 7, &t), 0); /* 16 levels are fine */
+        xml_tree_free(&t);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -166,6 +321,9 @@ int main(void)
             cmocka_unit_test(test_truncation_keeps_utf8),
             cmocka_unit_test(test_helpers),
             cmocka_unit_test(test_escape),
+            cmocka_unit_test(test_flat_child),
+            cmocka_unit_test(test_flat_child_mutations),
+            cmocka_unit_test(test_tree),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
