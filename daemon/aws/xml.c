@@ -353,43 +353,56 @@ static bool flat_text(struct scan *s, char *out, size_t size)
         return true;
 }
 
-int xml_flat_child(const char *data, size_t len, const char *root, const char *child, char *buf,
-                   size_t size)
+/* The optional XML declaration and the root's start tag, with at most 8
+ * attributes (a namespace declaration, say; none twice); *name and *len
+ * point at the root's name.  false: not the simple shape. */
+static bool flat_root(struct scan *s, const char **name, size_t *len)
 {
-        struct scan sc = {data, data + len}, *s = &sc;
-        const char *rname, *attrs[8];
-        size_t rlen, alens[8], nattrs = 0;
-        int found = 0;
+        const char *attrs[8];
+        size_t alens[8], nattrs = 0;
 
-        if (!data || !flat_decl(s))
-                return -EAGAIN;
+        if (!flat_decl(s))
+                return false;
         skip_ws(s);
         if (!lit(s, "<"))
-                return -EAGAIN;
-        rname = s->p;
-        rlen = flat_name(s);
-        if (rlen == 0 || rlen != strlen(root) || memcmp(rname, root, rlen) != 0)
-                return -EAGAIN;
+                return false;
+        *name = s->p;
+        *len = flat_name(s);
+        if (*len == 0)
+                return false;
         for (;;) {
                 bool ws = skip_ws(s);
                 if (lit(s, ">"))
-                        break;
+                        return true;
                 const char *an = s->p, *v;
                 size_t al = flat_name(s), vl;
                 if (!ws || al == 0 || nattrs == 8)
-                        return -EAGAIN;
+                        return false;
                 for (size_t i = 0; i < nattrs; i++)
                         if (alens[i] == al && memcmp(attrs[i], an, al) == 0)
-                                return -EAGAIN; /* a duplicate: not well-formed */
+                                return false; /* a duplicate: not well-formed */
                 attrs[nattrs] = an;
                 alens[nattrs++] = al;
                 skip_ws(s);
                 if (!lit(s, "="))
-                        return -EAGAIN;
+                        return false;
                 skip_ws(s);
                 if (!flat_quoted(s, &v, &vl))
-                        return -EAGAIN;
+                        return false;
         }
+}
+
+int xml_flat_child(const char *data, size_t len, const char *root, const char *child, char *buf,
+                   size_t size)
+{
+        struct scan sc = {data, data + len}, *s = &sc;
+        const char *rname;
+        size_t rlen;
+        int found = 0;
+
+        if (!data || !flat_root(s, &rname, &rlen) || rlen != strlen(root) ||
+            memcmp(rname, root, rlen) != 0)
+                return -EAGAIN;
         size_t clen = strlen(child);
         for (;;) {
                 skip_ws(s);
@@ -461,38 +474,11 @@ static bool all_ws(const char *p, size_t n)
 static int tree_parse(struct scan *s, struct xml_tree *t)
 {
         int stack[TREE_MAX_DEPTH], depth = 0;
-        const char *an[8];
-        size_t al[8], na = 0;
+        const char *rn;
+        size_t rl;
 
-        if (!flat_decl(s))
+        if (!flat_root(s, &rn, &rl))
                 return -EAGAIN;
-        skip_ws(s);
-        if (!lit(s, "<"))
-                return -EAGAIN;
-        const char *rn = s->p;
-        size_t rl = flat_name(s);
-        if (rl == 0)
-                return -EAGAIN;
-        for (;;) {
-                bool ws = skip_ws(s);
-                if (lit(s, ">"))
-                        break;
-                const char *a = s->p, *v;
-                size_t l = flat_name(s), vl;
-                if (!ws || l == 0 || na == 8)
-                        return -EAGAIN;
-                for (size_t i = 0; i < na; i++)
-                        if (al[i] == l && memcmp(an[i], a, l) == 0)
-                                return -EAGAIN;
-                an[na] = a;
-                al[na++] = l;
-                skip_ws(s);
-                if (!lit(s, "="))
-                        return -EAGAIN;
-                skip_ws(s);
-                if (!flat_quoted(s, &v, &vl))
-                        return -EAGAIN;
-        }
         int r = tree_add(t, rn, rl, -1);
         if (r < 0)
                 return r;
