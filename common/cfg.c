@@ -63,7 +63,7 @@ const struct cfg_key cfg_keys[] = {
           "milliseconds between DescribeClusters polls while waiting" },
         { "provision", "plan", CFG_BOOL, "false", false, true,
           "provision only says what it would create or adopt (Describe/Get calls only)" },
-        { "provision", "ttl", CFG_STRING, NULL, false, true,
+        { "provision", "ttl", CFG_DURATION, NULL, false, true,
           "a teardown runs this long after provision succeeded (90s, 30m, 2h, 1d, 1h30m)" },
         { "teardown", "plan", CFG_BOOL, "false", false, true,
           "teardown only says what it would delete (Describe/Get calls only)" },
@@ -205,6 +205,23 @@ static int check_value(const struct cfg_key *k, const char *value, char *err, si
                         return -EINVAL;
                 }
                 break;
+        case CFG_DURATION: {
+                int64_t ms;
+                int r = *value ? util_parse_duration_ms(value, CFG_DURATION_MAX_MS, &ms) : 0;
+                if (r == -ERANGE) {
+                        snprintf(err, errlen, "%s.%s: '%.64s' is longer than a year (366d)",
+                                 k->section, k->key, value);
+                        return -EINVAL;
+                }
+                if (r < 0) {
+                        snprintf(err, errlen,
+                                 "%s.%s: '%.64s' is not a duration: write a number and a "
+                                 "unit, like 90s, 30m, 2h, 1d or 1h30m",
+                                 k->section, k->key, value);
+                        return -EINVAL;
+                }
+                break;
+        }
         case CFG_STRING:
                 break;
         }
@@ -373,6 +390,15 @@ bool cfg_get_bool(const struct cfg *c, const char *section, const char *key)
         return b;
 }
 
+int64_t cfg_get_duration_ms(const struct cfg *c, const char *section, const char *key)
+{
+        const char *v = cfg_get(c, section, key);
+        int64_t ms = 0;
+        if (!v || !*v || util_parse_duration_ms(v, CFG_DURATION_MAX_MS, &ms) < 0)
+                return 0;
+        return ms;
+}
+
 json_t *cfg_to_json(const struct cfg *c, bool with_secrets)
 {
         json_t *o = json_object();
@@ -417,9 +443,10 @@ int cfg_apply_json(struct cfg *c, json_t *obj, char *err, size_t errlen)
                         text = json_is_true(v) ? "true" : "false";
                 } else if (k) {
                         snprintf(err, errlen, "%s: value must be %s", name,
-                                 k->type == CFG_INT    ? "an integer"
-                                 : k->type == CFG_BOOL ? "a boolean"
-                                                       : "a string");
+                                 k->type == CFG_INT        ? "an integer"
+                                 : k->type == CFG_BOOL     ? "a boolean"
+                                 : k->type == CFG_DURATION ? "a duration string like \"2h\""
+                                                           : "a string");
                         return -EINVAL;
                 }
                 if (!text) {

@@ -10,8 +10,12 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL };
+/* CFG_DURATION: "90s", "30m", "2h", "1d" or sums ("1h30m"), at most
+ * CFG_DURATION_MAX_MS; empty means none. */
+enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL, CFG_DURATION };
+#define CFG_DURATION_MAX_MS (366LL * 86400 * 1000)
 
 struct cfg_key {
         const char *section;
@@ -47,6 +51,8 @@ int cfg_set_assignment(struct cfg *c, const char *assignment, char *err, size_t 
 const char *cfg_get(const struct cfg *c, const char *section, const char *key);
 long long cfg_get_int(const struct cfg *c, const char *section, const char *key);
 bool cfg_get_bool(const struct cfg *c, const char *section, const char *key);
+/* A CFG_DURATION key in milliseconds; 0 when unset or empty. */
+int64_t cfg_get_duration_ms(const struct cfg *c, const char *section, const char *key);
 
 /* Looks a key up in the table; NULL when unknown. */
 const struct cfg_key *cfg_find_key(const char *section, const char *key);

@@ -27,6 +27,43 @@ int util_parse_ll(const char *s, long long *ret)
         return 0;
 }
 
+int util_parse_duration_ms(const char *s, int64_t max_ms, int64_t *ret_ms)
+{
+        static const struct {
+                char unit;
+                int64_t ms;
+        } units[] = { { 's', 1000 }, { 'm', 60 * 1000 }, { 'h', 3600 * 1000 },
+                      { 'd', 86400 * 1000 } };
+        int64_t total = 0;
+        const char *c = s;
+        if (!c || !*c)
+                return -EINVAL;
+        while (*c) {
+                if (*c < '0' || *c > '9')
+                        return -EINVAL;
+                int64_t n = 0;
+                for (; *c >= '0' && *c <= '9'; c++) {
+                        n = n * 10 + (*c - '0');
+                        if (n > max_ms / 1000)
+                                return -ERANGE;
+                }
+                int64_t unit = 0;
+                for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+                        if (*c == units[i].unit)
+                                unit = units[i].ms;
+                if (!unit)
+                        return -EINVAL;
+                c++;
+                total += n * unit;
+                if (total > max_ms)
+                        return -ERANGE;
+        }
+        if (total <= 0)
+                return -EINVAL;
+        *ret_ms = total;
+        return 0;
+}
+
 int util_read_file(const char *path, char **ret, size_t *ret_len)
 {
         int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -8,6 +8,11 @@
 /* Whole-string decimal parse; -EINVAL when not a number, -ERANGE on overflow. */
 int util_parse_ll(const char *s, long long *ret);
 
+/* A duration: "90s", "30m", "2h", "1d" or sums such as "1h30m", in
+ * milliseconds.  -EINVAL when not that (a bare number too: 90 of what?, or
+ * zero), -ERANGE above max_ms. */
+int util_parse_duration_ms(const char *s, int64_t max_ms, int64_t *ret_ms);
+
 /* Reads a whole file (NUL-terminated, len without it).  -errno on failure. */
 int util_read_file(const char *path, char **ret, size_t *ret_len);
 

@@ -767,8 +767,6 @@ int engine_submit(struct engine *e, const char *pipeline, json_t *settings, cons
         if (!c)
                 return -ENOMEM;
         int r = settings ? cfg_apply_json(c, settings, err, errlen) : 0;
-        if (r == 0 && p->check)
-                r = p->check(c, err, errlen);
         if (r < 0) {
                 cfg_free(c);
                 return r;

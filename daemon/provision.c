@@ -59,8 +59,6 @@
 
 #define POLICY_ARN "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
 #define TAG_KEY "etld:origin"
-/* The longest [provision] ttl: a year, so that a typo does not mean never. */
-#define TTL_MAX_MS (366LL * 86400 * 1000)
 #define TRUST_POLICY                                                                               \
         "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":"          \
         "{\"Service\":\"redshift.amazonaws.com\"},\"Action\":\"sts:AssumeRole\"}]}"
@@ -1841,73 +1839,12 @@ static void tb_start(struct prov *p)
 
 /* ---- [provision] ttl ---- */
 
-/* "90s", "30m", "2h", "1d" or sums of them ("1h30m") in milliseconds;
- * -EINVAL when not that (a bare number too: 90 of what?), -ERANGE past a
- * year. */
-static int parse_duration(const char *s, int64_t *ret_ms)
-{
-        static const struct {
-                char unit;
-                int64_t ms;
-        } units[] = {{'s', 1000}, {'m', 60 * 1000}, {'h', 3600 * 1000}, {'d', 86400 * 1000}};
-        int64_t total = 0;
-        const char *c = s;
-        if (!*c)
-                return -EINVAL;
-        while (*c) {
-                if (*c < '0' || *c > '9')
-                        return -EINVAL;
-                int64_t n = 0;
-                for (; *c >= '0' && *c <= '9'; c++) {
-                        n = n * 10 + (*c - '0');
-                        if (n > TTL_MAX_MS / 1000)
-                                return -ERANGE;
-                }
-                int64_t unit = 0;
-                for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-                        if (*c == units[i].unit)
-                                unit = units[i].ms;
-                if (!unit)
-                        return -EINVAL;
-                c++;
-                total += n * unit;
-                if (total > TTL_MAX_MS)
-                        return -ERANGE;
-        }
-        if (total <= 0)
-                return -EINVAL;
-        *ret_ms = total;
-        return 0;
-}
-
-int provision_check(const struct cfg *c, char *err, size_t errlen);
-int provision_check(const struct cfg *c, char *err, size_t errlen)
-{
-        const char *ttl = cfg_get(c, "provision", "ttl");
-        int64_t ms;
-        if (!ttl || !*ttl)
-                return 0;
-        int r = parse_duration(ttl, &ms);
-        if (r == -ERANGE) {
-                snprintf(err, errlen, "provision.ttl: '%.64s' is longer than a year (366d)", ttl);
-                return -EINVAL;
-        }
-        if (r < 0) {
-                snprintf(err, errlen,
-                         "provision.ttl: '%.64s' is not a duration: write a number and a unit, "
-                         "like 90s, 30m, 2h, 1d or 1h30m",
-                         ttl);
-                return -EINVAL;
-        }
-        return 0;
-}
-
 void provision_followup(const struct cfg *c, struct pipeline_followup *ret);
 void provision_followup(const struct cfg *c, struct pipeline_followup *ret)
 {
         const char *ttl = cfg_get(c, "provision", "ttl");
-        int64_t ms;
-        if (!ttl || !*ttl || cfg_get_bool(c, "provision", "plan") || parse_duration(ttl, &ms) < 0)
+        int64_t ms = cfg_get_duration_ms(c, "provision", "ttl");
+        if (!ms || cfg_get_bool(c, "provision", "plan"))
                 return;
         ret->pipeline = "teardown";
         ret->delay_ms = ms;

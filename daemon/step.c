@@ -12,8 +12,7 @@ extern const struct step_ops step_create_bucket, step_stage_copy;
 extern const struct step_ops step_prov_role, step_prov_sg, step_prov_subnet, step_prov_cluster,
         step_prov_attach, step_td_cluster, step_td_subnet, step_td_sg, step_td_role,
         step_td_bucket;
-/* provision.c: [provision] ttl, checked at submit and turned into a teardown */
-int provision_check(const struct cfg *c, char *err, size_t errlen);
+/* provision.c: [provision] ttl turned into a teardown */
 void provision_followup(const struct cfg *c, struct pipeline_followup *ret);
 
 static const struct step_ops *const etl_steps[] = {
@@ -54,7 +53,6 @@ static const struct pipeline provision_pipeline = {
                        "would be done; [provision] ttl: a teardown that long after it succeeded)",
         .steps = provision_steps,
         .nsteps = sizeof(provision_steps) / sizeof(provision_steps[0]),
-        .check = provision_check,
         .followup = provision_followup,
 };
 

@@ -42,9 +42,6 @@ struct pipeline {
         const char *description;
         const struct step_ops *const *steps;
         size_t nsteps;
-        /* Checks a job's settings at submit, beyond each key's type (NULL:
-         * nothing more to check): -EINVAL with err naming the key. */
-        int (*check)(const struct cfg *c, char *err, size_t errlen);
         /* What to queue after a job succeeded (NULL, or ret->pipeline left
          * NULL: nothing).  c is the job's configuration. */
         void (*followup)(const struct cfg *c, struct pipeline_followup *ret);

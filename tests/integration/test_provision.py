@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import sqlite3
+import subprocess
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -392,10 +393,23 @@ def test_cancelling_the_scheduled_teardown_keeps_the_resources(etld_factory, mot
 def test_bad_ttl_is_refused_naming_the_key(etld_factory):
     d = etld_factory()
     for bad in ("2x", "90", "h", "-1h", "0s", "400d", "1h 30m"):
+        # etlctl checks the setting itself (usage error, 2) ...
         r = etldtest.etlctl(d.sock, "submit", "provision", "--set", "provision.ttl=" + bad)
-        assert r.returncode == 4, (bad, r.returncode, r.stdout, r.stderr)
+        assert r.returncode == 2, (bad, r.returncode, r.stdout, r.stderr)
         assert "provision.ttl" in r.stderr and bad in r.stderr, (bad, r.stderr)
+        # ... and etld refuses it from any other client.
+        with pytest.raises(etldtest.RpcError) as e:
+            d.submit({"provision.ttl": bad}, pipeline="provision")
+        assert "provision.ttl" in str(e.value) and bad in str(e.value), (bad, str(e.value))
     assert jobs_of(d, "provision") == []
+    # In etld.conf, a bad ttl stops etld at start, naming the file and line.
+    conf = os.path.join(d.workdir, "bad.conf")
+    with open(conf, "w") as f:
+        f.write("[provision]\nttl = 90\n")
+    r = subprocess.run([etldtest.ETLD, "--config", conf, "--foreground", "--socket",
+                        os.path.join(d.workdir, "s2")], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode != 0 and "bad.conf:2: provision.ttl: '90' is not a duration" in r.stderr, r
 
 
 # ---- teardown's delete-bucket (s3rver) ----

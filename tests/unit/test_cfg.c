@@ -60,6 +60,51 @@ static void test_file_errors_name_file_and_line(void **state)
         expect_file_error("[daemon]\nthis line has no equals sign\n", ":2: syntax error");
         expect_file_error("max_jobs = 1\n", ":1: key 'max_jobs' outside any [section]");
         expect_file_error("[cluster]\npublicly_accessible = maybe\n", "not a boolean");
+        /* a duration is checked when the file is read, not when a job uses it */
+        expect_file_error("[provision]\nttl = 90\n", ":2: provision.ttl: '90' is not a duration");
+        expect_file_error("[provision]\nttl = 400d\n", ":2: provision.ttl: '400d' is longer");
+}
+
+static void test_durations(void **state)
+{
+        static const struct {
+                const char *text;
+                long long ms; /* < 0: refused */
+        } cases[] = {
+                { "90s", 90000 },       { "30m", 1800000 },       { "2h", 7200000 },
+                { "1d", 86400000 },     { "1h30m", 5400000 },     { "1d1s", 86401000 },
+                { "366d", 31622400000 }, { "367d", -1 },          { "90", -1 },
+                { "h", -1 },            { "-1h", -1 },            { "0s", -1 },
+                { "1h 30m", -1 },       { "2x", -1 },             { "", -1 },
+                { "99999999999999999999s", -1 },
+        };
+        char err[512];
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct cfg *c = cfg_new();
+                int r = cfg_set(c, "provision.ttl", cases[i].text, err, sizeof(err));
+                if (cases[i].ms < 0 && cases[i].text[0]) {
+                        if (r == 0)
+                                fail_msg("'%s' accepted", cases[i].text);
+                        assert_non_null(strstr(err, "provision.ttl"));
+                } else if (cases[i].ms >= 0) {
+                        if (r < 0)
+                                fail_msg("'%s' refused: %s", cases[i].text, err);
+                        assert_int_equal(cfg_get_duration_ms(c, "provision", "ttl"),
+                                         cases[i].ms);
+                } else {
+                        /* empty: no duration */
+                        assert_int_equal(r, 0);
+                        assert_int_equal(cfg_get_duration_ms(c, "provision", "ttl"), 0);
+                }
+                cfg_free(c);
+        }
+        /* JSON: a duration is a string */
+        struct cfg *c = cfg_new();
+        json_t *in = json_pack("{s:i}", "provision.ttl", 7200);
+        assert_true(cfg_apply_json(c, in, err, sizeof(err)) < 0);
+        assert_non_null(strstr(err, "a duration string"));
+        json_decref(in);
+        cfg_free(c);
 }
 
 static void test_missing_file(void **state)
@@ -144,6 +189,7 @@ int main(void)
                 cmocka_unit_test(test_file_errors_name_file_and_line),
                 cmocka_unit_test(test_missing_file),
                 cmocka_unit_test(test_overrides_and_json),
+                cmocka_unit_test(test_durations),
                 cmocka_unit_test(test_every_key_documented),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
