@@ -340,10 +340,10 @@ static void on_load_error(void *userdata, const struct load_error *e)
         json_array_append_new(
                 r->load_errors,
                 json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:s, s:i, s:s}", "filename", e->filename,
-                          "line_number", (json_int_t)e->line_number, "colname", e->colname, "type", e->type,
-                          "position", (json_int_t)e->position, "raw_line", e->raw_line,
-                          "raw_field_value", e->raw_field_value, "err_code", e->err_code,
-                          "err_reason", e->err_reason));
+                          "line_number", (json_int_t)e->line_number, "colname", e->colname,
+                          "type", e->type, "position", (json_int_t)e->position, "raw_line",
+                          e->raw_line, "raw_field_value", e->raw_field_value, "err_code",
+                          e->err_code, "err_reason", e->err_reason));
 }
 
 /* Whether statement idx of this job committed already. */

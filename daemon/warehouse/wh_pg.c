@@ -558,7 +558,8 @@ static void conn_lost(struct wh_pg *w, int err, const char *what)
         util_setf(w->bad_msg, sizeof(w->bad_msg), "connection to PostgreSQL %s lost: %s",
                  w->label, m);
         w->bad_err = w->intr_seen ? -ECANCELED : err;
-        log_debug("postgres", "%s: %s (was %s)", w->label, w->bad_msg, state_names[w->state]);
+        log_debug(w->base.drv->dialect, "%s: %s (was %s)", w->label, w->bad_msg,
+                  state_names[w->state]);
         w->state = ST_BAD;
         stop_timer(w);
         close_poll(w); /* before the socket is closed by libpq (or was) */
@@ -595,7 +596,7 @@ static void cancel_after(uv_work_t *req, int status)
         if (status == 0 && !cw->ok) {
                 char m[256];
                 clean_msg(w, cw->err, m, sizeof(m));
-                log_debug("postgres", "%s: PQcancel failed: %s", w->label, m);
+                log_debug(w->base.drv->dialect, "%s: PQcancel failed: %s", w->label, m);
         }
         free(cw);
         w->cancels_out--;
@@ -622,7 +623,7 @@ static void send_cancel(struct wh_pg *w)
                 return;
         }
         w->cancels_out++;
-        log_debug("postgres", "%s: cancel requested", w->label);
+        log_debug(w->base.drv->dialect, "%s: cancel requested", w->label);
         arm_timer(w, CANCEL_GRACE_MS);
 }
 
@@ -687,7 +688,7 @@ static void notice_processor(void *arg, const char *message)
         struct wh_pg *w = arg;
         char m[512];
         clean_msg(w, message, m, sizeof(m));
-        log_debug("postgres", "%s: %s", w->label, m);
+        log_debug(w->base.drv->dialect, "%s: %s", w->label, m);
 }
 
 static void set_label(struct wh_pg *w)
@@ -733,7 +734,7 @@ static void connect_start(struct wh_pg *w, const char *hosts, const char *addrs)
         w->connect_want = UV_WRITABLE; /* "as if PQconnectPoll returned WRITING" */
         if (w->connect_timeout_ms)
                 arm_timer(w, w->connect_timeout_ms);
-        log_debug("postgres", "%s: connecting", w->label);
+        log_debug(w->base.drv->dialect, "%s: connecting", w->label);
 }
 
 struct resolve {
@@ -868,8 +869,8 @@ static void connect_poll(struct wh_pg *w)
         switch (st) {
         case PGRES_POLLING_OK:
                 stop_timer(w);
-                log_debug("postgres", "%s: connected (server %d, backend pid %d)", w->label,
-                          PQserverVersion(w->conn), PQbackendPID(w->conn));
+                log_debug(w->base.drv->dialect, "%s: connected (server %d, backend pid %d)",
+                          w->label, PQserverVersion(w->conn), PQbackendPID(w->conn));
                 send_query(w, SESSION_SETUP, 0, NULL, BUSY_SETUP);
                 break;
         case PGRES_POLLING_FAILED:
