@@ -204,20 +204,42 @@ size_t util_utf8_seq(const unsigned char *s, size_t n)
         return len;
 }
 
+int util_hexdigit(int c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+size_t util_pct_decode(const char *s, size_t n, bool plus_is_space, char *out)
+{
+        size_t o = 0;
+        for (size_t i = 0; i < n; i++) {
+                int h, l;
+                if (s[i] == '%' && i + 2 < n && (h = util_hexdigit(s[i + 1])) >= 0 &&
+                    (l = util_hexdigit(s[i + 2])) >= 0) {
+                        out[o++] = (char)(h * 16 + l);
+                        i += 2;
+                } else {
+                        out[o++] = plus_is_space && s[i] == '+' ? ' ' : s[i];
+                }
+        }
+        out[o] = '\0';
+        return o;
+}
+
 int util_hex4(const char *p)
 {
         int v = 0;
         for (int i = 0; i < 4; i++) {
-                char c = p[i];
-                v <<= 4;
-                if (c >= '0' && c <= '9')
-                        v |= c - '0';
-                else if (c >= 'a' && c <= 'f')
-                        v |= c - 'a' + 10;
-                else if (c >= 'A' && c <= 'F')
-                        v |= c - 'A' + 10;
-                else
+                int d = util_hexdigit(p[i]);
+                if (d < 0)
                         return -1;
+                v = v << 4 | d;
         }
         return v;
 }

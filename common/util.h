@@ -35,8 +35,17 @@ void util_setf(char *dst, size_t len, const char *fmt, ...) __attribute__((forma
  * surrogates, at most U+10FFFF; 1 for ASCII), 0 when invalid or cut short. */
 size_t util_utf8_seq(const unsigned char *s, size_t n);
 
+/* The value of hex digit c, -1 when it is not one. */
+int util_hexdigit(int c);
+
 /* The value of four hex digits at p, -1 when one is not a hex digit. */
 int util_hex4(const char *p);
+
+/* Decodes n bytes of percent-encoding (%XX; '+' as a space when
+ * plus_is_space, as in form bodies) into out, which has room for n + 1
+ * bytes, and NUL-terminates it.  A '%' not followed by two hex digits stays
+ * as it is.  Returns the decoded length. */
+size_t util_pct_decode(const char *s, size_t n, bool plus_is_space, char *out);
 
 /* Milliseconds of CLOCK_MONOTONIC / CLOCK_REALTIME. */
 uint64_t util_now_mono_ms(void);

@@ -221,17 +221,6 @@ static bool has_marker(const xmlNode *n, const char *marker, int depth)
         return false;
 }
 
-static int unhex(int c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 static bool has_value(json_t *v, const char *want)
 {
         if (json_is_string(v))
@@ -253,18 +242,7 @@ static bool trust_allows_redshift(const char *encoded)
         char *d = malloc(n + 1);
         if (!d)
                 return false;
-        size_t o = 0;
-        for (size_t i = 0; i < n; i++) {
-                int h, l;
-                if (encoded[i] == '%' && i + 2 < n + 0 + 1 && (h = unhex(encoded[i + 1])) >= 0 &&
-                    (l = unhex(encoded[i + 2])) >= 0) {
-                        d[o++] = (char)(h * 16 + l);
-                        i += 2;
-                } else {
-                        d[o++] = encoded[i] == '+' ? ' ' : encoded[i];
-                }
-        }
-        d[o] = '\0';
+        util_pct_decode(encoded, n, true, d);
         json_t *doc = json_loads(d, 0, NULL);
         if (!doc) /* some services return it unencoded */
                 doc = json_loads(encoded, 0, NULL);

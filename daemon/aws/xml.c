@@ -328,15 +328,11 @@ static bool flat_text(struct scan *s, char *out, size_t size)
                         unsigned long v = 0;
                         int digits = 0;
                         for (; s->p < s->end && *s->p != ';' && digits < 6; digits++, s->p++) {
-                                char d = *s->p;
-                                if (is_digit(d))
-                                        v = v * (hex ? 16 : 10) + (unsigned long)(d - '0');
-                                else if (hex && d >= 'a' && d <= 'f')
-                                        v = v * 16 + (unsigned long)(d - 'a' + 10);
-                                else if (hex && d >= 'A' && d <= 'F')
-                                        v = v * 16 + (unsigned long)(d - 'A' + 10);
-                                else
+                                int d = hex ? util_hexdigit(*s->p)
+                                            : is_digit(*s->p) ? *s->p - '0' : -1;
+                                if (d < 0)
                                         return false;
+                                v = v * (hex ? 16 : 10) + (unsigned long)d;
                         }
                         if (digits == 0 || !lit(s, ";") || v > 0x7f ||
                             !flat_char_ok((unsigned char)v))

@@ -62,32 +62,12 @@ static char *read_case_file(const char *dir, const char *name)
         return r < 0 ? NULL : data;
 }
 
-static int hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 static char *pct_decode(const char *s, size_t n)
 {
         char *d = malloc(n + 1);
-        size_t o = 0;
 
         assert_non_null(d);
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-                        d[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-                        i += 2;
-                } else {
-                        d[o++] = s[i];
-                }
-        }
-        d[o] = '\0';
+        util_pct_decode(s, n, false, d);
         return d;
 }
 
