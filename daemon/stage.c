@@ -374,19 +374,26 @@ static void bucket_creds(struct step_run *r, struct awsenv *env, int err, const 
         }
 }
 
-static int start_create_bucket(struct step_run *r)
+/* Both steps: check the configuration, then resolve the credentials and go
+ * on in `then` on the loop. */
+static int start_stage(struct step_run *r, bool copying, awsenv_ready_fn then)
 {
-        if (check_config(r, false))
+        if (check_config(r, copying))
                 return 0;
         struct stage *st = stage_new(r);
         if (!st)
                 return -ENOMEM;
-        int res = awsenv_resolve(r, bucket_creds);
+        int res = awsenv_resolve(r, then);
         if (res < 0) {
                 r->step_data = NULL;
                 uv_close((uv_handle_t *)&st->defer, free_closed);
         }
         return res;
+}
+
+static int start_create_bucket(struct step_run *r)
+{
+        return start_stage(r, false, bucket_creds);
 }
 
 /* ---- copy ---- */
@@ -632,17 +639,7 @@ static void copy_creds(struct step_run *r, struct awsenv *env, int err, const ch
 
 static int start_copy(struct step_run *r)
 {
-        if (check_config(r, true))
-                return 0;
-        struct stage *st = stage_new(r);
-        if (!st)
-                return -ENOMEM;
-        int res = awsenv_resolve(r, copy_creds);
-        if (res < 0) {
-                r->step_data = NULL;
-                uv_close((uv_handle_t *)&st->defer, free_closed);
-        }
-        return res;
+        return start_stage(r, true, copy_creds);
 }
 
 const struct step_ops step_create_bucket = {
