@@ -48,6 +48,8 @@
 struct etl_step {
         char *target;     /* warehouse URI, NULL: the default SQLite warehouse */
         char *password;   /* secret, or NULL */
+        bool redshift;        /* the target is a redshift:// one */
+        bool master_password; /* read the cluster's master password when connecting */
         struct cfg *cfg;  /* the job's configuration with what the journal supplied */
         /* the load step's S3 side, for s3:// sources */
         struct awsenv *env;
@@ -178,8 +180,8 @@ static char *sources_bucket_region(struct step_run *r)
         return region;
 }
 
-/* Settles, on the loop thread, what the step's work needs from the journal
- * and from files: the target, the password, the COPY role. */
+/* Settles, on the loop thread, what the step's work needs from the journal:
+ * the target, where the password comes from, the COPY role and region. */
 static int prepare(struct step_run *r, char *err, size_t errlen)
 {
         struct etl_step *s = calloc(1, sizeof(*s));
@@ -194,12 +196,12 @@ static int prepare(struct step_run *r, char *err, size_t errlen)
                 res = provisioned_target(r, params, &s->target, err, errlen);
         else if (target && *target && !(s->target = strdup(target)))
                 res = -ENOMEM;
-        bool redshift = s->target && strncmp(s->target, "redshift://", 11) == 0;
+        bool redshift = s->redshift = s->target && strncmp(s->target, "redshift://", 11) == 0;
         const char *pw = cfg_get(r->cfg, "warehouse", "password");
         if (res == 0 && pw && *pw && !(s->password = strdup(pw)))
                 res = -ENOMEM;
-        else if (res == 0 && !s->password && redshift)
-                res = secret_db_password(r->cfg, false, &s->password, err, errlen);
+        /* a file: read by the worker that connects, not on the loop */
+        s->master_password = redshift && !s->password;
         const char *arn = cfg_get(r->cfg, "iam", "role_arn");
         if (res == 0 && (!arn || !*arn) && r->journal) {
                 char *pa = journal_output_latest(r->journal, "provision", "role_arn", NULL);
@@ -241,16 +243,24 @@ static int start_work(struct step_run *r, int (*fn)(struct step_run *r, char *er
         return res;
 }
 
+/* Worker thread. */
 static int open_wh(struct step_run *r, struct wh **ret, char *err, size_t errlen)
 {
         struct wh *w = NULL;
+        char *master = NULL;
+        int res = st(r)->master_password
+                          ? secret_db_password(r->cfg, false, &master, err, errlen)
+                          : 0;
+        if (res < 0)
+                return res;
         struct wh_params p = {
                 .uri = st(r)->target,
                 .state_dir = r->state_dir,
                 .loop = r->loop,
-                .password = st(r)->password,
+                .password = master ? master : st(r)->password,
         };
-        int res = wh_open_params(&p, &w, err, errlen);
+        res = wh_open_params(&p, &w, err, errlen);
+        secret_free(master);
         if (res < 0)
                 return res;
         uv_mutex_lock(&r->lock);
@@ -570,8 +580,7 @@ static int start_load(struct step_run *r)
         }
         /* Redshift reads S3 itself; the emulator needs an S3 client (without
          * the HTTP engine an s3:// source fails naming the source). */
-        bool redshift = st(r)->target && strncmp(st(r)->target, "redshift://", 11) == 0;
-        if (redshift || !uses_s3(r->cfg) || !r->http)
+        if (st(r)->redshift || !uses_s3(r->cfg) || !r->http)
                 res = step_work(r, load_work);
         else
                 res = awsenv_resolve(r, load_creds);

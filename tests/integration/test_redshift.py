@@ -207,6 +207,15 @@ def test_wrong_password_is_clear(etld_factory, workdir):
         assert PASSWORD not in json.dumps(st) + d.stderr_text()
 
 
+def test_unreadable_password_file_is_clear(etld_factory, workdir, rs):
+    d = etld_factory(conf_extra="[cluster]\ndb_password_file = %s/no-such-file\n" % workdir)
+    job = d.submit(rs_settings(rs))["job"]
+    st = d.wait_job(job, timeout=30)
+    assert st["state"] == "failed", st
+    assert "cannot read the master password file %s/no-such-file" % workdir in st["error"], st
+    assert rs.sessions == []
+
+
 def test_cancel_during_copy(etld_factory, workdir, rs):
     rs.rule(r"(?m)^COPY staging_events", block=True)
     d = rs_daemon(etld_factory, workdir)
