@@ -18,18 +18,16 @@ MOTO_IAM_LOAD_MANAGED_POLICIES=true so that AmazonS3ReadOnlyAccess exists.
 The proxy runs under /usr/bin/python3 (python3-botocore).  When either is
 missing the fixture skips with the reason.  Logs: DIR/moto.log, DIR/awsproxy.log.
 """
-import json
 import glob
+import json
 import os
 import shutil
 import subprocess
 import tempfile
-import time
-import urllib.request
 
 import pytest
 
-from s3env import free_port, wait_port
+from emulated import ProxiedEmulator, free_port, wait_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROXY = os.path.join(HERE, "awsproxy.py")
@@ -58,68 +56,25 @@ def missing():
     return None
 
 
-class MotoEnv:
+class MotoEnv(ProxiedEmulator):
     def __init__(self, workdir):
-        self.dir = workdir
-        self.access_key, self.secret_key, self.region = ACCESS_KEY, SECRET_KEY, REGION
-        self.procs = []
+        super().__init__(workdir, ACCESS_KEY, SECRET_KEY, REGION)
         self.moto_port = free_port()
-        self.moto_log = os.path.join(workdir, "moto.log")
         env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
-        with open(self.moto_log, "wb") as log:
-            p = subprocess.Popen([moto_python(), "-m", "moto.server", "-H", "127.0.0.1",
-                                  "-p", str(self.moto_port)], stdout=log,
-                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.procs.append(p)
+        p = self.spawn([moto_python(), "-m", "moto.server", "-H", "127.0.0.1",
+                        "-p", str(self.moto_port)], "moto.log", env=env)
         wait_port(self.moto_port, p, "moto", timeout=60)
-        self.proxy_log = os.path.join(workdir, "awsproxy.log")
-        port_file = os.path.join(workdir, "awsproxy.port")
-        with open(self.proxy_log, "wb") as log:
-            p = subprocess.Popen(["/usr/bin/python3", PROXY, "--upstream",
-                                  "127.0.0.1:%d" % self.moto_port, "--port-file", port_file,
-                                  "--credentials", "%s:%s" % (ACCESS_KEY, SECRET_KEY)],
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs.append(p)
-        deadline = time.time() + 20
-        while not os.path.exists(port_file):
-            if p.poll() is not None or time.time() > deadline:
-                self.stop()
-                raise RuntimeError("awsproxy did not start:\n" + self.tail_logs())
-            time.sleep(0.05)
-        with open(port_file) as f:
-            self.proxy_port = int(f.read())
-        self.endpoint = "http://127.0.0.1:%d" % self.proxy_port
+        self.start_proxy(PROXY, self.moto_port, "awsproxy")
 
     def env(self, **extra):
-        e = dict(os.environ)
-        e.update(AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key,
-                 AWS_EC2_METADATA_DISABLED="true")
-        for k in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
-            e.pop(k, None)
-        e.update(extra)
-        return e
-
-    def _control(self, path, data=None):
-        req = urllib.request.Request(self.endpoint + "/__proxy/" + path,
-                                     data=None if data is None else json.dumps(data).encode(),
-                                     method="GET" if data is None else "POST")
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read())
-
-    def faults(self, rules):
-        return self._control("faults", {"rules": rules})
+        return self.credentials_env(dict({"AWS_EC2_METADATA_DISABLED": "true"}, **extra),
+                                    drop=("AWS_REGION", "AWS_DEFAULT_REGION"))
 
     def config(self, **cfg):
         return self._control("config", cfg)
 
-    def stats(self):
-        return self._control("stats")
-
     def actions(self):
         return self.stats()["actions"]
-
-    def reset(self):
-        return self._control("reset", {})
 
     # ---- moto's state, straight from moto (not through the proxy) ----
 
@@ -147,26 +102,6 @@ class MotoEnv:
         out["clusters"] = rs.describe_clusters()["Clusters"]
         out["subnet_groups"] = rs.describe_cluster_subnet_groups()["ClusterSubnetGroups"]
         return json.loads(json.dumps(out, default=str, sort_keys=True))
-
-    def tail_logs(self, lines=60):
-        out = []
-        for p in (self.moto_log, self.proxy_log):
-            if os.path.exists(p):
-                with open(p, errors="replace") as f:
-                    out.append("==> %s <==\n%s" % (p, "".join(f.readlines()[-lines:])))
-        return "\n".join(out)
-
-    def stop(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.procs = []
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,10 @@ import json
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
+
+from emulated import free_port  # noqa: F401 (tests call pgenv.free_port)
 
 USER = "etld"
 PASSWORD = "etld-Test-pw-7f3a"   # the test role's password; never expected in any output
@@ -45,14 +45,6 @@ def bindir():
             if best is None or v > best[0]:
                 best = (v, d)
     return best[1] if best else None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Server:
