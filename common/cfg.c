@@ -90,6 +90,9 @@ const struct cfg_key cfg_keys[] = {
           "list what stage would create and copy, change nothing" },
         { "load", "concurrency", CFG_INT, "8", false, true, "objects read at once" },
         { "load", "batch_rows", CFG_INT, "5000", false, true, "rows per insert batch" },
+        { "etl", "mode", CFG_CHOICE, "full", false, true,
+          "full: rebuild the star tables from every object; incremental: load only the "
+          "objects no earlier publish took and merge them" },
         { "warehouse", "target", CFG_STRING, NULL, false, true,
           "sqlite:///path, postgresql://... or redshift://...; default: "
           "sqlite warehouse.db in the state directory" },
@@ -97,6 +100,22 @@ const struct cfg_key cfg_keys[] = {
           "database password (prefer db_password_file)" },
         { NULL, NULL, 0, NULL, false, false, NULL },
 };
+
+/* The words of each CFG_CHOICE key. */
+static const struct {
+        const char *section, *key, *words;
+} choices[] = {
+        { "etl", "mode", "full|incremental" },
+};
+
+const char *cfg_choices(const struct cfg_key *k)
+{
+        for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
+                if (strcmp(choices[i].section, k->section) == 0 &&
+                    strcmp(choices[i].key, k->key) == 0)
+                        return choices[i].words;
+        return NULL;
+}
 
 struct cfg_entry {
         const struct cfg_key *key;
@@ -221,6 +240,19 @@ static int check_value(const struct cfg_key *k, const char *value, char *err, si
                         return -EINVAL;
                 }
                 break;
+        }
+        case CFG_CHOICE: {
+                size_t vl = strlen(value);
+                const char *words = cfg_choices(k);
+                for (const char *w = words; w && *w;) {
+                        size_t wl = strcspn(w, "|");
+                        if (wl == vl && strncmp(w, value, vl) == 0)
+                                return 0;
+                        w += wl + (w[wl] == '|');
+                }
+                snprintf(err, errlen, "%s.%s: '%.64s' is not one of %s", k->section, k->key,
+                         value, words ? words : "(none)");
+                return -EINVAL;
         }
         case CFG_STRING:
                 break;

@@ -12,9 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* CFG_DURATION: "90s", "30m", "2h", "1d" or sums ("1h30m"), at most
+/* CFG_CHOICE: one of the words cfg_choices() gives ("full|incremental").
+ * CFG_DURATION: "90s", "30m", "2h", "1d" or sums ("1h30m"), at most
  * CFG_DURATION_MAX_MS; empty means none. */
-enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL, CFG_DURATION };
+enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL, CFG_DURATION, CFG_CHOICE };
 #define CFG_DURATION_MAX_MS (366LL * 86400 * 1000)
 
 struct cfg_key {
@@ -53,6 +54,9 @@ long long cfg_get_int(const struct cfg *c, const char *section, const char *key)
 bool cfg_get_bool(const struct cfg *c, const char *section, const char *key);
 /* A CFG_DURATION key in milliseconds; 0 when unset or empty. */
 int64_t cfg_get_duration_ms(const struct cfg *c, const char *section, const char *key);
+
+/* The words a CFG_CHOICE key takes, '|'-separated; NULL for other keys. */
+const char *cfg_choices(const struct cfg_key *k);
 
 /* Looks a key up in the table; NULL when unknown. */
 const struct cfg_key *cfg_find_key(const char *section, const char *key);

@@ -98,7 +98,8 @@ struct load {
         struct convert_timefmt *timeformat, *dateformat;
         struct convert_opts opts;
         struct wh_inserter *ins;
-        struct cell *cells;
+        struct cell *cells;      /* n_cols, plus the object column's */
+        bool object_column;      /* load_request.object_column is inserted too */
         uint64_t rejects;
         char *err;
         size_t errlen;
@@ -179,14 +180,37 @@ static int setup_columns(struct load *l)
                         snprintf(l->err, l->errlen, "COPY: table '%s' does not exist", s->table);
                 return r;
         }
-        size_t want = s->n_columns ? s->n_columns : n;
+        const char *oc = l->req->object_column;
+        if (oc) { /* the object column is etld's, not the statement's */
+                bool found = false;
+                for (size_t j = 0; j < n; j++)
+                        found = found || strcasecmp(wc[j].name, oc) == 0;
+                for (size_t i = 0; i < s->n_columns; i++)
+                        if (strcasecmp(s->columns[i], oc) == 0) {
+                                snprintf(l->err, l->errlen,
+                                         "COPY: column '%s' of table '%s' is etld's own and "
+                                         "cannot be loaded",
+                                         oc, s->table);
+                                wh_columns_free(wc, n);
+                                return -EINVAL;
+                        }
+                if (!found) {
+                        snprintf(l->err, l->errlen,
+                                 "COPY: table '%s' has no column '%s' for the object URIs",
+                                 s->table, oc);
+                        wh_columns_free(wc, n);
+                        return -EINVAL;
+                }
+                l->object_column = true;
+        }
+        size_t want = s->n_columns ? s->n_columns : n - (oc ? 1 : 0);
         l->cols = calloc(want ? want : 1, sizeof(*l->cols));
-        l->cells = calloc(want ? want : 1, sizeof(*l->cells));
+        l->cells = calloc(want + 1, sizeof(*l->cells));
         if (!l->cols || !l->cells) {
                 wh_columns_free(wc, n);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < want; i++) {
+        for (size_t i = 0, next = 0; i < want; i++) {
                 const struct wh_column *src = NULL;
                 if (s->n_columns) {
                         for (size_t j = 0; j < n && !src; j++)
@@ -209,7 +233,9 @@ static int setup_columns(struct load *l)
                         if (r < 0)
                                 break;
                 } else {
-                        src = &wc[i];
+                        if (oc && strcasecmp(wc[next].name, oc) == 0)
+                                next++;
+                        src = &wc[next++];
                 }
                 struct column *c = &l->cols[i];
                 l->n_cols = i + 1;
@@ -277,12 +303,15 @@ static int setup_paths(struct load *l)
 
 static int setup_inserter(struct load *l)
 {
-        const char **names = calloc(l->n_cols, sizeof(*names));
+        const char **names = calloc(l->n_cols + 1, sizeof(*names));
         if (!names)
                 return -ENOMEM;
         for (size_t i = 0; i < l->n_cols; i++)
                 names[i] = l->cols[i].name;
-        int r = wh_inserter_new(l->req->wh, l->stmt->table, names, l->n_cols, &l->ins, l->err,
+        if (l->object_column)
+                names[l->n_cols] = l->req->object_column;
+        int r = wh_inserter_new(l->req->wh, l->stmt->table, names,
+                                l->n_cols + (l->object_column ? 1 : 0), &l->ins, l->err,
                                 l->errlen);
         free(names);
         return r;
@@ -407,6 +436,7 @@ static void objects_free(struct load *l)
         for (size_t i = 0; i < l->n_objs; i++) {
                 free(l->objs[i].src.key);
                 free(l->objs[i].src.uri);
+                free(l->objs[i].src.tag);
         }
         free(l->objs);
 }
@@ -880,8 +910,13 @@ static int report(struct load *l, const struct object *obj, struct chunk *c,
         return 0;
 }
 
-static int insert_rows(struct load *l, struct chunk *c, size_t from, size_t to)
+static int insert_rows(struct load *l, const struct object *obj, struct chunk *c, size_t from,
+                       size_t to)
 {
+        if (l->object_column)
+                l->cells[l->n_cols] = (struct cell){ .kind = CELL_TEXT,
+                                                     .text = obj->src.uri,
+                                                     .len = strlen(obj->src.uri) };
         for (size_t r = from; r < to; r++) {
                 const struct cell *row = c->cells + r * l->n_cols;
                 for (size_t i = 0; i < l->n_cols; i++) {
@@ -901,7 +936,7 @@ static int consume_chunk(struct load *l, const struct object *obj, struct chunk 
 {
         size_t done = 0;
         for (size_t k = 0; k < c->n_rejects; k++) {
-                int r = insert_rows(l, c, done, c->rejects[k].before_row);
+                int r = insert_rows(l, obj, c, done, c->rejects[k].before_row);
                 if (r < 0)
                         return r;
                 done = c->rejects[k].before_row;
@@ -909,7 +944,7 @@ static int consume_chunk(struct load *l, const struct object *obj, struct chunk 
                 if (r < 0)
                         return r;
         }
-        return insert_rows(l, c, done, c->rows);
+        return insert_rows(l, obj, c, done, c->rows);
 }
 
 static int consume(struct load *l)

@@ -50,6 +50,12 @@ struct load_request {
         /* Passed to source_open_ctx() for the statement's URIs (source.h: what
          * a scheme such as s3:// needs besides the URI); NULL: none. */
         const struct source_ctx *source_ctx;
+        /* etld's extension, not Redshift's: a column of the table that gets,
+         * in every row, the URI of the object the row came from (so merges
+         * can order rows by object key across loads).  It is left out of the
+         * statement's default column list and must not be in its own list.
+         * NULL: none. */
+        const char *object_column;
         /* Called (on the worker thread) for each rejected record; may be NULL. */
         void (*on_error)(void *userdata, const struct load_error *e);
         void *userdata;

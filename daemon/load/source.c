@@ -33,7 +33,7 @@ struct listing {
         const struct source *src;
 };
 
-static int add_object(struct listing *l, const char *key, uint64_t size)
+static int add_object(struct listing *l, const char *key, const struct stat *st)
 {
         if (l->n == l->cap) {
                 size_t cap = l->cap ? l->cap * 2 : 64;
@@ -53,7 +53,14 @@ static int add_object(struct listing *l, const char *key, uint64_t size)
                 return -ENOMEM;
         }
         snprintf(o->uri, ulen, "file://%s/%s", root_of(l->src), key);
-        o->size = size;
+        o->size = (uint64_t)st->st_size;
+        o->tag = NULL;
+        if (asprintf(&o->tag, "%lld%09ld", (long long)st->st_mtim.tv_sec,
+                     (long)st->st_mtim.tv_nsec) < 0) {
+                free(o->key);
+                free(o->uri);
+                return -ENOMEM;
+        }
         l->n++;
         return 0;
 }
@@ -137,7 +144,7 @@ static int walk(struct listing *l, const char *rel, char *err, size_t errlen)
                                 free(sub);
                         }
                 } else if (S_ISREG(st.st_mode) && kl >= pl) {
-                        r = add_object(l, key, (uint64_t)st.st_size);
+                        r = add_object(l, key, &st);
                 }
                 free(key);
                 if (r < 0)
@@ -348,6 +355,7 @@ void source_objects_free(struct source_object *objs, size_t n)
         for (size_t i = 0; i < n; i++) {
                 free(objs[i].key);
                 free(objs[i].uri);
+                free(objs[i].tag);
         }
         free(objs);
 }

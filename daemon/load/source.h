@@ -44,8 +44,8 @@
  *   free(s):       frees s->impl (not s, s->uri or s->prefix).
  *   list(s):       every object whose key starts with s->prefix, sorted by
  *                  key in byte order (strcmp), in a malloc'd array; each
- *                  key/uri malloc'd (source_objects_free frees them); size as
- *                  listed (0 if unknown).  An empty list is not an error.
+ *                  key/uri/tag malloc'd (source_objects_free frees them); size
+ *                  as listed (0 if unknown), tag as listed (NULL if unknown).  An empty list is not an error.
  *   open_object(s, obj): starts reading obj (a listed object, or for a single
  *                  URI { .key = s->prefix, .uri = s->uri, .size = 0 }).  The
  *                  scheme allocates its reader with `struct source_reader` as
@@ -84,6 +84,8 @@ struct source_object {
         char *key;  /* relative to the source root */
         char *uri;  /* full URI, for messages and STL_LOAD_ERRORS.filename */
         uint64_t size;
+        char *tag;  /* what changes when the object does: S3's ETag (with its
+                       quotes), a file's mtime in ns; NULL when unknown */
 };
 
 struct source_ops {

@@ -276,11 +276,14 @@ static int s3_list(struct source *s, struct source_object **ret, size_t *ret_n, 
                         p->objects[i].key = NULL;
                         o->size = p->objects[i].size > 0 ? (uint64_t)p->objects[i].size : 0;
                         o->uri = NULL;
+                        o->tag = p->objects[i].etag;
+                        p->objects[i].etag = NULL;
                         if (o->key && asprintf(&o->uri, "s3://%s/%s", q->bucket, o->key) < 0)
                                 o->uri = NULL;
                         if (!o->key || !o->uri) {
                                 free(o->key);
                                 free(o->uri);
+                                free(o->tag);
                                 r = -ENOMEM;
                                 break;
                         }
