@@ -302,11 +302,14 @@ static void run_free(struct step_run *r)
         json_decref(r->checks);
         json_decref(r->load_errors);
         json_decref(r->events);
+        json_decref(r->published);
         uv_mutex_destroy(&r->lock);
         free(r);
 }
 
-/* Records what an attempt produced, whatever its outcome. */
+/* Records what an attempt produced, whatever its outcome.  A publish that
+ * cannot be written to the ledger turns a success into a transient failure:
+ * the step runs again and finds the warehouse already published. */
 static void record_results(struct job *job, struct step_run *r)
 {
         struct engine *e = job->e;
@@ -321,6 +324,16 @@ static void record_results(struct job *job, struct step_run *r)
         size_t i;
         json_array_foreach(r->events, i, v)
                 job_log(job, "info", r->ops->name, json_string_value(v));
+        json_t *p = r->published;
+        if (p && journal_ledger_publish(e->j, json_string_value(json_object_get(p, "target")),
+                                        job->id, json_string_value(json_object_get(p, "mode")),
+                                        json_object_get(p, "objects")) < 0 &&
+            r->result == 0) {
+                r->result = -EIO;
+                r->transient = true;
+                snprintf(r->error, sizeof(r->error),
+                         "cannot record the publish in the journal's ledger");
+        }
 }
 
 static void maybe_stopped(struct engine *e)

@@ -35,7 +35,9 @@
 #include <string.h>
 
 #include "awsenv.h"
+#include "etlplan.h"
 #include "journal.h"
+#include "load/copy.h"
 #include "load/source_s3.h"
 #include "log.h"
 #include "secret.h"
@@ -55,6 +57,10 @@ struct etl_step {
         struct awsenv *env;
         struct s3_client *client;
         struct source_ctx *ctx;
+        /* write, audit, publish */
+        char *ledger_target;          /* the warehouse as the ledger names it */
+        struct etlplan_ledger ledger; /* the load step's copy of the journal's */
+        struct etl_plan *plan;        /* the objects the load step reads */
 };
 
 static struct etl_step *st(struct step_run *r)
@@ -75,6 +81,9 @@ static void etl_step_free(struct step_run *r)
         source_s3_ctx_free(s->ctx);
         s3_client_free(s->client);
         awsenv_free(s->env);
+        etlplan_free(s->plan);
+        json_decref(s->ledger.objects);
+        free(s->ledger_target);
         free(s->target);
         secret_free(s->password);
         cfg_free(s->cfg);
@@ -216,6 +225,20 @@ static int prepare(struct step_run *r, char *err, size_t errlen)
                              errlen);
                 free(br);
         }
+        if (res == 0 && s->target)
+                s->ledger_target = strdup(s->target);
+        else if (res == 0 && asprintf(&s->ledger_target, "sqlite://%s/warehouse.db",
+                                      r->state_dir) < 0)
+                s->ledger_target = NULL;
+        if (res == 0 && !s->ledger_target)
+                res = -ENOMEM;
+        /* after the load step: the mode it decided (an incremental run may
+         * have fallen back to a full one) */
+        char *mode = res == 0 && r->journal ? journal_output_get(r->journal, r->job_id, "mode")
+                                            : NULL;
+        if (mode && *mode)
+                res = supply(r, "etl.mode", mode, err, errlen);
+        free(mode);
         if (res == 0 && redshift && !*cfg_get(job_cfg(r), "iam", "role_arn")) {
                 util_setf(err, errlen,
                           "[iam] role_arn is empty and no provision job recorded a role: "
@@ -388,6 +411,7 @@ static bool s3_transient(int res, const char *err)
 }
 
 static int load_work(struct step_run *r, char *err, size_t errlen);
+static void start_planning(struct step_run *r);
 
 static void load_creds(struct step_run *r, struct awsenv *env, int err, const char *msg)
 {
@@ -401,11 +425,84 @@ static void load_creds(struct step_run *r, struct awsenv *env, int err, const ch
         int res = awsenv_s3_client(r, env, NULL, &ls->client);
         if (res == 0)
                 res = source_s3_ctx_new(r->loop, ls->client, r, &ls->ctx);
+        if (res < 0) {
+                etl_step_free(r);
+                step_done(r, res, false, "cannot set up the S3 client: %s", strerror(-res));
+                return;
+        }
+        if (ls->redshift)
+                res = step_work(r, load_work);
+        else
+                start_planning(r);
+        if (res < 0) {
+                etl_step_free(r);
+                step_done(r, res, false, "cannot start the load: %s", strerror(-res));
+        }
+}
+
+/* Worker thread: the objects this job loads (etlplan.h), and their
+ * manifests in STATE_DIR/manifests. */
+static int plan_work(struct step_run *r, char *err, size_t errlen)
+{
+        struct wh *w = NULL;
+        int res = open_wh(r, &w, err, errlen);
+        if (res < 0)
+                return res;
+        res = etlplan_get(w, r->job_id, job_cfg(r), &st(r)->ledger, load_source_ctx(r),
+                          &st(r)->plan, err, errlen);
+        close_wh(r, w);
+        if (res == 0) {
+                char dir[4096];
+                util_setf(dir, sizeof(dir), "%s/manifests", r->state_dir);
+                res = etlplan_write_manifests(st(r)->plan, dir, r->job_id, err, errlen);
+        }
+        if (res < 0 && load_source_ctx(r) && s3_transient(res, err))
+                r->transient = true;
+        return res;
+}
+
+/* Loop thread: says what the plan is, points copy.sql's sources at its
+ * manifests, and loads. */
+static void planned(struct step_run *r, int result)
+{
+        struct etl_step *s = st(r);
+        if (result < 0) {
+                char msg[sizeof(r->error)];
+                util_setf(msg, sizeof(msg), "%s", r->error);
+                etl_step_free(r);
+                step_done(r, result, r->transient, "%s", msg);
+                return;
+        }
+        if (!r->outputs)
+                r->outputs = json_object();
+        if (!r->events)
+                r->events = json_array();
+        json_object_set_new(r->outputs, "mode", json_string(s->plan->mode));
+        json_array_append_new(r->events, json_sprintf("%s run: %s", s->plan->mode,
+                                                      s->plan->reason));
+        char msg[512];
+        int res = 0;
+        for (int i = 0; res == 0 && i < ETLPLAN_SOURCES; i++) {
+                char key[32];
+                util_setf(key, sizeof(key), "s3.%s", etlplan_sources[i]);
+                res = supply(r, key, s->plan->manifest[i], msg, sizeof(msg));
+        }
+        if (res == 0)
+                res = supply(r, "etl.mode", s->plan->mode, msg, sizeof(msg));
         if (res == 0)
                 res = step_work(r, load_work);
         if (res < 0) {
                 etl_step_free(r);
-                step_done(r, res, false, "cannot set up the S3 client: %s", strerror(-res));
+                step_done(r, res, false, "cannot start the load: %s", strerror(-res));
+        }
+}
+
+static void start_planning(struct step_run *r)
+{
+        int res = step_work_then(r, plan_work, planned);
+        if (res < 0) {
+                etl_step_free(r);
+                step_done(r, res, false, "cannot start the load: %s", strerror(-res));
         }
 }
 
@@ -477,6 +574,16 @@ static void redshift_load_errors(struct step_run *r, struct wh *w)
         json_decref(rows);
 }
 
+/* Whether a COPY statement has the MANIFEST option. */
+static bool copy_reads_manifest(const char *stmt)
+{
+        struct copy_stmt *cs = NULL;
+        char e[256];
+        bool yes = copy_parse(stmt, &cs, e, sizeof(e)) == 0 && cs->manifest;
+        copy_stmt_free(cs);
+        return yes;
+}
+
 static bool uses_s3(const struct cfg *c)
 {
         static const char *const keys[] = { "song_data", "log_data", "log_jsonpath" };
@@ -521,6 +628,19 @@ static int load_work(struct step_run *r, char *err, size_t errlen)
                 res = copy_done(w, r->job_id, i, &done, err, errlen);
                 if (res < 0 || done)
                         continue;
+                struct etl_plan *plan = st(r)->plan;
+                int src = plan ? etlplan_source_of(plan, stmts[i]) : -1;
+                if (src >= 0 && plan->count[src] == 0)
+                        continue; /* nothing new under that source */
+                if (src >= 0 && !copy_reads_manifest(stmts[i])) {
+                        snprintf(err, errlen,
+                                 "%s/copy.sql statement %zu reads {s3.%s} without MANIFEST: "
+                                 "etld reads each source through a manifest of the objects "
+                                 "it planned; add MANIFEST to the statement",
+                                 wh_dialect(w), i + 1, etlplan_sources[src]);
+                        res = -EINVAL;
+                        break;
+                }
                 res = wh_begin(w, err, errlen);
                 if (res < 0)
                         break;
@@ -537,6 +657,7 @@ static int load_work(struct step_run *r, char *err, size_t errlen)
                                 .concurrency =
                                         (unsigned)cfg_get_int(r->cfg, "load", "concurrency"),
                                 .source_ctx = load_source_ctx(r),
+                                .object_column = "etld_object",
                                 .on_error = on_load_error,
                                 .userdata = r,
                         };
@@ -565,6 +686,7 @@ static int load_work(struct step_run *r, char *err, size_t errlen)
         sqlfile_free_list(stmts);
         free(sql);
         close_wh(r, w);
+        etlplan_remove_manifests(st(r)->plan);
         if (res < 0 && load_source_ctx(r) && s3_transient(res, err))
                 r->transient = true;
         return res;
@@ -578,9 +700,31 @@ static int start_load(struct step_run *r)
                 step_done(r, res, false, "%s", msg);
                 return 0;
         }
+        struct etl_step *s = st(r);
+        const char *mode = cfg_get(r->cfg, "etl", "mode");
+        if (s->redshift && mode && strcmp(mode, "incremental") == 0) {
+                etl_step_free(r);
+                step_done(r, -ENOTSUP, false,
+                          "etl.mode = incremental is not supported on Redshift yet (its COPY "
+                          "would read a manifest etld puts on S3); use etl.mode = full");
+                return 0;
+        }
+        if (!s->redshift && r->journal) {
+                s->ledger.objects =
+                        journal_ledger_get(r->journal, s->ledger_target, &s->ledger.job);
+                if (!s->ledger.objects) {
+                        etl_step_free(r);
+                        step_done(r, -EIO, true, "cannot read the ledger from the journal");
+                        return 0;
+                }
+        }
         /* Redshift reads S3 itself; the emulator needs an S3 client (without
          * the HTTP engine an s3:// source fails naming the source). */
-        if (st(r)->redshift || !uses_s3(r->cfg) || !r->http)
+        if (!s->redshift && (!uses_s3(r->cfg) || !r->http)) {
+                start_planning(r);
+                return 0;
+        }
+        if (s->redshift)
                 res = step_work(r, load_work);
         else
                 res = awsenv_resolve(r, load_creds);
@@ -646,7 +790,9 @@ static int check_work(struct step_run *r, char *err, size_t errlen)
                 json_array_foreach(checks, i, c)
                 {
                         if (!json_is_true(json_object_get(c, "ok"))) {
-                                snprintf(err, errlen, "%zu of %zu checks failed, first: %s (%s)",
+                                snprintf(err, errlen,
+                                         "%zu of %zu checks failed, first: %s (%s); nothing "
+                                         "was published",
                                          failed, json_array_size(checks), first_failed,
                                          json_string_value(json_object_get(c, "detail")));
                                 break;
@@ -664,6 +810,93 @@ static int check_work(struct step_run *r, char *err, size_t errlen)
 static int start_check(struct step_run *r)
 {
         return start_work(r, check_work);
+}
+
+/* ---- publish ---- */
+
+/* Whether job published already (its row in etld_publishes). */
+static int published_already(struct wh *w, int64_t job, bool *ret, char *err, size_t errlen)
+{
+        char sql[128];
+        util_setf(sql, sizeof(sql), "SELECT COUNT(*) FROM etld_publishes WHERE job_id = %lld",
+                  (long long)job);
+        json_t *rows = NULL;
+        int res = wh_query(w, sql, &rows, err, errlen);
+        if (res == 0) {
+                json_t *v = json_array_get(json_array_get(rows, 0), 0);
+                *ret = json_is_string(v) ? strcmp(json_string_value(v), "0") != 0
+                                         : json_integer_value(v) > 0;
+        }
+        json_decref(rows);
+        return res;
+}
+
+/* Runs publish.sql and the job's etld_publishes row in one transaction
+ * (unless that row exists: a publish that committed before a crash), then
+ * hands the objects it took to the engine for the journal's ledger. */
+static int publish_work(struct step_run *r, char *err, size_t errlen)
+{
+        struct wh *w = NULL;
+        int res = open_wh(r, &w, err, errlen);
+        if (res < 0)
+                return res;
+        const char *mode = cfg_get(job_cfg(r), "etl", "mode");
+        bool done = false;
+        char *sql = NULL;
+        res = published_already(w, r->job_id, &done, err, errlen);
+        if (res == 0 && !done)
+                res = sqlfile_load(job_cfg(r), wh_dialect(w), "publish.sql", &sql, err, errlen);
+        if (res == 0 && !done) {
+                char msg[512] = "", mark[256];
+                util_setf(mark, sizeof(mark),
+                          "INSERT INTO etld_publishes (job_id, mode, published_at) "
+                          "VALUES (%lld, '%s', CURRENT_TIMESTAMP)",
+                          (long long)r->job_id, strcmp(mode, "incremental") == 0 ? "incremental"
+                                                                               : "full");
+                res = wh_begin(w, msg, sizeof(msg));
+                if (res == 0)
+                        res = wh_exec(w, sql, msg, sizeof(msg));
+                if (res == 0)
+                        res = wh_exec(w, mark, msg, sizeof(msg));
+                if (res == 0)
+                        res = wh_commit(w, msg, sizeof(msg));
+                if (res < 0) {
+                        wh_rollback(w);
+                        snprintf(err, errlen, "%s/publish.sql: %s", wh_dialect(w), msg);
+                }
+        }
+        struct etl_plan *plan = NULL;
+        if (res == 0) {
+                res = etlplan_read(w, r->job_id, &plan, err, errlen);
+                if (res == -ENOENT) /* Redshift reads its prefixes itself: no plan */
+                        res = 0;
+        }
+        if (res == 0) {
+                r->published = json_pack("{s:s, s:s, s:O}", "target", st(r)->ledger_target,
+                                         "mode", plan ? plan->mode : mode, "objects",
+                                         plan ? plan->objects : json_array());
+                if (!plan)
+                        json_decref(json_object_get(r->published, "objects"));
+                if (!r->published)
+                        res = -ENOMEM;
+        }
+        if (res == 0) {
+                r->events = json_array();
+                json_array_append_new(r->events,
+                                      json_sprintf("%s %s publish of %s",
+                                                   done ? "found the" : "made the",
+                                                   plan ? plan->mode : mode,
+                                                   st(r)->ledger_target));
+        }
+        etlplan_free(plan);
+        free(sql);
+        close_wh(r, w);
+        return res;
+}
+
+static int start_publish(struct step_run *r)
+{
+        return start_work(r, publish_work);
 }
 
 const struct step_ops step_create_tables = {
@@ -689,7 +922,15 @@ const struct step_ops step_transform = {
 
 const struct step_ops step_check = {
         .name = "check",
-        .description = "data-quality checks",
+        .description = "data-quality checks of the new rows, before they are published",
         .start = start_check,
+        .cancel = cancel_sql,
+};
+
+const struct step_ops step_publish = {
+        .name = "publish",
+        .description = "merge the checked rows into the published star tables, in one "
+                       "transaction",
+        .start = start_publish,
         .cancel = cancel_sql,
 };

@@ -396,6 +396,90 @@ char *journal_output_latest_for(struct journal *j, const char *name_key, const c
         return v;
 }
 
+int journal_ledger_publish(struct journal *j, const char *target, int64_t job, const char *mode,
+                           json_t *objects)
+{
+        int r = exec(j, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        if (strcmp(mode, "full") == 0)
+                r = run(j, prep(j, "DELETE FROM ledger WHERE target = ?1", "t", target));
+        size_t i;
+        json_t *o;
+        json_array_foreach(objects, i, o)
+        {
+                if (r < 0)
+                        break;
+                r = run(j, prep(j,
+                                "INSERT OR REPLACE INTO ledger (target, source, uri, size, tag, "
+                                "job_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                "ttti" "ti", target,
+                                json_string_value(json_object_get(o, "source")),
+                                json_string_value(json_object_get(o, "uri")),
+                                (int64_t)json_integer_value(json_object_get(o, "size")),
+                                json_string_value(json_object_get(o, "tag")), job));
+        }
+        if (r == 0)
+                r = run(j, prep(j,
+                                "INSERT OR REPLACE INTO publications (target, job_id, mode, "
+                                "objects, published_at) VALUES (?1, ?2, ?3, "
+                                "(SELECT COUNT(*) FROM ledger WHERE target = ?1), ?4)",
+                                "tit" "i", target, job, mode, (int64_t)util_now_ms()));
+        if (r < 0) {
+                exec(j, "ROLLBACK");
+                return r;
+        }
+        return exec(j, "COMMIT");
+}
+
+json_t *journal_ledger_get(struct journal *j, const char *target, int64_t *ret_job)
+{
+        *ret_job = 0;
+        json_t *out = json_object();
+        sqlite3_stmt *st = prep(j, "SELECT job_id FROM publications WHERE target = ?1", "t",
+                                target);
+        if (st && sqlite3_step(st) == SQLITE_ROW)
+                *ret_job = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = prep(j, "SELECT uri, source, size, tag, job_id FROM ledger WHERE target = ?1", "t",
+                  target);
+        if (!st || !out) {
+                sqlite3_finalize(st);
+                json_decref(out);
+                return NULL;
+        }
+        while (sqlite3_step(st) == SQLITE_ROW) {
+                const char *tag = (const char *)sqlite3_column_text(st, 3);
+                json_object_set_new(out, (const char *)sqlite3_column_text(st, 0),
+                                    json_pack("{s:s, s:I, s:s?, s:I}", "source",
+                                              (const char *)sqlite3_column_text(st, 1), "size",
+                                              (json_int_t)sqlite3_column_int64(st, 2), "tag",
+                                              tag, "job",
+                                              (json_int_t)sqlite3_column_int64(st, 4)));
+        }
+        sqlite3_finalize(st);
+        return out;
+}
+
+json_t *journal_publications_json(struct journal *j)
+{
+        json_t *out = json_array();
+        sqlite3_stmt *st = prep(j,
+                                "SELECT target, job_id, mode, objects, published_at "
+                                "FROM publications ORDER BY target",
+                                "");
+        while (st && out && sqlite3_step(st) == SQLITE_ROW)
+                json_array_append_new(
+                        out, json_pack("{s:s, s:I, s:s, s:I, s:I}", "target",
+                                       (const char *)sqlite3_column_text(st, 0), "job",
+                                       (json_int_t)sqlite3_column_int64(st, 1), "mode",
+                                       (const char *)sqlite3_column_text(st, 2), "objects",
+                                       (json_int_t)sqlite3_column_int64(st, 3), "published_at",
+                                       (json_int_t)sqlite3_column_int64(st, 4)));
+        sqlite3_finalize(st);
+        return out;
+}
+
 int journal_checks_replace(struct journal *j, int64_t job, json_t *checks)
 {
         int r = exec(j, "BEGIN IMMEDIATE");

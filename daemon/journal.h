@@ -77,6 +77,20 @@ int journal_event_add(struct journal *j, int64_t job, const char *level, const c
 /* errors: array of objects with the STL_LOAD_ERRORS-like keys. */
 int journal_load_errors_add(struct journal *j, int64_t job, const char *step, json_t *errors);
 
+/* ---- the warehouses' ledger (see sql/journal/0003-ledger.sql) ---- */
+
+/* Records that job published target: mode "full" replaces the target's
+ * ledger with objects, "incremental" adds objects to it; objects is an array
+ * of {"source", "uri", "size", "tag"}.  One transaction; running it again
+ * with the same arguments changes nothing. */
+int journal_ledger_publish(struct journal *j, const char *target, int64_t job, const char *mode,
+                           json_t *objects);
+/* The target's ledger as {"uri": {"source", "size", "tag", "job"}}, the job
+ * that published last in *ret_job (0 and an empty object when none). */
+json_t *journal_ledger_get(struct journal *j, const char *target, int64_t *ret_job);
+/* [{"target", "job", "mode", "objects", "published_at"}], one per target. */
+json_t *journal_publications_json(struct journal *j);
+
 /* What the engine needs to (re)start a job. */
 struct journal_job {
         int64_t id;

@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-extern const struct step_ops step_create_tables, step_load, step_transform, step_check;
+extern const struct step_ops step_create_tables, step_load, step_transform, step_check,
+        step_publish;
 extern const struct step_ops step_create_bucket, step_stage_copy;
 extern const struct step_ops step_prov_role, step_prov_sg, step_prov_subnet, step_prov_cluster,
         step_prov_attach, step_td_cluster, step_td_subnet, step_td_sg, step_td_role,
@@ -20,11 +21,13 @@ static const struct step_ops *const etl_steps[] = {
         &step_load,
         &step_transform,
         &step_check,
+        &step_publish,
 };
 
 static const struct pipeline etl_pipeline = {
         .name = "etl",
-        .description = "create tables, COPY the JSON into staging, fill the star schema, check it",
+        .description = "create tables, COPY the JSON into staging, build the star rows, check "
+                       "them, publish",
         .steps = etl_steps,
         .nsteps = sizeof(etl_steps) / sizeof(etl_steps[0]),
 };
@@ -113,6 +116,13 @@ static void after_work_cb(uv_work_t *w, int status)
         bool transient = result != -ECANCELED &&
                          (r->transient || result == -EBUSY || result == -EAGAIN ||
                           result == -ENOSPC);
+        if (r->work_then) {
+                void (*then)(struct step_run *, int) = r->work_then;
+                r->work_then = NULL;
+                r->transient = transient;
+                then(r, result);
+                return;
+        }
         if (r->work_cleanup)
                 r->work_cleanup(r);
         step_done(r, result, transient, NULL);
@@ -120,7 +130,14 @@ static void after_work_cb(uv_work_t *w, int status)
 
 int step_work(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen))
 {
+        return step_work_then(r, fn, NULL);
+}
+
+int step_work_then(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen),
+                   void (*then)(struct step_run *r, int result))
+{
         r->work_fn = fn;
+        r->work_then = then;
         r->work.data = r;
         return uv_queue_work(r->loop, &r->work, work_cb, after_work_cb);
 }

@@ -71,10 +71,14 @@ struct step_run {
         json_t *checks;  /* [{"name","ok","detail"}] */
         json_t *load_errors; /* [{STL_LOAD_ERRORS-like}] */
         json_t *events;  /* ["message", ...] informational */
+        /* A publish: {"target", "mode", "objects": [{"source", "uri", "size",
+         * "tag"}]}, recorded in the warehouses' ledger (journal.h). */
+        json_t *published;
 
         /* step_work() state */
         uv_work_t work;
         int (*work_fn)(struct step_run *r, char *err, size_t errlen);
+        void (*work_then)(struct step_run *r, int result); /* NULL: end the step */
         /* Runs on the loop after work_fn, before the step ends (releases what
          * the work borrowed from the loop, e.g. an S3 client); may be NULL. */
         void (*work_cleanup)(struct step_run *r);
@@ -90,6 +94,11 @@ struct step_run {
 
 /* Runs fn on the thread pool and ends the step with its result. */
 int step_work(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen));
+/* Runs fn on the thread pool, then then(r, result) on the loop instead of
+ * ending the step (r->error holds fn's message, r->transient its verdict);
+ * then goes on with the step and ends it some time. */
+int step_work_then(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen),
+                   void (*then)(struct step_run *r, int result));
 
 /* Ends the step (loop thread). */
 void step_done(struct step_run *r, int result, bool transient, const char *fmt, ...)

@@ -194,14 +194,9 @@ static int setup_columns(struct load *l)
                                 wh_columns_free(wc, n);
                                 return -EINVAL;
                         }
-                if (!found) {
-                        snprintf(l->err, l->errlen,
-                                 "COPY: table '%s' has no column '%s' for the object URIs",
-                                 s->table, oc);
-                        wh_columns_free(wc, n);
-                        return -EINVAL;
-                }
-                l->object_column = true;
+                l->object_column = found; /* a table without it: nothing to fill */
+                if (!found)
+                        oc = NULL;
         }
         size_t want = s->n_columns ? s->n_columns : n - (oc ? 1 : 0);
         l->cols = calloc(want ? want : 1, sizeof(*l->cols));

@@ -53,8 +53,8 @@ struct load_request {
         /* etld's extension, not Redshift's: a column of the table that gets,
          * in every row, the URI of the object the row came from (so merges
          * can order rows by object key across loads).  It is left out of the
-         * statement's default column list and must not be in its own list.
-         * NULL: none. */
+         * statement's default column list and must not be in its own list; a
+         * table without it is loaded as if it were NULL.  NULL: none. */
         const char *object_column;
         /* Called (on the worker thread) for each rejected record; may be NULL. */
         void (*on_error)(void *userdata, const struct load_error *e);

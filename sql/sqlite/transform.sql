@@ -1,83 +1,125 @@
--- transform.sql (sqlite): staging tables -> star schema.
+-- transform.sql (sqlite): this run's staging rows -> this run's star rows
+-- (the etld_new_* tables of create_tables.sql), which check.sql audits and
+-- publish.sql merges into the published tables.
 --
--- The step runs this file in one transaction and it begins by emptying the
--- star tables, so running it again (after a crash, or a second job) gives the
--- same rows.  Ties are broken by input order (rowid of the staging tables),
--- so the result is deterministic.
+-- {etl.mode} is what the load step decided: 'full' (the staging tables hold
+-- every object; the published tables are ignored, to be replaced) or
+-- 'incremental' (the staging tables hold only objects no publish took; the
+-- rows below are those that add to or replace published ones).  Either way
+-- the rules are those of one full run over every object, in the order
+-- (object URI, row order inside the object): the two modes give the same
+-- tables, songplay_id apart.
+--
+-- The step runs this file in one transaction and empties its own tables
+-- first, so running it again gives the same rows.
 
-DELETE FROM songplays;
-DELETE FROM users;
-DELETE FROM songs;
-DELETE FROM artists;
-DELETE FROM time;
+DELETE FROM etld_new_songplays;
+DELETE FROM etld_upd_songplays;
+DELETE FROM etld_new_users;
+DELETE FROM etld_new_songs;
+DELETE FROM etld_new_artists;
+DELETE FROM etld_new_time;
+DELETE FROM etld_new_song_match;
 
--- One row per NextSong event.  The song is the one whose title, artist name
--- and duration all equal the event's; when several songs match, the smallest
--- song_id, so an event never yields two rows.  songplay_id is given by
--- SQLite in insert order (the table was emptied above), i.e. 1..N by
--- (ts, input order): cheaper than numbering with a window over whole rows.
-DROP TABLE IF EXISTS temp.song_match;
-CREATE TEMP TABLE song_match AS
-    SELECT title, artist_name, duration, song_id, artist_id
-    FROM (SELECT title, artist_name, duration, song_id, artist_id,
-                 ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration
-                                    ORDER BY song_id, rowid) AS rn
-          FROM staging_songs
-          WHERE title IS NOT NULL AND artist_name IS NOT NULL AND duration IS NOT NULL)
-    WHERE rn = 1;
-CREATE INDEX temp.song_match_key ON song_match (title, artist_name, duration);
+-- The song of a (title, artist name, duration): the smallest song_id among
+-- the songs that have them (then object, then row).  Kept when it beats the
+-- published match, or there is none.
+INSERT INTO etld_new_song_match (title, artist_name, duration, song_id, artist_id, src_object,
+                                 src_order)
+SELECT n.title, n.artist_name, n.duration, n.song_id, n.artist_id, n.src_object, n.src_order
+FROM (SELECT title, artist_name, duration, song_id, artist_id, etld_object AS src_object,
+             rowid AS src_order,
+             ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration
+                                ORDER BY song_id, etld_object, rowid) AS rn
+      FROM staging_songs
+      WHERE title IS NOT NULL AND artist_name IS NOT NULL AND duration IS NOT NULL
+        AND song_id IS NOT NULL) n
+LEFT JOIN etld_song_match p
+       ON {etl.mode} = 'incremental'
+      AND p.title = n.title AND p.artist_name = n.artist_name AND p.duration = n.duration
+WHERE n.rn = 1
+  AND (p.title IS NULL
+       OR (n.song_id, n.src_object, n.src_order) < (p.song_id, p.src_object, p.src_order));
 
-INSERT INTO songplays (start_time, user_id, level, song_id, artist_id, session_id, location,
-                       user_agent)
-SELECT e.ts,
+-- One songplay per NextSong event, numbered 1..n by (ts, object, row); the
+-- song is this run's match when it has one, else the published one.
+INSERT INTO etld_new_songplays (songplay_id, start_time, user_id, level, song_id, artist_id,
+                                session_id, location, user_agent, ev_song, ev_artist, ev_length)
+SELECT ROW_NUMBER() OVER (ORDER BY e.ts, e.etld_object, e.rowid),
+       e.ts,
        CAST(NULLIF(e.userId, '') AS INTEGER),
        e.level,
-       m.song_id,
-       m.artist_id,
+       CASE WHEN nm.title IS NOT NULL THEN nm.song_id ELSE pm.song_id END,
+       CASE WHEN nm.title IS NOT NULL THEN nm.artist_id ELSE pm.artist_id END,
        e.sessionId,
        e.location,
-       e.userAgent
+       e.userAgent,
+       e.song,
+       e.artist,
+       e.length
 FROM staging_events e
-LEFT JOIN song_match m
-       ON m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length
-WHERE e.page = 'NextSong'
-ORDER BY e.ts, e.rowid;
+LEFT JOIN etld_new_song_match nm
+       ON nm.title = e.song AND nm.artist_name = e.artist AND nm.duration = e.length
+LEFT JOIN etld_song_match pm
+       ON {etl.mode} = 'incremental'
+      AND pm.title = e.song AND pm.artist_name = e.artist AND pm.duration = e.length
+WHERE e.page = 'NextSong';
 
-DROP TABLE temp.song_match;
+-- Published songplays whose (title, artist, length) got a better song.
+INSERT INTO etld_upd_songplays (songplay_id, song_id, artist_id)
+SELECT s.songplay_id, m.song_id, m.artist_id
+FROM etld_new_song_match m
+JOIN etld_songplay_src s
+  ON s.song = m.title AND s.artist = m.artist_name AND s.length = m.duration
+WHERE {etl.mode} = 'incremental';
 
--- Each user of a NextSong event, as of their latest one: a user who upgraded
--- is 'paid' once, not 'free' and 'paid'.  The window numbers only (user, ts,
--- rowid); the chosen rows are read back by rowid.
-INSERT INTO users (user_id, first_name, last_name, gender, level)
-SELECT l.user_id, e.firstName, e.lastName, e.gender, e.level
+-- Each user of a NextSong event as of their latest one (ts, then object,
+-- then row), kept when it is later than the published one: an older event
+-- arriving late does not overwrite a newer level.
+INSERT INTO etld_new_users (user_id, first_name, last_name, gender, level, src_ts, src_object,
+                            src_order)
+SELECT l.user_id, e.firstName, e.lastName, e.gender, e.level, e.ts, e.etld_object, e.rowid
 FROM (SELECT user_id, rid
       FROM (SELECT CAST(userId AS INTEGER) AS user_id, rowid AS rid,
                    ROW_NUMBER() OVER (PARTITION BY CAST(userId AS INTEGER)
-                                      ORDER BY ts DESC, rowid DESC) AS rn
+                                      ORDER BY ts DESC, etld_object DESC, rowid DESC) AS rn
             FROM staging_events
             WHERE page = 'NextSong' AND userId IS NOT NULL AND userId <> '')
       WHERE rn = 1) l
-JOIN staging_events e ON e.rowid = l.rid;
+JOIN staging_events e ON e.rowid = l.rid
+LEFT JOIN etld_user_src p ON {etl.mode} = 'incremental' AND p.user_id = l.user_id
+WHERE p.user_id IS NULL
+   OR (e.ts, e.etld_object, e.rowid) > (p.src_ts, p.src_object, p.src_order);
 
--- One row per song_id and per artist_id: the first one in input order.
-INSERT INTO songs (song_id, title, artist_id, year, duration)
-SELECT song_id, title, artist_id, year, duration
-FROM (SELECT song_id, title, artist_id, year, duration,
-             ROW_NUMBER() OVER (PARTITION BY song_id ORDER BY rowid) AS rn
-      FROM staging_songs WHERE song_id IS NOT NULL)
-WHERE rn = 1;
+-- One row per song_id and per artist_id: the first in (object, row) order,
+-- kept when it comes before the published one's.
+INSERT INTO etld_new_songs (song_id, title, artist_id, year, duration, src_object, src_order)
+SELECT n.song_id, n.title, n.artist_id, n.year, n.duration, n.src_object, n.src_order
+FROM (SELECT song_id, title, artist_id, year, duration, etld_object AS src_object,
+             rowid AS src_order,
+             ROW_NUMBER() OVER (PARTITION BY song_id ORDER BY etld_object, rowid) AS rn
+      FROM staging_songs WHERE song_id IS NOT NULL) n
+LEFT JOIN etld_song_src p ON {etl.mode} = 'incremental' AND p.song_id = n.song_id
+WHERE n.rn = 1
+  AND (p.song_id IS NULL OR (n.src_object, n.src_order) < (p.src_object, p.src_order));
 
-INSERT INTO artists (artist_id, name, location, latitude, longitude)
-SELECT artist_id, artist_name, artist_location, artist_latitude, artist_longitude
+INSERT INTO etld_new_artists (artist_id, name, location, latitude, longitude, src_object,
+                              src_order)
+SELECT n.artist_id, n.artist_name, n.artist_location, n.artist_latitude, n.artist_longitude,
+       n.src_object, n.src_order
 FROM (SELECT artist_id, artist_name, artist_location, artist_latitude, artist_longitude,
-             ROW_NUMBER() OVER (PARTITION BY artist_id ORDER BY rowid) AS rn
-      FROM staging_songs WHERE artist_id IS NOT NULL)
-WHERE rn = 1;
+             etld_object AS src_object, rowid AS src_order,
+             ROW_NUMBER() OVER (PARTITION BY artist_id ORDER BY etld_object, rowid) AS rn
+      FROM staging_songs WHERE artist_id IS NOT NULL) n
+LEFT JOIN etld_artist_src p ON {etl.mode} = 'incremental' AND p.artist_id = n.artist_id
+WHERE n.rn = 1
+  AND (p.artist_id IS NULL OR (n.src_object, n.src_order) < (p.src_object, p.src_order));
 
--- One row per distinct start_time (millisecond precision).  The ISO week is
--- the week of the Thursday of the same Monday-to-Sunday week; weekday 0 is
--- Sunday.  Fields at fixed places of the text are cut out, not parsed.
-INSERT INTO time (start_time, hour, day, week, month, year, weekday)
+-- One row per distinct start_time (millisecond precision) not published
+-- yet.  The ISO week is the week of the Thursday of the same
+-- Monday-to-Sunday week; weekday 0 is Sunday.  Fields at fixed places of
+-- the text are cut out, not parsed.
+INSERT INTO etld_new_time (start_time, hour, day, week, month, year, weekday)
 SELECT start_time,
        CAST(substr(start_time, 12, 2) AS INTEGER),  -- 'YYYY-MM-DD HH:MI:SS[.fff]'
        CAST(substr(start_time, 9, 2) AS INTEGER),
@@ -85,4 +127,6 @@ SELECT start_time,
        CAST(substr(start_time, 6, 2) AS INTEGER),
        CAST(substr(start_time, 1, 4) AS INTEGER),
        CAST(strftime('%w', start_time) AS INTEGER)
-FROM (SELECT DISTINCT start_time FROM songplays);
+FROM (SELECT DISTINCT start_time FROM etld_new_songplays) n
+WHERE NOT ({etl.mode} = 'incremental'
+           AND EXISTS (SELECT 1 FROM time t WHERE t.start_time = n.start_time));
