@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "awsenv.h"
 #include "etlplan.h"
@@ -847,12 +848,16 @@ static int publish_work(struct step_run *r, char *err, size_t errlen)
         if (res == 0 && !done)
                 res = sqlfile_load(job_cfg(r), wh_dialect(w), "publish.sql", &sql, err, errlen);
         if (res == 0 && !done) {
-                char msg[512] = "", mark[256];
+                char msg[512] = "", mark[256], when[32] = "1970-01-01 00:00:00";
+                time_t now = time(NULL);
+                struct tm tm;
+                if (gmtime_r(&now, &tm))
+                        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
                 util_setf(mark, sizeof(mark),
                           "INSERT INTO etld_publishes (job_id, mode, published_at) "
-                          "VALUES (%lld, '%s', CURRENT_TIMESTAMP)",
-                          (long long)r->job_id, strcmp(mode, "incremental") == 0 ? "incremental"
-                                                                               : "full");
+                          "VALUES (%lld, '%s', '%s')",
+                          (long long)r->job_id,
+                          strcmp(mode, "incremental") == 0 ? "incremental" : "full", when);
                 res = wh_begin(w, msg, sizeof(msg));
                 if (res == 0)
                         res = wh_exec(w, sql, msg, sizeof(msg));

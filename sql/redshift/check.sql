@@ -1,5 +1,6 @@
--- check.sql (redshift): data-quality checks, one SELECT each, the same
--- checks as sql/postgres/check.sql.
+-- check.sql (redshift): data-quality checks of this run's rows (the
+-- etld_new_* shadow tables) before publish.sql publishes them, one SELECT
+-- each, the same checks as sql/postgres/check.sql makes of a full run.
 --
 -- Every statement returns one row: (name, ok, detail), ok an integer 1 or 0.
 -- Written in the SQL that Redshift and PostgreSQL share (a test runs this
@@ -8,64 +9,64 @@
 -- correlated NOT EXISTS, which Redshift supports only in some positions.
 
 SELECT 'songplays non-empty',
-       CASE WHEN (SELECT COUNT(*) FROM songplays) > 0
+       CASE WHEN (SELECT COUNT(*) FROM etld_new_songplays) > 0
               OR (SELECT COUNT(*) FROM staging_events WHERE page = 'NextSong') = 0
             THEN 1 ELSE 0 END,
-       CAST((SELECT COUNT(*) FROM songplays) AS VARCHAR) || ' rows';
+       CAST((SELECT COUNT(*) FROM etld_new_songplays) AS VARCHAR) || ' rows';
 SELECT 'users non-empty',
-       CASE WHEN (SELECT COUNT(*) FROM users) > 0
+       CASE WHEN (SELECT COUNT(*) FROM etld_new_users) > 0
               OR (SELECT COUNT(*) FROM staging_events
                   WHERE page = 'NextSong' AND userId <> '') = 0
             THEN 1 ELSE 0 END,
-       CAST((SELECT COUNT(*) FROM users) AS VARCHAR) || ' rows';
+       CAST((SELECT COUNT(*) FROM etld_new_users) AS VARCHAR) || ' rows';
 SELECT 'songs non-empty',
-       CASE WHEN (SELECT COUNT(*) FROM songs) > 0
+       CASE WHEN (SELECT COUNT(*) FROM etld_new_songs) > 0
               OR (SELECT COUNT(*) FROM staging_songs) = 0
             THEN 1 ELSE 0 END,
-       CAST((SELECT COUNT(*) FROM songs) AS VARCHAR) || ' rows';
+       CAST((SELECT COUNT(*) FROM etld_new_songs) AS VARCHAR) || ' rows';
 SELECT 'artists non-empty',
-       CASE WHEN (SELECT COUNT(*) FROM artists) > 0
+       CASE WHEN (SELECT COUNT(*) FROM etld_new_artists) > 0
               OR (SELECT COUNT(*) FROM staging_songs) = 0
             THEN 1 ELSE 0 END,
-       CAST((SELECT COUNT(*) FROM artists) AS VARCHAR) || ' rows';
+       CAST((SELECT COUNT(*) FROM etld_new_artists) AS VARCHAR) || ' rows';
 SELECT 'time non-empty',
-       CASE WHEN (SELECT COUNT(*) FROM time) > 0
-              OR (SELECT COUNT(*) FROM songplays) = 0
+       CASE WHEN (SELECT COUNT(*) FROM etld_new_time) > 0
+              OR (SELECT COUNT(*) FROM etld_new_songplays) = 0
             THEN 1 ELSE 0 END,
-       CAST((SELECT COUNT(*) FROM time) AS VARCHAR) || ' rows';
+       CAST((SELECT COUNT(*) FROM etld_new_time) AS VARCHAR) || ' rows';
 
 SELECT 'no NULL keys',
        CASE WHEN n = 0 THEN 1 ELSE 0 END, CAST(n AS VARCHAR) || ' NULL keys'
-FROM (SELECT (SELECT COUNT(*) FROM songplays WHERE songplay_id IS NULL OR start_time IS NULL)
-           + (SELECT COUNT(*) FROM users WHERE user_id IS NULL)
-           + (SELECT COUNT(*) FROM songs WHERE song_id IS NULL)
-           + (SELECT COUNT(*) FROM artists WHERE artist_id IS NULL)
-           + (SELECT COUNT(*) FROM time WHERE start_time IS NULL) AS n) k;
+FROM (SELECT (SELECT COUNT(*) FROM etld_new_songplays WHERE songplay_id IS NULL OR start_time IS NULL)
+           + (SELECT COUNT(*) FROM etld_new_users WHERE user_id IS NULL)
+           + (SELECT COUNT(*) FROM etld_new_songs WHERE song_id IS NULL)
+           + (SELECT COUNT(*) FROM etld_new_artists WHERE artist_id IS NULL)
+           + (SELECT COUNT(*) FROM etld_new_time WHERE start_time IS NULL) AS n) k;
 
 SELECT 'keys unique',
        CASE WHEN n = 0 THEN 1 ELSE 0 END, CAST(n AS VARCHAR) || ' duplicate keys'
-FROM (SELECT (SELECT COUNT(*) - COUNT(DISTINCT songplay_id) FROM songplays)
-           + (SELECT COUNT(*) - COUNT(DISTINCT user_id) FROM users)
-           + (SELECT COUNT(*) - COUNT(DISTINCT song_id) FROM songs)
-           + (SELECT COUNT(*) - COUNT(DISTINCT artist_id) FROM artists)
-           + (SELECT COUNT(*) - COUNT(DISTINCT start_time) FROM time) AS n) k;
+FROM (SELECT (SELECT COUNT(*) - COUNT(DISTINCT songplay_id) FROM etld_new_songplays)
+           + (SELECT COUNT(*) - COUNT(DISTINCT user_id) FROM etld_new_users)
+           + (SELECT COUNT(*) - COUNT(DISTINCT song_id) FROM etld_new_songs)
+           + (SELECT COUNT(*) - COUNT(DISTINCT artist_id) FROM etld_new_artists)
+           + (SELECT COUNT(*) - COUNT(DISTINCT start_time) FROM etld_new_time) AS n) k;
 
 SELECT 'songplays start_time in time',
        CASE WHEN n = 0 THEN 1 ELSE 0 END,
        CAST(n AS VARCHAR) || ' songplays without a time row'
-FROM (SELECT COUNT(*) AS n FROM songplays p
-      LEFT JOIN time t ON t.start_time = p.start_time
+FROM (SELECT COUNT(*) AS n FROM etld_new_songplays p
+      LEFT JOIN etld_new_time t ON t.start_time = p.start_time
       WHERE t.start_time IS NULL) k;
 
 SELECT 'songplays user_id in users',
        CASE WHEN n = 0 THEN 1 ELSE 0 END,
        CAST(n AS VARCHAR) || ' songplays without a users row'
-FROM (SELECT COUNT(*) AS n FROM songplays p
-      LEFT JOIN users u ON u.user_id = p.user_id
+FROM (SELECT COUNT(*) AS n FROM etld_new_songplays p
+      LEFT JOIN etld_new_users u ON u.user_id = p.user_id
       WHERE u.user_id IS NULL) k;
 
 SELECT 'one songplay per NextSong event',
        CASE WHEN a = b THEN 1 ELSE 0 END,
        CAST(a AS VARCHAR) || ' songplays for ' || CAST(b AS VARCHAR) || ' NextSong events'
-FROM (SELECT (SELECT COUNT(*) FROM songplays) AS a,
+FROM (SELECT (SELECT COUNT(*) FROM etld_new_songplays) AS a,
              (SELECT COUNT(*) FROM staging_events WHERE page = 'NextSong') AS b) k;

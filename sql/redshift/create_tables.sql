@@ -1,4 +1,13 @@
--- create_tables.sql (redshift): drop and create the staging and star tables.
+-- create_tables.sql (redshift): the tables of an etl run.
+--
+-- Write, audit, publish on Redshift: the published star tables are created
+-- only when missing; the run builds its rows in shadow tables of the same
+-- shape (etld_new_*), check.sql audits those, and publish.sql replaces the
+-- published rows in one transaction (DELETE and INSERT: Redshift's
+-- serializable isolation shows readers the previous publish until it
+-- commits; the tables are never dropped or renamed, so users' views and
+-- grants on them keep working).  Only full runs: etl.mode = incremental is
+-- refused on Redshift for now (daemon/etl.c).
 --
 -- The same columns and types as sql/postgres and sql/sqlite; Redshift adds
 -- how each table is spread over the slices and in which order its blocks
@@ -30,11 +39,13 @@
 
 DROP TABLE IF EXISTS staging_events;
 DROP TABLE IF EXISTS staging_songs;
-DROP TABLE IF EXISTS songplays;
-DROP TABLE IF EXISTS users;
-DROP TABLE IF EXISTS songs;
-DROP TABLE IF EXISTS artists;
-DROP TABLE IF EXISTS time;
+DROP TABLE IF EXISTS etld_new_songplays;
+DROP TABLE IF EXISTS etld_new_users;
+DROP TABLE IF EXISTS etld_new_songs;
+DROP TABLE IF EXISTS etld_new_artists;
+DROP TABLE IF EXISTS etld_new_time;
+DROP TABLE IF EXISTS etld_plan;
+DROP TABLE IF EXISTS etld_run;
 -- etld's record of which COPYs of a job committed (see daemon/etl.c).
 DROP TABLE IF EXISTS etld_copies;
 
@@ -78,7 +89,8 @@ CREATE TABLE staging_songs (
 )
 DISTKEY (title);
 
-CREATE TABLE songplays (
+-- The published star schema.
+CREATE TABLE IF NOT EXISTS songplays (
     songplay_id INTEGER PRIMARY KEY,
     start_time  TIMESTAMP NOT NULL,
     user_id     INTEGER NOT NULL,
@@ -92,7 +104,7 @@ CREATE TABLE songplays (
 DISTKEY (song_id)
 SORTKEY (start_time);
 
-CREATE TABLE users (
+CREATE TABLE IF NOT EXISTS users (
     user_id    INTEGER PRIMARY KEY,
     first_name VARCHAR(256),
     last_name  VARCHAR(256),
@@ -102,7 +114,7 @@ CREATE TABLE users (
 DISTSTYLE ALL
 SORTKEY (user_id);
 
-CREATE TABLE songs (
+CREATE TABLE IF NOT EXISTS songs (
     song_id   VARCHAR(32) PRIMARY KEY,
     title     VARCHAR(512),
     artist_id VARCHAR(32),
@@ -112,7 +124,7 @@ CREATE TABLE songs (
 DISTKEY (song_id)
 SORTKEY (song_id);
 
-CREATE TABLE artists (
+CREATE TABLE IF NOT EXISTS artists (
     artist_id VARCHAR(32) PRIMARY KEY,
     name      VARCHAR(512),
     location  VARCHAR(512),
@@ -122,7 +134,7 @@ CREATE TABLE artists (
 DISTSTYLE ALL
 SORTKEY (artist_id);
 
-CREATE TABLE time (
+CREATE TABLE IF NOT EXISTS time (
     start_time TIMESTAMP PRIMARY KEY,
     hour       INTEGER,
     day        INTEGER,
@@ -133,3 +145,83 @@ CREATE TABLE time (
 )
 DISTSTYLE ALL
 SORTKEY (start_time);
+
+-- This run's rows, audited before publish.sql copies them.
+CREATE TABLE etld_new_songplays (
+    songplay_id INTEGER PRIMARY KEY,
+    start_time  TIMESTAMP NOT NULL,
+    user_id     INTEGER NOT NULL,
+    level       VARCHAR(16),
+    song_id     VARCHAR(32),
+    artist_id   VARCHAR(32),
+    session_id  INTEGER,
+    location    VARCHAR(256),
+    user_agent  VARCHAR(512)
+)
+DISTKEY (song_id)
+SORTKEY (start_time);
+
+CREATE TABLE etld_new_users (
+    user_id    INTEGER PRIMARY KEY,
+    first_name VARCHAR(256),
+    last_name  VARCHAR(256),
+    gender     VARCHAR(8),
+    level      VARCHAR(16)
+)
+DISTSTYLE ALL
+SORTKEY (user_id);
+
+CREATE TABLE etld_new_songs (
+    song_id   VARCHAR(32) PRIMARY KEY,
+    title     VARCHAR(512),
+    artist_id VARCHAR(32),
+    year      INTEGER,
+    duration  DOUBLE PRECISION
+)
+DISTKEY (song_id)
+SORTKEY (song_id);
+
+CREATE TABLE etld_new_artists (
+    artist_id VARCHAR(32) PRIMARY KEY,
+    name      VARCHAR(512),
+    location  VARCHAR(512),
+    latitude  DOUBLE PRECISION,
+    longitude DOUBLE PRECISION
+)
+DISTSTYLE ALL
+SORTKEY (artist_id);
+
+CREATE TABLE etld_new_time (
+    start_time TIMESTAMP PRIMARY KEY,
+    hour       INTEGER,
+    day        INTEGER,
+    week       INTEGER,
+    month      INTEGER,
+    year       INTEGER,
+    weekday    INTEGER
+)
+DISTSTYLE ALL
+SORTKEY (start_time);
+
+-- etld's bookkeeping (see sql/sqlite/create_tables.sql).  The plan stays
+-- empty on Redshift, whose COPY reads the source prefixes itself.
+CREATE TABLE etld_plan (
+    job_id BIGINT NOT NULL,
+    seq    INTEGER NOT NULL,
+    source VARCHAR(32) NOT NULL,
+    uri    VARCHAR(1024) NOT NULL,
+    size   BIGINT NOT NULL,
+    tag    VARCHAR(256)
+);
+
+CREATE TABLE etld_run (
+    job_id BIGINT NOT NULL,
+    mode   VARCHAR(16) NOT NULL,
+    reason VARCHAR(1024) NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS etld_publishes (
+    job_id       BIGINT NOT NULL,
+    mode         VARCHAR(16) NOT NULL,
+    published_at TIMESTAMP NOT NULL
+);

@@ -25,7 +25,7 @@ if not os.path.isdir(SAMPLE):
     SAMPLE = "/work/shared/data/sparkify"
 
 FINAL = ("succeeded", "failed", "cancelled")
-STEPS = ["create-tables", "load", "transform", "check"]
+STEPS = ["create-tables", "load", "transform", "check", "publish"]
 
 
 def have(path):

@@ -192,14 +192,21 @@ def open_ro(db_path):
     return sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(db_path), uri=True, timeout=10)
 
 
+# Columns of etld's own in the staging tables (the object each row came
+# from), left out of comparisons.
+ETLD_COLUMNS = ("etld_object", "input_order")
+
+
 def dump(db_path, tables=TABLES):
     """{table: (column names, rows)} of a SQLite warehouse."""
     con = open_ro(db_path)
     try:
         out = {}
         for tname in tables:
-            cols = [r[1] for r in con.execute('PRAGMA table_info("%s")' % tname)]
-            rows = con.execute('SELECT * FROM "%s"' % tname).fetchall()
+            cols = [r[1] for r in con.execute('PRAGMA table_info("%s")' % tname)
+                    if r[1] not in ETLD_COLUMNS]
+            rows = con.execute('SELECT %s FROM "%s"' % (", ".join('"%s"' % c for c in cols),
+                                                        tname)).fetchall()
             out[tname] = (cols, rows)
         return out
     finally:

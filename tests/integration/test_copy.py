@@ -68,11 +68,11 @@ def sql_dir(root, copy_sql):
 EVENTS_COPY = """COPY staging_events FROM {s3.log_data}
     IAM_ROLE {iam.role_arn} REGION {aws.region}
     FORMAT AS JSON {s3.log_jsonpath}
-    TIMEFORMAT AS 'epochmillisecs' %s;
+    TIMEFORMAT AS 'epochmillisecs' MANIFEST %s;
 """
 SONGS_COPY = """COPY staging_songs FROM {s3.song_data}
     IAM_ROLE {iam.role_arn} REGION {aws.region}
-    FORMAT AS JSON 'auto' %s;
+    FORMAT AS JSON 'auto' MANIFEST %s;
 """
 
 
@@ -197,7 +197,7 @@ def test_manifest_through_the_daemon(etld, workdir):
             {"url": "file://%s/log_data/2018/11/2018-11-02-events.json" % data,
              "mandatory": True},
             {"url": "file://%s/log_data/2018/11/missing.json" % data, "mandatory": False}]}, f)
-    sqld = sql_dir(workdir, (EVENTS_COPY % "MANIFEST").replace("{s3.log_data}", "'file://%s'"
+    sqld = sql_dir(workdir, (EVENTS_COPY % "").replace("{s3.log_data}", "'file://%s'"
                                                                 % man) + SONGS_COPY % "")
     wh = os.path.join(workdir, "wh.db")
     st = run_job(etld, data, wh, sqld)
