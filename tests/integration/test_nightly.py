@@ -305,9 +305,11 @@ class Poller(threading.Thread):
 
 
 @pytest.mark.slow
-def test_reader_never_sees_partial_tables_across_kills(etld, workdir, big_data):
+def test_reader_never_sees_partial_tables_across_kills(etld, workdir):
+    data = os.path.join(workdir, "data")
+    etldtest.generate(data, seed=5, songs=400, events=40000, days=30)
     wh = os.path.join(workdir, "wh.db")
-    s = settings_for(big_data, wh)
+    s = settings_for(data, wh)
     assert_job_succeeded(run(etld, s, timeout=300))
     good = tuple(len(v[1]) for v in (sqlite_dump(wh)[t] for t in STAR))
     p = Poller(wh)
@@ -316,7 +318,7 @@ def test_reader_never_sees_partial_tables_across_kills(etld, workdir, big_data):
     try:
         for mode in ("full", "incremental", "full"):
             job = etld.submit(dict(s, **{"etl.mode": mode}))["job"]
-            time.sleep(rng.uniform(0.05, 1.5))
+            time.sleep(rng.uniform(0.05, 0.8))
             etld.kill9()
             etld.start()
             assert_job_succeeded(etld.wait_job(job, timeout=300))
