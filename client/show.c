@@ -633,6 +633,20 @@ void show_summary(FILE *f, const json_t *s)
         fprintf(f, "etld %s, pid %.0f, up %s\n", version, number(json_object_get(s, "pid")), up);
         fprintf(f, "%.0f running, %.0f queued\n", number(json_object_get(s, "running")),
                 number(json_object_get(s, "queued")));
+        size_t i;
+        const json_t *p;
+        json_array_foreach(json_object_get(s, "published"), i, p)
+        {
+                char target[200], mode[16], when[40];
+                show_clean(str(p, "target") ? str(p, "target") : "?", 120, target,
+                           sizeof(target));
+                show_clean(str(p, "mode") ? str(p, "mode") : "?", 12, mode, sizeof(mode));
+                show_clean(str(p, "published_at") ? str(p, "published_at") : "?", 30, when,
+                           sizeof(when));
+                fprintf(f, "published %s: job %.0f (%s, %.0f objects) at %s\n", target,
+                        number(json_object_get(p, "job")), mode,
+                        number(json_object_get(p, "objects")), when);
+        }
         const json_t *jobs = json_object_get(s, "jobs");
         if (json_array_size(jobs) == 0) {
                 fprintf(f, "no job is running or queued; 'etlctl list' shows past jobs\n");

@@ -461,6 +461,8 @@ json_t *journal_ledger_get(struct journal *j, const char *target, int64_t *ret_j
         return out;
 }
 
+static json_t *time_json(sqlite3_stmt *st, int col);
+
 json_t *journal_publications_json(struct journal *j)
 {
         json_t *out = json_array();
@@ -470,12 +472,12 @@ json_t *journal_publications_json(struct journal *j)
                                 "");
         while (st && out && sqlite3_step(st) == SQLITE_ROW)
                 json_array_append_new(
-                        out, json_pack("{s:s, s:I, s:s, s:I, s:I}", "target",
+                        out, json_pack("{s:s, s:I, s:s, s:I, s:o}", "target",
                                        (const char *)sqlite3_column_text(st, 0), "job",
                                        (json_int_t)sqlite3_column_int64(st, 1), "mode",
                                        (const char *)sqlite3_column_text(st, 2), "objects",
                                        (json_int_t)sqlite3_column_int64(st, 3), "published_at",
-                                       (json_int_t)sqlite3_column_int64(st, 4)));
+                                       time_json(st, 4)));
         sqlite3_finalize(st);
         return out;
 }

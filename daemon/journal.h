@@ -88,7 +88,8 @@ int journal_ledger_publish(struct journal *j, const char *target, int64_t job, c
 /* The target's ledger as {"uri": {"source", "size", "tag", "job"}}, the job
  * that published last in *ret_job (0 and an empty object when none). */
 json_t *journal_ledger_get(struct journal *j, const char *target, int64_t *ret_job);
-/* [{"target", "job", "mode", "objects", "published_at"}], one per target. */
+/* [{"target", "job", "mode", "objects", "published_at" (ISO 8601)}], one
+ * per target: the job whose tables each warehouse publishes. */
 json_t *journal_publications_json(struct journal *j);
 
 /* What the engine needs to (re)start a job. */

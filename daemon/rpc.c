@@ -120,12 +120,14 @@ static json_t *m_status(struct rpc_env *env, struct conn *c, json_t *id, json_t 
                 json_array_append_new(jobs, status);
         }
         json_decref(ids);
+        json_t *published = journal_publications_json(env->journal);
         return rpc_make_result(
-                id, json_pack("{s:s, s:i, s:I, s:i, s:i, s:b, s:o}", "version", ETLD_VERSION,
-                              "pid", (int)getpid(), "uptime_s",
+                id, json_pack("{s:s, s:i, s:I, s:i, s:i, s:b, s:o, s:o}", "version",
+                              ETLD_VERSION, "pid", (int)getpid(), "uptime_s",
                               (json_int_t)((util_now_mono_ms() - env->started_mono_ms) / 1000),
                               "running", (int)running, "queued", (int)queued, "stopping",
-                              env->stopping, "jobs", jobs));
+                              env->stopping, "jobs", jobs, "published",
+                              published ? published : json_array()));
 }
 
 static json_t *m_list(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)

@@ -209,7 +209,8 @@ def test_incremental_equals_full_postgres(etld_factory, workdir, pg):
 
 def test_failed_load_and_failed_check_publish_nothing(etld, workdir, edge_data):
     wh = os.path.join(workdir, "wh.db")
-    assert_job_succeeded(run(etld, settings_for(edge_data, wh)))
+    first = run(etld, settings_for(edge_data, wh))
+    assert_job_succeeded(first)
     before = sqlite_dump(wh)
     with sqlite3.connect(wh) as c:
         c.execute("CREATE VIEW plays_per_user AS SELECT user_id, COUNT(*) AS n FROM songplays "
@@ -232,6 +233,11 @@ def test_failed_load_and_failed_check_publish_nothing(etld, workdir, edge_data):
     assert "always fails" in st["error"] and "nothing was published" in st["error"], st["error"]
     assert step_of(st, "publish")["state"] in ("pending", "cancelled"), st
     assert sqlite_dump(wh) == before
+    # the daemon's status names the job whose tables are published
+    pub = [p for p in etld.rpc("status", {})["published"] if p["target"] == "sqlite://" + wh]
+    assert [(p["job"], p["mode"]) for p in pub] == [(first["id"], "full")], pub
+    r = etldtest.etlctl(etld.sock, "status")
+    assert "published sqlite://%s: job %d (full" % (wh, first["id"]) in r.stdout, r.stdout
     # the view still answers after another publish
     assert_job_succeeded(run(etld, settings_for(edge_data, wh)))
     with sqlite3.connect(wh) as c:
