@@ -886,7 +886,8 @@ static int publish_work(struct step_run *r, char *err, size_t errlen)
                         res = -ENOMEM;
         }
         if (res == 0) {
-                r->events = json_array();
+                if (!r->events)
+                        r->events = json_array();
                 json_array_append_new(r->events,
                                       json_sprintf("%s %s publish of %s",
                                                    done ? "found the" : "made the",
