@@ -540,6 +540,7 @@ static bool same_value(const char *name, json_t *a, json_t *b)
                 return (!*x || util_parse_duration_ms(x, CFG_DURATION_MAX_MS, &mx) == 0) &&
                        (!*y || util_parse_duration_ms(y, CFG_DURATION_MAX_MS, &my) == 0) &&
                        mx == my;
+        case CFG_CHOICE: /* the words are matched exactly */
         case CFG_STRING:
                 break;
         }

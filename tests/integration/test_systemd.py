@@ -146,7 +146,8 @@ def test_timer_settings(units):
 
 def test_nightly_key_is_the_utc_date(units, tmp_path):
     """The ExecStart of the nightly unit, run by sh with a stand-in etlctl that
-    prints its arguments: the key is nightly-YYYY-MM-DD of today in UTC."""
+    prints its arguments: an incremental etl whose key is nightly-YYYY-MM-DD of
+    today in UTC."""
     line = units["etld-nightly.service"][("Service", "ExecStart")][0]
     argv = shlex.split(line.replace("%%", "%"))  # systemd turns %% into %
     assert argv[:2] == ["/bin/sh", "-c"], argv
@@ -162,6 +163,8 @@ def test_nightly_key_is_the_utc_date(units, tmp_path):
     assert r.returncode == 0, r.stderr
     args = r.stdout.splitlines()
     assert args[:2] == ["submit", "etl"] and "--wait" in args
+    sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
+    assert sets == ["etl.mode=incremental"], args
     key = args[args.index("--key") + 1]
     assert re.fullmatch(r"nightly-\d{4}-\d{2}-\d{2}", key), key
     assert key in ("nightly-%s" % before, "nightly-%s" % after)

@@ -198,8 +198,12 @@ static void test_json_diff(void **state)
                             "aws.region,load.concurrency,provision.ttl,s3.log_data");
 
         /* booleans and integers by value, not by spelling */
-        json_t *x = json_pack("{s:s, s:s}", "teardown.force", "off", "cluster.nodes", "2");
-        json_t *y = json_pack("{s:s, s:s}", "teardown.force", "true", "cluster.nodes", "02");
+        json_t *x = json_pack("{s:s, s:s, s:s}", "teardown.force", "off", "cluster.nodes", "2",
+                              "etl.mode", "full");
+        json_t *y = json_pack("{s:s, s:s, s:s}", "teardown.force", "true", "cluster.nodes", "02",
+                              "etl.mode", "incremental");
+        assert_string_equal(diff_names(x, y), "etl.mode,teardown.force");
+        json_object_set_new(y, "etl.mode", json_string("full"));
         assert_string_equal(diff_names(x, y), "teardown.force");
         /* a value that is not of the key's type is compared as it is */
         json_object_set_new(x, "cluster.nodes", json_string("two"));
