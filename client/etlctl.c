@@ -21,9 +21,9 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"submit", cmd_submit}, {"status", cmd_status}, {"list", cmd_list}, {"watch", cmd_watch},
-    {"cancel", cmd_cancel}, {"retry", cmd_retry},   {"errors", cmd_errors}, {"ping", cmd_ping},
-    {"version", cmd_version},
+    {"submit", cmd_submit}, {"status", cmd_status}, {"list", cmd_list},
+    {"watch", cmd_watch},   {"cancel", cmd_cancel}, {"retry", cmd_retry},
+    {"errors", cmd_errors}, {"ping", cmd_ping},     {"version", cmd_version},
 };
 
 static const char usage[] =

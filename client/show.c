@@ -577,7 +577,7 @@ void show_job(FILE *f, const json_t *job)
 
 static void show_jobs_table(FILE *f, const json_t *jobs, bool with_finished)
 {
-        static const char *const head_list[] = {"ID",       "PIPELINE", "STATE",   "CREATED",
+        static const char *const head_list[] = {"ID",       "PIPELINE", "STATE", "CREATED",
                                                 "FINISHED", "RETRY_OF", "ERROR"};
         static const char *const head_live[] = {"ID", "PIPELINE", "STATE", "CREATED", "STARTED"};
         struct table t;
@@ -593,11 +593,13 @@ static void show_jobs_table(FILE *f, const json_t *jobs, bool with_finished)
         if (with_finished) {
                 json_array_foreach(jobs, i, j)
                 {
-                        const json_t *row[] = {
-                            json_object_get(j, "id"),          json_object_get(j, "pipeline"),
-                            json_object_get(j, "state"),       json_object_get(j, "created_at"),
-                            json_object_get(j, "finished_at"), json_object_get(j, "retry_of"),
-                            json_null()};
+                        const json_t *row[] = {json_object_get(j, "id"),
+                                               json_object_get(j, "pipeline"),
+                                               json_object_get(j, "state"),
+                                               json_object_get(j, "created_at"),
+                                               json_object_get(j, "finished_at"),
+                                               json_object_get(j, "retry_of"),
+                                               json_null()};
                         table_add(&t, row);
                 }
                 size_t room = last_column_room(&t, 60);
