@@ -871,7 +871,9 @@ static int submit(struct engine *e, const struct pipeline *p, json_t *settings, 
         }
         int64_t existing = 0, attempt_of = retry_of;
         r = key ? key_rule(e, p, config, key, &existing, &attempt_of, err, errlen) : 0;
-        if (r == 0 && retry_of && attempt_of != retry_of) {
+        if (r == 0 && retry_of && (existing || attempt_of != retry_of)) {
+                /* never, while the attempts under a key form one chain */
+                existing = 0;
                 snprintf(err, errlen, "job %lld is not the latest attempt under key '%.256s'",
                          (long long)retry_of, key);
                 r = -EALREADY;
@@ -899,17 +901,15 @@ static int submit(struct engine *e, const struct pipeline *p, json_t *settings, 
                 return r;
         }
         ret->retry_of = attempt_of;
-        if (attempt_of)
-                log_info("job", "job=%lld: %s submitted by uid %ld, a new attempt of job %lld",
-                         (long long)ret->job, p->name, uid, (long long)attempt_of);
-        else
-                log_info("job", "job=%lld: %s submitted by uid %ld", (long long)ret->job, p->name,
-                         uid);
         if (attempt_of) {
                 char msg[160];
                 snprintf(msg, sizeof(msg), "a new attempt of job %lld, submitted by uid %ld",
                          (long long)attempt_of, uid);
                 journal_event_add(e->j, ret->job, "info", NULL, msg);
+                log_info("job", "job=%lld: %s: %s", (long long)ret->job, p->name, msg);
+        } else {
+                log_info("job", "job=%lld: %s submitted by uid %ld", (long long)ret->job, p->name,
+                         uid);
         }
         changed(e);
         schedule(e);
