@@ -239,3 +239,26 @@ def test_retry_of_running_or_queued_job_refused(etld_factory, small_data, workdi
     jobs = {j["id"]: j for j in d.rpc("list", {"limit": 10})["jobs"]}
     assert {j: jobs[j]["retry_of"] for j in jobs} == {a: None, b: None, c["job"]: b,
                                                      n["job"]: a}, jobs
+
+
+def test_submits_racing_on_a_failed_key_make_one_attempt(etld, small_data, workdir):
+    """Several submits of a failed key at once (a timer and an operator, a
+    client that resends) start one new attempt; the others get it."""
+    data = os.path.join(workdir, "data")
+    shutil.copytree(small_data, data, ignore=shutil.ignore_patterns("log_data"))
+    settings = settings_for(data, os.path.join(workdir, "wh.db"))
+    failed = etld.submit(settings, key="race")["job"]
+    assert etld.wait_job(failed)["state"] == "failed"
+    params = {"pipeline": "etl", "settings": settings, "key": "race"}
+    conns = [etld.conn() for _ in range(3)]
+    try:
+        ids = [[c.send("submit", params) for _ in range(3)] for c in conns]
+        replies = [c.reply(i)["result"] for c, sent in zip(conns, ids) for i in sent]
+    finally:
+        for c in conns:
+            c.close()
+    jobs = {r["job"] for r in replies}
+    assert len(jobs) == 1 and failed not in jobs, replies
+    assert sorted(r["existing"] for r in replies) == [False] + [True] * 8, replies
+    assert all(r["retry_of"] == failed for r in replies), replies
+    assert len(etld.rpc("list", {"limit": 20})["jobs"]) == 2
