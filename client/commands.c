@@ -42,8 +42,12 @@ static const char submit_help[] =
     "                   /etc/etld/etld.conf; repeatable, read in order\n"
     "  --set S.K=VALUE  one setting, e.g. --set warehouse.target=sqlite:///tmp/w.db;\n"
     "                   repeatable, applied after the --config files\n"
-    "  --key KEY        idempotency key: when a job with KEY exists, etld returns\n"
-    "                   that job instead of queuing another\n"
+    "  --key KEY        names the job's latest attempt: while the job under KEY is\n"
+    "                   queued, running or succeeded, etld returns it instead of\n"
+    "                   queuing another; once it failed or was cancelled, a new\n"
+    "                   attempt is queued (and said so).  The pipeline and\n"
+    "                   settings must be those KEY's job was submitted with:\n"
+    "                   etld refuses others, naming the settings that differ\n"
     "  --wait           then follow the job like 'etlctl watch' and exit with its\n"
     "                   outcome\n" COMMON_HELP "\nExit status:\n"
     "  0  queued (with --wait: the job succeeded)\n"
@@ -53,7 +57,8 @@ static const char status_help[] =
     "Usage: etlctl status [JOB]\n"
     "\n"
     "With JOB: the job's state, when it was created, started and finished, who\n"
-    "submitted it, its error and what to do next; then each step (state, attempts,\n"
+    "submitted it, its key, the job it runs again and the one that ran it again,\n"
+    "its error and what to do next; then each step (state, attempts,\n"
     "time, objects/rows/bytes), the data-quality checks, the step outputs and the\n"
     "settings it runs with.\n"
     "Without JOB: etld's version and uptime, and the jobs running or queued.\n" COMMON_HELP
@@ -64,8 +69,9 @@ static const char status_help[] =
 static const char list_help[] =
     "Usage: etlctl list [--limit N]\n"
     "\n"
-    "Recent jobs, newest first: ID, PIPELINE, STATE, CREATED, FINISHED, ERROR (cut\n"
-    "to fit; 'etlctl status JOB' shows it whole).\n"
+    "Recent jobs, newest first: ID, PIPELINE, STATE, CREATED, FINISHED, RETRY_OF\n"
+    "(the job it runs again, after 'etlctl retry' or a new attempt under a key),\n"
+    "ERROR (cut to fit; 'etlctl status JOB' shows it whole).\n"
     "\n"
     "  --limit N        at most N jobs (default 50)\n" COMMON_HELP
     "\nExit status:\n  0  success\n" STATUS_HELP;
@@ -88,6 +94,21 @@ static const char cancel_help[] =
     "transfers and SQL are stopped ('cancelling'; 'etlctl watch JOB' shows the\n"
     "end).  Cloud resources it created stay recorded for the teardown pipeline.\n" COMMON_HELP
     "\nExit status:\n  0  success\n" STATUS_HELP;
+
+static const char retry_help[] =
+    "Usage: etlctl retry JOB [--wait]\n"
+    "\n"
+    "Runs JOB, a job that failed or was cancelled, again as a new job: the same\n"
+    "pipeline, the settings it was submitted with (the \"config\" of 'etlctl status\n"
+    "JOB'; secrets are never kept with a job, they come from etld.conf), its key,\n"
+    "and etld.conf as it is now.  You are the new job's submitter; its retry_of\n"
+    "is JOB.  etld refuses a job that is queued, running or succeeded, or one\n"
+    "retried already (it names the latest attempt), and says why.\n"
+    "\n"
+    "  --wait           then follow the new job like 'etlctl watch' and exit with\n"
+    "                   its outcome\n" COMMON_HELP "\nExit status:\n"
+    "  0  queued (with --wait: the job succeeded)\n"
+    "  1  with --wait: the job failed or was cancelled\n" STATUS_HELP;
 
 static const char errors_help[] =
     "Usage: etlctl errors JOB [--limit N]\n"
@@ -159,7 +180,39 @@ static int call_once(struct cli *cli, const char *method, json_t *params, json_t
         return r;
 }
 
-/* ---- submit ---------------------------------------------------------------- */
+/* ---- submit and retry ----------------------------------------------------- */
+
+/* Prints the reply of a submit or retry ({"job", "existing", "state",
+ * "retry_of"}; key: submit's --key or NULL), takes res, and with wait
+ * follows the job on c.  Returns the exit status. */
+static int submitted(struct cli *cli, struct conn *c, json_t *res, const char *key, bool wait)
+{
+        long long job = json_integer_value(json_object_get(res, "job"));
+        long long retry_of = json_integer_value(json_object_get(res, "retry_of"));
+        const char *state = json_string_value(json_object_get(res, "state"));
+        bool existing = json_is_true(json_object_get(res, "existing"));
+        if (cli->json)
+                cli_print_json(res);
+        else if (existing)
+                printf("job %lld %s (already submitted with key '%s')\n", job, state ? state : "?",
+                       key ? key : "");
+        else if (retry_of > 0 && key)
+                printf("job %lld %s: a new attempt of job %lld, which failed or was cancelled, "
+                       "under key '%s'\n",
+                       job, state ? state : "queued", retry_of, key);
+        else if (retry_of > 0)
+                printf("job %lld %s: a retry of job %lld\n", job, state ? state : "queued",
+                       retry_of);
+        else
+                printf("job %lld %s\n", job, state ? state : "queued");
+        fflush(stdout);
+        json_decref(res);
+        if (!wait)
+                return CLI_EXIT_OK;
+        if (job <= 0)
+                return cli_fail(CLI_EXIT_RPC_ERROR, "etld's reply has no job id");
+        return watch_job(cli, c, job);
+}
 
 enum { OPT_CONFIG = OPT_FIRST_OWN, OPT_SET, OPT_KEY, OPT_WAIT, OPT_LIMIT };
 
@@ -263,28 +316,50 @@ int cmd_submit(struct cli *cli, int argc, char **argv)
                 conn_close(&c);
                 goto out;
         }
-        long long job = json_integer_value(json_object_get(res, "job"));
-        const char *state = json_string_value(json_object_get(res, "state"));
-        if (cli->json)
-                cli_print_json(res);
-        else if (json_is_true(json_object_get(res, "existing")))
-                printf("job %lld %s (already submitted with key '%s')\n", job, state ? state : "?",
-                       key ? key : "");
-        else
-                printf("job %lld %s\n", job, state ? state : "queued");
-        fflush(stdout);
-        json_decref(res);
-        if (wait) {
-                if (job <= 0)
-                        r = cli_fail(CLI_EXIT_RPC_ERROR, "etld's submit reply has no job id");
-                else
-                        r = watch_job(cli, &c, job);
-        }
+        r = submitted(cli, &c, res, key, wait);
         conn_close(&c);
 out:
         cfg_free(cfg);
         free(configs);
         free(sets);
+        return r;
+}
+
+int cmd_retry(struct cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+            {"wait", no_argument, NULL, OPT_WAIT},
+            CLI_COMMON_OPTIONS,
+            {NULL, 0, NULL, 0},
+        };
+        bool wait = false;
+        int opt, r;
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                if (opt == 'h') {
+                        fputs(retry_help, stdout);
+                        return CLI_EXIT_OK;
+                }
+                if (opt == OPT_WAIT)
+                        wait = true;
+                else if (!cli_common_option(cli, opt, optarg))
+                        return cli_usage_hint(argv[0]);
+        }
+        if (argc - optind < 1)
+                return cli_usage_error(argv[0], "missing JOB");
+        if (argc - optind > 1)
+                return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind + 1]);
+        long long job;
+        if ((r = cli_parse_positive(argv[0], "JOB", argv[optind], &job)))
+                return r;
+        struct conn c;
+        json_t *res;
+        r = open_conn(cli, &c);
+        if (r == 0)
+                r = conn_call(&c, "retry", json_pack("{s:I}", "job", (json_int_t)job), &res);
+        if (r == 0)
+                r = submitted(cli, &c, res, NULL, wait);
+        conn_close(&c);
         return r;
 }
 

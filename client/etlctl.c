@@ -21,8 +21,9 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"submit", cmd_submit}, {"status", cmd_status}, {"list", cmd_list}, {"watch", cmd_watch},
-    {"cancel", cmd_cancel}, {"errors", cmd_errors}, {"ping", cmd_ping}, {"version", cmd_version},
+    {"submit", cmd_submit}, {"status", cmd_status}, {"list", cmd_list},
+    {"watch", cmd_watch},   {"cancel", cmd_cancel}, {"retry", cmd_retry},
+    {"errors", cmd_errors}, {"ping", cmd_ping},     {"version", cmd_version},
 };
 
 static const char usage[] =
@@ -40,6 +41,9 @@ static const char usage[] =
     "                  recent jobs, newest first\n"
     "  watch JOB       follow a job's progress until it ends\n"
     "  cancel JOB      stop a queued or running job\n"
+    "  retry JOB [--wait]\n"
+    "                  run a failed or cancelled job again as a new job, with the\n"
+    "                  same pipeline, settings and key\n"
     "  errors JOB [--limit N]\n"
     "                  the records a job's COPY rejected (like STL_LOAD_ERRORS)\n"
     "  ping            check that etld answers\n"
@@ -199,7 +203,8 @@ int main(int argc, char **argv)
         }
         if (optind >= argc)
                 return cli_usage_error("etlctl", "missing COMMAND (submit, status, list, "
-                                                 "watch, cancel, errors, ping, version)");
+                                                 "watch, cancel, retry, errors, ping, "
+                                                 "version)");
         const char *name = argv[optind];
         if (strcmp(name, "help") == 0)
                 return help(&cli, argc - optind, argv + optind);

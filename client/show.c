@@ -349,7 +349,7 @@ static const char *pending_not_before(const json_t *job)
 }
 
 static void next_step_hint(FILE *f, long long id, const char *state, const char *pipeline,
-                           const char *not_before)
+                           const char *not_before, long long retried_by)
 {
         char pipe[128];
         show_clean(pipeline ? pipeline : "PIPELINE", 60, pipe, sizeof(pipe));
@@ -370,16 +370,19 @@ static void next_step_hint(FILE *f, long long id, const char *state, const char 
                 snprintf(hint, sizeof(hint),
                          "follow it with 'etlctl watch %lld'; stop it with 'etlctl cancel %lld'",
                          id, id);
+        else if (retried_by > 0)
+                snprintf(hint, sizeof(hint), "it runs again as job %lld: 'etlctl status %lld'",
+                         retried_by, retried_by);
         else if (strcmp(state, "failed") == 0)
                 snprintf(hint, sizeof(hint),
                          "rejected records, if any: 'etlctl errors %lld'; fix the cause, then "
-                         "run it again with 'etlctl submit %s'",
-                         id, pipe);
+                         "run it again with 'etlctl retry %lld' (same %s settings)",
+                         id, id, pipe);
         else if (strcmp(state, "cancelled") == 0)
                 snprintf(hint, sizeof(hint),
-                         "run it again with 'etlctl submit %s'; AWS resources it created stay "
+                         "run it again with 'etlctl retry %lld'; AWS resources it created stay "
                          "recorded for 'etlctl submit teardown'",
-                         pipe);
+                         id);
         if (hint[0])
                 fprintf(f, "  %-9s %s\n", "next", hint);
 }
@@ -530,9 +533,20 @@ void show_job(FILE *f, const json_t *job)
         }
         if (str(job, "key"))
                 field(f, "key", str(job, "key"));
+        long long retry_of = json_integer_value(json_object_get(job, "retry_of"));
+        long long retried_by = json_integer_value(json_object_get(job, "retried_by"));
+        char link[64];
+        if (retry_of > 0) {
+                snprintf(link, sizeof(link), "job %lld", retry_of);
+                field(f, "retry of", link);
+        }
+        if (retried_by > 0) {
+                snprintf(link, sizeof(link), "as job %lld", retried_by);
+                field(f, "retried", link);
+        }
         if (str(job, "error"))
                 field(f, "error", str(job, "error"));
-        next_step_hint(f, id, state, pipeline, not_before);
+        next_step_hint(f, id, state, pipeline, not_before, retried_by);
 
         show_steps(f, json_object_get(job, "steps"));
         show_checks(f, json_object_get(job, "checks"));
@@ -563,12 +577,12 @@ void show_job(FILE *f, const json_t *job)
 
 static void show_jobs_table(FILE *f, const json_t *jobs, bool with_finished)
 {
-        static const char *const head_list[] = {"ID",      "PIPELINE", "STATE",
-                                                "CREATED", "FINISHED", "ERROR"};
+        static const char *const head_list[] = {"ID",       "PIPELINE", "STATE", "CREATED",
+                                                "FINISHED", "RETRY_OF", "ERROR"};
         static const char *const head_live[] = {"ID", "PIPELINE", "STATE", "CREATED", "STARTED"};
         struct table t;
         if (with_finished)
-                table_init(&t, 6, head_list);
+                table_init(&t, 7, head_list);
         else
                 table_init(&t, 5, head_live);
         t.max[1] = 24;
@@ -579,23 +593,27 @@ static void show_jobs_table(FILE *f, const json_t *jobs, bool with_finished)
         if (with_finished) {
                 json_array_foreach(jobs, i, j)
                 {
-                        const json_t *row[] = {
-                            json_object_get(j, "id"),          json_object_get(j, "pipeline"),
-                            json_object_get(j, "state"),       json_object_get(j, "created_at"),
-                            json_object_get(j, "finished_at"), json_null()};
+                        const json_t *row[] = {json_object_get(j, "id"),
+                                               json_object_get(j, "pipeline"),
+                                               json_object_get(j, "state"),
+                                               json_object_get(j, "created_at"),
+                                               json_object_get(j, "finished_at"),
+                                               json_object_get(j, "retry_of"),
+                                               json_null()};
                         table_add(&t, row);
                 }
                 size_t room = last_column_room(&t, 60);
                 table_free(&t);
-                table_init(&t, 6, head_list);
+                table_init(&t, 7, head_list);
                 t.max[1] = 24;
                 t.max[2] = 12;
-                t.max[5] = room;
+                t.max[6] = room;
         }
         json_array_foreach(jobs, i, j)
         {
                 /* a job waiting for its time says so where a time or a note
-                 * goes: the summary's STARTED, the list's last column */
+                 * goes: the summary's STARTED, the list's last column; the
+                 * summary's table has only the first five columns */
                 const char *nb = pending_not_before(j);
                 char note[80];
                 snprintf(note, sizeof(note), "not before %.40s", nb ? nb : "");
@@ -608,6 +626,7 @@ static void show_jobs_table(FILE *f, const json_t *jobs, bool with_finished)
                     jnote && !with_finished
                         ? jnote
                         : json_object_get(j, with_finished ? "finished_at" : "started_at"),
+                    json_object_get(j, "retry_of"),
                     jnote && with_finished ? jnote : json_object_get(j, "error")};
                 table_add(&t, row);
                 json_decref(jnote);

@@ -447,6 +447,18 @@ json_t *cfg_to_json(const struct cfg *c, bool with_secrets)
         return o;
 }
 
+/* The key "section.key" names, or NULL. */
+static const struct cfg_key *find_dotted(const char *name)
+{
+        const char *dot = strchr(name, '.');
+        char section[64];
+        if (!dot || (size_t)(dot - name) >= sizeof(section))
+                return NULL;
+        memcpy(section, name, (size_t)(dot - name));
+        section[dot - name] = '\0';
+        return cfg_find_key(section, dot + 1);
+}
+
 int cfg_apply_json(struct cfg *c, json_t *obj, char *err, size_t errlen)
 {
         if (!json_is_object(obj)) {
@@ -459,11 +471,7 @@ int cfg_apply_json(struct cfg *c, json_t *obj, char *err, size_t errlen)
         {
                 char num[64];
                 const char *text = NULL;
-                const char *dot = strchr(name, '.');
-                char section[64] = "";
-                if (dot && (size_t)(dot - name) < sizeof(section))
-                        memcpy(section, name, (size_t)(dot - name));
-                const struct cfg_key *k = dot ? cfg_find_key(section, dot + 1) : NULL;
+                const struct cfg_key *k = find_dotted(name);
                 /* A string key takes a JSON string; numbers and booleans are
                  * accepted where the key has that type, or as strings. */
                 if (json_is_string(v)) {
@@ -490,4 +498,98 @@ int cfg_apply_json(struct cfg *c, json_t *obj, char *err, size_t errlen)
                         return r;
         }
         return 0;
+}
+
+/* A setting's value as text: strings as they are, integers and booleans as
+ * cfg_apply_json writes them; NULL for anything else. */
+static const char *value_text(json_t *v, char *buf, size_t n)
+{
+        if (json_is_string(v))
+                return json_string_value(v);
+        if (json_is_integer(v)) {
+                snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+                return buf;
+        }
+        if (json_is_boolean(v))
+                return json_is_true(v) ? "true" : "false";
+        return NULL;
+}
+
+/* Whether two values of the setting `name` mean the same. */
+static bool same_value(const char *name, json_t *a, json_t *b)
+{
+        char abuf[32], bbuf[32];
+        const char *x = value_text(a, abuf, sizeof(abuf));
+        const char *y = value_text(b, bbuf, sizeof(bbuf));
+        if (!x || !y)
+                return json_equal(a, b);
+        if (strcmp(x, y) == 0)
+                return true;
+        const struct cfg_key *k = find_dotted(name);
+        if (!k)
+                return false;
+        long long nx, ny;
+        bool bx, by;
+        int64_t mx = 0, my = 0;
+        switch (k->type) {
+        case CFG_INT:
+                return util_parse_ll(x, &nx) == 0 && util_parse_ll(y, &ny) == 0 && nx == ny;
+        case CFG_BOOL:
+                return parse_bool(x, &bx) && parse_bool(y, &by) && bx == by;
+        case CFG_DURATION:
+                return (!*x || util_parse_duration_ms(x, CFG_DURATION_MAX_MS, &mx) == 0) &&
+                       (!*y || util_parse_duration_ms(y, CFG_DURATION_MAX_MS, &my) == 0) &&
+                       mx == my;
+        case CFG_CHOICE: /* the words are matched exactly */
+        case CFG_STRING:
+                break;
+        }
+        return false;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether `name` is a secret key (never kept with a job, so never compared). */
+static bool is_secret(const char *name)
+{
+        const struct cfg_key *k = find_dotted(name);
+        return k && k->secret;
+}
+
+json_t *cfg_json_diff(json_t *a, json_t *b)
+{
+        size_t max = json_object_size(a) + json_object_size(b), n = 0;
+        const char **names = calloc(max ? max : 1, sizeof(*names));
+        json_t *out = json_array();
+        if (!names || !out) {
+                free(names);
+                json_decref(out);
+                return NULL;
+        }
+        const char *name;
+        json_t *v;
+        json_object_foreach(a, name, v)
+        {
+                json_t *w = json_object_get(b, name);
+                if (!is_secret(name) && (!w || !same_value(name, v, w)))
+                        names[n++] = name;
+        }
+        json_object_foreach(b, name, v)
+        {
+                if (!is_secret(name) && !json_object_get(a, name))
+                        names[n++] = name;
+        }
+        qsort(names, n, sizeof(*names), compare_names);
+        int r = 0;
+        for (size_t i = 0; i < n && r == 0; i++)
+                r = json_array_append_new(out, json_string(names[i]));
+        free(names);
+        if (r < 0) {
+                json_decref(out);
+                return NULL;
+        }
+        return out;
 }

@@ -65,6 +65,14 @@ const struct cfg_key *cfg_find_key(const char *section, const char *key);
  * unless with_secrets. */
 json_t *cfg_to_json(const struct cfg *c, bool with_secrets);
 
+/* The names of the settings that differ between two {"section.key": value}
+ * objects (the settings two jobs keep), sorted: set on one side only, or set
+ * to values that differ for the key's type ("yes" and "true" are the same
+ * boolean, "010" and 10 the same integer, "90m" and "1h30m" the same
+ * duration; strings and unknown keys compare as text).  Secret keys are left
+ * out.  A JSON array of strings; NULL when out of memory. */
+json_t *cfg_json_diff(json_t *a, json_t *b);
+
 /* Applies {"section.key": "value"} on top of c (values must be strings,
  * numbers or booleans).  -EINVAL with a message naming the key otherwise. */
 int cfg_apply_json(struct cfg *c, json_t *obj, char *err, size_t errlen);

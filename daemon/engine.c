@@ -74,9 +74,8 @@ struct engine {
 
 static void schedule(struct engine *e);
 static void run_step(struct job *job);
-static int queue_job(struct engine *e, const struct pipeline *p, struct cfg *c, const char *config,
-                     const char *key, long uid, int64_t not_before, int64_t *ret_id,
-                     bool *ret_existing);
+static int queue_job(struct engine *e, const struct pipeline *p, struct cfg *c,
+                     const struct journal_new_job *nj, int64_t *ret_id);
 
 /* Wall-clock milliseconds as "2024-05-01T03:00:00Z", as the journal shows times. */
 static void iso_time(int64_t ms, char *out, size_t n)
@@ -452,16 +451,23 @@ static int queue_followup(struct job *job, char *err, size_t errlen)
                          p ? strerror(-r) : "this etld does not know that pipeline");
                 return r;
         }
-        struct cfg *c = NULL;
-        char cerr[512] = "";
-        r = job_config(e, jj.config, &c, cerr, sizeof(cerr));
         char key[96];
         snprintf(key, sizeof(key), "etld:%s-after-job-%lld", p->name, (long long)job->id);
         int64_t not_before = util_now_ms() + (f.delay_ms > 0 ? f.delay_ms : 0);
         int64_t id = 0;
-        bool existing = false;
-        if (r == 0)
-                r = queue_job(e, p, c, jj.config, key, jj.uid, not_before, &id, &existing);
+        /* Whatever its state: a follow-up cancelled by hand stays dropped. */
+        bool existing = journal_key_latest(e->j, key, &id) == 0;
+        char cerr[512] = "";
+        if (!existing) {
+                struct cfg *c = NULL;
+                r = job_config(e, jj.config, &c, cerr, sizeof(cerr));
+                struct journal_new_job nj = { .config = jj.config,
+                                              .key = key,
+                                              .uid = jj.uid,
+                                              .not_before = not_before };
+                if (r == 0)
+                        r = queue_job(e, p, c, &nj, &id);
+        }
         journal_job_clear(&jj);
         if (r < 0) {
                 snprintf(err, errlen, "%s: cannot queue the %s job: %s", f.why, p->name,
@@ -744,6 +750,69 @@ int engine_recover(struct engine *e)
         return 0;
 }
 
+/* The rule of keys (engine.h, engine_submit): with the key's latest job in
+ * the journal, either *ret_existing is that job, or *ret_retry_of is set to
+ * it and a new attempt is to be queued.  config: the settings the new job
+ * would keep.  -EINVAL with err when the pipeline or the settings differ. */
+static int key_rule(struct engine *e, const struct pipeline *p, const char *config,
+                    const char *key, int64_t *ret_existing, int64_t *ret_retry_of, char *err,
+                    size_t errlen)
+{
+        int64_t latest = 0;
+        int r = journal_key_latest(e->j, key, &latest);
+        if (r == -ENOENT)
+                return 0;
+        struct journal_job jj;
+        if (r == 0)
+                r = journal_job_get(e->j, latest, &jj);
+        if (r < 0) {
+                snprintf(err, errlen, "the journal cannot say which job key '%.256s' names: %s",
+                         key, strerror(-r));
+                return r;
+        }
+        if (strcmp(jj.pipeline, p->name) != 0) {
+                snprintf(err, errlen,
+                         "key '%.256s' names job %lld, a %.64s job, not %s: use another key",
+                         key, (long long)latest, jj.pipeline, p->name);
+                journal_job_clear(&jj);
+                return -EINVAL;
+        }
+        json_t *kept = json_loads(jj.config, 0, NULL);
+        json_t *now = json_loads(config, 0, NULL);
+        json_t *diff = cfg_json_diff(kept, now);
+        json_decref(kept);
+        json_decref(now);
+        if (!diff) {
+                journal_job_clear(&jj);
+                return -ENOMEM;
+        }
+        if (json_array_size(diff) > 0) {
+                struct buf names = { 0 };
+                size_t i;
+                json_t *v;
+                json_array_foreach(diff, i, v)
+                        buf_printf(&names, "%s%s", i ? ", " : "", json_string_value(v));
+                snprintf(err, errlen,
+                         "key '%.128s' names job %lld (%s), submitted with other settings: "
+                         "%.200s differ%s; submit with the settings it kept ('etlctl status "
+                         "%lld' shows them) or use another key",
+                         key, (long long)latest, job_state_name(jj.state),
+                         names.data ? names.data : "", json_array_size(diff) == 1 ? "s" : "",
+                         (long long)latest);
+                buf_free(&names);
+                json_decref(diff);
+                journal_job_clear(&jj);
+                return -EINVAL;
+        }
+        json_decref(diff);
+        if (jj.state == JOB_FAILED || jj.state == JOB_CANCELLED)
+                *ret_retry_of = latest;
+        else
+                *ret_existing = latest;
+        journal_job_clear(&jj);
+        return 0;
+}
+
 /* Whether a target URI carries a password (user:password@host, or a
  * password= parameter): a job's settings are journaled, so it must not. */
 static bool uri_has_password(const char *uri)
@@ -759,23 +828,13 @@ static bool uri_has_password(const char *uri)
         return strcasestr(p, "password=") != NULL;
 }
 
-int engine_submit(struct engine *e, const char *pipeline, json_t *settings, const char *key,
-                  long uid, int64_t *ret_id, bool *ret_existing, char *err, size_t errlen)
+/* Submits p with settings and key by uid (engine_submit); retry_of: the job
+ * this one runs again when the caller knows it (a retry), else 0. */
+static int submit(struct engine *e, const struct pipeline *p, json_t *settings, const char *key,
+                  long uid, int64_t retry_of, struct engine_submitted *ret, char *err,
+                  size_t errlen)
 {
-        if (e->stopping) {
-                snprintf(err, errlen, "etld is stopping; submit again after it restarts");
-                return -ESHUTDOWN;
-        }
-        const struct pipeline *p = pipeline_find(pipeline);
-        if (!p) {
-                struct buf names = { 0 };
-                for (size_t i = 0; pipelines[i]; i++)
-                        buf_printf(&names, "%s%s", i ? ", " : "", pipelines[i]->name);
-                snprintf(err, errlen, "unknown pipeline '%s' (known: %s)", pipeline,
-                         names.data ? names.data : "");
-                buf_free(&names);
-                return -EINVAL;
-        }
+        memset(ret, 0, sizeof(*ret));
         struct cfg *c = cfg_dup(e->base);
         if (!c)
                 return -ENOMEM;
@@ -810,25 +869,141 @@ int engine_submit(struct engine *e, const char *pipeline, json_t *settings, cons
                 cfg_free(c);
                 return -ENOMEM;
         }
-        r = queue_job(e, p, c, config, key, uid, 0, ret_id, ret_existing);
+        int64_t existing = 0, attempt_of = retry_of;
+        r = key ? key_rule(e, p, config, key, &existing, &attempt_of, err, errlen) : 0;
+        if (r == 0 && retry_of && (existing || attempt_of != retry_of)) {
+                /* never, while the attempts under a key form one chain */
+                existing = 0;
+                snprintf(err, errlen, "job %lld is not the latest attempt under key '%.256s'",
+                         (long long)retry_of, key);
+                r = -EALREADY;
+        }
+        if (r < 0 || existing) {
+                free(config);
+                cfg_free(c);
+                if (existing) {
+                        struct journal_job jj;
+                        ret->job = existing;
+                        ret->existing = true;
+                        if (journal_job_get(e->j, existing, &jj) == 0) {
+                                ret->retry_of = jj.retry_of;
+                                journal_job_clear(&jj);
+                        }
+                }
+                return r;
+        }
+        struct journal_new_job nj = { .config = config, .key = key, .uid = uid,
+                                      .retry_of = attempt_of };
+        r = queue_job(e, p, c, &nj, &ret->job);
         free(config);
         if (r < 0) {
                 snprintf(err, errlen, "the journal refused the job: %s", strerror(-r));
                 return r;
         }
-        if (*ret_existing)
-                return 0;
-        log_info("job", "job=%lld: %s submitted by uid %ld", (long long)*ret_id, p->name, uid);
+        ret->retry_of = attempt_of;
+        if (attempt_of) {
+                char msg[160];
+                snprintf(msg, sizeof(msg), "a new attempt of job %lld, submitted by uid %ld",
+                         (long long)attempt_of, uid);
+                journal_event_add(e->j, ret->job, "info", NULL, msg);
+                log_info("job", "job=%lld: %s: %s", (long long)ret->job, p->name, msg);
+        } else {
+                log_info("job", "job=%lld: %s submitted by uid %ld", (long long)ret->job, p->name,
+                         uid);
+        }
         changed(e);
         schedule(e);
         return 0;
 }
 
-/* Journals a queued job and adds it to the list; takes c.  With a key that
- * exists already, nothing is added (*ret_existing). */
-static int queue_job(struct engine *e, const struct pipeline *p, struct cfg *c, const char *config,
-                     const char *key, long uid, int64_t not_before, int64_t *ret_id,
-                     bool *ret_existing)
+int engine_submit(struct engine *e, const char *pipeline, json_t *settings, const char *key,
+                  long uid, struct engine_submitted *ret, char *err, size_t errlen)
+{
+        if (e->stopping) {
+                snprintf(err, errlen, "etld is stopping; submit again after it restarts");
+                return -ESHUTDOWN;
+        }
+        const struct pipeline *p = pipeline_find(pipeline);
+        if (!p) {
+                struct buf names = { 0 };
+                for (size_t i = 0; pipelines[i]; i++)
+                        buf_printf(&names, "%s%s", i ? ", " : "", pipelines[i]->name);
+                snprintf(err, errlen, "unknown pipeline '%s' (known: %s)", pipeline,
+                         names.data ? names.data : "");
+                buf_free(&names);
+                return -EINVAL;
+        }
+        return submit(e, p, settings, key, uid, 0, ret, err, errlen);
+}
+
+int engine_retry(struct engine *e, int64_t id, long uid, struct engine_submitted *ret, char *err,
+                 size_t errlen)
+{
+        if (e->stopping) {
+                snprintf(err, errlen, "etld is stopping; retry after it restarts");
+                return -ESHUTDOWN;
+        }
+        struct journal_job jj;
+        int r = journal_job_get(e->j, id, &jj);
+        if (r == -ENOENT) {
+                snprintf(err, errlen, "no job %lld", (long long)id);
+                return r;
+        }
+        if (r < 0) {
+                snprintf(err, errlen, "the journal cannot read job %lld: %s", (long long)id,
+                         strerror(-r));
+                return r;
+        }
+        r = -EALREADY;
+        if (jj.state == JOB_SUCCEEDED)
+                snprintf(err, errlen,
+                         "job %lld succeeded: there is nothing to retry; to run %s again, submit "
+                         "it",
+                         (long long)id, jj.pipeline);
+        else if (!job_state_is_final(jj.state))
+                snprintf(err, errlen,
+                         "job %lld is %s: only a failed or cancelled job can be retried; "
+                         "'etlctl watch %lld' follows it, 'etlctl cancel %lld' stops it",
+                         (long long)id, job_state_name(jj.state), (long long)id, (long long)id);
+        else if (jj.retried_by) {
+                /* the chain of attempts is linear: follow it to its end */
+                int64_t last = jj.retried_by;
+                struct journal_job next;
+                while (journal_job_get(e->j, last, &next) == 0) {
+                        int64_t after = next.retried_by;
+                        journal_job_clear(&next);
+                        if (!after)
+                                break;
+                        last = after;
+                }
+                snprintf(err, errlen,
+                         "job %lld was retried already, as job %lld; its latest attempt is job "
+                         "%lld ('etlctl status %lld')",
+                         (long long)id, (long long)jj.retried_by, (long long)last,
+                         (long long)last);
+        } else {
+                r = 0;
+        }
+        const struct pipeline *p = r == 0 ? pipeline_find(jj.pipeline) : NULL;
+        if (r == 0 && !p) {
+                snprintf(err, errlen, "job %lld's pipeline '%.64s' is unknown to this etld",
+                         (long long)id, jj.pipeline);
+                r = -EINVAL;
+        }
+        json_t *settings = r == 0 ? json_loads(jj.config, 0, NULL) : NULL;
+        if (r == 0 && !settings)
+                r = -ENOMEM;
+        if (r == 0)
+                r = submit(e, p, settings, jj.key, uid, id, ret, err, errlen);
+        json_decref(settings);
+        journal_job_clear(&jj);
+        return r;
+}
+
+/* Journals a queued job (nj without pipeline and steps: p's) and adds it to
+ * the list; takes c. */
+static int queue_job(struct engine *e, const struct pipeline *p, struct cfg *c,
+                     const struct journal_new_job *nj, int64_t *ret_id)
 {
         const char *names[64];
         if (p->nsteps > 64) {
@@ -837,13 +1012,16 @@ static int queue_job(struct engine *e, const struct pipeline *p, struct cfg *c, 
         }
         for (size_t i = 0; i < p->nsteps; i++)
                 names[i] = p->steps[i]->name;
-        int r = journal_job_add(e->j, p->name, names, p->nsteps, config, key, uid, not_before,
-                                ret_id, ret_existing);
-        if (r < 0 || *ret_existing) {
+        struct journal_new_job add = *nj;
+        add.pipeline = p->name;
+        add.steps = names;
+        add.nsteps = p->nsteps;
+        int r = journal_job_add(e->j, &add, ret_id);
+        if (r < 0) {
                 cfg_free(c);
                 return r;
         }
-        if (!job_new(e, *ret_id, p, c, not_before)) {
+        if (!job_new(e, *ret_id, p, c, nj->not_before)) {
                 cfg_free(c);
                 return -ENOMEM;
         }

@@ -10,7 +10,8 @@
  * When a job succeeds, its pipeline may ask for a follow-up job (struct
  * pipeline's followup: provision's ttl teardown).  The engine queues it,
  * keyed by the job's id so that it is queued once however often the job
- * resumes, with a not_before time: a queued job does not start before its
+ * resumes (whatever became of it: a cancelled follow-up stays cancelled),
+ * with a not_before time: a queued job does not start before its
  * not_before, which is kept in the journal and so holds across restarts. */
 #pragma once
 #include <jansson.h>
@@ -43,11 +44,34 @@ int engine_set_config(struct engine *e, const struct cfg *base);
  * queued jobs stay queued. */
 int engine_recover(struct engine *e);
 
+/* What a submit or a retry did: the job, whether it was there already, and
+ * the job it runs again (0: none). */
+struct engine_submitted {
+        int64_t job;
+        bool existing;
+        int64_t retry_of;
+};
+
 /* Queues a job.  settings: {"section.key": value} overrides for this job,
  * checked against the key table and the pipeline's own check.  On -EINVAL
- * err names the pipeline or key at fault. */
+ * err names the pipeline or key at fault.
+ *
+ * A key names its latest attempt.  When that job is queued, running or
+ * succeeded it is the answer (existing); when it failed or was cancelled a
+ * new job is queued as its next attempt (retry_of).  Either way the pipeline
+ * and the settings the job keeps (the submitted ones, secrets left out:
+ * etld.conf may have changed since) must be the same as the key's job's:
+ * else -EINVAL, err naming the settings that differ. */
 int engine_submit(struct engine *e, const char *pipeline, json_t *settings, const char *key,
-                  long uid, int64_t *ret_id, bool *ret_existing, char *err, size_t errlen);
+                  long uid, struct engine_submitted *ret, char *err, size_t errlen);
+
+/* Runs a failed or cancelled job again as a new job: its pipeline, the
+ * settings it keeps and its key, submitted by uid (checked as a submit by
+ * uid would be), linked to it by retry_of.  -ENOENT unknown job; -EALREADY
+ * when it is queued, running or succeeded, or was run again already; err
+ * says why. */
+int engine_retry(struct engine *e, int64_t job, long uid, struct engine_submitted *ret, char *err,
+                 size_t errlen);
 
 /* Cancels a queued job at once or asks a running one to stop.  *ret_state:
  * "cancelled" or "cancelling".  -ENOENT unknown job, -EALREADY finished job. */

@@ -238,36 +238,37 @@ struct journal *journal_close(struct journal *j)
         return NULL;
 }
 
-int journal_job_add(struct journal *j, const char *pipeline, const char *const *steps,
-                    size_t nsteps, const char *config_json, const char *key, long uid,
-                    int64_t not_before, int64_t *ret_id, bool *ret_existing)
+int journal_job_add(struct journal *j, const struct journal_new_job *nj, int64_t *ret_id)
 {
-        if (key) {
-                sqlite3_stmt *st = prep(j, "SELECT id FROM jobs WHERE idem_key = ?1", "t", key);
-                if (!st)
-                        return -EIO;
-                if (sqlite3_step(st) == SQLITE_ROW) {
-                        *ret_id = sqlite3_column_int64(st, 0);
-                        *ret_existing = true;
-                        sqlite3_finalize(st);
-                        return 0;
-                }
-                sqlite3_finalize(st);
-        }
         int r = exec(j, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
-        r = run(j, prep(j,
-                        "INSERT INTO jobs (pipeline, state, config, idem_key, uid, created_at, "
-                        "not_before) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, NULLIF(?6, 0))",
-                        "tttlii", pipeline, config_json, key, uid, (int64_t)util_now_ms(),
-                        not_before > 0 ? not_before : (int64_t)0));
+        sqlite3_stmt *st = prep(j,
+                                "INSERT INTO jobs (pipeline, state, config, job_key, uid, "
+                                "created_at, not_before, retry_of) VALUES (?1, 'queued', ?2, ?3, "
+                                "?4, ?5, NULLIF(?6, 0), NULLIF(?7, 0))",
+                                "tttlii" "i", nj->pipeline, nj->config, nj->key, nj->uid,
+                                (int64_t)util_now_ms(), nj->not_before > 0 ? nj->not_before : 0,
+                                nj->retry_of > 0 ? nj->retry_of : 0);
+        int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+        sqlite3_finalize(st);
+        if (rc == SQLITE_CONSTRAINT) {
+                /* jobs_key_live or jobs_retry_of (sql/journal/0005-retry.sql) */
+                exec(j, "ROLLBACK");
+                return -EEXIST;
+        }
+        if (rc != SQLITE_DONE) {
+                if (st)
+                        log_error("journal", "adding a job failed: %s", sqlite3_errmsg(j->db));
+                exec(j, "ROLLBACK");
+                return rc == SQLITE_FULL ? -ENOSPC : -EIO;
+        }
         int64_t id = sqlite3_last_insert_rowid(j->db);
-        for (size_t i = 0; r == 0 && i < nsteps; i++)
+        for (size_t i = 0; r == 0 && i < nj->nsteps; i++)
                 r = run(j, prep(j,
                                 "INSERT INTO steps (job_id, idx, name, state) "
                                 "VALUES (?1, ?2, ?3, 'pending')",
-                                "iit", id, (int64_t)i, steps[i]));
+                                "iit", id, (int64_t)i, nj->steps[i]));
         if (r < 0) {
                 exec(j, "ROLLBACK");
                 return r;
@@ -276,8 +277,23 @@ int journal_job_add(struct journal *j, const char *pipeline, const char *const *
         if (r < 0)
                 return r;
         *ret_id = id;
-        *ret_existing = false;
         return 0;
+}
+
+int journal_key_latest(struct journal *j, const char *key, int64_t *ret_id)
+{
+        sqlite3_stmt *st = prep(j,
+                                "SELECT id FROM jobs WHERE job_key = ?1 ORDER BY id DESC LIMIT 1",
+                                "t", key);
+        if (!st)
+                return -EIO;
+        int r = -ENOENT;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+                *ret_id = sqlite3_column_int64(st, 0);
+                r = 0;
+        }
+        sqlite3_finalize(st);
+        return r;
 }
 
 int journal_job_set_state(struct journal *j, int64_t id, enum job_state s, const char *error)
@@ -568,6 +584,7 @@ void journal_job_clear(struct journal_job *jj)
 {
         free(jj->pipeline);
         free(jj->config);
+        free(jj->key);
         memset(jj, 0, sizeof(*jj));
 }
 
@@ -576,7 +593,8 @@ int journal_job_get(struct journal *j, int64_t id, struct journal_job *ret)
         sqlite3_stmt *st = prep(j,
                                 "SELECT pipeline, config, state, "
                                 "(SELECT MIN(idx) FROM steps WHERE job_id = ?1 AND state <> 'done'), "
-                                "uid, not_before FROM jobs WHERE id = ?1",
+                                "uid, not_before, job_key, retry_of, "
+                                "(SELECT id FROM jobs WHERE retry_of = ?1) FROM jobs WHERE id = ?1",
                                 "i", id);
         if (!st)
                 return -EIO;
@@ -593,8 +611,13 @@ int journal_job_get(struct journal *j, int64_t id, struct journal_job *ret)
                 sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 3);
         ret->uid = (long)sqlite3_column_int64(st, 4);
         ret->not_before = sqlite3_column_int64(st, 5); /* NULL reads as 0 */
+        if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+                ret->key = strdup((const char *)sqlite3_column_text(st, 6));
+        ret->retry_of = sqlite3_column_int64(st, 7);
+        ret->retried_by = sqlite3_column_int64(st, 8);
+        bool key_lost = sqlite3_column_type(st, 6) != SQLITE_NULL && !ret->key;
         sqlite3_finalize(st);
-        if (!ret->pipeline || !ret->config) {
+        if (!ret->pipeline || !ret->config || key_lost) {
                 journal_job_clear(ret);
                 return -ENOMEM;
         }
@@ -648,23 +671,33 @@ static json_t *text_json(sqlite3_stmt *st, int col)
 }
 
 /* The columns every job reply has, in this order (see JOB_COLUMNS). */
-#define JOB_COLUMNS "id, pipeline, state, created_at, started_at, finished_at, error, not_before"
+#define JOB_COLUMNS                                                                                \
+        "id, pipeline, state, created_at, started_at, finished_at, error, not_before, retry_of"
+
+/* An integer column as a JSON integer, or null. */
+static json_t *int_json(sqlite3_stmt *st, int col)
+{
+        if (sqlite3_column_type(st, col) == SQLITE_NULL)
+                return json_null();
+        return json_integer(sqlite3_column_int64(st, col));
+}
 
 static json_t *job_row_json(sqlite3_stmt *st)
 {
-        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id",
+        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
                          (json_int_t)sqlite3_column_int64(st, 0), "pipeline",
                          (const char *)sqlite3_column_text(st, 1), "state",
                          (const char *)sqlite3_column_text(st, 2), "created_at", time_json(st, 3),
                          "started_at", time_json(st, 4), "finished_at", time_json(st, 5), "error",
-                         text_json(st, 6), "not_before", time_json(st, 7));
+                         text_json(st, 6), "not_before", time_json(st, 7), "retry_of",
+                         int_json(st, 8));
 }
 
 json_t *journal_job_json(struct journal *j, int64_t id)
 {
         sqlite3_stmt *st = prep(j,
-                                "SELECT " JOB_COLUMNS ", uid, idem_key, config, cancel_uid "
-                                "FROM jobs WHERE id = ?1",
+                                "SELECT " JOB_COLUMNS ", uid, job_key, config, cancel_uid, "
+                                "(SELECT id FROM jobs WHERE retry_of = ?1) FROM jobs WHERE id = ?1",
                                 "i", id);
         if (!st)
                 return NULL;
@@ -673,13 +706,12 @@ json_t *journal_job_json(struct journal *j, int64_t id)
                 return NULL;
         }
         json_t *job = job_row_json(st);
-        json_object_set_new(job, "uid", json_integer(sqlite3_column_int64(st, 8)));
-        json_object_set_new(job, "key", text_json(st, 9));
-        json_t *config = json_loads((const char *)sqlite3_column_text(st, 10), 0, NULL);
+        json_object_set_new(job, "uid", json_integer(sqlite3_column_int64(st, 9)));
+        json_object_set_new(job, "key", text_json(st, 10));
+        json_t *config = json_loads((const char *)sqlite3_column_text(st, 11), 0, NULL);
         json_object_set_new(job, "config", config ? config : json_object());
-        json_object_set_new(job, "cancel_uid", sqlite3_column_type(st, 11) == SQLITE_NULL
-                                                       ? json_null()
-                                                       : json_integer(sqlite3_column_int64(st, 11)));
+        json_object_set_new(job, "cancel_uid", int_json(st, 12));
+        json_object_set_new(job, "retried_by", int_json(st, 13));
         sqlite3_finalize(st);
 
         json_t *steps = json_array();

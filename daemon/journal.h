@@ -36,13 +36,29 @@ struct journal *journal_close(struct journal *j);
 /* Schema version this etld writes. */
 int journal_schema_version(void);
 
-/* Adds a queued job with its steps (all pending).  With a key that exists
- * already, nothing is added and *ret_id is that job, *ret_existing true.
- * not_before: milliseconds since the epoch before which the job must not
- * start (0: no such time); kept with the job, so it holds across restarts. */
-int journal_job_add(struct journal *j, const char *pipeline, const char *const *steps,
-                    size_t nsteps, const char *config_json, const char *key, long uid,
-                    int64_t not_before, int64_t *ret_id, bool *ret_existing);
+/* A job to add.  key: the job's key (NULL: none); retry_of: the job this one
+ * runs again (0: none); not_before: milliseconds since the epoch before
+ * which the job must not start (0: no such time), kept with the job so that
+ * it holds across restarts. */
+struct journal_new_job {
+        const char *pipeline;
+        const char *const *steps;
+        size_t nsteps;
+        const char *config; /* JSON text: the settings submitted, secrets left out */
+        const char *key;
+        long uid;
+        int64_t not_before;
+        int64_t retry_of;
+};
+
+/* Adds a queued job with its steps (all pending), *ret_id its id.  Always a
+ * new job: which job a key names is the caller's rule (journal_key_latest).
+ * -EEXIST when the journal's own rules refuse it: a job under the key is
+ * queued, running or succeeded, or retry_of was run again already. */
+int journal_job_add(struct journal *j, const struct journal_new_job *nj, int64_t *ret_id);
+
+/* The latest job (highest id) under key in *ret_id; -ENOENT when none. */
+int journal_key_latest(struct journal *j, const char *key, int64_t *ret_id);
 
 /* State transitions.  Running sets started_at (first time), final states set
  * finished_at; error is kept only for failed/cancelled. */
@@ -101,6 +117,9 @@ struct journal_job {
         int first_unfinished; /* index of the first step not done */
         long uid;             /* submitter */
         int64_t not_before;   /* ms since the epoch; 0: none */
+        char *key;            /* NULL: none */
+        int64_t retry_of;     /* the job this one runs again; 0: none */
+        int64_t retried_by;   /* the job that runs this one again; 0: none */
 };
 void journal_job_clear(struct journal_job *jj);
 int journal_job_get(struct journal *j, int64_t id, struct journal_job *ret);

@@ -56,6 +56,32 @@ static json_t *m_version(struct rpc_env *env, struct conn *c, json_t *id, json_t
         return rpc_make_result(id, json_pack("{s:s, s:i}", "version", ETLD_VERSION, "protocol", 1));
 }
 
+/* The reply to a submit or a retry: {"job", "existing", "state", "retry_of"},
+ * or the error that r and err describe. */
+static json_t *submitted_reply(struct rpc_env *env, json_t *id, int r,
+                               const struct engine_submitted *sub, const char *what,
+                               const char *err)
+{
+        if (r == -EINVAL)
+                return rpc_make_error(id, RPC_INVALID_PARAMS, "%s", err);
+        if (r == -ENOENT)
+                return rpc_make_error(id, RPC_NO_SUCH_JOB, "%s", err);
+        if (r == -EALREADY)
+                return rpc_make_error(id, RPC_BAD_STATE, "%s", err);
+        if (r == -ESHUTDOWN)
+                return rpc_make_error(id, RPC_SHUTTING_DOWN, "%s", err);
+        if (r < 0)
+                return rpc_make_error(id, RPC_INTERNAL_ERROR, "%s failed: %s", what,
+                                      err[0] ? err : strerror(-r));
+        json_t *status = journal_job_json(env->journal, sub->job);
+        json_t *state = json_object_get(status, "state");
+        json_t *res = json_pack("{s:I, s:b, s:O, s:o}", "job", (json_int_t)sub->job, "existing",
+                                sub->existing, "state", state ? state : json_null(), "retry_of",
+                                sub->retry_of ? json_integer(sub->retry_of) : json_null());
+        json_decref(status);
+        return rpc_make_result(id, res);
+}
+
 static json_t *m_submit(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
 {
         json_t *pipeline = json_object_get(params, "pipeline");
@@ -72,24 +98,26 @@ static json_t *m_submit(struct rpc_env *env, struct conn *c, json_t *id, json_t 
                 return rpc_make_error(id, RPC_INVALID_PARAMS,
                                       "params.key must be a string of 1 to 256 bytes");
         const char *key_s = json_is_string(key) ? json_string_value(key) : NULL;
-        int64_t job = 0;
-        bool existing = false;
+        struct engine_submitted sub;
         char err[512] = "";
         int r = engine_submit(env->engine, json_string_value(pipeline), settings, key_s,
-                              conn_uid(c), &job, &existing, err, sizeof(err));
-        if (r == -EINVAL)
-                return rpc_make_error(id, RPC_INVALID_PARAMS, "%s", err);
-        if (r == -ESHUTDOWN)
-                return rpc_make_error(id, RPC_SHUTTING_DOWN, "%s", err);
-        if (r < 0)
-                return rpc_make_error(id, RPC_INTERNAL_ERROR, "submit failed: %s",
-                                      err[0] ? err : strerror(-r));
-        json_t *status = journal_job_json(env->journal, job);
-        json_t *state = json_object_get(status, "state");
-        json_t *res = json_pack("{s:I, s:b, s:O}", "job", (json_int_t)job, "existing", existing,
-                                "state", state ? state : json_null());
-        json_decref(status);
-        return rpc_make_result(id, res);
+                              conn_uid(c), &sub, err, sizeof(err));
+        return submitted_reply(env, id, r, &sub, "submit", err);
+}
+
+static json_t *m_retry(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        int64_t job;
+        json_t *reply;
+        if (get_job(id, params, &job, &reply) < 0)
+                return reply;
+        struct engine_submitted sub;
+        char err[512] = "";
+        int r = engine_retry(env->engine, job, conn_uid(c), &sub, err, sizeof(err));
+        if (r == 0)
+                log_info("rpc", "job=%lld: retry by uid %ld: job %lld", (long long)job,
+                         conn_uid(c), (long long)sub.job);
+        return submitted_reply(env, id, r, &sub, "retry", err);
 }
 
 static json_t *m_status(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
@@ -221,6 +249,7 @@ static const struct method methods[] = {
         { "status", m_status, "a job, or the daemon" },
         { "list", m_list, "recent jobs" },
         { "cancel", m_cancel, "cancel a job" },
+        { "retry", m_retry, "run a failed or cancelled job again" },
         { "watch", m_watch, "stream a job's events" },
         { "errors", m_errors, "a job's load errors" },
 };
@@ -245,7 +274,8 @@ void rpc_handle(struct rpc_env *env, struct conn *c, json_t *req)
                 if (!m)
                         reply = rpc_make_error(id, RPC_METHOD_NOT_FOUND,
                                                "unknown method '%s' (known: ping, version, "
-                                               "submit, status, list, cancel, watch, errors)",
+                                               "submit, status, list, cancel, retry, watch, "
+                                               "errors)",
                                                name);
                 else
                         reply = m->fn(env, c, id, params);

@@ -1,5 +1,5 @@
 /* rpc.h - the JSON-RPC methods: ping, version, submit, status, list, cancel,
- * watch, errors.  Each handler checks its params, names the one at fault,
+ * retry, watch, errors.  Each handler checks its params, names the one at fault,
  * and answers through conn_send. */
 #pragma once
 #include <jansson.h>

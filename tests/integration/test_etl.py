@@ -60,10 +60,12 @@ def test_generated_data(etld, small_data, workdir):
 
 
 def test_submit_reply_says_queued(etld, edge_data, workdir):
-    """submit -> {"job": ID, "existing": false, "state": S}: S is the job's state
-    when the reply is written, "running" when a slot was free at once."""
+    """submit -> {"job": ID, "existing": false, "state": S, "retry_of": null}: S
+    is the job's state when the reply is written, "running" when a slot was
+    free at once; retry_of is null for a job that runs nothing again."""
     sub = etld.submit(settings_for(edge_data, os.path.join(workdir, "wh.db")))
-    assert sub == {"job": sub["job"], "existing": False, "state": sub["state"]}, sub
+    assert sub == {"job": sub["job"], "existing": False, "state": sub["state"],
+                   "retry_of": None}, sub
     assert sub["state"] in ("queued", "running"), sub
     assert_job_succeeded(etld.wait_job(sub["job"]))
 

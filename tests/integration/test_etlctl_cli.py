@@ -140,7 +140,7 @@ def test_binary_exists():
 
 # ---- help and usage ---------------------------------------------------------------
 
-COMMANDS = ["submit", "status", "list", "watch", "cancel", "errors", "ping", "version"]
+COMMANDS = ["submit", "status", "list", "watch", "cancel", "retry", "errors", "ping", "version"]
 
 
 def test_help_lists_commands_and_exit_codes():
@@ -176,7 +176,7 @@ def test_every_option_in_help_is_accepted(sockdir):
     values = {"--config": ini, "--set": "load.concurrency=4", "--socket": missing,
               "--limit": "3", "--key": "k1"}
     positional = {"submit": ["etl"], "watch": ["1"], "cancel": ["1"], "errors": ["1"],
-                  "status": ["1"]}
+                  "status": ["1"], "retry": ["1"]}
     checked = 0
     for command in COMMANDS:
         options = help_options(run(command, "--help").stdout)
@@ -192,7 +192,7 @@ def test_every_option_in_help_is_accepted(sockdir):
         if name != "--help":
             p = run(name, *([values[name]] if takes_value else []), "--socket", missing, "ping")
             assert p.returncode == 3, (name, p.stderr)
-    assert checked >= 8 * 3 + 4 + 2
+    assert checked >= 9 * 3 + 4 + 2 + 1
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -206,6 +206,9 @@ def test_every_option_in_help_is_accepted(sockdir):
     (["status", "1", "2"], "unexpected argument '2'"),
     (["watch"], "missing JOB"),
     (["cancel", "12x"], "not '12x'"),
+    (["retry"], "missing JOB"),
+    (["retry", "x3"], "not 'x3'"),
+    (["retry", "3", "4"], "unexpected argument '4'"),
     (["errors", "3", "--limit", "many"], "--limit must be a positive whole number, not 'many'"),
     (["list", "--limit", "0"], "--limit"),
     (["list", "--limit"], "--limit"),
@@ -474,9 +477,10 @@ def test_status_summary(etld):
 
 LIST = {"jobs": [
     {"id": 3, "pipeline": "etl", "state": "failed", "created_at": "2024-05-03T03:00:00Z",
-     "finished_at": "2024-05-03T03:10:00Z", "error": "load: " + "very long reason " * 20},
+     "finished_at": "2024-05-03T03:10:00Z", "error": "load: " + "very long reason " * 20,
+     "retry_of": 2},
     {"id": 2, "pipeline": "provision", "state": "succeeded", "created_at": "2024-05-02T03:00:00Z",
-     "finished_at": "2024-05-02T03:20:00Z", "error": None},
+     "finished_at": "2024-05-02T03:20:00Z", "error": None, "retry_of": None},
 ]}
 
 
@@ -486,10 +490,12 @@ def test_list_table(etld):
     assert p.returncode == 0, p.stderr
     assert etld.requests[0]["params"] == {"limit": 50}
     lines = p.stdout.splitlines()
-    assert lines[0].split() == ["ID", "PIPELINE", "STATE", "CREATED", "FINISHED", "ERROR"]
-    assert re.match(r"3\s+etl\s+failed\s+2024-05-03T03:00:00Z\s+2024-05-03T03:10:00Z\s+load: very", lines[1])
+    assert lines[0].split() == ["ID", "PIPELINE", "STATE", "CREATED", "FINISHED", "RETRY_OF",
+                                "ERROR"]
+    assert re.match(r"3\s+etl\s+failed\s+2024-05-03T03:00:00Z\s+2024-05-03T03:10:00Z\s+2\s+load: very",
+                    lines[1])
     assert len(lines[1]) < 200 and lines[1].endswith("…")  # error cut
-    assert re.match(r"2\s+provision\s+succeeded\s+\S+\s+\S+\s+-$", lines[2])
+    assert re.match(r"2\s+provision\s+succeeded\s+\S+\s+\S+\s+-\s+-$", lines[2])
 
 
 def test_list_limit_and_json(etld):
@@ -513,6 +519,49 @@ def test_cancel(etld, state):
     assert p.returncode == 0, p.stderr
     assert etld.requests[0]["params"] == {"job": 17}
     assert p.stdout.startswith("job 17 " + state)
+
+
+def test_submit_key_new_attempt(etld):
+    etld.on("submit", {"job": 9, "existing": False, "state": "queued", "retry_of": 7})
+    p = ctl(etld, "submit", "etl", "--key", "nightly-2024-05-01")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == ("job 9 queued: a new attempt of job 7, which failed or was cancelled, "
+                        "under key 'nightly-2024-05-01'\n")
+
+
+@pytest.mark.parametrize("final, code", [(None, 0), ("succeeded", 0), ("failed", 1)])
+def test_retry(etld, final, code):
+    etld.on("retry", {"job": 18, "existing": False, "state": "queued", "retry_of": 17})
+    etld.on("watch", {"job": 18, "state": "queued"}, event(18, "end", state=final or "failed"))
+    args = ["retry", "17"] + (["--wait"] if final else [])
+    p = ctl(etld, *args)
+    assert p.returncode == code, p.stderr
+    assert etld.requests[0]["method"] == "retry" and etld.requests[0]["params"] == {"job": 17}
+    assert p.stdout.splitlines()[0] == "job 18 queued: a retry of job 17"
+    assert etld.methods() == (["retry", "watch"] if final else ["retry"])
+    if final:
+        assert etld.requests[1]["params"] == {"job": 18} and etld.connections == 1
+    p = ctl(etld, "retry", "17", "--json")
+    assert json.loads(p.stdout) == {"job": 18, "existing": False, "state": "queued",
+                                    "retry_of": 17}
+
+
+def test_retry_refused(etld):
+    msg = "job 17 is running: only a failed or cancelled job can be retried"
+    etld.replies["retry"] = lambda req: [error(req, -32002, msg)]
+    p = ctl(etld, "retry", "17")
+    assert p.returncode == 4 and p.stderr.strip() == "etlctl: " + msg and p.stdout == ""
+
+
+def test_status_links_attempts(etld):
+    etld.on("status", dict(JOB, retry_of=12, retried_by=21))
+    p = ctl(etld, "status", "17")
+    assert re.search(r"^  retry of +job 12$", p.stdout, re.M), p.stdout
+    assert re.search(r"^  retried +as job 21$", p.stdout, re.M), p.stdout
+    assert "etlctl status 21" in p.stdout and "etlctl retry" not in p.stdout, p.stdout
+    etld.on("status", dict(JOB, retry_of=None, retried_by=None))
+    p = ctl(etld, "status", "17")
+    assert "retry of" not in p.stdout and "etlctl retry 17" in p.stdout, p.stdout
 
 
 ERRORS = {"errors": [

@@ -146,7 +146,8 @@ def test_timer_settings(units):
 
 def test_nightly_key_is_the_utc_date(units, tmp_path):
     """The ExecStart of the nightly unit, run by sh with a stand-in etlctl that
-    prints its arguments: the key is nightly-YYYY-MM-DD of today in UTC."""
+    prints its arguments: an incremental etl whose key is nightly-YYYY-MM-DD of
+    today in UTC."""
     line = units["etld-nightly.service"][("Service", "ExecStart")][0]
     argv = shlex.split(line.replace("%%", "%"))  # systemd turns %% into %
     assert argv[:2] == ["/bin/sh", "-c"], argv
@@ -162,6 +163,46 @@ def test_nightly_key_is_the_utc_date(units, tmp_path):
     assert r.returncode == 0, r.stderr
     args = r.stdout.splitlines()
     assert args[:2] == ["submit", "etl"] and "--wait" in args
+    sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
+    assert sets == ["etl.mode=incremental"], args
     key = args[args.index("--key") + 1]
     assert re.fullmatch(r"nightly-\d{4}-\d{2}-\d{2}", key), key
     assert key in ("nightly-%s" % before, "nightly-%s" % after)
+
+
+def test_starting_the_unit_again_runs_a_failed_night_again(units, etld_factory, small_data,
+                                                           tmp_path):
+    """The unit's ExecStart, with the built etlctl, against a real etld: a
+    night that failed (its log folder was not there yet) runs again as a new
+    attempt when the unit starts again, and a night that succeeded does not."""
+    import etldtest
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data, ignore=shutil.ignore_patterns("log_data"))
+    d = etld_factory(data_dir=str(data))
+    line = units["etld-nightly.service"][("Service", "ExecStart")][0]
+    script = shlex.split(line.replace("%%", "%"))[2].replace(bindir_of(units) + "/etlctl",
+                                                             etldtest.ETLCTL)
+    env = dict(os.environ, ETLD_SOCKET=d.sock)
+
+    def start():
+        return subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
+                              timeout=300, env=env)
+
+    day = datetime.datetime.now(datetime.timezone.utc).date()
+    r = start()
+    assert r.returncode == 1, r.stdout + r.stderr
+    first = int(re.match(r"job (\d+) ", r.stdout).group(1))
+    st = d.status(first)
+    assert st["state"] == "failed" and st["config"] == {"etl.mode": "incremental"}, st
+    shutil.copytree(os.path.join(small_data, "log_data"), data / "log_data")
+    r = start()
+    if datetime.datetime.now(datetime.timezone.utc).date() != day:
+        pytest.skip("the UTC date changed during the test: another night, another key")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "a new attempt of job %d" % first in r.stdout, r.stdout
+    second = int(re.match(r"job (\d+) ", r.stdout).group(1))
+    assert d.status(second)["key"] == st["key"] == "nightly-%s" % day
+    r = start()
+    assert r.returncode == 0 and "job %d succeeded (already submitted" % second in r.stdout, \
+        r.stdout + r.stderr
+    assert [j["id"] for j in d.rpc("list", {"limit": 10})["jobs"]] == [second, first]

@@ -156,6 +156,82 @@ static void test_overrides_and_json(void **state)
         cfg_free(c);
 }
 
+/* diff's names joined by ",", for short assertions. */
+static char *diff_names(json_t *a, json_t *b)
+{
+        json_t *d = cfg_json_diff(a, b);
+        assert_non_null(d);
+        static char out[512];
+        out[0] = '\0';
+        size_t i;
+        json_t *v;
+        json_array_foreach(d, i, v)
+        {
+                assert_true(json_is_string(v));
+                snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s", i ? "," : "",
+                         json_string_value(v));
+        }
+        json_decref(d);
+        return out;
+}
+
+/* The settings of two jobs compared: by the key's type, sorted, secrets out. */
+static void test_json_diff(void **state)
+{
+        json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:s}", "s3.log_data", "file:///d/log_data",
+                              "load.batch_rows", "0100", "cluster.publicly_accessible", "yes",
+                              "provision.ttl", "90m", "stage.bucket", "b");
+        json_t *b = json_pack("{s:s, s:i, s:b, s:s, s:s}", "stage.bucket", "b", "load.batch_rows",
+                              100, "cluster.publicly_accessible", 1, "provision.ttl", "1h30m",
+                              "s3.log_data", "file:///d/log_data");
+        assert_string_equal(diff_names(a, b), "");
+        assert_string_equal(diff_names(b, a), "");
+
+        /* a string compares as text; a key set on one side only differs */
+        json_object_set_new(b, "s3.log_data", json_string("file:///d/log_data/"));
+        json_object_set_new(b, "load.concurrency", json_string("8"));
+        json_object_set_new(a, "aws.region", json_string("eu-west-1"));
+        json_object_set_new(b, "provision.ttl", json_string("2h"));
+        assert_string_equal(diff_names(a, b),
+                            "aws.region,load.concurrency,provision.ttl,s3.log_data");
+        assert_string_equal(diff_names(b, a),
+                            "aws.region,load.concurrency,provision.ttl,s3.log_data");
+
+        /* booleans and integers by value, not by spelling */
+        json_t *x = json_pack("{s:s, s:s, s:s}", "teardown.force", "off", "cluster.nodes", "2",
+                              "etl.mode", "full");
+        json_t *y = json_pack("{s:s, s:s, s:s}", "teardown.force", "true", "cluster.nodes", "02",
+                              "etl.mode", "incremental");
+        assert_string_equal(diff_names(x, y), "etl.mode,teardown.force");
+        json_object_set_new(y, "etl.mode", json_string("full"));
+        assert_string_equal(diff_names(x, y), "teardown.force");
+        /* a value that is not of the key's type is compared as it is */
+        json_object_set_new(x, "cluster.nodes", json_string("two"));
+        assert_string_equal(diff_names(x, y), "cluster.nodes,teardown.force");
+        json_decref(x);
+        json_decref(y);
+
+        /* secrets are never kept with a job, so never compared; unknown keys
+         * (an older etld's) compare as text */
+        x = json_pack("{s:s, s:s}", "warehouse.password", "a", "old.key", "1");
+        y = json_pack("{s:s, s:s}", "warehouse.password", "b", "old.key", "01");
+        assert_string_equal(diff_names(x, y), "old.key");
+        json_object_del(y, "warehouse.password");
+        json_object_set_new(y, "old.key", json_string("1"));
+        assert_string_equal(diff_names(x, y), "");
+
+        /* empty and absent objects */
+        json_t *empty = json_object();
+        assert_string_equal(diff_names(empty, empty), "");
+        assert_string_equal(diff_names(NULL, empty), "");
+        assert_string_equal(diff_names(empty, x), "old.key");
+        json_decref(empty);
+        json_decref(x);
+        json_decref(y);
+        json_decref(a);
+        json_decref(b);
+}
+
 /* Every key of the table is in etc/etld.conf and in the README. */
 static void test_every_key_documented(void **state)
 {
@@ -190,6 +266,7 @@ int main(void)
                 cmocka_unit_test(test_missing_file),
                 cmocka_unit_test(test_overrides_and_json),
                 cmocka_unit_test(test_durations),
+                cmocka_unit_test(test_json_diff),
                 cmocka_unit_test(test_every_key_documented),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

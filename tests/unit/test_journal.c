@@ -1,6 +1,7 @@
-/* test_journal.c - journal state transitions, idempotency keys, not_before
- * times, output look-ups, migrations (also of a journal of schema 1),
- * refusal of foreign and newer files, exclusive ownership. */
+/* test_journal.c - journal state transitions, keys and their attempts,
+ * retries, not_before times, output look-ups, migrations (also of a journal
+ * of schema 1, and of one from before attempts under a key), refusal of
+ * foreign and newer files, exclusive ownership. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,21 +52,32 @@ static const char *step_str(json_t *job, size_t idx, const char *key)
                                                  key));
 }
 
+/* Adds a job, asserting that the journal accepts it; its id. */
+static int64_t add_job(struct journal *j, const char *pipeline, const char *const *names,
+                       size_t n, const char *config, const char *key, long uid)
+{
+        struct journal_new_job nj = { .pipeline = pipeline, .steps = names, .nsteps = n,
+                                      .config = config, .key = key, .uid = uid };
+        int64_t id = 0;
+        assert_int_equal(journal_job_add(j, &nj, &id), 0);
+        assert_true(id > 0);
+        return id;
+}
+
 static void test_job_lifecycle(void **state)
 {
         struct journal *j;
         char err[256];
         assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
-        int64_t id, id2;
-        bool existing;
-        assert_int_equal(journal_job_add(j, "etl", steps, 4, "{\"load.batch_rows\":\"9\"}", "k1",
-                                         1000, 0, &id, &existing),
-                         0);
-        assert_false(existing);
-        assert_int_equal(journal_job_add(j, "etl", steps, 4, "{}", "k1", 1000, 0, &id2, &existing),
-                         0);
-        assert_true(existing);
+        int64_t id, id2 = 0;
+        id = add_job(j, "etl", steps, 4, "{\"load.batch_rows\":\"9\"}", "k1", 1000);
+        /* the journal itself refuses a second live job under a key */
+        struct journal_new_job again = { .pipeline = "etl", .steps = steps, .nsteps = 4,
+                                         .config = "{}", .key = "k1", .uid = 1000 };
+        assert_int_equal(journal_job_add(j, &again, &id2), -EEXIST);
+        assert_int_equal(journal_key_latest(j, "k1", &id2), 0);
         assert_int_equal(id, id2);
+        assert_int_equal(journal_key_latest(j, "k2", &id2), -ENOENT);
 
         json_t *job = journal_job_json(j, id);
         assert_string_equal(job_str(job, "state"), "queued");
@@ -91,6 +103,9 @@ static void test_job_lifecycle(void **state)
         assert_int_equal(jj.uid, 1000);
         assert_int_equal(jj.not_before, 0);
         assert_string_equal(jj.config, "{\"load.batch_rows\":\"9\"}");
+        assert_string_equal(jj.key, "k1");
+        assert_int_equal(jj.retry_of, 0);
+        assert_int_equal(jj.retried_by, 0);
         journal_job_clear(&jj);
 
         job = journal_job_json(j, id);
@@ -142,9 +157,7 @@ static void test_checks_events_errors(void **state)
         struct journal *j;
         char err[256];
         assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
-        int64_t id;
-        bool existing;
-        journal_job_add(j, "etl", steps, 4, "{}", NULL, 0, 0, &id, &existing);
+        int64_t id = add_job(j, "etl", steps, 4, "{}", NULL, 0);
         json_t *checks = json_pack("[{s:s, s:b, s:s}, {s:s, s:b, s:s}]", "name", "a", "ok", 1,
                                    "detail", "1 rows", "name", "b", "ok", 0, "detail", "0 rows");
         assert_int_equal(journal_checks_replace(j, id, checks), 0);
@@ -271,17 +284,16 @@ static void test_not_before(void **state)
         char err[256];
         assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
         int64_t id, again;
-        bool existing;
         const char *const td[] = { "delete-cluster" };
         /* 2024-05-01T03:00:00Z */
-        assert_int_equal(journal_job_add(j, "teardown", td, 1, "{}", "etld:teardown-after-job-1",
-                                         5, 1714532400000, &id, &existing),
-                         0);
-        /* the same key returns the job and keeps its first time */
-        assert_int_equal(journal_job_add(j, "teardown", td, 1, "{}", "etld:teardown-after-job-1",
-                                         5, 1914532400000, &again, &existing),
-                         0);
-        assert_true(existing);
+        struct journal_new_job nj = { .pipeline = "teardown", .steps = td, .nsteps = 1,
+                                      .config = "{}", .key = "etld:teardown-after-job-1",
+                                      .uid = 5, .not_before = 1714532400000 };
+        assert_int_equal(journal_job_add(j, &nj, &id), 0);
+        /* a second job under the key is refused; the first keeps its time */
+        nj.not_before = 1914532400000;
+        assert_int_equal(journal_job_add(j, &nj, &again), -EEXIST);
+        assert_int_equal(journal_key_latest(j, "etld:teardown-after-job-1", &again), 0);
         assert_int_equal(again, id);
         journal_close(j);
 
@@ -310,12 +322,11 @@ static void test_output_latest_for(void **state)
         char err[256];
         assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
         const char *const st[] = { "create-bucket" };
-        int64_t a, b, c, d, job = -1;
-        bool existing;
-        journal_job_add(j, "stage", st, 1, "{}", NULL, 0, 0, &a, &existing);
-        journal_job_add(j, "stage", st, 1, "{}", NULL, 0, 0, &b, &existing);
-        journal_job_add(j, "teardown", st, 1, "{}", NULL, 0, 0, &c, &existing);
-        journal_job_add(j, "stage", st, 1, "{}", NULL, 0, 0, &d, &existing);
+        int64_t job = -1;
+        int64_t a = add_job(j, "stage", st, 1, "{}", NULL, 0);
+        int64_t b = add_job(j, "stage", st, 1, "{}", NULL, 0);
+        int64_t c = add_job(j, "teardown", st, 1, "{}", NULL, 0);
+        int64_t d = add_job(j, "stage", st, 1, "{}", NULL, 0);
         journal_output_set(j, a, "create-bucket", "bucket", "one");
         journal_output_set(j, a, "create-bucket", "bucket_created", "true");
         journal_output_set(j, b, "create-bucket", "bucket", "two");
@@ -342,6 +353,109 @@ static void test_output_latest_for(void **state)
         journal_close(j);
 }
 
+/* Attempts under one key: a new one only once the latest failed or was
+ * cancelled; retry_of links each to the one before, once. */
+static void test_key_attempts(void **state)
+{
+        struct journal *j;
+        char err[256];
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        int64_t first = add_job(j, "etl", steps, 4, "{}", "nightly-1", 7), second = 0, other;
+        struct journal_new_job nj = { .pipeline = "etl", .steps = steps, .nsteps = 4,
+                                      .config = "{}", .key = "nightly-1", .uid = 8,
+                                      .retry_of = first };
+        /* queued, then running: no second attempt */
+        assert_int_equal(journal_job_add(j, &nj, &second), -EEXIST);
+        journal_job_set_state(j, first, JOB_RUNNING, NULL);
+        assert_int_equal(journal_job_add(j, &nj, &second), -EEXIST);
+        journal_job_set_state(j, first, JOB_FAILED, "load failed");
+        assert_int_equal(journal_job_add(j, &nj, &second), 0);
+        assert_int_equal(journal_key_latest(j, "nightly-1", &other), 0);
+        assert_int_equal(other, second);
+
+        /* a job is run again once: the attempts form one chain */
+        nj.key = NULL;
+        assert_int_equal(journal_job_add(j, &nj, &other), -EEXIST);
+
+        struct journal_job jj;
+        assert_int_equal(journal_job_get(j, first, &jj), 0);
+        assert_int_equal(jj.retried_by, second);
+        assert_int_equal(jj.retry_of, 0);
+        journal_job_clear(&jj);
+        assert_int_equal(journal_job_get(j, second, &jj), 0);
+        assert_int_equal(jj.retry_of, first);
+        assert_int_equal(jj.retried_by, 0);
+        assert_int_equal(jj.uid, 8);
+        assert_string_equal(jj.key, "nightly-1");
+        journal_job_clear(&jj);
+
+        json_t *job = journal_job_json(j, second);
+        assert_int_equal(json_integer_value(json_object_get(job, "retry_of")), first);
+        assert_true(json_is_null(json_object_get(job, "retried_by")));
+        assert_string_equal(job_str(job, "key"), "nightly-1");
+        json_decref(job);
+        job = journal_job_json(j, first);
+        assert_int_equal(json_integer_value(json_object_get(job, "retried_by")), second);
+        assert_true(json_is_null(json_object_get(job, "retry_of")));
+        assert_string_equal(job_str(job, "key"), "nightly-1");
+        json_decref(job);
+        json_t *list = journal_list_json(j, 10);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "retry_of")),
+                         first);
+        assert_true(json_is_null(json_object_get(json_array_get(list, 1), "retry_of")));
+        json_decref(list);
+
+        /* once an attempt succeeded, the key has its job for good */
+        journal_job_set_state(j, second, JOB_SUCCEEDED, NULL);
+        nj.key = "nightly-1";
+        nj.retry_of = second;
+        assert_int_equal(journal_job_add(j, &nj, &other), -EEXIST);
+        journal_close(j);
+}
+
+/* A journal from before attempts under a key (idem_key UNIQUE) migrates:
+ * its keys move to job_key and name the same jobs. */
+static void test_migrate_keys(void **state)
+{
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        int before = 0;
+        while (before < journal_schema_version() &&
+               !strstr(journal_migrations[before], "ADD COLUMN job_key")) {
+                assert_int_equal(sqlite3_exec(db, journal_migrations[before], NULL, NULL, NULL),
+                                 SQLITE_OK);
+                before++;
+        }
+        assert_true(before < journal_schema_version());
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "PRAGMA user_version = %d; PRAGMA application_id = 1702128740;"
+                 "INSERT INTO jobs (pipeline, state, config, idem_key, uid, created_at) "
+                 "VALUES ('etl', 'failed', '{}', 'nightly-2024-05-01', 7, 1000), "
+                 "('etl', 'succeeded', '{}', NULL, 7, 2000);",
+                 before);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+
+        struct journal *j;
+        char err[256] = "";
+        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        int64_t id = 0;
+        assert_int_equal(journal_key_latest(j, "nightly-2024-05-01", &id), 0);
+        assert_int_equal(id, 1);
+        json_t *job = journal_job_json(j, 1);
+        assert_string_equal(job_str(job, "key"), "nightly-2024-05-01");
+        assert_true(json_is_null(json_object_get(job, "retry_of")));
+        json_decref(job);
+        /* the failed night can now have a second attempt */
+        struct journal_new_job nj = { .pipeline = "etl", .steps = steps, .nsteps = 4,
+                                      .config = "{}", .key = "nightly-2024-05-01", .uid = 7,
+                                      .retry_of = 1 };
+        assert_int_equal(journal_job_add(j, &nj, &id), 0);
+        assert_int_equal(id, 3);
+        journal_close(j);
+}
+
 static void test_foreign_file_refused(void **state)
 {
         set_pragma("PRAGMA application_id = 42; CREATE TABLE t (x);");
@@ -361,6 +475,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_migrate_from_schema_1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_not_before, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_output_latest_for, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_key_attempts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migrate_keys, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
