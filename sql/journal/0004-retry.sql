@@ -1,5 +1,5 @@
--- 0005-retry.sql: attempts under one key, and retries linked to the job they
--- run again (PRAGMA user_version = this file's place in sql/meson.build).
+-- 0004-retry.sql: attempts under one key, and retries linked to the job they
+-- run again (PRAGMA user_version = 4).
 --
 -- Until now a key named exactly one job (idem_key UNIQUE).  From now on it
 -- names its latest attempt: a key whose latest job failed or was cancelled
