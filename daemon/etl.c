@@ -62,6 +62,13 @@ struct etl_step {
         char *ledger_target;          /* the warehouse as the ledger names it */
         struct etlplan_ledger ledger; /* the load step's copy of the journal's */
         struct etl_plan *plan;        /* the objects the load step reads */
+        /* Redshift: the manifests put on S3 (stage.bucket, etld/manifests/) */
+        char *manifest_key[ETLPLAN_SOURCES];
+        char *manifest_text[ETLPLAN_SOURCES]; /* bodies, borrowed by the puts */
+        unsigned s3_pending;          /* PutObject/DeleteObjects in flight */
+        int s3_err;                   /* the first failure */
+        char s3_msg[512];
+        int load_result;              /* the COPYs' result, kept while cleaning up */
 };
 
 static struct etl_step *st(struct step_run *r)
@@ -83,6 +90,10 @@ static void etl_step_free(struct step_run *r)
         s3_client_free(s->client);
         awsenv_free(s->env);
         etlplan_free(s->plan);
+        for (int i = 0; i < ETLPLAN_SOURCES; i++) {
+                free(s->manifest_key[i]);
+                free(s->manifest_text[i]);
+        }
         json_decref(s->ledger.objects);
         free(s->ledger_target);
         free(s->target);
@@ -431,14 +442,7 @@ static void load_creds(struct step_run *r, struct awsenv *env, int err, const ch
                 step_done(r, res, false, "cannot set up the S3 client: %s", strerror(-res));
                 return;
         }
-        if (ls->redshift)
-                res = step_work(r, load_work);
-        else
-                start_planning(r);
-        if (res < 0) {
-                etl_step_free(r);
-                step_done(r, res, false, "cannot start the load: %s", strerror(-res));
-        }
+        start_planning(r);
 }
 
 /* Worker thread: the objects this job loads (etlplan.h), and their
@@ -452,7 +456,7 @@ static int plan_work(struct step_run *r, char *err, size_t errlen)
         res = etlplan_get(w, r->job_id, job_cfg(r), &st(r)->ledger, load_source_ctx(r),
                           &st(r)->plan, err, errlen);
         close_wh(r, w);
-        if (res == 0) {
+        if (res == 0 && !st(r)->redshift) {
                 char dir[4096];
                 util_setf(dir, sizeof(dir), "%s/manifests", r->state_dir);
                 res = etlplan_write_manifests(st(r)->plan, dir, r->job_id, err, errlen);
@@ -462,8 +466,148 @@ static int plan_work(struct step_run *r, char *err, size_t errlen)
         return res;
 }
 
-/* Loop thread: says what the plan is, points copy.sql's sources at its
- * manifests, and loads. */
+static void loaded(struct step_run *r, int result);
+
+/* Loop thread: points copy.sql's sources at the plan's manifests and runs
+ * the COPYs. */
+static void copy_planned(struct step_run *r)
+{
+        struct etl_step *s = st(r);
+        char msg[512];
+        int res = 0;
+        for (int i = 0; res == 0 && i < ETLPLAN_SOURCES; i++) {
+                char key[32];
+                util_setf(key, sizeof(key), "s3.%s", etlplan_sources[i]);
+                res = supply(r, key, s->plan->manifest[i], msg, sizeof(msg));
+        }
+        if (res == 0)
+                res = supply(r, "etl.mode", s->plan->mode, msg, sizeof(msg));
+        if (res == 0)
+                res = s->redshift ? step_work_then(r, load_work, loaded) : step_work(r, load_work);
+        if (res < 0) {
+                etl_step_free(r);
+                step_done(r, res, false, "cannot start the load: %s", strerror(-res));
+        }
+}
+
+/* Redshift: s3://BUCKET/etld/manifests/job-N-SOURCE.manifest */
+static int manifest_names(struct step_run *r, const char *bucket)
+{
+        struct etl_step *s = st(r);
+        for (int i = 0; i < ETLPLAN_SOURCES; i++) {
+                free(s->manifest_key[i]);
+                free(s->plan->manifest[i]);
+                s->plan->manifest[i] = NULL;
+                if (asprintf(&s->manifest_key[i], "etld/manifests/job-%lld-%s.manifest",
+                             (long long)r->job_id, etlplan_sources[i]) < 0) {
+                        s->manifest_key[i] = NULL;
+                        return -ENOMEM;
+                }
+                if (asprintf(&s->plan->manifest[i], "s3://%s/%s", bucket, s->manifest_key[i]) <
+                    0) {
+                        s->plan->manifest[i] = NULL;
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static void manifest_put(struct s3_req *req, const struct s3_result *res, void *ud)
+{
+        struct step_run *r = ud;
+        struct etl_step *s = st(r);
+        if (res->err < 0 && s->s3_err == 0) {
+                s->s3_err = res->err;
+                util_setf(s->s3_msg, sizeof(s->s3_msg),
+                          "cannot put the COPY manifest on S3: %s", res->msg);
+        }
+        if (--s->s3_pending > 0)
+                return;
+        if (s->s3_err < 0) {
+                int err = s->s3_err;
+                bool transient = s3_transient(err, s->s3_msg);
+                char msg[sizeof(s->s3_msg)];
+                util_setf(msg, sizeof(msg), "%s", s->s3_msg);
+                etl_step_free(r);
+                step_done(r, err, transient, "%s", msg);
+                return;
+        }
+        copy_planned(r);
+}
+
+/* Loop thread: Redshift's COPY reads its manifest from S3, so each goes to
+ * the project bucket first. */
+static void put_manifests(struct step_run *r)
+{
+        struct etl_step *s = st(r);
+        const char *bucket = cfg_get(r->cfg, "stage", "bucket");
+        if (!bucket || !*bucket) {
+                etl_step_free(r);
+                step_done(r, -EINVAL, false,
+                          "stage.bucket is empty: Redshift's COPY reads the list of objects to "
+                          "load (a manifest) from S3, and etld puts it in the project bucket, "
+                          "under etld/manifests/");
+                return;
+        }
+        int res = manifest_names(r, bucket);
+        s->s3_pending = 1; /* held until every put is sent */
+        for (int i = 0; res == 0 && i < ETLPLAN_SOURCES; i++) {
+                if (s->plan->count[i] == 0)
+                        continue;
+                char *text = s->manifest_text[i] = etlplan_manifest_json(s->plan, i);
+                if (!text) {
+                        res = -ENOMEM;
+                        break;
+                }
+                struct s3_put_opts o = { .data = text, .len = strlen(text),
+                                         .content_type = "application/json" };
+                struct s3_cb cb = { manifest_put, r, r };
+                s->s3_pending++;
+                res = s3_put_object(s->client, bucket, s->manifest_key[i], &o, &cb, NULL);
+                if (res < 0)
+                        s->s3_pending--;
+        }
+        if (res < 0 && s->s3_err == 0) {
+                s->s3_err = res;
+                util_setf(s->s3_msg, sizeof(s->s3_msg), "cannot put the COPY manifest on S3: %s",
+                          strerror(-res));
+        }
+        struct s3_result none = { 0 };
+        manifest_put(NULL, &none, r); /* releases the hold */
+}
+
+static void manifests_deleted(struct s3_req *req, const struct s3_result *res, void *ud)
+{
+        struct step_run *r = ud;
+        if (res->err < 0)
+                log_warning("etl", "job %lld: cannot delete the COPY manifests from S3: %s",
+                            (long long)r->job_id, res->msg);
+        int result = st(r)->load_result;
+        bool transient = r->transient;
+        etl_step_free(r);
+        step_done(r, result, transient, NULL);
+}
+
+/* Loop thread, after Redshift's COPYs: the manifests go, then the step ends
+ * with the COPYs' result. */
+static void loaded(struct step_run *r, int result)
+{
+        struct etl_step *s = st(r);
+        s->load_result = result;
+        const char *keys[ETLPLAN_SOURCES];
+        size_t n = 0;
+        for (int i = 0; i < ETLPLAN_SOURCES; i++)
+                if (s->plan->count[i] > 0 && s->manifest_key[i])
+                        keys[n++] = s->manifest_key[i];
+        struct s3_cb cb = { manifests_deleted, r, r };
+        struct s3_result none = { 0 };
+        if (n == 0 || s3_delete_objects(s->client, cfg_get(r->cfg, "stage", "bucket"), keys, n,
+                                        &cb, NULL) < 0)
+                manifests_deleted(NULL, &none, r);
+}
+
+/* Loop thread: says what the plan is, puts Redshift's manifests on S3, and
+ * loads. */
 static void planned(struct step_run *r, int result)
 {
         struct etl_step *s = st(r);
@@ -479,23 +623,13 @@ static void planned(struct step_run *r, int result)
         if (!r->events)
                 r->events = json_array();
         json_object_set_new(r->outputs, "mode", json_string(s->plan->mode));
+        json_object_set_new(r->outputs, "plan", json_string(s->plan->reason));
         json_array_append_new(r->events, json_sprintf("%s run: %s", s->plan->mode,
                                                       s->plan->reason));
-        char msg[512];
-        int res = 0;
-        for (int i = 0; res == 0 && i < ETLPLAN_SOURCES; i++) {
-                char key[32];
-                util_setf(key, sizeof(key), "s3.%s", etlplan_sources[i]);
-                res = supply(r, key, s->plan->manifest[i], msg, sizeof(msg));
-        }
-        if (res == 0)
-                res = supply(r, "etl.mode", s->plan->mode, msg, sizeof(msg));
-        if (res == 0)
-                res = step_work(r, load_work);
-        if (res < 0) {
-                etl_step_free(r);
-                step_done(r, res, false, "cannot start the load: %s", strerror(-res));
-        }
+        if (s->redshift)
+                put_manifests(r);
+        else
+                copy_planned(r);
 }
 
 static void start_planning(struct step_run *r)
@@ -702,15 +836,7 @@ static int start_load(struct step_run *r)
                 return 0;
         }
         struct etl_step *s = st(r);
-        const char *mode = cfg_get(r->cfg, "etl", "mode");
-        if (s->redshift && mode && strcmp(mode, "incremental") == 0) {
-                etl_step_free(r);
-                step_done(r, -ENOTSUP, false,
-                          "etl.mode = incremental is not supported on Redshift yet (its COPY "
-                          "would read a manifest etld puts on S3); use etl.mode = full");
-                return 0;
-        }
-        if (!s->redshift && r->journal) {
+        if (r->journal) {
                 s->ledger.objects =
                         journal_ledger_get(r->journal, s->ledger_target, &s->ledger.job);
                 if (!s->ledger.objects) {
@@ -719,16 +845,19 @@ static int start_load(struct step_run *r)
                         return 0;
                 }
         }
-        /* Redshift reads S3 itself; the emulator needs an S3 client (without
-         * the HTTP engine an s3:// source fails naming the source). */
+        /* S3 sources are listed (and, for Redshift, its manifests put) with
+         * an S3 client; without the HTTP engine an s3:// source fails
+         * naming the source. */
         if (!s->redshift && (!uses_s3(r->cfg) || !r->http)) {
                 start_planning(r);
                 return 0;
         }
-        if (s->redshift)
-                res = step_work(r, load_work);
-        else
-                res = awsenv_resolve(r, load_creds);
+        if (!r->http) {
+                etl_step_free(r);
+                step_done(r, -EPROTONOSUPPORT, false, "no HTTP engine for S3");
+                return 0;
+        }
+        res = awsenv_resolve(r, load_creds);
         if (res < 0)
                 etl_step_free(r);
         return res;

@@ -246,12 +246,84 @@ static int incremental(const struct etl_plan *listed, json_t *by_uri,
         return 0;
 }
 
+/* A SQL string literal for Redshift, where a backslash escapes too. */
+static int literal(struct buf *b, const char *v)
+{
+        int r = buf_append(b, "'", 1);
+        for (const char *c = v; r == 0 && *c; c++)
+                r = *c == '\'' ? buf_append(b, "\'\'", 2)
+                    : *c == '\\' ? buf_append(b, "\\\\", 2)
+                                 : buf_append(b, c, 1);
+        return r == 0 ? buf_append(b, "'", 1) : r;
+}
+
+/* Redshift has no COPY FROM STDIN: the plan goes in as INSERTs of at most
+ * 500 rows each. */
+static int store_inserts(struct wh *w, int64_t job, const struct etl_plan *p, char *err,
+                         size_t errlen)
+{
+        struct buf b = { 0 };
+        int r = buf_printf(&b, "INSERT INTO etld_run (job_id, mode, reason) VALUES (%" PRId64 ", ",
+                           job);
+        if (r == 0)
+                r = literal(&b, p->mode);
+        if (r == 0)
+                r = buf_append(&b, ", ", 2);
+        if (r == 0)
+                r = literal(&b, p->reason);
+        if (r == 0)
+                r = buf_append(&b, ")", 1);
+        if (r == 0)
+                r = wh_exec(w, b.data, err, errlen);
+        size_t n = json_array_size(p->objects);
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                json_t *o = json_array_get(p->objects, i);
+                const char *tag = json_string_value(json_object_get(o, "tag"));
+                if (i % 500 == 0) {
+                        b.len = 0;
+                        r = buf_printf(&b, "INSERT INTO etld_plan (job_id, seq, source, uri, "
+                                           "size, tag) VALUES ");
+                } else {
+                        r = buf_append(&b, ", ", 2);
+                }
+                if (r == 0)
+                        r = buf_printf(&b, "(%" PRId64 ", %zu, ", job, i);
+                if (r == 0)
+                        r = literal(&b, json_string_value(json_object_get(o, "source")));
+                if (r == 0)
+                        r = buf_append(&b, ", ", 2);
+                if (r == 0)
+                        r = literal(&b, json_string_value(json_object_get(o, "uri")));
+                if (r == 0)
+                        r = buf_printf(&b, ", %" JSON_INTEGER_FORMAT ", ",
+                                       json_integer_value(json_object_get(o, "size")));
+                if (r == 0)
+                        r = tag ? literal(&b, tag) : buf_append(&b, "NULL", 4);
+                if (r == 0)
+                        r = buf_append(&b, ")", 1);
+                if (r == 0 && (i % 500 == 499 || i + 1 == n))
+                        r = wh_exec(w, b.data, err, errlen);
+        }
+        if (r == -ENOMEM && !err[0])
+                util_setf(err, errlen, "out of memory writing the plan");
+        buf_free(&b);
+        return r;
+}
+
 /* Writes the plan into the warehouse (one transaction). */
 static int store(struct wh *w, int64_t job, const struct etl_plan *p, char *err, size_t errlen)
 {
         int r = wh_begin(w, err, errlen);
         if (r < 0)
                 return r;
+        if (strcmp(wh_dialect(w), "redshift") == 0) {
+                r = store_inserts(w, job, p, err, errlen);
+                if (r == 0)
+                        r = wh_commit(w, err, errlen);
+                if (r < 0)
+                        wh_rollback(w);
+                return r;
+        }
         static const char *const run_cols[] = { "job_id", "mode", "reason" };
         static const char *const plan_cols[] = { "job_id", "seq", "source", "uri", "size", "tag" };
         struct wh_inserter *ins = NULL;
@@ -396,6 +468,25 @@ static int write_file(const char *path, const char *data, size_t len, char *err,
         return 0;
 }
 
+char *etlplan_manifest_json(const struct etl_plan *p, int src)
+{
+        json_t *entries = json_array();
+        json_t *man = json_pack("{s:o}", "entries", entries);
+        size_t k;
+        json_t *o;
+        json_array_foreach(p->objects, k, o)
+        {
+                if (source_index(json_string_value(json_object_get(o, "source"))) != src)
+                        continue;
+                json_array_append_new(entries, json_pack("{s:O, s:b}", "url",
+                                                         json_object_get(o, "uri"), "mandatory",
+                                                         true));
+        }
+        char *text = man ? json_dumps(man, JSON_COMPACT) : NULL;
+        json_decref(man);
+        return text;
+}
+
 int etlplan_write_manifests(struct etl_plan *p, const char *dir, int64_t job, char *err,
                             size_t errlen)
 {
@@ -415,21 +506,7 @@ int etlplan_write_manifests(struct etl_plan *p, const char *dir, int64_t job, ch
                 }
                 if (p->count[i] == 0) /* named, not written: its COPY is skipped */
                         continue;
-                json_t *entries = json_array();
-                json_t *man = json_pack("{s:o}", "entries", entries);
-                size_t k;
-                json_t *o;
-                json_array_foreach(p->objects, k, o)
-                {
-                        if (source_index(json_string_value(json_object_get(o, "source"))) != i)
-                                continue;
-                        json_array_append_new(entries,
-                                              json_pack("{s:O, s:b}", "url",
-                                                        json_object_get(o, "uri"), "mandatory",
-                                                        true));
-                }
-                char *text = man ? json_dumps(man, JSON_COMPACT) : NULL;
-                json_decref(man);
+                char *text = etlplan_manifest_json(p, i);
                 int r = text ? write_file(path, text, strlen(text), err, errlen) : -ENOMEM;
                 free(text);
                 if (r < 0)
@@ -441,7 +518,7 @@ int etlplan_write_manifests(struct etl_plan *p, const char *dir, int64_t job, ch
 void etlplan_remove_manifests(struct etl_plan *p)
 {
         for (int i = 0; p && i < ETLPLAN_SOURCES; i++)
-                if (p->manifest[i])
+                if (p->manifest[i] && strncmp(p->manifest[i], "file://", 7) == 0)
                         unlink(p->manifest[i] + strlen("file://"));
 }
 

@@ -10,8 +10,10 @@
  * objects, and the publish step records exactly those in the ledger.
  *
  * Each source is read through a manifest etld writes (one file per source,
- * in STATE_DIR/manifests/), which copy.sql names as {s3.log_data} and
- * {s3.song_data} with its MANIFEST option.
+ * in STATE_DIR/manifests/, or on Redshift an object under the project
+ * bucket's etld/manifests/, which Redshift's COPY reads itself), which
+ * copy.sql names as {s3.log_data} and {s3.song_data} with its MANIFEST
+ * option.
  *
  * Blocking: runs on the thread pool, with the warehouse open there. */
 #pragma once
@@ -55,7 +57,10 @@ int etlplan_get(struct wh *w, int64_t job, const struct cfg *c, const struct etl
  * without objects, whose file is not written: its COPY is skipped). */
 int etlplan_write_manifests(struct etl_plan *p, const char *dir, int64_t job, char *err,
                             size_t errlen);
-/* Removes them (best effort). */
+/* A source's manifest as JSON text ({"entries": [{"url", "mandatory"}]}),
+ * malloc'ed; NULL when out of memory. */
+char *etlplan_manifest_json(const struct etl_plan *p, int src);
+/* Removes the file:// ones (best effort). */
 void etlplan_remove_manifests(struct etl_plan *p);
 
 /* The source ("log_data", ...) whose manifest a COPY statement reads, by

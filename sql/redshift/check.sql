@@ -1,6 +1,6 @@
 -- check.sql (redshift): data-quality checks of this run's rows (the
--- etld_new_* shadow tables) before publish.sql publishes them, one SELECT
--- each, the same checks as sql/postgres/check.sql makes of a full run.
+-- etld_new_* tables) before publish.sql merges them, one SELECT each, the
+-- same checks as sql/postgres/check.sql.
 --
 -- Every statement returns one row: (name, ok, detail), ok an integer 1 or 0.
 -- Written in the SQL that Redshift and PostgreSQL share (a test runs this
@@ -17,21 +17,25 @@ SELECT 'users non-empty',
        CASE WHEN (SELECT COUNT(*) FROM etld_new_users) > 0
               OR (SELECT COUNT(*) FROM staging_events
                   WHERE page = 'NextSong' AND userId <> '') = 0
+              OR ({etl.mode} = 'incremental' AND (SELECT COUNT(*) FROM users) > 0)
             THEN 1 ELSE 0 END,
        CAST((SELECT COUNT(*) FROM etld_new_users) AS VARCHAR) || ' rows';
 SELECT 'songs non-empty',
        CASE WHEN (SELECT COUNT(*) FROM etld_new_songs) > 0
               OR (SELECT COUNT(*) FROM staging_songs) = 0
+              OR ({etl.mode} = 'incremental' AND (SELECT COUNT(*) FROM songs) > 0)
             THEN 1 ELSE 0 END,
        CAST((SELECT COUNT(*) FROM etld_new_songs) AS VARCHAR) || ' rows';
 SELECT 'artists non-empty',
        CASE WHEN (SELECT COUNT(*) FROM etld_new_artists) > 0
               OR (SELECT COUNT(*) FROM staging_songs) = 0
+              OR ({etl.mode} = 'incremental' AND (SELECT COUNT(*) FROM artists) > 0)
             THEN 1 ELSE 0 END,
        CAST((SELECT COUNT(*) FROM etld_new_artists) AS VARCHAR) || ' rows';
 SELECT 'time non-empty',
        CASE WHEN (SELECT COUNT(*) FROM etld_new_time) > 0
               OR (SELECT COUNT(*) FROM etld_new_songplays) = 0
+              OR ({etl.mode} = 'incremental' AND (SELECT COUNT(*) FROM time) > 0)
             THEN 1 ELSE 0 END,
        CAST((SELECT COUNT(*) FROM etld_new_time) AS VARCHAR) || ' rows';
 
@@ -56,14 +60,16 @@ SELECT 'songplays start_time in time',
        CAST(n AS VARCHAR) || ' songplays without a time row'
 FROM (SELECT COUNT(*) AS n FROM etld_new_songplays p
       LEFT JOIN etld_new_time t ON t.start_time = p.start_time
-      WHERE t.start_time IS NULL) k;
+      LEFT JOIN time pt ON {etl.mode} = 'incremental' AND pt.start_time = p.start_time
+      WHERE t.start_time IS NULL AND pt.start_time IS NULL) k;
 
 SELECT 'songplays user_id in users',
        CASE WHEN n = 0 THEN 1 ELSE 0 END,
        CAST(n AS VARCHAR) || ' songplays without a users row'
 FROM (SELECT COUNT(*) AS n FROM etld_new_songplays p
       LEFT JOIN etld_new_users u ON u.user_id = p.user_id
-      WHERE u.user_id IS NULL) k;
+      LEFT JOIN users pu ON {etl.mode} = 'incremental' AND pu.user_id = p.user_id
+      WHERE u.user_id IS NULL AND pu.user_id IS NULL) k;
 
 SELECT 'one songplay per NextSong event',
        CASE WHEN a = b THEN 1 ELSE 0 END,

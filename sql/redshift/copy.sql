@@ -6,7 +6,12 @@
 -- emulator on SQLite, so the one text is checked there too.
 --
 -- {section.key} is replaced by the job's configuration value, quoted as a
--- SQL string literal.  An empty [iam] role_arn is the role the latest
+-- SQL string literal, except {s3.log_data} and {s3.song_data}: the load step
+-- lists those sources, plans which objects the run reads (all of them, or in
+-- etl.mode = incremental those no publish took: daemon/etlplan.h), puts a
+-- manifest of exactly those in the project bucket ([stage] bucket, under
+-- etld/manifests/, removed after the load) and puts its URI here; a source
+-- without new objects skips its COPY.  An empty [iam] role_arn is the role the latest
 -- provision job created; an empty [s3] region is the project bucket's region
 -- when the sources are in it, else [aws] region.  COMPUPDATE and STATUPDATE
 -- are off: the tables are new each run (the column encodings Redshift picks
@@ -17,10 +22,12 @@ COPY staging_events FROM {s3.log_data}
     REGION {s3.region}
     FORMAT AS JSON {s3.log_jsonpath}
     TIMEFORMAT AS 'epochmillisecs'
+    MANIFEST
     COMPUPDATE OFF STATUPDATE OFF;
 
 COPY staging_songs FROM {s3.song_data}
     IAM_ROLE {iam.role_arn}
     REGION {s3.region}
     FORMAT AS JSON 'auto'
+    MANIFEST
     COMPUPDATE OFF STATUPDATE OFF;

@@ -6,8 +6,12 @@
 -- published rows in one transaction (DELETE and INSERT: Redshift's
 -- serializable isolation shows readers the previous publish until it
 -- commits; the tables are never dropped or renamed, so users' views and
--- grants on them keep working).  Only full runs: etl.mode = incremental is
--- refused on Redshift for now (daemon/etl.c).
+-- grants on them keep working).  The tables kept beside the published ones
+-- (etld_*_src, etld_song_match) let an incremental run merge its rows as in
+-- sql/sqlite/create_tables.sql, with one difference: Redshift's COPY cannot
+-- say which object a row came from, so src_object is '' and src_order is
+-- the run's job id and the row's input_order: between rows of different
+-- objects ties go by arrival (run, then load order), not by object key.
 --
 -- The same columns and types as sql/postgres and sql/sqlite; Redshift adds
 -- how each table is spread over the slices and in which order its blocks
@@ -44,6 +48,8 @@ DROP TABLE IF EXISTS etld_new_users;
 DROP TABLE IF EXISTS etld_new_songs;
 DROP TABLE IF EXISTS etld_new_artists;
 DROP TABLE IF EXISTS etld_new_time;
+DROP TABLE IF EXISTS etld_upd_songplays;
+DROP TABLE IF EXISTS etld_new_song_match;
 DROP TABLE IF EXISTS etld_plan;
 DROP TABLE IF EXISTS etld_run;
 -- etld's record of which COPYs of a job committed (see daemon/etl.c).
@@ -146,53 +152,69 @@ CREATE TABLE IF NOT EXISTS time (
 DISTSTYLE ALL
 SORTKEY (start_time);
 
--- This run's rows, audited before publish.sql copies them.
+-- This run's rows (transform.sql), audited by check.sql, merged by
+-- publish.sql; etld_songplays keys are local (1..n), publish adds the
+-- published maximum.  No keys declared: the checks count duplicates.
 CREATE TABLE etld_new_songplays (
-    songplay_id INTEGER PRIMARY KEY,
-    start_time  TIMESTAMP NOT NULL,
-    user_id     INTEGER NOT NULL,
+    songplay_id INTEGER,
+    start_time  TIMESTAMP,
+    user_id     INTEGER,
     level       VARCHAR(16),
     song_id     VARCHAR(32),
     artist_id   VARCHAR(32),
     session_id  INTEGER,
     location    VARCHAR(256),
-    user_agent  VARCHAR(512)
+    user_agent  VARCHAR(512),
+    ev_song     VARCHAR(256),
+    ev_artist   VARCHAR(256),
+    ev_length   DOUBLE PRECISION
 )
 DISTKEY (song_id)
 SORTKEY (start_time);
 
+CREATE TABLE etld_upd_songplays (
+    songplay_id INTEGER,
+    song_id     VARCHAR(32),
+    artist_id   VARCHAR(32)
+)
+DISTSTYLE ALL;
+
 CREATE TABLE etld_new_users (
-    user_id    INTEGER PRIMARY KEY,
+    user_id    INTEGER,
     first_name VARCHAR(256),
     last_name  VARCHAR(256),
     gender     VARCHAR(8),
-    level      VARCHAR(16)
+    level      VARCHAR(16),
+    src_ts     TIMESTAMP,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
 )
-DISTSTYLE ALL
-SORTKEY (user_id);
+DISTSTYLE ALL;
 
 CREATE TABLE etld_new_songs (
-    song_id   VARCHAR(32) PRIMARY KEY,
-    title     VARCHAR(512),
-    artist_id VARCHAR(32),
-    year      INTEGER,
-    duration  DOUBLE PRECISION
+    song_id    VARCHAR(32),
+    title      VARCHAR(512),
+    artist_id  VARCHAR(32),
+    year       INTEGER,
+    duration   DOUBLE PRECISION,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
 )
-DISTKEY (song_id)
-SORTKEY (song_id);
+DISTKEY (song_id);
 
 CREATE TABLE etld_new_artists (
-    artist_id VARCHAR(32) PRIMARY KEY,
-    name      VARCHAR(512),
-    location  VARCHAR(512),
-    latitude  DOUBLE PRECISION,
-    longitude DOUBLE PRECISION
+    artist_id  VARCHAR(32),
+    name       VARCHAR(512),
+    location   VARCHAR(512),
+    latitude   DOUBLE PRECISION,
+    longitude  DOUBLE PRECISION,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
 )
-DISTSTYLE ALL
-SORTKEY (artist_id);
+DISTSTYLE ALL;
 
 CREATE TABLE etld_new_time (
-    start_time TIMESTAMP PRIMARY KEY,
+    start_time TIMESTAMP,
     hour       INTEGER,
     day        INTEGER,
     week       INTEGER,
@@ -200,11 +222,64 @@ CREATE TABLE etld_new_time (
     year       INTEGER,
     weekday    INTEGER
 )
-DISTSTYLE ALL
-SORTKEY (start_time);
+DISTSTYLE ALL;
 
--- etld's bookkeeping (see sql/sqlite/create_tables.sql).  The plan stays
--- empty on Redshift, whose COPY reads the source prefixes itself.
+CREATE TABLE etld_new_song_match (
+    title       VARCHAR(512),
+    artist_name VARCHAR(512),
+    duration    DOUBLE PRECISION,
+    song_id     VARCHAR(32),
+    artist_id   VARCHAR(32),
+    src_object  VARCHAR(1024),
+    src_order   BIGINT
+)
+DISTKEY (title);
+
+-- Kept beside the published tables: where their rows came from.
+CREATE TABLE IF NOT EXISTS etld_songplay_src (
+    songplay_id INTEGER PRIMARY KEY,
+    song        VARCHAR(256),
+    artist      VARCHAR(256),
+    length      DOUBLE PRECISION
+)
+DISTKEY (song);
+
+CREATE TABLE IF NOT EXISTS etld_song_match (
+    title       VARCHAR(512) NOT NULL,
+    artist_name VARCHAR(512) NOT NULL,
+    duration    DOUBLE PRECISION NOT NULL,
+    song_id     VARCHAR(32) NOT NULL,
+    artist_id   VARCHAR(32),
+    src_object  VARCHAR(1024),
+    src_order   BIGINT,
+    PRIMARY KEY (title, artist_name, duration)
+)
+DISTKEY (title);
+
+CREATE TABLE IF NOT EXISTS etld_song_src (
+    song_id    VARCHAR(32) PRIMARY KEY,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
+)
+DISTKEY (song_id);
+
+CREATE TABLE IF NOT EXISTS etld_artist_src (
+    artist_id  VARCHAR(32) PRIMARY KEY,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
+)
+DISTSTYLE ALL;
+
+CREATE TABLE IF NOT EXISTS etld_user_src (
+    user_id    INTEGER PRIMARY KEY,
+    src_ts     TIMESTAMP,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
+)
+DISTSTYLE ALL;
+
+-- etld's bookkeeping (see sql/sqlite/create_tables.sql): the objects this
+-- run loads and why, and the jobs that published.
 CREATE TABLE etld_plan (
     job_id BIGINT NOT NULL,
     seq    INTEGER NOT NULL,

@@ -24,10 +24,12 @@ The Redshift SQL is also checked where it can run: sql/redshift/copy.sql is
 carried out by etld's COPY emulator on SQLite, and sql/redshift/transform.sql
 and check.sql on PostgreSQL; both must give the expected tables.
 """
+import http.client
 import json
 import os
 import re
 import shutil
+import tempfile
 
 import pytest
 
@@ -40,6 +42,7 @@ from s3env import s3env  # noqa: F401  (the fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "golden", "redshift_etl.sql")
+GOLDEN_INC = os.path.join(HERE, "golden", "redshift_incremental.sql")
 PASSWORD = "Rs-Pw-2c91e7-etld"
 ROLE = "arn:aws:iam::123456789012:role/etld-redshift-s3-read"
 
@@ -52,13 +55,61 @@ def password_file(workdir, pw=PASSWORD):
     return path
 
 
-def rs_settings(rs, **more):
+# The load step lists the sources on S3 and puts its COPY manifests in the
+# project bucket: each test's etld talks to this S3 emulator (s3rver behind
+# the signature-checking proxy), which holds a small generated tree in
+# sparkify-golden and the empty project bucket rs-project.
+S3 = {}
+
+
+def put_tree(port, tree, bucket):
+    """Creates bucket and puts every file of tree, straight to the emulator's
+    own port (s3rver and moto take unsigned path-style requests)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        for b in (bucket, "rs-project"):
+            c.request("PUT", "/" + b, body=b"")
+            r = c.getresponse()
+            r.read()
+            assert r.status in (200, 409), (b, r.status)
+        for base, _d, files in os.walk(tree):
+            for f in sorted(files):
+                key = os.path.relpath(os.path.join(base, f), tree)
+                with open(os.path.join(base, f), "rb") as fh:
+                    c.request("PUT", "/%s/%s" % (bucket, key), body=fh.read())
+                r = c.getresponse()
+                r.read()
+                assert r.status == 200, (key, r.status)
+    finally:
+        c.close()
+
+
+def golden_tree():
+    tree = tempfile.mkdtemp(prefix="etld-rs-tree-")
+    etldtest.generate(os.path.join(tree, "t"), seed=11, songs=4, events=30, days=2)
+    return os.path.join(tree, "t")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def rs_s3(s3env):  # noqa: F811
+    tree = golden_tree()
+    put_tree(s3env.s3rver_port, tree, "sparkify-golden")
+    shutil.rmtree(os.path.dirname(tree), ignore_errors=True)
+    S3["env"] = s3env
+    yield s3env
+    S3.clear()
+
+
+def rs_settings(rs, s3=None, **more):
+    s3 = s3 or S3["env"]
     s = {"warehouse.target": "redshift://awsuser@127.0.0.1:%d/dev" % rs.port,
          "iam.role_arn": ROLE,
          "s3.song_data": "s3://sparkify-golden/song_data",
          "s3.log_data": "s3://sparkify-golden/log_data",
          "s3.log_jsonpath": "s3://sparkify-golden/log_json_path.json",
          "s3.region": "us-west-2",
+         "aws.endpoint_url_s3": s3.endpoint,
+         "stage.bucket": "rs-project",
          "daemon.retry_base_ms": 50}
     s.update(more)
     return s
@@ -66,6 +117,7 @@ def rs_settings(rs, **more):
 
 def rs_daemon(etld_factory, workdir, **kw):
     extra = "[cluster]\ndb_password_file = %s\n" % password_file(workdir)
+    kw.setdefault("env", S3["env"].env())
     return etld_factory(conf_extra=extra + kw.pop("conf_extra", ""), **kw)
 
 
@@ -81,6 +133,38 @@ def answer_like_redshift(rs, copied=24):
     rs.rule(r"FROM etld_copies WHERE job_id = (\d+) AND stmt = (\d+)",
             cols=[("count", rsfake.INT8)], rows=recorded)
     rs.rule(r"^SELECT pg_last_copy_count\(\)$", cols=[("n", rsfake.INT4)], rows=[[copied]])
+
+    def last_publish(m):
+        jobs = [int(x) for q in rs.statements() if q.startswith("INSERT INTO etld_publishes")
+                for x in re.findall(r"VALUES \((\d+),", q)]
+        return [[max(jobs) if jobs else None]]
+    rs.rule(r"^SELECT MAX\(job_id\) FROM etld_publishes$", cols=[("max", rsfake.INT8)],
+            rows=last_publish)
+
+    # The plan the load step wrote (etlplan.c's INSERTs), read back as a
+    # table would give it: by the load step when it resumes, by publish.
+    def inserted(table):
+        return [q for q in rs.statements() if q.startswith("INSERT INTO %s " % table)]
+
+    def run_rows(m):
+        for q in inserted("etld_run"):
+            r = re.search(r"VALUES \(%s, '([^']*)', '((?:[^']|'')*)'\)" % m.group(1), q)
+            if r:
+                return [[r.group(1), r.group(2).replace("''", "'")]]
+        return []
+
+    def plan_rows(m):
+        rows = []
+        for q in inserted("etld_plan"):
+            for t in re.findall(r"\(%s, \d+, '([^']*)', '([^']*)', (\d+), '([^']*)'\)"
+                                % m.group(1), q):
+                rows.append([t[0], t[1], int(t[2]), t[3]])
+        return rows
+    rs.rule(r"^SELECT mode, reason FROM etld_run WHERE job_id = (\d+)$",
+            cols=[("mode", rsfake.VARCHAR), ("reason", rsfake.VARCHAR)], rows=run_rows)
+    rs.rule(r"^SELECT source, uri, size, tag FROM etld_plan WHERE job_id = (\d+) ORDER BY seq$",
+            cols=[("source", rsfake.VARCHAR), ("uri", rsfake.VARCHAR), ("size", rsfake.INT8),
+                  ("tag", rsfake.VARCHAR)], rows=plan_rows)
     rs.rule(r"(?m)^SELECT '([^']+)',", cols=[("name", rsfake.VARCHAR), ("ok", rsfake.INT4),
                                            ("detail", rsfake.VARCHAR)],
             rows=lambda m: [[m.group(1), 1, "fine"]])
@@ -103,12 +187,39 @@ def sent(rs):
 
 
 def normalized(statements, job):
-    """The job id is the one thing that changes from run to run."""
-    return [re.sub(r"(job_id = |VALUES \()%d\b" % job, r"\1{job}", q) for q in statements]
+    """The job id and the publish time are what change from run to run."""
+    out = []
+    for q in statements:
+        q = re.sub(r"(job_id = |VALUES \(|job-)%d\b" % job, r"\1{job}", q)
+        q = re.sub(r"'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d'\)$", "'{time}')", q)
+        out.append(q)
+    return out
 
 
 def golden_text(statements):
     return "".join("%s\n;;\n" % q.strip() for q in statements)
+
+
+def check_golden(path, statements, job):
+    got = golden_text(normalized(statements, job))
+    if os.environ.get("ETLD_GOLDEN_UPDATE"):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(got)
+    with open(path) as f:
+        want = f.read()
+    assert got == want, ("statements differ from %s (ETLD_GOLDEN_UPDATE=1 rewrites it):\n%s"
+                         % (path, got))
+
+
+def project_keys(s3):
+    c = http.client.HTTPConnection("127.0.0.1", s3.s3rver_port, timeout=30)
+    try:
+        c.request("GET", "/rs-project?list-type=2")
+        body = c.getresponse().read().decode()
+    finally:
+        c.close()
+    return re.findall(r"<Key>([^<]*)</Key>", body)
 
 
 def test_golden_statements(etld_factory, workdir, rs):
@@ -116,24 +227,43 @@ def test_golden_statements(etld_factory, workdir, rs):
     job = d.submit(rs_settings(rs))["job"]
     st = d.wait_job(job, timeout=60)
     assert_job_succeeded(st)
-    got = golden_text(normalized(rs.statements(), job))
-    if os.environ.get("ETLD_GOLDEN_UPDATE"):
-        os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
-        with open(GOLDEN, "w") as f:
-            f.write(got)
-    with open(GOLDEN) as f:
-        want = f.read()
-    assert got == want, ("statements differ from %s (ETLD_GOLDEN_UPDATE=1 rewrites it):\n%s"
-                         % (GOLDEN, got))
+    check_golden(GOLDEN, rs.statements(), job)
+    # the manifests went to the project bucket and were removed after the load
+    assert project_keys(S3["env"]) == []
     # One TLS session per step, as the master user, into the database named.
     assert rs.sessions and all(s["tls"] and s["password_ok"] for s in rs.sessions), rs.sessions
     assert {(s["user"], s["database"]) for s in rs.sessions} == {("awsuser", "dev")}
-    assert len(rs.sessions) == 4, rs.sessions
+    # (the load step has two: its plan, then its COPYs)
+    assert len(rs.sessions) == 6, rs.sessions
     # The COPY counts became the load step's progress; the checks were kept.
     assert (step_of(st, "load").get("progress") or {}).get("rows") == 48
     assert len(st.get("checks") or []) == 10 and all(c["ok"] for c in st["checks"])
     # The password never reached the log, the journal or the status.
     assert PASSWORD not in d.stderr_text() + json.dumps(st)
+
+
+def test_golden_incremental(etld_factory, workdir, rs):
+    """A full run, then one more log file, then an incremental run: its
+    statements (the plan of the one new object, its manifest, the merge)."""
+    d = rs_daemon(etld_factory, workdir)
+    assert_job_succeeded(d.wait_job(d.submit(rs_settings(rs))["job"], timeout=60))
+    first = len(rs.statements())
+    tree = golden_tree()
+    extra = os.path.join(os.path.dirname(tree), "more")
+    os.makedirs(os.path.join(extra, "log_data", "2018", "11"))
+    shutil.copy(os.path.join(tree, "log_data", "2018", "11", "2018-11-02-events.json"),
+                os.path.join(extra, "log_data", "2018", "11", "2018-11-03-events.json"))
+    put_tree(S3["env"].s3rver_port, extra, "sparkify-golden")
+    shutil.rmtree(os.path.dirname(tree), ignore_errors=True)
+    job = d.submit(rs_settings(rs, **{"etl.mode": "incremental"}))["job"]
+    st = d.wait_job(job, timeout=60)
+    assert_job_succeeded(st)
+    load = step_of(st, "load")
+    assert "1 new objects (1 log_data, 0 song_data)" in json.dumps(load), load
+    statements = rs.statements()[first:]
+    assert sum(1 for q in statements if bare(q).startswith("COPY")) == 1, statements
+    check_golden(GOLDEN_INC, statements, job)
+    assert project_keys(S3["env"]) == []
 
 
 def test_tls_required_by_default(etld_factory, workdir):
@@ -266,8 +396,14 @@ def test_target_from_provision_outputs(etld_factory, workdir, rs):
         for s in st["steps"]:
             out.update(s.get("outputs") or {})
         # moto's endpoint name does not resolve here; hostaddr says where it is.
-        settings = rs_settings(rs, **{"warehouse.target": "redshift://?hostaddr=127.0.0.1",
-                                      "iam.role_arn": ""})
+        # The sources and the project bucket on moto's S3, reached on moto's
+        # own port: the signature-checking proxy in front of moto serves IAM,
+        # EC2 and Redshift (this test is about the provisioned target).
+        tree = golden_tree()
+        put_tree(env.moto_port, tree, "sparkify-golden")
+        moto_s3 = type("MotoS3", (), {"endpoint": "http://127.0.0.1:%d" % env.moto_port})
+        settings = rs_settings(rs, s3=moto_s3, **{"warehouse.target": "redshift://?hostaddr=127.0.0.1",
+                                              "iam.role_arn": ""})
         job = d.submit(settings)["job"]
         assert_job_succeeded(d.wait_job(job, timeout=60))
         assert {(s["user"], s["database"]) for s in rs.sessions} == {("awsuser", "dev")}
@@ -314,6 +450,7 @@ def test_copy_region_is_the_staged_buckets(etld_factory, workdir, rs, s3env):  #
               "s3.log_jsonpath": "s3://rsregdst/log_json_path.json", "s3.region": "",
               "aws.region": "eu-north-1"}
     assert_job_succeeded(d.wait_job(d.submit(rs_settings(rs, **staged))["job"], timeout=60))
+    put_tree(s3env.s3rver_port, tree, "elsewhere")
     other = dict(staged, **{"s3.log_data": "s3://elsewhere/log_data"})
     assert_job_succeeded(d.wait_job(d.submit(rs_settings(rs, **other))["job"], timeout=60))
     regions = [re.search(r"REGION '([^']*)'", q).group(1) for q in sent(rs)

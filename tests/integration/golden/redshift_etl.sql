@@ -2,7 +2,20 @@ SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
 ;;
 BEGIN
 ;;
--- create_tables.sql (redshift): drop and create the staging and star tables.
+-- create_tables.sql (redshift): the tables of an etl run.
+--
+-- Write, audit, publish on Redshift: the published star tables are created
+-- only when missing; the run builds its rows in shadow tables of the same
+-- shape (etld_new_*), check.sql audits those, and publish.sql replaces the
+-- published rows in one transaction (DELETE and INSERT: Redshift's
+-- serializable isolation shows readers the previous publish until it
+-- commits; the tables are never dropped or renamed, so users' views and
+-- grants on them keep working).  The tables kept beside the published ones
+-- (etld_*_src, etld_song_match) let an incremental run merge its rows as in
+-- sql/sqlite/create_tables.sql, with one difference: Redshift's COPY cannot
+-- say which object a row came from, so src_object is '' and src_order is
+-- the run's job id and the row's input_order: between rows of different
+-- objects ties go by arrival (run, then load order), not by object key.
 --
 -- The same columns and types as sql/postgres and sql/sqlite; Redshift adds
 -- how each table is spread over the slices and in which order its blocks
@@ -34,11 +47,15 @@ BEGIN
 
 DROP TABLE IF EXISTS staging_events;
 DROP TABLE IF EXISTS staging_songs;
-DROP TABLE IF EXISTS songplays;
-DROP TABLE IF EXISTS users;
-DROP TABLE IF EXISTS songs;
-DROP TABLE IF EXISTS artists;
-DROP TABLE IF EXISTS time;
+DROP TABLE IF EXISTS etld_new_songplays;
+DROP TABLE IF EXISTS etld_new_users;
+DROP TABLE IF EXISTS etld_new_songs;
+DROP TABLE IF EXISTS etld_new_artists;
+DROP TABLE IF EXISTS etld_new_time;
+DROP TABLE IF EXISTS etld_upd_songplays;
+DROP TABLE IF EXISTS etld_new_song_match;
+DROP TABLE IF EXISTS etld_plan;
+DROP TABLE IF EXISTS etld_run;
 -- etld's record of which COPYs of a job committed (see daemon/etl.c).
 DROP TABLE IF EXISTS etld_copies;
 
@@ -82,7 +99,8 @@ CREATE TABLE staging_songs (
 )
 DISTKEY (title);
 
-CREATE TABLE songplays (
+-- The published star schema.
+CREATE TABLE IF NOT EXISTS songplays (
     songplay_id INTEGER PRIMARY KEY,
     start_time  TIMESTAMP NOT NULL,
     user_id     INTEGER NOT NULL,
@@ -96,7 +114,7 @@ CREATE TABLE songplays (
 DISTKEY (song_id)
 SORTKEY (start_time);
 
-CREATE TABLE users (
+CREATE TABLE IF NOT EXISTS users (
     user_id    INTEGER PRIMARY KEY,
     first_name VARCHAR(256),
     last_name  VARCHAR(256),
@@ -106,7 +124,7 @@ CREATE TABLE users (
 DISTSTYLE ALL
 SORTKEY (user_id);
 
-CREATE TABLE songs (
+CREATE TABLE IF NOT EXISTS songs (
     song_id   VARCHAR(32) PRIMARY KEY,
     title     VARCHAR(512),
     artist_id VARCHAR(32),
@@ -116,7 +134,7 @@ CREATE TABLE songs (
 DISTKEY (song_id)
 SORTKEY (song_id);
 
-CREATE TABLE artists (
+CREATE TABLE IF NOT EXISTS artists (
     artist_id VARCHAR(32) PRIMARY KEY,
     name      VARCHAR(512),
     location  VARCHAR(512),
@@ -126,7 +144,7 @@ CREATE TABLE artists (
 DISTSTYLE ALL
 SORTKEY (artist_id);
 
-CREATE TABLE time (
+CREATE TABLE IF NOT EXISTS time (
     start_time TIMESTAMP PRIMARY KEY,
     hour       INTEGER,
     day        INTEGER,
@@ -137,6 +155,169 @@ CREATE TABLE time (
 )
 DISTSTYLE ALL
 SORTKEY (start_time);
+
+-- This run's rows (transform.sql), audited by check.sql, merged by
+-- publish.sql; etld_songplays keys are local (1..n), publish adds the
+-- published maximum.  No keys declared: the checks count duplicates.
+CREATE TABLE etld_new_songplays (
+    songplay_id INTEGER,
+    start_time  TIMESTAMP,
+    user_id     INTEGER,
+    level       VARCHAR(16),
+    song_id     VARCHAR(32),
+    artist_id   VARCHAR(32),
+    session_id  INTEGER,
+    location    VARCHAR(256),
+    user_agent  VARCHAR(512),
+    ev_song     VARCHAR(256),
+    ev_artist   VARCHAR(256),
+    ev_length   DOUBLE PRECISION
+)
+DISTKEY (song_id)
+SORTKEY (start_time);
+
+CREATE TABLE etld_upd_songplays (
+    songplay_id INTEGER,
+    song_id     VARCHAR(32),
+    artist_id   VARCHAR(32)
+)
+DISTSTYLE ALL;
+
+CREATE TABLE etld_new_users (
+    user_id    INTEGER,
+    first_name VARCHAR(256),
+    last_name  VARCHAR(256),
+    gender     VARCHAR(8),
+    level      VARCHAR(16),
+    src_ts     TIMESTAMP,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
+)
+DISTSTYLE ALL;
+
+CREATE TABLE etld_new_songs (
+    song_id    VARCHAR(32),
+    title      VARCHAR(512),
+    artist_id  VARCHAR(32),
+    year       INTEGER,
+    duration   DOUBLE PRECISION,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
+)
+DISTKEY (song_id);
+
+CREATE TABLE etld_new_artists (
+    artist_id  VARCHAR(32),
+    name       VARCHAR(512),
+    location   VARCHAR(512),
+    latitude   DOUBLE PRECISION,
+    longitude  DOUBLE PRECISION,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
+)
+DISTSTYLE ALL;
+
+CREATE TABLE etld_new_time (
+    start_time TIMESTAMP,
+    hour       INTEGER,
+    day        INTEGER,
+    week       INTEGER,
+    month      INTEGER,
+    year       INTEGER,
+    weekday    INTEGER
+)
+DISTSTYLE ALL;
+
+CREATE TABLE etld_new_song_match (
+    title       VARCHAR(512),
+    artist_name VARCHAR(512),
+    duration    DOUBLE PRECISION,
+    song_id     VARCHAR(32),
+    artist_id   VARCHAR(32),
+    src_object  VARCHAR(1024),
+    src_order   BIGINT
+)
+DISTKEY (title);
+
+-- Kept beside the published tables: where their rows came from.
+CREATE TABLE IF NOT EXISTS etld_songplay_src (
+    songplay_id INTEGER PRIMARY KEY,
+    song        VARCHAR(256),
+    artist      VARCHAR(256),
+    length      DOUBLE PRECISION
+)
+DISTKEY (song);
+
+CREATE TABLE IF NOT EXISTS etld_song_match (
+    title       VARCHAR(512) NOT NULL,
+    artist_name VARCHAR(512) NOT NULL,
+    duration    DOUBLE PRECISION NOT NULL,
+    song_id     VARCHAR(32) NOT NULL,
+    artist_id   VARCHAR(32),
+    src_object  VARCHAR(1024),
+    src_order   BIGINT,
+    PRIMARY KEY (title, artist_name, duration)
+)
+DISTKEY (title);
+
+CREATE TABLE IF NOT EXISTS etld_song_src (
+    song_id    VARCHAR(32) PRIMARY KEY,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
+)
+DISTKEY (song_id);
+
+CREATE TABLE IF NOT EXISTS etld_artist_src (
+    artist_id  VARCHAR(32) PRIMARY KEY,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
+)
+DISTSTYLE ALL;
+
+CREATE TABLE IF NOT EXISTS etld_user_src (
+    user_id    INTEGER PRIMARY KEY,
+    src_ts     TIMESTAMP,
+    src_object VARCHAR(1024),
+    src_order  BIGINT
+)
+DISTSTYLE ALL;
+
+-- etld's bookkeeping (see sql/sqlite/create_tables.sql): the objects this
+-- run loads and why, and the jobs that published.
+CREATE TABLE etld_plan (
+    job_id BIGINT NOT NULL,
+    seq    INTEGER NOT NULL,
+    source VARCHAR(32) NOT NULL,
+    uri    VARCHAR(1024) NOT NULL,
+    size   BIGINT NOT NULL,
+    tag    VARCHAR(256)
+);
+
+CREATE TABLE etld_run (
+    job_id BIGINT NOT NULL,
+    mode   VARCHAR(16) NOT NULL,
+    reason VARCHAR(1024) NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS etld_publishes (
+    job_id       BIGINT NOT NULL,
+    mode         VARCHAR(16) NOT NULL,
+    published_at TIMESTAMP NOT NULL
+);
+;;
+COMMIT
+;;
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+;;
+SELECT mode, reason FROM etld_run WHERE job_id = {job}
+;;
+SELECT MAX(job_id) FROM etld_publishes
+;;
+BEGIN
+;;
+INSERT INTO etld_run (job_id, mode, reason) VALUES ({job}, 'full', 'etl.mode = full: 6 objects (2 log_data, 4 song_data)')
+;;
+INSERT INTO etld_plan (job_id, seq, source, uri, size, tag) VALUES ({job}, 0, 'log_data', 's3://sparkify-golden/log_data/2018/11/2018-11-01-events.json', 7546, '"cbae88d78ed000baa8ae386b34a5c063"'), (1, 1, 'log_data', 's3://sparkify-golden/log_data/2018/11/2018-11-02-events.json', 7441, '"8f8e6001a42b1c797283e945c0802bab"'), (1, 2, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAA7WNMLSY7Y1XPA.json', 262, '"adbd85a6636b8db76ef165b0476afe8e"'), (1, 3, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAAECPOJSJ7Y6CKK.json', 275, '"9c58dcd433a641e3c7d628cedb84e10a"'), (1, 4, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAAQ9NHQAF7Y8JZ7.json', 265, '"ff0e815af60783741fe6f6af72b5b0e5"'), (1, 5, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAASZZ6HTW7Y344X.json', 265, '"672caafb350c4b756e2041e62f30412d"')
 ;;
 COMMIT
 ;;
@@ -156,17 +337,23 @@ BEGIN
 -- emulator on SQLite, so the one text is checked there too.
 --
 -- {section.key} is replaced by the job's configuration value, quoted as a
--- SQL string literal.  An empty [iam] role_arn is the role the latest
+-- SQL string literal, except {s3.log_data} and {s3.song_data}: the load step
+-- lists those sources, plans which objects the run reads (all of them, or in
+-- etl.mode = incremental those no publish took: daemon/etlplan.h), puts a
+-- manifest of exactly those in the project bucket ([stage] bucket, under
+-- etld/manifests/, removed after the load) and puts its URI here; a source
+-- without new objects skips its COPY.  An empty [iam] role_arn is the role the latest
 -- provision job created; an empty [s3] region is the project bucket's region
 -- when the sources are in it, else [aws] region.  COMPUPDATE and STATUPDATE
 -- are off: the tables are new each run (the column encodings Redshift picks
 -- for new tables serve), and Redshift's automatic analyze keeps statistics.
 
-COPY staging_events FROM 's3://sparkify-golden/log_data'
+COPY staging_events FROM 's3://rs-project/etld/manifests/job-{job}-log_data.manifest'
     IAM_ROLE 'arn:aws:iam::123456789012:role/etld-redshift-s3-read'
     REGION 'us-west-2'
     FORMAT AS JSON 's3://sparkify-golden/log_json_path.json'
     TIMEFORMAT AS 'epochmillisecs'
+    MANIFEST
     COMPUPDATE OFF STATUPDATE OFF
 ;;
 SELECT pg_last_copy_count()
@@ -179,10 +366,11 @@ SELECT COUNT(*) FROM etld_copies WHERE job_id = {job} AND stmt = 1
 ;;
 BEGIN
 ;;
-COPY staging_songs FROM 's3://sparkify-golden/song_data'
+COPY staging_songs FROM 's3://rs-project/etld/manifests/job-{job}-song_data.manifest'
     IAM_ROLE 'arn:aws:iam::123456789012:role/etld-redshift-s3-read'
     REGION 'us-west-2'
     FORMAT AS JSON 'auto'
+    MANIFEST
     COMPUPDATE OFF STATUPDATE OFF
 ;;
 SELECT pg_last_copy_count()
@@ -195,100 +383,144 @@ SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
 ;;
 BEGIN
 ;;
--- transform.sql (redshift): staging tables -> star schema, with the same
--- rules as sql/postgres/transform.sql and sql/sqlite/transform.sql.
+-- transform.sql (redshift): this run's staging rows -> this run's star rows
+-- (the etld_new_* tables), which check.sql audits and publish.sql merges,
+-- with the rules of sql/sqlite/transform.sql (read its opening comment).
 --
--- The step runs this file in one transaction and it begins by emptying the
--- star tables, so running it again (after a crash, or a second job) gives the
--- same rows.  Written in the SQL that Redshift and PostgreSQL share (a test
--- runs this very file on PostgreSQL and compares its result with the
--- postgres transform's); where Redshift differs from sql/postgres:
+-- Written in the SQL that Redshift and PostgreSQL share (a test runs this
+-- very file on PostgreSQL and compares its result with the postgres
+-- transform's); where Redshift differs from sql/postgres:
 --
 --   * DELETE, not TRUNCATE: Redshift's TRUNCATE commits the transaction it
---     runs in, and a crash after it would leave empty tables behind.
+--     runs in.
 --   * No ANALYZE: Redshift analyzes new tables itself, and the one big join
 --     is local to each slice (see the distribution keys in
 --     create_tables.sql) whatever the planner's estimates.
 --   * No COLLATE "C": Redshift compares VARCHAR byte by byte already.
---   * Subqueries instead of a WITH clause inside INSERT.
+--   * No row-value comparisons ((a, b) < (c, d)): written out.
+--   * Redshift's COPY cannot say which object a row came from: src_object
+--     is '' and src_order is the run's job id times 10^12 plus the row's
+--     input_order, so ties between objects go by arrival (see
+--     create_tables.sql).
 
-DELETE FROM songplays;
-DELETE FROM users;
-DELETE FROM songs;
-DELETE FROM artists;
-DELETE FROM time;
+DELETE FROM etld_new_songplays;
+DELETE FROM etld_upd_songplays;
+DELETE FROM etld_new_users;
+DELETE FROM etld_new_songs;
+DELETE FROM etld_new_artists;
+DELETE FROM etld_new_time;
+DELETE FROM etld_new_song_match;
 
--- One row per NextSong event.  The song is the one whose title, artist name
--- and duration all equal the event's; when several songs match, the smallest
--- song_id, so an event never yields two rows.
-INSERT INTO songplays (songplay_id, start_time, user_id, level, song_id, artist_id,
-                       session_id, location, user_agent)
+-- The song of a (title, artist name, duration): the smallest song_id (then
+-- order), kept when it beats the published match or there is none.
+INSERT INTO etld_new_song_match (title, artist_name, duration, song_id, artist_id, src_object,
+                                 src_order)
+SELECT n.title, n.artist_name, n.duration, n.song_id, n.artist_id, n.src_object, n.src_order
+FROM (SELECT title, artist_name, duration, song_id, artist_id, '' AS src_object,
+             (SELECT MAX(job_id) FROM etld_run) * 1000000000000 + input_order AS src_order,
+             ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration
+                                ORDER BY song_id, input_order) AS rn
+      FROM staging_songs
+      WHERE title IS NOT NULL AND artist_name IS NOT NULL AND duration IS NOT NULL
+        AND song_id IS NOT NULL) n
+LEFT JOIN etld_song_match p
+       ON 'full' = 'incremental'
+      AND p.title = n.title AND p.artist_name = n.artist_name AND p.duration = n.duration
+WHERE n.rn = 1
+  AND (p.title IS NULL OR n.song_id < p.song_id
+       OR (n.song_id = p.song_id AND n.src_order < p.src_order));
+
+-- One songplay per NextSong event, numbered 1..n by (ts, order); the song is
+-- this run's match when it has one, else the published one.
+INSERT INTO etld_new_songplays (songplay_id, start_time, user_id, level, song_id, artist_id,
+                                session_id, location, user_agent, ev_song, ev_artist, ev_length)
 SELECT ROW_NUMBER() OVER (ORDER BY e.ts, e.input_order),
        e.ts,
        CAST(NULLIF(e.userId, '') AS INTEGER),
        e.level,
-       m.song_id,
-       m.artist_id,
+       CASE WHEN nm.title IS NOT NULL THEN nm.song_id ELSE pm.song_id END,
+       CASE WHEN nm.title IS NOT NULL THEN nm.artist_id ELSE pm.artist_id END,
        e.sessionId,
        e.location,
-       e.userAgent
+       e.userAgent,
+       e.song,
+       e.artist,
+       e.length
 FROM staging_events e
-LEFT JOIN (SELECT title, artist_name, duration, song_id, artist_id
-           FROM (SELECT title, artist_name, duration, song_id, artist_id,
-                        ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration
-                                           ORDER BY song_id, input_order) AS rn
-                 FROM staging_songs
-                 WHERE title IS NOT NULL AND artist_name IS NOT NULL
-                   AND duration IS NOT NULL) s
-           WHERE rn = 1) m
-       ON m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length
+LEFT JOIN etld_new_song_match nm
+       ON nm.title = e.song AND nm.artist_name = e.artist AND nm.duration = e.length
+LEFT JOIN etld_song_match pm
+       ON 'full' = 'incremental'
+      AND pm.title = e.song AND pm.artist_name = e.artist AND pm.duration = e.length
 WHERE e.page = 'NextSong';
 
--- Each user of a NextSong event, as of their latest one: a user who upgraded
--- is 'paid' once, not 'free' and 'paid'.
-INSERT INTO users (user_id, first_name, last_name, gender, level)
-SELECT user_id, firstName, lastName, gender, level
-FROM (SELECT CAST(userId AS INTEGER) AS user_id, firstName, lastName, gender, level,
+-- Published songplays whose (title, artist, length) got a better song.
+INSERT INTO etld_upd_songplays (songplay_id, song_id, artist_id)
+SELECT s.songplay_id, m.song_id, m.artist_id
+FROM etld_new_song_match m
+JOIN etld_songplay_src s
+  ON s.song = m.title AND s.artist = m.artist_name AND s.length = m.duration
+WHERE 'full' = 'incremental';
+
+-- Each user of a NextSong event as of their latest one, kept when it is
+-- later than the published one.
+INSERT INTO etld_new_users (user_id, first_name, last_name, gender, level, src_ts, src_object,
+                            src_order)
+SELECT n.user_id, n.firstName, n.lastName, n.gender, n.level, n.ts, '', n.src_order
+FROM (SELECT CAST(userId AS INTEGER) AS user_id, firstName, lastName, gender, level, ts,
+             (SELECT MAX(job_id) FROM etld_run) * 1000000000000 + input_order AS src_order,
              ROW_NUMBER() OVER (PARTITION BY CAST(userId AS INTEGER)
                                 ORDER BY ts DESC, input_order DESC) AS rn
       FROM staging_events
-      WHERE page = 'NextSong' AND userId IS NOT NULL AND userId <> '') e
-WHERE rn = 1;
+      WHERE page = 'NextSong' AND userId IS NOT NULL AND userId <> '') n
+LEFT JOIN etld_user_src p ON 'full' = 'incremental' AND p.user_id = n.user_id
+WHERE n.rn = 1
+  AND (p.user_id IS NULL OR n.ts > p.src_ts OR (n.ts = p.src_ts AND n.src_order > p.src_order));
 
--- One row per song_id and per artist_id: the first one in input order.
-INSERT INTO songs (song_id, title, artist_id, year, duration)
-SELECT song_id, title, artist_id, year, duration
+-- One row per song_id and per artist_id: the first in order, kept when it
+-- comes before the published one's.
+INSERT INTO etld_new_songs (song_id, title, artist_id, year, duration, src_object, src_order)
+SELECT n.song_id, n.title, n.artist_id, n.year, n.duration, '', n.src_order
 FROM (SELECT song_id, title, artist_id, year, duration,
+             (SELECT MAX(job_id) FROM etld_run) * 1000000000000 + input_order AS src_order,
              ROW_NUMBER() OVER (PARTITION BY song_id ORDER BY input_order) AS rn
-      FROM staging_songs WHERE song_id IS NOT NULL) s
-WHERE rn = 1;
+      FROM staging_songs WHERE song_id IS NOT NULL) n
+LEFT JOIN etld_song_src p ON 'full' = 'incremental' AND p.song_id = n.song_id
+WHERE n.rn = 1 AND (p.song_id IS NULL OR n.src_order < p.src_order);
 
-INSERT INTO artists (artist_id, name, location, latitude, longitude)
-SELECT artist_id, artist_name, artist_location, artist_latitude, artist_longitude
+INSERT INTO etld_new_artists (artist_id, name, location, latitude, longitude, src_object,
+                              src_order)
+SELECT n.artist_id, n.artist_name, n.artist_location, n.artist_latitude, n.artist_longitude,
+       '', n.src_order
 FROM (SELECT artist_id, artist_name, artist_location, artist_latitude, artist_longitude,
+             (SELECT MAX(job_id) FROM etld_run) * 1000000000000 + input_order AS src_order,
              ROW_NUMBER() OVER (PARTITION BY artist_id ORDER BY input_order) AS rn
-      FROM staging_songs WHERE artist_id IS NOT NULL) s
-WHERE rn = 1;
+      FROM staging_songs WHERE artist_id IS NOT NULL) n
+LEFT JOIN etld_artist_src p ON 'full' = 'incremental' AND p.artist_id = n.artist_id
+WHERE n.rn = 1 AND (p.artist_id IS NULL OR n.src_order < p.src_order);
 
--- One row per distinct start_time (millisecond precision).  EXTRACT(WEEK)
--- is the ISO week on both Redshift and PostgreSQL; EXTRACT(DOW) has 0 for
--- Sunday.
-INSERT INTO time (start_time, hour, day, week, month, year, weekday)
-SELECT start_time,
-       CAST(EXTRACT(HOUR FROM start_time) AS INTEGER),
-       CAST(EXTRACT(DAY FROM start_time) AS INTEGER),
-       CAST(EXTRACT(WEEK FROM start_time) AS INTEGER),
-       CAST(EXTRACT(MONTH FROM start_time) AS INTEGER),
-       CAST(EXTRACT(YEAR FROM start_time) AS INTEGER),
-       CAST(EXTRACT(DOW FROM start_time) AS INTEGER)
-FROM (SELECT DISTINCT start_time FROM songplays) p;
+-- One row per distinct start_time (millisecond precision) not published
+-- yet.  EXTRACT(WEEK) is the ISO week on both Redshift and PostgreSQL;
+-- EXTRACT(DOW) has 0 for Sunday.
+INSERT INTO etld_new_time (start_time, hour, day, week, month, year, weekday)
+SELECT n.start_time,
+       CAST(EXTRACT(HOUR FROM n.start_time) AS INTEGER),
+       CAST(EXTRACT(DAY FROM n.start_time) AS INTEGER),
+       CAST(EXTRACT(WEEK FROM n.start_time) AS INTEGER),
+       CAST(EXTRACT(MONTH FROM n.start_time) AS INTEGER),
+       CAST(EXTRACT(YEAR FROM n.start_time) AS INTEGER),
+       CAST(EXTRACT(DOW FROM n.start_time) AS INTEGER)
+FROM (SELECT DISTINCT start_time FROM etld_new_songplays) n
+LEFT JOIN time t ON 'full' = 'incremental' AND t.start_time = n.start_time
+WHERE t.start_time IS NULL;
 ;;
 COMMIT
 ;;
 SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
 ;;
--- check.sql (redshift): data-quality checks, one SELECT each, the same
--- checks as sql/postgres/check.sql.
+-- check.sql (redshift): data-quality checks of this run's rows (the
+-- etld_new_* tables) before publish.sql merges them, one SELECT each, the
+-- same checks as sql/postgres/check.sql.
 --
 -- Every statement returns one row: (name, ok, detail), ok an integer 1 or 0.
 -- Written in the SQL that Redshift and PostgreSQL share (a test runs this
@@ -297,69 +529,160 @@ SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
 -- correlated NOT EXISTS, which Redshift supports only in some positions.
 
 SELECT 'songplays non-empty',
-       CASE WHEN (SELECT COUNT(*) FROM songplays) > 0
+       CASE WHEN (SELECT COUNT(*) FROM etld_new_songplays) > 0
               OR (SELECT COUNT(*) FROM staging_events WHERE page = 'NextSong') = 0
             THEN 1 ELSE 0 END,
-       CAST((SELECT COUNT(*) FROM songplays) AS VARCHAR) || ' rows'
+       CAST((SELECT COUNT(*) FROM etld_new_songplays) AS VARCHAR) || ' rows'
 ;;
 SELECT 'users non-empty',
-       CASE WHEN (SELECT COUNT(*) FROM users) > 0
+       CASE WHEN (SELECT COUNT(*) FROM etld_new_users) > 0
               OR (SELECT COUNT(*) FROM staging_events
                   WHERE page = 'NextSong' AND userId <> '') = 0
+              OR ('full' = 'incremental' AND (SELECT COUNT(*) FROM users) > 0)
             THEN 1 ELSE 0 END,
-       CAST((SELECT COUNT(*) FROM users) AS VARCHAR) || ' rows'
+       CAST((SELECT COUNT(*) FROM etld_new_users) AS VARCHAR) || ' rows'
 ;;
 SELECT 'songs non-empty',
-       CASE WHEN (SELECT COUNT(*) FROM songs) > 0
+       CASE WHEN (SELECT COUNT(*) FROM etld_new_songs) > 0
               OR (SELECT COUNT(*) FROM staging_songs) = 0
+              OR ('full' = 'incremental' AND (SELECT COUNT(*) FROM songs) > 0)
             THEN 1 ELSE 0 END,
-       CAST((SELECT COUNT(*) FROM songs) AS VARCHAR) || ' rows'
+       CAST((SELECT COUNT(*) FROM etld_new_songs) AS VARCHAR) || ' rows'
 ;;
 SELECT 'artists non-empty',
-       CASE WHEN (SELECT COUNT(*) FROM artists) > 0
+       CASE WHEN (SELECT COUNT(*) FROM etld_new_artists) > 0
               OR (SELECT COUNT(*) FROM staging_songs) = 0
+              OR ('full' = 'incremental' AND (SELECT COUNT(*) FROM artists) > 0)
             THEN 1 ELSE 0 END,
-       CAST((SELECT COUNT(*) FROM artists) AS VARCHAR) || ' rows'
+       CAST((SELECT COUNT(*) FROM etld_new_artists) AS VARCHAR) || ' rows'
 ;;
 SELECT 'time non-empty',
-       CASE WHEN (SELECT COUNT(*) FROM time) > 0
-              OR (SELECT COUNT(*) FROM songplays) = 0
+       CASE WHEN (SELECT COUNT(*) FROM etld_new_time) > 0
+              OR (SELECT COUNT(*) FROM etld_new_songplays) = 0
+              OR ('full' = 'incremental' AND (SELECT COUNT(*) FROM time) > 0)
             THEN 1 ELSE 0 END,
-       CAST((SELECT COUNT(*) FROM time) AS VARCHAR) || ' rows'
+       CAST((SELECT COUNT(*) FROM etld_new_time) AS VARCHAR) || ' rows'
 ;;
 SELECT 'no NULL keys',
        CASE WHEN n = 0 THEN 1 ELSE 0 END, CAST(n AS VARCHAR) || ' NULL keys'
-FROM (SELECT (SELECT COUNT(*) FROM songplays WHERE songplay_id IS NULL OR start_time IS NULL)
-           + (SELECT COUNT(*) FROM users WHERE user_id IS NULL)
-           + (SELECT COUNT(*) FROM songs WHERE song_id IS NULL)
-           + (SELECT COUNT(*) FROM artists WHERE artist_id IS NULL)
-           + (SELECT COUNT(*) FROM time WHERE start_time IS NULL) AS n) k
+FROM (SELECT (SELECT COUNT(*) FROM etld_new_songplays WHERE songplay_id IS NULL OR start_time IS NULL)
+           + (SELECT COUNT(*) FROM etld_new_users WHERE user_id IS NULL)
+           + (SELECT COUNT(*) FROM etld_new_songs WHERE song_id IS NULL)
+           + (SELECT COUNT(*) FROM etld_new_artists WHERE artist_id IS NULL)
+           + (SELECT COUNT(*) FROM etld_new_time WHERE start_time IS NULL) AS n) k
 ;;
 SELECT 'keys unique',
        CASE WHEN n = 0 THEN 1 ELSE 0 END, CAST(n AS VARCHAR) || ' duplicate keys'
-FROM (SELECT (SELECT COUNT(*) - COUNT(DISTINCT songplay_id) FROM songplays)
-           + (SELECT COUNT(*) - COUNT(DISTINCT user_id) FROM users)
-           + (SELECT COUNT(*) - COUNT(DISTINCT song_id) FROM songs)
-           + (SELECT COUNT(*) - COUNT(DISTINCT artist_id) FROM artists)
-           + (SELECT COUNT(*) - COUNT(DISTINCT start_time) FROM time) AS n) k
+FROM (SELECT (SELECT COUNT(*) - COUNT(DISTINCT songplay_id) FROM etld_new_songplays)
+           + (SELECT COUNT(*) - COUNT(DISTINCT user_id) FROM etld_new_users)
+           + (SELECT COUNT(*) - COUNT(DISTINCT song_id) FROM etld_new_songs)
+           + (SELECT COUNT(*) - COUNT(DISTINCT artist_id) FROM etld_new_artists)
+           + (SELECT COUNT(*) - COUNT(DISTINCT start_time) FROM etld_new_time) AS n) k
 ;;
 SELECT 'songplays start_time in time',
        CASE WHEN n = 0 THEN 1 ELSE 0 END,
        CAST(n AS VARCHAR) || ' songplays without a time row'
-FROM (SELECT COUNT(*) AS n FROM songplays p
-      LEFT JOIN time t ON t.start_time = p.start_time
-      WHERE t.start_time IS NULL) k
+FROM (SELECT COUNT(*) AS n FROM etld_new_songplays p
+      LEFT JOIN etld_new_time t ON t.start_time = p.start_time
+      LEFT JOIN time pt ON 'full' = 'incremental' AND pt.start_time = p.start_time
+      WHERE t.start_time IS NULL AND pt.start_time IS NULL) k
 ;;
 SELECT 'songplays user_id in users',
        CASE WHEN n = 0 THEN 1 ELSE 0 END,
        CAST(n AS VARCHAR) || ' songplays without a users row'
-FROM (SELECT COUNT(*) AS n FROM songplays p
-      LEFT JOIN users u ON u.user_id = p.user_id
-      WHERE u.user_id IS NULL) k
+FROM (SELECT COUNT(*) AS n FROM etld_new_songplays p
+      LEFT JOIN etld_new_users u ON u.user_id = p.user_id
+      LEFT JOIN users pu ON 'full' = 'incremental' AND pu.user_id = p.user_id
+      WHERE u.user_id IS NULL AND pu.user_id IS NULL) k
 ;;
 SELECT 'one songplay per NextSong event',
        CASE WHEN a = b THEN 1 ELSE 0 END,
        CAST(a AS VARCHAR) || ' songplays for ' || CAST(b AS VARCHAR) || ' NextSong events'
-FROM (SELECT (SELECT COUNT(*) FROM songplays) AS a,
+FROM (SELECT (SELECT COUNT(*) FROM etld_new_songplays) AS a,
              (SELECT COUNT(*) FROM staging_events WHERE page = 'NextSong') AS b) k
+;;
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+;;
+SELECT COUNT(*) FROM etld_publishes WHERE job_id = {job}
+;;
+BEGIN
+;;
+-- publish.sql (redshift): merges a run's audited rows (etld_new_*) into the
+-- published star tables, as sql/sqlite/publish.sql does, in the one
+-- transaction the publish step runs it in with the run's row in
+-- etld_publishes.  Redshift's serializable isolation shows readers the
+-- previous publish until it commits; the tables are changed in place, so
+-- views and grants on them keep working.  DELETE, not TRUNCATE: Redshift's
+-- TRUNCATE commits the transaction it runs in, which would publish empty
+-- tables.  Redshift reclaims deleted rows' space with its automatic VACUUM
+-- DELETE.
+
+DELETE FROM songplays WHERE 'full' = 'full';
+DELETE FROM users WHERE 'full' = 'full';
+DELETE FROM songs WHERE 'full' = 'full';
+DELETE FROM artists WHERE 'full' = 'full';
+DELETE FROM time WHERE 'full' = 'full';
+DELETE FROM etld_songplay_src WHERE 'full' = 'full';
+DELETE FROM etld_song_match WHERE 'full' = 'full';
+DELETE FROM etld_song_src WHERE 'full' = 'full';
+DELETE FROM etld_artist_src WHERE 'full' = 'full';
+DELETE FROM etld_user_src WHERE 'full' = 'full';
+
+UPDATE songplays SET song_id = u.song_id, artist_id = u.artist_id
+FROM etld_upd_songplays u
+WHERE songplays.songplay_id = u.songplay_id;
+
+-- New songplays after the published ones: etld_songplay_src first, while
+-- MAX(songplay_id) is still the published one.
+INSERT INTO etld_songplay_src (songplay_id, song, artist, length)
+SELECT b.base + n.songplay_id, n.ev_song, n.ev_artist, n.ev_length
+FROM etld_new_songplays n
+CROSS JOIN (SELECT COALESCE(MAX(songplay_id), 0) AS base FROM songplays) b
+WHERE n.ev_song IS NOT NULL AND n.ev_artist IS NOT NULL AND n.ev_length IS NOT NULL;
+INSERT INTO songplays (songplay_id, start_time, user_id, level, song_id, artist_id, session_id,
+                       location, user_agent)
+SELECT b.base + n.songplay_id, n.start_time, n.user_id, n.level, n.song_id, n.artist_id,
+       n.session_id, n.location, n.user_agent
+FROM etld_new_songplays n
+CROSS JOIN (SELECT COALESCE(MAX(songplay_id), 0) AS base FROM songplays) b;
+
+DELETE FROM etld_song_match USING etld_new_song_match n
+WHERE n.title = etld_song_match.title AND n.artist_name = etld_song_match.artist_name
+  AND n.duration = etld_song_match.duration;
+INSERT INTO etld_song_match (title, artist_name, duration, song_id, artist_id, src_object,
+                             src_order)
+SELECT title, artist_name, duration, song_id, artist_id, src_object, src_order
+FROM etld_new_song_match;
+
+DELETE FROM users WHERE user_id IN (SELECT user_id FROM etld_new_users);
+INSERT INTO users (user_id, first_name, last_name, gender, level)
+SELECT user_id, first_name, last_name, gender, level FROM etld_new_users;
+DELETE FROM etld_user_src WHERE user_id IN (SELECT user_id FROM etld_new_users);
+INSERT INTO etld_user_src (user_id, src_ts, src_object, src_order)
+SELECT user_id, src_ts, src_object, src_order FROM etld_new_users;
+
+DELETE FROM songs WHERE song_id IN (SELECT song_id FROM etld_new_songs);
+INSERT INTO songs (song_id, title, artist_id, year, duration)
+SELECT song_id, title, artist_id, year, duration FROM etld_new_songs;
+DELETE FROM etld_song_src WHERE song_id IN (SELECT song_id FROM etld_new_songs);
+INSERT INTO etld_song_src (song_id, src_object, src_order)
+SELECT song_id, src_object, src_order FROM etld_new_songs;
+
+DELETE FROM artists WHERE artist_id IN (SELECT artist_id FROM etld_new_artists);
+INSERT INTO artists (artist_id, name, location, latitude, longitude)
+SELECT artist_id, name, location, latitude, longitude FROM etld_new_artists;
+DELETE FROM etld_artist_src WHERE artist_id IN (SELECT artist_id FROM etld_new_artists);
+INSERT INTO etld_artist_src (artist_id, src_object, src_order)
+SELECT artist_id, src_object, src_order FROM etld_new_artists;
+
+INSERT INTO time (start_time, hour, day, week, month, year, weekday)
+SELECT start_time, hour, day, week, month, year, weekday FROM etld_new_time;
+;;
+INSERT INTO etld_publishes (job_id, mode, published_at) VALUES ({job}, 'full', '{time}')
+;;
+COMMIT
+;;
+SELECT mode, reason FROM etld_run WHERE job_id = {job}
+;;
+SELECT source, uri, size, tag FROM etld_plan WHERE job_id = {job} ORDER BY seq
 ;;
