@@ -488,7 +488,7 @@ def test_redshift_transform_and_checks_on_postgres(etld_factory, workdir, small_
     why = pgenv.Server.available()
     if why:
         pytest.skip(why)
-    sql = sql_dir_with(workdir, "postgres", ["transform.sql", "check.sql"])
+    sql = sql_dir_with(workdir, "postgres", ["transform.sql", "check.sql", "publish.sql"])
     with pgenv.Server() as pg:
         pg.psql("CREATE DATABASE rs OWNER %s" % pgenv.USER, db="postgres")
         d = etld_factory(conf_extra="password = %s\n[daemon]\nsql_dir = %s\n"
