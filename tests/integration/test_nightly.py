@@ -346,30 +346,50 @@ class Poller(threading.Thread):
             time.sleep(0.01)
 
 
+def counts(wh):
+    return tuple(len(sqlite_dump(wh)[t][1]) for t in STAR)
+
+
+def run_with_kill(d, settings, rng):
+    """Submits, kill -9s etld at a random moment, restarts it; the resumed
+    job must succeed."""
+    job = d.submit(settings)["job"]
+    time.sleep(rng.uniform(0.05, 0.8))
+    d.kill9()
+    d.start()
+    assert_job_succeeded(d.wait_job(job, timeout=300))
+
+
 @pytest.mark.slow
 def test_reader_never_sees_partial_tables_across_kills(etld, workdir):
     data = os.path.join(workdir, "data")
     etldtest.generate(data, seed=5, songs=400, events=40000, days=30)
+    day = os.path.join(data, "log_data", "2018", "11", "2018-11-30-events.json")
+    held = os.path.join(workdir, "held.json")
+    shutil.move(day, held)
     wh = os.path.join(workdir, "wh.db")
     s = settings_for(data, wh)
     assert_job_succeeded(run(etld, s, timeout=300))
-    good = tuple(len(v[1]) for v in (sqlite_dump(wh)[t] for t in STAR))
+    before = counts(wh)
     p = Poller(wh)
     p.start()
     rng = random.Random(3)
     try:
-        for mode in ("full", "incremental", "full"):
-            job = etld.submit(dict(s, **{"etl.mode": mode}))["job"]
-            time.sleep(rng.uniform(0.05, 0.8))
-            etld.kill9()
-            etld.start()
-            assert_job_succeeded(etld.wait_job(job, timeout=300))
+        run_with_kill(etld, s, rng)                                    # full, same data
+        shutil.move(held, day)                                         # a new day
+        run_with_kill(etld, dict(s, **{"etl.mode": "incremental"}), rng)
+        after = counts(wh)
+        run_with_kill(etld, s, rng)                                    # full again
     finally:
         p.stop = True
         p.join()
     assert not p.bad, p.bad
-    assert p.seen == {good}, "a reader saw other counts than the published %r: %r" % (
-        good, p.seen)
+    assert before != after
+    assert p.seen <= {before, after} and after in p.seen, (
+        "a reader saw counts other than the published %r and %r: %r" % (before, after, p.seen))
+    full = os.path.join(workdir, "full.db")
+    assert_job_succeeded(run(etld, settings_for(data, full), timeout=300))
+    assert_same(sqlite_dump(wh), sqlite_dump(full), "after the kills")
 
 
 # ---- the real sample -------------------------------------------------------
