@@ -1,0 +1,270 @@
+/* test_etlplan.c - which objects an etl run loads (daemon/etlplan.c), on a
+ * SQLite warehouse and file:// sources in a temporary folder. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cfg.h"
+#include "etlplan.h"
+#include "testfs.h"
+#include "util.h"
+#include "warehouse/wh.h"
+
+struct fx {
+        char dir[256];
+        struct wh *w;
+        struct cfg *c;
+        char err[1024];
+};
+
+static void put(struct fx *f, const char *rel, const char *text)
+{
+        testfs_put(f->dir, rel, text, strlen(text));
+}
+
+static int setup(void **state)
+{
+        struct fx *f = calloc(1, sizeof(*f));
+        assert_non_null(f);
+        snprintf(f->dir, sizeof(f->dir), "/tmp/etld-plan-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        put(f, "data/log_data/2018/a.json", "{\"k\":1}\n");
+        put(f, "data/log_data/2018/b.json", "{\"k\":2}\n");
+        put(f, "data/song_data/x.json", "{\"song_id\":\"S1\"}");
+        char uri[512];
+        snprintf(uri, sizeof(uri), "sqlite://%s/wh.db", f->dir);
+        assert_int_equal(wh_open(uri, f->dir, &f->w, f->err, sizeof(f->err)), 0);
+        assert_int_equal(wh_exec(f->w,
+                                 "CREATE TABLE etld_run (job_id INTEGER, mode TEXT, reason TEXT);"
+                                 "CREATE TABLE etld_plan (job_id INTEGER, seq INTEGER, "
+                                 "source TEXT, uri TEXT, size INTEGER, tag TEXT);"
+                                 "CREATE TABLE etld_publishes (job_id INTEGER PRIMARY KEY, "
+                                 "mode TEXT, published_at TEXT)",
+                                 f->err, sizeof(f->err)),
+                         0);
+        f->c = cfg_new();
+        char v[512];
+        snprintf(v, sizeof(v), "file://%s/data/log_data", f->dir);
+        assert_int_equal(cfg_set(f->c, "s3.log_data", v, f->err, sizeof(f->err)), 0);
+        snprintf(v, sizeof(v), "file://%s/data/song_data", f->dir);
+        assert_int_equal(cfg_set(f->c, "s3.song_data", v, f->err, sizeof(f->err)), 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fx *f = *state;
+        wh_close(f->w);
+        cfg_free(f->c);
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+        assert_int_equal(system(cmd), 0);
+        free(f);
+        return 0;
+}
+
+static const char *uri_at(const struct etl_plan *p, size_t i)
+{
+        return json_string_value(json_object_get(json_array_get(p->objects, i), "uri"));
+}
+
+/* A ledger that holds every object of a full plan, published by job. */
+static json_t *ledger_of(const struct etl_plan *p, int64_t job)
+{
+        json_t *l = json_object();
+        size_t i;
+        json_t *o;
+        json_array_foreach(p->objects, i, o)
+        {
+                json_object_set_new(l, json_string_value(json_object_get(o, "uri")),
+                                    json_pack("{s:O, s:O, s:O, s:I}", "source",
+                                              json_object_get(o, "source"), "size",
+                                              json_object_get(o, "size"), "tag",
+                                              json_object_get(o, "tag"), "job", (json_int_t)job));
+        }
+        return l;
+}
+
+static void test_full_plan_is_kept_for_a_resume(void **state)
+{
+        struct fx *f = *state;
+        struct etl_plan *p = NULL;
+        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_string_equal(p->mode, "full");
+        assert_int_equal(p->count[0], 2);
+        assert_int_equal(p->count[1], 1);
+        assert_non_null(strstr(uri_at(p, 0), "log_data/2018/a.json"));
+        assert_non_null(strstr(uri_at(p, 1), "log_data/2018/b.json"));
+        assert_non_null(strstr(p->reason, "3 objects"));
+        etlplan_free(p);
+        /* a new object arrives; the resumed load reads the same plan */
+        put(f, "data/log_data/2018/c.json", "{}");
+        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(json_array_size(p->objects), 3);
+        etlplan_free(p);
+        /* another job plans anew */
+        assert_int_equal(etlplan_get(f->w, 6, f->c, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(json_array_size(p->objects), 4);
+        etlplan_free(p);
+}
+
+static void test_full_plan_needs_every_source(void **state)
+{
+        struct fx *f = *state;
+        char v[512];
+        snprintf(v, sizeof(v), "file://%s/data/nothing_here", f->dir);
+        assert_int_equal(cfg_set(f->c, "s3.song_data", v, f->err, sizeof(f->err)), 0);
+        struct etl_plan *p = NULL;
+        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, &p, f->err, sizeof(f->err)),
+                         -EINVAL);
+        assert_null(p);
+        assert_non_null(strstr(f->err, "no objects found"));
+        assert_non_null(strstr(f->err, "s3.song_data"));
+}
+
+static void incremental_case(struct fx *f, int64_t wh_last, void (*change)(struct fx *f),
+                             const char *mode, const char *reason, size_t objects)
+{
+        struct etl_plan *full = NULL, *p = NULL;
+        assert_int_equal(etlplan_get(f->w, 7, f->c, NULL, NULL, &full, f->err, sizeof(f->err)),
+                         0);
+        struct etlplan_ledger l = { .objects = ledger_of(full, 7), .job = 7 };
+        etlplan_free(full);
+        if (wh_last) {
+                char sql[128];
+                snprintf(sql, sizeof(sql),
+                         "INSERT INTO etld_publishes VALUES (%lld, 'full', 'now')",
+                         (long long)wh_last);
+                assert_int_equal(wh_exec(f->w, sql, f->err, sizeof(f->err)), 0);
+        }
+        if (change)
+                change(f);
+        assert_int_equal(cfg_set(f->c, "etl.mode", "incremental", f->err, sizeof(f->err)), 0);
+        assert_int_equal(etlplan_get(f->w, 8, f->c, &l, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_string_equal(p->mode, mode);
+        assert_non_null(strstr(p->reason, reason));
+        assert_int_equal(json_array_size(p->objects), objects);
+        etlplan_free(p);
+        json_decref(l.objects);
+}
+
+static void add_one(struct fx *f)
+{
+        put(f, "data/log_data/2018/a0.json", "{\"k\":3}\n");
+}
+
+static void grow_b(struct fx *f)
+{
+        put(f, "data/log_data/2018/b.json", "{\"k\":2}\n{\"k\":4}\n");
+}
+
+static void drop_x(struct fx *f)
+{
+        char p[512];
+        snprintf(p, sizeof(p), "%s/data/song_data/x.json", f->dir);
+        assert_int_equal(unlink(p), 0);
+        put(f, "data/song_data/y.json", "{}");
+}
+
+static void test_incremental_reads_only_new_objects(void **state)
+{
+        struct fx *f = *state;
+        incremental_case(f, 7, add_one, "incremental", "1 new objects (1 log_data, 0 song_data)",
+                         1);
+}
+
+static void test_incremental_with_nothing_new(void **state)
+{
+        incremental_case(*state, 7, NULL, "incremental", "0 new objects", 0);
+}
+
+static void test_changed_object_rebuilds(void **state)
+{
+        incremental_case(*state, 7, grow_b, "full", "b.json', published by job 7, changed", 3);
+}
+
+static void test_vanished_object_rebuilds(void **state)
+{
+        incremental_case(*state, 7, drop_x, "full", "x.json' (s3.song_data), published by job 7, "
+                                                    "is no longer there",
+                         3);
+}
+
+static void test_other_warehouse_publish_rebuilds(void **state)
+{
+        incremental_case(*state, 3, add_one, "full",
+                         "the warehouse's latest publish is job 3 but the journal's is job 7", 4);
+}
+
+static void test_no_ledger_is_a_full_run(void **state)
+{
+        struct fx *f = *state;
+        struct etl_plan *p = NULL;
+        assert_int_equal(cfg_set(f->c, "etl.mode", "incremental", f->err, sizeof(f->err)), 0);
+        struct etlplan_ledger none = { .objects = json_object(), .job = 0 };
+        assert_int_equal(etlplan_get(f->w, 9, f->c, &none, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_string_equal(p->mode, "full");
+        assert_non_null(strstr(p->reason, "no earlier publish"));
+        etlplan_free(p);
+        json_decref(none.objects);
+}
+
+static void test_manifests(void **state)
+{
+        struct fx *f = *state;
+        struct etl_plan *p = NULL;
+        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        p->count[1] = 0; /* as if song_data had nothing new: named, not written */
+        char dir[300];
+        snprintf(dir, sizeof(dir), "%s/manifests", f->dir);
+        assert_int_equal(etlplan_write_manifests(p, dir, 5, f->err, sizeof(f->err)), 0);
+        char stmt[1024];
+        snprintf(stmt, sizeof(stmt), "COPY t FROM '%s' MANIFEST", p->manifest[0]);
+        assert_int_equal(etlplan_source_of(p, stmt), 0);
+        snprintf(stmt, sizeof(stmt), "COPY t FROM '%s' MANIFEST", p->manifest[1]);
+        assert_int_equal(etlplan_source_of(p, stmt), 1);
+        assert_int_equal(etlplan_source_of(p, "COPY t FROM 'file:///elsewhere' MANIFEST"), -1);
+        json_error_t je;
+        json_t *m = json_load_file(p->manifest[0] + strlen("file://"), 0, &je);
+        assert_non_null(m);
+        json_t *e = json_object_get(m, "entries");
+        assert_int_equal(json_array_size(e), 2);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(e, 1), "url")),
+                            uri_at(p, 1));
+        assert_true(json_is_true(json_object_get(json_array_get(e, 0), "mandatory")));
+        json_decref(m);
+        assert_int_not_equal(access(p->manifest[1] + strlen("file://"), F_OK), 0);
+        etlplan_remove_manifests(p);
+        assert_int_not_equal(access(p->manifest[0] + strlen("file://"), F_OK), 0);
+        etlplan_free(p);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_full_plan_is_kept_for_a_resume, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_full_plan_needs_every_source, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_incremental_reads_only_new_objects, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_incremental_with_nothing_new, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_changed_object_rebuilds, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vanished_object_rebuilds, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_other_warehouse_publish_rebuilds, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_no_ledger_is_a_full_run, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_manifests, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
