@@ -1,23 +1,33 @@
 /* etl.c - the steps of the etl pipeline on a SQL warehouse: create-tables,
- * load, transform, check.
+ * load, transform, check, publish (write, audit, publish: the published star
+ * tables change only in the last step, in one transaction).
  *
  * Each step's SQL lives in sql/<dialect>/ (create_tables.sql, copy.sql,
- * transform.sql, check.sql); this file only decides how it runs, on the
- * thread pool, with the warehouse connection interruptible on cancel.
+ * transform.sql, check.sql, publish.sql); this file only decides how it
+ * runs, on the thread pool, with the warehouse connection interruptible on
+ * cancel.
  *
  * Exactly once: create-tables and transform each run in one transaction and
  * are idempotent by themselves (drop/create; delete/insert).  The load step
- * runs each COPY in its own transaction together with a row in etld_copies
- * naming the job and statement; on a resumed job a COPY whose row exists is
- * skipped, and one interrupted before its commit was rolled back and runs
- * again whole, as on Redshift.
+ * first plans the objects it reads (etlplan.h: all, or in etl.mode =
+ * incremental those the journal's ledger lacks), keeps the plan in the
+ * warehouse and reads each source through a manifest of it; then it runs
+ * each COPY in its own transaction together with a row in etld_copies
+ * naming the job and statement; on a resumed job the plan is read back, a
+ * COPY whose row exists is skipped, and one interrupted before its commit
+ * was rolled back and runs again whole, as on Redshift.  Publish runs
+ * publish.sql with the job's etld_publishes row in one transaction, or finds
+ * that row after a crash; then the engine records the plan's objects in the
+ * journal's ledger (step_run.published).
  *
  * Redshift (warehouse.target redshift://... or just "redshift"): the same
  * files from sql/redshift/, over libpq.  Redshift's COPY reads S3 itself, so
  * the load step sends each COPY statement as it is (in its transaction with
  * its etld_copies row) instead of carrying it out with the emulator; when
  * one fails, the rows of STL_LOAD_ERRORS for it (pg_last_copy_id()) become
- * the job's load errors, as the emulator's do.  Before a step's work,
+ * the job's load errors, as the emulator's do; its manifests go to the
+ * project bucket ([stage] bucket, etld/manifests/) before the COPYs and are
+ * deleted after them, from the loop.  Before a step's work,
  * on the loop thread, prepare() settles what the journal may supply: a
  * Redshift target without a host connects to the endpoint, port, database
  * and master user the latest provision job recorded; an empty [iam] role_arn
