@@ -247,7 +247,7 @@ def test_golden_statements(etld_factory, workdir, rs):
     assert len(rs.sessions) == 6, rs.sessions
     # The COPY counts became the load step's progress; the checks were kept.
     assert (step_of(st, "load").get("progress") or {}).get("rows") == 48
-    assert len(st.get("checks") or []) == 10 and all(c["ok"] for c in st["checks"])
+    assert len(st.get("checks") or []) == 11 and all(c["ok"] for c in st["checks"])
     # The password never reached the log, the journal or the status.
     assert PASSWORD not in d.stderr_text() + json.dumps(st)
 
@@ -514,6 +514,12 @@ def test_redshift_transform_and_checks_on_postgres(etld_factory, workdir, small_
     sql = sql_dir_with(workdir, "postgres", ["transform.sql", "check.sql", "publish.sql"])
     with pgenv.Server() as pg:
         pg.psql("CREATE DATABASE rs OWNER %s" % pgenv.USER, db="postgres")
+        # A stand-in for Redshift's SVV_TABLE_INFO (r_SVV_TABLE_INFO.html),
+        # with one skewed table: the skew check warns, the job succeeds.
+        pg.psql("CREATE VIEW svv_table_info AS SELECT CAST(t AS VARCHAR(128)) AS \"table\", "
+                "CAST(s AS NUMERIC(13,2)) AS skew_rows FROM (VALUES ('songplays', 9.5), "
+                "('songs', 1), ('staging_events', 1.02)) v (t, s); "
+                "GRANT SELECT ON svv_table_info TO %s" % pgenv.USER, db="rs")
         d = etld_factory(conf_extra="password = %s\n[daemon]\nsql_dir = %s\n"
                          % (pgenv.PASSWORD, sql))
         s = etldtest.settings_for(small_data, "/nonexistent.db")
@@ -521,7 +527,12 @@ def test_redshift_transform_and_checks_on_postgres(etld_factory, workdir, small_
         job = d.submit(s)["job"]
         st = d.wait_job(job, timeout=120)
         assert_job_succeeded(st)
-        assert len(st["checks"]) == 10 and all(c["ok"] for c in st["checks"]), st["checks"]
+        assert len(st["checks"]) == 11 and all(c["ok"] for c in st["checks"]), st["checks"]
+        skew = [c for c in st["checks"] if c["name"] == "distribution skew"]
+        assert skew and skew[0]["detail"] == (
+            "warning: a slice holds over 4 times the rows of another; skew_rows: "
+            "staging_events 1.02, staging_songs -, songplays 9.50, users -, songs 1.00, "
+            "artists -, time -"), skew
         exp = expected.for_data_dir(small_data)
         bad = []
         for t, cols in expected.COLUMNS.items():
