@@ -154,6 +154,11 @@ def reserved_identifier(toks):
             if t.up == "FROM" and nxt.up in ("SELECT",):
                 continue
             return _syntax_error(nxt.text)
+    # a bare name in a SELECT list (SELECT a, tag FROM ...) or in the column
+    # list of INSERT INTO t (a, tag): a reserved word there is a syntax error
+    r = _reserved_in_lists(toks)
+    if r:
+        return r
     # column definitions of CREATE TABLE name ( col type, ... )
     if w[:2] == ["CREATE", "TABLE"] or w[:3] in (["CREATE", "TEMP", "TABLE"],
                                                   ["CREATE", "TEMPORARY", "TABLE"]):
@@ -165,6 +170,44 @@ def reserved_identifier(toks):
                 return ("42701", 'column name "%s" conflicts with a system column name'
                         % name.text.strip('"').lower())
     return None
+
+
+# Reserved words that stand for values, or close an expression, where a
+# SELECT list item may be: not names.
+_VALUE_WORDS = {"NULL", "TRUE", "FALSE", "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP",
+                "CURRENT_USER", "CURRENT_USER_ID", "SESSION_USER", "USER", "SYSDATE",
+                "LOCALTIME", "LOCALTIMESTAMP", "DEFAULT", "END"}
+
+
+def _reserved_in_lists(toks):
+    n = len(toks)
+    for i, t in enumerate(toks):
+        if t.kind != "word" or t.up not in RESERVED or t.up in _VALUE_WORDS:
+            continue
+        prev = toks[i - 1] if i > 0 else None
+        nxt = toks[i + 1] if i + 1 < n else None
+        if prev is None or not (prev.text == "," or prev.up == "SELECT"):
+            continue
+        if nxt is not None and not (nxt.text in (",", ")") or nxt.up == "FROM"):
+            continue
+        # inside INSERT INTO t ( ... ) or a SELECT list
+        if nxt is not None and nxt.text == ")" and not _in_insert_columns(toks, i):
+            continue
+        return _syntax_error(t.text)
+    return None
+
+
+def _in_insert_columns(toks, i):
+    """Is toks[i] inside the parenthesized column list of INSERT INTO t (...)?"""
+    depth = 0
+    for j in range(i - 1, -1, -1):
+        if toks[j].text == ")":
+            depth += 1
+        elif toks[j].text == "(":
+            if depth == 0:
+                return j >= 3 and toks[j - 2].up == "INTO" and toks[j - 3].up == "INSERT"
+            depth -= 1
+    return False
 
 
 def _in_cast(w, i):

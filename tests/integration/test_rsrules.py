@@ -95,6 +95,9 @@ REFUSED = [
     ("CREATE TABLE user (id INTEGER)", False, "42601", "r_pg_keywords.html"),
     ("SELECT p.level FROM songplays AS tag", False, "42601", "r_pg_keywords.html"),
     ("SELECT 1 FROM snapshot", False, "42601", "r_pg_keywords.html"),
+    ("SELECT source, uri, size, tag FROM etld_plan", False, "42601", "r_pg_keywords.html"),
+    ("INSERT INTO etld_plan (job_id, seq, tag) VALUES (1, 0, 'x')", False, "42601",
+     "r_pg_keywords.html"),
     # r_TRUNCATE.html: "TRUNCATE commits the transaction in which it is run"
     ("TRUNCATE songplays", True, "25001", "r_TRUNCATE.html"),
     ("BEGIN; TRUNCATE TABLE songplays", False, "25001", "r_TRUNCATE.html"),
@@ -118,6 +121,9 @@ ACCEPTED = [
     ("WITH n AS (SELECT 1 AS a) SELECT a FROM n", False),
     ("SELECT CAST(ts AS TIMESTAMP) AS start_time FROM staging_events AS e", False),
     ("SELECT \"table\", skew_rows FROM svv_table_info", False),
+    ("SELECT source, uri, size, \"tag\" FROM etld_plan", False),
+    ("INSERT INTO etld_plan (job_id, seq, \"tag\") VALUES (1, 0, NULL)", False),
+    ("SELECT 1, NULL, CASE WHEN a THEN 1 ELSE 0 END, CURRENT_DATE FROM t", False),
     ("TRUNCATE songplays", False),
     ("DELETE FROM songplays", True),
 ]
