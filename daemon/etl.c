@@ -24,7 +24,7 @@
  * files from sql/redshift/, over libpq.  Redshift's COPY reads S3 itself, so
  * the load step sends each COPY statement as it is (in its transaction with
  * its etld_copies row) instead of carrying it out with the emulator; when
- * one fails, the rows of STL_LOAD_ERRORS for it (pg_last_copy_id()) become
+ * one fails, the rows of STL_LOAD_ERRORS for it (wh_load_errors()) become
  * the job's load errors, as the emulator's do; its manifests go to the
  * project bucket ([stage] bucket, etld/manifests/) before the COPYs and are
  * deleted after them, from the loop.  Before a step's work,
@@ -681,19 +681,14 @@ static const char *rtrim(json_t *v, char *buf, size_t size)
         return buf;
 }
 
-/* After a failed COPY (rolled back): its rows of STL_LOAD_ERRORS, found by
- * pg_last_copy_id(), become the job's load errors.  Best effort: the COPY's
- * own error is what fails the step. */
+/* After a failed COPY (rolled back): its rows of STL_LOAD_ERRORS (found by
+ * wh_load_errors, see warehouse/wh_pg.c) become the job's load errors.  Best
+ * effort: the COPY's own error is what fails the step. */
 static void redshift_load_errors(struct step_run *r, struct wh *w)
 {
-        static const char sql[] =
-                "SELECT filename, line_number, colname, type, position, raw_line, "
-                "raw_field_value, err_code, err_reason "
-                "FROM stl_load_errors WHERE query = pg_last_copy_id() "
-                "ORDER BY line_number, colname LIMIT 1000";
         json_t *rows = NULL;
         char msg[512];
-        if (wh_query(w, sql, &rows, msg, sizeof(msg)) < 0) {
+        if (wh_load_errors(w, &rows, msg, sizeof(msg)) < 0) {
                 log_warning("etl", "job %lld: cannot read stl_load_errors: %s",
                             (long long)r->job_id, msg);
                 return;

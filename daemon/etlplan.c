@@ -95,8 +95,11 @@ int etlplan_read(struct wh *w, int64_t job, struct etl_plan **ret, char *err, si
                   json_string_value(json_array_get(run, 1)));
         json_decref(rows);
         rows = NULL;
+        /* "tag" quoted: TAG is a reserved word on Redshift ("Reserved
+         * words", r_pg_keywords.html); quoted it is the same column on all
+         * three targets. */
         util_setf(sql, sizeof(sql),
-                  "SELECT source, uri, size, tag FROM etld_plan WHERE job_id = %" PRId64
+                  "SELECT source, uri, size, \"tag\" FROM etld_plan WHERE job_id = %" PRId64
                   " ORDER BY seq",
                   job);
         r = wh_query(w, sql, &rows, err, errlen);
@@ -282,7 +285,7 @@ static int store_inserts(struct wh *w, int64_t job, const struct etl_plan *p, ch
                 if (i % 500 == 0) {
                         b.len = 0;
                         r = buf_printf(&b, "INSERT INTO etld_plan (job_id, seq, source, uri, "
-                                           "size, tag) VALUES ");
+                                           "size, \"tag\") VALUES "); /* reserved: quoted */
                 } else {
                         r = buf_append(&b, ", ", 2);
                 }

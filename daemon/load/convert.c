@@ -341,6 +341,275 @@ static bool parse_timestamp(const char *s, size_t len, bool iso, int64_t *secs, 
         return true;
 }
 
+/* ---- TIMEFORMAT and DATEFORMAT 'auto' ------------------------------------ */
+
+/* "Using automatic recognition with DATEFORMAT and TIMEFORMAT"
+ * (https://docs.aws.amazon.com/redshift/latest/dg/automatic-recognition.html)
+ * lists what 'auto' reads besides ISO dates and timestamps:
+ *
+ *   ISO 8601                    2019-02-11T05:09:12.195Z
+ *   Julian                      J2451187
+ *   YYYYMMDD HHMISS             19960108 040809
+ *   YYMMDD HHMISS               960108 040809
+ *   YYYY.DDD                    1996.008
+ *   YYYY-MM-DD HH:MI:SS.SSS     1996-01-08 04:05:06.789
+ *   DD Mon HH:MI:SS YYYY TZ     17 Dec 07:37:16 1997 PST
+ *   MM/DD/YYYY HH:MI:SS.SS TZ   12/17/1997 07:37:16.00 PST
+ *   YYYY-MM-DD HH:MI:SS+/-TZ    1997-12-17 07:37:16-08
+ *   DD.MM.YYYY HH:MI:SS TZ      12.17.1997 07:37:16.00 PST
+ *   BC                          Jan-08-95 BC            (not here: see README)
+ *
+ * The page's DD.MM.YYYY example is month first (12.17): the two numbers are
+ * read month first, as DateStyle MDY does, unless the first is over 12.  A
+ * zone (Z, +HH, -HH:MM, +HHMM, or a name with a fixed offset: UTC, GMT,
+ * PST, PDT, MST, MDT, CST, CDT, EST, EDT) moves a TIMESTAMPTZ value to UTC;
+ * a TIMESTAMP or DATE column keeps the wall-clock time and drops the zone. */
+
+struct cur {
+        const char *s, *end;
+};
+
+static void ws(struct cur *c)
+{
+        while (c->s < c->end && isspace((unsigned char)*c->s))
+                c->s++;
+}
+
+static bool lit(struct cur *c, char ch)
+{
+        if (c->s < c->end && *c->s == ch) {
+                c->s++;
+                return true;
+        }
+        return false;
+}
+
+/* 1 to max digits. */
+static bool some_digits(struct cur *c, int max, int *ret, int *n)
+{
+        int v = 0, k = 0;
+        while (k < max && c->s < c->end && isdigit((unsigned char)*c->s)) {
+                v = v * 10 + (*c->s - '0');
+                c->s++;
+                k++;
+        }
+        if (k == 0)
+                return false;
+        *ret = v;
+        if (n)
+                *n = k;
+        return true;
+}
+
+static bool fraction(struct cur *c, uint32_t *us)
+{
+        *us = 0;
+        if (!lit(c, '.'))
+                return true;
+        int nd = 0;
+        while (c->s < c->end && isdigit((unsigned char)*c->s)) {
+                if (nd < 6)
+                        *us = *us * 10 + (uint32_t)(*c->s - '0');
+                nd++;
+                c->s++;
+        }
+        if (nd == 0)
+                return false;
+        for (; nd < 6; nd++)
+                *us *= 10;
+        return true;
+}
+
+/* HH:MI[:SS[.f]] */
+static bool clock_colons(struct cur *c, int *secs, uint32_t *us)
+{
+        int h, mi, sec = 0;
+        if (!digits(&c->s, c->end, 2, &h) || !lit(c, ':') || !digits(&c->s, c->end, 2, &mi))
+                return false;
+        *us = 0;
+        if (lit(c, ':') && (!digits(&c->s, c->end, 2, &sec) || !fraction(c, us)))
+                return false;
+        if (h > 23 || mi > 59 || sec > 59)
+                return false;
+        *secs = h * 3600 + mi * 60 + sec;
+        return true;
+}
+
+/* A zone, or nothing.  *off in seconds east of UTC. */
+static bool zone(struct cur *c, int *off)
+{
+        static const struct {
+                const char *name;
+                int hours;
+        } names[] = { { "UTC", 0 },  { "GMT", 0 },  { "PST", -8 }, { "PDT", -7 },
+                      { "MST", -7 }, { "MDT", -6 }, { "CST", -6 }, { "CDT", -5 },
+                      { "EST", -5 }, { "EDT", -4 } };
+        *off = 0;
+        ws(c);
+        if (c->s >= c->end)
+                return true;
+        if (lit(c, 'Z'))
+                return true;
+        if (*c->s == '+' || *c->s == '-') {
+                int sign = *c->s == '-' ? -1 : 1;
+                c->s++;
+                int h, m = 0, n;
+                if (!some_digits(c, 4, &h, &n))
+                        return false;
+                if (n == 4) {
+                        m = h % 100;
+                        h /= 100;
+                } else if (n > 2) {
+                        return false;
+                } else if (lit(c, ':') && !digits(&c->s, c->end, 2, &m)) {
+                        return false;
+                }
+                if (h > 15 || m > 59)
+                        return false;
+                *off = sign * (h * 3600 + m * 60);
+                return true;
+        }
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                size_t n = strlen(names[i].name);
+                if ((size_t)(c->end - c->s) >= n && strncasecmp(c->s, names[i].name, n) == 0 &&
+                    (c->s + n == c->end || !isalpha((unsigned char)c->s[n]))) {
+                        c->s += n;
+                        *off = names[i].hours * 3600;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static bool civil(int y, int m, int d, int64_t *days)
+{
+        if (m < 1 || m > 12 || d < 1 || (unsigned)d > month_days(y, (unsigned)m))
+                return false;
+        *days = convert_days_from_civil(y, (unsigned)m, (unsigned)d);
+        return true;
+}
+
+static int month_of(struct cur *c)
+{
+        static const char *const abbr[] = { "jan", "feb", "mar", "apr", "may", "jun",
+                                            "jul", "aug", "sep", "oct", "nov", "dec" };
+        if (c->end - c->s < 3)
+                return 0;
+        for (int i = 0; i < 12; i++) {
+                if (strncasecmp(c->s, abbr[i], 3) == 0) {
+                        c->s += 3;
+                        while (c->s < c->end && isalpha((unsigned char)*c->s))
+                                c->s++; /* the full name */
+                        return i + 1;
+                }
+        }
+        return 0;
+}
+
+/* The date part of one of the forms above; *time_inline set when the form
+ * carries its clock inside (DD Mon HH:MI:SS YYYY). */
+static bool auto_date(struct cur *c, int64_t *days, int *tsecs, uint32_t *us, bool *time_inline)
+{
+        struct cur save = *c;
+        int a, b, y, n;
+        *time_inline = false;
+        if (lit(c, 'J') || lit(c, 'j')) { /* Julian day number */
+                int64_t jd = 0;
+                int k = 0;
+                while (c->s < c->end && isdigit((unsigned char)*c->s) && k < 9) {
+                        jd = jd * 10 + (*c->s - '0');
+                        c->s++;
+                        k++;
+                }
+                if (k == 0)
+                        return false;
+                *days = jd - 2440588; /* J2440588 is 1970-01-01 */
+                return true;
+        }
+        if (isalpha((unsigned char)*c->s))
+                return false;
+        if (!some_digits(c, 8, &a, &n))
+                return false;
+        if (n == 8 || n == 6) { /* YYYYMMDD, YYMMDD */
+                int yy = a / 10000;
+                if (n == 6)
+                        yy += yy < 70 ? 2000 : 1900;
+                return civil(yy, a / 100 % 100, a % 100, days);
+        }
+        if (n == 4 && lit(c, '-')) { /* YYYY-MM-DD */
+                *c = save;
+                return parse_date(&c->s, c->end, days);
+        }
+        if (n == 4 && lit(c, '.')) { /* YYYY.DDD */
+                int doy;
+                if (!digits(&c->s, c->end, 3, &doy) || doy < 1 || doy > (is_leap(a) ? 366 : 365))
+                        return false;
+                *days = convert_days_from_civil(a, 1, 1) + doy - 1;
+                return true;
+        }
+        if (n <= 2 && (lit(c, '/') || lit(c, '.'))) { /* MM/DD/YYYY, MM.DD.YYYY */
+                char sep = c->s[-1];
+                if (!some_digits(c, 2, &b, NULL) || !lit(c, sep) || !digits(&c->s, c->end, 4, &y))
+                        return false;
+                return a > 12 ? civil(y, b, a, days) : civil(y, a, b, days);
+        }
+        if (n <= 2 && c->s < c->end && *c->s == ' ') { /* DD Mon HH:MI:SS YYYY */
+                ws(c);
+                int m = month_of(c);
+                if (!m)
+                        return false;
+                ws(c);
+                if (!clock_colons(c, tsecs, us))
+                        return false;
+                ws(c);
+                if (!digits(&c->s, c->end, 4, &y))
+                        return false;
+                *time_inline = true;
+                return civil(y, m, a, days);
+        }
+        return false;
+}
+
+static bool parse_auto(const char *s, size_t len, bool to_utc, int64_t *secs, uint32_t *usec)
+{
+        struct cur c = { s, s + len };
+        ws(&c);
+        while (c.end > c.s && isspace((unsigned char)c.end[-1]))
+                c.end--;
+        if (c.s >= c.end)
+                return false;
+        int64_t days;
+        int t = 0, off = 0;
+        uint32_t us = 0;
+        bool inline_time;
+        if (!auto_date(&c, &days, &t, &us, &inline_time))
+                return false;
+        if (!inline_time && (lit(&c, 'T') || lit(&c, ' '))) {
+                ws(&c);
+                const char *at = c.s;
+                int h, mi, sec;
+                if (c.end - at >= 6 && isdigit((unsigned char)at[2]) &&
+                    digits(&c.s, c.end, 2, &h) && digits(&c.s, c.end, 2, &mi) &&
+                    digits(&c.s, c.end, 2, &sec)) { /* HHMISS */
+                        if (h > 23 || mi > 59 || sec > 59 || !fraction(&c, &us))
+                                return false;
+                        t = h * 3600 + mi * 60 + sec;
+                } else {
+                        c.s = at;
+                        if (!clock_colons(&c, &t, &us))
+                                return false;
+                }
+        }
+        if (!zone(&c, &off))
+                return false;
+        ws(&c);
+        if (c.s != c.end)
+                return false;
+        *secs = days * 86400 + t - (to_utc ? off : 0);
+        *usec = us;
+        return true;
+}
+
 /* ---- values ------------------------------------------------------------- */
 
 /* ---- DATEFORMAT and TIMEFORMAT strings ---------------------------------- */
@@ -726,11 +995,11 @@ static int int_from_text(const struct convert_type *t, const char *s, size_t len
         int64_t lo, hi;
         int_range(t->kind, &lo, &hi);
         if (overflow || (!neg && v > (uint64_t)hi) || (neg && v > (uint64_t)hi + 1))
-                return reject(rej, 1204, s, len, "Overflow, Value '%.*s', Type: %s", SHOW(len),
+                return reject(rej, 1222, s, len, "Overflow, Value '%.*s', Type: %s", SHOW(len),
                               s, t->name);
         int64_t r = neg ? (int64_t)(0 - v) : (int64_t)v;
         if (r < lo)
-                return reject(rej, 1204, s, len, "Overflow, Value '%.*s', Type: %s", SHOW(len),
+                return reject(rej, 1222, s, len, "Overflow, Value '%.*s', Type: %s", SHOW(len),
                               s, t->name);
         *ret = r;
         return 0;
@@ -778,7 +1047,7 @@ static int to_int(const struct convert_type *t, const struct jv *v, struct cell 
                                       dot ? *dot : num[0], pos, t->name);
                 }
                 if (d < (double)lo || d >= -(double)lo || (int64_t)d > hi)
-                        return reject(rej, 1204, s, len, "Overflow, Value '%s', Type: %s", num,
+                        return reject(rej, 1222, s, len, "Overflow, Value '%s', Type: %s", num,
                                       t->name);
                 out->kind = CELL_INT;
                 out->i = (int64_t)d;
@@ -1101,10 +1370,10 @@ static int to_time(const struct convert_type *t, const struct convert_opts *o,
                 bool ok = v->type == JV_STRING;
                 if (ok && fmt)
                         ok = parse_with_format(fmt, s, len, &secs, &usec);
+                else if (ok && (date ? o->dateauto : o->timefmt == CONVERT_TIME_AUTO))
+                        ok = parse_auto(s, len, t->kind == CONVERT_TIMESTAMPTZ, &secs, &usec);
                 else if (ok)
-                        ok = parse_timestamp(s, len,
-                                             (date ? o->dateauto : o->timefmt == CONVERT_TIME_AUTO),
-                                             &secs, &usec);
+                        ok = parse_timestamp(s, len, false, &secs, &usec);
                 if (!ok) {
                         if (date)
                                 return reject(rej, 1205, s, len,

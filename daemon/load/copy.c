@@ -400,11 +400,15 @@ static int option(struct parser *p, struct copy_stmt *s, unsigned *seen)
                 r = string(p, dst);
                 if (r < 0 || bit == O_DATE)
                         return r;
-                if (strcasecmp(s->timeformat, "epochmillisecs") == 0)
+                /* "Data conversion parameters", TIMEFORMAT: 'auto',
+                 * 'epochsecs' and 'epochmillisecs' are keywords in lower
+                 * case ("auto (case-sensitive)"); 'AUTO' or 'EpochSecs'
+                 * is a format string like any other. */
+                if (strcmp(s->timeformat, "epochmillisecs") == 0)
                         s->timefmt = COPY_TIME_EPOCHMILLISECS;
-                else if (strcasecmp(s->timeformat, "epochsecs") == 0)
+                else if (strcmp(s->timeformat, "epochsecs") == 0)
                         s->timefmt = COPY_TIME_EPOCHSECS;
-                else if (strcasecmp(s->timeformat, "auto") == 0)
+                else if (strcmp(s->timeformat, "auto") == 0)
                         s->timefmt = COPY_TIME_AUTO;
                 else
                         s->timefmt = COPY_TIME_STRING;

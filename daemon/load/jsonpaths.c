@@ -21,6 +21,7 @@ struct path {
         char *text;
         struct step *steps;
         size_t n_steps;
+        bool dot, bracket; /* has a .name step, a ['name'] step */
 };
 
 struct jsonpaths {
@@ -79,6 +80,7 @@ static int compile(struct path *p, char *err, size_t errlen)
                         r = add_step(p, key, 0);
                         if (r < 0)
                                 return r;
+                        p->dot = true;
                 } else if (t[i] == '[') {
                         i++;
                         if (t[i] == '\'' || t[i] == '"') {
@@ -107,6 +109,7 @@ static int compile(struct path *p, char *err, size_t errlen)
                                 r = add_step(p, key, 0);
                                 if (r < 0)
                                         return r;
+                                p->bracket = true;
                         } else if (isdigit((unsigned char)t[i])) {
                                 size_t idx = 0;
                                 while (isdigit((unsigned char)t[i])) {
@@ -145,6 +148,14 @@ int jsonpaths_parse(const char *text, size_t len, struct jsonpaths **ret, char *
                 snprintf(err, errlen, "JSONPaths: not valid JSON (line %d: %s)", je.line,
                          je.text);
                 return -EINVAL;
+        }
+        /* "COPY from JSON format": a JSONPaths file is "a single JSON
+         * object with the name "jsonpaths""; another name means 'auto'. */
+        if (json_is_object(root) && json_object_size(root) > 0 &&
+            !json_object_get(root, "jsonpaths")) {
+                json_decref(root);
+                *ret = NULL;
+                return 1;
         }
         json_t *arr = json_is_object(root) ? json_object_get(root, "jsonpaths") : NULL;
         if (!json_is_array(arr)) {
@@ -185,6 +196,21 @@ int jsonpaths_parse(const char *text, size_t len, struct jsonpaths **ret, char *
                 if (r < 0)
                         break;
         }
+        /* "COPY from JSON format", JSONPath expressions: bracket notation
+         * or dot notation, not both in one jsonpaths array. */
+        for (size_t i = 0, dot = SIZE_MAX, br = SIZE_MAX; r == 0 && i < p->n; i++) {
+                if (p->paths[i].dot && dot == SIZE_MAX)
+                        dot = i;
+                if (p->paths[i].bracket && br == SIZE_MAX)
+                        br = i;
+                if (dot != SIZE_MAX && br != SIZE_MAX) {
+                        snprintf(err, errlen,
+                                 "JSONPaths: bracket notation (\"%s\") and dot notation "
+                                 "(\"%s\") cannot be mixed in one jsonpaths array",
+                                 p->paths[br].text, p->paths[dot].text);
+                        r = -EINVAL;
+                }
+        }
         json_decref(root);
         if (r < 0) {
                 if (r == -ENOMEM)
@@ -221,17 +247,26 @@ const char *jsonpaths_text(const struct jsonpaths *p, size_t i)
         return p->paths[i].text;
 }
 
-const struct jv *jsonpaths_eval(const struct jsonpaths *p, size_t i, const struct jv *root,
-                                uint32_t *hint)
+const struct jv *jsonpaths_eval_checked(const struct jsonpaths *p, size_t i,
+                                        const struct jv *root, uint32_t *hint, bool *bad_index)
 {
         const struct path *path = &p->paths[i];
         const struct jv *v = root;
         for (size_t s = 0; s < path->n_steps && v; s++) {
                 const struct step *st = &path->steps[s];
-                if (st->key)
+                if (st->key) {
                         v = jv_get(v, st->key, st->klen, s == 0 ? hint : NULL);
-                else
+                } else {
                         v = jv_index(v, st->index);
+                        if (!v && bad_index)
+                                *bad_index = true; /* not an array, or past its end */
+                }
         }
         return v;
+}
+
+const struct jv *jsonpaths_eval(const struct jsonpaths *p, size_t i, const struct jv *root,
+                                uint32_t *hint)
+{
+        return jsonpaths_eval_checked(p, i, root, hint, NULL);
 }

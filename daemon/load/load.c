@@ -13,7 +13,7 @@
  * them, so rows, rejects and MAXERROR come out exactly as with one thread.
  * Memory is bounded whatever the size of the objects: per parser one read
  * buffer (READ_CHUNK), one window of text (READ_CHUNK plus the record being
- * read, at most RECORD_MAX: a larger record is a reject); at most
+ * read, at most RECORD_MAX: a larger record fails the COPY); at most
  * `concurrency` objects in flight, each with at most SLOT_BYTES of converted
  * rows waiting; the slowest part (the insert) sets the pace.
  *
@@ -160,7 +160,7 @@ static int check_options(struct load *l)
                 snprintf(l->err, l->errlen, "COPY: TIMEFORMAT %s", e);
                 return -EINVAL;
         }
-        if (s->dateformat && strcasecmp(s->dateformat, "auto") == 0) {
+        if (s->dateformat && strcmp(s->dateformat, "auto") == 0) { /* case-sensitive */
                 l->opts.dateauto = true;
         } else if (s->dateformat && strcasecmp(s->dateformat, "YYYY-MM-DD") != 0 &&
                    convert_timefmt_compile(s->dateformat, &l->dateformat, e, sizeof(e)) < 0) {
@@ -285,6 +285,8 @@ static int setup_paths(struct load *l)
                 snprintf(l->err, l->errlen, "COPY: %s (in '%s')", e, s->jsonpaths);
                 return r;
         }
+        if (r == 1)
+                return 0; /* not named "jsonpaths": 'auto' (l->paths stays NULL) */
         if (jsonpaths_count(l->paths) != l->n_cols) {
                 snprintf(l->err, l->errlen,
                          "COPY: the number of jsonpaths and the number of columns should "
@@ -523,6 +525,14 @@ static void publish(struct load *l, struct slot *sl, struct chunk *c)
         pthread_mutex_unlock(&l->mu);
 }
 
+static uint64_t count_newlines(const char *s, size_t len)
+{
+        uint64_t n = 0;
+        for (size_t i = 0; i < len; i++)
+                n += s[i] == '\n';
+        return n;
+}
+
 static int add_reject(struct chunk *c, const struct records_item *it, int col,
                       int code, const char *reason, const char *value, size_t value_len)
 {
@@ -536,7 +546,9 @@ static int add_reject(struct chunk *c, const struct records_item *it, int col,
         }
         struct reject *rj = &c->rejects[c->n_rejects];
         rj->before_row = c->rows;
-        rj->line = it->value ? it->line : it->err_line;
+        /* STL_LOAD_ERRORS, line_number: "For COPY from JSON, the line
+         * number of the last line of the JSON object with the error." */
+        rj->line = it->value ? it->line + count_newlines(it->text, it->len) : it->err_line;
         rj->position = it->offset;
         rj->col = col;
         rj->code = code;
@@ -567,15 +579,26 @@ static int add_reject(struct chunk *c, const struct records_item *it, int col,
         return 0;
 }
 
-/* Converts one record into a row of c, or a reject. */
-static int convert_record(struct parser *p, struct chunk *c, const struct records_item *it)
+/* Converts one record into a row of c, or a reject.  -EINVAL with m set
+ * for what fails the whole COPY rather than the record. */
+static int convert_record(struct parser *p, struct chunk *c, const struct records_item *it,
+                          const struct object *obj, char *m, size_t mlen)
 {
         struct load *l = p->l;
         const struct jv *rec = it->value;
+        if (!rec && it->too_large) {
+                /* "COPY from JSON format": "The maximum size of a JSON
+                 * object in Amazon Redshift is 4 MB" -- the COPY fails. */
+                snprintf(m, mlen,
+                         "COPY %s: the JSON object at '%s' line %" PRIu64 " is larger than "
+                         "the %zu-byte maximum (Redshift: 4 MB per JSON object); the COPY "
+                         "fails",
+                         l->stmt->table, obj->src.uri, it->line, (size_t)RECORD_MAX);
+                return -EINVAL;
+        }
         if (!rec)
                 return add_reject(c, it, -1, it->err_code, it->err, NULL, 0);
-        bool ok = rec->type == JV_OBJECT ||
-                  (rec->type == JV_ARRAY && l->stmt->format == COPY_FORMAT_JSON_PATHS);
+        bool ok = rec->type == JV_OBJECT || (rec->type == JV_ARRAY && l->paths);
         if (!ok)
                 return add_reject(c, it, -1, 1216,
                                   l->stmt->format == COPY_FORMAT_JSON_PATHS
@@ -586,12 +609,23 @@ static int convert_record(struct parser *p, struct chunk *c, const struct record
         for (size_t i = 0; i < l->n_cols; i++) {
                 const struct column *col = &l->cols[i];
                 const struct jv *v;
+                bool bad_index = false;
                 if (l->paths)
-                        v = jsonpaths_eval(l->paths, i, rec, &p->hints[i]);
+                        v = jsonpaths_eval_checked(l->paths, i, rec, &p->hints[i], &bad_index);
                 else if (l->stmt->format == COPY_FORMAT_JSON_IGNORECASE)
                         v = jv_get_ignorecase(rec, col->match, col->match_len);
                 else
                         v = jv_get(rec, col->match, col->match_len, &p->hints[i]);
+                if (bad_index) {
+                        /* "COPY from JSON format": an index that does not
+                         * exist fails the COPY, with this text. */
+                        snprintf(m, mlen,
+                                 "COPY %s: Invalid JSONPath format: Not an array or index out "
+                                 "of range (path \"%s\", column '%s', '%s' line %" PRIu64 ")",
+                                 l->stmt->table, jsonpaths_text(l->paths, i), col->name,
+                                 obj->src.uri, it->line);
+                        return -EINVAL;
+                }
                 struct convert_reject rej;
                 int r = convert_value(&col->type, &l->opts, v, &p->scratch[i], &p->cells[i],
                                       &rej);
@@ -792,9 +826,10 @@ static void produce(struct parser *p, size_t idx, struct slot *sl)
                         continue;
                 }
                 if (r > 0)
-                        r = convert_record(p, c, &it);
+                        r = convert_record(p, c, &it, obj, m, sizeof(m));
                 if (r < 0) {
-                        snprintf(m, sizeof(m), "COPY: out of memory");
+                        if (r != -EINVAL)
+                                snprintf(m, sizeof(m), "COPY: out of memory");
                         goto fail;
                 }
                 if (c->rows == c->cap_rows || c->n_rejects >= 64 || c->text.len >= SLOT_BYTES / 4) {
@@ -857,7 +892,12 @@ static void *parser_main(void *arg)
 
 /* ---- the consumer: chunks to rows ---------------------------------------- */
 
-/* Reports one reject; fails the COPY when there are more than MAXERROR. */
+/* Reports one reject; fails the COPY when there are MAXERROR of them or
+ * more.  "Data load operations", MAXERROR: "If the load returns the
+ * error_count number of errors or greater, the load fails ... Set this
+ * value to 0 or 1 if you want the load to fail as soon as the first error
+ * occurs": n allows n - 1 rejects, and 0 behaves as 1 (README, "The COPY
+ * emulator", says why this reading). */
 static int report(struct load *l, const struct object *obj, struct chunk *c,
                   const struct reject *rj)
 {
@@ -882,7 +922,8 @@ static int report(struct load *l, const struct object *obj, struct chunk *c,
                 };
                 l->req->on_error(l->req->userdata, &e);
         }
-        if (l->rejects > (uint64_t)l->stmt->maxerror) {
+        uint64_t limit = l->stmt->maxerror > 1 ? (uint64_t)l->stmt->maxerror : 1;
+        if (l->rejects >= limit) {
                 if (col)
                         snprintf(l->err, l->errlen,
                                  "COPY %s: record rejected at '%s' line %" PRIu64

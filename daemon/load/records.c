@@ -225,10 +225,11 @@ static int finish_pending(struct records *r, struct records_item *it)
 /* A bad record starting at pos: the error at byte at (relative to the
  * window), with line err_line; splitting resumes after resync from from. */
 static int bad_record(struct records *r, struct records_item *it, int code, uint64_t err_line,
-                      const char *what, size_t from)
+                      const char *what, size_t from, bool too_large)
 {
         struct records_item *p = &r->pending;
         memset(p, 0, sizeof(*p));
+        p->too_large = too_large;
         p->offset = r->base + r->pos;
         p->line = r->line;
         p->err_code = code;
@@ -248,7 +249,7 @@ static int too_large(struct records *r, struct records_item *it)
         snprintf(what, sizeof(what),
                  "JSON record larger than the %zu-byte maximum (Redshift: 4 MB per JSON "
                  "object)", r->max);
-        return bad_record(r, it, 1216, r->line, what, r->pos + r->max);
+        return bad_record(r, it, 1216, r->line, what, r->pos + r->max, true);
 }
 
 int records_next(struct records *r, struct records_item *it)
@@ -319,7 +320,7 @@ int records_next(struct records *r, struct records_item *it)
                 snprintf(what, sizeof(what), "truncated JSON record: %.120s", res.what);
         else
                 snprintf(what, sizeof(what), "invalid JSON: %.120s", res.what);
-        return bad_record(r, it, code, err_line, what, at > r->pos ? at - 1 : r->pos);
+        return bad_record(r, it, code, err_line, what, at > r->pos ? at - 1 : r->pos, false);
 }
 
 size_t records_fix_utf8(char *buf, size_t len, char repl)

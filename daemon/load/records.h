@@ -20,7 +20,8 @@
  *
  * A record longer than `max` bytes (Redshift: "The maximum size of a JSON
  * object in Amazon Redshift is 4 MB, which applies before any shredding or
- * parsing", COPY from JSON) is rejected (1216, "JSON record larger than ...")
+ * parsing", COPY from JSON) comes as a bad record with too_large set (1216,
+ * "JSON record larger than ..."; the COPY emulator fails the COPY on it)
  * without being read further, and splitting goes on at the next line that
  * starts a value after its first max bytes. */
 #pragma once
@@ -44,6 +45,7 @@ struct records_item {
         size_t text_len;
         /* when value is NULL: */
         int err_code;     /* 1216 invalid input line, 1220 invalid UTF-8 */
+        bool too_large;   /* longer than max: Redshift fails the whole COPY */
         uint64_t err_line; /* line of the error */
         char err[160];
 };

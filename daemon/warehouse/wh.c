@@ -115,6 +115,16 @@ int wh_query(struct wh *w, const char *sql, json_t **ret, char *err, size_t errl
         return w->drv->query(w, sql, ret, err, errlen);
 }
 
+int wh_load_errors(struct wh *w, json_t **ret, char *err, size_t errlen)
+{
+        if (!w->drv->load_errors) {
+                snprintf(err, errlen, "the %s target keeps no load-error log of its own",
+                         w->drv->dialect);
+                return -ENOTSUP;
+        }
+        return w->drv->load_errors(w, ret, err, errlen);
+}
+
 void wh_interrupt(struct wh *w)
 {
         if (w)

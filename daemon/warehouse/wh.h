@@ -86,5 +86,14 @@ struct wh_inserter *wh_inserter_free(struct wh_inserter *ins);
  * integer, real or string). */
 int wh_query(struct wh *w, const char *sql, json_t **ret, char *err, size_t errlen);
 
+/* Where the target itself loads (Redshift), the rows its load-error log
+ * kept for the last COPY sent with wh_exec on this connection, also after
+ * that COPY failed and was rolled back: (filename, line_number, colname,
+ * type, position, raw_line, raw_field_value, err_code, err_reason), text
+ * blank-padded as Redshift's CHAR columns are.  -ENOTSUP for targets where
+ * etld loads (their rejects reach load_request.on_error instead); -ENOENT
+ * when this connection sent no COPY. */
+int wh_load_errors(struct wh *w, json_t **ret, char *err, size_t errlen);
+
 /* Makes the statement running in another thread fail soon with -ECANCELED. */
 void wh_interrupt(struct wh *w);

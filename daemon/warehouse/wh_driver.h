@@ -33,6 +33,8 @@ struct wh_driver {
         void (*inserter_free)(struct wh_inserter *ins);
         int (*query)(struct wh *w, const char *sql, json_t **ret, char *err, size_t errlen);
         void (*interrupt)(struct wh *w);
+        /* Optional: see wh_load_errors. */
+        int (*load_errors)(struct wh *w, json_t **ret, char *err, size_t errlen);
 };
 
 extern const struct wh_driver wh_sqlite_driver;

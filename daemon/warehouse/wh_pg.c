@@ -47,11 +47,25 @@
  * passfile/PGPASSFILE, ~/.pgpass, or $CREDENTIALS_DIRECTORY/pgpass given as
  * passfile under systemd) is scrubbed from every message we pass on.
  *
- * Session: client_encoding UTF8, DateStyle ISO, TimeZone UTC and
- * extra_float_digits 3, so values print and parse the same everywhere.
+ * Session: client_encoding UTF8, DateStyle ISO, TimeZone UTC and the most
+ * float digits each server takes (extra_float_digits 3 on PostgreSQL, 2 on
+ * Redshift, whose "extra_float_digits" page allows -15 to 2: 3 is an error
+ * there, and a failed setup fails the connection), so values print and
+ * parse the same everywhere.
+ *
+ * Redshift's load errors: a COPY sent with wh_exec is preceded, in its
+ * transaction, by `SELECT pg_backend_pid(), SYSDATE` (this session's
+ * process id; the transaction's start, "SYSDATE" page).  After the COPY
+ * failed and was rolled back, wh_load_errors finds its rows of
+ * STL_LOAD_ERRORS through STL_QUERY: the "PG_BACKEND_PID" page correlates
+ * pg_backend_pid() with STL_QUERY.pid, and the "STL_LOAD_ERRORS" page says
+ * its query column joins the other system tables.  pg_last_copy_id() is not
+ * used: its page speaks of the most recently completed COPY, and says
+ * nothing of one that failed and was rolled back.
  * Host names are resolved with uv_getaddrinfo before PQconnectStart (and
  * given to libpq as hostaddr), since libpq would resolve them blocking. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -61,6 +75,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +96,10 @@
 /* The setup sent once connected; see the header comment. */
 static const char SESSION_SETUP[] =
         "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3";
+/* https://docs.aws.amazon.com/redshift/latest/dg/r_extra_float_digits.html:
+ * "0, -15 to 2"; r_datestyle.html and r_timezone_config.html take the rest. */
+static const char RS_SESSION_SETUP[] =
+        "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2";
 
 /* ---- the bridge: one uv_async_t that brings work to the loop ------------- */
 
@@ -192,6 +211,11 @@ struct wh_pg {
         char busy_msg[MSG_MAX];
         char bad_msg[MSG_MAX];  /* why the connection is gone */
         int bad_err;
+
+        /* worker only (Redshift): the last COPY's session and start, read
+         * before it was sent; copy_pid 0 when unknown */
+        long long copy_pid;
+        char copy_since[40];
 };
 
 struct wh_pg_inserter {
@@ -871,7 +895,8 @@ static void connect_poll(struct wh_pg *w)
                 stop_timer(w);
                 log_debug(w->base.drv->dialect, "%s: connected (server %d, backend pid %d)",
                           w->label, PQserverVersion(w->conn), PQbackendPID(w->conn));
-                send_query(w, SESSION_SETUP, 0, NULL, BUSY_SETUP);
+                send_query(w, w->base.drv == &wh_redshift_driver ? RS_SESSION_SETUP : SESSION_SETUP,
+                           0, NULL, BUSY_SETUP);
                 break;
         case PGRES_POLLING_FAILED:
                 connect_failed(w, 0, NULL);
@@ -2043,9 +2068,75 @@ static void pg_interrupt(struct wh *base)
         kick(w); /* also from the loop thread: handled on its next turn */
 }
 
+/* Whether the first word of sql, after blanks and comments, is word. */
+static bool first_word_is(const char *sql, const char *word)
+{
+        const char *p = sql;
+        for (;;) {
+                p += strspn(p, " \t\r\n\f\v");
+                if (p[0] == '-' && p[1] == '-') {
+                        p += strcspn(p, "\n");
+                } else if (p[0] == '/' && p[1] == '*') {
+                        const char *end = strstr(p + 2, "*/");
+                        if (!end)
+                                return false;
+                        p = end + 2;
+                } else {
+                        break;
+                }
+        }
+        size_t n = strlen(word);
+        return strncasecmp(p, word, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_';
+}
+
+/* Redshift: a COPY is preceded by reading the session's process id and
+ * the transaction's start time, for rs_load_errors (see the header
+ * comment).  Other statements go as they are. */
+static int rs_exec(struct wh *base, const char *sql, char *err, size_t errlen)
+{
+        struct wh_pg *w = pg(base);
+        if (first_word_is(sql, "COPY")) {
+                json_t *rows = NULL;
+                int res = pg_query(base, "SELECT pg_backend_pid(), SYSDATE", &rows, err, errlen);
+                if (res < 0)
+                        return res;
+                json_t *pid = json_array_get(json_array_get(rows, 0), 0);
+                json_t *since = json_array_get(json_array_get(rows, 0), 1);
+                w->copy_pid = 0;
+                /* a timestamp's text: digits, '-', ':', '.', ' ' and nothing else */
+                if (json_is_integer(pid) && json_is_string(since) &&
+                    json_string_length(since) < sizeof(w->copy_since) &&
+                    strspn(json_string_value(since), "0123456789-:. ") ==
+                            json_string_length(since)) {
+                        w->copy_pid = (long long)json_integer_value(pid);
+                        util_setf(w->copy_since, sizeof(w->copy_since), "%s",
+                                  json_string_value(since));
+                }
+                json_decref(rows);
+        }
+        return pg_exec(base, sql, err, errlen);
+}
+
+static int rs_load_errors(struct wh *base, json_t **ret, char *err, size_t errlen)
+{
+        struct wh_pg *w = pg(base);
+        if (w->copy_pid <= 0) {
+                util_setf(err, errlen, "no COPY of this session to look up");
+                return -ENOENT;
+        }
+        char sql[1024];
+        util_setf(sql, sizeof(sql),
+                  "SELECT filename, line_number, colname, type, position, raw_line, "
+                  "raw_field_value, err_code, err_reason FROM stl_load_errors "
+                  "WHERE query IN (SELECT query FROM stl_query WHERE pid = %lld "
+                  "AND starttime >= '%s') ORDER BY query, line_number, colname LIMIT 1000",
+                  w->copy_pid, w->copy_since);
+        return pg_query(base, sql, ret, err, errlen);
+}
+
 /* What the PostgreSQL and Redshift drivers share: all but open and dialect. */
 #define LIBPQ_OPS                                                                                  \
-        .close = pg_close, .exec = pg_exec, .begin = pg_begin, .commit = pg_commit,                \
+        .close = pg_close, .begin = pg_begin, .commit = pg_commit,                                 \
         .rollback = pg_rollback, .columns = pg_columns, .inserter_new = pg_inserter_new,           \
         .inserter_row = pg_inserter_row, .inserter_finish = pg_inserter_finish,                    \
         .inserter_free = pg_inserter_free, .query = pg_query, .interrupt = pg_interrupt
@@ -2053,6 +2144,7 @@ static void pg_interrupt(struct wh *base)
 const struct wh_driver wh_pg_driver = {
         .dialect = "postgres",
         .open = pg_open,
+        .exec = pg_exec,
         LIBPQ_OPS,
 };
 
@@ -2062,5 +2154,7 @@ const struct wh_driver wh_pg_driver = {
 const struct wh_driver wh_redshift_driver = {
         .dialect = "redshift",
         .open = rs_open,
+        .exec = rs_exec,
+        .load_errors = rs_load_errors,
         LIBPQ_OPS,
 };

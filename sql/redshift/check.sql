@@ -76,3 +76,39 @@ SELECT 'one songplay per NextSong event',
        CAST(a AS VARCHAR) || ' songplays for ' || CAST(b AS VARCHAR) || ' NextSong events'
 FROM (SELECT (SELECT COUNT(*) FROM etld_new_songplays) AS a,
              (SELECT COUNT(*) FROM staging_events WHERE page = 'NextSong') AS b) k;
+
+-- How evenly the tables are spread over the slices: SVV_TABLE_INFO.skew_rows,
+-- "the ratio of the number of rows in the slice with the most rows to the
+-- number of rows in the slice with the fewest rows"
+-- (https://docs.aws.amazon.com/redshift/latest/dg/r_SVV_TABLE_INFO.html;
+-- the view lists only tables that hold rows: '-' for the others).  The
+-- staging tables, this run's songplays and songs, and the published ones
+-- (created by an older etld they may still have its DISTKEY(song_id));
+-- users, artists and time are DISTSTYLE ALL, a copy per node, nothing to
+-- skew.  A check that warns: ok is always 1, so skew never fails a job;
+-- over 4 the detail starts with "warning:" (see create_tables.sql).
+SELECT 'distribution skew',
+       1,
+       CASE WHEN (SELECT MAX(skew_rows) FROM svv_table_info
+                  WHERE "table" IN ('staging_events', 'staging_songs', 'etld_new_songplays',
+                                    'etld_new_songs', 'songplays', 'songs')) > 4
+            THEN 'warning: a slice holds over 4 times the rows of another; '
+            ELSE '' END
+       || 'skew_rows: staging_events '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'staging_events') AS VARCHAR), '-')
+       || ', staging_songs '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'staging_songs') AS VARCHAR), '-')
+       || ', etld_new_songplays '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'etld_new_songplays') AS VARCHAR), '-')
+       || ', etld_new_songs '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'etld_new_songs') AS VARCHAR), '-')
+       || ', songplays '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'songplays') AS VARCHAR), '-')
+       || ', songs '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'songs') AS VARCHAR), '-');

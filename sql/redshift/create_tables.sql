@@ -15,19 +15,42 @@
 --
 -- The same columns and types as sql/postgres and sql/sqlite; Redshift adds
 -- how each table is spread over the slices and in which order its blocks
--- are written.  The choice follows the two joins that matter:
+-- are written ("Working with data distribution styles",
+-- https://docs.aws.amazon.com/redshift/latest/dg/c_choosing_dist_sort.html).
+-- The choice follows the joins and the data:
 --
---   * The transform joins every NextSong event to the songs by title,
---     artist name and duration.  staging_events is distributed on song and
---     staging_songs on title, so matching rows sit on the same slice and the
---     join needs no redistribution of the 300,000 (or 300 million) events.
---   * Queries join the fact table songplays to the dimensions.  songs is the
---     large dimension: songplays and songs are both distributed on song_id,
---     so that join is local too.  users, artists and time are small and
---     copied to every node (DISTSTYLE ALL), which makes their joins local
---     whatever the fact table's key.
+--   * A KEY column must spread rows evenly, and a NULL key puts every such
+--     row on one slice.  On the real sample (/work/shared/data/sparkify,
+--     8,056 events, 71 songs) 6,819 of the 6,820 songplays match no song,
+--     so DISTKEY(song_id) put all but one songplay on one slice; 1,236
+--     events (every page but NextSong) have no song, so DISTKEY(song) on
+--     staging_events piled them up too.  No key of these tables is both a
+--     join key and evenly spread (user_id: 96 users, the busiest with a
+--     tenth of the plays), so:
+--   * songplays and staging_events are DISTSTYLE EVEN: round robin, no skew
+--     whatever the keys hold.
+--   * Every table they join is small and copied to every node (DISTSTYLE
+--     ALL): songs, artists, users and time for the fact table, and
+--     staging_songs for the transform's match of events to songs by title,
+--     artist name and duration.  A join with an ALL table is local to each
+--     slice whatever the other table's distribution, so no query
+--     redistributes the events or the songplays.  (Song metadata grows with
+--     the catalogue, not with the plays: if songs ever outgrows ALL, KEY on
+--     song_id for songs and staging_songs is the next step, songplays
+--     staying EVEN.)
+--   * etld's matching tables (etld_song_match, etld_new_song_match,
+--     etld_songplay_src) stay keyed on the title = song join: those keys
+--     are never NULL (only NextSong events become songplays, and every one
+--     has a song; a match has a title), so they do not skew.
 --   * Sort keys are what queries filter or join on: start_time for songplays
 --     and time (time ranges), the primary key of each dimension.
+--   * The shadow tables have their published table's style, so publish.sql
+--     moves rows between tables spread the same way.  Published tables that
+--     an older etld created with DISTKEY(song_id) keep it (they are created
+--     only when missing); `ALTER TABLE songplays ALTER DISTSTYLE EVEN` (and
+--     songs ALL) changes them, which check.sql's skew check shows is due.
+--
+-- check.sql reports SVV_TABLE_INFO.skew_rows and warns over 4.
 --
 -- Primary keys are informational on Redshift (not enforced); the check step
 -- verifies uniqueness.  DDL is transactional on Redshift, so the step runs
@@ -77,7 +100,7 @@ CREATE TABLE staging_events (
     userId          VARCHAR(32),
     input_order     BIGINT IDENTITY(0, 1)
 )
-DISTKEY (song);
+DISTSTYLE EVEN;
 
 -- Every song file, keys matched to columns by name (JSON 'auto').
 CREATE TABLE staging_songs (
@@ -93,7 +116,7 @@ CREATE TABLE staging_songs (
     year             INTEGER,
     input_order      BIGINT IDENTITY(0, 1)
 )
-DISTKEY (title);
+DISTSTYLE ALL;
 
 -- The published star schema.
 CREATE TABLE IF NOT EXISTS songplays (
@@ -107,7 +130,7 @@ CREATE TABLE IF NOT EXISTS songplays (
     location    VARCHAR(256),
     user_agent  VARCHAR(512)
 )
-DISTKEY (song_id)
+DISTSTYLE EVEN
 SORTKEY (start_time);
 
 CREATE TABLE IF NOT EXISTS users (
@@ -127,7 +150,7 @@ CREATE TABLE IF NOT EXISTS songs (
     year      INTEGER,
     duration  DOUBLE PRECISION
 )
-DISTKEY (song_id)
+DISTSTYLE ALL
 SORTKEY (song_id);
 
 CREATE TABLE IF NOT EXISTS artists (
@@ -169,7 +192,7 @@ CREATE TABLE etld_new_songplays (
     ev_artist   VARCHAR(256),
     ev_length   DOUBLE PRECISION
 )
-DISTKEY (song_id)
+DISTSTYLE EVEN
 SORTKEY (start_time);
 
 CREATE TABLE etld_upd_songplays (
@@ -200,7 +223,7 @@ CREATE TABLE etld_new_songs (
     src_object VARCHAR(1024),
     src_order  BIGINT
 )
-DISTKEY (song_id);
+DISTSTYLE ALL;
 
 CREATE TABLE etld_new_artists (
     artist_id  VARCHAR(32),
@@ -286,7 +309,9 @@ CREATE TABLE etld_plan (
     source VARCHAR(32) NOT NULL,
     uri    VARCHAR(1024) NOT NULL,
     size   BIGINT NOT NULL,
-    tag    VARCHAR(256)
+    -- TAG is a reserved word on Redshift (r_pg_keywords.html): quoted, the
+    -- one way the page allows; no statement reads it on Redshift.
+    "tag"  VARCHAR(256)
 );
 
 CREATE TABLE etld_run (

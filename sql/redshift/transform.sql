@@ -9,7 +9,7 @@
 --   * DELETE, not TRUNCATE: Redshift's TRUNCATE commits the transaction it
 --     runs in.
 --   * No ANALYZE: Redshift analyzes new tables itself, and the one big join
---     is local to each slice (see the distribution keys in
+--     is local to each slice (staging_songs is DISTSTYLE ALL, see
 --     create_tables.sql) whatever the planner's estimates.
 --   * No COLLATE "C": Redshift compares VARCHAR byte by byte already.
 --   * No row-value comparisons ((a, b) < (c, d)): written out.

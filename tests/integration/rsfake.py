@@ -23,6 +23,13 @@ limits a rule to its first N matches.
 Unmatched queries succeed with no rows.  Transaction status (I/T/E) is kept
 as a server would: BEGIN, COMMIT, ROLLBACK, and an error inside a block.
 
+Before any rule of the test, every query goes through rsrules.refusal():
+what the Redshift documentation says a cluster refuses (session parameters
+out of their documented values, PostgreSQL features Redshift lacks,
+reserved words as bare names, TRUNCATE inside a transaction) fails as it
+would on a cluster, and the refusal is kept in `refused` as (query,
+sqlstate, message).  Server(strict=False) turns that off.
+
 TLS: the SSLRequest is accepted with a self-signed certificate made with the
 openssl command when tls=True, refused ('N') otherwise, so a client that
 requires TLS must fail against Server(tls=False).
@@ -38,7 +45,9 @@ import subprocess
 import tempfile
 import threading
 
-INT4, INT8, TEXT, VARCHAR = 23, 20, 25, 1043
+import rsrules
+
+INT4, INT8, TEXT, VARCHAR, TIMESTAMP = 23, 20, 25, 1043, 1114
 
 SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST, PROTOCOL_3 = 80877103, 80877104, 80877102, 196608
 
@@ -53,8 +62,10 @@ class _Rule:
 
 
 class Server:
-    def __init__(self, password="secret", tls=True, user=None):
+    def __init__(self, password="secret", tls=True, user=None, strict=True):
         self.password, self.tls, self.user = password, tls, user
+        self.strict = strict
+        self.refused = []    # (query, sqlstate, message) that rsrules refused
         self.rules = []
         self.log = []        # (session index, query text)
         self.sessions = []   # dicts, one per connection that started up
@@ -246,6 +257,12 @@ class Server:
         if status == b"E" and word not in ("ROLLBACK", "COMMIT", "END", "ABORT"):
             return (self._error("25P02", "current transaction is aborted, commands ignored "
                                 "until end of transaction block"), status)
+        refusal = rsrules.refusal(query, in_transaction=status == b"T") if self.strict else None
+        if refusal:
+            with self.lock:
+                self.refused.append((query,) + refusal)
+            return self._error(*refusal), (b"E" if status == b"T" or word in ("BEGIN", "START")
+                                           else status)
         if word in ("COMMIT", "END"):
             return self._msg(b"C", (b"ROLLBACK" if status == b"E" else b"COMMIT") + b"\0"), b"I"
         if word in ("ROLLBACK", "ABORT"):

@@ -10,8 +10,11 @@ and answers from rules; it executes nothing.  With it:
   diff);
 - TLS is required by default (a server without TLS is refused) and the URI's
   own sslmode wins;
-- a failed COPY fills the job's load errors from STL_LOAD_ERRORS (by
-  pg_last_copy_id()), as `etlctl errors JOB` shows them;
+- a failed COPY fills the job's load errors from STL_LOAD_ERRORS, found by
+  the session's pg_backend_pid() and the transaction's SYSDATE read before
+  the COPY (through STL_QUERY), as `etlctl errors JOB` shows them;
+- every statement etld sends passes rsrules (what the Redshift
+  documentation says a cluster refuses): rsfake refuses the others;
 - wrong password: a clear error naming user and host, never the password;
 - cancel during a COPY sends a cancel request; the job ends cancelled;
 - a connection dropped during a COPY is retried, and the COPY runs again;
@@ -45,6 +48,7 @@ GOLDEN = os.path.join(HERE, "golden", "redshift_etl.sql")
 GOLDEN_INC = os.path.join(HERE, "golden", "redshift_incremental.sql")
 PASSWORD = "Rs-Pw-2c91e7-etld"
 ROLE = "arn:aws:iam::123456789012:role/etld-redshift-s3-read"
+BACKEND_PID, COPY_SINCE = 4242, "2026-12-04 05:40:01.123456"
 
 
 def password_file(workdir, pw=PASSWORD):
@@ -133,6 +137,9 @@ def answer_like_redshift(rs, copied=24):
     rs.rule(r"FROM etld_copies WHERE job_id = (\d+) AND stmt = (\d+)",
             cols=[("count", rsfake.INT8)], rows=recorded)
     rs.rule(r"^SELECT pg_last_copy_count\(\)$", cols=[("n", rsfake.INT4)], rows=[[copied]])
+    rs.rule(r"^SELECT pg_backend_pid\(\), SYSDATE$",
+            cols=[("pg_backend_pid", rsfake.INT4), ("sysdate", rsfake.TIMESTAMP)],
+            rows=[[BACKEND_PID, COPY_SINCE]])
 
     def last_publish(m):
         jobs = [int(x) for q in rs.statements() if q.startswith("INSERT INTO etld_publishes")
@@ -162,7 +169,7 @@ def answer_like_redshift(rs, copied=24):
         return rows
     rs.rule(r"^SELECT mode, reason FROM etld_run WHERE job_id = (\d+)$",
             cols=[("mode", rsfake.VARCHAR), ("reason", rsfake.VARCHAR)], rows=run_rows)
-    rs.rule(r"^SELECT source, uri, size, tag FROM etld_plan WHERE job_id = (\d+) ORDER BY seq$",
+    rs.rule(r'^SELECT source, uri, size, "tag" FROM etld_plan WHERE job_id = (\d+) ORDER BY seq$',
             cols=[("source", rsfake.VARCHAR), ("uri", rsfake.VARCHAR), ("size", rsfake.INT8),
                   ("tag", rsfake.VARCHAR)], rows=plan_rows)
     rs.rule(r"(?m)^SELECT '([^']+)',", cols=[("name", rsfake.VARCHAR), ("ok", rsfake.INT4),
@@ -230,6 +237,9 @@ def test_golden_statements(etld_factory, workdir, rs):
     check_golden(GOLDEN, rs.statements(), job)
     # the manifests went to the project bucket and were removed after the load
     assert project_keys(S3["env"]) == []
+    # Nothing etld sent is what the Redshift documentation says a cluster
+    # refuses (rsrules.py); the session setup used to be (extra_float_digits 3).
+    assert rs.refused == [], rs.refused
     # One TLS session per step, as the master user, into the database named.
     assert rs.sessions and all(s["tls"] and s["password_ok"] for s in rs.sessions), rs.sessions
     assert {(s["user"], s["database"]) for s in rs.sessions} == {("awsuser", "dev")}
@@ -237,7 +247,7 @@ def test_golden_statements(etld_factory, workdir, rs):
     assert len(rs.sessions) == 6, rs.sessions
     # The COPY counts became the load step's progress; the checks were kept.
     assert (step_of(st, "load").get("progress") or {}).get("rows") == 48
-    assert len(st.get("checks") or []) == 10 and all(c["ok"] for c in st["checks"])
+    assert len(st.get("checks") or []) == 11 and all(c["ok"] for c in st["checks"])
     # The password never reached the log, the journal or the status.
     assert PASSWORD not in d.stderr_text() + json.dumps(st)
 
@@ -267,6 +277,7 @@ def test_golden_incremental(etld_factory, workdir, rs):
     statements = statements[i - 1:]
     check_golden(GOLDEN_INC, statements, job)
     assert project_keys(S3["env"]) == []
+    assert rs.refused == [], rs.refused  # rsrules.py: nothing a cluster refuses
 
 
 def test_tls_required_by_default(etld_factory, workdir):
@@ -303,8 +314,9 @@ def test_failed_copy_reads_stl_load_errors(etld_factory, workdir, rs):
     rs.rule(r"(?m)^COPY staging_events", error=(
         "XX000", "Load into table 'staging_events' failed.  Check 'stl_load_errors' system "
         "table for details."))
-    rs.rule(r"FROM stl_load_errors WHERE query = pg_last_copy_id\(\)", cols=STL_COLS,
-            rows=STL_ROWS)
+    rs.rule(r"FROM stl_load_errors WHERE query IN \(SELECT query FROM stl_query "
+            r"WHERE pid = %d AND starttime >= '%s'\)" % (BACKEND_PID, re.escape(COPY_SINCE)),
+            cols=STL_COLS, rows=STL_ROWS)
     d = rs_daemon(etld_factory, workdir)
     job = d.submit(rs_settings(rs))["job"]
     st = d.wait_job(job, timeout=60)
@@ -312,7 +324,16 @@ def test_failed_copy_reads_stl_load_errors(etld_factory, workdir, rs):
     assert "stl_load_errors" in step_of(st, "load")["error"], st
     qs = sent(rs)
     i = next(i for i, q in enumerate(qs) if q.startswith("COPY staging_events"))
+    # The marker was read in the COPY's transaction, before it; the lookup
+    # after the rollback uses it, not pg_last_copy_id() (whose page speaks
+    # of the most recently completed COPY only).
+    assert qs[i - 1] == "SELECT pg_backend_pid(), SYSDATE" and qs[i - 2] == "BEGIN", qs[i - 2:i]
     assert qs[i + 1] == "ROLLBACK" and "stl_load_errors" in qs[i + 2], qs[i:i + 3]
+    assert qs[i + 2] == (
+        "SELECT filename, line_number, colname, type, position, raw_line, raw_field_value, "
+        "err_code, err_reason FROM stl_load_errors WHERE query IN (SELECT query FROM stl_query "
+        "WHERE pid = %d AND starttime >= '%s') ORDER BY query, line_number, colname LIMIT 1000"
+        % (BACKEND_PID, COPY_SINCE)), qs[i + 2]
     # Not a transient error: the COPY was sent once.
     assert sum(q.startswith("COPY staging_events") for q in qs) == 1
     r = etldtest.etlctl(d.sock, "errors", str(job), "--json")
@@ -494,6 +515,12 @@ def test_redshift_transform_and_checks_on_postgres(etld_factory, workdir, small_
     sql = sql_dir_with(workdir, "postgres", ["transform.sql", "check.sql", "publish.sql"])
     with pgenv.Server() as pg:
         pg.psql("CREATE DATABASE rs OWNER %s" % pgenv.USER, db="postgres")
+        # A stand-in for Redshift's SVV_TABLE_INFO (r_SVV_TABLE_INFO.html),
+        # with one skewed table: the skew check warns, the job succeeds.
+        pg.psql("CREATE VIEW svv_table_info AS SELECT CAST(t AS VARCHAR(128)) AS \"table\", "
+                "CAST(s AS NUMERIC(13,2)) AS skew_rows FROM (VALUES ('etld_new_songplays', 9.5), "
+                "('songs', 1), ('staging_events', 1.02)) v (t, s); "
+                "GRANT SELECT ON svv_table_info TO %s" % pgenv.USER, db="rs")
         d = etld_factory(conf_extra="password = %s\n[daemon]\nsql_dir = %s\n"
                          % (pgenv.PASSWORD, sql))
         s = etldtest.settings_for(small_data, "/nonexistent.db")
@@ -501,7 +528,12 @@ def test_redshift_transform_and_checks_on_postgres(etld_factory, workdir, small_
         job = d.submit(s)["job"]
         st = d.wait_job(job, timeout=120)
         assert_job_succeeded(st)
-        assert len(st["checks"]) == 10 and all(c["ok"] for c in st["checks"]), st["checks"]
+        assert len(st["checks"]) == 11 and all(c["ok"] for c in st["checks"]), st["checks"]
+        skew = [c for c in st["checks"] if c["name"] == "distribution skew"]
+        assert skew and skew[0]["detail"] == (
+            "warning: a slice holds over 4 times the rows of another; skew_rows: "
+            "staging_events 1.02, staging_songs -, etld_new_songplays 9.50, "
+            "etld_new_songs -, songplays -, songs 1.00"), skew
         exp = expected.for_data_dir(small_data)
         bad = []
         for t, cols in expected.COLUMNS.items():

@@ -6,7 +6,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "load/copy.h"
@@ -173,6 +175,95 @@ static void test_credentials_never_echoed(void **state)
         }
 }
 
+/* The text of sql/DIALECT/copy.sql with each {section.key} as 's3://b/v' and its
+ * "--" comments dropped (they may hold ';'), or NULL. */
+static char *copy_sql(const char *dialect)
+{
+        const char *root = getenv("ETLD_SOURCE_ROOT");
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/sql/%s/copy.sql", root ? root : ".", dialect);
+        FILE *fp = fopen(path, "r");
+        if (!fp)
+                return NULL;
+        char raw[16384];
+        size_t n = fread(raw, 1, sizeof(raw) - 1, fp);
+        fclose(fp);
+        raw[n] = '\0';
+        char *out = malloc(10 * n + 1);
+        size_t o = 0;
+        bool quoted = false;
+        for (size_t i = 0; out && i < n; i++) {
+                if (raw[i] == '\'')
+                        quoted = !quoted;
+                if (!quoted && raw[i] == '-' && raw[i + 1] == '-') {
+                        while (i < n && raw[i] != '\n')
+                                i++;
+                        out[o++] = '\n';
+                        continue;
+                }
+                if (raw[i] == '{') {
+                        const char *close = strchr(raw + i, '}');
+                        if (close) {
+                                /* a value each option takes, a JSONPaths URI included */
+                                memcpy(out + o, "'s3://b/v'", 10);
+                                o += 10;
+                                i = (size_t)(close - raw);
+                                continue;
+                        }
+                }
+                out[o++] = raw[i];
+        }
+        if (out)
+                out[o] = '\0';
+        return out;
+}
+
+/* Issue 12, point 5: the COPY statements of sql/redshift/copy.sql -- the
+ * text Redshift receives as it is -- are read by the emulator's parser, so
+ * an option the parser (and so the emulator) does not know fails the build.
+ * The other dialects' copy.sql must be the same statements. */
+static void test_redshift_copy_sql_parses(void **state)
+{
+        (void)state;
+        static const char *const dialects[] = { "redshift", "postgres", "sqlite" };
+        char *first[2] = { NULL, NULL };
+        for (size_t d = 0; d < 3; d++) {
+                char *sql = copy_sql(dialects[d]);
+                if (!sql)
+                        fail_msg("cannot read sql/%s/copy.sql (ETLD_SOURCE_ROOT unset?)",
+                                 dialects[d]);
+                size_t k = 0;
+                char *save = sql;
+                for (char *semi = strchr(save, ';'); semi; semi = strchr(save, ';')) {
+                        *semi = '\0';
+                        struct copy_stmt *st = NULL;
+                        char err[256];
+                        if (copy_parse(save, &st, err, sizeof(err)) < 0)
+                                fail_msg("sql/%s/copy.sql statement %zu: %s", dialects[d],
+                                         k + 1, err);
+                        assert_true(k < 2);
+                        assert_true(st->has_credentials);
+                        assert_non_null(st->region);
+                        assert_int_equal(st->compupdate, COPY_OFF);
+                        assert_int_equal(st->statupdate, COPY_OFF);
+                        if (d == 0) {
+                                first[k] = strdup(st->table);
+                        } else {
+                                assert_string_equal(st->table, first[k]);
+                        }
+                        copy_stmt_free(st);
+                        k++;
+                        save = semi + 1;
+                }
+                assert_int_equal(k, 2);
+                free(sql);
+        }
+        assert_string_equal(first[0], "staging_events");
+        assert_string_equal(first[1], "staging_songs");
+        free(first[0]);
+        free(first[1]);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -183,6 +274,7 @@ int main(void)
                 cmocka_unit_test(test_option_variants),
                 cmocka_unit_test(test_errors_with_position),
                 cmocka_unit_test(test_credentials_never_echoed),
+                cmocka_unit_test(test_redshift_copy_sql_parses),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -211,7 +211,7 @@ static void test_json_objects_concatenated_or_newline_separated(void **state)
         EQ(f, "SELECT count(*) || ':' || sum(id) FROM t", "5:15");
 }
 
-/* "COPY from JSON format", JSONPaths: bracket notation and dot notation,
+/* "COPY from JSON format", JSONPaths: bracket notation or dot notation,
  * array indexes ("$['friends'][0]"); a path that selects nothing loads
  * NULL. */
 static void test_jsonpaths_bracket_dot_and_index(void **state)
@@ -219,11 +219,70 @@ static void test_jsonpaths_bracket_dot_and_index(void **state)
         struct fx *f = *state;
         ddl(f, "CREATE TABLE t (a VARCHAR(10), b INTEGER, c INTEGER, d VARCHAR(10))");
         put(f, "p.json",
-            "{\"jsonpaths\": [\"$['name']\", \"$.x.y\", \"$['arr'][1]\", \"$.none\"]}");
+            "{\"jsonpaths\": [\"$['name']\", \"$['x']['y']\", \"$['arr'][1]\", \"$['none']\"]}");
         put(f, "a/1.json", "{\"name\":\"n\",\"x\":{\"y\":7},\"arr\":[5,6]}");
         ok(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'");
         EQ(f, "SELECT a || b || c FROM t", "n76");
         EQ(f, "SELECT d FROM t", "NULL");
+        ddl(f, "CREATE TABLE t (a VARCHAR(10), b INTEGER, c INTEGER, d VARCHAR(10))");
+        put(f, "p.json", "{\"jsonpaths\": [\"$.name\", \"$.x.y\", \"$.arr[1]\", \"$.none\"]}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'");
+        EQ(f, "SELECT a || b || c FROM t", "n76");
+}
+
+/* "COPY from JSON format", JSONPath expressions: bracket notation and dot
+ * notation cannot be mixed in one jsonpaths array -- the COPY fails before
+ * reading anything. */
+static void test_jsonpaths_notations_not_mixed(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (a VARCHAR(10), b INTEGER)");
+        put(f, "a/1.json", "{\"name\":\"n\",\"x\":{\"y\":7}}");
+        put(f, "p.json", "{\"jsonpaths\": [\"$['name']\", \"$.x.y\"]}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'", "cannot be mixed");
+        put(f, "p.json", "{\"jsonpaths\": [\"$.name\", \"$.x['y']\"]}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'", "cannot be mixed");
+        EQ(f, "SELECT count(*) FROM t", "0");
+}
+
+/* "COPY from JSON format" and "Data format parameters": a JSONPaths file is
+ * "a single JSON object with the name "jsonpaths""; "If the name is any
+ * string other than "jsonpaths", COPY uses the 'auto' argument instead of
+ * using the JSONPaths file" -- no error, keys matched to column names. */
+static void test_jsonpaths_other_name_means_auto(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER, name VARCHAR(10))");
+        put(f, "a/1.json", "{\"id\":1,\"name\":\"one\",\"x\":9}");
+        put(f, "p.json", "{\"paths\": [\"$.x\", \"$.x\"]}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'");
+        EQ(f, "SELECT id || name FROM t", "1one");
+        /* and as with 'auto', a record that is an array is not a row */
+        put(f, "a/1.json", "[2, \"two\"]");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'", "MAXERROR");
+}
+
+/* "COPY from JSON format", JSONPath expressions: "If an index ... doesn't
+ * exist", or the value is not an array, "COPY fails with the following
+ * error: Invalid JSONPath format: Not an array or index out of range." --
+ * the whole COPY, not a reject (MAXERROR does not help). */
+static void test_jsonpaths_index_out_of_range_fails(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (a INTEGER)");
+        put(f, "p.json", "{\"jsonpaths\": [\"$.arr[2]\"]}");
+        put(f, "a/1.json", "{\"arr\":[1,2,3]}\n{\"arr\":[1,2]}\n");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json' MAXERROR 100",
+              "Invalid JSONPath format: Not an array or index out of range");
+        assert_int_equal(f->n_errors, 0);
+        EQ(f, "SELECT count(*) FROM t", "0");
+        put(f, "a/1.json", "{\"arr\":{\"2\":5}}\n");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json' MAXERROR 100",
+              "Not an array or index out of range");
+        /* a missing member is not an index error: NULL */
+        put(f, "a/1.json", "{\"other\":1}\n");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'");
+        EQ(f, "SELECT coalesce(a, 'null') FROM t", "null");
 }
 
 /* "COPY from JSON format", JSONPaths: records may be arrays; "$[0]" picks
@@ -261,7 +320,7 @@ static void test_jsonpaths_bad_syntax(void **state)
         fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'", "$.a[*]");
         put(f, "p.json", "{\"jsonpaths\": [\"a\"]}");
         fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'", "must start with '$'");
-        put(f, "p.json", "{\"paths\": []}");
+        put(f, "p.json", "{\"jsonpaths\": {}}");
         fails(f, "COPY t FROM 'file://%D/a/' JSON 'file://%D/p.json'", "\"jsonpaths\" array");
 }
 
@@ -318,8 +377,9 @@ static void test_numbers_as_strings_and_strings_as_numbers(void **state)
 /* ---- "Data conversion parameters" and "Load error reference" -------------- */
 
 /* "Load error reference": 1207 "Invalid digit" for a non-digit in an integer
- * column, 1204 overflow for a value out of range (SMALLINT, INTEGER, BIGINT
- * ranges of "Numeric types"). */
+ * column; 1222 "Integer value overflow error" for a value out of the
+ * SMALLINT, INTEGER, BIGINT ranges of "Numeric types" (1204, "exceeded the
+ * acceptable range", stays for DECIMAL, REAL and lengths). */
 static void test_integer_invalid_digit_and_overflow(void **state)
 {
         struct fx *f = *state;
@@ -335,8 +395,8 @@ static void test_integer_invalid_digit_and_overflow(void **state)
         assert_int_equal(f->errs[0].code, 1207);
         assert_string_equal(f->errs[0].colname, "s");
         assert_string_equal(f->errs[0].field, "12a");
-        assert_int_equal(f->errs[1].code, 1204);
-        assert_int_equal(f->errs[2].code, 1204);
+        assert_int_equal(f->errs[1].code, 1222);
+        assert_int_equal(f->errs[2].code, 1222);
 }
 
 /* "Data conversion parameters", ROUNDEC: "By default, the COPY command
@@ -424,15 +484,77 @@ static void test_timeformat_epoch(void **state)
         EQ(f, "SELECT ts FROM t", "2018-11-01 20:57:10");
 }
 
-/* "Using automatic recognition with DATEFORMAT and TIMEFORMAT": 'auto' reads
- * ISO 8601 with a 'T' and a 'Z'. */
+/* "Using automatic recognition with DATEFORMAT and TIMEFORMAT"
+ * (automatic-recognition.html): 'auto' reads every form of the page's table,
+ * each with the page's own example. */
 static void test_timeformat_auto(void **state)
 {
         struct fx *f = *state;
+        static const struct {
+                const char *in, *ts, *tstz;
+        } forms[] = {
+                { "2019-02-11T05:09:12.195Z", "2019-02-11 05:09:12.195", "2019-02-11 05:09:12.195+00" },
+                { "2018-11-01T20:57:10.5Z", "2018-11-01 20:57:10.5", "2018-11-01 20:57:10.5+00" },
+                { "J2451187", "1999-01-08 00:00:00", "1999-01-08 00:00:00+00" },
+                { "19960108 040809", "1996-01-08 04:08:09", "1996-01-08 04:08:09+00" },
+                { "960108 040809", "1996-01-08 04:08:09", "1996-01-08 04:08:09+00" },
+                { "1996.008", "1996-01-08 00:00:00", "1996-01-08 00:00:00+00" },
+                { "1996-01-08 04:05:06.789", "1996-01-08 04:05:06.789", "1996-01-08 04:05:06.789+00" },
+                { "17 Dec 07:37:16 1997 PST", "1997-12-17 07:37:16", "1997-12-17 15:37:16+00" },
+                { "12/17/1997 07:37:16.00 PST", "1997-12-17 07:37:16", "1997-12-17 15:37:16+00" },
+                { "1997-12-17 07:37:16-08", "1997-12-17 07:37:16", "1997-12-17 15:37:16+00" },
+                { "12.17.1997 07:37:16.00 PST", "1997-12-17 07:37:16", "1997-12-17 15:37:16+00" },
+                { "2018-11-01", "2018-11-01 00:00:00", "2018-11-01 00:00:00+00" },
+        };
+        for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+                ddl(f, "CREATE TABLE t (ts TIMESTAMP, tz TIMESTAMPTZ, d DATE)");
+                char rec[200];
+                snprintf(rec, sizeof(rec), "{\"ts\":\"%s\",\"tz\":\"%s\",\"d\":\"%s\"}",
+                         forms[i].in, forms[i].in, forms[i].in);
+                put(f, "a/1.json", rec);
+                int r = run(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT 'auto' "
+                               "DATEFORMAT 'auto'");
+                if (r != 0)
+                        fail_msg("'auto' does not read '%s': %s", forms[i].in, f->err);
+                assert_string_equal(val(f, "SELECT ts FROM t"), forms[i].ts);
+                assert_string_equal(val(f, "SELECT tz FROM t"), forms[i].tstz);
+                char day[11];
+                snprintf(day, sizeof(day), "%.10s", forms[i].ts);
+                assert_string_equal(val(f, "SELECT d FROM t"), day);
+        }
+        /* "Automatic recognition doesn't support epochsecs and epochmillisecs" */
         ddl(f, "CREATE TABLE t (ts TIMESTAMP)");
-        put(f, "a/1.json", "{\"ts\":\"2018-11-01T20:57:10.5Z\"}");
+        put(f, "a/1.json", "{\"ts\":\"1541105830\"}{\"ts\":\"13/45/2019 00:00:00\"}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT 'auto' MAXERROR 3");
+        assert_int_equal(f->n_errors, 2);
+        assert_int_equal(f->errs[0].code, 1206);
+}
+
+/* "Data conversion parameters", TIMEFORMAT and DATEFORMAT: 'auto',
+ * 'epochsecs' and 'epochmillisecs' are case-sensitive keywords ("auto
+ * (case-sensitive)"); in any other case they are format strings, and
+ * 'EPOCHSECS' as a format string reads no epoch. */
+static void test_time_keywords_are_case_sensitive(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (ts TIMESTAMP)");
+        put(f, "a/1.json", "{\"ts\":1541105830}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT 'epochsecs'");
+        EQ(f, "SELECT ts FROM t", "2018-11-01 20:57:10");
+        /* (here a format string etld cannot read: the COPY fails naming it) */
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT 'EPOCHSECS'",
+              "format string 'EPOCHSECS'");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT 'EpochMillisecs'",
+              "format string 'EpochMillisecs'");
+        put(f, "a/1.json", "{\"ts\":\"2018-11-01T20:57:10Z\"}");
+        ddl(f, "CREATE TABLE t (ts TIMESTAMP)");
         ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT 'auto'");
-        EQ(f, "SELECT ts FROM t", "2018-11-01 20:57:10.5");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' TIMEFORMAT 'AUTO'", "format string 'AUTO'");
+        ddl(f, "CREATE TABLE t (d DATE)");
+        put(f, "a/1.json", "{\"d\":\"1996.008\"}");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' DATEFORMAT 'auto'");
+        EQ(f, "SELECT d FROM t", "1996-01-08");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' DATEFORMAT 'Auto'", "format string 'Auto'");
 }
 
 /* "DATEFORMAT and TIMEFORMAT strings": YYYY, MM, DD, HH24, HH12 with AM/PM,
@@ -462,7 +584,7 @@ static void test_bad_timestamp_and_date_rejected(void **state)
         struct fx *f = *state;
         ddl(f, "CREATE TABLE t (ts TIMESTAMP, d DATE)");
         put(f, "a/1.json", "{\"ts\":\"2018-13-01 00:00:00\"}\n{\"d\":\"2018-02-30\"}\n");
-        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 2");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 3");
         assert_int_equal(f->n_errors, 2);
         assert_int_equal(f->errs[0].code, 1206);
         assert_int_equal(f->errs[1].code, 1205);
@@ -476,7 +598,7 @@ static void test_boolean_values(void **state)
         ddl(f, "CREATE TABLE t (b BOOLEAN)");
         put(f, "a/1.json",
             "{\"b\":true}{\"b\":\"f\"}{\"b\":\"YES\"}{\"b\":0}{\"b\":\"maybe\"}");
-        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 1");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 2");
         EQ(f, "SELECT group_concat(b, '') FROM t", "1010");
         assert_int_equal(f->errs[0].code, 1210);
 }
@@ -583,7 +705,7 @@ static void test_stl_load_errors_fields(void **state)
         struct fx *f = *state;
         ddl(f, "CREATE TABLE t (id INTEGER, name VARCHAR(10))");
         put(f, "a/1.json", "{\"id\":1,\"name\":\"a\"}\n{\"id\":\"x2\",\"name\":\"b\"}\n");
-        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 1");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 2");
         assert_int_equal(f->n_errors, 1);
         struct rejected *e = &f->errs[0];
         assert_non_null(strstr(e->filename, "/a/1.json"));
@@ -606,28 +728,91 @@ static void test_invalid_json_record_rejected(void **state)
         struct fx *f = *state;
         ddl(f, "CREATE TABLE t (id INTEGER)");
         put(f, "a/1.json", "{\"id\":1}\n{\"id\":,}\n{\"id\":3}\n");
-        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 1");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 2");
         assert_int_equal(f->n_errors, 1);
         assert_int_equal(f->errs[0].code, 1216);
         assert_int_equal(f->errs[0].line, 2);
         EQ(f, "SELECT group_concat(id, '') FROM t", "13");
 }
 
-/* "Data load operations", MAXERROR: "If the load returns the error_count
- * number of errors or greater, the load fails"; precisely, up to n rejects
- * are allowed (default 0); with more the COPY fails. */
-static void test_maxerror(void **state)
+/* "Data load operations" (copy-parameters-data-load.html), MAXERROR: "If
+ * the load returns the error_count number of errors or greater, the load
+ * fails"; "Set this value to 0 or 1 if you want the load to fail as soon as
+ * the first error occurs"; the default is 0.  So MAXERROR n tolerates n - 1
+ * rejects: pinned at n - 1 (loads), n and n + 1 (fail), and 0 and 1 both
+ * stop at the first.  The README ("The COPY emulator") gives the reasons. */
+static void test_maxerror_boundary(void **state)
 {
         struct fx *f = *state;
         ddl(f, "CREATE TABLE t (id INTEGER)");
+        /* two rejects (a, b), one good row */
         put(f, "a/1.json", "{\"id\":\"a\"}{\"id\":\"b\"}{\"id\":3}");
         fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto'", "MAXERROR is 0");
         assert_int_equal(f->n_errors, 1);
-        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 1", "2 reject(s)");
-        ddl(f, "CREATE TABLE t (id INTEGER)");
-        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 2");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 0", "1 reject(s), MAXERROR is 0");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 1", "1 reject(s), MAXERROR is 1");
+        assert_int_equal(f->n_errors, 1);
+        /* n = 2 errors: MAXERROR n + 1 = 3 loads, n = 2 fails, n - 1 = 1 fails */
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 3");
         assert_int_equal(f->n_errors, 2);
         EQ(f, "SELECT count(*) FROM t", "1");
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 2", "2 reject(s), MAXERROR is 2");
+        assert_int_equal(f->n_errors, 2);
+        EQ(f, "SELECT count(*) FROM t", "0");
+        /* the same boundary seen from MAXERROR 3: 2, 3 and 4 rejects */
+        put(f, "a/1.json", "{\"id\":\"a\"}{\"id\":\"b\"}{\"id\":\"c\"}{\"id\":9}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 3", "3 reject(s), MAXERROR is 3");
+        put(f, "a/1.json", "{\"id\":\"a\"}{\"id\":\"b\"}{\"id\":\"c\"}{\"id\":\"d\"}");
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 3", "3 reject(s), MAXERROR is 3");
+        assert_int_equal(f->n_errors, 3); /* stops at the third */
+}
+
+/* "COPY from JSON format": "The maximum size of a JSON object in Amazon
+ * Redshift is 4 MB, which applies before any shredding or parsing" -- an
+ * object over it fails the COPY (it is not a reject MAXERROR could allow);
+ * one of exactly 4 MiB loads. */
+static void test_json_object_over_4mb_fails(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER, s VARCHAR(10))");
+        size_t max = (size_t)4 << 20;
+        char *big = malloc(max + 64);
+        assert_non_null(big);
+        /* {"id":2,"s":"x","pad":"....."} of exactly max bytes */
+        const char *head = "{\"id\":2,\"s\":\"x\",\"pad\":\"";
+        size_t hl = strlen(head);
+        memcpy(big, head, hl);
+        memset(big + hl, 'p', max - hl - 2);
+        memcpy(big + max - 2, "\"}", 2);
+        put(f, "a/1.json", "{\"id\":1}\n");
+        put_bytes(f, "a/2.json", big, max);
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto'");
+        EQ(f, "SELECT count(*) || ':' || sum(id) FROM t", "2:3");
+        /* one byte more */
+        ddl(f, "CREATE TABLE t (id INTEGER, s VARCHAR(10))");
+        memmove(big + hl + 1, big + hl, max - hl);
+        big[hl] = 'p';
+        put_bytes(f, "a/2.json", big, max + 1);
+        fails(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 100",
+              "larger than the 4194304-byte maximum");
+        assert_int_equal(f->n_errors, 0); /* not a reject */
+        free(big);
+}
+
+/* "STL_LOAD_ERRORS", line_number: "For COPY from JSON, the line number of
+ * the last line of the JSON object with the error" -- a reject of an object
+ * written over several lines names its closing line. */
+static void test_line_number_is_last_line_of_object(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER, name VARCHAR(10))");
+        put(f, "a/1.json", "{\"id\": 1,\n \"name\": \"a\"}\n{\n  \"id\": \"x2\",\n"
+                           "  \"name\": \"b\"\n}\n{\"id\": \"x3\"}\n");
+        ok(f, "COPY t FROM 'file://%D/a/' JSON 'auto' MAXERROR 3");
+        assert_int_equal(f->n_errors, 2);
+        assert_int_equal(f->errs[0].line, 6); /* the object on lines 3-6 */
+        assert_int_equal(f->errs[1].line, 7); /* one line: that line */
 }
 
 /* ---- "COPY" syntax ------------------------------------------------------- */
@@ -713,6 +898,9 @@ int main(void)
                 T(test_json_auto_ignorecase),
                 T(test_json_objects_concatenated_or_newline_separated),
                 T(test_jsonpaths_bracket_dot_and_index),
+                T(test_jsonpaths_notations_not_mixed),
+                T(test_jsonpaths_other_name_means_auto),
+                T(test_jsonpaths_index_out_of_range_fails),
                 T(test_jsonpaths_array_records),
                 T(test_jsonpaths_count_must_match_columns),
                 T(test_jsonpaths_bad_syntax),
@@ -728,6 +916,7 @@ int main(void)
                 T(test_blanksasnull_and_emptyasnull),
                 T(test_timeformat_epoch),
                 T(test_timeformat_auto),
+                T(test_time_keywords_are_case_sensitive),
                 T(test_timeformat_and_dateformat_strings),
                 T(test_bad_timestamp_and_date_rejected),
                 T(test_boolean_values),
@@ -738,7 +927,9 @@ int main(void)
                 T(test_manifest_mandatory),
                 T(test_stl_load_errors_fields),
                 T(test_invalid_json_record_rejected),
-                T(test_maxerror),
+                T(test_maxerror_boundary),
+                T(test_json_object_over_4mb_fails),
+                T(test_line_number_is_last_line_of_object),
                 T(test_credentials_region_accepted),
                 T(test_unknown_and_unsupported_options),
                 T(test_column_list),

@@ -72,26 +72,41 @@ static void parse_err(const char *text, const char *want)
 
 static void test_notations_and_indexes(void **state)
 {
-        struct jsonpaths *p = parse_ok("{\"jsonpaths\": [\"$['artist']\", \"$.a.b\", "
-                                       "\"$['x'][1]\", \"$[\\\"q\\\"]\", \"$.arr[0].n\", "
-                                       "\"$['it\\\\'s']\", \"$.missing\", \"$.a.b.c\"]}");
-        assert_int_equal(jsonpaths_count(p), 8);
+        /* bracket notation (with index steps) in one file, dot notation in
+         * another: "COPY from JSON format" does not allow mixing them */
+        struct jsonpaths *p = parse_ok("{\"jsonpaths\": [\"$['artist']\", \"$['x'][1]\", "
+                                       "\"$[\\\"q\\\"]\", \"$['it\\\\'s']\"]}");
+        assert_int_equal(jsonpaths_count(p), 4);
         assert_string_equal(jsonpaths_text(p, 0), "$['artist']");
         const struct jv *rec = parse_json("{\"artist\":\"Muse\",\"a\":{\"b\":7},\"x\":[10,20],"
                                           "\"q\":true,\"arr\":[{\"n\":\"first\"}],\"it's\":1}");
         assert_non_null(rec);
         assert_string_equal(str(jsonpaths_eval(p, 0, rec, NULL)), "Muse");
-        assert_int_equal(num(jsonpaths_eval(p, 1, rec, NULL)), 7);
-        assert_int_equal(num(jsonpaths_eval(p, 2, rec, NULL)), 20);
-        assert_true((jsonpaths_eval(p, 3, rec, NULL)->type == JV_TRUE));
-        assert_string_equal(str(jsonpaths_eval(p, 4, rec, NULL)), "first");
-        assert_int_equal(num(jsonpaths_eval(p, 5, rec, NULL)), 1);
-        assert_null(jsonpaths_eval(p, 6, rec, NULL)); /* missing: NULL */
-        assert_null(jsonpaths_eval(p, 7, rec, NULL)); /* through a number: NULL */
+        assert_int_equal(num(jsonpaths_eval(p, 1, rec, NULL)), 20);
+        assert_true((jsonpaths_eval(p, 2, rec, NULL)->type == JV_TRUE));
+        assert_int_equal(num(jsonpaths_eval(p, 3, rec, NULL)), 1);
+        jsonpaths_free(p);
+        p = parse_ok("{\"jsonpaths\": [\"$.a.b\", \"$.arr[0].n\", \"$.missing\", \"$.a.b.c\", "
+                     "\"$.x[2]\", \"$.a[0]\"]}");
+        assert_int_equal(num(jsonpaths_eval(p, 0, rec, NULL)), 7);
+        assert_string_equal(str(jsonpaths_eval(p, 1, rec, NULL)), "first");
+        assert_null(jsonpaths_eval(p, 2, rec, NULL)); /* missing: NULL */
+        assert_null(jsonpaths_eval(p, 3, rec, NULL)); /* through a number: NULL */
+        bool bad = false;
+        assert_null(jsonpaths_eval_checked(p, 2, rec, NULL, &bad));
+        assert_false(bad); /* a missing member is no index error */
+        assert_null(jsonpaths_eval_checked(p, 4, rec, NULL, &bad));
+        assert_true(bad); /* index past the end */
+        bad = false;
+        assert_null(jsonpaths_eval_checked(p, 5, rec, NULL, &bad));
+        assert_true(bad); /* index on an object */
+        bad = false;
+        assert_non_null(jsonpaths_eval_checked(p, 1, rec, NULL, &bad));
+        assert_false(bad);
+        jsonpaths_free(p);
 
         /* top-level arrays (the AWS example of records as arrays) */
         rec = parse_json("[1006410, \"Guide\"]");
-        jsonpaths_free(p);
         p = parse_ok("{\"jsonpaths\": [\"$[0]\", \"$[1]\", \"$[2]\"]}");
         assert_int_equal(num(jsonpaths_eval(p, 0, rec, NULL)), 1006410);
         assert_string_equal(str(jsonpaths_eval(p, 1, rec, NULL)), "Guide");
@@ -132,7 +147,16 @@ static void test_bad_files(void **state)
         parse_err("{\"jsonpaths\": [\"$[1x]\"]}", "invalid path \"$[1x]\"");
         parse_err("{\"jsonpaths\": [\"$.a\", 3]}", "element 2");
         parse_err("{\"jsonpaths\": []}", "empty");
-        parse_err("{\"paths\": [\"$.a\"]}", "\"jsonpaths\" array");
+        parse_err("{\"jsonpaths\": 3}", "\"jsonpaths\" array");
+        parse_err("[\"$.a\"]", "\"jsonpaths\" array");
+        parse_err("{\"jsonpaths\": [\"$['a']\", \"$.b\"]}", "cannot be mixed");
+        parse_err("{\"jsonpaths\": [\"$.a['b']\"]}", "cannot be mixed");
+        /* another name than "jsonpaths": 'auto' (1, no paths) */
+        struct jsonpaths *p = (struct jsonpaths *)1;
+        char err[256];
+        const char *other = "{\"paths\": [\"$.a\"]}";
+        assert_int_equal(jsonpaths_parse(other, strlen(other), &p, err, sizeof(err)), 1);
+        assert_null(p);
         parse_err("{\"jsonpaths\": [", "not valid JSON");
 }
 

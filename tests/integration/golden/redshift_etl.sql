@@ -1,4 +1,4 @@
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
 ;;
 BEGIN
 ;;
@@ -19,19 +19,42 @@ BEGIN
 --
 -- The same columns and types as sql/postgres and sql/sqlite; Redshift adds
 -- how each table is spread over the slices and in which order its blocks
--- are written.  The choice follows the two joins that matter:
+-- are written ("Working with data distribution styles",
+-- https://docs.aws.amazon.com/redshift/latest/dg/c_choosing_dist_sort.html).
+-- The choice follows the joins and the data:
 --
---   * The transform joins every NextSong event to the songs by title,
---     artist name and duration.  staging_events is distributed on song and
---     staging_songs on title, so matching rows sit on the same slice and the
---     join needs no redistribution of the 300,000 (or 300 million) events.
---   * Queries join the fact table songplays to the dimensions.  songs is the
---     large dimension: songplays and songs are both distributed on song_id,
---     so that join is local too.  users, artists and time are small and
---     copied to every node (DISTSTYLE ALL), which makes their joins local
---     whatever the fact table's key.
+--   * A KEY column must spread rows evenly, and a NULL key puts every such
+--     row on one slice.  On the real sample (/work/shared/data/sparkify,
+--     8,056 events, 71 songs) 6,819 of the 6,820 songplays match no song,
+--     so DISTKEY(song_id) put all but one songplay on one slice; 1,236
+--     events (every page but NextSong) have no song, so DISTKEY(song) on
+--     staging_events piled them up too.  No key of these tables is both a
+--     join key and evenly spread (user_id: 96 users, the busiest with a
+--     tenth of the plays), so:
+--   * songplays and staging_events are DISTSTYLE EVEN: round robin, no skew
+--     whatever the keys hold.
+--   * Every table they join is small and copied to every node (DISTSTYLE
+--     ALL): songs, artists, users and time for the fact table, and
+--     staging_songs for the transform's match of events to songs by title,
+--     artist name and duration.  A join with an ALL table is local to each
+--     slice whatever the other table's distribution, so no query
+--     redistributes the events or the songplays.  (Song metadata grows with
+--     the catalogue, not with the plays: if songs ever outgrows ALL, KEY on
+--     song_id for songs and staging_songs is the next step, songplays
+--     staying EVEN.)
+--   * etld's matching tables (etld_song_match, etld_new_song_match,
+--     etld_songplay_src) stay keyed on the title = song join: those keys
+--     are never NULL (only NextSong events become songplays, and every one
+--     has a song; a match has a title), so they do not skew.
 --   * Sort keys are what queries filter or join on: start_time for songplays
 --     and time (time ranges), the primary key of each dimension.
+--   * The shadow tables have their published table's style, so publish.sql
+--     moves rows between tables spread the same way.  Published tables that
+--     an older etld created with DISTKEY(song_id) keep it (they are created
+--     only when missing); `ALTER TABLE songplays ALTER DISTSTYLE EVEN` (and
+--     songs ALL) changes them, which check.sql's skew check shows is due.
+--
+-- check.sql reports SVV_TABLE_INFO.skew_rows and warns over 4.
 --
 -- Primary keys are informational on Redshift (not enforced); the check step
 -- verifies uniqueness.  DDL is transactional on Redshift, so the step runs
@@ -81,7 +104,7 @@ CREATE TABLE staging_events (
     userId          VARCHAR(32),
     input_order     BIGINT IDENTITY(0, 1)
 )
-DISTKEY (song);
+DISTSTYLE EVEN;
 
 -- Every song file, keys matched to columns by name (JSON 'auto').
 CREATE TABLE staging_songs (
@@ -97,7 +120,7 @@ CREATE TABLE staging_songs (
     year             INTEGER,
     input_order      BIGINT IDENTITY(0, 1)
 )
-DISTKEY (title);
+DISTSTYLE ALL;
 
 -- The published star schema.
 CREATE TABLE IF NOT EXISTS songplays (
@@ -111,7 +134,7 @@ CREATE TABLE IF NOT EXISTS songplays (
     location    VARCHAR(256),
     user_agent  VARCHAR(512)
 )
-DISTKEY (song_id)
+DISTSTYLE EVEN
 SORTKEY (start_time);
 
 CREATE TABLE IF NOT EXISTS users (
@@ -131,7 +154,7 @@ CREATE TABLE IF NOT EXISTS songs (
     year      INTEGER,
     duration  DOUBLE PRECISION
 )
-DISTKEY (song_id)
+DISTSTYLE ALL
 SORTKEY (song_id);
 
 CREATE TABLE IF NOT EXISTS artists (
@@ -173,7 +196,7 @@ CREATE TABLE etld_new_songplays (
     ev_artist   VARCHAR(256),
     ev_length   DOUBLE PRECISION
 )
-DISTKEY (song_id)
+DISTSTYLE EVEN
 SORTKEY (start_time);
 
 CREATE TABLE etld_upd_songplays (
@@ -204,7 +227,7 @@ CREATE TABLE etld_new_songs (
     src_object VARCHAR(1024),
     src_order  BIGINT
 )
-DISTKEY (song_id);
+DISTSTYLE ALL;
 
 CREATE TABLE etld_new_artists (
     artist_id  VARCHAR(32),
@@ -290,7 +313,9 @@ CREATE TABLE etld_plan (
     source VARCHAR(32) NOT NULL,
     uri    VARCHAR(1024) NOT NULL,
     size   BIGINT NOT NULL,
-    tag    VARCHAR(256)
+    -- TAG is a reserved word on Redshift (r_pg_keywords.html): quoted, the
+    -- one way the page allows; no statement reads it on Redshift.
+    "tag"  VARCHAR(256)
 );
 
 CREATE TABLE etld_run (
@@ -307,7 +332,7 @@ CREATE TABLE IF NOT EXISTS etld_publishes (
 ;;
 COMMIT
 ;;
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
 ;;
 SELECT mode, reason FROM etld_run WHERE job_id = {job}
 ;;
@@ -317,17 +342,19 @@ BEGIN
 ;;
 INSERT INTO etld_run (job_id, mode, reason) VALUES ({job}, 'full', 'etl.mode = full: 6 objects (2 log_data, 4 song_data)')
 ;;
-INSERT INTO etld_plan (job_id, seq, source, uri, size, tag) VALUES ({job}, 0, 'log_data', 's3://sparkify-golden/log_data/2018/11/2018-11-01-events.json', 7546, '"cbae88d78ed000baa8ae386b34a5c063"'), (1, 1, 'log_data', 's3://sparkify-golden/log_data/2018/11/2018-11-02-events.json', 7441, '"8f8e6001a42b1c797283e945c0802bab"'), (1, 2, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAA7WNMLSY7Y1XPA.json', 262, '"adbd85a6636b8db76ef165b0476afe8e"'), (1, 3, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAAECPOJSJ7Y6CKK.json', 275, '"9c58dcd433a641e3c7d628cedb84e10a"'), (1, 4, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAAQ9NHQAF7Y8JZ7.json', 265, '"ff0e815af60783741fe6f6af72b5b0e5"'), (1, 5, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAASZZ6HTW7Y344X.json', 265, '"672caafb350c4b756e2041e62f30412d"')
+INSERT INTO etld_plan (job_id, seq, source, uri, size, "tag") VALUES ({job}, 0, 'log_data', 's3://sparkify-golden/log_data/2018/11/2018-11-01-events.json', 7546, '"cbae88d78ed000baa8ae386b34a5c063"'), (1, 1, 'log_data', 's3://sparkify-golden/log_data/2018/11/2018-11-02-events.json', 7441, '"8f8e6001a42b1c797283e945c0802bab"'), (1, 2, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAA7WNMLSY7Y1XPA.json', 262, '"adbd85a6636b8db76ef165b0476afe8e"'), (1, 3, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAAECPOJSJ7Y6CKK.json', 275, '"9c58dcd433a641e3c7d628cedb84e10a"'), (1, 4, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAAQ9NHQAF7Y8JZ7.json', 265, '"ff0e815af60783741fe6f6af72b5b0e5"'), (1, 5, 'song_data', 's3://sparkify-golden/song_data/A/A/A/TRAAASZZ6HTW7Y344X.json', 265, '"672caafb350c4b756e2041e62f30412d"')
 ;;
 COMMIT
 ;;
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
 ;;
 CREATE TABLE IF NOT EXISTS etld_copies (job_id INTEGER NOT NULL, stmt INTEGER NOT NULL, rows INTEGER NOT NULL, PRIMARY KEY (job_id, stmt))
 ;;
 SELECT COUNT(*) FROM etld_copies WHERE job_id = {job} AND stmt = 0
 ;;
 BEGIN
+;;
+SELECT pg_backend_pid(), SYSDATE
 ;;
 -- copy.sql (redshift): the load step's COPY statements, sent to Redshift as
 -- they are: Redshift reads the objects from S3 itself, with the IAM role
@@ -366,6 +393,8 @@ SELECT COUNT(*) FROM etld_copies WHERE job_id = {job} AND stmt = 1
 ;;
 BEGIN
 ;;
+SELECT pg_backend_pid(), SYSDATE
+;;
 COPY staging_songs FROM 's3://rs-project/etld/manifests/job-{job}-song_data.manifest'
     IAM_ROLE 'arn:aws:iam::123456789012:role/etld-redshift-s3-read'
     REGION 'us-west-2'
@@ -379,7 +408,7 @@ INSERT INTO etld_copies (job_id, stmt, rows) VALUES ({job}, 1, 24)
 ;;
 COMMIT
 ;;
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
 ;;
 BEGIN
 ;;
@@ -394,7 +423,7 @@ BEGIN
 --   * DELETE, not TRUNCATE: Redshift's TRUNCATE commits the transaction it
 --     runs in.
 --   * No ANALYZE: Redshift analyzes new tables itself, and the one big join
---     is local to each slice (see the distribution keys in
+--     is local to each slice (staging_songs is DISTSTYLE ALL, see
 --     create_tables.sql) whatever the planner's estimates.
 --   * No COLLATE "C": Redshift compares VARCHAR byte by byte already.
 --   * No row-value comparisons ((a, b) < (c, d)): written out.
@@ -516,7 +545,7 @@ WHERE t.start_time IS NULL;
 ;;
 COMMIT
 ;;
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
 ;;
 -- check.sql (redshift): data-quality checks of this run's rows (the
 -- etld_new_* tables) before publish.sql merges them, one SELECT each, the
@@ -601,7 +630,43 @@ SELECT 'one songplay per NextSong event',
 FROM (SELECT (SELECT COUNT(*) FROM etld_new_songplays) AS a,
              (SELECT COUNT(*) FROM staging_events WHERE page = 'NextSong') AS b) k
 ;;
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+-- How evenly the tables are spread over the slices: SVV_TABLE_INFO.skew_rows,
+-- "the ratio of the number of rows in the slice with the most rows to the
+-- number of rows in the slice with the fewest rows"
+-- (https://docs.aws.amazon.com/redshift/latest/dg/r_SVV_TABLE_INFO.html;
+-- the view lists only tables that hold rows: '-' for the others).  The
+-- staging tables, this run's songplays and songs, and the published ones
+-- (created by an older etld they may still have its DISTKEY(song_id));
+-- users, artists and time are DISTSTYLE ALL, a copy per node, nothing to
+-- skew.  A check that warns: ok is always 1, so skew never fails a job;
+-- over 4 the detail starts with "warning:" (see create_tables.sql).
+SELECT 'distribution skew',
+       1,
+       CASE WHEN (SELECT MAX(skew_rows) FROM svv_table_info
+                  WHERE "table" IN ('staging_events', 'staging_songs', 'etld_new_songplays',
+                                    'etld_new_songs', 'songplays', 'songs')) > 4
+            THEN 'warning: a slice holds over 4 times the rows of another; '
+            ELSE '' END
+       || 'skew_rows: staging_events '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'staging_events') AS VARCHAR), '-')
+       || ', staging_songs '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'staging_songs') AS VARCHAR), '-')
+       || ', etld_new_songplays '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'etld_new_songplays') AS VARCHAR), '-')
+       || ', etld_new_songs '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'etld_new_songs') AS VARCHAR), '-')
+       || ', songplays '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'songplays') AS VARCHAR), '-')
+       || ', songs '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'songs') AS VARCHAR), '-')
+;;
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
 ;;
 SELECT COUNT(*) FROM etld_publishes WHERE job_id = {job}
 ;;
@@ -684,5 +749,5 @@ COMMIT
 ;;
 SELECT mode, reason FROM etld_run WHERE job_id = {job}
 ;;
-SELECT source, uri, size, tag FROM etld_plan WHERE job_id = {job} ORDER BY seq
+SELECT source, uri, size, "tag" FROM etld_plan WHERE job_id = {job} ORDER BY seq
 ;;

@@ -1,4 +1,4 @@
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
 ;;
 SELECT mode, reason FROM etld_run WHERE job_id = {job}
 ;;
@@ -8,17 +8,19 @@ BEGIN
 ;;
 INSERT INTO etld_run (job_id, mode, reason) VALUES ({job}, 'incremental', '1 new objects (1 log_data, 0 song_data) after job 1''s publish of 6')
 ;;
-INSERT INTO etld_plan (job_id, seq, source, uri, size, tag) VALUES ({job}, 0, 'log_data', 's3://sparkify-golden/log_data/2018/11/2018-11-03-events.json', 7441, '"8f8e6001a42b1c797283e945c0802bab"')
+INSERT INTO etld_plan (job_id, seq, source, uri, size, "tag") VALUES ({job}, 0, 'log_data', 's3://sparkify-golden/log_data/2018/11/2018-11-03-events.json', 7441, '"8f8e6001a42b1c797283e945c0802bab"')
 ;;
 COMMIT
 ;;
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
 ;;
 CREATE TABLE IF NOT EXISTS etld_copies (job_id INTEGER NOT NULL, stmt INTEGER NOT NULL, rows INTEGER NOT NULL, PRIMARY KEY (job_id, stmt))
 ;;
 SELECT COUNT(*) FROM etld_copies WHERE job_id = {job} AND stmt = 0
 ;;
 BEGIN
+;;
+SELECT pg_backend_pid(), SYSDATE
 ;;
 -- copy.sql (redshift): the load step's COPY statements, sent to Redshift as
 -- they are: Redshift reads the objects from S3 itself, with the IAM role
@@ -55,7 +57,7 @@ COMMIT
 ;;
 SELECT COUNT(*) FROM etld_copies WHERE job_id = {job} AND stmt = 1
 ;;
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
 ;;
 BEGIN
 ;;
@@ -70,7 +72,7 @@ BEGIN
 --   * DELETE, not TRUNCATE: Redshift's TRUNCATE commits the transaction it
 --     runs in.
 --   * No ANALYZE: Redshift analyzes new tables itself, and the one big join
---     is local to each slice (see the distribution keys in
+--     is local to each slice (staging_songs is DISTSTYLE ALL, see
 --     create_tables.sql) whatever the planner's estimates.
 --   * No COLLATE "C": Redshift compares VARCHAR byte by byte already.
 --   * No row-value comparisons ((a, b) < (c, d)): written out.
@@ -192,7 +194,7 @@ WHERE t.start_time IS NULL;
 ;;
 COMMIT
 ;;
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
 ;;
 -- check.sql (redshift): data-quality checks of this run's rows (the
 -- etld_new_* tables) before publish.sql merges them, one SELECT each, the
@@ -277,7 +279,43 @@ SELECT 'one songplay per NextSong event',
 FROM (SELECT (SELECT COUNT(*) FROM etld_new_songplays) AS a,
              (SELECT COUNT(*) FROM staging_events WHERE page = 'NextSong') AS b) k
 ;;
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 3
+-- How evenly the tables are spread over the slices: SVV_TABLE_INFO.skew_rows,
+-- "the ratio of the number of rows in the slice with the most rows to the
+-- number of rows in the slice with the fewest rows"
+-- (https://docs.aws.amazon.com/redshift/latest/dg/r_SVV_TABLE_INFO.html;
+-- the view lists only tables that hold rows: '-' for the others).  The
+-- staging tables, this run's songplays and songs, and the published ones
+-- (created by an older etld they may still have its DISTKEY(song_id));
+-- users, artists and time are DISTSTYLE ALL, a copy per node, nothing to
+-- skew.  A check that warns: ok is always 1, so skew never fails a job;
+-- over 4 the detail starts with "warning:" (see create_tables.sql).
+SELECT 'distribution skew',
+       1,
+       CASE WHEN (SELECT MAX(skew_rows) FROM svv_table_info
+                  WHERE "table" IN ('staging_events', 'staging_songs', 'etld_new_songplays',
+                                    'etld_new_songs', 'songplays', 'songs')) > 4
+            THEN 'warning: a slice holds over 4 times the rows of another; '
+            ELSE '' END
+       || 'skew_rows: staging_events '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'staging_events') AS VARCHAR), '-')
+       || ', staging_songs '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'staging_songs') AS VARCHAR), '-')
+       || ', etld_new_songplays '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'etld_new_songplays') AS VARCHAR), '-')
+       || ', etld_new_songs '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'etld_new_songs') AS VARCHAR), '-')
+       || ', songplays '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'songplays') AS VARCHAR), '-')
+       || ', songs '
+       || COALESCE(CAST((SELECT MAX(skew_rows) FROM svv_table_info
+                         WHERE "table" = 'songs') AS VARCHAR), '-')
+;;
+SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
 ;;
 SELECT COUNT(*) FROM etld_publishes WHERE job_id = {job}
 ;;
@@ -360,5 +398,5 @@ COMMIT
 ;;
 SELECT mode, reason FROM etld_run WHERE job_id = {job}
 ;;
-SELECT source, uri, size, tag FROM etld_plan WHERE job_id = {job} ORDER BY seq
+SELECT source, uri, size, "tag" FROM etld_plan WHERE job_id = {job} ORDER BY seq
 ;;
