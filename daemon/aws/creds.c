@@ -632,6 +632,10 @@ int creds_imds_parse_role(const char *body, size_t len, char **role)
                 e--;
         if (e == i)
                 return -ENOENT;
+        for (size_t k = i; k < e; k++)
+                if (!isalnum((unsigned char)body[k]) &&
+                    (body[k] == '\0' || !strchr("_+=,.@-", body[k])))
+                        return -EINVAL;
         *role = strndup(body + i, e - i);
         return *role ? 0 : -ENOMEM;
 }
@@ -1024,6 +1028,8 @@ int creds_imds_fetch(const char *endpoint, long timeout_ms, struct sigv4_creds *
         r = creds_imds_parse_role(body.data, body.len, &role);
         if (r == -ENOENT)
                 util_setf(err, errlen, "IMDS: no instance role attached");
+        else if (r == -EINVAL)
+                util_setf(err, errlen, "IMDS: the role list reply is not a role name");
         if (r < 0)
                 goto out;
         r = imds_get(curl, endpoint, token, role, false, tmo, &body, err, errlen);
@@ -1064,6 +1070,8 @@ int creds_imds_fetch_region(const char *endpoint, long timeout_ms, char *region,
                 r = imds_get(curl, endpoint, token, NULL, true, tmo, &body, err, errlen);
         if (r == 0)
                 r = creds_imds_parse_role(body.data, body.len, &reg);
+        if (r == -EINVAL)
+                util_setf(err, errlen, "IMDS: the region reply is not a region name");
         if (r == 0)
                 util_setf(region, regionlen, "%s", reg);
         free(reg);

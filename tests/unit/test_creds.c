@@ -327,6 +327,13 @@ static void test_imds_pieces(void **state)
         assert_string_equal(role, "etld-role");
         free(role);
         assert_int_equal(creds_imds_parse_role(" \n", 2, &role), -ENOENT);
+        /* The name goes into the next URL as it is: only IAM's characters
+         * (found by tests/fuzz/fuzz_creds.c: a NUL byte made an empty name). */
+        assert_int_equal(creds_imds_parse_role("\0etld-role\n", 11, &role), -EINVAL);
+        assert_null(role);
+        assert_int_equal(creds_imds_parse_role("../../user-data#\n", 18, &role), -EINVAL);
+        assert_int_equal(creds_imds_parse_role("us-west-2", 9, &role), 0);
+        free(role);
 
         assert_int_equal(creds_imds_parse_creds(ok, strlen(ok), &c, err, sizeof(err)), 0);
         assert_string_equal(c.access_key_id, "ASIAIMDS");
