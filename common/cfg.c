@@ -209,6 +209,20 @@ static int check_value(const struct cfg_key *k, const char *value, char *err, si
 {
         long long n;
         bool b;
+        /* Settings travel as JSON (etlctl submit --config, the job's copy in
+         * the journal), which cannot carry other bytes: refuse them here
+         * rather than lose the key on the way. */
+        for (size_t i = 0, len = strlen(value); i < len;) {
+                size_t seq = util_utf8_seq((const unsigned char *)value + i, len - i);
+                if (seq == 0) {
+                        snprintf(err, errlen,
+                                 "%s.%s: the value is not valid UTF-8 (byte %zu); write it in "
+                                 "UTF-8",
+                                 k->section, k->key, i + 1);
+                        return -EINVAL;
+                }
+                i += seq;
+        }
         switch (k->type) {
         case CFG_INT:
                 if (util_parse_ll(value, &n) < 0 || n < 0) {

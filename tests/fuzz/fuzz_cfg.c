@@ -33,10 +33,11 @@ static void check_roundtrip(const struct cfg *c)
                 if (v && v != d) {
                         set++;
                         json_t *jv = json_object_get(j, name);
-                        FUZZ_CHECK(json_is_string(jv) && strcmp(json_string_value(jv), v) == 0,
-                                   "%s is set but cfg_to_json gives %s", name,
-                                   jv ? (json_is_string(jv) ? json_string_value(jv) : "a non-string")
-                                      : "nothing");
+                        FUZZ_CHECK(
+                            json_is_string(jv) && strcmp(json_string_value(jv), v) == 0,
+                            "%s is set but cfg_to_json gives %s", name,
+                            jv ? (json_is_string(jv) ? json_string_value(jv) : "a non-string")
+                               : "nothing");
                 }
                 switch (k->type) {
                 case CFG_INT:
@@ -47,7 +48,7 @@ static void check_roundtrip(const struct cfg *c)
                         break;
                 case CFG_DURATION:
                         FUZZ_CHECK(cfg_get_duration_ms(c, k->section, k->key) <=
-                                           CFG_DURATION_MAX_MS,
+                                       CFG_DURATION_MAX_MS,
                                    "%s: a duration over the maximum", name);
                         break;
                 case CFG_STRING:

@@ -46,8 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK((s->format == COPY_FORMAT_JSON_PATHS) == (s->jsonpaths != NULL),
                            "format %d with jsonpaths %s", s->format,
                            s->jsonpaths ? s->jsonpaths : "(none)");
-                FUZZ_CHECK(s->maxerror >= 0 && s->maxerror <= 100000, "MAXERROR %lld",
-                           s->maxerror);
+                FUZZ_CHECK(s->maxerror >= 0 && s->maxerror <= 100000, "MAXERROR %lld", s->maxerror);
                 FUZZ_CHECK((s->columns == NULL) == (s->n_columns == 0), "column list %zu",
                            s->n_columns);
                 for (size_t i = 0; i < s->n_columns; i++)

@@ -23,9 +23,9 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
         static const char *const unset[] = {
-                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION",
-                "AWS_DEFAULT_REGION", "CREDENTIALS_DIRECTORY",
+            "AWS_ACCESS_KEY_ID",  "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+            "AWS_SECURITY_TOKEN", "AWS_PROFILE",           "AWS_DEFAULT_PROFILE",
+            "AWS_REGION",         "AWS_DEFAULT_REGION",    "CREDENTIALS_DIRECTORY",
         };
         for (size_t i = 0; i < sizeof(unset) / sizeof(unset[0]); i++)
                 unsetenv(unset[i]);
@@ -35,8 +35,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static bool is_secret_key(const char *k, size_t n)
 {
-        static const char *const names[] = { "aws_secret_access_key", "aws_session_token",
-                                             "aws_security_token" };
+        static const char *const names[] = {"aws_secret_access_key", "aws_session_token",
+                                            "aws_security_token"};
         for (size_t i = 0; i < 3; i++)
                 if (strlen(names[i]) == n && strncasecmp(k, names[i], n) == 0)
                         return true;
@@ -86,11 +86,11 @@ static void resolve(const char *cred, size_t cred_len, const char *conf, size_t 
         setenv("AWS_SHARED_CREDENTIALS_FILE", fuzz_write_file(1, cred, cred_len), 1);
         setenv("AWS_CONFIG_FILE", fuzz_write_file(2, conf, conf_len), 1);
         memset(o, 0, sizeof(*o));
-        struct sigv4_creds c = { 0 };
+        struct sigv4_creds c = {0};
         o->r = creds_resolve(profile, &c, o->source, sizeof(o->source), o->err, sizeof(o->err));
         if (o->r == 0) {
                 FUZZ_CHECK(c.access_key_id && c.access_key_id[0] && c.secret_access_key &&
-                                   c.secret_access_key[0],
+                               c.secret_access_key[0],
                            "credentials from %s without a key id or secret", o->source);
                 FUZZ_CHECK(o->source[0], "credentials without a source");
         } else {
@@ -119,7 +119,7 @@ static void check_imds(const uint8_t *data, size_t size)
                                    "role name '%s' has byte 0x%02x", role, (unsigned char)*c);
         }
         free(role);
-        struct sigv4_creds c = { 0 };
+        struct sigv4_creds c = {0};
         char err[256] = "";
         r = creds_imds_parse_creds((const char *)data, size, &c, err, sizeof(err));
         if (r == 0)
@@ -134,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *cred, *conf;
         size_t cred_len, conf_len;
         fuzz_split2(data, size, &cred, &cred_len, &conf, &conf_len);
-        static const char *const profiles[] = { NULL, "ci", "default" };
+        static const char *const profiles[] = {NULL, "ci", "default"};
         for (size_t i = 0; i < 3; i++) {
                 struct outcome a, b;
                 resolve(cred, cred_len, conf, conf_len, profiles[i], &a);
@@ -144,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 mask_secrets(mconf, conf_len, '\x01');
                 resolve(mcred, cred_len, mconf, conf_len, profiles[i], &b);
                 FUZZ_CHECK(a.r == b.r && strcmp(a.err, b.err) == 0 &&
-                                   strcmp(a.source, b.source) == 0,
+                               strcmp(a.source, b.source) == 0,
                            "profile %s: the outcome depends on a secret: '%s' / '%s'",
                            profiles[i] ? profiles[i] : "(none)", a.err, b.err);
                 FUZZ_CHECK(a.rr == b.rr && strcmp(a.rerr, b.rerr) == 0,

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK(jsonpaths_text(p, i) != NULL, "path %zu has no text", i);
         struct jv_doc *doc = jv_doc_new();
         FUZZ_CHECK(doc, "out of memory");
-        uint32_t hints[HINTS] = { 0 };
+        uint32_t hints[HINTS] = {0};
         size_t pos = 0;
         while (pos < records_len) {
                 struct jv_result res;
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 for (size_t i = 0; i < n; i++) {
                         const struct jv *plain = jsonpaths_eval(p, i, root, NULL);
                         const struct jv *hinted =
-                                jsonpaths_eval(p, i, root, i < HINTS ? &hints[i] : NULL);
+                            jsonpaths_eval(p, i, root, i < HINTS ? &hints[i] : NULL);
                         FUZZ_CHECK(plain == hinted, "path %zu ('%s'): the hint changed the value",
                                    i, jsonpaths_text(p, i));
                 }

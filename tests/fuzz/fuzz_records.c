@@ -46,13 +46,13 @@ static void check_value(struct jv_doc *scratch, const struct jv *v, int depth)
                                 if (v->u.members[k].klen == m->klen &&
                                     memcmp(v->u.members[k].key, m->key, m->klen) == 0)
                                         last = k;
-                        FUZZ_CHECK(got == &v->u.members[last].value,
-                                   "jv_get found member %ld instead of %u",
-                                   (long)((const struct jv_member *)((const char *)got -
-                                                                     offsetof(struct jv_member,
-                                                                              value)) -
-                                          v->u.members),
-                                   last);
+                        FUZZ_CHECK(
+                            got == &v->u.members[last].value,
+                            "jv_get found member %ld instead of %u",
+                            (long)((const struct jv_member *)((const char *)got -
+                                                              offsetof(struct jv_member, value)) -
+                                   v->u.members),
+                            last);
                         FUZZ_CHECK(jv_get_ignorecase(v, m->key, m->klen),
                                    "member %u not found by jv_get_ignorecase", i);
                         if (depth < 8)
@@ -203,8 +203,8 @@ static void same(const struct recs *a, const struct recs *b, size_t chunk)
         for (size_t i = 0; i < a->n; i++) {
                 const struct rec *x = &a->v[i], *y = &b->v[i];
                 FUZZ_CHECK(x->value == y->value && x->offset == y->offset && x->line == y->line &&
-                                   x->err_line == y->err_line && x->len == y->len &&
-                                   x->code == y->code && strcmp(x->err, y->err) == 0,
+                               x->err_line == y->err_line && x->len == y->len &&
+                               x->code == y->code && strcmp(x->err, y->err) == 0,
                            "chunk %zu, record %zu: whole {value %d off %llu len %zu line %llu/%llu "
                            "code %d '%s'}, streamed {value %d off %llu len %zu line %llu/%llu "
                            "code %d '%s'}",
@@ -222,13 +222,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (size < 3)
                 return 0;
-        static const size_t chunks[] = { 1, 2, 3, 7, 16, 61, 64, 255, 4096, 65536 };
+        static const size_t chunks[] = {1, 2, 3, 7, 16, 61, 64, 255, 4096, 65536};
         size_t chunk = chunks[data[0] % (sizeof(chunks) / sizeof(chunks[0]))];
         int repl = data[1] & 1 ? '?' : -1;
         size_t max = data[1] & 2 ? (size_t)data[2] + 1 : RECORDS_MAX_DEFAULT;
         const char *text = (const char *)data + 3;
         size_t len = size - 3;
-        struct recs whole = { 0 }, streamed = { 0 };
+        struct recs whole = {0}, streamed = {0};
         split_whole(text, len, max, repl, &whole);
         split_stream(text, len, chunk, max, repl, &streamed);
         same(&whole, &streamed, chunk);

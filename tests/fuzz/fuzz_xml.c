@@ -67,7 +67,7 @@ static void compare_tree(const struct xml_tree *t, int i, xmlNode *n)
         const struct xml_tree_node *tn = &t->nodes[i];
         FUZZ_CHECK(n && n->type == XML_ELEMENT_NODE, "node %d: libxml2 has no element there", i);
         FUZZ_CHECK(strlen((const char *)n->name) == tn->name_len &&
-                           memcmp(n->name, tn->name, tn->name_len) == 0,
+                       memcmp(n->name, tn->name, tn->name_len) == 0,
                    "node %d: '%.*s', libxml2 '%s'", i, (int)tn->name_len, tn->name, n->name);
         if (tn->first_child < 0) {
                 FUZZ_CHECK(first_element(n) == NULL, "leaf %d has elements in libxml2", i);
@@ -132,7 +132,7 @@ static void check_escape(const uint8_t *data, size_t size)
                         control = true;
         FUZZ_CHECK((r == -EINVAL) == control, "xml_escape returned %d", r);
         if (r == 0 && xml_can_carry(s)) {
-                struct buf b = { 0 };
+                struct buf b = {0};
                 FUZZ_CHECK(buf_printf(&b, "<a>%s</a>", esc) == 0, "out of memory");
                 xmlDoc *doc = xml_read(b.data, b.len);
                 FUZZ_CHECK(doc, "the escaped text is not well-formed: %s", b.data);
@@ -155,12 +155,12 @@ static void check_aws_error(const char *data, size_t len)
         FUZZ_CHECK(r == 0 || r == -EBADMSG, "xml_parse_aws_error returned %d", r);
         if (r == 0) {
                 FUZZ_CHECK(memchr(e.code, 0, sizeof(e.code)) &&
-                                   memchr(e.message, 0, sizeof(e.message)) &&
-                                   memchr(e.request_id, 0, sizeof(e.request_id)) &&
-                                   memchr(e.host_id, 0, sizeof(e.host_id)) &&
-                                   memchr(e.region, 0, sizeof(e.region)) &&
-                                   memchr(e.endpoint, 0, sizeof(e.endpoint)) &&
-                                   memchr(e.bucket, 0, sizeof(e.bucket)),
+                               memchr(e.message, 0, sizeof(e.message)) &&
+                               memchr(e.request_id, 0, sizeof(e.request_id)) &&
+                               memchr(e.host_id, 0, sizeof(e.host_id)) &&
+                               memchr(e.region, 0, sizeof(e.region)) &&
+                               memchr(e.endpoint, 0, sizeof(e.endpoint)) &&
+                               memchr(e.bucket, 0, sizeof(e.bucket)),
                            "an aws_error field without its NUL");
         }
 }

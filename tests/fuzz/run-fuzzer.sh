@@ -13,11 +13,12 @@ mkdir -p "$work/corpus"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 rc=0
-"$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+# -error_exitcode: libFuzzer's default, 77, would read as "skipped" to meson.
+"$exe" -max_total_time="$secs" -error_exitcode=1 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
   -artifact_prefix="$work/" "$work/corpus" "$seeds" || rc=$?
 if [ $rc -ne 0 ]; then
   echo "run-fuzzer.sh: $(basename "$exe") failed (exit $rc); the input is in $work/:" >&2
   ls "$work" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' >&2 || true
-  echo "replay it with: $exe FILE; keep it as tests/fuzz/corpus/$(basename "$seeds")/NAME once fixed" >&2
+  echo "replay it with: $(realpath "$exe") FILE; keep it as tests/fuzz/corpus/$(basename "$seeds")/NAME once fixed" >&2
 fi
 exit $rc
