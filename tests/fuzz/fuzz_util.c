@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void fuzz_fail(const char *fmt, ...)
@@ -62,7 +63,11 @@ const char *fuzz_write_file(int slot, const void *data, size_t size)
         if (slot < 0 || slot >= 8)
                 fuzz_fail("fuzz_write_file: slot %d out of range", slot);
         if (!dir[0]) {
-                snprintf(dir, sizeof(dir), "%s", "/tmp/etld-fuzz-XXXXXX");
+                /* tmpfs when there is one: a fuzzer writes files thousands of
+                 * times a second */
+                struct stat st;
+                snprintf(dir, sizeof(dir), "%s/etld-fuzz-XXXXXX",
+                         stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp");
                 if (!mkdtemp(dir))
                         fuzz_fail("mkdtemp: %s", strerror(errno));
                 atexit(remove_dir);
