@@ -18,9 +18,13 @@
  * Checked besides memory safety and leaks: every line etld sends is a
  * JSON-RPC 2.0 object (a reply with an id and exactly one of result and
  * error, the error with a code and a message, or an event notification);
- * and after the client leaves, the
+ * every job a submit created answers `status` and is in `list`, asked on a
+ * second connection at the end (no byte may hide a job); and after the
+ * client leaves, the
  * engine stops and the server and engine close every handle they opened
- * (uv_loop_close succeeds). */
+ * (uv_loop_close succeeds).
+ *
+ * ETLD_FUZZ_LOG=1 shows etld's log and the final check's replies. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -84,7 +88,9 @@ static void fake_fire(uv_timer_t *t)
                               cfg_get_bool(r->cfg, "stage", "dry_run"), "detail", song ? song : "");
         const char *fail = cfg_get(r->cfg, "network", "vpc_id");
         if (fail && strcmp(fail, r->ops->name) == 0) {
-                step_done(r, -EINVAL, false, "step failed as asked: vpc_id = %s", fail);
+                /* as real steps do, the message quotes a setting, whole */
+                step_done(r, -EINVAL, false,
+                          "stand-in failure (network.vpc_id names this step) reading %s", song);
                 return;
         }
         step_done(r, 0, false, NULL);
@@ -151,14 +157,58 @@ void provision_followup(const struct cfg *c, struct pipeline_followup *ret)
 
 /* ---- the client ---- */
 
+#define JOBS_MAX 256
+
 struct client {
         int fd;
         struct buf in; /* what etld sent, not yet checked */
         bool closed;   /* etld closed the connection */
         size_t lines;
+        int64_t jobs[JOBS_MAX]; /* the jobs submits created */
+        size_t njobs;
+        size_t answered; /* replies to the final check's requests */
 };
 
-static void check_line(const char *line, size_t len)
+/* A submit's result: {"job", "existing", "state"}. */
+static void note_job(struct client *c, json_t *result)
+{
+        json_t *job = json_object_get(result, "job");
+        if (!json_is_integer(job) || !json_object_get(result, "existing") || c->njobs == JOBS_MAX)
+                return;
+        for (size_t i = 0; i < c->njobs; i++)
+                if (c->jobs[i] == json_integer_value(job))
+                        return;
+        c->jobs[c->njobs++] = json_integer_value(job);
+}
+
+/* The final check's replies (ids "check-status-N", "check-list"). */
+static void note_check(struct client *c, const char *id, json_t *result, json_t *error)
+{
+        if (getenv("ETLD_FUZZ_LOG")) {
+                char *t = json_dumps(result ? result : error, JSON_COMPACT);
+                fprintf(stderr, "fuzz_rpc: %s: %.300s\n", id, t ? t : "(null)");
+                free(t);
+        }
+        FUZZ_CHECK(result, "%s: etld answers %s", id,
+                   json_string_value(json_object_get(error, "message")));
+        if (strcmp(id, "check-list") == 0) {
+                json_t *jobs = json_object_get(result, "jobs");
+                for (size_t i = 0; i < c->njobs; i++) {
+                        bool listed = false;
+                        size_t k;
+                        json_t *v;
+                        json_array_foreach(jobs, k, v)
+                        {
+                                if (json_integer_value(json_object_get(v, "id")) == c->jobs[i])
+                                        listed = true;
+                        }
+                        FUZZ_CHECK(listed, "job %lld is missing from list", (long long)c->jobs[i]);
+                }
+        }
+        c->answered++;
+}
+
+static void check_line(struct client *c, const char *line, size_t len)
 {
         json_error_t jerr;
         json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -186,6 +236,11 @@ static void check_line(const char *line, size_t len)
                         FUZZ_CHECK(json_is_integer(json_object_get(error, "code")) &&
                                        json_is_string(json_object_get(error, "message")),
                                    "an error without code or message: %.*s", (int)len, line);
+                const char *id = json_string_value(json_object_get(msg, "id"));
+                if (id && strncmp(id, "check-", 6) == 0)
+                        note_check(c, id, result, error);
+                else
+                        note_job(c, result);
         }
         json_decref(msg);
 }
@@ -208,7 +263,7 @@ static size_t drain(struct client *c)
         }
         char *start = c->in.data, *end = c->in.data + c->in.len, *nl;
         while (start && (nl = memchr(start, '\n', (size_t)(end - start))) != NULL) {
-                check_line(start, (size_t)(nl - start));
+                check_line(c, start, (size_t)(nl - start));
                 c->lines++;
                 start = nl + 1;
         }
@@ -217,6 +272,50 @@ static size_t drain(struct client *c)
                 c->in.len = (size_t)(end - start);
         }
         return total;
+}
+
+/* Every job a submit created answers status and is in list, asked on a
+ * connection of its own after the fuzzed one is done. */
+static void final_check(uv_loop_t *loop, const char *spath, const struct client *c)
+{
+        if (c->njobs == 0)
+                return;
+        struct client k = {.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", spath);
+        FUZZ_CHECK(k.fd >= 0 && connect(k.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
+                   "connect: %s", strerror(errno));
+        fcntl(k.fd, F_SETFL, fcntl(k.fd, F_GETFL) | O_NONBLOCK);
+        memcpy(k.jobs, c->jobs, c->njobs * sizeof(c->jobs[0]));
+        k.njobs = c->njobs;
+        struct buf out = {0};
+        for (size_t i = 0; i < c->njobs; i++)
+                buf_printf(&out,
+                           "{\"jsonrpc\":\"2.0\",\"method\":\"status\",\"params\":{\"job\":%lld},"
+                           "\"id\":\"check-status-%lld\"}\n",
+                           (long long)c->jobs[i], (long long)c->jobs[i]);
+        buf_printf(&out, "{\"jsonrpc\":\"2.0\",\"method\":\"list\",\"params\":{\"limit\":"
+                         "100000},\"id\":\"check-list\"}\n");
+        FUZZ_CHECK(out.data, "out of memory");
+        size_t off = 0;
+        uint64_t t0 = util_now_mono_ms();
+        while (k.answered < c->njobs + 1 && !k.closed && util_now_mono_ms() - t0 < 5000) {
+                if (off < out.len) {
+                        ssize_t n = write(k.fd, out.data + off, out.len - off);
+                        if (n > 0)
+                                off += (size_t)n;
+                }
+                uv_run(loop, UV_RUN_NOWAIT);
+                if (drain(&k) == 0) {
+                        struct pollfd p = {.fd = k.fd, .events = POLLIN};
+                        poll(&p, 1, 1);
+                }
+        }
+        FUZZ_CHECK(k.answered == c->njobs + 1, "%zu of %zu checks answered", k.answered,
+                   c->njobs + 1);
+        close(k.fd);
+        buf_free(&out);
+        buf_free(&k.in);
 }
 
 /* ---- one daemon per input ---- */
@@ -311,6 +410,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (getenv("ETLD_FUZZ_LOG"))
                 fprintf(stderr, "fuzz_rpc: %zu lines from etld\n", c.lines);
+        final_check(&loop, spath, &c);
         /* The client leaves; etld stops as on SIGTERM (main.c's order). */
         close(c.fd);
         for (int i = 0; i < 4; i++)
