@@ -13,6 +13,59 @@
 #include "fuzz.h"
 #include "load/copy.h"
 
+/* The end of the quoted token that starts at p (its closing quote, or the
+ * terminating NUL); a doubled quote stays inside. */
+static const char *quoted_end(const char *p)
+{
+        const char *q = p + 1;
+        while (*q && !(q[0] == *p && q[1] != *p))
+                q += q[0] == *p ? 2 : 1;
+        return q;
+}
+
+/* Calls fn on the inside of every '...' literal of sql, skipping comments and
+ * "quoted identifiers" as copy.c's tokenizer does. */
+static void each_literal(const char *sql,
+                         void (*fn)(const char *sql, const char *p, const char *q, void *arg),
+                         void *arg)
+{
+        for (const char *p = sql; *p;) {
+                if (p[0] == '-' && p[1] == '-') {
+                        const char *nl = strchr(p, '\n');
+                        p = nl ? nl : p + strlen(p);
+                } else if (p[0] == '/' && p[1] == '*') {
+                        const char *end = strstr(p + 2, "*/");
+                        p = end ? end + 2 : p + strlen(p);
+                } else if (*p == '\'' || *p == '"') {
+                        const char *q = quoted_end(p);
+                        if (*p == '\'')
+                                fn(sql, p + 1, q, arg);
+                        p = *q ? q + 1 : q;
+                } else {
+                        p++;
+                }
+        }
+}
+
+static void blank(const char *sql, const char *p, const char *q, void *arg)
+{
+        memset((char *)arg + (p - sql), ' ', (size_t)(q - p));
+}
+
+struct lit_check {
+        const char *outside, *err;
+};
+
+static void not_quoted(const char *sql, const char *p, const char *q, void *arg)
+{
+        const struct lit_check *c = arg;
+        char *lit = strndup(p, (size_t)(q - p));
+        FUZZ_CHECK(lit, "out of memory");
+        if (strstr(lit, "SECRET") && !strstr(c->outside, lit))
+                FUZZ_CHECK(!strstr(c->err, lit), "error '%s' quotes a string literal", c->err);
+        free(lit);
+}
+
 /* Fails when err quotes a '...' literal of sql that holds the word SECRET
  * (the seeds' credentials clauses do; no message text of copy.c has it),
  * unless the same text is also outside the literals. */
@@ -20,28 +73,9 @@ static void check_no_literal(const char *sql, const char *err)
 {
         char *outside = strdup(sql);
         FUZZ_CHECK(outside, "out of memory");
-        for (const char *p = sql; (p = strchr(p, '\'')) != NULL;) {
-                const char *q = p + 1;
-                while (*q && !(q[0] == '\'' && q[1] != '\''))
-                        q += q[0] == '\'' && q[1] == '\'' ? 2 : 1;
-                memset(outside + (p + 1 - sql), ' ', (size_t)(q - p - 1));
-                if (!*q)
-                        break;
-                p = q + 1;
-        }
-        for (const char *p = sql; (p = strchr(p, '\'')) != NULL;) {
-                const char *q = p + 1;
-                while (*q && !(q[0] == '\'' && q[1] != '\''))
-                        q += q[0] == '\'' && q[1] == '\'' ? 2 : 1;
-                char *lit = strndup(p + 1, (size_t)(q - p - 1));
-                FUZZ_CHECK(lit, "out of memory");
-                if (strstr(lit, "SECRET") && !strstr(outside, lit))
-                        FUZZ_CHECK(!strstr(err, lit), "error '%s' quotes a string literal", err);
-                free(lit);
-                if (!*q)
-                        break;
-                p = q + 1;
-        }
+        each_literal(sql, blank, outside);
+        struct lit_check c = {outside, err};
+        each_literal(sql, not_quoted, &c);
         free(outside);
 }
 
