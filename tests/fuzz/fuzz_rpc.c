@@ -274,18 +274,25 @@ static size_t drain(struct client *c)
         return total;
 }
 
+/* A non-blocking connection to etld's socket. */
+static int client_connect(const char *path)
+{
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        FUZZ_CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
+                   "connect to %s: %s", path, strerror(errno));
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        return fd;
+}
+
 /* Every job a submit created answers status and is in list, asked on a
  * connection of its own after the fuzzed one is done. */
 static void final_check(uv_loop_t *loop, const char *spath, const struct client *c)
 {
         if (c->njobs == 0)
                 return;
-        struct client k = {.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", spath);
-        FUZZ_CHECK(k.fd >= 0 && connect(k.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
-                   "connect: %s", strerror(errno));
-        fcntl(k.fd, F_SETFL, fcntl(k.fd, F_GETFL) | O_NONBLOCK);
+        struct client k = {.fd = client_connect(spath)};
         memcpy(k.jobs, c->jobs, c->njobs * sizeof(c->jobs[0]));
         k.njobs = c->njobs;
         struct buf out = {0};
@@ -380,12 +387,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(server_listen_path(srv, spath, err, sizeof(err)) == 0, "listen: %s", err);
         FUZZ_CHECK(engine_recover(e) == 0, "engine_recover");
 
-        struct client c = {.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", spath);
-        FUZZ_CHECK(c.fd >= 0 && connect(c.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
-                   "connect: %s", strerror(errno));
-        fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
+        struct client c = {.fd = client_connect(spath)};
 
         /* Send the input a chunk at a time, letting etld run in between. */
         for (size_t off = 0; off < size && !c.closed;) {
