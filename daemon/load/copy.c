@@ -195,6 +195,11 @@ static int ident(struct parser *p, char **ret)
 {
         char *v;
         if (p->tok.kind == TOK_QIDENT) {
+                if (p->tok.len == 2) { /* "": PostgreSQL and Redshift refuse it too */
+                        snprintf(p->err, p->errlen, "COPY: empty quoted identifier at position %zu",
+                                 p->tok.pos + 1);
+                        return -EINVAL;
+                }
                 v = unquote(&p->tok);
         } else if (p->tok.kind == TOK_WORD) {
                 v = strndup(p->tok.text, p->tok.len);

@@ -156,6 +156,9 @@ static void test_errors_with_position(void **state)
          * (ASan and valgrind runs; found by tests/fuzz/fuzz_copy.c). */
         parse_err("COPY t FROM 'file:///x' ACCEPTINVCHARS AS '^'?", "unexpected '?' at position 46");
         parse_err("COPY t (a, b? FROM 'x'", "unexpected '?' at position 13");
+        /* A table or column named "" (found by tests/fuzz/fuzz_copy.c). */
+        parse_err("COPY \"\" FROM 'x' JSON 'auto'", "empty quoted identifier at position 6");
+        parse_err("COPY t (a, \"\") FROM 'x'", "empty quoted identifier at position 12");
 }
 
 static void test_credentials_never_echoed(void **state)
