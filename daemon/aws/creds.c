@@ -176,6 +176,14 @@ static int read_profile(const char *path, bool config_style, const char *profile
                 lineno++;
                 if (lineno == 1 && line_end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
                         p += 3;
+                if (memchr(p, '\0', (size_t)(line_end - p))) {
+                        /* C strings would cut a key or secret there, silently
+                         * (found by tests/fuzz/fuzz_creds.c) */
+                        util_setf(err, errlen, "%s:%d: a NUL byte; is this a text file?", path,
+                                lineno);
+                        r = -EINVAL;
+                        break;
+                }
                 if (p == line_end)
                         continue;
                 if (isspace((unsigned char)*p)) {

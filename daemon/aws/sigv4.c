@@ -14,6 +14,7 @@
  */
 #include "aws/sigv4.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -381,6 +382,17 @@ static const char *const reserved_headers[] = {
         NULL,
 };
 
+/* A header name is an RFC 9110 token: anything else (a CR, a ';' or ',')
+ * would go into SignedHeaders and the Authorization header as it is (found
+ * by tests/fuzz/fuzz_sigv4.c). */
+static bool is_token(const char *s)
+{
+        for (; *s; s++)
+                if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+                        return false;
+        return true;
+}
+
 /* Query parameters a presigned URL carries for the signer: a caller's own
  * would make two of them, one unsigned (found by tests/fuzz/fuzz_sigv4.c). */
 static const char *const reserved_params[] = {
@@ -593,6 +605,12 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
 
                 if (!x->name || !x->name[0] || !x->value) {
                         util_setf(err, errlen, "sigv4: header %zu has no name or value", i);
+                        r = -EINVAL;
+                        goto fail;
+                }
+                if (!is_token(x->name)) {
+                        util_setf(err, errlen, "sigv4: header %zu: the name is not an HTTP token",
+                                i);
                         r = -EINVAL;
                         goto fail;
                 }

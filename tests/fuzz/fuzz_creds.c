@@ -44,7 +44,7 @@ static bool is_secret_key(const char *k, size_t n)
 }
 
 /* Replaces the bytes of every secret value (trimmed, as creds.c reads it) of
- * a "key = value" line with c. */
+ * a "key = value" line with c, but for NUL bytes. */
 static void mask_secrets(char *text, size_t len, char c)
 {
         for (char *p = text, *end; p < text + len; p = end + 1) {
@@ -70,7 +70,9 @@ static void mask_secrets(char *text, size_t len, char c)
                         v0++;
                 while (v1 > v0 && isspace((unsigned char)v1[-1]))
                         v1--;
-                memset(v0, c, (size_t)(v1 - v0));
+                for (char *v = v0; v < v1; v++)
+                        if (*v) /* a NUL stays: it is the file's shape, not the secret */
+                                *v = c;
         }
 }
 

@@ -261,13 +261,15 @@ static size_t drain(struct client *c)
                 FUZZ_CHECK(buf_append(&c->in, b, (size_t)n) == 0, "out of memory");
                 total += (size_t)n;
         }
+        if (!c->in.data)
+                return total;
         char *start = c->in.data, *end = c->in.data + c->in.len, *nl;
-        while (start && (nl = memchr(start, '\n', (size_t)(end - start))) != NULL) {
+        while ((nl = memchr(start, '\n', (size_t)(end - start))) != NULL) {
                 check_line(c, start, (size_t)(nl - start));
                 c->lines++;
                 start = nl + 1;
         }
-        if (start && start != c->in.data) {
+        if (start != c->in.data) {
                 memmove(c->in.data, start, (size_t)(end - start));
                 c->in.len = (size_t)(end - start);
         }
