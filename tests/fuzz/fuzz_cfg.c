@@ -4,6 +4,7 @@
  *
  * Input: the text of an INI file.  Checked besides memory safety:
  *   - a refused file is named in the message, with the line ("FILE:LINE:");
+ *   - a file with a NUL byte is refused (it would cut a line short);
  *   - what a file set survives the trip etlctl makes with it (`submit
  *     --config FILE` sends cfg_to_json() and etld applies it): every key set
  *     is in the JSON, and applying the JSON to an empty configuration gives
@@ -103,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char err[1024] = "";
         int r = cfg_load_file(c, path, err, sizeof(err));
         if (r == 0) {
+                FUZZ_CHECK(!memchr(data, '\0', size), "a file with a NUL byte was taken");
                 check_roundtrip(c);
         } else {
                 FUZZ_CHECK(r == -EINVAL, "cfg_load_file returned %d (%s)", r, err);
