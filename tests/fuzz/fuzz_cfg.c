@@ -12,6 +12,7 @@
  *   - each line as a --set assignment either applies or says why;
  *   - the typed getters read every key. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,18 @@ static void check_roundtrip(const struct cfg *c)
                                        CFG_DURATION_MAX_MS,
                                    "%s: a duration over the maximum", name);
                         break;
+                case CFG_CHOICE: {
+                        /* a set value is one of the words, whole */
+                        const char *words = cfg_choices(k);
+                        size_t vl = v ? strlen(v) : 0;
+                        bool found = !v;
+                        for (const char *w = words; v && w && *w;
+                             w += strcspn(w, "|"), w += *w == '|')
+                                if (strcspn(w, "|") == vl && strncmp(w, v, vl) == 0)
+                                        found = true;
+                        FUZZ_CHECK(found, "%s = '%s' is not one of %s", name, v, words);
+                        break;
+                }
                 case CFG_STRING:
                         break;
                 }

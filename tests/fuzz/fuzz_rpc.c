@@ -122,13 +122,14 @@ static void fake_cancel(struct step_run *r)
 
 /* Declared extern in step.c, which holds the pipeline table. */
 extern const struct step_ops step_create_tables, step_load, step_transform, step_check,
-    step_create_bucket, step_stage_copy, step_prov_role, step_prov_sg, step_prov_subnet,
-    step_prov_cluster, step_prov_attach, step_td_cluster, step_td_subnet, step_td_sg, step_td_role,
-    step_td_bucket;
+    step_publish, step_create_bucket, step_stage_copy, step_prov_role, step_prov_sg,
+    step_prov_subnet, step_prov_cluster, step_prov_attach, step_td_cluster, step_td_subnet,
+    step_td_sg, step_td_role, step_td_bucket;
 FAKE_STEP(step_create_tables, "create-tables");
 FAKE_STEP(step_load, "load");
 FAKE_STEP(step_transform, "transform");
 FAKE_STEP(step_check, "check");
+FAKE_STEP(step_publish, "publish");
 FAKE_STEP(step_create_bucket, "create-bucket");
 FAKE_STEP(step_stage_copy, "copy");
 FAKE_STEP(step_prov_role, "iam-role");

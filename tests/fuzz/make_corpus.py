@@ -197,6 +197,11 @@ def main():
         b'{"jsonrpc":"2.0","method":"submit","params":{"pipeline":"teardown"},"id":11}',
         b'{"jsonrpc":"2.0","method":"cancel","params":{"job":3},"id":12}',
         b'{"jsonrpc":"2.0","method":"list","id":13}',
+        b'{"jsonrpc":"2.0","method":"submit","params":{"pipeline":"etl","key":"k2",'
+        b'"settings":{"network.vpc_id":"load","etl.mode":"incremental"}},"id":14}',
+        b'{"jsonrpc":"2.0","method":"watch","params":{"job":4},"id":15}',
+        b'{"jsonrpc":"2.0","method":"retry","params":{"job":4},"id":16}',
+        b'{"jsonrpc":"2.0","method":"submit","params":{"pipeline":"etl","key":"k2"},"id":17}',
     ]
     rpc = [bytes([i % 8]) + l + b"\n" for i, l in enumerate(lines)]
     rpc.append(b"\x00" + b"\n".join(session) + b"\n")
