@@ -209,6 +209,20 @@ static int check_value(const struct cfg_key *k, const char *value, char *err, si
 {
         long long n;
         bool b;
+        /* Settings travel as JSON (etlctl submit --config, the job's copy in
+         * the journal), which cannot carry other bytes: refuse them here
+         * rather than lose the key on the way. */
+        for (size_t i = 0, len = strlen(value); i < len;) {
+                size_t seq = util_utf8_seq((const unsigned char *)value + i, len - i);
+                if (seq == 0) {
+                        snprintf(err, errlen,
+                                 "%s.%s: the value is not valid UTF-8 (byte %zu); write it in "
+                                 "UTF-8",
+                                 k->section, k->key, i + 1);
+                        return -EINVAL;
+                }
+                i += seq;
+        }
         switch (k->type) {
         case CFG_INT:
                 if (util_parse_ll(value, &n) < 0 || n < 0) {
@@ -313,6 +327,7 @@ struct load_state {
         const char *path;
         int lineno;    /* of the line inih is looking at: our reader counts them */
         bool too_long; /* a line did not fit inih's buffer */
+        bool nul;      /* a line held a NUL byte */
         char *err;
         size_t errlen;
         int r;
@@ -320,16 +335,24 @@ struct load_state {
 
 /* inih's line reader, counting lines (Debian's inih is built without line
  * numbers in the handler) and refusing lines longer than its buffer instead
- * of letting them split in two. */
+ * of letting them split in two, and lines with a NUL byte. */
 static char *read_line(char *str, int num, void *stream)
 {
         struct load_state *s = stream;
-        if (s->too_long)
+        if (s->too_long || s->nul)
                 return NULL;
+        long before = ftell(s->f);
         char *line = fgets(str, num, s->f);
         if (!line)
                 return NULL;
         s->lineno++;
+        /* A NUL byte would end the line there for inih, silently dropping the
+         * rest of it (found by tests/fuzz/fuzz_cfg.c). */
+        long after = ftell(s->f);
+        if (before >= 0 && after >= 0 && (size_t)(after - before) != strlen(line)) {
+                s->nul = true;
+                return NULL;
+        }
         if (!strchr(line, '\n') && strlen(line) == (size_t)num - 1 && !feof(s->f)) {
                 s->too_long = true;
                 return NULL;
@@ -383,6 +406,10 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
         if (s.too_long) {
                 snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, s.lineno + 1,
                          INI_MAX_LINE - 1);
+                return -EINVAL;
+        }
+        if (s.nul) {
+                snprintf(err, errlen, "%s:%d: a NUL byte; is this a text file?", path, s.lineno);
                 return -EINVAL;
         }
         if (line != 0) {

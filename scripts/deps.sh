@@ -10,6 +10,7 @@ packages=(
   libpq-dev libxml2-dev zlib1g-dev libinih-dev libcmocka-dev
   python3 python3-pytest python3-botocore sqlite3 systemd valgrind
   postgresql
+  clang libclang-rt-14-dev
 )
 # Node.js and npm come with the machine image (NodeSource's nodejs); Debian's
 # npm package is only a fallback where there is none, since installing it

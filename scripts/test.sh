@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # test.sh - the README's second command: install what is missing, build,
 # and run the whole suite twice: in a normal build and in a sanitizer build
-# (ASan + UBSan, every error fatal).  Ends with "N passed, N failed".
+# (ASan + UBSan, every error fatal); then each fuzz harness explores for
+# $ETLD_FUZZ_SECONDS (default 30; 0 skips it) in a clang libFuzzer build,
+# build-fuzz (tests/fuzz).  Ends with "N passed, N failed", counting the
+# fuzz runs as tests.
 #
 #   scripts/test.sh [--no-sanitize] [meson test args...]
+#
+# With meson test args (a partial run), the fuzzers do not run.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 sanitize=1
@@ -17,6 +22,13 @@ if [ $sanitize = 1 ]; then
   builds+=("$root/build-asan")
   "$root/scripts/build.sh" "$root/build-asan" -Db_sanitize=address,undefined \
     -Db_lundef=false -Dbuildtype=debug || failed_build=1
+fi
+fuzz_secs=${ETLD_FUZZ_SECONDS:-30}
+fuzz=0
+if [ "$fuzz_secs" != 0 ] && [ $# -eq 0 ]; then
+  fuzz=1
+  CC=clang "$root/scripts/build.sh" "$root/build-fuzz" -Dfuzz=true -Dtests=false \
+    -Db_sanitize=address,undefined -Db_lundef=false || failed_build=1
 fi
 if [ $failed_build = 1 ]; then
   echo "0 passed, 1 failed"
@@ -34,5 +46,11 @@ done
 echo "== unit tests under valgrind"
 meson test -C "$root/build" --suite unit --logbase testlog-valgrind --print-errorlogs \
   --wrap='valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 -q' || rc=1
+if [ $fuzz = 1 ]; then
+  echo "== fuzzing in build-fuzz, ${fuzz_secs} s per harness"
+  ETLD_FUZZ_SECONDS=$fuzz_secs meson test -C "$root/build-fuzz" --suite fuzzing \
+    --print-errorlogs || rc=1
+  builds+=("$root/build-fuzz")
+fi
 /usr/bin/python3 "$root/scripts/testcount.py" "${builds[@]}" || rc=1
 exit $rc

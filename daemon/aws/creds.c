@@ -176,6 +176,14 @@ static int read_profile(const char *path, bool config_style, const char *profile
                 lineno++;
                 if (lineno == 1 && line_end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
                         p += 3;
+                if (memchr(p, '\0', (size_t)(line_end - p))) {
+                        /* C strings would cut a key or secret there, silently
+                         * (found by tests/fuzz/fuzz_creds.c) */
+                        util_setf(err, errlen, "%s:%d: a NUL byte; is this a text file?", path,
+                                lineno);
+                        r = -EINVAL;
+                        break;
+                }
                 if (p == line_end)
                         continue;
                 if (isspace((unsigned char)*p)) {
@@ -632,6 +640,10 @@ int creds_imds_parse_role(const char *body, size_t len, char **role)
                 e--;
         if (e == i)
                 return -ENOENT;
+        for (size_t k = i; k < e; k++)
+                if (!isalnum((unsigned char)body[k]) &&
+                    (body[k] == '\0' || !strchr("_+=,.@-", body[k])))
+                        return -EINVAL;
         *role = strndup(body + i, e - i);
         return *role ? 0 : -ENOMEM;
 }
@@ -1024,6 +1036,8 @@ int creds_imds_fetch(const char *endpoint, long timeout_ms, struct sigv4_creds *
         r = creds_imds_parse_role(body.data, body.len, &role);
         if (r == -ENOENT)
                 util_setf(err, errlen, "IMDS: no instance role attached");
+        else if (r == -EINVAL)
+                util_setf(err, errlen, "IMDS: the role list reply is not a role name");
         if (r < 0)
                 goto out;
         r = imds_get(curl, endpoint, token, role, false, tmo, &body, err, errlen);
@@ -1064,6 +1078,8 @@ int creds_imds_fetch_region(const char *endpoint, long timeout_ms, char *region,
                 r = imds_get(curl, endpoint, token, NULL, true, tmo, &body, err, errlen);
         if (r == 0)
                 r = creds_imds_parse_role(body.data, body.len, &reg);
+        if (r == -EINVAL)
+                util_setf(err, errlen, "IMDS: the region reply is not a region name");
         if (r == 0)
                 util_setf(region, regionlen, "%s", reg);
         free(reg);

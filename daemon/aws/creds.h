@@ -78,7 +78,10 @@ int creds_imds_role_req(const char *endpoint, const char *token, const char *rol
 /* GET {endpoint}/latest/meta-data/placement/region with the token. */
 int creds_imds_region_req(const char *endpoint, const char *token, struct creds_imds_req *out);
 
-/* The role list reply: the first line, trimmed.  0, -ENOENT (empty), -ENOMEM. */
+/* The role list reply (or the region reply): the first line, trimmed.  0,
+ * -ENOENT (empty), -EINVAL when it holds a byte no IAM role or region name
+ * has (outside A-Z a-z 0-9 _ + = , . @ -: it would go into a URL as it is),
+ * -ENOMEM. */
 int creds_imds_parse_role(const char *body, size_t len, char **role);
 
 /* The credentials reply: {"Code": "Success", "AccessKeyId": ..., "SecretAccessKey":

@@ -14,6 +14,7 @@
  */
 #include "aws/sigv4.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -381,6 +382,24 @@ static const char *const reserved_headers[] = {
         NULL,
 };
 
+/* A header name is an RFC 9110 token: anything else (a CR, a ';' or ',')
+ * would go into SignedHeaders and the Authorization header as it is (found
+ * by tests/fuzz/fuzz_sigv4.c). */
+static bool is_token(const char *s)
+{
+        for (; *s; s++)
+                if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+                        return false;
+        return true;
+}
+
+/* Query parameters a presigned URL carries for the signer: a caller's own
+ * would make two of them, one unsigned (found by tests/fuzz/fuzz_sigv4.c). */
+static const char *const reserved_params[] = {
+        "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+        "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature", NULL,
+};
+
 /* HMAC-SHA256 (RFC 2104) over the fetched digest. */
 static bool hmac(const void *key, size_t keylen, const char *data, size_t len,
                  unsigned char out[32])
@@ -589,6 +608,12 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
                         r = -EINVAL;
                         goto fail;
                 }
+                if (!is_token(x->name)) {
+                        util_setf(err, errlen, "sigv4: header %zu: the name is not an HTTP token",
+                                i);
+                        r = -EINVAL;
+                        goto fail;
+                }
                 for (const char *const *rh = reserved_headers; *rh; rh++) {
                         if (strcasecmp(x->name, *rh) == 0) {
                                 util_setf(err, errlen, "sigv4: header %s is set by the signer",
@@ -645,6 +670,14 @@ static int do_sign(const struct sigv4_request *req, const struct sigv4_creds *cr
                         util_setf(err, errlen, "sigv4: query parameter %zu has no name", i);
                         r = -EINVAL;
                         goto fail;
+                }
+                for (const char *const *rp = reserved_params; presign && *rp; rp++) {
+                        if (strcasecmp(req->params[i].name, *rp) == 0) {
+                                util_setf(err, errlen,
+                                        "sigv4: query parameter %s is set by the presigner", *rp);
+                                r = -EINVAL;
+                                goto fail;
+                        }
                 }
                 q[nq].name = encode_dup(req->params[i].name);
                 q[nq].value = encode_dup(req->params[i].value);

@@ -130,7 +130,8 @@ int sigv4_sign(const struct sigv4_request *req, const struct sigv4_creds *creds,
  * parameters, X-Amz-Expires=expires_s and finally X-Amz-Signature go in
  * out->query; only host and req->headers are signed; out->nheaders is 0.
  * The payload hash is req->payload_sha256_hex (use SIGV4_UNSIGNED_PAYLOAD for
- * S3 presigned URLs).  Same errors as sigv4_sign. */
+ * S3 presigned URLs).  Same errors as sigv4_sign, and -EINVAL for a
+ * parameter of req named like one of those X-Amz-* (any case). */
 int sigv4_presign(const struct sigv4_request *req, const struct sigv4_creds *creds,
                   unsigned expires_s, struct sigv4_signed *out, char *err, size_t errlen)
         __attribute__((warn_unused_result));

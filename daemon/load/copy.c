@@ -195,6 +195,11 @@ static int ident(struct parser *p, char **ret)
 {
         char *v;
         if (p->tok.kind == TOK_QIDENT) {
+                if (p->tok.len == 2) { /* "": PostgreSQL and Redshift refuse it too */
+                        snprintf(p->err, p->errlen, "COPY: empty quoted identifier at position %zu",
+                                 p->tok.pos + 1);
+                        return -EINVAL;
+                }
                 v = unquote(&p->tok);
         } else if (p->tok.kind == TOK_WORD) {
                 v = strndup(p->tok.text, p->tok.len);
@@ -205,21 +210,35 @@ static int ident(struct parser *p, char **ret)
         }
         if (!v)
                 return -ENOMEM;
+        int r = next(p);
+        if (r < 0) {
+                free(v); /* the caller owns *ret only on success */
+                return r;
+        }
         *ret = v;
-        return next(p);
+        return 0;
 }
 
-/* A string literal; *ret NULL to check and drop it. */
+/* A string literal; *ret NULL to check and drop it.  The caller owns *ret
+ * only on success: a bad token after the literal frees it. */
 static int string(struct parser *p, char **ret)
 {
         if (p->tok.kind != TOK_STRING)
                 return fail_at(p, &p->tok);
+        char *v = NULL;
         if (ret) {
-                *ret = unquote(&p->tok);
-                if (!*ret)
+                v = unquote(&p->tok);
+                if (!v)
                         return -ENOMEM;
         }
-        return next(p);
+        int r = next(p);
+        if (r < 0) {
+                free(v);
+                return r;
+        }
+        if (ret)
+                *ret = v;
+        return 0;
 }
 
 /* The quoted value of a credentials clause, checked and dropped.  When it is

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,24 @@ static void test_file_errors_name_file_and_line(void **state)
         expect_file_error("[daemon]\nthis line has no equals sign\n", ":2: syntax error");
         expect_file_error("max_jobs = 1\n", ":1: key 'max_jobs' outside any [section]");
         expect_file_error("[cluster]\npublicly_accessible = maybe\n", "not a boolean");
+        /* Not UTF-8: refused, not dropped from the JSON that etlctl submit
+         * --config sends (found by tests/fuzz/fuzz_cfg.c). */
+        expect_file_error("[s3]\nsong_data = file:///data/caf\xE9\n",
+                          ":2: s3.song_data: the value is not valid UTF-8 (byte 17)");
+        /* A NUL byte would cut the line short, silently (tests/fuzz/fuzz_cfg.c). */
+        static const char nul[] = "[s3]\nsong_data = file:///data/a\0/b\n";
+        char *path = strdup("/tmp/etld-test-cfg-XXXXXX");
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, nul, sizeof(nul) - 1), (ssize_t)sizeof(nul) - 1);
+        close(fd);
+        struct cfg *c = cfg_new();
+        char err[512] = "";
+        assert_int_equal(cfg_load_file(c, path, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, ":2: a NUL byte"));
+        cfg_free(c);
+        unlink(path);
+        free(path);
         /* a duration is checked when the file is read, not when a job uses it */
         expect_file_error("[provision]\nttl = 90\n", ":2: provision.ttl: '90' is not a duration");
         expect_file_error("[provision]\nttl = 400d\n", ":2: provision.ttl: '400d' is longer");

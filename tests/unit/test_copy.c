@@ -154,6 +154,13 @@ static void test_errors_with_position(void **state)
         parse_err("COPY t FROM 'file:///x' /* x", "unterminated comment at position 25");
         parse_err("COPY t FROM 'file:///x' FORMAT AS CSV", "unexpected 'CSV' at position 35");
         parse_err("COPY t FROM 'file:///x' COMPUPDATE ON ON", "unexpected 'ON' at position 39");
+        /* A bad token right after a literal or an identifier: nothing leaks
+         * (ASan and valgrind runs; found by tests/fuzz/fuzz_copy.c). */
+        parse_err("COPY t FROM 'file:///x' ACCEPTINVCHARS AS '^'?", "unexpected '?' at position 46");
+        parse_err("COPY t (a, b? FROM 'x'", "unexpected '?' at position 13");
+        /* A table or column named "" (found by tests/fuzz/fuzz_copy.c). */
+        parse_err("COPY \"\" FROM 'x' JSON 'auto'", "empty quoted identifier at position 6");
+        parse_err("COPY t (a, \"\") FROM 'x'", "empty quoted identifier at position 12");
 }
 
 static void test_credentials_never_echoed(void **state)

@@ -185,6 +185,19 @@ static void test_credentials_file(void **state)
         assert_int_equal(creds_resolve(NULL, &c, src, sizeof(src), err, sizeof(err)), -EINVAL);
         assert_non_null(strstr(err, ":3: "));
         assert_no_secret(err);
+
+        /* A NUL byte would cut the secret short, silently: refused with the
+         * line (found by tests/fuzz/fuzz_creds.c). */
+        static const char nul[] = "[default]\naws_access_key_id = A\n"
+                                  "aws_secret_access_key = \0SECRETAFTERNUL\n";
+        FILE *f = fopen(tmp_path("creds4"), "w");
+        assert_non_null(f);
+        assert_int_equal(fwrite(nul, 1, sizeof(nul) - 1, f), sizeof(nul) - 1);
+        fclose(f);
+        setenv("AWS_SHARED_CREDENTIALS_FILE", tmp_path("creds4"), 1);
+        assert_int_equal(creds_resolve(NULL, &c, src, sizeof(src), err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, ":3: a NUL byte"));
+        assert_no_secret(err);
         free(tok);
 }
 
@@ -327,6 +340,13 @@ static void test_imds_pieces(void **state)
         assert_string_equal(role, "etld-role");
         free(role);
         assert_int_equal(creds_imds_parse_role(" \n", 2, &role), -ENOENT);
+        /* The name goes into the next URL as it is: only IAM's characters
+         * (found by tests/fuzz/fuzz_creds.c: a NUL byte made an empty name). */
+        assert_int_equal(creds_imds_parse_role("\0etld-role\n", 11, &role), -EINVAL);
+        assert_null(role);
+        assert_int_equal(creds_imds_parse_role("../../user-data#\n", 18, &role), -EINVAL);
+        assert_int_equal(creds_imds_parse_role("us-west-2", 9, &role), 0);
+        free(role);
 
         assert_int_equal(creds_imds_parse_creds(ok, strlen(ok), &c, err, sizeof(err)), 0);
         assert_string_equal(c.access_key_id, "ASIAIMDS");

@@ -480,6 +480,32 @@ static void test_errors_and_helpers(void **state)
         sigv4_creds_clear(&c);
         sigv4_creds_clear(NULL);
 
+        /* A presigned URL's own X-Amz-* parameters cannot come from the
+         * caller: there would be two, one unsigned (tests/fuzz/fuzz_sigv4.c). */
+        c = s3_creds(NULL);
+        struct sigv4_param own = { "x-amz-signature", "0" };
+        r.params = &own;
+        r.nparams = 1;
+        assert_int_equal(sigv4_presign(&r, &c, 900, &s, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "X-Amz-Signature"));
+        sigv4_signed_clear(&s);
+        assert_int_equal(sigv4_sign(&r, &c, &s, err, sizeof(err)), 0); /* header mode: a name */
+        sigv4_signed_clear(&s);
+        /* A header name that is not an HTTP token would go into the
+         * Authorization header as it is (tests/fuzz/fuzz_sigv4.c). */
+        r.nparams = 0;
+        struct sigv4_header crlf = { "X-Amz-Meta-A\r\nX-Evil", "1" }, semi = { "a;b", "1" };
+        r.headers = &crlf;
+        r.nheaders = 1;
+        assert_int_equal(sigv4_sign(&r, &c, &s, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "not an HTTP token"));
+        sigv4_signed_clear(&s);
+        r.headers = &semi;
+        assert_int_equal(sigv4_sign(&r, &c, &s, err, sizeof(err)), -EINVAL);
+        sigv4_signed_clear(&s);
+        r.nheaders = 0;
+        sigv4_creds_clear(&c);
+
         sigv4_sha256_hex("", 0, hex);
         assert_string_equal(hex, SIGV4_EMPTY_SHA256);
         h = sigv4_sha256_new();
