@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "proto.h"
 #include "util.h"
 
 extern const char *const journal_migrations[];
@@ -478,6 +479,7 @@ json_t *journal_ledger_get(struct journal *j, const char *target, int64_t *ret_j
 }
 
 static json_t *time_json(sqlite3_stmt *st, int col);
+static json_t *str_json(sqlite3_stmt *st, int col);
 
 json_t *journal_publications_json(struct journal *j)
 {
@@ -488,10 +490,9 @@ json_t *journal_publications_json(struct journal *j)
                                 "");
         while (st && out && sqlite3_step(st) == SQLITE_ROW)
                 json_array_append_new(
-                        out, json_pack("{s:s, s:I, s:s, s:I, s:o}", "target",
-                                       (const char *)sqlite3_column_text(st, 0), "job",
-                                       (json_int_t)sqlite3_column_int64(st, 1), "mode",
-                                       (const char *)sqlite3_column_text(st, 2), "objects",
+                        out, json_pack("{s:o, s:I, s:o, s:I, s:o}", "target", str_json(st, 0),
+                                       "job", (json_int_t)sqlite3_column_int64(st, 1), "mode",
+                                       str_json(st, 2), "objects",
                                        (json_int_t)sqlite3_column_int64(st, 3), "published_at",
                                        time_json(st, 4)));
         sqlite3_finalize(st);
@@ -663,11 +664,27 @@ static json_t *time_json(sqlite3_stmt *st, int col)
         return json_string(out);
 }
 
+/* Every text column leaves the journal through here: a byte of a source
+ * file that is not UTF-8 (in a load error, a step's error, an event) becomes
+ * U+FFFD instead of making the reply impossible to build, which would hide
+ * the job from list, status and errors. */
 static json_t *text_json(sqlite3_stmt *st, int col)
 {
         if (sqlite3_column_type(st, col) == SQLITE_NULL)
                 return json_null();
-        return json_string((const char *)sqlite3_column_text(st, col));
+        const char *s = (const char *)sqlite3_column_text(st, col);
+        return proto_json_textn(s ? s : "", (size_t)sqlite3_column_bytes(st, col));
+}
+
+/* A text column that is never NULL in the schema ("" if it were). */
+static json_t *str_json(sqlite3_stmt *st, int col)
+{
+        json_t *v = text_json(st, col);
+        if (json_is_null(v)) {
+                json_decref(v);
+                return json_string("");
+        }
+        return v;
 }
 
 /* The columns every job reply has, in this order (see JOB_COLUMNS). */
@@ -684,10 +701,9 @@ static json_t *int_json(sqlite3_stmt *st, int col)
 
 static json_t *job_row_json(sqlite3_stmt *st)
 {
-        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-                         (json_int_t)sqlite3_column_int64(st, 0), "pipeline",
-                         (const char *)sqlite3_column_text(st, 1), "state",
-                         (const char *)sqlite3_column_text(st, 2), "created_at", time_json(st, 3),
+        return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+                         (json_int_t)sqlite3_column_int64(st, 0), "pipeline", str_json(st, 1),
+                         "state", str_json(st, 2), "created_at", time_json(st, 3),
                          "started_at", time_json(st, 4), "finished_at", time_json(st, 5), "error",
                          text_json(st, 6), "not_before", time_json(st, 7), "retry_of",
                          int_json(st, 8));
@@ -720,12 +736,11 @@ json_t *journal_job_json(struct journal *j, int64_t id)
                   "FROM steps WHERE job_id = ?1 ORDER BY idx",
                   "i", id);
         while (st && sqlite3_step(st) == SQLITE_ROW) {
-                const char *name = (const char *)sqlite3_column_text(st, 0);
                 json_t *progress = NULL;
                 if (sqlite3_column_type(st, 6) != SQLITE_NULL)
                         progress = json_loads((const char *)sqlite3_column_text(st, 6), 0, NULL);
-                json_t *step = json_pack("{s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "name", name,
-                                         "state", (const char *)sqlite3_column_text(st, 1),
+                json_t *step = json_pack("{s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "name",
+                                         str_json(st, 0), "state", str_json(st, 1),
                                          "attempts", sqlite3_column_int(st, 2), "started_at",
                                          time_json(st, 3), "finished_at", time_json(st, 4),
                                          "error", text_json(st, 5), "progress",
@@ -745,8 +760,7 @@ json_t *journal_job_json(struct journal *j, int64_t id)
                         if (strcmp(json_string_value(json_object_get(s, "name")), step) == 0)
                                 json_object_set_new(json_object_get(s, "outputs"),
                                                     (const char *)sqlite3_column_text(st, 1),
-                                                    json_string((const char *)sqlite3_column_text(
-                                                            st, 2)));
+                                                    str_json(st, 2));
                 }
         }
         sqlite3_finalize(st);
@@ -757,10 +771,9 @@ json_t *journal_job_json(struct journal *j, int64_t id)
                   id);
         while (st && sqlite3_step(st) == SQLITE_ROW)
                 json_array_append_new(checks,
-                                      json_pack("{s:s, s:b, s:s}", "name",
-                                                (const char *)sqlite3_column_text(st, 0), "ok",
-                                                sqlite3_column_int(st, 1), "detail",
-                                                (const char *)sqlite3_column_text(st, 2)));
+                                      json_pack("{s:o, s:b, s:o}", "name", str_json(st, 0),
+                                                "ok", sqlite3_column_int(st, 1), "detail",
+                                                str_json(st, 2)));
         sqlite3_finalize(st);
         json_object_set_new(job, "checks", checks);
 
@@ -770,11 +783,10 @@ json_t *journal_job_json(struct journal *j, int64_t id)
                   "ORDER BY id DESC LIMIT 20) ORDER BY id",
                   "i", id);
         while (st && sqlite3_step(st) == SQLITE_ROW)
-                json_array_append_new(events, json_pack("{s:o, s:s, s:o, s:s}", "at",
+                json_array_append_new(events, json_pack("{s:o, s:o, s:o, s:o}", "at",
                                                         time_json(st, 0), "level",
-                                                        (const char *)sqlite3_column_text(st, 1),
-                                                        "step", text_json(st, 2), "message",
-                                                        (const char *)sqlite3_column_text(st, 3)));
+                                                        str_json(st, 1), "step", text_json(st, 2),
+                                                        "message", str_json(st, 3)));
         sqlite3_finalize(st);
         json_object_set_new(job, "events", events);
         st = prep(j, "SELECT COUNT(*) FROM load_errors WHERE job_id = ?1", "i", id);
@@ -807,17 +819,14 @@ json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit)
         while (st && sqlite3_step(st) == SQLITE_ROW)
                 json_array_append_new(
                         rows,
-                        json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:s, s:s, s:i, s:s}", "step",
-                                  (const char *)sqlite3_column_text(st, 0), "filename",
-                                  (const char *)sqlite3_column_text(st, 1), "line_number",
+                        json_pack("{s:o, s:o, s:I, s:o, s:o, s:I, s:o, s:o, s:i, s:o}", "step",
+                                  str_json(st, 0), "filename", str_json(st, 1), "line_number",
                                   (json_int_t)sqlite3_column_int64(st, 2), "colname",
-                                  (const char *)sqlite3_column_text(st, 3), "type",
-                                  (const char *)sqlite3_column_text(st, 4), "position",
+                                  str_json(st, 3), "type", str_json(st, 4), "position",
                                   (json_int_t)sqlite3_column_int64(st, 5), "raw_line",
-                                  (const char *)sqlite3_column_text(st, 6), "raw_field_value",
-                                  (const char *)sqlite3_column_text(st, 7), "err_code",
-                                  sqlite3_column_int(st, 8), "err_reason",
-                                  (const char *)sqlite3_column_text(st, 9)));
+                                  str_json(st, 6), "raw_field_value", str_json(st, 7),
+                                  "err_code", sqlite3_column_int(st, 8), "err_reason",
+                                  str_json(st, 9)));
         sqlite3_finalize(st);
         return rows;
 }

@@ -53,6 +53,7 @@
 #include "awsenv.h"
 #include "journal.h"
 #include "log.h"
+#include "proto.h"
 #include "secret.h"
 #include "step.h"
 #include "util.h"
@@ -134,7 +135,7 @@ static void event(struct prov *p, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(m, sizeof(m), fmt, ap);
         va_end(ap);
-        json_array_append_new(p->r->events, json_string(m));
+        json_array_append_new(p->r->events, proto_json_text(m));
         log_info("job", "job=%lld step=%s: %s", (long long)p->r->job_id, p->r->ops->name, m);
 }
 
