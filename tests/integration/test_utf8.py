@@ -72,37 +72,52 @@ def test_multibyte_value_rejected_whole(etld, workdir):
     assert "failed" in r.stdout + r.stderr
 
 
-def random_text(rng):
-    """Bytes of every kind: ASCII, valid multi-byte characters, cut and
-    invalid sequences, quotes, backslashes, control bytes."""
-    pieces = [b"a", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xc3", b"\xe2\x82",
-              b"\xff", b"\xfe", b"\x80", b"\xed\xa0\x80", b"\xc0\xaf", b"\\", b'"', b"\x00",
-              b"\x01", b"\n", b"'", b"{", b"9", b"-", b" "]
-    return b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+VALID = [b"a", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"9", b"-", b" ", b"'",
+         b"."]
+ANY = VALID + [b"\xc3", b"\xe2\x82", b"\xff", b"\xfe", b"\x80", b"\xed\xa0\x80", b"\xc0\xaf",
+               b"\\", b'"', b"\x00", b"\x01", b"\n", b"{"]
+
+
+def random_text(rng, pieces, longest=40):
+    """Bytes of the kinds in pieces: ASCII, multi-byte characters, and (ANY)
+    cut and invalid sequences, quotes, backslashes, control bytes."""
+    return b"".join(rng.choice(pieces) for _ in range(rng.randint(0, longest)))
+
+
+SONG_FIELDS = ["num_songs", "artist_id", "artist_latitude", "artist_longitude",
+               "artist_location", "artist_name", "song_id", "title", "duration", "year"]
+
+
+def random_song(rng):
+    """Half the records are valid UTF-8 (their values reach conversion and
+    its messages: 'é' at the front of an INTEGER, 70 bytes of '€' into a
+    64-byte excerpt), half hold any bytes (invalid UTF-8, broken JSON)."""
+    pieces = VALID if rng.random() < .5 else ANY
+    rec = []
+    for name in SONG_FIELDS:
+        key = name.encode() if rng.random() < .8 else random_text(rng, pieces, 8)
+        rec.append(b'"%s":"%s"' % (key, random_text(rng, pieces, rng.choice((4, 40)))))
+    return b"{" + b",".join(rec) + b"}\n"
 
 
 def test_random_bytes_never_hide_a_job(etld, workdir):
     """Property: records with random bytes in every field, over several jobs;
-    list, status, errors and watch answer for every one of them."""
+    list, status, errors and watch answer for every one of them, and every
+    reject counted by the load step is listed by errors."""
     rng = random.Random(int(os.environ.get("ETLD_TEST_SEED", "11")))
     sqld = sql_dir(workdir, EVENTS_COPY % "MAXERROR 100000" + SONGS_COPY % "MAXERROR 100000")
     strict = sql_dir(os.path.join(workdir, "strict"), EVENTS_COPY % "" + SONGS_COPY % "")
     jobs = []
-    for n in range(6):
+    for n in range(8):
         data = make_data(os.path.join(workdir, "data%d" % n))
-        fields = ["num_songs", "artist_id", "artist_latitude", "artist_longitude",
-                  "artist_location", "artist_name", "song_id", "title", "duration", "year"]
         with open(os.path.join(data, "song_data", "A", "B", "C", "TRABC1.json"), "wb") as f:
             for _ in range(30):
-                rec = b",".join(b'"%s":"%s"' % (name.encode() if rng.random() < .8
-                                                 else random_text(rng), random_text(rng))
-                                for name in fields)
-                f.write(b"{" + rec + b"}\n")
+                f.write(random_song(rng))
         with open(os.path.join(data, "log_data", "2018", "11", "2018-11-03-events.json"),
                   "wb") as f:
             for _ in range(30):
                 f.write(b'{"artist":"%s","itemInSession":"%s","ts":"%s","userId":"%s"}\n'
-                        % tuple(random_text(rng) for _ in range(4)))
+                        % tuple(random_text(rng, rng.choice((VALID, ANY))) for _ in range(4)))
         wh = os.path.join(workdir, "wh%d.db" % n)
         # odd jobs: MAXERROR 0, so the first reject's reason is the step's error
         st = run_job(etld, data, wh, strict if n % 2 else sqld)
@@ -111,6 +126,8 @@ def test_random_bytes_never_hide_a_job(etld, workdir):
     for job in jobs:
         st, errs = answers_for(etld, job)
         assert st["state"] in ("succeeded", "failed"), st
+        counted = etldtest.step_of(st, "load")["progress"].get("errors", 0)
+        assert len(errs) == counted, (len(errs), counted)
         rejected += len(errs)
         for e in errs:
             for k in ("raw_line", "raw_field_value", "err_reason"):
