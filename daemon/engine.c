@@ -292,6 +292,8 @@ static void publish_progress(struct job *job, bool force)
 static void progress_cb(uv_timer_t *t)
 {
         struct engine *e = t->data;
+        if (journal_unwritten(e->j)) /* final states kept while the journal refused them */
+                journal_retry(e->j);
         for (struct job *job = e->jobs; job; job = job->next)
                 publish_progress(job, false);
 }
