@@ -1211,3 +1211,97 @@ json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit)
         sqlite3_finalize(st);
         return rows;
 }
+
+/* ---- online backup ------------------------------------------------------ */
+
+struct journal_backup {
+        struct journal *j;
+        sqlite3 *dest;
+        sqlite3_backup *b;
+        char *path;
+        bool done;
+};
+
+int journal_backup_start(struct journal *j, const char *dest, struct journal_backup **ret,
+                         char *err, size_t errlen)
+{
+        if (dest[0] != '/') {
+                snprintf(err, errlen, "backup file '%s' must be an absolute path", dest);
+                return -EINVAL;
+        }
+        /* a new file only: a backup never overwrites anything */
+        int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                int e = errno;
+                snprintf(err, errlen, "cannot create backup file '%s': %s%s", dest, strerror(e),
+                         e == EEXIST ? " (a backup never overwrites a file: name a new one)"
+                                     : "");
+                return -e;
+        }
+        close(fd);
+        struct journal_backup *b = calloc(1, sizeof(*b));
+        if (!b || !(b->path = strdup(dest))) {
+                free(b);
+                unlink(dest);
+                return -ENOMEM;
+        }
+        b->j = j;
+        int rc = sqlite3_open_v2(dest, &b->dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                                 NULL);
+        if (rc == SQLITE_OK) {
+                b->b = sqlite3_backup_init(b->dest, "main", j->db, "main");
+                if (!b->b)
+                        rc = sqlite3_errcode(b->dest);
+        }
+        if (rc != SQLITE_OK) {
+                snprintf(err, errlen, "cannot start the backup into '%s': %s", dest,
+                         b->dest ? sqlite3_errmsg(b->dest) : sqlite3_errstr(rc));
+                journal_backup_free(b, false);
+                return -EIO;
+        }
+        *ret = b;
+        return 0;
+}
+
+int journal_backup_step(struct journal_backup *b, int pages, char *err, size_t errlen)
+{
+        int rc = sqlite3_backup_step(b->b, pages);
+        if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+                return 0;
+        if (rc != SQLITE_DONE) {
+                snprintf(err, errlen, "backup into '%s' failed: %s", b->path, sqlite3_errstr(rc));
+                return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
+        }
+        rc = sqlite3_backup_finish(b->b);
+        b->b = NULL;
+        /* the copy stands alone: one file, no WAL beside it */
+        if (rc == SQLITE_OK)
+                rc = sqlite3_exec(b->dest, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+                snprintf(err, errlen, "backup into '%s' failed: %s", b->path,
+                         sqlite3_errmsg(b->dest));
+                return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
+        }
+        b->done = true;
+        return 1;
+}
+
+void journal_backup_progress(const struct journal_backup *b, int *copied, int *total)
+{
+        *total = b->b ? sqlite3_backup_pagecount(b->b) : 0;
+        *copied = b->b ? *total - sqlite3_backup_remaining(b->b) : *total;
+}
+
+void journal_backup_free(struct journal_backup *b, bool keep)
+{
+        if (!b)
+                return;
+        if (b->b)
+                sqlite3_backup_finish(b->b);
+        if (b->dest)
+                sqlite3_close(b->dest);
+        if (!keep || !b->done)
+                unlink(b->path); /* no half copy left behind */
+        free(b->path);
+        free(b);
+}

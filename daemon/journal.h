@@ -146,3 +146,17 @@ int journal_jobs_in_state(struct journal *j, enum job_state s, int64_t **ret, si
 json_t *journal_job_json(struct journal *j, int64_t id);
 json_t *journal_list_json(struct journal *j, int limit);
 json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit);
+
+/* A consistent copy of the journal while etld runs (SQLite's online backup,
+ * from this connection, so writes made meanwhile reach the copy too).
+ * dest: an absolute path that must not exist (created 0600, as etld's
+ * user).  journal_backup_step copies up to `pages` pages: 0 more to do, 1
+ * done (the copy is a self-contained file in rollback-journal mode), or
+ * -errno with err.  journal_backup_free removes the file unless keep and
+ * the copy is complete.  The journal must outlive the backup. */
+struct journal_backup;
+int journal_backup_start(struct journal *j, const char *dest, struct journal_backup **ret,
+                         char *err, size_t errlen);
+int journal_backup_step(struct journal_backup *b, int pages, char *err, size_t errlen);
+void journal_backup_progress(const struct journal_backup *b, int *copied, int *total);
+void journal_backup_free(struct journal_backup *b, bool keep);

@@ -347,6 +347,7 @@ int main(int argc, char **argv)
                 log_error("etld", "cannot start the job engine: %s", strerror(-r));
                 return 1;
         }
+        d.env.loop = d.loop;
         d.env.engine = d.engine;
         d.env.journal = d.journal;
         d.env.started_mono_ms = util_now_mono_ms();
