@@ -425,8 +425,8 @@ int journal_open(const char *path, int flags, struct journal **ret, char *err, s
                                   "BEGIN EXCLUSIVE; COMMIT;",
                                   NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
-                r = open_failure(j, path, j->db ? sqlite3_extended_errcode(j->db) : rc, err,
-                                 errlen);
+                int ext = j->db ? sqlite3_extended_errcode(j->db) : rc;
+                r = open_failure(j, path, (ext & 0xff) == (rc & 0xff) ? ext : rc, err, errlen);
                 journal_close(j);
                 return r;
         }
