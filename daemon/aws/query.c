@@ -6,6 +6,7 @@
  * uv_timer.  The request's memory is released in the timer's close callback,
  * after done() has run.  Built like s3.c. */
 #include "aws/query.h"
+#include "aws/rotate.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,6 +24,10 @@ struct aws_query_client {
         struct http_retry_policy retry;
         long timeout_ms;
         struct sigv4_creds creds;
+        unsigned creds_gen; /* see s3.c: credentials rotated during a job */
+        bool rotate;
+        char *rotate_profile;
+        struct creds_rotation *rotation;
         struct aws_query_req *head;
         uint64_t rng;
 };
@@ -39,6 +44,8 @@ struct aws_query_req {
         struct curl_slist *hlist;
         uv_timer_t timer;
         unsigned attempt;
+        unsigned creds_gen;
+        bool creds_retried, awaiting_creds;
         struct aws_query_result res;
         xmlDoc *doc;
         bool cancelled, finished, waiting;
@@ -258,8 +265,11 @@ void aws_query_client_free(struct aws_query_client *c)
 {
         if (!c)
                 return;
+        creds_rotation_abandon(c->rotation);
+        c->rotation = NULL;
         while (c->head)
                 aws_query_cancel(c->head);
+        free(c->rotate_profile);
         sigv4_creds_clear(&c->creds);
         free(c->service);
         free(c->name);
@@ -440,6 +450,7 @@ static void attempt(struct aws_query_req *r)
             .service = c->service,
             .now = time(NULL),
         };
+        r->creds_gen = c->creds_gen;
         int rc = sigv4_sign(&sr, &c->creds, &s, err, sizeof(err));
         if (rc < 0) {
                 snprintf(r->res.msg, sizeof(r->res.msg), "%s %s: cannot sign: %s", c->name,
@@ -498,6 +509,68 @@ static int status_err(long status)
         return -EREMOTEIO;
 }
 
+int aws_query_client_rotate_creds(struct aws_query_client *c, const char *profile)
+{
+        free(c->rotate_profile);
+        c->rotate_profile = profile && *profile ? strdup(profile) : NULL;
+        if (profile && *profile && !c->rotate_profile)
+                return -ENOMEM;
+        c->rotate = true;
+        return 0;
+}
+
+static void rotated(void *owner, int err, const struct sigv4_creds *creds, const char *source,
+                    const char *msg)
+{
+        struct aws_query_client *c = owner;
+        c->rotation = NULL;
+        if (err == 0 && aws_query_client_set_creds(c, creds) < 0)
+                err = -ENOMEM;
+        if (err == 0)
+                c->creds_gen++;
+        bool again = true;
+        while (again) { /* a done() may cancel or start other calls */
+                again = false;
+                for (struct aws_query_req *r = c->head; r; r = r->next) {
+                        if (!r->awaiting_creds)
+                                continue;
+                        r->awaiting_creds = false;
+                        if (err == 0) {
+                                attempt(r);
+                        } else {
+                                size_t n = strlen(r->res.msg);
+                                snprintf(r->res.msg + n, sizeof(r->res.msg) - n,
+                                         "; resolving the credentials again failed: %s", msg);
+                                complete(r, status_err(r->res.status));
+                        }
+                        again = true;
+                        break;
+                }
+        }
+}
+
+/* See s3.c rotate_creds. */
+static bool rotate_creds(struct aws_query_req *r)
+{
+        struct aws_query_client *c = r->c;
+        if (!c->rotate || r->creds_retried || !creds_refused(r->res.aws.code))
+                return false;
+        r->creds_retried = true;
+        r->attempt--;
+        if (r->creds_gen != c->creds_gen) {
+                attempt(r);
+                return true;
+        }
+        if (!c->rotation)
+                c->rotation = creds_rotation_start(c->loop, c->rotate_profile, rotated, c);
+        if (!c->rotation) {
+                r->attempt++;
+                return false;
+        }
+        r->awaiting_creds = true;
+        return true;
+}
+
 static void on_xfer_done(struct http_xfer *x)
 {
         struct aws_query_req *r = x->userdata;
@@ -554,6 +627,8 @@ static void on_xfer_done(struct http_xfer *x)
         else if (!r->res.request_id[0])
                 snprintf(r->res.request_id, sizeof(r->res.request_id), "%s", a->request_id);
         describe_aws(r);
+        if (rotate_creds(r))
+                return;
         if (http_status_retryable(x->status, a->code)) {
                 v = http_xfer_header(x, "Retry-After");
                 retry_or_fail(r, status_err(x->status), http_parse_retry_after(v, util_now_ms()));

@@ -11,6 +11,7 @@
  * Also here: the pure helpers (addressing, S3 reply XML, request bodies) and
  * the worker-thread bridge `s3_stream`. */
 #include "aws/s3.h"
+#include "aws/rotate.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -64,6 +65,10 @@ struct s3_client {
         bool path_style;
         struct http_retry_policy retry;
         struct sigv4_creds creds;
+        unsigned creds_gen;              /* bumped when rotated credentials arrive */
+        bool rotate;                     /* s3_client_rotate_creds */
+        char *rotate_profile;
+        struct creds_rotation *rotation; /* resolving the chain again, or NULL */
         struct region_entry regions[REGION_CACHE];
         unsigned region_next;
         struct s3_req *head;
@@ -104,6 +109,9 @@ struct s3_req {
         struct curl_slist *hlist; /* one allocation: free(), see hlist_build */
         uv_timer_t timer;
         unsigned attempt, redirects;
+        unsigned creds_gen;  /* of the credentials the last try was signed with */
+        bool creds_retried;  /* refused credentials were resolved again once */
+        bool awaiting_creds; /* waiting for the client's rotation */
         char region[64];
         bool fixed_region;
         struct s3_result res;
@@ -662,12 +670,25 @@ int s3_client_set_creds(struct s3_client *c, const struct sigv4_creds *creds)
         return 0;
 }
 
+int s3_client_rotate_creds(struct s3_client *c, const char *profile)
+{
+        free(c->rotate_profile);
+        c->rotate_profile = profile && *profile ? strdup(profile) : NULL;
+        if (profile && *profile && !c->rotate_profile)
+                return -ENOMEM;
+        c->rotate = true;
+        return 0;
+}
+
 void s3_client_free(struct s3_client *c)
 {
         if (!c)
                 return;
+        creds_rotation_abandon(c->rotation);
+        c->rotation = NULL;
         while (c->head)
                 s3_req_cancel(c->head);
+        free(c->rotate_profile);
         sigv4_creds_clear(&c->creds);
         free(c->region);
         free(c->endpoint);
@@ -817,6 +838,7 @@ static long put_read(struct http_xfer *x, char *buf, size_t len)
 }
 
 static void on_xfer_done(struct http_xfer *x);
+static bool rotate_creds(struct s3_req *r);
 
 static int send_batch(struct s3_req *r);
 
@@ -931,6 +953,7 @@ static void attempt(struct s3_req *r)
             .service = "s3",
             .now = time(NULL),
         };
+        r->creds_gen = c->creds_gen;
         rc = sigv4_sign(&sr, &c->creds, &s, err, sizeof(err));
         if (rc < 0) {
                 snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: cannot sign: %s",
@@ -1199,6 +1222,8 @@ static void on_xfer_done(struct http_xfer *x)
                 return;
         }
         describe_aws(r);
+        if (rotate_creds(r))
+                return;
         if (http_status_retryable(x->status, a->code) ||
             (x->status < 300 && http_status_retryable(500, a->code))) {
                 v = http_xfer_header(x, "Retry-After");
@@ -1206,6 +1231,61 @@ static void on_xfer_done(struct http_xfer *x)
                 return;
         }
         complete(r, status_err(x->status));
+}
+
+/* The chain gave new credentials (or not): the requests waiting for them go
+ * again, or fail with what the refusal said and why no new ones came. */
+static void rotated(void *owner, int err, const struct sigv4_creds *creds, const char *source,
+                    const char *msg)
+{
+        struct s3_client *c = owner;
+        c->rotation = NULL;
+        if (err == 0 && s3_client_set_creds(c, creds) < 0)
+                err = -ENOMEM;
+        if (err == 0)
+                c->creds_gen++;
+        bool again = true;
+        while (again) { /* a done() may cancel or start other requests */
+                again = false;
+                for (struct s3_req *r = c->head; r; r = r->next) {
+                        if (!r->awaiting_creds)
+                                continue;
+                        r->awaiting_creds = false;
+                        if (err == 0) {
+                                attempt(r);
+                        } else {
+                                size_t n = strlen(r->res.msg);
+                                snprintf(r->res.msg + n, sizeof(r->res.msg) - n,
+                                         "; resolving the credentials again failed: %s", msg);
+                                complete(r, status_err(r->res.status));
+                        }
+                        again = true;
+                        break;
+                }
+        }
+}
+
+/* A refusal of the credentials themselves: resolve the chain again once per
+ * request and send it anew.  True when the request waits or went again. */
+static bool rotate_creds(struct s3_req *r)
+{
+        struct s3_client *c = r->c;
+        if (!c->rotate || r->creds_retried || !creds_refused(r->res.aws.code))
+                return false;
+        r->creds_retried = true;
+        r->attempt--; /* not a failed try */
+        if (r->creds_gen != c->creds_gen) { /* newer credentials arrived meanwhile */
+                attempt(r);
+                return true;
+        }
+        if (!c->rotation)
+                c->rotation = creds_rotation_start(c->loop, c->rotate_profile, rotated, c);
+        if (!c->rotation) {
+                r->attempt++;
+                return false;
+        }
+        r->awaiting_creds = true;
+        return true;
 }
 
 static int req_new(struct s3_client *c, enum s3_op op, const char *method, const char *bucket,

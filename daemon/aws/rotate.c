@@ -1,0 +1,83 @@
+/* rotate.c - resolving the credential chain again during a job.  See rotate.h.
+ *
+ * A resolution is a uv_work_t: the chain is read on the pool, the result
+ * handed to the owner on the loop.  An owner (a client being freed) may
+ * abandon it while the pool works: the after-work callback then only wipes
+ * and frees. */
+#include "aws/rotate.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws/creds.h"
+
+struct creds_rotation {
+        uv_work_t work;
+        char *profile;
+        creds_rotated_fn fn;
+        void *owner; /* NULL once abandoned */
+        struct sigv4_creds creds;
+        char source[256];
+        char err[512];
+        int result;
+};
+
+bool creds_refused(const char *code)
+{
+        static const char *const codes[] = {
+                "ExpiredToken",         "ExpiredTokenException", "InvalidAccessKeyId",
+                "InvalidToken",         "InvalidClientTokenId",
+        };
+        if (!code)
+                return false;
+        for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+                if (strcmp(code, codes[i]) == 0)
+                        return true;
+        return false;
+}
+
+static void rotation_work(uv_work_t *w)
+{
+        struct creds_rotation *r = w->data;
+        r->result = creds_resolve_chain(r->profile, &r->creds, r->source, sizeof(r->source),
+                                        r->err, sizeof(r->err));
+}
+
+static void rotation_after(uv_work_t *w, int status)
+{
+        struct creds_rotation *r = w->data;
+        if (r->owner)
+                r->fn(r->owner, status == UV_ECANCELED ? -ECANCELED : r->result, &r->creds,
+                      r->source, r->err[0] ? r->err : "the credential chain gave nothing");
+        sigv4_creds_clear(&r->creds);
+        free(r->profile);
+        free(r);
+}
+
+struct creds_rotation *creds_rotation_start(uv_loop_t *loop, const char *profile,
+                                            creds_rotated_fn fn, void *owner)
+{
+        struct creds_rotation *r = calloc(1, sizeof(*r));
+        if (!r)
+                return NULL;
+        if (profile && *profile && !(r->profile = strdup(profile))) {
+                free(r);
+                return NULL;
+        }
+        r->fn = fn;
+        r->owner = owner;
+        r->work.data = r;
+        if (uv_queue_work(loop, &r->work, rotation_work, rotation_after) < 0) {
+                free(r->profile);
+                free(r);
+                return NULL;
+        }
+        return r;
+}
+
+void creds_rotation_abandon(struct creds_rotation *r)
+{
+        if (r)
+                r->owner = NULL;
+}
