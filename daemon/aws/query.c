@@ -24,10 +24,7 @@ struct aws_query_client {
         struct http_retry_policy retry;
         long timeout_ms;
         struct sigv4_creds creds;
-        unsigned creds_gen; /* see s3.c: credentials rotated during a job */
-        bool rotate;
-        char *rotate_profile;
-        struct creds_rotation *rotation;
+        struct creds_rotor rotor; /* credentials rotated during a job (rotate.h) */
         struct aws_query_req *head;
         uint64_t rng;
 };
@@ -44,8 +41,7 @@ struct aws_query_req {
         struct curl_slist *hlist;
         uv_timer_t timer;
         unsigned attempt;
-        unsigned creds_gen;
-        bool creds_retried, awaiting_creds;
+        struct creds_try creds_try;
         struct aws_query_result res;
         xmlDoc *doc;
         bool cancelled, finished, waiting;
@@ -265,11 +261,9 @@ void aws_query_client_free(struct aws_query_client *c)
 {
         if (!c)
                 return;
-        creds_rotation_abandon(c->rotation);
-        c->rotation = NULL;
+        creds_rotor_clear(&c->rotor);
         while (c->head)
                 aws_query_cancel(c->head);
-        free(c->rotate_profile);
         sigv4_creds_clear(&c->creds);
         free(c->service);
         free(c->name);
@@ -450,7 +444,7 @@ static void attempt(struct aws_query_req *r)
             .service = c->service,
             .now = time(NULL),
         };
-        r->creds_gen = c->creds_gen;
+        r->creds_try.gen = c->rotor.gen;
         int rc = sigv4_sign(&sr, &c->creds, &s, err, sizeof(err));
         if (rc < 0) {
                 snprintf(r->res.msg, sizeof(r->res.msg), "%s %s: cannot sign: %s", c->name,
@@ -511,30 +505,21 @@ static int status_err(long status)
 
 int aws_query_client_rotate_creds(struct aws_query_client *c, const char *profile)
 {
-        free(c->rotate_profile);
-        c->rotate_profile = profile && *profile ? strdup(profile) : NULL;
-        if (profile && *profile && !c->rotate_profile)
-                return -ENOMEM;
-        c->rotate = true;
-        return 0;
+        return creds_rotor_enable(&c->rotor, profile);
 }
 
 static void rotated(void *owner, int err, const struct sigv4_creds *creds, const char *source,
                     const char *msg)
 {
         struct aws_query_client *c = owner;
-        c->rotation = NULL;
-        if (err == 0 && aws_query_client_set_creds(c, creds) < 0)
-                err = -ENOMEM;
-        if (err == 0)
-                c->creds_gen++;
+        err = creds_rotor_rotated(&c->rotor, err, creds, &c->creds);
         bool again = true;
         while (again) { /* a done() may cancel or start other calls */
                 again = false;
                 for (struct aws_query_req *r = c->head; r; r = r->next) {
-                        if (!r->awaiting_creds)
+                        if (!r->creds_try.waiting)
                                 continue;
-                        r->awaiting_creds = false;
+                        r->creds_try.waiting = false;
                         if (err == 0) {
                                 attempt(r);
                         } else {
@@ -552,22 +537,13 @@ static void rotated(void *owner, int err, const struct sigv4_creds *creds, const
 /* See s3.c rotate_creds. */
 static bool rotate_creds(struct aws_query_req *r)
 {
-        struct aws_query_client *c = r->c;
-        if (!c->rotate || r->creds_retried || !creds_refused(r->res.aws.code))
+        enum creds_next n = creds_rotor_refused(&r->c->rotor, r->c->loop, &r->creds_try,
+                                                r->res.aws.code, rotated, r->c);
+        if (n == CREDS_NOT_MINE)
                 return false;
-        r->creds_retried = true;
-        r->attempt--;
-        if (r->creds_gen != c->creds_gen) {
+        r->attempt--; /* not a failed try */
+        if (n == CREDS_SEND_AGAIN)
                 attempt(r);
-                return true;
-        }
-        if (!c->rotation)
-                c->rotation = creds_rotation_start(c->loop, c->rotate_profile, rotated, c);
-        if (!c->rotation) {
-                r->attempt++;
-                return false;
-        }
-        r->awaiting_creds = true;
         return true;
 }
 

@@ -81,3 +81,51 @@ void creds_rotation_abandon(struct creds_rotation *r)
         if (r)
                 r->owner = NULL;
 }
+
+int creds_rotor_enable(struct creds_rotor *ro, const char *profile)
+{
+        free(ro->profile);
+        ro->profile = profile && *profile ? strdup(profile) : NULL;
+        if (profile && *profile && !ro->profile)
+                return -ENOMEM;
+        ro->on = true;
+        return 0;
+}
+
+void creds_rotor_clear(struct creds_rotor *ro)
+{
+        creds_rotation_abandon(ro->rotation);
+        free(ro->profile);
+        memset(ro, 0, sizeof(*ro));
+}
+
+enum creds_next creds_rotor_refused(struct creds_rotor *ro, uv_loop_t *loop, struct creds_try *t,
+                                    const char *aws_code, creds_rotated_fn fn, void *owner)
+{
+        if (!ro->on || t->retried || !creds_refused(aws_code))
+                return CREDS_NOT_MINE;
+        t->retried = true;
+        if (t->gen != ro->gen) /* newer credentials arrived meanwhile */
+                return CREDS_SEND_AGAIN;
+        if (!ro->rotation)
+                ro->rotation = creds_rotation_start(loop, ro->profile, fn, owner);
+        if (!ro->rotation)
+                return CREDS_NOT_MINE;
+        t->waiting = true;
+        return CREDS_WAIT;
+}
+
+int creds_rotor_rotated(struct creds_rotor *ro, int err, const struct sigv4_creds *creds,
+                        struct sigv4_creds *creds_out)
+{
+        ro->rotation = NULL;
+        if (err < 0)
+                return err;
+        struct sigv4_creds n = {0};
+        if (sigv4_creds_copy(&n, creds) < 0)
+                return -ENOMEM;
+        sigv4_creds_clear(creds_out);
+        *creds_out = n;
+        ro->gen++;
+        return 0;
+}

@@ -34,3 +34,35 @@ struct creds_rotation *creds_rotation_start(uv_loop_t *loop, const char *profile
                                             creds_rotated_fn fn, void *owner);
 /* The owner goes away: fn will not run; the memory goes when the pool is done. */
 void creds_rotation_abandon(struct creds_rotation *r);
+
+/* What a client keeps (struct creds_rotor) and each of its requests (struct
+ * creds_try) so that the S3 and query clients share one rule. */
+struct creds_rotor {
+        bool on;                         /* creds_rotor_enable was called */
+        char *profile;                   /* NULL: the default */
+        unsigned gen;                    /* bumped when rotated credentials arrive */
+        struct creds_rotation *rotation; /* resolving the chain again, or NULL */
+};
+struct creds_try {
+        unsigned gen; /* of the credentials the request was last signed with */
+        bool retried; /* it was refused once and went again */
+        bool waiting; /* for the rotor's resolution */
+};
+
+int creds_rotor_enable(struct creds_rotor *ro, const char *profile); /* -ENOMEM */
+void creds_rotor_clear(struct creds_rotor *ro); /* abandons a resolution in flight */
+
+enum creds_next {
+        CREDS_NOT_MINE,   /* not a credentials refusal, or refused twice: go on as usual */
+        CREDS_SEND_AGAIN, /* newer credentials are there already: sign and send now */
+        CREDS_WAIT,       /* t->waiting: the client's rotated callback sends it */
+};
+/* A reply with aws_code came for a request signed per t: what next.  Starts
+ * the resolution (fn(owner, ...) on the loop) when none runs. */
+enum creds_next creds_rotor_refused(struct creds_rotor *ro, uv_loop_t *loop, struct creds_try *t,
+                                    const char *aws_code, creds_rotated_fn fn, void *owner);
+/* In the client's rotated callback, first: takes the result (err 0: the
+ * new credentials go to *creds_out, the rotor's generation moves on);
+ * returns err, or -ENOMEM. */
+int creds_rotor_rotated(struct creds_rotor *ro, int err, const struct sigv4_creds *creds,
+                        struct sigv4_creds *creds_out);

@@ -65,10 +65,7 @@ struct s3_client {
         bool path_style;
         struct http_retry_policy retry;
         struct sigv4_creds creds;
-        unsigned creds_gen;              /* bumped when rotated credentials arrive */
-        bool rotate;                     /* s3_client_rotate_creds */
-        char *rotate_profile;
-        struct creds_rotation *rotation; /* resolving the chain again, or NULL */
+        struct creds_rotor rotor; /* credentials rotated during a job (rotate.h) */
         struct region_entry regions[REGION_CACHE];
         unsigned region_next;
         struct s3_req *head;
@@ -109,9 +106,7 @@ struct s3_req {
         struct curl_slist *hlist; /* one allocation: free(), see hlist_build */
         uv_timer_t timer;
         unsigned attempt, redirects;
-        unsigned creds_gen;  /* of the credentials the last try was signed with */
-        bool creds_retried;  /* refused credentials were resolved again once */
-        bool awaiting_creds; /* waiting for the client's rotation */
+        struct creds_try creds_try;
         char region[64];
         bool fixed_region;
         struct s3_result res;
@@ -672,23 +667,16 @@ int s3_client_set_creds(struct s3_client *c, const struct sigv4_creds *creds)
 
 int s3_client_rotate_creds(struct s3_client *c, const char *profile)
 {
-        free(c->rotate_profile);
-        c->rotate_profile = profile && *profile ? strdup(profile) : NULL;
-        if (profile && *profile && !c->rotate_profile)
-                return -ENOMEM;
-        c->rotate = true;
-        return 0;
+        return creds_rotor_enable(&c->rotor, profile);
 }
 
 void s3_client_free(struct s3_client *c)
 {
         if (!c)
                 return;
-        creds_rotation_abandon(c->rotation);
-        c->rotation = NULL;
+        creds_rotor_clear(&c->rotor);
         while (c->head)
                 s3_req_cancel(c->head);
-        free(c->rotate_profile);
         sigv4_creds_clear(&c->creds);
         free(c->region);
         free(c->endpoint);
@@ -953,7 +941,7 @@ static void attempt(struct s3_req *r)
             .service = "s3",
             .now = time(NULL),
         };
-        r->creds_gen = c->creds_gen;
+        r->creds_try.gen = c->rotor.gen;
         rc = sigv4_sign(&sr, &c->creds, &s, err, sizeof(err));
         if (rc < 0) {
                 snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: cannot sign: %s",
@@ -1239,18 +1227,14 @@ static void rotated(void *owner, int err, const struct sigv4_creds *creds, const
                     const char *msg)
 {
         struct s3_client *c = owner;
-        c->rotation = NULL;
-        if (err == 0 && s3_client_set_creds(c, creds) < 0)
-                err = -ENOMEM;
-        if (err == 0)
-                c->creds_gen++;
+        err = creds_rotor_rotated(&c->rotor, err, creds, &c->creds);
         bool again = true;
         while (again) { /* a done() may cancel or start other requests */
                 again = false;
                 for (struct s3_req *r = c->head; r; r = r->next) {
-                        if (!r->awaiting_creds)
+                        if (!r->creds_try.waiting)
                                 continue;
-                        r->awaiting_creds = false;
+                        r->creds_try.waiting = false;
                         if (err == 0) {
                                 attempt(r);
                         } else {
@@ -1269,22 +1253,13 @@ static void rotated(void *owner, int err, const struct sigv4_creds *creds, const
  * request and send it anew.  True when the request waits or went again. */
 static bool rotate_creds(struct s3_req *r)
 {
-        struct s3_client *c = r->c;
-        if (!c->rotate || r->creds_retried || !creds_refused(r->res.aws.code))
+        enum creds_next n = creds_rotor_refused(&r->c->rotor, r->c->loop, &r->creds_try,
+                                                r->res.aws.code, rotated, r->c);
+        if (n == CREDS_NOT_MINE)
                 return false;
-        r->creds_retried = true;
         r->attempt--; /* not a failed try */
-        if (r->creds_gen != c->creds_gen) { /* newer credentials arrived meanwhile */
+        if (n == CREDS_SEND_AGAIN)
                 attempt(r);
-                return true;
-        }
-        if (!c->rotation)
-                c->rotation = creds_rotation_start(c->loop, c->rotate_profile, rotated, c);
-        if (!c->rotation) {
-                r->attempt++;
-                return false;
-        }
-        r->awaiting_creds = true;
         return true;
 }
 
