@@ -322,7 +322,17 @@ static int check_file(const char *path, int flags, char *err, size_t errlen)
         bool count_valid = pages > 0 && be32(h + 92) == be32(h + 24);
         bool short_file = (uint64_t)st.st_size % page != 0 ||
                           (count_valid && (uint64_t)st.st_size < (uint64_t)pages * page);
-        if (page >= 512 && short_file) {
+        /* A WAL beside it holds pages still to be copied in (etld stopped
+         * mid-checkpoint, page 1 first): SQLite replays it, and quick_check
+         * judges the result; the sizes only mean something without one. */
+        char *wal = NULL;
+        struct stat ws;
+        struct buf wb = {0};
+        if (buf_printf(&wb, "%s-wal", path) == 0)
+                wal = wb.data;
+        bool has_wal = wal && stat(wal, &ws) == 0 && ws.st_size > 0;
+        free(wal);
+        if (page >= 512 && short_file && !has_wal) {
                 snprintf(err, errlen,
                          "journal '%s' is truncated: %lld bytes, where its header says %u pages "
                          "of %u bytes; " WHAT_TO_DO
