@@ -21,10 +21,9 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"submit", cmd_submit}, {"status", cmd_status}, {"list", cmd_list},
-    {"watch", cmd_watch},   {"cancel", cmd_cancel}, {"retry", cmd_retry},
-    {"errors", cmd_errors}, {"ping", cmd_ping},     {"version", cmd_version},
-    {"backup", cmd_backup},
+    {"submit", cmd_submit},   {"status", cmd_status}, {"list", cmd_list},     {"watch", cmd_watch},
+    {"cancel", cmd_cancel},   {"retry", cmd_retry},   {"errors", cmd_errors}, {"ping", cmd_ping},
+    {"version", cmd_version}, {"backup", cmd_backup},
 };
 
 static const char usage[] =

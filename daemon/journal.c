@@ -45,7 +45,7 @@ struct journal {
         char *path;
         struct unwritten *unwritten, **unwritten_tail;
         size_t n_unwritten;
-        char why[96]; /* why the last write failed: "disk full", ... */
+        char why[96];  /* why the last write failed: "disk full", ... */
         bool retrying; /* journal_retry: failures were logged once already */
 };
 
@@ -218,8 +218,8 @@ static int migrate(struct journal *j, char *err, size_t errlen)
         return 0;
 }
 
-#define WHAT_TO_DO                                                                         \
-        "restore it from a backup ('etlctl backup FILE' makes one while etld runs), or move " \
+#define WHAT_TO_DO                                                                                 \
+        "restore it from a backup ('etlctl backup FILE' makes one while etld runs), or move "      \
         "it away and start etld with --new-journal for an empty job list"
 
 /* The marker that says this state directory had a journal: written once the
@@ -228,7 +228,7 @@ static int migrate(struct journal *j, char *err, size_t errlen)
  * silently replaced by an empty one. */
 static char *marker_path(const char *path)
 {
-        struct buf b = { 0 };
+        struct buf b = {0};
         buf_printf(&b, "%s.created", path);
         return b.data;
 }
@@ -238,8 +238,9 @@ static void write_marker(const char *marker)
         int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
         if (fd < 0) {
                 if (errno != EEXIST)
-                        log_warning("journal", "cannot write '%s': %s (a lost journal will not "
-                                               "be noticed at the next start)",
+                        log_warning("journal",
+                                    "cannot write '%s': %s (a lost journal will not "
+                                    "be noticed at the next start)",
                                     marker, strerror(errno));
                 return;
         }
@@ -614,8 +615,8 @@ static int unwritten_write(struct journal *j, const struct unwritten *u)
  * holds older unwritten ones, which go first). */
 static int final_write(struct journal *j, int64_t job, int idx, int state, const char *error)
 {
-        struct unwritten u = { .job = job, .idx = idx, .state = state, .at = util_now_ms(),
-                               .error = (char *)error };
+        struct unwritten u = {
+            .job = job, .idx = idx, .state = state, .at = util_now_ms(), .error = (char *)error};
         if (!j->unwritten) {
                 int r = unwritten_write(j, &u);
                 if (r == 0)
@@ -657,8 +658,9 @@ int journal_retry(struct journal *j)
                 done++;
         }
         if (done)
-                log_info("journal", "wrote %zu transition(s) kept while the journal refused "
-                                    "writes; %zu left",
+                log_info("journal",
+                         "wrote %zu transition(s) kept while the journal refused "
+                         "writes; %zu left",
                          done, j->n_unwritten);
         return j->unwritten ? -EAGAIN : 0;
 }
@@ -834,11 +836,10 @@ json_t *journal_publications_json(struct journal *j)
                                 "");
         while (st && out && sqlite3_step(st) == SQLITE_ROW)
                 json_array_append_new(
-                        out, json_pack("{s:o, s:I, s:o, s:I, s:o}", "target", str_json(st, 0),
-                                       "job", (json_int_t)sqlite3_column_int64(st, 1), "mode",
-                                       str_json(st, 2), "objects",
-                                       (json_int_t)sqlite3_column_int64(st, 3), "published_at",
-                                       time_json(st, 4)));
+                    out, json_pack("{s:o, s:I, s:o, s:I, s:o}", "target", str_json(st, 0), "job",
+                                   (json_int_t)sqlite3_column_int64(st, 1), "mode", str_json(st, 2),
+                                   "objects", (json_int_t)sqlite3_column_int64(st, 3),
+                                   "published_at", time_json(st, 4)));
         sqlite3_finalize(st);
         return out;
 }
@@ -1042,7 +1043,7 @@ static void overlay_unwritten(struct journal *j, int64_t id, json_t *job, json_t
                             (u->idx >= 0 && (size_t)u->idx != i))
                                 continue;
                         json_object_set_new(
-                                s, "state", json_string(step_state_name((enum step_state)u->state)));
+                            s, "state", json_string(step_state_name((enum step_state)u->state)));
                         json_object_set_new(s, "finished_at", ms_json(u->at));
                         if (u->idx >= 0)
                                 json_object_set_new(s, "error", proto_json_text(u->error));
@@ -1089,8 +1090,8 @@ static json_t *job_row_json(sqlite3_stmt *st)
 {
         return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
                          (json_int_t)sqlite3_column_int64(st, 0), "pipeline", str_json(st, 1),
-                         "state", str_json(st, 2), "created_at", time_json(st, 3),
-                         "started_at", time_json(st, 4), "finished_at", time_json(st, 5), "error",
+                         "state", str_json(st, 2), "created_at", time_json(st, 3), "started_at",
+                         time_json(st, 4), "finished_at", time_json(st, 5), "error",
                          text_json(st, 6), "not_before", time_json(st, 7), "retry_of",
                          int_json(st, 8));
 }
@@ -1125,13 +1126,11 @@ json_t *journal_job_json(struct journal *j, int64_t id)
                 json_t *progress = NULL;
                 if (sqlite3_column_type(st, 6) != SQLITE_NULL)
                         progress = json_loads((const char *)sqlite3_column_text(st, 6), 0, NULL);
-                json_t *step = json_pack("{s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "name",
-                                         str_json(st, 0), "state", str_json(st, 1),
-                                         "attempts", sqlite3_column_int(st, 2), "started_at",
-                                         time_json(st, 3), "finished_at", time_json(st, 4),
-                                         "error", text_json(st, 5), "progress",
-                                         progress ? progress : json_object(), "outputs",
-                                         json_object());
+                json_t *step = json_pack(
+                    "{s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "name", str_json(st, 0), "state",
+                    str_json(st, 1), "attempts", sqlite3_column_int(st, 2), "started_at",
+                    time_json(st, 3), "finished_at", time_json(st, 4), "error", text_json(st, 5),
+                    "progress", progress ? progress : json_object(), "outputs", json_object());
                 json_array_append_new(steps, step);
         }
         sqlite3_finalize(st);
@@ -1157,10 +1156,9 @@ json_t *journal_job_json(struct journal *j, int64_t id)
         st = prep(j, "SELECT name, ok, detail FROM checks WHERE job_id = ?1 ORDER BY seq", "i",
                   id);
         while (st && sqlite3_step(st) == SQLITE_ROW)
-                json_array_append_new(checks,
-                                      json_pack("{s:o, s:b, s:o}", "name", str_json(st, 0),
-                                                "ok", sqlite3_column_int(st, 1), "detail",
-                                                str_json(st, 2)));
+                json_array_append_new(checks, json_pack("{s:o, s:b, s:o}", "name", str_json(st, 0),
+                                                        "ok", sqlite3_column_int(st, 1), "detail",
+                                                        str_json(st, 2)));
         sqlite3_finalize(st);
         json_object_set_new(job, "checks", checks);
 
@@ -1170,10 +1168,10 @@ json_t *journal_job_json(struct journal *j, int64_t id)
                   "ORDER BY id DESC LIMIT 20) ORDER BY id",
                   "i", id);
         while (st && sqlite3_step(st) == SQLITE_ROW)
-                json_array_append_new(events, json_pack("{s:o, s:o, s:o, s:o}", "at",
-                                                        time_json(st, 0), "level",
-                                                        str_json(st, 1), "step", text_json(st, 2),
-                                                        "message", str_json(st, 3)));
+                json_array_append_new(events,
+                                      json_pack("{s:o, s:o, s:o, s:o}", "at", time_json(st, 0),
+                                                "level", str_json(st, 1), "step", text_json(st, 2),
+                                                "message", str_json(st, 3)));
         sqlite3_finalize(st);
         json_object_set_new(job, "events", events);
         st = prep(j, "SELECT COUNT(*) FROM load_errors WHERE job_id = ?1", "i", id);
@@ -1209,15 +1207,13 @@ json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit)
                      "ii", job, (int64_t)limit);
         while (st && sqlite3_step(st) == SQLITE_ROW)
                 json_array_append_new(
-                        rows,
-                        json_pack("{s:o, s:o, s:I, s:o, s:o, s:I, s:o, s:o, s:i, s:o}", "step",
-                                  str_json(st, 0), "filename", str_json(st, 1), "line_number",
-                                  (json_int_t)sqlite3_column_int64(st, 2), "colname",
-                                  str_json(st, 3), "type", str_json(st, 4), "position",
-                                  (json_int_t)sqlite3_column_int64(st, 5), "raw_line",
-                                  str_json(st, 6), "raw_field_value", str_json(st, 7),
-                                  "err_code", sqlite3_column_int(st, 8), "err_reason",
-                                  str_json(st, 9)));
+                    rows, json_pack("{s:o, s:o, s:I, s:o, s:o, s:I, s:o, s:o, s:i, s:o}", "step",
+                                    str_json(st, 0), "filename", str_json(st, 1), "line_number",
+                                    (json_int_t)sqlite3_column_int64(st, 2), "colname",
+                                    str_json(st, 3), "type", str_json(st, 4), "position",
+                                    (json_int_t)sqlite3_column_int64(st, 5), "raw_line",
+                                    str_json(st, 6), "raw_field_value", str_json(st, 7), "err_code",
+                                    sqlite3_column_int(st, 8), "err_reason", str_json(st, 9)));
         sqlite3_finalize(st);
         return rows;
 }
@@ -1244,8 +1240,7 @@ int journal_backup_start(struct journal *j, const char *dest, struct journal_bac
         if (fd < 0) {
                 int e = errno;
                 snprintf(err, errlen, "cannot create backup file '%s': %s%s", dest, strerror(e),
-                         e == EEXIST ? " (a backup never overwrites a file: name a new one)"
-                                     : "");
+                         e == EEXIST ? " (a backup never overwrites a file: name a new one)" : "");
                 return -e;
         }
         close(fd);
@@ -1256,8 +1251,7 @@ int journal_backup_start(struct journal *j, const char *dest, struct journal_bac
                 return -ENOMEM;
         }
         b->j = j;
-        int rc = sqlite3_open_v2(dest, &b->dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                                 NULL);
+        int rc = sqlite3_open_v2(dest, &b->dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc == SQLITE_OK) {
                 b->b = sqlite3_backup_init(b->dest, "main", j->db, "main");
                 if (!b->b)

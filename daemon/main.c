@@ -230,15 +230,15 @@ static int daemonize(struct daemon *d, const char *logpath)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "socket", required_argument, NULL, 's' },
-                { "state-dir", required_argument, NULL, 'd' },
-                { "set", required_argument, NULL, 'S' },
-                { "foreground", no_argument, NULL, 'f' },
-                { "new-journal", no_argument, NULL, 'N' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
-                { NULL, 0, NULL, 0 },
+            {"config", required_argument, NULL, 'c'},
+            {"socket", required_argument, NULL, 's'},
+            {"state-dir", required_argument, NULL, 'd'},
+            {"set", required_argument, NULL, 'S'},
+            {"foreground", no_argument, NULL, 'f'},
+            {"new-journal", no_argument, NULL, 'N'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {NULL, 0, NULL, 0},
         };
         struct daemon d = { .config_path = DEFAULT_CONFIG, .ready_fd = -1 };
         const char *socket_opt = NULL, *state_opt = NULL;

@@ -272,9 +272,9 @@ static void backup_end(struct rpc_backup *b, int r, const char *err)
                 json_t *reply;
                 if (r == 1)
                         reply = rpc_make_result(
-                                b->id, json_pack("{s:s, s:i, s:i, s:I}", "file", b->path, "pages",
-                                                 total, "turns", b->turns, "ms",
-                                                 (json_int_t)(util_now_mono_ms() - b->started)));
+                            b->id, json_pack("{s:s, s:i, s:i, s:I}", "file", b->path, "pages",
+                                             total, "turns", b->turns, "ms",
+                                             (json_int_t)(util_now_mono_ms() - b->started)));
                 else
                         reply = rpc_make_error(b->id, RPC_INTERNAL_ERROR, "%s",
                                                err ? err : "backup abandoned");
@@ -282,8 +282,8 @@ static void backup_end(struct rpc_backup *b, int r, const char *err)
                 json_decref(reply);
         }
         if (r == 1)
-                log_info("rpc", "journal backup written to '%s' (%d pages, %d loop turns)",
-                         b->path, total, b->turns);
+                log_info("rpc", "journal backup written to '%s' (%d pages, %d loop turns)", b->path,
+                         total, b->turns);
         else
                 log_warning("rpc", "journal backup to '%s' failed: %s", b->path,
                             err ? err : "the client went away");
@@ -357,16 +357,16 @@ static json_t *m_backup(struct rpc_env *env, struct conn *c, json_t *id, json_t 
 }
 
 static const struct method methods[] = {
-        { "ping", m_ping, "answers {\"pong\": true}" },
-        { "version", m_version, "etld's version and protocol" },
-        { "submit", m_submit, "queue a pipeline run" },
-        { "status", m_status, "a job, or the daemon" },
-        { "list", m_list, "recent jobs" },
-        { "cancel", m_cancel, "cancel a job" },
-        { "retry", m_retry, "run a failed or cancelled job again" },
-        { "watch", m_watch, "stream a job's events" },
-        { "errors", m_errors, "a job's load errors" },
-        { "backup", m_backup, "a consistent copy of the journal into a new file" },
+    {"ping", m_ping, "answers {\"pong\": true}"},
+    {"version", m_version, "etld's version and protocol"},
+    {"submit", m_submit, "queue a pipeline run"},
+    {"status", m_status, "a job, or the daemon"},
+    {"list", m_list, "recent jobs"},
+    {"cancel", m_cancel, "cancel a job"},
+    {"retry", m_retry, "run a failed or cancelled job again"},
+    {"watch", m_watch, "stream a job's events"},
+    {"errors", m_errors, "a job's load errors"},
+    {"backup", m_backup, "a consistent copy of the journal into a new file"},
 };
 
 void rpc_handle(struct rpc_env *env, struct conn *c, json_t *req)

@@ -110,7 +110,7 @@ int creds_imds_fetch_region(const char *endpoint, long timeout_ms, char *region,
  * secret). */
 int creds_resolve_chain(const char *profile, struct sigv4_creds *out, char *source,
                         size_t sourcelen, char *err, size_t errlen)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Are creds about to expire (expiration set and less than margin_s away)? */
 bool creds_expiring(const struct sigv4_creds *c, time_t now, long margin_s);

@@ -26,8 +26,8 @@ struct creds_rotation {
 bool creds_refused(const char *code)
 {
         static const char *const codes[] = {
-                "ExpiredToken",         "ExpiredTokenException", "InvalidAccessKeyId",
-                "InvalidToken",         "InvalidClientTokenId",
+            "ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId",
+            "InvalidToken", "InvalidClientTokenId",
         };
         if (!code)
                 return false;
@@ -40,8 +40,8 @@ bool creds_refused(const char *code)
 static void rotation_work(uv_work_t *w)
 {
         struct creds_rotation *r = w->data;
-        r->result = creds_resolve_chain(r->profile, &r->creds, r->source, sizeof(r->source),
-                                        r->err, sizeof(r->err));
+        r->result = creds_resolve_chain(r->profile, &r->creds, r->source, sizeof(r->source), r->err,
+                                        sizeof(r->err));
 }
 
 static void rotation_after(uv_work_t *w, int status)

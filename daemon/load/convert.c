@@ -923,7 +923,8 @@ static int to_decimal(const struct convert_type *t, const struct convert_opts *o
                 const char *vs;
                 size_t vl;
                 value_text(v, &vs, &vl);
-                return reject(rej, 1207, vs, vl, "Invalid digit, Value '%.*s', Pos 0, Type: Decimal",
+                return reject(rej, 1207, vs, vl,
+                              "Invalid digit, Value '%.*s', Pos 0, Type: Decimal",
                               vl ? char_at(vs, 0, vl) : 1, vl ? vs : " ");
         }
         /* sign, integer digits, optional fraction */
@@ -947,7 +948,8 @@ static int to_decimal(const struct convert_type *t, const struct convert_opts *o
                 frac_end = i;
         }
         if (i != end || (int_end == int_start && frac_end == frac_start))
-                return reject(rej, 1207, s, len, "Invalid digit, Value '%.*s', Pos %zu, Type: Decimal",
+                return reject(rej, 1207, s, len,
+                              "Invalid digit, Value '%.*s', Pos %zu, Type: Decimal",
                               i < len ? char_at(s, i, len) : 1, i < len ? s + i : " ", i);
         while (int_start + 1 < int_end && s[int_start] == '0')
                 int_start++;
@@ -1097,7 +1099,7 @@ static int to_time(const struct convert_type *t, const struct convert_opts *o,
                         return reject(rej, 1206, s, len,
                                       "Invalid timestamp format or value [%s], Value '%.*s'",
                                       o->timefmt == CONVERT_TIME_EPOCHSECS ? "epochsecs"
-                                                                          : "epochmillisecs",
+                                                                           : "epochmillisecs",
                                       SHOW(s, len), s);
                 if (o->timefmt == CONVERT_TIME_EPOCHMILLISECS) {
                         secs = e / 1000;

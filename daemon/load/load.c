@@ -67,7 +67,7 @@ struct reject {
         uint64_t position;
         int col;                    /* -1: the record as a whole */
         int code;
-        bool not_json;              /* the object does not start with a record: fail */
+        bool not_json; /* the object does not start with a record: fail */
         size_t raw, raw_len, value, value_len, reason, reason_len;
 };
 

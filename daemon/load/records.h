@@ -43,7 +43,7 @@ struct records_item {
                              otherwise up to the end of the line where the error is,
                              at most RECORDS_RAW_KEEP: never the lines skipped after it) */
         size_t text_len;
-        bool first;       /* the object's first record (nothing but blanks before it) */
+        bool first; /* the object's first record (nothing but blanks before it) */
         /* when value is NULL: */
         int err_code;     /* 1216 invalid input line, 1220 invalid UTF-8 */
         uint64_t err_line; /* line of the error */
@@ -76,7 +76,7 @@ struct records {
         struct records_item pending;
         char raw[RECORDS_RAW_KEEP];
         size_t raw_len;
-        bool raw_done;    /* raw holds the record up to its error's line end */
+        bool raw_done; /* raw holds the record up to its error's line end */
 };
 
 /* The whole text at once (limit: RECORDS_MAX_DEFAULT; set r->max to change). */

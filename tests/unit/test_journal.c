@@ -30,7 +30,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         char p[160];
-        const char *suffix[] = { "", "-wal", "-shm", ".created" };
+        const char *suffix[] = {"", "-wal", "-shm", ".created"};
         for (int i = 0; i < 4; i++) {
                 snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
                 unlink(p);
@@ -566,18 +566,18 @@ static void test_faulty_journal_refused_as_what_it_is(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_job_lifecycle, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_checks_events_errors, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_second_owner_refused, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_migrate_from_schema_1, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_not_before, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_output_latest_for, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_key_attempts, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_migrate_keys, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_faulty_journal_refused_as_what_it_is, setup,
-                                                teardown),
+            cmocka_unit_test_setup_teardown(test_job_lifecycle, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_checks_events_errors, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_second_owner_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_migrate_from_schema_1, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_not_before, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_output_latest_for, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_key_attempts, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_migrate_keys, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_faulty_journal_refused_as_what_it_is, setup,
+                                            teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,10 +141,10 @@ static void test_bad_files(void **state)
 static void test_not_json_shows_no_content(void **state)
 {
         const char *texts[] = {
-                "root:$6$SECRETHASH:19000:0:99999:7:::\n",
-                "SECRETTOKEN",
-                "{\"jsonpaths\": [\"$.a\"] SECRETTAIL}",
-                "[1, 2, SECRETWORD]",
+            "root:$6$SECRETHASH:19000:0:99999:7:::\n",
+            "SECRETTOKEN",
+            "{\"jsonpaths\": [\"$.a\"] SECRETTAIL}",
+            "[1, 2, SECRETWORD]",
         };
         for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
                 struct jsonpaths *p = NULL;
@@ -161,10 +161,10 @@ static void test_not_json_shows_no_content(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_notations_and_indexes),
-                cmocka_unit_test(test_sparkify_log_json_path),
-                cmocka_unit_test(test_bad_files),
-                cmocka_unit_test(test_not_json_shows_no_content),
+            cmocka_unit_test(test_notations_and_indexes),
+            cmocka_unit_test(test_sparkify_log_json_path),
+            cmocka_unit_test(test_bad_files),
+            cmocka_unit_test(test_not_json_shows_no_content),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

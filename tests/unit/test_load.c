@@ -365,8 +365,9 @@ static void test_not_json_never_shown(void **state)
 
         /* after a record: a reject, counted, with no raw line or value */
         f->n_errors = 0;
-        put(f, "mixed/a.json", "{\"id\": 1}\nSECRET line\n\"SECRET string\"\n{\"id\": 2}\n"
-                               "{\"id\": 3,\nSECRET}\nSECRET after\n{\"id\": 4}\n");
+        put(f, "mixed/a.json",
+            "{\"id\": 1}\nSECRET line\n\"SECRET string\"\n{\"id\": 2}\n"
+            "{\"id\": 3,\nSECRET}\nSECRET after\n{\"id\": 4}\n");
         expect_ok(f, "COPY small FROM 'file://%D/mixed/' JSON 'auto' MAXERROR 2");
         /* lines 2-3 are one stretch that is no record (splitting resumes at
          * the next line starting with '{' or '['); lines 5-7 a bad record */
@@ -686,18 +687,18 @@ static void test_same_with_1_and_8_threads(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_events_jsonpaths_epochmillis, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_songs_auto, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_column_names_fold_and_column_list, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_maxerror_and_on_error, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_gzip_and_acceptinvchars, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_not_json_never_shown, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_streaming_large_objects, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_record_larger_than_4mb, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_same_with_1_and_8_threads, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_events_jsonpaths_epochmillis, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_songs_auto, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_column_names_fold_and_column_list, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_maxerror_and_on_error, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_gzip_and_acceptinvchars, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_not_json_never_shown, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_streaming_large_objects, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_record_larger_than_4mb, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_same_with_1_and_8_threads, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,14 +138,15 @@ static void test_json_text_replaces_invalid_utf8(void **state)
         json_decref(v);
         v = proto_json_textn("a\xc3'b\xff\0c", 7);
         assert_non_null(v);
-        assert_string_equal(json_string_value(v), "a\xef\xbf\xbd'b\xef\xbf\xbd\xef\xbf\xbd" "c");
+        assert_string_equal(json_string_value(v), "a\xef\xbf\xbd'b\xef\xbf\xbd\xef\xbf\xbd"
+                                                  "c");
         json_decref(v);
         v = proto_json_text(NULL);
         assert_true(json_is_null(v));
         json_decref(v);
         /* every byte value, alone and after a lead byte, gives a string */
         for (int c = 0; c < 256; c++) {
-                char two[2] = { (char)0xe2, (char)c };
+                char two[2] = {(char)0xe2, (char)c};
                 json_t *s = proto_json_textn(two, 2);
                 assert_non_null(s);
                 json_t *msg = json_pack("{s:o}", "v", s);
@@ -181,13 +182,13 @@ static void test_dump_line_is_one_line(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_lines_split_across_feeds),
-                cmocka_unit_test(test_byte_at_a_time),
-                cmocka_unit_test(test_overlong_line_is_reported_once_and_dropped),
-                cmocka_unit_test(test_request_errors),
-                cmocka_unit_test(test_json_text_replaces_invalid_utf8),
-                cmocka_unit_test(test_parse_error_names_position),
-                cmocka_unit_test(test_dump_line_is_one_line),
+            cmocka_unit_test(test_lines_split_across_feeds),
+            cmocka_unit_test(test_byte_at_a_time),
+            cmocka_unit_test(test_overlong_line_is_reported_once_and_dropped),
+            cmocka_unit_test(test_request_errors),
+            cmocka_unit_test(test_json_text_replaces_invalid_utf8),
+            cmocka_unit_test(test_parse_error_names_position),
+            cmocka_unit_test(test_dump_line_is_one_line),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

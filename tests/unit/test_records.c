@@ -650,21 +650,20 @@ static void test_source_stream(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_concatenated),
-                cmocka_unit_test(test_song_file_no_final_newline),
-                cmocka_unit_test(test_ndjson_blank_lines_crlf),
-                cmocka_unit_test(test_invalid_json_with_line),
-                cmocka_unit_test(test_bad_record_text_stops_at_its_line),
-                cmocka_unit_test(test_truncated),
-                cmocka_unit_test(test_invalid_utf8),
-                cmocka_unit_test(test_stream_every_chunk_size),
-                cmocka_unit_test(test_record_size_limit),
-                cmocka_unit_test(test_stream_window_is_bounded),
-                cmocka_unit_test_setup_teardown(test_source_prefix_is_a_string, setup_tree,
-                                                teardown_tree),
-                cmocka_unit_test_setup_teardown(test_source_read_and_errors, setup_tree,
-                                                teardown_tree),
-                cmocka_unit_test_setup_teardown(test_source_stream, setup_tree, teardown_tree),
+            cmocka_unit_test(test_concatenated),
+            cmocka_unit_test(test_song_file_no_final_newline),
+            cmocka_unit_test(test_ndjson_blank_lines_crlf),
+            cmocka_unit_test(test_invalid_json_with_line),
+            cmocka_unit_test(test_bad_record_text_stops_at_its_line),
+            cmocka_unit_test(test_truncated),
+            cmocka_unit_test(test_invalid_utf8),
+            cmocka_unit_test(test_stream_every_chunk_size),
+            cmocka_unit_test(test_record_size_limit),
+            cmocka_unit_test(test_stream_window_is_bounded),
+            cmocka_unit_test_setup_teardown(test_source_prefix_is_a_string, setup_tree,
+                                            teardown_tree),
+            cmocka_unit_test_setup_teardown(test_source_read_and_errors, setup_tree, teardown_tree),
+            cmocka_unit_test_setup_teardown(test_source_stream, setup_tree, teardown_tree),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,11 +109,11 @@ static void test_utf8_cut_and_trim(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_hex),
-                cmocka_unit_test(test_pct_decode),
-                cmocka_unit_test(test_durations),
-                cmocka_unit_test(test_utf8),
-                cmocka_unit_test(test_utf8_cut_and_trim),
+            cmocka_unit_test(test_hex),
+            cmocka_unit_test(test_pct_decode),
+            cmocka_unit_test(test_durations),
+            cmocka_unit_test(test_utf8),
+            cmocka_unit_test(test_utf8_cut_and_trim),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
