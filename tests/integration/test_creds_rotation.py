@@ -1,8 +1,8 @@
 """test_creds_rotation.py - credentials that change while a job runs.
 
-etld reads its credentials from a shared credentials file; midway through an
-etl job reading s3:// sources (slowed by the proxy's latency fault) the test
-rotates the key: it writes the new key into the file and makes the proxy
+etld reads its credentials from a shared credentials file; midway through a
+stage job (server-side copies of a generated tree, each slowed by the proxy's
+latency fault) the test rotates the key: it writes the new key into the file and makes the proxy
 refuse the old one with 403 InvalidAccessKeyId, as S3 does once a key is
 deactivated.  The refused requests resolve the credential chain again and
 go through with the new key: the job succeeds.  When the file still holds
@@ -15,7 +15,7 @@ import pytest
 
 import etldtest
 from s3env import s3env, ACCESS_KEY, SECRET_KEY  # noqa: F401  (the fixture)
-from test_stage import upload_tree, etl_settings
+from test_stage import upload_tree, settings, assert_staged
 
 OLD = ("AKIDETLDROTATEOLD0001", "old/secret/0123456789abcdefghijklmnopqr")
 NEW = ("AKIDETLDROTATENEW0002", "new/secret/0123456789abcdefghijklmnopqr")
@@ -45,53 +45,43 @@ def write_credentials(path, key):
     os.replace(tmp, path)  # as rotation tools do: the whole file at once
 
 
-def start(etld_factory, s3env, workdir):  # noqa: F811
+def start(etld_factory, s3env, workdir, bucket):  # noqa: F811
     creds = os.path.join(workdir, "credentials")
     write_credentials(creds, OLD)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_SHARED_CREDENTIALS_FILE=creds, AWS_CONFIG_FILE=os.path.join(workdir, "none"),
                AWS_REGION=s3env.region, AWS_EC2_METADATA_DISABLED="true")
     d = etld_factory(env=env)
-    # every GET of an object waits: the job lasts long enough to rotate midway
-    s3env.faults([{"fault": "latency", "ms": 40, "match": r"^GET /rot/(song|log)_data/."}])
-    job = d.submit(etl_settings(s3env, os.path.join(workdir, "w.db"), bucket="rot",
-                                **{"load.concurrency": 2}))["job"]
+    # every copy waits: the job lasts long enough to rotate midway
+    s3env.faults([{"fault": "latency", "ms": 40, "match": r"^PUT /%s/." % bucket}])
+    job = d.submit(settings(s3env, bucket, src="rot", **{"stage.concurrency": 2}),
+                   pipeline="stage")["job"]
     deadline = time.monotonic() + 30
     while s3env.stats()["faults"].get("latency", 0) < 15:
-        assert time.monotonic() < deadline, "the load never started: %s" % d.status(job)
+        assert time.monotonic() < deadline, "the copies never started: %s" % d.status(job)
         time.sleep(0.02)
     return d, job, creds
 
 
 def test_rotated_key_is_picked_up_midjob(rotation, tree, etld_factory, workdir):
-    d, job, creds = start(etld_factory, rotation, workdir)
+    d, job, creds = start(etld_factory, rotation, workdir, "dst1")
     write_credentials(creds, NEW)
     rotation.set_credentials({NEW[0]: NEW[1]})  # the old key is refused from now on
     assert d.status(job)["state"] == "running"  # the rotation happened mid-job
     st = d.wait_job(job, timeout=120)
-    etldtest.assert_job_succeeded(st)
+    assert st["state"] == "succeeded", st
     stats = rotation.stats()
     assert stats["auth_failures"] >= 1, stats  # requests were refused, and went through
-    load = etldtest.step_of(st, "load")
-    assert load["attempts"] == 1, load  # not a step retry: the requests were sent again
-    objs = len([k for k in etldtest_keys(tree) if k != "log_json_path.json"])
-    assert load["progress"]["objects"] == objs
+    copy = etldtest.step_of(st, "copy")
+    assert copy["attempts"] == 1, copy  # not a step retry: the requests were sent again
+    rotation.set_credentials({ACCESS_KEY: SECRET_KEY})
+    assert_staged(rotation, tree, "dst1")
 
 
 def test_second_refusal_fails_the_step(rotation, tree, etld_factory, workdir):
-    d, job, creds = start(etld_factory, rotation, workdir)
+    d, job, creds = start(etld_factory, rotation, workdir, "dst2")
     rotation.set_credentials({NEW[0]: NEW[1]})  # refused, and the file still says OLD
     st = d.wait_job(job, timeout=60)
     assert st["state"] == "failed", st
-    assert "InvalidAccessKeyId" in st["error"] and "load" in st["error"], st["error"]
+    assert "InvalidAccessKeyId" in st["error"] and "copy" in st["error"], st["error"]
     assert rotation.stats()["auth_failures"] >= 2
-
-
-def etldtest_keys(tree):
-    out = []
-    for root, _, names in os.walk(tree):
-        for n in names:
-            k = os.path.relpath(os.path.join(root, n), tree)
-            if k.startswith(("song_data/", "log_data/")) or k == "log_json_path.json":
-                out.append(k)
-    return out

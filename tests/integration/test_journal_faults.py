@@ -41,31 +41,39 @@ def umount(path):
 
 
 class Gate:
-    """A FIFO as the JSONPaths file: the load step waits in open() until the
+    """A FIFO as the JSONPaths file: the load step waits in it until the
     test writes the file's text, so the job is running for as long as the
     test needs."""
 
     def __init__(self, workdir):
         self.path = os.path.join(workdir, "gate.json")
         os.mkfifo(self.path)
-        self.opened = False
+        self.fd = None
 
-    def release(self, text=JSONPATHS):
-        if self.opened:
-            return
-        self.opened = True
-        fd = os.open(self.path, os.O_WRONLY)  # the reader is waiting
-        os.write(fd, text.encode())
-        os.close(fd)
+    def wait_reader(self, timeout=30):
+        """Returns once etld has the FIFO open for reading (it then waits in
+        read() for the text): the step is past everything it does before."""
+        deadline = time.monotonic() + timeout
+        while self.fd is None:
+            try:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: no reader yet
+                assert time.monotonic() < deadline, "etld never opened the JSONPaths file"
+                time.sleep(0.02)
+        os.set_blocking(self.fd, True)
+
+    def release(self, text=JSONPATHS, timeout=30):
+        self.wait_reader(timeout)
+        os.write(self.fd, text.encode())
+        os.close(self.fd)
+        self.fd = -1
 
     def release_later(self):
         """For a test that fails before releasing: never leave etld stuck."""
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
+        if self.fd == -1:
             return
-        os.write(fd, JSONPATHS.encode())
-        os.close(fd)
+        with contextlib.suppress(OSError, AssertionError):
+            self.release(timeout=2)
 
 
 def gated_job(d, workdir, gate, wh="wh.db"):
@@ -75,6 +83,7 @@ def gated_job(d, workdir, gate, wh="wh.db"):
                                 **{"daemon.sql_dir": sqld,
                                    "s3.log_jsonpath": "file://" + gate.path}))["job"]
     d.wait_step(job, "load", timeout=30)
+    gate.wait_reader()
     return job
 
 
