@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +370,7 @@ static void complete(struct aws_query_req *r, int err)
                 return;
         r->finished = true;
         uv_timer_stop(&r->timer);
+        creds_rotor_forget(&r->c->rotor, &r->creds_try); /* cancelled while waiting */
         req_unlink(r);
         r->res.err = err;
         r->res.attempts = r->attempt;
@@ -505,40 +507,28 @@ static int status_err(long status)
 
 int aws_query_client_rotate_creds(struct aws_query_client *c, const char *profile)
 {
-        return creds_rotor_enable(&c->rotor, profile);
+        return creds_rotor_enable(&c->rotor, c->loop, &c->creds, profile);
 }
 
-static void rotated(void *owner, int err, const struct sigv4_creds *creds, const char *source,
-                    const char *msg)
+/* See s3.c: the credentials were resolved again (or not). */
+static void resume_after_rotation(struct creds_try *t, int err, const char *msg)
 {
-        struct aws_query_client *c = owner;
-        err = creds_rotor_rotated(&c->rotor, err, creds, &c->creds);
-        bool again = true;
-        while (again) { /* a done() may cancel or start other calls */
-                again = false;
-                for (struct aws_query_req *r = c->head; r; r = r->next) {
-                        if (!r->creds_try.waiting)
-                                continue;
-                        r->creds_try.waiting = false;
-                        if (err == 0) {
-                                attempt(r);
-                        } else {
-                                size_t n = strlen(r->res.msg);
-                                snprintf(r->res.msg + n, sizeof(r->res.msg) - n,
-                                         "; resolving the credentials again failed: %s", msg);
-                                complete(r, status_err(r->res.status));
-                        }
-                        again = true;
-                        break;
-                }
+        struct aws_query_req *r = (struct aws_query_req *)((char *)t - offsetof(struct aws_query_req, creds_try));
+        if (err == 0) {
+                attempt(r);
+                return;
         }
+        size_t n = strlen(r->res.msg);
+        snprintf(r->res.msg + n, sizeof(r->res.msg) - n,
+                 "; resolving the credentials again failed: %s", msg);
+        complete(r, status_err(r->res.status));
 }
 
 /* See s3.c rotate_creds. */
 static bool rotate_creds(struct aws_query_req *r)
 {
-        enum creds_next n = creds_rotor_refused(&r->c->rotor, r->c->loop, &r->creds_try,
-                                                r->res.aws.code, rotated, r->c);
+        enum creds_next n = creds_rotor_refused(&r->c->rotor, &r->creds_try, r->res.aws.code,
+                                                resume_after_rotation);
         if (n == CREDS_NOT_MINE)
                 return false;
         r->attempt--; /* not a failed try */

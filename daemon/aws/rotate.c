@@ -82,12 +82,15 @@ void creds_rotation_abandon(struct creds_rotation *r)
                 r->owner = NULL;
 }
 
-int creds_rotor_enable(struct creds_rotor *ro, const char *profile)
+int creds_rotor_enable(struct creds_rotor *ro, uv_loop_t *loop, struct sigv4_creds *creds,
+                       const char *profile)
 {
         free(ro->profile);
         ro->profile = profile && *profile ? strdup(profile) : NULL;
         if (profile && *profile && !ro->profile)
                 return -ENOMEM;
+        ro->loop = loop;
+        ro->creds = creds;
         ro->on = true;
         return 0;
 }
@@ -99,8 +102,48 @@ void creds_rotor_clear(struct creds_rotor *ro)
         memset(ro, 0, sizeof(*ro));
 }
 
-enum creds_next creds_rotor_refused(struct creds_rotor *ro, uv_loop_t *loop, struct creds_try *t,
-                                    const char *aws_code, creds_rotated_fn fn, void *owner)
+void creds_rotor_forget(struct creds_rotor *ro, struct creds_try *t)
+{
+        if (!t->waiting)
+                return;
+        for (struct creds_try **pp = &ro->waiting; *pp; pp = &(*pp)->next)
+                if (*pp == t) {
+                        *pp = t->next;
+                        break;
+                }
+        t->waiting = false;
+        t->next = NULL;
+}
+
+/* The chain gave new credentials (or not): the waiting requests go again,
+ * or fail saying why no new ones came. */
+static void rotor_rotated(void *owner, int err, const struct sigv4_creds *creds,
+                          const char *source, const char *msg)
+{
+        struct creds_rotor *ro = owner;
+        ro->rotation = NULL;
+        if (err == 0) {
+                struct sigv4_creds n = {0};
+                if (sigv4_creds_copy(&n, creds) < 0) {
+                        err = -ENOMEM;
+                } else {
+                        sigv4_creds_clear(ro->creds);
+                        *ro->creds = n;
+                        ro->gen++;
+                }
+        }
+        /* one at a time: a resume (its done()) may cancel other waiters */
+        while (ro->waiting) {
+                struct creds_try *t = ro->waiting;
+                ro->waiting = t->next;
+                t->next = NULL;
+                t->waiting = false;
+                t->resume(t, err, err == -ENOMEM ? "out of memory" : msg);
+        }
+}
+
+enum creds_next creds_rotor_refused(struct creds_rotor *ro, struct creds_try *t,
+                                    const char *aws_code, creds_resume_fn resume)
 {
         if (!ro->on || t->retried || !creds_refused(aws_code))
                 return CREDS_NOT_MINE;
@@ -108,24 +151,12 @@ enum creds_next creds_rotor_refused(struct creds_rotor *ro, uv_loop_t *loop, str
         if (t->gen != ro->gen) /* newer credentials arrived meanwhile */
                 return CREDS_SEND_AGAIN;
         if (!ro->rotation)
-                ro->rotation = creds_rotation_start(loop, ro->profile, fn, owner);
+                ro->rotation = creds_rotation_start(ro->loop, ro->profile, rotor_rotated, ro);
         if (!ro->rotation)
                 return CREDS_NOT_MINE;
+        t->resume = resume;
+        t->next = ro->waiting;
         t->waiting = true;
+        ro->waiting = t;
         return CREDS_WAIT;
-}
-
-int creds_rotor_rotated(struct creds_rotor *ro, int err, const struct sigv4_creds *creds,
-                        struct sigv4_creds *creds_out)
-{
-        ro->rotation = NULL;
-        if (err < 0)
-                return err;
-        struct sigv4_creds n = {0};
-        if (sigv4_creds_copy(&n, creds) < 0)
-                return -ENOMEM;
-        sigv4_creds_clear(creds_out);
-        *creds_out = n;
-        ro->gen++;
-        return 0;
 }

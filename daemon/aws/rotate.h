@@ -36,33 +36,44 @@ struct creds_rotation *creds_rotation_start(uv_loop_t *loop, const char *profile
 void creds_rotation_abandon(struct creds_rotation *r);
 
 /* What a client keeps (struct creds_rotor) and each of its requests (struct
- * creds_try) so that the S3 and query clients share one rule. */
+ * creds_try), so that the S3 and query clients share one rule. */
+struct creds_try;
+/* Called for a waiting request once the resolution ended: err 0 (sign and
+ * send it again) or -errno with msg (fail it, saying why). */
+typedef void (*creds_resume_fn)(struct creds_try *t, int err, const char *msg);
+
+struct creds_try {
+        unsigned gen;  /* of the credentials the request was last signed with */
+        bool retried;  /* it was refused once and went again */
+        bool waiting;  /* on the rotor's list */
+        struct creds_try *next;
+        creds_resume_fn resume;
+};
+
 struct creds_rotor {
         bool on;                         /* creds_rotor_enable was called */
         char *profile;                   /* NULL: the default */
+        uv_loop_t *loop;
+        struct sigv4_creds *creds;       /* the client's, replaced by rotated ones */
         unsigned gen;                    /* bumped when rotated credentials arrive */
         struct creds_rotation *rotation; /* resolving the chain again, or NULL */
-};
-struct creds_try {
-        unsigned gen; /* of the credentials the request was last signed with */
-        bool retried; /* it was refused once and went again */
-        bool waiting; /* for the rotor's resolution */
+        struct creds_try *waiting;       /* requests waiting for it */
 };
 
-int creds_rotor_enable(struct creds_rotor *ro, const char *profile); /* -ENOMEM */
-void creds_rotor_clear(struct creds_rotor *ro); /* abandons a resolution in flight */
+/* From now on refusals of creds (the client's credentials, which the rotor
+ * replaces) resolve the chain of profile again.  -ENOMEM. */
+int creds_rotor_enable(struct creds_rotor *ro, uv_loop_t *loop, struct sigv4_creds *creds,
+                       const char *profile);
+/* Abandons a resolution in flight; the client cancels its waiting requests. */
+void creds_rotor_clear(struct creds_rotor *ro);
 
 enum creds_next {
         CREDS_NOT_MINE,   /* not a credentials refusal, or refused twice: go on as usual */
         CREDS_SEND_AGAIN, /* newer credentials are there already: sign and send now */
-        CREDS_WAIT,       /* t->waiting: the client's rotated callback sends it */
+        CREDS_WAIT,       /* t waits: resume(t, ...) runs when the resolution ends */
 };
-/* A reply with aws_code came for a request signed per t: what next.  Starts
- * the resolution (fn(owner, ...) on the loop) when none runs. */
-enum creds_next creds_rotor_refused(struct creds_rotor *ro, uv_loop_t *loop, struct creds_try *t,
-                                    const char *aws_code, creds_rotated_fn fn, void *owner);
-/* In the client's rotated callback, first: takes the result (err 0: the
- * new credentials go to *creds_out, the rotor's generation moves on);
- * returns err, or -ENOMEM. */
-int creds_rotor_rotated(struct creds_rotor *ro, int err, const struct sigv4_creds *creds,
-                        struct sigv4_creds *creds_out);
+/* A reply with aws_code came for a request signed per t: what next. */
+enum creds_next creds_rotor_refused(struct creds_rotor *ro, struct creds_try *t,
+                                    const char *aws_code, creds_resume_fn resume);
+/* A request that ends (cancelled) while it waits leaves the list. */
+void creds_rotor_forget(struct creds_rotor *ro, struct creds_try *t);

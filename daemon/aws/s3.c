@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -667,7 +668,7 @@ int s3_client_set_creds(struct s3_client *c, const struct sigv4_creds *creds)
 
 int s3_client_rotate_creds(struct s3_client *c, const char *profile)
 {
-        return creds_rotor_enable(&c->rotor, profile);
+        return creds_rotor_enable(&c->rotor, c->loop, &c->creds, profile);
 }
 
 void s3_client_free(struct s3_client *c)
@@ -722,6 +723,7 @@ static void complete(struct s3_req *r, int err)
                 return;
         r->finished = true;
         uv_timer_stop(&r->timer);
+        creds_rotor_forget(&r->c->rotor, &r->creds_try); /* cancelled while waiting */
         req_unlink(r);
         r->res.err = err;
         r->res.attempts = r->attempt;
@@ -1221,40 +1223,27 @@ static void on_xfer_done(struct http_xfer *x)
         complete(r, status_err(x->status));
 }
 
-/* The chain gave new credentials (or not): the requests waiting for them go
- * again, or fail with what the refusal said and why no new ones came. */
-static void rotated(void *owner, int err, const struct sigv4_creds *creds, const char *source,
-                    const char *msg)
+/* The credentials were resolved again (or not): send the request anew, or
+ * fail it with what the refusal said and why no new ones came. */
+static void resume_after_rotation(struct creds_try *t, int err, const char *msg)
 {
-        struct s3_client *c = owner;
-        err = creds_rotor_rotated(&c->rotor, err, creds, &c->creds);
-        bool again = true;
-        while (again) { /* a done() may cancel or start other requests */
-                again = false;
-                for (struct s3_req *r = c->head; r; r = r->next) {
-                        if (!r->creds_try.waiting)
-                                continue;
-                        r->creds_try.waiting = false;
-                        if (err == 0) {
-                                attempt(r);
-                        } else {
-                                size_t n = strlen(r->res.msg);
-                                snprintf(r->res.msg + n, sizeof(r->res.msg) - n,
-                                         "; resolving the credentials again failed: %s", msg);
-                                complete(r, status_err(r->res.status));
-                        }
-                        again = true;
-                        break;
-                }
+        struct s3_req *r = (struct s3_req *)((char *)t - offsetof(struct s3_req, creds_try));
+        if (err == 0) {
+                attempt(r);
+                return;
         }
+        size_t n = strlen(r->res.msg);
+        snprintf(r->res.msg + n, sizeof(r->res.msg) - n,
+                 "; resolving the credentials again failed: %s", msg);
+        complete(r, status_err(r->res.status));
 }
 
-/* A refusal of the credentials themselves: resolve the chain again once per
- * request and send it anew.  True when the request waits or went again. */
+/* A refusal of the credentials themselves (rotate.h): true when the request
+ * waits for them to be resolved again, or went again. */
 static bool rotate_creds(struct s3_req *r)
 {
-        enum creds_next n = creds_rotor_refused(&r->c->rotor, r->c->loop, &r->creds_try,
-                                                r->res.aws.code, rotated, r->c);
+        enum creds_next n = creds_rotor_refused(&r->c->rotor, &r->creds_try, r->res.aws.code,
+                                                resume_after_rotation);
         if (n == CREDS_NOT_MINE)
                 return false;
         r->attempt--; /* not a failed try */
