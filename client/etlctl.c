@@ -21,9 +21,9 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"submit", cmd_submit}, {"status", cmd_status}, {"list", cmd_list},
-    {"watch", cmd_watch},   {"cancel", cmd_cancel}, {"retry", cmd_retry},
-    {"errors", cmd_errors}, {"ping", cmd_ping},     {"version", cmd_version},
+    {"submit", cmd_submit},   {"status", cmd_status}, {"list", cmd_list},     {"watch", cmd_watch},
+    {"cancel", cmd_cancel},   {"retry", cmd_retry},   {"errors", cmd_errors}, {"ping", cmd_ping},
+    {"version", cmd_version}, {"backup", cmd_backup},
 };
 
 static const char usage[] =
@@ -46,6 +46,8 @@ static const char usage[] =
     "                  same pipeline, settings and key\n"
     "  errors JOB [--limit N]\n"
     "                  the records a job's COPY rejected (like STL_LOAD_ERRORS)\n"
+    "  backup FILE     have etld write a consistent copy of its journal into FILE\n"
+    "                  (a new file; root or etld's uid only)\n"
     "  ping            check that etld answers\n"
     "  version         etlctl's and etld's versions\n"
     "  help [COMMAND]  this help, or a command's (same as COMMAND --help)\n"

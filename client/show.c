@@ -546,6 +546,8 @@ void show_job(FILE *f, const json_t *job)
         }
         if (str(job, "error"))
                 field(f, "error", str(job, "error"));
+        if (str(job, "unwritten")) /* etld could not write the final state yet */
+                field(f, "journal", str(job, "unwritten"));
         next_step_hint(f, id, state, pipeline, not_before, retried_by);
 
         show_steps(f, json_object_get(job, "steps"));

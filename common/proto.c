@@ -1,6 +1,8 @@
 /* proto.c - framing and message shapes of the JSON-RPC line protocol.  See proto.h. */
 #include "proto.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,6 +91,46 @@ int linebuf_next(struct linebuf *b, char **line, size_t *len)
         }
 }
 
+json_t *proto_json_textn(const char *s, size_t n)
+{
+        if (!s)
+                return json_null();
+        const unsigned char *u = (const unsigned char *)s;
+        size_t bad = 0;
+        for (size_t i = 0; i < n;) {
+                size_t k = u[i] ? util_utf8_seq(u + i, n - i) : 0;
+                bad += k == 0;
+                i += k ? k : 1;
+        }
+        if (!bad)
+                return json_stringn(s, n);
+        /* each bad byte becomes the three bytes of U+FFFD */
+        char *out = malloc(n + 2 * bad + 1);
+        if (!out)
+                return NULL;
+        size_t o = 0;
+        for (size_t i = 0; i < n;) {
+                size_t k = u[i] ? util_utf8_seq(u + i, n - i) : 0;
+                if (k) {
+                        memcpy(out + o, s + i, k);
+                        o += k;
+                        i += k;
+                } else {
+                        memcpy(out + o, "\xEF\xBF\xBD", 3);
+                        o += 3;
+                        i++;
+                }
+        }
+        json_t *j = json_stringn(out, o);
+        free(out);
+        return j;
+}
+
+json_t *proto_json_text(const char *s)
+{
+        return proto_json_textn(s, s ? strlen(s) : 0);
+}
+
 json_t *rpc_make_error(json_t *id, int code, const char *fmt, ...)
 {
         char msg[1024];
@@ -96,8 +138,8 @@ json_t *rpc_make_error(json_t *id, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
-                         "error", "code", code, "message", msg);
+        return json_pack("{s:s, s:O, s:{s:i, s:o}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
+                         "error", "code", code, "message", proto_json_text(msg));
 }
 
 json_t *rpc_make_result(json_t *id, json_t *result)

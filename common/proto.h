@@ -22,6 +22,7 @@ enum {
         RPC_NO_SUCH_JOB = -32001,
         RPC_BAD_STATE = -32002,
         RPC_SHUTTING_DOWN = -32003,
+        RPC_NOT_ALLOWED = -32004, /* the peer may not do this (backup: root or etld's uid) */
 };
 
 struct linebuf {
@@ -55,6 +56,14 @@ json_t *rpc_make_error(json_t *id, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 json_t *rpc_make_result(json_t *id, json_t *result); /* steals result */
 json_t *rpc_make_request(const char *method, json_t *params, long long id); /* steals params */
+
+/* The one door through which text from sources, steps and the journal
+ * becomes JSON: a JSON string of the n bytes at s (NULL: JSON null) in
+ * which every byte sequence that is not valid UTF-8 (and every NUL) is
+ * replaced by U+FFFD, so no byte of any input can make a reply or an event
+ * impossible to build.  Never NULL unless out of memory. */
+json_t *proto_json_textn(const char *s, size_t n);
+json_t *proto_json_text(const char *s); /* a NUL-terminated s */
 
 /* Compact JSON followed by '\n'; malloc'ed, NULL on failure. */
 char *rpc_dump_line(const json_t *msg, size_t *len);

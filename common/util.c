@@ -204,6 +204,26 @@ size_t util_utf8_seq(const unsigned char *s, size_t n)
         return len;
 }
 
+size_t util_utf8_cut(const char *s, size_t n, size_t max)
+{
+        if (n <= max)
+                return n;
+        size_t k = max;
+        while (k > 0 && max - k < 3 && ((unsigned char)s[k] & 0xC0) == 0x80)
+                k--;
+        return k;
+}
+
+void util_utf8_trim(char *s)
+{
+        size_t n = strlen(s), i = n;
+        while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+                i--;
+        if (i > 0 && (unsigned char)s[i - 1] >= 0xC0 &&
+            !util_utf8_seq((const unsigned char *)s + i - 1, n - i + 1))
+                s[i - 1] = '\0';
+}
+
 int util_hexdigit(int c)
 {
         if (c >= '0' && c <= '9')

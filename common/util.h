@@ -35,6 +35,14 @@ void util_setf(char *dst, size_t len, const char *fmt, ...) __attribute__((forma
  * surrogates, at most U+10FFFF; 1 for ASCII), 0 when invalid or cut short. */
 size_t util_utf8_seq(const unsigned char *s, size_t n);
 
+/* The longest prefix of the n bytes at s that is at most max bytes and does
+ * not end inside a UTF-8 sequence: where text is cut for a message. */
+size_t util_utf8_cut(const char *s, size_t n, size_t max);
+
+/* Cuts the NUL-terminated s (in place) before a UTF-8 sequence that its
+ * end splits, as snprintf into a fixed buffer may leave it. */
+void util_utf8_trim(char *s);
+
 /* The value of hex digit c, -1 when it is not one. */
 int util_hexdigit(int c);
 

@@ -25,37 +25,8 @@ static void resolve_work(uv_work_t *w)
 {
         struct resolve *q = w->data;
         struct awsenv *env = q->env;
-        char err[512] = "";
-        int r = creds_resolve(q->profile, &env->creds, env->creds_source,
-                              sizeof(env->creds_source), err, sizeof(err));
-        if (r == -ENOENT && !q->profile) {
-                if (creds_imds_disabled()) {
-                        util_setf(q->err, sizeof(q->err),
-                                 "no AWS credentials: none in the environment, the shared "
-                                 "credentials and config files or $CREDENTIALS_DIRECTORY, and "
-                                 "the instance metadata service is disabled");
-                        q->result = -ENOENT;
-                        return;
-                }
-                char ierr[512] = "";
-                r = creds_imds_fetch(NULL, 0, &env->creds, env->creds_source,
-                                     sizeof(env->creds_source), ierr, sizeof(ierr));
-                if (r < 0) {
-                        util_setf(q->err, sizeof(q->err),
-                                 "no AWS credentials: none in the environment, the shared "
-                                 "credentials and config files or $CREDENTIALS_DIRECTORY, and "
-                                 "the instance metadata service gave none (%s)",
-                                 ierr[0] ? ierr : strerror(-r));
-                        q->result = r;
-                        return;
-                }
-        } else if (r < 0) {
-                util_setf(q->err, sizeof(q->err), "AWS credentials: %s",
-                         err[0] ? err : strerror(-r));
-                q->result = r;
-                return;
-        }
-        q->result = 0;
+        q->result = creds_resolve_chain(q->profile, &env->creds, env->creds_source,
+                                        sizeof(env->creds_source), q->err, sizeof(q->err));
 }
 
 static void resolve_after(uv_work_t *w, int status)
@@ -129,7 +100,16 @@ int awsenv_s3_client(struct step_run *r, const struct awsenv *env, const char *r
                 .endpoint = env->endpoint_s3,
                 .path_style = env->endpoint_s3 != NULL,
         };
-        return s3_client_new(r->http, &o, &env->creds, ret);
+        int res = s3_client_new(r->http, &o, &env->creds, ret);
+        if (res < 0)
+                return res;
+        /* credentials rotated during the job are picked up (rotate.h) */
+        res = s3_client_rotate_creds(*ret, cfg_get(r->cfg, "aws", "profile"));
+        if (res < 0) {
+                s3_client_free(*ret);
+                *ret = NULL;
+        }
+        return res;
 }
 
 void awsenv_free(struct awsenv *env)

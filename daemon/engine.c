@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "proto.h"
 #include "step.h"
 #include "util.h"
 
@@ -151,8 +152,8 @@ static void job_log(struct job *job, const char *level, const char *step, const 
 {
         journal_event_add(job->e->j, job->id, level, step, msg);
         emit(job->e, job->id,
-             json_pack("{s:s, s:s, s:s?, s:s}", "kind", "log", "level", level, "step", step,
-                       "message", msg));
+             json_pack("{s:s, s:s, s:s?, s:o}", "kind", "log", "level", level, "step", step,
+                       "message", proto_json_text(msg ? msg : "")));
 }
 
 /* ---- jobs ---- */
@@ -241,8 +242,8 @@ static void job_finish(struct job *job, enum job_state s, const char *error)
                 log_warning("job", "job=%lld: %s%s%s", (long long)job->id, job_state_name(s),
                             error ? ": " : "", error ? error : "");
         emit(e, job->id,
-             json_pack("{s:s, s:s, s:s?}", "kind", "end", "state", job_state_name(s), "error",
-                       error));
+             json_pack("{s:s, s:s, s:o}", "kind", "end", "state", job_state_name(s), "error",
+                       proto_json_text(error)));
         job_unlink(job);
         changed(e);
         schedule(e);
@@ -291,6 +292,8 @@ static void publish_progress(struct job *job, bool force)
 static void progress_cb(uv_timer_t *t)
 {
         struct engine *e = t->data;
+        if (journal_unwritten(e->j)) /* final states kept while the journal refused them */
+                journal_retry(e->j);
         for (struct job *job = e->jobs; job; job = job->next)
                 publish_progress(job, false);
 }
@@ -421,8 +424,8 @@ static void step_finished(struct step_run *r)
         }
         journal_step_set_state(e->j, job->id, job->step, STEP_FAILED, error);
         emit(e, job->id,
-             json_pack("{s:s, s:s, s:s, s:s}", "kind", "step", "step", name, "state", "failed",
-                       "message", error));
+             json_pack("{s:s, s:s, s:s, s:o}", "kind", "step", "step", name, "state", "failed",
+                       "message", proto_json_text(error)));
         job_finish(job, JOB_FAILED, error);
         maybe_stopped(e);
 }

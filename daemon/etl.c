@@ -51,6 +51,7 @@
 #include "load/copy.h"
 #include "load/source_s3.h"
 #include "log.h"
+#include "proto.h"
 #include "secret.h"
 #include "sqlfile.h"
 #include "step.h"
@@ -393,12 +394,13 @@ static void on_load_error(void *userdata, const struct load_error *e)
         if (json_array_size(r->load_errors) >= 1000) /* the first thousand tell the story */
                 return;
         json_array_append_new(
-                r->load_errors,
-                json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:s, s:i, s:s}", "filename", e->filename,
-                          "line_number", (json_int_t)e->line_number, "colname", e->colname,
-                          "type", e->type, "position", (json_int_t)e->position, "raw_line",
-                          e->raw_line, "raw_field_value", e->raw_field_value, "err_code",
-                          e->err_code, "err_reason", e->err_reason));
+            r->load_errors,
+            json_pack("{s:o, s:I, s:o, s:o, s:I, s:o, s:o, s:i, s:o}", "filename",
+                      proto_json_text(e->filename), "line_number", (json_int_t)e->line_number,
+                      "colname", proto_json_text(e->colname), "type", proto_json_text(e->type),
+                      "position", (json_int_t)e->position, "raw_line", proto_json_text(e->raw_line),
+                      "raw_field_value", proto_json_text(e->raw_field_value), "err_code",
+                      e->err_code, "err_reason", proto_json_text(e->err_reason)));
 }
 
 /* Whether statement idx of this job committed already. */

@@ -6,14 +6,18 @@
 #include "journal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "proto.h"
 #include "util.h"
 
 extern const char *const journal_migrations[];
@@ -22,8 +26,27 @@ extern const size_t journal_migrations_n;
 #define JOURNAL_APPLICATION_ID 0x65746c64 /* "etld" */
 #define JOURNAL_EVENTS_PER_JOB 1000
 
+/* A final state that could not be written (disk full, I/O error): kept in
+ * memory, shown by the replies as if written, and written in order by
+ * journal_retry once the journal takes writes again. */
+struct unwritten {
+        struct unwritten *next;
+        int64_t job;
+        int idx;   /* a step's index; UNWRITTEN_JOB: the job; UNWRITTEN_ALL_STEPS */
+        int state; /* enum job_state for the job, enum step_state for steps */
+        char *error;
+        int64_t at;
+};
+#define UNWRITTEN_JOB (-1)
+#define UNWRITTEN_ALL_STEPS (-2) /* journal_steps_finish */
+
 struct journal {
         sqlite3 *db;
+        char *path;
+        struct unwritten *unwritten, **unwritten_tail;
+        size_t n_unwritten;
+        char why[96];  /* why the last write failed: "disk full", ... */
+        bool retrying; /* journal_retry: failures were logged once already */
 };
 
 static const char *const job_names[JOB_STATE_MAX] = {
@@ -63,11 +86,20 @@ int journal_schema_version(void)
         return (int)journal_migrations_n;
 }
 
+static void note_failure(struct journal *j, int rc);
+
+static void unwritten_free(struct unwritten *u)
+{
+        free(u->error);
+        free(u);
+}
+
 static int exec(struct journal *j, const char *sql)
 {
         char *msg = NULL;
         int rc = sqlite3_exec(j->db, sql, NULL, NULL, &msg);
         if (rc != SQLITE_OK) {
+                note_failure(j, sqlite3_extended_errcode(j->db));
                 log_error("journal", "%s: %s", sql, msg ? msg : sqlite3_errstr(rc));
                 sqlite3_free(msg);
                 return rc == SQLITE_FULL ? -ENOSPC : -EIO;
@@ -104,6 +136,20 @@ static sqlite3_stmt *prep(struct journal *j, const char *sql, const char *types,
         return st;
 }
 
+/* Why a write failed, in the operator's words. */
+static void note_failure(struct journal *j, int rc)
+{
+        int primary = rc & 0xff;
+        if (primary == SQLITE_FULL)
+                snprintf(j->why, sizeof(j->why), "disk full");
+        else if (primary == SQLITE_READONLY)
+                snprintf(j->why, sizeof(j->why), "the journal is read-only");
+        else if (primary == SQLITE_IOERR)
+                snprintf(j->why, sizeof(j->why), "I/O error");
+        else
+                snprintf(j->why, sizeof(j->why), "%s", sqlite3_errstr(rc));
+}
+
 /* Steps a statement that returns no rows and finalizes it. */
 static int run(struct journal *j, sqlite3_stmt *st)
 {
@@ -112,8 +158,11 @@ static int run(struct journal *j, sqlite3_stmt *st)
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-                log_error("journal", "write failed: %s", sqlite3_errmsg(j->db));
-                return rc == SQLITE_FULL ? -ENOSPC : -EIO;
+                rc = sqlite3_extended_errcode(j->db);
+                note_failure(j, rc);
+                if (!j->retrying)
+                        log_error("journal", "write failed: %s", sqlite3_errmsg(j->db));
+                return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
         }
         return 0;
 }
@@ -169,33 +218,233 @@ static int migrate(struct journal *j, char *err, size_t errlen)
         return 0;
 }
 
-int journal_open(const char *path, struct journal **ret, char *err, size_t errlen)
+#define WHAT_TO_DO                                                                                 \
+        "restore it from a backup ('etlctl backup FILE' makes one while etld runs), or move "      \
+        "it away and start etld with --new-journal for an empty job list"
+
+/* The marker that says this state directory had a journal: written once the
+ * journal is first opened, so a journal that is later missing or empty (a
+ * bad restore, a truncating copy, a disk problem) is noticed instead of
+ * silently replaced by an empty one. */
+static char *marker_path(const char *path)
 {
-        struct journal *j = calloc(1, sizeof(*j));
-        if (!j)
+        struct buf b = {0};
+        buf_printf(&b, "%s.created", path);
+        return b.data;
+}
+
+static void write_marker(const char *marker)
+{
+        int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        if (fd < 0) {
+                if (errno != EEXIST)
+                        log_warning("journal",
+                                    "cannot write '%s': %s (a lost journal will not "
+                                    "be noticed at the next start)",
+                                    marker, strerror(errno));
+                return;
+        }
+        char when[64], line[160];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        int n = snprintf(line, sizeof(line),
+                         "etld: this state directory has a journal since %s; etld refuses to "
+                         "start on a missing or empty one without --new-journal\n",
+                         when);
+        if (write(fd, line, (size_t)n) != n)
+                log_warning("journal", "cannot write '%s': %s", marker, strerror(errno));
+        close(fd);
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* What the file at path is before SQLite looks at it: missing or empty
+ * where a journal existed, not a SQLite file, or shorter than its header
+ * says.  0 when it may be opened. */
+static int check_file(const char *path, int flags, char *err, size_t errlen)
+{
+        char *marker = marker_path(path);
+        if (!marker)
                 return -ENOMEM;
+        struct stat ms, st;
+        bool had = stat(marker, &ms) == 0;
+        free(marker);
+        if (stat(path, &st) < 0) {
+                if (errno != ENOENT) {
+                        snprintf(err, errlen, "journal '%s' cannot be reached: %s", path,
+                                 strerror(errno));
+                        return -errno;
+                }
+                if (had && !(flags & JOURNAL_OPEN_NEW)) {
+                        snprintf(err, errlen,
+                                 "journal '%s' is missing, but this state directory had one "
+                                 "(see '%s.created'): " WHAT_TO_DO,
+                                 path, path);
+                        return -ENOENT;
+                }
+                return 0;
+        }
+        if (st.st_size == 0) {
+                if (had && !(flags & JOURNAL_OPEN_NEW)) {
+                        snprintf(err, errlen,
+                                 "journal '%s' is empty (0 bytes), but this state directory had "
+                                 "a journal (see '%s.created'): it was lost; " WHAT_TO_DO,
+                                 path, path);
+                        return -ENODATA;
+                }
+                return 0;
+        }
+        unsigned char h[100];
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                snprintf(err, errlen, "journal '%s' cannot be read: %s", path, strerror(errno));
+                return -errno;
+        }
+        ssize_t n = read(fd, h, sizeof(h));
+        close(fd);
+        if (n < (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16) != 0) {
+                snprintf(err, errlen,
+                         "journal '%s' is not a SQLite database (%lld bytes that do not start "
+                         "with SQLite's header): another file took its place; " WHAT_TO_DO,
+                         path, (long long)st.st_size);
+                return -EINVAL;
+        }
+        /* the page size, and the page count when the header says it is valid
+         * (its "version-valid-for" equals the change counter) */
+        uint32_t page = (uint32_t)h[16] << 8 | h[17];
+        if (page == 1)
+                page = 65536;
+        uint32_t pages = be32(h + 28);
+        bool count_valid = pages > 0 && be32(h + 92) == be32(h + 24);
+        bool short_file = (uint64_t)st.st_size % page != 0 ||
+                          (count_valid && (uint64_t)st.st_size < (uint64_t)pages * page);
+        /* A WAL beside it holds pages still to be copied in (etld stopped
+         * mid-checkpoint, page 1 first): SQLite replays it, and quick_check
+         * judges the result; the sizes only mean something without one. */
+        char *wal = NULL;
+        struct stat ws;
+        struct buf wb = {0};
+        if (buf_printf(&wb, "%s-wal", path) == 0)
+                wal = wb.data;
+        bool has_wal = wal && stat(wal, &ws) == 0 && ws.st_size > 0;
+        free(wal);
+        if (page >= 512 && short_file && !has_wal) {
+                snprintf(err, errlen,
+                         "journal '%s' is truncated: %lld bytes, where its header says %u pages "
+                         "of %u bytes; " WHAT_TO_DO
+                         " (what is left can be read with: sqlite3 '%s' .recover)",
+                         path, (long long)st.st_size, pages, page, path);
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+/* Says what an SQLite failure at open means for the operator. */
+static int open_failure(struct journal *j, const char *path, int rc, char *err, size_t errlen)
+{
+        const char *msg = j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc);
+        switch (rc & 0xff) {
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                snprintf(err, errlen,
+                         "journal '%s' is locked: another etld uses this state directory; "
+                         "stop it first, or give this one another --state-dir",
+                         path);
+                return -EBUSY;
+        case SQLITE_READONLY:
+        case SQLITE_PERM:
+                snprintf(err, errlen,
+                         "journal '%s' is read-only (%s): etld writes every state change there; "
+                         "give etld's user write access to the file and its directory, or "
+                         "remount the file system read-write",
+                         path, msg);
+                return -EROFS;
+        case SQLITE_NOTADB:
+                snprintf(err, errlen, "journal '%s' is not a SQLite database (%s); " WHAT_TO_DO,
+                         path, msg);
+                return -EINVAL;
+        case SQLITE_CORRUPT:
+                snprintf(err, errlen,
+                         "journal '%s' is corrupt (%s); " WHAT_TO_DO
+                         " (what is left can be read with: sqlite3 '%s' .recover)",
+                         path, msg, path);
+                return -EBADMSG;
+        case SQLITE_FULL:
+                snprintf(err, errlen,
+                         "journal '%s' cannot be opened: the disk is full; free space on its "
+                         "file system and start etld again",
+                         path);
+                return -ENOSPC;
+        default:
+                snprintf(err, errlen, "journal '%s' cannot be opened: %s", path, msg);
+                return -EIO;
+        }
+}
+
+/* PRAGMA quick_check: "ok", or the first problem it reports. */
+static int quick_check(struct journal *j, const char *path, char *err, size_t errlen)
+{
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(j->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                sqlite3_finalize(st);
+                return open_failure(j, path, sqlite3_extended_errcode(j->db), err, errlen);
+        }
+        const char *res = (const char *)sqlite3_column_text(st, 0);
+        int r = 0;
+        if (!res || strcmp(res, "ok") != 0) {
+                snprintf(err, errlen,
+                         "journal '%s' is corrupt (PRAGMA quick_check: %.200s); " WHAT_TO_DO
+                         " (what is left can be read with: sqlite3 '%s' .recover)",
+                         path, res ? res : "no answer", path);
+                util_utf8_trim(err);
+                r = -EBADMSG;
+        }
+        sqlite3_finalize(st);
+        return r;
+}
+
+int journal_open(const char *path, int flags, struct journal **ret, char *err, size_t errlen)
+{
+        int r = check_file(path, flags, err, errlen);
+        if (r < 0)
+                return r;
+        struct journal *j = calloc(1, sizeof(*j));
+        if (!j || !(j->path = strdup(path))) {
+                free(j);
+                return -ENOMEM;
+        }
+        j->unwritten_tail = &j->unwritten;
         int rc = sqlite3_open_v2(path, &j->db,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                  NULL);
-        if (rc != SQLITE_OK) {
-                snprintf(err, errlen, "journal '%s': %s", path,
-                         j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
-                journal_close(j);
-                return -EIO;
-        }
+        if (rc == SQLITE_OK && sqlite3_db_readonly(j->db, "main") == 1)
+                rc = SQLITE_READONLY; /* SQLite fell back to reading only */
         /* Exclusive locking keeps a second etld off this state directory: its
          * first write fails at once instead of interleaving with ours. */
-        int r = exec(j, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
-                        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
-        if (r == 0)
-                r = exec(j, "BEGIN EXCLUSIVE; COMMIT;");
-        if (r < 0) {
-                snprintf(err, errlen,
-                         "journal '%s' cannot be locked: is another etld using this state "
-                         "directory?",
-                         path);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_exec(j->db,
+                                  "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
+                                  "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+                                  "BEGIN EXCLUSIVE; COMMIT;",
+                                  NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+                int ext = j->db ? sqlite3_extended_errcode(j->db) : rc;
+                r = open_failure(j, path, (ext & 0xff) == (rc & 0xff) ? ext : rc, err, errlen);
                 journal_close(j);
-                return -EBUSY;
+                return r;
+        }
+        r = quick_check(j, path, err, errlen);
+        if (r < 0) {
+                journal_close(j);
+                return r;
         }
         sqlite3_stmt *st = prep(j, "PRAGMA application_id", "");
         int app = 0;
@@ -218,6 +467,10 @@ int journal_open(const char *path, struct journal **ret, char *err, size_t errle
                 journal_close(j);
                 return r;
         }
+        char *marker = marker_path(path);
+        if (marker)
+                write_marker(marker);
+        free(marker);
         *ret = j;
         return 0;
 }
@@ -231,9 +484,21 @@ struct journal *journal_close(struct journal *j)
                         log_warning("journal", "rolling back a transaction left open at close");
                         sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
                 }
+                if (j->unwritten && journal_retry(j) < 0)
+                        log_error("journal",
+                                  "%zu final state(s) could not be written to '%s' (%s): the "
+                                  "jobs concerned show their last written state at the next "
+                                  "start and run again",
+                                  j->n_unwritten, j->path, j->why);
                 sqlite3_exec(j->db, "PRAGMA optimize", NULL, NULL, NULL);
                 sqlite3_close(j->db);
         }
+        while (j->unwritten) {
+                struct unwritten *u = j->unwritten;
+                j->unwritten = u->next;
+                unwritten_free(u);
+        }
+        free(j->path);
         free(j);
         return NULL;
 }
@@ -296,9 +561,9 @@ int journal_key_latest(struct journal *j, const char *key, int64_t *ret_id)
         return r;
 }
 
-int journal_job_set_state(struct journal *j, int64_t id, enum job_state s, const char *error)
+static int job_state_write(struct journal *j, int64_t id, enum job_state s, const char *error,
+                           int64_t now)
 {
-        int64_t now = util_now_ms();
         if (s == JOB_RUNNING)
                 return run(j, prep(j,
                                    "UPDATE jobs SET state = 'running', "
@@ -314,15 +579,9 @@ int journal_job_set_state(struct journal *j, int64_t id, enum job_state s, const
                            job_state_name(s)));
 }
 
-int journal_job_set_cancel_uid(struct journal *j, int64_t id, long uid)
+static int step_state_write(struct journal *j, int64_t job, int idx, enum step_state s,
+                            const char *error, int64_t now)
 {
-        return run(j, prep(j, "UPDATE jobs SET cancel_uid = ?2 WHERE id = ?1", "il", id, uid));
-}
-
-int journal_step_set_state(struct journal *j, int64_t job, int idx, enum step_state s,
-                           const char *error)
-{
-        int64_t now = util_now_ms();
         if (s == STEP_RUNNING)
                 return run(j, prep(j,
                                    "UPDATE steps SET state = 'running', attempts = attempts + 1, "
@@ -334,18 +593,106 @@ int journal_step_set_state(struct journal *j, int64_t job, int idx, enum step_st
                                    "UPDATE steps SET state = 'pending', error = ?3 "
                                    "WHERE job_id = ?1 AND idx = ?2",
                                    "iit", job, (int64_t)idx, error));
+        if (idx == UNWRITTEN_ALL_STEPS)
+                return run(j, prep(j,
+                                   "UPDATE steps SET state = ?2, finished_at = ?3 "
+                                   "WHERE job_id = ?1 AND state IN ('pending', 'running')",
+                                   "iti", job, step_state_name(s), now));
         return run(j, prep(j,
                            "UPDATE steps SET state = ?3, finished_at = ?4, error = ?5 "
                            "WHERE job_id = ?1 AND idx = ?2",
                            "iitit", job, (int64_t)idx, step_state_name(s), now, error));
 }
 
+static int unwritten_write(struct journal *j, const struct unwritten *u)
+{
+        if (u->idx == UNWRITTEN_JOB)
+                return job_state_write(j, u->job, (enum job_state)u->state, u->error, u->at);
+        return step_state_write(j, u->job, u->idx, (enum step_state)u->state, u->error, u->at);
+}
+
+/* Writes a final transition, or keeps it when the journal refuses it (or
+ * holds older unwritten ones, which go first). */
+static int final_write(struct journal *j, int64_t job, int idx, int state, const char *error)
+{
+        struct unwritten u = {
+            .job = job, .idx = idx, .state = state, .at = util_now_ms(), .error = (char *)error};
+        if (!j->unwritten) {
+                int r = unwritten_write(j, &u);
+                if (r == 0)
+                        return 0;
+        }
+        struct unwritten *k = calloc(1, sizeof(*k));
+        if (!k)
+                return -ENOMEM;
+        *k = u;
+        k->error = error ? strdup(error) : NULL;
+        if (!j->unwritten_tail)
+                j->unwritten_tail = &j->unwritten;
+        *j->unwritten_tail = k;
+        j->unwritten_tail = &k->next;
+        j->n_unwritten++;
+        if (idx == UNWRITTEN_JOB)
+                log_error("journal",
+                          "job=%lld: final state %s not yet written to '%s': %s; etld keeps it "
+                          "and writes it as soon as the journal takes writes again",
+                          (long long)job, job_state_name((enum job_state)state), j->path, j->why);
+        return j->why[0] && strcmp(j->why, "disk full") == 0 ? -ENOSPC : -EIO;
+}
+
+int journal_retry(struct journal *j)
+{
+        size_t done = 0;
+        while (j->unwritten) {
+                struct unwritten *u = j->unwritten;
+                j->retrying = true;
+                int r = unwritten_write(j, u);
+                j->retrying = false;
+                if (r < 0)
+                        break;
+                j->unwritten = u->next;
+                if (!j->unwritten)
+                        j->unwritten_tail = &j->unwritten;
+                j->n_unwritten--;
+                unwritten_free(u);
+                done++;
+        }
+        if (done)
+                log_info("journal",
+                         "wrote %zu transition(s) kept while the journal refused "
+                         "writes; %zu left",
+                         done, j->n_unwritten);
+        return j->unwritten ? -EAGAIN : 0;
+}
+
+size_t journal_unwritten(const struct journal *j)
+{
+        return j->n_unwritten;
+}
+
+int journal_job_set_state(struct journal *j, int64_t id, enum job_state s, const char *error)
+{
+        if (job_state_is_final(s))
+                return final_write(j, id, UNWRITTEN_JOB, (int)s, error);
+        return job_state_write(j, id, s, error, util_now_ms());
+}
+
+int journal_job_set_cancel_uid(struct journal *j, int64_t id, long uid)
+{
+        return run(j, prep(j, "UPDATE jobs SET cancel_uid = ?2 WHERE id = ?1", "il", id, uid));
+}
+
+int journal_step_set_state(struct journal *j, int64_t job, int idx, enum step_state s,
+                           const char *error)
+{
+        if (s == STEP_DONE || s == STEP_FAILED || s == STEP_CANCELLED)
+                return final_write(j, job, idx, (int)s, error);
+        return step_state_write(j, job, idx, s, error, util_now_ms());
+}
+
 int journal_steps_finish(struct journal *j, int64_t job, enum step_state s)
 {
-        return run(j, prep(j,
-                           "UPDATE steps SET state = ?2, finished_at = ?3 "
-                           "WHERE job_id = ?1 AND state IN ('pending', 'running')",
-                           "iti", job, step_state_name(s), (int64_t)util_now_ms()));
+        return final_write(j, job, UNWRITTEN_ALL_STEPS, (int)s, NULL);
 }
 
 int journal_step_progress(struct journal *j, int64_t job, int idx, const char *json)
@@ -478,6 +825,7 @@ json_t *journal_ledger_get(struct journal *j, const char *target, int64_t *ret_j
 }
 
 static json_t *time_json(sqlite3_stmt *st, int col);
+static json_t *str_json(sqlite3_stmt *st, int col);
 
 json_t *journal_publications_json(struct journal *j)
 {
@@ -488,12 +836,10 @@ json_t *journal_publications_json(struct journal *j)
                                 "");
         while (st && out && sqlite3_step(st) == SQLITE_ROW)
                 json_array_append_new(
-                        out, json_pack("{s:s, s:I, s:s, s:I, s:o}", "target",
-                                       (const char *)sqlite3_column_text(st, 0), "job",
-                                       (json_int_t)sqlite3_column_int64(st, 1), "mode",
-                                       (const char *)sqlite3_column_text(st, 2), "objects",
-                                       (json_int_t)sqlite3_column_int64(st, 3), "published_at",
-                                       time_json(st, 4)));
+                    out, json_pack("{s:o, s:I, s:o, s:I, s:o}", "target", str_json(st, 0), "job",
+                                   (json_int_t)sqlite3_column_int64(st, 1), "mode", str_json(st, 2),
+                                   "objects", (json_int_t)sqlite3_column_int64(st, 3),
+                                   "published_at", time_json(st, 4)));
         sqlite3_finalize(st);
         return out;
 }
@@ -649,11 +995,8 @@ int journal_jobs_in_state(struct journal *j, enum job_state s, int64_t **ret, si
 }
 
 /* Times go out as ISO 8601 UTC with milliseconds, or null. */
-static json_t *time_json(sqlite3_stmt *st, int col)
+static json_t *ms_json(int64_t ms)
 {
-        if (sqlite3_column_type(st, col) == SQLITE_NULL)
-                return json_null();
-        int64_t ms = sqlite3_column_int64(st, col);
         time_t secs = (time_t)(ms / 1000);
         struct tm tm;
         char out[40], when[32];
@@ -663,11 +1006,72 @@ static json_t *time_json(sqlite3_stmt *st, int col)
         return json_string(out);
 }
 
+static json_t *time_json(sqlite3_stmt *st, int col)
+{
+        if (sqlite3_column_type(st, col) == SQLITE_NULL)
+                return json_null();
+        return ms_json(sqlite3_column_int64(st, col));
+}
+
+/* Shows the job (and, with steps, its steps) as its unwritten final
+ * transitions left it, with a note saying they are not written yet. */
+static void overlay_unwritten(struct journal *j, int64_t id, json_t *job, json_t *steps)
+{
+        for (const struct unwritten *u = j->unwritten; u; u = u->next) {
+                if (u->job != id)
+                        continue;
+                if (u->idx == UNWRITTEN_JOB) {
+                        json_object_set_new(job, "state",
+                                            json_string(job_state_name((enum job_state)u->state)));
+                        json_object_set_new(job, "finished_at", ms_json(u->at));
+                        json_object_set_new(job, "error", proto_json_text(u->error));
+                        char note[256];
+                        snprintf(note, sizeof(note),
+                                 "final state not yet written: %s; etld writes it as soon as "
+                                 "the journal takes writes again",
+                                 j->why);
+                        json_object_set_new(job, "unwritten", json_string(note));
+                        continue;
+                }
+                size_t i;
+                json_t *s;
+                json_array_foreach(steps, i, s)
+                {
+                        const char *st = json_string_value(json_object_get(s, "state"));
+                        bool open = st && (!strcmp(st, "pending") || !strcmp(st, "running"));
+                        if ((u->idx == UNWRITTEN_ALL_STEPS && !open) ||
+                            (u->idx >= 0 && (size_t)u->idx != i))
+                                continue;
+                        json_object_set_new(
+                            s, "state", json_string(step_state_name((enum step_state)u->state)));
+                        json_object_set_new(s, "finished_at", ms_json(u->at));
+                        if (u->idx >= 0)
+                                json_object_set_new(s, "error", proto_json_text(u->error));
+                }
+        }
+}
+
+/* Every text column leaves the journal through here: a byte of a source
+ * file that is not UTF-8 (in a load error, a step's error, an event) becomes
+ * U+FFFD instead of making the reply impossible to build, which would hide
+ * the job from list, status and errors. */
 static json_t *text_json(sqlite3_stmt *st, int col)
 {
         if (sqlite3_column_type(st, col) == SQLITE_NULL)
                 return json_null();
-        return json_string((const char *)sqlite3_column_text(st, col));
+        const char *s = (const char *)sqlite3_column_text(st, col);
+        return proto_json_textn(s ? s : "", (size_t)sqlite3_column_bytes(st, col));
+}
+
+/* A text column that is never NULL in the schema ("" if it were). */
+static json_t *str_json(sqlite3_stmt *st, int col)
+{
+        json_t *v = text_json(st, col);
+        if (json_is_null(v)) {
+                json_decref(v);
+                return json_string("");
+        }
+        return v;
 }
 
 /* The columns every job reply has, in this order (see JOB_COLUMNS). */
@@ -684,11 +1088,10 @@ static json_t *int_json(sqlite3_stmt *st, int col)
 
 static json_t *job_row_json(sqlite3_stmt *st)
 {
-        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-                         (json_int_t)sqlite3_column_int64(st, 0), "pipeline",
-                         (const char *)sqlite3_column_text(st, 1), "state",
-                         (const char *)sqlite3_column_text(st, 2), "created_at", time_json(st, 3),
-                         "started_at", time_json(st, 4), "finished_at", time_json(st, 5), "error",
+        return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+                         (json_int_t)sqlite3_column_int64(st, 0), "pipeline", str_json(st, 1),
+                         "state", str_json(st, 2), "created_at", time_json(st, 3), "started_at",
+                         time_json(st, 4), "finished_at", time_json(st, 5), "error",
                          text_json(st, 6), "not_before", time_json(st, 7), "retry_of",
                          int_json(st, 8));
 }
@@ -720,17 +1123,14 @@ json_t *journal_job_json(struct journal *j, int64_t id)
                   "FROM steps WHERE job_id = ?1 ORDER BY idx",
                   "i", id);
         while (st && sqlite3_step(st) == SQLITE_ROW) {
-                const char *name = (const char *)sqlite3_column_text(st, 0);
                 json_t *progress = NULL;
                 if (sqlite3_column_type(st, 6) != SQLITE_NULL)
                         progress = json_loads((const char *)sqlite3_column_text(st, 6), 0, NULL);
-                json_t *step = json_pack("{s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "name", name,
-                                         "state", (const char *)sqlite3_column_text(st, 1),
-                                         "attempts", sqlite3_column_int(st, 2), "started_at",
-                                         time_json(st, 3), "finished_at", time_json(st, 4),
-                                         "error", text_json(st, 5), "progress",
-                                         progress ? progress : json_object(), "outputs",
-                                         json_object());
+                json_t *step = json_pack(
+                    "{s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "name", str_json(st, 0), "state",
+                    str_json(st, 1), "attempts", sqlite3_column_int(st, 2), "started_at",
+                    time_json(st, 3), "finished_at", time_json(st, 4), "error", text_json(st, 5),
+                    "progress", progress ? progress : json_object(), "outputs", json_object());
                 json_array_append_new(steps, step);
         }
         sqlite3_finalize(st);
@@ -745,22 +1145,20 @@ json_t *journal_job_json(struct journal *j, int64_t id)
                         if (strcmp(json_string_value(json_object_get(s, "name")), step) == 0)
                                 json_object_set_new(json_object_get(s, "outputs"),
                                                     (const char *)sqlite3_column_text(st, 1),
-                                                    json_string((const char *)sqlite3_column_text(
-                                                            st, 2)));
+                                                    str_json(st, 2));
                 }
         }
         sqlite3_finalize(st);
+        overlay_unwritten(j, id, job, steps);
         json_object_set_new(job, "steps", steps);
 
         json_t *checks = json_array();
         st = prep(j, "SELECT name, ok, detail FROM checks WHERE job_id = ?1 ORDER BY seq", "i",
                   id);
         while (st && sqlite3_step(st) == SQLITE_ROW)
-                json_array_append_new(checks,
-                                      json_pack("{s:s, s:b, s:s}", "name",
-                                                (const char *)sqlite3_column_text(st, 0), "ok",
-                                                sqlite3_column_int(st, 1), "detail",
-                                                (const char *)sqlite3_column_text(st, 2)));
+                json_array_append_new(checks, json_pack("{s:o, s:b, s:o}", "name", str_json(st, 0),
+                                                        "ok", sqlite3_column_int(st, 1), "detail",
+                                                        str_json(st, 2)));
         sqlite3_finalize(st);
         json_object_set_new(job, "checks", checks);
 
@@ -770,11 +1168,10 @@ json_t *journal_job_json(struct journal *j, int64_t id)
                   "ORDER BY id DESC LIMIT 20) ORDER BY id",
                   "i", id);
         while (st && sqlite3_step(st) == SQLITE_ROW)
-                json_array_append_new(events, json_pack("{s:o, s:s, s:o, s:s}", "at",
-                                                        time_json(st, 0), "level",
-                                                        (const char *)sqlite3_column_text(st, 1),
-                                                        "step", text_json(st, 2), "message",
-                                                        (const char *)sqlite3_column_text(st, 3)));
+                json_array_append_new(events,
+                                      json_pack("{s:o, s:o, s:o, s:o}", "at", time_json(st, 0),
+                                                "level", str_json(st, 1), "step", text_json(st, 2),
+                                                "message", str_json(st, 3)));
         sqlite3_finalize(st);
         json_object_set_new(job, "events", events);
         st = prep(j, "SELECT COUNT(*) FROM load_errors WHERE job_id = ?1", "i", id);
@@ -789,8 +1186,12 @@ json_t *journal_list_json(struct journal *j, int limit)
         json_t *jobs = json_array();
         sqlite3_stmt *st = prep(j, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id DESC LIMIT ?1",
                                 "i", (int64_t)limit);
-        while (st && sqlite3_step(st) == SQLITE_ROW)
-                json_array_append_new(jobs, job_row_json(st));
+        while (st && sqlite3_step(st) == SQLITE_ROW) {
+                json_t *job = job_row_json(st);
+                if (j->unwritten)
+                        overlay_unwritten(j, sqlite3_column_int64(st, 0), job, NULL);
+                json_array_append_new(jobs, job);
+        }
         sqlite3_finalize(st);
         return jobs;
 }
@@ -806,18 +1207,105 @@ json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit)
                      "ii", job, (int64_t)limit);
         while (st && sqlite3_step(st) == SQLITE_ROW)
                 json_array_append_new(
-                        rows,
-                        json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:s, s:s, s:i, s:s}", "step",
-                                  (const char *)sqlite3_column_text(st, 0), "filename",
-                                  (const char *)sqlite3_column_text(st, 1), "line_number",
-                                  (json_int_t)sqlite3_column_int64(st, 2), "colname",
-                                  (const char *)sqlite3_column_text(st, 3), "type",
-                                  (const char *)sqlite3_column_text(st, 4), "position",
-                                  (json_int_t)sqlite3_column_int64(st, 5), "raw_line",
-                                  (const char *)sqlite3_column_text(st, 6), "raw_field_value",
-                                  (const char *)sqlite3_column_text(st, 7), "err_code",
-                                  sqlite3_column_int(st, 8), "err_reason",
-                                  (const char *)sqlite3_column_text(st, 9)));
+                    rows, json_pack("{s:o, s:o, s:I, s:o, s:o, s:I, s:o, s:o, s:i, s:o}", "step",
+                                    str_json(st, 0), "filename", str_json(st, 1), "line_number",
+                                    (json_int_t)sqlite3_column_int64(st, 2), "colname",
+                                    str_json(st, 3), "type", str_json(st, 4), "position",
+                                    (json_int_t)sqlite3_column_int64(st, 5), "raw_line",
+                                    str_json(st, 6), "raw_field_value", str_json(st, 7), "err_code",
+                                    sqlite3_column_int(st, 8), "err_reason", str_json(st, 9)));
         sqlite3_finalize(st);
         return rows;
+}
+
+/* ---- online backup ------------------------------------------------------ */
+
+struct journal_backup {
+        struct journal *j;
+        sqlite3 *dest;
+        sqlite3_backup *b;
+        char *path;
+        bool done;
+};
+
+int journal_backup_start(struct journal *j, const char *dest, struct journal_backup **ret,
+                         char *err, size_t errlen)
+{
+        if (dest[0] != '/') {
+                snprintf(err, errlen, "backup file '%s' must be an absolute path", dest);
+                return -EINVAL;
+        }
+        /* a new file only: a backup never overwrites anything */
+        int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                int e = errno;
+                snprintf(err, errlen, "cannot create backup file '%s': %s%s", dest, strerror(e),
+                         e == EEXIST ? " (a backup never overwrites a file: name a new one)" : "");
+                return -e;
+        }
+        close(fd);
+        struct journal_backup *b = calloc(1, sizeof(*b));
+        if (!b || !(b->path = strdup(dest))) {
+                free(b);
+                unlink(dest);
+                return -ENOMEM;
+        }
+        b->j = j;
+        int rc = sqlite3_open_v2(dest, &b->dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+        if (rc == SQLITE_OK) {
+                b->b = sqlite3_backup_init(b->dest, "main", j->db, "main");
+                if (!b->b)
+                        rc = sqlite3_errcode(b->dest);
+        }
+        if (rc != SQLITE_OK) {
+                snprintf(err, errlen, "cannot start the backup into '%s': %s", dest,
+                         b->dest ? sqlite3_errmsg(b->dest) : sqlite3_errstr(rc));
+                journal_backup_free(b, false);
+                return -EIO;
+        }
+        *ret = b;
+        return 0;
+}
+
+int journal_backup_step(struct journal_backup *b, int pages, char *err, size_t errlen)
+{
+        int rc = sqlite3_backup_step(b->b, pages);
+        if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+                return 0;
+        if (rc != SQLITE_DONE) {
+                snprintf(err, errlen, "backup into '%s' failed: %s", b->path, sqlite3_errstr(rc));
+                return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
+        }
+        rc = sqlite3_backup_finish(b->b);
+        b->b = NULL;
+        /* the copy stands alone: one file, no WAL beside it */
+        if (rc == SQLITE_OK)
+                rc = sqlite3_exec(b->dest, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+                snprintf(err, errlen, "backup into '%s' failed: %s", b->path,
+                         sqlite3_errmsg(b->dest));
+                return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
+        }
+        b->done = true;
+        return 1;
+}
+
+void journal_backup_progress(const struct journal_backup *b, int *copied, int *total)
+{
+        *total = b->b ? sqlite3_backup_pagecount(b->b) : 0;
+        *copied = b->b ? *total - sqlite3_backup_remaining(b->b) : *total;
+}
+
+void journal_backup_free(struct journal_backup *b, bool keep)
+{
+        if (!b)
+                return;
+        if (b->b)
+                sqlite3_backup_finish(b->b);
+        if (b->dest)
+                sqlite3_close(b->dest);
+        if (!keep || !b->done)
+                unlink(b->path); /* no half copy left behind */
+        free(b->path);
+        free(b);
 }

@@ -27,10 +27,16 @@ bool job_state_is_final(enum job_state s);
 
 struct journal;
 
-/* Opens (creating and migrating) the journal at path.  A journal of a newer
- * schema than this etld knows, or one in use by another etld, is refused;
- * err says which. */
-int journal_open(const char *path, struct journal **ret, char *err, size_t errlen);
+/* Opens (creating and migrating) the journal at path, after PRAGMA
+ * quick_check.  Refused, with err naming the file, saying what it is and
+ * what to do: a journal in use by another etld (-EBUSY), read-only
+ * (-EROFS), not a SQLite database or another program's (-EINVAL),
+ * truncated or corrupt (-EBADMSG), of a newer schema (-EPROTO), and a
+ * journal that is missing (-ENOENT) or empty (-ENODATA) where the marker
+ * PATH.created says one existed, unless flags has JOURNAL_OPEN_NEW.  The
+ * marker is written at the first successful open. */
+#define JOURNAL_OPEN_NEW 1 /* etld --new-journal: a missing or empty journal starts anew */
+int journal_open(const char *path, int flags, struct journal **ret, char *err, size_t errlen);
 struct journal *journal_close(struct journal *j);
 
 /* Schema version this etld writes. */
@@ -64,6 +70,15 @@ int journal_key_latest(struct journal *j, const char *key, int64_t *ret_id);
  * finished_at; error is kept only for failed/cancelled. */
 int journal_job_set_state(struct journal *j, int64_t id, enum job_state s, const char *error);
 int journal_job_set_cancel_uid(struct journal *j, int64_t id, long uid);
+
+/* Final transitions (a job succeeded, failed or cancelled; a step done,
+ * failed or cancelled) that the journal refuses (disk full, I/O error) are
+ * kept in memory in order: the replies show them at once, with a note
+ * ("unwritten": "final state not yet written: disk full; ..."), and
+ * journal_retry writes them when the journal takes writes again.  Such a
+ * call returns -ENOSPC or -EIO all the same. */
+int journal_retry(struct journal *j); /* 0 when nothing is left, -EAGAIN */
+size_t journal_unwritten(const struct journal *j);
 
 /* A step going running counts an attempt. */
 int journal_step_set_state(struct journal *j, int64_t job, int idx, enum step_state s,
@@ -131,3 +146,17 @@ int journal_jobs_in_state(struct journal *j, enum job_state s, int64_t **ret, si
 json_t *journal_job_json(struct journal *j, int64_t id);
 json_t *journal_list_json(struct journal *j, int limit);
 json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit);
+
+/* A consistent copy of the journal while etld runs (SQLite's online backup,
+ * from this connection, so writes made meanwhile reach the copy too).
+ * dest: an absolute path that must not exist (created 0600, as etld's
+ * user).  journal_backup_step copies up to `pages` pages: 0 more to do, 1
+ * done (the copy is a self-contained file in rollback-journal mode), or
+ * -errno with err.  journal_backup_free removes the file unless keep and
+ * the copy is complete.  The journal must outlive the backup. */
+struct journal_backup;
+int journal_backup_start(struct journal *j, const char *dest, struct journal_backup **ret,
+                         char *err, size_t errlen);
+int journal_backup_step(struct journal_backup *b, int pages, char *err, size_t errlen);
+void journal_backup_progress(const struct journal_backup *b, int *copied, int *total);
+void journal_backup_free(struct journal_backup *b, bool keep);

@@ -44,6 +44,7 @@ struct daemon {
         uv_timer_t watchdog;
         bool watchdog_on;
         int ready_fd; /* pipe to the waiting parent when daemonized */
+        bool new_journal; /* --new-journal */
 };
 
 static void usage(FILE *out)
@@ -60,6 +61,9 @@ static void usage(FILE *out)
                 "  -S, --set SECTION.KEY=VALUE\n"
                 "                         override a configuration key (repeatable)\n"
                 "  -f, --foreground       stay in the foreground, log to stderr (for systemd)\n"
+                "      --new-journal      start with an empty job list when the journal is\n"
+                "                         missing or empty although the state directory had\n"
+                "                         one (STATE_DIR/journal.db.created); refused otherwise\n"
                 "  -h, --help             this text\n"
                 "  -V, --version          print the version\n\n"
                 "Without --foreground etld detaches once it is ready and logs to\n"
@@ -226,14 +230,15 @@ static int daemonize(struct daemon *d, const char *logpath)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "socket", required_argument, NULL, 's' },
-                { "state-dir", required_argument, NULL, 'd' },
-                { "set", required_argument, NULL, 'S' },
-                { "foreground", no_argument, NULL, 'f' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
-                { NULL, 0, NULL, 0 },
+            {"config", required_argument, NULL, 'c'},
+            {"socket", required_argument, NULL, 's'},
+            {"state-dir", required_argument, NULL, 'd'},
+            {"set", required_argument, NULL, 'S'},
+            {"foreground", no_argument, NULL, 'f'},
+            {"new-journal", no_argument, NULL, 'N'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {NULL, 0, NULL, 0},
         };
         struct daemon d = { .config_path = DEFAULT_CONFIG, .ready_fd = -1 };
         const char *socket_opt = NULL, *state_opt = NULL;
@@ -261,6 +266,9 @@ int main(int argc, char **argv)
                 }
                 case 'f':
                         foreground = true;
+                        break;
+                case 'N':
+                        d.new_journal = true;
                         break;
                 case 'h':
                         usage(stdout);
@@ -320,7 +328,8 @@ int main(int argc, char **argv)
 
         struct buf jpath = { 0 };
         buf_printf(&jpath, "%s/journal.db", d.state_dir);
-        int r = journal_open(jpath.data, &d.journal, err, sizeof(err));
+        int r = journal_open(jpath.data, d.new_journal ? JOURNAL_OPEN_NEW : 0, &d.journal, err,
+                             sizeof(err));
         buf_free(&jpath);
         if (r < 0) {
                 log_error("etld", "%s", err);
@@ -338,6 +347,7 @@ int main(int argc, char **argv)
                 log_error("etld", "cannot start the job engine: %s", strerror(-r));
                 return 1;
         }
+        d.env.loop = d.loop;
         d.env.engine = d.engine;
         d.env.journal = d.journal;
         d.env.started_mono_ms = util_now_mono_ms();

@@ -53,6 +53,7 @@
 #include "awsenv.h"
 #include "journal.h"
 #include "log.h"
+#include "proto.h"
 #include "secret.h"
 #include "step.h"
 #include "util.h"
@@ -134,7 +135,7 @@ static void event(struct prov *p, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(m, sizeof(m), fmt, ap);
         va_end(ap);
-        json_array_append_new(p->r->events, json_string(m));
+        json_array_append_new(p->r->events, proto_json_text(m));
         log_info("job", "job=%lld step=%s: %s", (long long)p->r->job_id, p->r->ops->name, m);
 }
 
@@ -1843,7 +1844,16 @@ static int client(struct prov *p, const char *service, struct aws_query_client *
             .region = cfg_get(p->r->cfg, "aws", "region"),
             .endpoint = ep && *ep ? ep : NULL,
         };
-        return aws_query_client_new(p->r->http, &o, &p->env->creds, ret);
+        int r = aws_query_client_new(p->r->http, &o, &p->env->creds, ret);
+        if (r < 0)
+                return r;
+        /* credentials rotated during the job are picked up (aws/rotate.h) */
+        r = aws_query_client_rotate_creds(*ret, cfg_get(p->r->cfg, "aws", "profile"));
+        if (r < 0) {
+                aws_query_client_free(*ret);
+                *ret = NULL;
+        }
+        return r;
 }
 
 static void env_ready(struct step_run *r, struct awsenv *env, int err, const char *msg)

@@ -242,16 +242,131 @@ static json_t *m_errors(struct rpc_env *env, struct conn *c, json_t *id, json_t 
                                              journal_load_errors_json(env->journal, job, limit)));
 }
 
+/* ---- backup: a copy of the journal, a page budget per loop turn ---------- */
+
+#define BACKUP_PAGES_PER_TURN 256 /* 1 MiB of 4 KiB pages: a short write per turn */
+
+struct rpc_backup {
+        uv_idle_t idle; /* first: the handle's memory is the backup's */
+        struct rpc_env *env;
+        struct conn *c; /* NULL once the client is gone */
+        json_t *id;
+        struct journal_backup *jb;
+        char path[4096];
+        uint64_t started;
+        int turns;
+};
+
+static void backup_free_cb(uv_handle_t *h)
+{
+        free(h->data);
+}
+
+static void backup_end(struct rpc_backup *b, int r, const char *err)
+{
+        int copied = 0, total = 0;
+        journal_backup_progress(b->jb, &copied, &total);
+        journal_backup_free(b->jb, r == 1);
+        if (b->c) {
+                conn_clear_later(b->c);
+                json_t *reply;
+                if (r == 1)
+                        reply = rpc_make_result(
+                            b->id, json_pack("{s:s, s:i, s:i, s:I}", "file", b->path, "pages",
+                                             total, "turns", b->turns, "ms",
+                                             (json_int_t)(util_now_mono_ms() - b->started)));
+                else
+                        reply = rpc_make_error(b->id, RPC_INTERNAL_ERROR, "%s",
+                                               err ? err : "backup abandoned");
+                conn_send(b->c, reply);
+                json_decref(reply);
+        }
+        if (r == 1)
+                log_info("rpc", "journal backup written to '%s' (%d pages, %d loop turns)", b->path,
+                         total, b->turns);
+        else
+                log_warning("rpc", "journal backup to '%s' failed: %s", b->path,
+                            err ? err : "the client went away");
+        json_decref(b->id);
+        b->env->backup = NULL;
+        uv_idle_stop(&b->idle);
+        uv_close((uv_handle_t *)&b->idle, backup_free_cb);
+}
+
+static void backup_turn(uv_idle_t *h)
+{
+        struct rpc_backup *b = h->data;
+        char err[512] = "";
+        b->turns++;
+        int r = b->c ? journal_backup_step(b->jb, BACKUP_PAGES_PER_TURN, err, sizeof(err)) : -1;
+        if (r != 0)
+                backup_end(b, r, b->c ? err : NULL);
+}
+
+static void backup_client_gone(void *userdata)
+{
+        struct rpc_backup *b = userdata;
+        b->c = NULL; /* the next turn ends it and removes the partial file */
+}
+
+static bool privileged(const struct conn *c)
+{
+        long uid = conn_uid(c);
+        return uid == 0 || uid == (long)geteuid();
+}
+
+static json_t *m_backup(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        const char *file = json_string_value(json_object_get(params, "file"));
+        if (!file || file[0] != '/' || strlen(file) >= sizeof(((struct rpc_backup *)0)->path))
+                return rpc_make_error(id, RPC_INVALID_PARAMS,
+                                      "params.file must be the absolute path of a new file");
+        if (!privileged(c))
+                return rpc_make_error(id, RPC_NOT_ALLOWED,
+                                      "backup writes a file as etld's user: only root and "
+                                      "etld's own uid %ld may ask for one (you are uid %ld)",
+                                      (long)geteuid(), conn_uid(c));
+        if (env->stopping)
+                return rpc_make_error(id, RPC_SHUTTING_DOWN, "etld is stopping");
+        if (env->backup)
+                return rpc_make_error(id, RPC_BAD_STATE,
+                                      "a backup is being written already (to '%s'); try again "
+                                      "when it is done",
+                                      env->backup->path);
+        struct rpc_backup *b = calloc(1, sizeof(*b));
+        if (!b)
+                return rpc_make_error(id, RPC_INTERNAL_ERROR, "out of memory");
+        char err[512] = "";
+        int r = journal_backup_start(env->journal, file, &b->jb, err, sizeof(err));
+        if (r < 0) {
+                free(b);
+                return rpc_make_error(id, r == -ENOMEM ? RPC_INTERNAL_ERROR : RPC_INVALID_PARAMS,
+                                      "%s", err[0] ? err : strerror(-r));
+        }
+        snprintf(b->path, sizeof(b->path), "%s", file);
+        b->env = env;
+        b->c = c;
+        b->id = json_incref(id ? id : json_null());
+        b->started = util_now_mono_ms();
+        uv_idle_init(env->loop, &b->idle);
+        b->idle.data = b;
+        conn_set_later(c, backup_client_gone, b);
+        env->backup = b;
+        uv_idle_start(&b->idle, backup_turn);
+        return NULL; /* answered when the copy is complete */
+}
+
 static const struct method methods[] = {
-        { "ping", m_ping, "answers {\"pong\": true}" },
-        { "version", m_version, "etld's version and protocol" },
-        { "submit", m_submit, "queue a pipeline run" },
-        { "status", m_status, "a job, or the daemon" },
-        { "list", m_list, "recent jobs" },
-        { "cancel", m_cancel, "cancel a job" },
-        { "retry", m_retry, "run a failed or cancelled job again" },
-        { "watch", m_watch, "stream a job's events" },
-        { "errors", m_errors, "a job's load errors" },
+    {"ping", m_ping, "answers {\"pong\": true}"},
+    {"version", m_version, "etld's version and protocol"},
+    {"submit", m_submit, "queue a pipeline run"},
+    {"status", m_status, "a job, or the daemon"},
+    {"list", m_list, "recent jobs"},
+    {"cancel", m_cancel, "cancel a job"},
+    {"retry", m_retry, "run a failed or cancelled job again"},
+    {"watch", m_watch, "stream a job's events"},
+    {"errors", m_errors, "a job's load errors"},
+    {"backup", m_backup, "a consistent copy of the journal into a new file"},
 };
 
 void rpc_handle(struct rpc_env *env, struct conn *c, json_t *req)
@@ -275,7 +390,7 @@ void rpc_handle(struct rpc_env *env, struct conn *c, json_t *req)
                         reply = rpc_make_error(id, RPC_METHOD_NOT_FOUND,
                                                "unknown method '%s' (known: ping, version, "
                                                "submit, status, list, cancel, retry, watch, "
-                                               "errors)",
+                                               "errors, backup)",
                                                name);
                 else
                         reply = m->fn(env, c, id, params);

@@ -1,21 +1,26 @@
 /* rpc.h - the JSON-RPC methods: ping, version, submit, status, list, cancel,
- * retry, watch, errors.  Each handler checks its params, names the one at fault,
- * and answers through conn_send. */
+ * retry, watch, errors, backup.  Each handler checks its params, names the
+ * one at fault, and answers through conn_send. */
 #pragma once
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "engine.h"
 #include "journal.h"
 
 struct conn;
+struct rpc_backup;
 
 struct rpc_env {
+        uv_loop_t *loop;
         struct engine *engine;
         struct journal *journal;
         uint64_t started_mono_ms;
         bool stopping;
+        struct rpc_backup *backup; /* the backup in progress, at most one */
 };
 
 /* Handles one parsed request; sends the reply (if the request has an id). */

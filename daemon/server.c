@@ -35,6 +35,8 @@ struct conn {
         bool closing;
         struct engine_watch *watches[WATCH_MAX];
         size_t nwatches;
+        void (*later_gone)(void *userdata); /* a reply that comes later (backup) */
+        void *later_userdata;
         char readbuf[65536];
 };
 
@@ -84,6 +86,21 @@ int conn_add_watch(struct conn *c, struct engine_watch *w)
         return 0;
 }
 
+int conn_set_later(struct conn *c, void (*gone)(void *userdata), void *userdata)
+{
+        if (c->later_gone)
+                return -EBUSY;
+        c->later_gone = gone;
+        c->later_userdata = userdata;
+        return 0;
+}
+
+void conn_clear_later(struct conn *c)
+{
+        c->later_gone = NULL;
+        c->later_userdata = NULL;
+}
+
 static void conn_free_cb(uv_handle_t *h)
 {
         struct conn *c = (struct conn *)h;
@@ -100,6 +117,12 @@ static void conn_close(struct conn *c)
         for (size_t i = 0; i < c->nwatches; i++)
                 engine_unwatch(s->env->engine, c->watches[i]);
         c->nwatches = 0;
+        if (c->later_gone) {
+                void (*gone)(void *) = c->later_gone;
+                void *userdata = c->later_userdata;
+                conn_clear_later(c);
+                gone(userdata);
+        }
         struct conn **pp = &s->conns;
         while (*pp && *pp != c)
                 pp = &(*pp)->next;

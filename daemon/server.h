@@ -33,3 +33,9 @@ void conn_send(struct conn *c, const json_t *msg);
 long conn_uid(const struct conn *c);
 /* Remembers a watch so it ends with the connection. */
 int conn_add_watch(struct conn *c, struct engine_watch *w);
+/* A request answered over several loop turns (backup) holds the connection
+ * while it works: if the connection closes first, gone(userdata) runs and
+ * the connection must not be used again.  One per connection (-EBUSY);
+ * conn_clear_later when the reply is sent. */
+int conn_set_later(struct conn *c, void (*gone)(void *userdata), void *userdata);
+void conn_clear_later(struct conn *c);

@@ -41,6 +41,7 @@
 
 #include "awsenv.h"
 #include "log.h"
+#include "proto.h"
 #include "step.h"
 #include "util.h"
 
@@ -203,7 +204,7 @@ static void event(struct stage *st, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        json_array_append_new(st->r->events, json_string(msg));
+        json_array_append_new(st->r->events, proto_json_text(msg));
 }
 
 static void output(struct stage *st, const char *key, const char *fmt, ...)

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util.h"
+
 extern const struct step_ops step_create_tables, step_load, step_transform, step_check,
         step_publish;
 extern const struct step_ops step_create_bucket, step_stage_copy;
@@ -93,6 +95,7 @@ void step_done(struct step_run *r, int result, bool transient, const char *fmt, 
                 va_start(ap, fmt);
                 vsnprintf(r->error, sizeof(r->error), fmt, ap);
                 va_end(ap);
+                util_utf8_trim(r->error); /* the cut may split a character */
         }
         r->done(r);
 }

@@ -1088,3 +1088,31 @@ int creds_imds_fetch_region(const char *endpoint, long timeout_ms, char *region,
         curl_easy_cleanup(curl);
         return r;
 }
+
+int creds_resolve_chain(const char *profile, struct sigv4_creds *out, char *source,
+                        size_t sourcelen, char *err, size_t errlen)
+{
+        char e[512] = "";
+        int r = creds_resolve(profile, out, source, sourcelen, e, sizeof(e));
+        if (r == -ENOENT && !profile) {
+                if (creds_imds_disabled()) {
+                        util_setf(err, errlen,
+                                  "no AWS credentials: none in the environment, the shared "
+                                  "credentials and config files or $CREDENTIALS_DIRECTORY, and "
+                                  "the instance metadata service is disabled");
+                        return -ENOENT;
+                }
+                char ierr[512] = "";
+                r = creds_imds_fetch(NULL, 0, out, source, sourcelen, ierr, sizeof(ierr));
+                if (r < 0)
+                        util_setf(err, errlen,
+                                  "no AWS credentials: none in the environment, the shared "
+                                  "credentials and config files or $CREDENTIALS_DIRECTORY, and "
+                                  "the instance metadata service gave none (%s)",
+                                  ierr[0] ? ierr : strerror(-r));
+                return r;
+        }
+        if (r < 0)
+                util_setf(err, errlen, "AWS credentials: %s", e[0] ? e : strerror(-r));
+        return r;
+}

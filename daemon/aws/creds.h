@@ -106,6 +106,15 @@ int creds_imds_fetch_region(const char *endpoint, long timeout_ms, char *region,
                             size_t regionlen, char *err, size_t errlen)
         __attribute__((warn_unused_result));
 
+/* BLOCKING (files, then IMDS when they have none and no profile was named):
+ * the whole chain, as a step resolves it when it starts and again when a
+ * service refuses the credentials during a job (rotate.h).  0 with *out and
+ * source; or -errno with err a sentence for the step's error (never a
+ * secret). */
+int creds_resolve_chain(const char *profile, struct sigv4_creds *out, char *source,
+                        size_t sourcelen, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* Are creds about to expire (expiration set and less than margin_s away)? */
 bool creds_expiring(const struct sigv4_creds *c, time_t now, long margin_s);
 

@@ -6,9 +6,11 @@
  * uv_timer.  The request's memory is released in the timer's close callback,
  * after done() has run.  Built like s3.c. */
 #include "aws/query.h"
+#include "aws/rotate.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@ struct aws_query_client {
         struct http_retry_policy retry;
         long timeout_ms;
         struct sigv4_creds creds;
+        struct creds_rotor rotor; /* credentials rotated during a job (rotate.h) */
         struct aws_query_req *head;
         uint64_t rng;
 };
@@ -39,6 +42,7 @@ struct aws_query_req {
         struct curl_slist *hlist;
         uv_timer_t timer;
         unsigned attempt;
+        struct creds_try creds_try;
         struct aws_query_result res;
         xmlDoc *doc;
         bool cancelled, finished, waiting;
@@ -258,6 +262,7 @@ void aws_query_client_free(struct aws_query_client *c)
 {
         if (!c)
                 return;
+        creds_rotor_clear(&c->rotor);
         while (c->head)
                 aws_query_cancel(c->head);
         sigv4_creds_clear(&c->creds);
@@ -365,6 +370,7 @@ static void complete(struct aws_query_req *r, int err)
                 return;
         r->finished = true;
         uv_timer_stop(&r->timer);
+        creds_rotor_forget(&r->c->rotor, &r->creds_try); /* cancelled while waiting */
         req_unlink(r);
         r->res.err = err;
         r->res.attempts = r->attempt;
@@ -440,6 +446,7 @@ static void attempt(struct aws_query_req *r)
             .service = c->service,
             .now = time(NULL),
         };
+        r->creds_try.gen = c->rotor.gen;
         int rc = sigv4_sign(&sr, &c->creds, &s, err, sizeof(err));
         if (rc < 0) {
                 snprintf(r->res.msg, sizeof(r->res.msg), "%s %s: cannot sign: %s", c->name,
@@ -498,6 +505,38 @@ static int status_err(long status)
         return -EREMOTEIO;
 }
 
+int aws_query_client_rotate_creds(struct aws_query_client *c, const char *profile)
+{
+        return creds_rotor_enable(&c->rotor, c->loop, &c->creds, profile);
+}
+
+/* See s3.c: the credentials were resolved again (or not). */
+static void resume_after_rotation(struct creds_try *t, int err, const char *msg)
+{
+        struct aws_query_req *r = (struct aws_query_req *)((char *)t - offsetof(struct aws_query_req, creds_try));
+        if (err == 0) {
+                attempt(r);
+                return;
+        }
+        size_t n = strlen(r->res.msg);
+        snprintf(r->res.msg + n, sizeof(r->res.msg) - n,
+                 "; resolving the credentials again failed: %s", msg);
+        complete(r, status_err(r->res.status));
+}
+
+/* See s3.c rotate_creds. */
+static bool rotate_creds(struct aws_query_req *r)
+{
+        enum creds_next n = creds_rotor_refused(&r->c->rotor, &r->creds_try, r->res.aws.code,
+                                                resume_after_rotation);
+        if (n == CREDS_NOT_MINE)
+                return false;
+        r->attempt--; /* not a failed try */
+        if (n == CREDS_SEND_AGAIN)
+                attempt(r);
+        return true;
+}
+
 static void on_xfer_done(struct http_xfer *x)
 {
         struct aws_query_req *r = x->userdata;
@@ -554,6 +593,8 @@ static void on_xfer_done(struct http_xfer *x)
         else if (!r->res.request_id[0])
                 snprintf(r->res.request_id, sizeof(r->res.request_id), "%s", a->request_id);
         describe_aws(r);
+        if (rotate_creds(r))
+                return;
         if (http_status_retryable(x->status, a->code)) {
                 v = http_xfer_header(x, "Retry-After");
                 retry_or_fail(r, status_err(x->status), http_parse_retry_after(v, util_now_ms()));

@@ -89,6 +89,10 @@ struct aws_query_cb {
 int aws_query_client_new(struct http_mux *mux, const struct aws_query_opts *opts,
                          const struct sigv4_creds *creds, struct aws_query_client **ret);
 int aws_query_client_set_creds(struct aws_query_client *c, const struct sigv4_creds *creds);
+/* As s3_client_rotate_creds: a call refused with ExpiredToken,
+ * InvalidClientTokenId, InvalidAccessKeyId or InvalidToken resolves the
+ * chain of profile again and is sent once more; a second refusal fails it. */
+int aws_query_client_rotate_creds(struct aws_query_client *c, const char *profile);
 /* Cancels what still runs (done() gets -ECANCELED), then frees.  NULL: no-op. */
 void aws_query_client_free(struct aws_query_client *c);
 /* "IAM", "EC2", "Redshift": for messages. */

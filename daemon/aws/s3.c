@@ -11,11 +11,13 @@
  * Also here: the pure helpers (addressing, S3 reply XML, request bodies) and
  * the worker-thread bridge `s3_stream`. */
 #include "aws/s3.h"
+#include "aws/rotate.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +66,7 @@ struct s3_client {
         bool path_style;
         struct http_retry_policy retry;
         struct sigv4_creds creds;
+        struct creds_rotor rotor; /* credentials rotated during a job (rotate.h) */
         struct region_entry regions[REGION_CACHE];
         unsigned region_next;
         struct s3_req *head;
@@ -104,6 +107,7 @@ struct s3_req {
         struct curl_slist *hlist; /* one allocation: free(), see hlist_build */
         uv_timer_t timer;
         unsigned attempt, redirects;
+        struct creds_try creds_try;
         char region[64];
         bool fixed_region;
         struct s3_result res;
@@ -662,10 +666,16 @@ int s3_client_set_creds(struct s3_client *c, const struct sigv4_creds *creds)
         return 0;
 }
 
+int s3_client_rotate_creds(struct s3_client *c, const char *profile)
+{
+        return creds_rotor_enable(&c->rotor, c->loop, &c->creds, profile);
+}
+
 void s3_client_free(struct s3_client *c)
 {
         if (!c)
                 return;
+        creds_rotor_clear(&c->rotor);
         while (c->head)
                 s3_req_cancel(c->head);
         sigv4_creds_clear(&c->creds);
@@ -713,6 +723,7 @@ static void complete(struct s3_req *r, int err)
                 return;
         r->finished = true;
         uv_timer_stop(&r->timer);
+        creds_rotor_forget(&r->c->rotor, &r->creds_try); /* cancelled while waiting */
         req_unlink(r);
         r->res.err = err;
         r->res.attempts = r->attempt;
@@ -817,6 +828,7 @@ static long put_read(struct http_xfer *x, char *buf, size_t len)
 }
 
 static void on_xfer_done(struct http_xfer *x);
+static bool rotate_creds(struct s3_req *r);
 
 static int send_batch(struct s3_req *r);
 
@@ -931,6 +943,7 @@ static void attempt(struct s3_req *r)
             .service = "s3",
             .now = time(NULL),
         };
+        r->creds_try.gen = c->rotor.gen;
         rc = sigv4_sign(&sr, &c->creds, &s, err, sizeof(err));
         if (rc < 0) {
                 snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: cannot sign: %s",
@@ -1199,6 +1212,8 @@ static void on_xfer_done(struct http_xfer *x)
                 return;
         }
         describe_aws(r);
+        if (rotate_creds(r))
+                return;
         if (http_status_retryable(x->status, a->code) ||
             (x->status < 300 && http_status_retryable(500, a->code))) {
                 v = http_xfer_header(x, "Retry-After");
@@ -1206,6 +1221,35 @@ static void on_xfer_done(struct http_xfer *x)
                 return;
         }
         complete(r, status_err(x->status));
+}
+
+/* The credentials were resolved again (or not): send the request anew, or
+ * fail it with what the refusal said and why no new ones came. */
+static void resume_after_rotation(struct creds_try *t, int err, const char *msg)
+{
+        struct s3_req *r = (struct s3_req *)((char *)t - offsetof(struct s3_req, creds_try));
+        if (err == 0) {
+                attempt(r);
+                return;
+        }
+        size_t n = strlen(r->res.msg);
+        snprintf(r->res.msg + n, sizeof(r->res.msg) - n,
+                 "; resolving the credentials again failed: %s", msg);
+        complete(r, status_err(r->res.status));
+}
+
+/* A refusal of the credentials themselves (rotate.h): true when the request
+ * waits for them to be resolved again, or went again. */
+static bool rotate_creds(struct s3_req *r)
+{
+        enum creds_next n = creds_rotor_refused(&r->c->rotor, &r->creds_try, r->res.aws.code,
+                                                resume_after_rotation);
+        if (n == CREDS_NOT_MINE)
+                return false;
+        r->attempt--; /* not a failed try */
+        if (n == CREDS_SEND_AGAIN)
+                attempt(r);
+        return true;
 }
 
 static int req_new(struct s3_client *c, enum s3_op op, const char *method, const char *bucket,

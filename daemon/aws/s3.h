@@ -136,6 +136,11 @@ int s3_client_new(struct http_mux *mux, const struct s3_client_opts *opts,
                   const struct sigv4_creds *creds, struct s3_client **ret);
 /* Replaces the credentials (refreshed ones); later tries use them. */
 int s3_client_set_creds(struct s3_client *c, const struct sigv4_creds *creds);
+/* Credentials that change during a job (rotate.h): from now on a request
+ * refused with ExpiredToken, InvalidAccessKeyId or InvalidToken resolves the
+ * chain of `profile` (NULL/"": the default) again and is sent once more with
+ * what it gives; a second refusal fails it.  -ENOMEM. */
+int s3_client_rotate_creds(struct s3_client *c, const char *profile);
 /* Cancels what is still running (done() runs with -ECANCELED), then frees.
  * Safe with requests waiting in backoff.  NULL is a no-op. */
 void s3_client_free(struct s3_client *c);

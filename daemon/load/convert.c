@@ -858,13 +858,14 @@ static int reject(struct convert_reject *rej, int code, const char *value, size_
                   const char *fmt, ...)
 {
         rej->code = code;
-        size_t n = vlen < sizeof(rej->value) - 1 ? vlen : sizeof(rej->value) - 1;
+        size_t n = util_utf8_cut(value, vlen, sizeof(rej->value) - 1);
         memcpy(rej->value, value, n);
         rej->value[n] = '\0';
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(rej->reason, sizeof(rej->reason), fmt, ap);
         va_end(ap);
+        util_utf8_trim(rej->reason);
         return 1;
 }
 
@@ -905,7 +906,19 @@ static void value_text(const struct jv *v, const char **s, size_t *len)
         *len = v->s ? v->len : 0;
 }
 
-#define SHOW(len) ((int)((len) > 64 ? 64 : (len)))
+/* At most 64 bytes of a value in a reason, never half a character. */
+#define SHOW(s, len) ((int)util_utf8_cut((s), (len), 64))
+
+/* Bytes of the character at s[p] (of len): the whole of a multi-byte one,
+ * so a reason shows 'é', not its first byte; 1 for a byte that is not
+ * valid UTF-8. */
+static int char_at(const char *s, size_t p, size_t len)
+{
+        if (p >= len)
+                return 0;
+        size_t n = util_utf8_seq((const unsigned char *)s + p, len - p);
+        return n ? (int)n : 1;
+}
 
 static int to_varchar(const struct convert_type *t, const struct convert_opts *o,
                       const struct jv *v, struct buf *scratch, struct cell *out,
@@ -979,14 +992,14 @@ static int int_from_text(const struct convert_type *t, const char *s, size_t len
         }
         if (i == end)
                 return reject(rej, 1207, s, len, "Invalid digit, Value '%.*s', Pos %zu, Type: %s",
-                              i < len ? 1 : 0, s + (i < len ? i : 0), i, t->name);
+                              char_at(s, i, len), s + (i < len ? i : 0), i, t->name);
         uint64_t v = 0;
         bool overflow = false;
         for (size_t p = i; p < end; p++) {
                 if (!isdigit((unsigned char)s[p]))
                         return reject(rej, 1207, s, len,
-                                      "Invalid digit, Value '%c', Pos %zu, Type: %s", s[p], p,
-                                      t->name);
+                                      "Invalid digit, Value '%.*s', Pos %zu, Type: %s",
+                                      char_at(s, p, len), s + p, p, t->name);
                 if (v > (UINT64_MAX - 9) / 10)
                         overflow = true;
                 else
@@ -995,11 +1008,11 @@ static int int_from_text(const struct convert_type *t, const char *s, size_t len
         int64_t lo, hi;
         int_range(t->kind, &lo, &hi);
         if (overflow || (!neg && v > (uint64_t)hi) || (neg && v > (uint64_t)hi + 1))
-                return reject(rej, 1222, s, len, "Overflow, Value '%.*s', Type: %s", SHOW(len),
+                return reject(rej, 1222, s, len, "Overflow, Value '%.*s', Type: %s", SHOW(s, len),
                               s, t->name);
         int64_t r = neg ? (int64_t)(0 - v) : (int64_t)v;
         if (r < lo)
-                return reject(rej, 1222, s, len, "Overflow, Value '%.*s', Type: %s", SHOW(len),
+                return reject(rej, 1222, s, len, "Overflow, Value '%.*s', Type: %s", SHOW(s, len),
                               s, t->name);
         *ret = r;
         return 0;
@@ -1116,10 +1129,10 @@ static int to_float(const struct convert_type *t, const struct jv *v, struct cel
                 free(heap);
                 if (bad)
                         return reject(rej, 1208, s, len, "Invalid float value '%.*s', Type: %s",
-                                      SHOW(len), s, t->name);
+                                      SHOW(s, len), s, t->name);
                 if (e == ERANGE && fabs(d) > 1)
                         return reject(rej, 1204, s, len, "Overflow, Value '%.*s', Type: %s",
-                                      SHOW(len), s, t->name);
+                                      SHOW(s, len), s, t->name);
         } else if (v->type == JV_TRUE || v->type == JV_FALSE) {
                 d = v->type == JV_TRUE ? 1 : 0;
         } else {
@@ -1131,7 +1144,7 @@ static int to_float(const struct convert_type *t, const struct jv *v, struct cel
                         size_t len;
                         value_text(v, &s, &len);
                         return reject(rej, 1204, s, len, "Overflow, Value '%.*s', Type: %s",
-                                      SHOW(len), s, t->name);
+                                      SHOW(s, len), s, t->name);
                 }
                 d = (float)d;
         }
@@ -1179,8 +1192,9 @@ static int to_decimal(const struct convert_type *t, const struct convert_opts *o
                 const char *vs;
                 size_t vl;
                 value_text(v, &vs, &vl);
-                return reject(rej, 1207, vs, vl, "Invalid digit, Value '%c', Pos 0, Type: Decimal",
-                              vl ? vs[0] : ' ');
+                return reject(rej, 1207, vs, vl,
+                              "Invalid digit, Value '%.*s', Pos 0, Type: Decimal",
+                              vl ? char_at(vs, 0, vl) : 1, vl ? vs : " ");
         }
         /* sign, integer digits, optional fraction */
         size_t i = 0, end = len;
@@ -1203,15 +1217,16 @@ static int to_decimal(const struct convert_type *t, const struct convert_opts *o
                 frac_end = i;
         }
         if (i != end || (int_end == int_start && frac_end == frac_start))
-                return reject(rej, 1207, s, len, "Invalid digit, Value '%c', Pos %zu, Type: Decimal",
-                              i < len ? s[i] : ' ', i);
+                return reject(rej, 1207, s, len,
+                              "Invalid digit, Value '%.*s', Pos %zu, Type: Decimal",
+                              i < len ? char_at(s, i, len) : 1, i < len ? s + i : " ", i);
         while (int_start + 1 < int_end && s[int_start] == '0')
                 int_start++;
         if (int_end - int_start > 40)
                 return reject(rej, 1204, s, len,
                               "Numeric data overflow (result precision), Value '%.*s', "
                               "Type: Decimal(%d,%d)",
-                              SHOW(len), s, t->precision, t->scale);
+                              SHOW(s, len), s, t->precision, t->scale);
         /* digits: integer part then exactly scale fraction digits */
         char d[128];
         size_t nd = 0;
@@ -1244,7 +1259,7 @@ static int to_decimal(const struct convert_type *t, const struct convert_opts *o
                 return reject(rej, 1204, s, len,
                               "Numeric data overflow (result precision), Value '%.*s', "
                               "Type: Decimal(%d,%d)",
-                              SHOW(len), s, t->precision, t->scale);
+                              SHOW(s, len), s, t->precision, t->scale);
         char outbuf[128];
         size_t n = 0;
         bool zero = true;
@@ -1298,12 +1313,12 @@ static int to_bool(const struct jv *v, struct cell *out, struct convert_reject *
                                 return 0;
                         }
                 }
-                return reject(rej, 1210, s, len, "Invalid boolean value '%.*s'", SHOW(len), s);
+                return reject(rej, 1210, s, len, "Invalid boolean value '%.*s'", SHOW(s, len), s);
         }
         const char *s;
         size_t len;
         value_text(v, &s, &len);
-        return reject(rej, 1210, s, len, "Invalid boolean value '%.*s'", SHOW(len), s);
+        return reject(rej, 1210, s, len, "Invalid boolean value '%.*s'", SHOW(s, len), s);
 }
 
 /* Whole number (a JSON integer, an integral real, or a string of digits). */
@@ -1353,8 +1368,8 @@ static int to_time(const struct convert_type *t, const struct convert_opts *o,
                         return reject(rej, 1206, s, len,
                                       "Invalid timestamp format or value [%s], Value '%.*s'",
                                       o->timefmt == CONVERT_TIME_EPOCHSECS ? "epochsecs"
-                                                                          : "epochmillisecs",
-                                      SHOW(len), s);
+                                                                           : "epochmillisecs",
+                                      SHOW(s, len), s);
                 if (o->timefmt == CONVERT_TIME_EPOCHMILLISECS) {
                         secs = e / 1000;
                         int64_t ms = e % 1000;
@@ -1379,10 +1394,10 @@ static int to_time(const struct convert_type *t, const struct convert_opts *o,
                                 return reject(rej, 1205, s, len,
                                               "Invalid Date Format - length must be 10 or more, "
                                               "Value '%.*s' [%s]",
-                                              SHOW(len), s, fmt ? fmt->text : "YYYY-MM-DD");
+                                              SHOW(s, len), s, fmt ? fmt->text : "YYYY-MM-DD");
                         return reject(rej, 1206, s, len,
                                       "Invalid timestamp format or value [%s], Value '%.*s'",
-                                      fmt ? fmt->text : "YYYY-MM-DD HH24:MI:SS", SHOW(len), s);
+                                      fmt ? fmt->text : "YYYY-MM-DD HH24:MI:SS", SHOW(s, len), s);
                 }
         }
         size_t n;

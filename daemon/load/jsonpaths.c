@@ -145,8 +145,12 @@ int jsonpaths_parse(const char *text, size_t len, struct jsonpaths **ret, char *
         json_error_t je;
         json_t *root = json_loadb(text, len, 0, &je);
         if (!root) {
-                snprintf(err, errlen, "JSONPaths: not valid JSON (line %d: %s)", je.line,
-                         je.text);
+                /* where, never what: the file may be any file etld can read,
+                 * and jansson's text quotes the token it stopped at */
+                snprintf(err, errlen,
+                         "JSONPaths: not a JSON file: parsing stops at byte %d (line %d, "
+                         "column %d); a JSONPaths file is {\"jsonpaths\": [\"$...\", ...]}",
+                         je.position, je.line, je.column);
                 return -EINVAL;
         }
         /* "COPY from JSON format": a JSONPaths file is "a single JSON

@@ -67,6 +67,7 @@ struct reject {
         uint64_t position;
         int col;                    /* -1: the record as a whole */
         int code;
+        bool not_json; /* the object does not start with a record: fail */
         size_t raw, raw_len, value, value_len, reason, reason_len;
 };
 
@@ -364,8 +365,11 @@ static int list_manifest(struct load *l)
         json_t *root = json_loadb(b.data ? b.data : "", b.len, 0, &je);
         buf_free(&b);
         if (!root) {
-                snprintf(l->err, l->errlen, "COPY: manifest '%s' is not valid JSON (line %d: %s)",
-                         l->stmt->from, je.line, je.text);
+                /* where, never what (see jsonpaths_parse) */
+                snprintf(l->err, l->errlen,
+                         "COPY: manifest '%s' is not a JSON file: parsing stops at byte %d "
+                         "(line %d, column %d)",
+                         l->stmt->from, je.position, je.line, je.column);
                 return -EINVAL;
         }
         json_t *entries = json_object_get(root, "entries");
@@ -552,6 +556,7 @@ static int add_reject(struct chunk *c, const struct records_item *it, int col,
         rj->position = it->offset;
         rj->col = col;
         rj->code = code;
+        rj->not_json = false;
         const char *text = it->text;
         size_t rl = it->len < RAW_LINE_MAX ? it->len : RAW_LINE_MAX;
         if (rl > it->text_len)
@@ -579,6 +584,24 @@ static int add_reject(struct chunk *c, const struct records_item *it, int col,
         return 0;
 }
 
+/* Text that is not a JSON object or array (a bare value, or bytes that are
+ * not JSON) is no record: its bytes never reach a load error, since the
+ * object might be any file etld can read.  At the start of an object it
+ * fails the COPY, naming the object and the byte; further on it is a reject
+ * with no raw line. */
+static int not_a_record(struct chunk *c, const struct records_item *it)
+{
+        struct records_item hidden = *it;
+        hidden.text_len = 0;
+        int r = add_reject(c, &hidden, -1, 1216,
+                           "Invalid JSON record: the text there does not start a JSON object or "
+                           "array (not shown)",
+                           NULL, 0);
+        if (r == 0 && it->first)
+                c->rejects[c->n_rejects - 1].not_json = true;
+        return r;
+}
+
 /* Converts one record into a row of c, or a reject.  -EINVAL with m set
  * for what fails the whole COPY rather than the record. */
 static int convert_record(struct parser *p, struct chunk *c, const struct records_item *it,
@@ -596,6 +619,8 @@ static int convert_record(struct parser *p, struct chunk *c, const struct record
                          l->stmt->table, obj->src.uri, it->line, (size_t)RECORD_MAX);
                 return -EINVAL;
         }
+        if (!it->text_len || (it->text[0] != '{' && it->text[0] != '['))
+                return not_a_record(c, it);
         if (!rec)
                 return add_reject(c, it, -1, it->err_code, it->err, NULL, 0);
         bool ok = rec->type == JV_OBJECT || (rec->type == JV_ARRAY && l->paths);
@@ -901,6 +926,15 @@ static void *parser_main(void *arg)
 static int report(struct load *l, const struct object *obj, struct chunk *c,
                   const struct reject *rj)
 {
+        if (rj->not_json) {
+                snprintf(l->err, l->errlen,
+                         "COPY %s: '%s' is not JSON: the text at byte %" PRIu64 " (line %" PRIu64
+                         ") does not start a JSON object or array; FORMAT JSON reads "
+                         "objects, one after another or one per line [error 1216]",
+                         l->stmt->table, obj->src.uri, rj->position, rj->line);
+                util_utf8_trim(l->err);
+                return -EINVAL;
+        }
         l->rejects++;
         progress_add(l, l->req->progress ? &l->req->progress->errors : NULL, 1);
         const struct column *col = rj->col >= 0 ? &l->cols[rj->col] : NULL;
@@ -937,6 +971,7 @@ static int report(struct load *l, const struct object *obj, struct chunk *c,
                                  ": %s [error %d]; %" PRIu64 " reject(s), MAXERROR is %lld",
                                  l->stmt->table, obj->src.uri, rj->line, reason, rj->code,
                                  l->rejects, l->stmt->maxerror);
+                util_utf8_trim(l->err);
                 return -EINVAL;
         }
         return 0;

@@ -164,7 +164,7 @@ static bool is_ws(char c)
  * moves pos there. */
 static void skip_to(struct records *r, size_t to)
 {
-        if (r->raw_len < sizeof(r->raw)) {
+        if (!r->raw_done && r->raw_len < sizeof(r->raw)) {
                 size_t n = to - r->pos;
                 if (n > sizeof(r->raw) - r->raw_len)
                         n = sizeof(r->raw) - r->raw_len;
@@ -186,6 +186,12 @@ static int resync(struct records *r)
                         if (!nl) {
                                 p = r->len;
                                 break;
+                        }
+                        if (!r->raw_done && r->line >= r->pending.err_line) {
+                                /* the reject shows the bad record up to the end of
+                                 * the line where it went wrong, not what follows */
+                                skip_to(r, (size_t)(nl - r->buf));
+                                r->raw_done = true;
                         }
                         p = (size_t)(nl - r->buf) + 1;
                         r->line++;
@@ -217,6 +223,7 @@ static int finish_pending(struct records *r, struct records_item *it)
                 return res;
         r->skipping = false;
         *it = r->pending;
+        it->first = r->items++ == 0;
         it->text = r->raw;
         it->text_len = r->raw_len < it->len ? r->raw_len : it->len;
         return 1;
@@ -236,6 +243,7 @@ static int bad_record(struct records *r, struct records_item *it, int code, uint
         p->err_line = err_line;
         snprintf(p->err, sizeof(p->err), "%s", what);
         r->raw_len = 0;
+        r->raw_done = false;
         r->line += count_lines(r->buf + r->pos, from - r->pos);
         skip_to(r, from);
         r->skipping = true;
@@ -300,6 +308,7 @@ int records_next(struct records *r, struct records_item *it)
                 it->len = used;
                 it->text = r->buf + r->pos;
                 it->text_len = used;
+                it->first = r->items++ == 0;
                 advance(r, r->pos + used);
                 return 1;
         }

@@ -41,8 +41,10 @@ struct records_item {
         size_t len;       /* length of its text */
         uint64_t line;    /* 1-based line of its first byte */
         const char *text; /* its first text_len bytes (all of it when value != NULL;
-                             at least min(len, RECORDS_RAW_KEEP) otherwise) */
+                             otherwise up to the end of the line where the error is,
+                             at most RECORDS_RAW_KEEP: never the lines skipped after it) */
         size_t text_len;
+        bool first; /* the object's first record (nothing but blanks before it) */
         /* when value is NULL: */
         int err_code;     /* 1216 invalid input line, 1220 invalid UTF-8 */
         bool too_large;   /* longer than max: Redshift fails the whole COPY */
@@ -60,6 +62,7 @@ struct records {
         size_t max;       /* largest record */
         bool eof;         /* nothing follows buf[len] */
         bool started;     /* byte order mark looked at */
+        uint64_t items;   /* records returned so far */
 
         /* streaming */
         bool stream;
@@ -75,6 +78,7 @@ struct records {
         struct records_item pending;
         char raw[RECORDS_RAW_KEEP];
         size_t raw_len;
+        bool raw_done; /* raw holds the record up to its error's line end */
 };
 
 /* The whole text at once (limit: RECORDS_MAX_DEFAULT; set r->max to change). */

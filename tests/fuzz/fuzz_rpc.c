@@ -378,7 +378,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uv_loop_t loop;
         FUZZ_CHECK(uv_loop_init(&loop) == 0, "uv_loop_init");
         struct journal *j = NULL;
-        FUZZ_CHECK(journal_open(jpath, &j, err, sizeof(err)) == 0, "journal_open: %s", err);
+        FUZZ_CHECK(journal_open(jpath, JOURNAL_OPEN_NEW, &j, err, sizeof(err)) == 0, "journal_open: %s", err);
         struct cfg *base = cfg_new();
         FUZZ_CHECK(base && cfg_set(base, "daemon.state_dir", dir, err, sizeof(err)) == 0, "cfg: %s",
                    err);

@@ -102,6 +102,10 @@ class ProxiedEmulator:
     def reset(self):
         return self._control("reset", {})
 
+    def set_credentials(self, creds):
+        """The keys the proxy accepts from now on ({AKID: SECRET}): a rotation."""
+        return self._control("credentials", {"credentials": creds})
+
     # ---- logs, stopping ----
 
     def tail_logs(self, lines=60):

@@ -19,6 +19,10 @@ named that):
   POST /__proxy/faults   {"rules": [RULE, ...]}   replaces the rules
   GET  /__proxy/stats    counters: requests, forwarded, faults by kind, ...
   POST /__proxy/reset    no rules, counters zeroed
+  POST /__proxy/credentials {"credentials": {AKID: SECRET, ...}}
+                         replaces the known keys (a key rotation: requests
+                         signed with a key no longer listed get 403
+                         InvalidAccessKeyId)
 RULE: {"fault": KIND, "match": REGEX on "METHOD /path?query" (default any),
        "count": how many times at most (default unlimited: -1),
        "every": apply to every N-th matching request (default 1),
@@ -191,6 +195,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with st.lock:
                 data = json.dumps(st.stats).encode()
             return self.reply(200, data, {"Content-Type": "application/json"})
+        if path == "/__proxy/credentials" and self.command == "POST":
+            creds = json.loads(body or b"{}").get("credentials", {})
+            with st.lock:
+                st.creds = dict(creds)
+            return self.reply(200, b'{"ok":true}', {"Content-Type": "application/json"})
         if path == "/__proxy/reset" and self.command == "POST":
             st.reset()
             return self.reply(200, b'{"ok":true}', {"Content-Type": "application/json"})

@@ -30,8 +30,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         char p[160];
-        const char *suffix[] = { "", "-wal", "-shm" };
-        for (int i = 0; i < 3; i++) {
+        const char *suffix[] = {"", "-wal", "-shm", ".created"};
+        for (int i = 0; i < 4; i++) {
                 snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
                 unlink(p);
         }
@@ -68,7 +68,7 @@ static void test_job_lifecycle(void **state)
 {
         struct journal *j;
         char err[256];
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
         int64_t id, id2 = 0;
         id = add_job(j, "etl", steps, 4, "{\"load.batch_rows\":\"9\"}", "k1", 1000);
         /* the journal itself refuses a second live job under a key */
@@ -145,7 +145,7 @@ static void test_job_lifecycle(void **state)
         journal_close(j);
 
         /* everything survived the close */
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
         job = journal_job_json(j, id);
         assert_string_equal(job_str(job, "state"), "cancelled");
         json_decref(job);
@@ -156,7 +156,7 @@ static void test_checks_events_errors(void **state)
 {
         struct journal *j;
         char err[256];
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
         int64_t id = add_job(j, "etl", steps, 4, "{}", NULL, 0);
         json_t *checks = json_pack("[{s:s, s:b, s:s}, {s:s, s:b, s:s}]", "name", "a", "ok", 1,
                                    "detail", "1 rows", "name", "b", "ok", 0, "detail", "0 rows");
@@ -201,11 +201,11 @@ static void test_second_owner_refused(void **state)
 {
         struct journal *a, *b;
         char err[256] = "";
-        assert_int_equal(journal_open(path, &a, err, sizeof(err)), 0);
-        assert_int_equal(journal_open(path, &b, err, sizeof(err)), -EBUSY);
-        assert_non_null(strstr(err, "another etld"));
+        assert_int_equal(journal_open(path, 0, &a, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &b, err, sizeof(err)), -EBUSY);
+        assert_non_null(strstr(err, "another etld uses this state directory"));
         journal_close(a);
-        assert_int_equal(journal_open(path, &b, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &b, err, sizeof(err)), 0);
         journal_close(b);
 }
 
@@ -221,7 +221,7 @@ static void test_migrations(void **state)
 {
         struct journal *j;
         char err[256] = "";
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
         journal_close(j);
         sqlite3 *db;
         sqlite3_open(path, &db);
@@ -234,12 +234,12 @@ static void test_migrations(void **state)
 
         /* a journal from a newer etld is refused, untouched */
         set_pragma("PRAGMA user_version = 99");
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), -EPROTO);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), -EPROTO);
         assert_non_null(strstr(err, "99"));
         char set[64];
         snprintf(set, sizeof(set), "PRAGMA user_version = %d", journal_schema_version());
         set_pragma(set);
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
         journal_close(j);
 }
 
@@ -263,7 +263,7 @@ static void test_migrate_from_schema_1(void **state)
 
         struct journal *j;
         char err[256] = "";
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
         struct journal_job jj;
         assert_int_equal(journal_job_get(j, 1, &jj), 0);
         assert_string_equal(jj.pipeline, "teardown");
@@ -282,7 +282,7 @@ static void test_not_before(void **state)
 {
         struct journal *j;
         char err[256];
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
         int64_t id, again;
         const char *const td[] = { "delete-cluster" };
         /* 2024-05-01T03:00:00Z */
@@ -297,7 +297,7 @@ static void test_not_before(void **state)
         assert_int_equal(again, id);
         journal_close(j);
 
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
         struct journal_job jj;
         assert_int_equal(journal_job_get(j, id, &jj), 0);
         assert_int_equal(jj.not_before, 1714532400000);
@@ -320,7 +320,7 @@ static void test_output_latest_for(void **state)
 {
         struct journal *j;
         char err[256];
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
         const char *const st[] = { "create-bucket" };
         int64_t job = -1;
         int64_t a = add_job(j, "stage", st, 1, "{}", NULL, 0);
@@ -359,7 +359,7 @@ static void test_key_attempts(void **state)
 {
         struct journal *j;
         char err[256];
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
         int64_t first = add_job(j, "etl", steps, 4, "{}", "nightly-1", 7), second = 0, other;
         struct journal_new_job nj = { .pipeline = "etl", .steps = steps, .nsteps = 4,
                                       .config = "{}", .key = "nightly-1", .uid = 8,
@@ -439,7 +439,7 @@ static void test_migrate_keys(void **state)
 
         struct journal *j;
         char err[256] = "";
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), 0);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
         int64_t id = 0;
         assert_int_equal(journal_key_latest(j, "nightly-2024-05-01", &id), 0);
         assert_int_equal(id, 1);
@@ -461,23 +461,123 @@ static void test_foreign_file_refused(void **state)
         set_pragma("PRAGMA application_id = 42; CREATE TABLE t (x);");
         struct journal *j;
         char err[256] = "";
-        assert_int_equal(journal_open(path, &j, err, sizeof(err)), -EINVAL);
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), -EINVAL);
         assert_non_null(strstr(err, "another program"));
+}
+
+static void write_bytes(const char *p, const void *data, size_t n, long at, bool trunc)
+{
+        FILE *f = fopen(p, trunc ? "wb" : "r+b");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, at, SEEK_SET), 0);
+        assert_int_equal(fwrite(data, 1, n, f), n);
+        fclose(f);
+}
+
+static long file_size(const char *p)
+{
+        FILE *f = fopen(p, "rb");
+        assert_non_null(f);
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fclose(f);
+        return n;
+}
+
+/* A journal with a few jobs, closed (so the WAL is checkpointed into it). */
+static void make_journal(int jobs)
+{
+        struct journal *j;
+        char err[1024] = "";
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
+        for (int i = 0; i < jobs; i++) {
+                char config[600];
+                snprintf(config, sizeof(config), "{\"n\": %d, \"pad\": \"%0500d\"}", i, i);
+                add_job(j, "etl", steps, 4, config, NULL, 0);
+        }
+        journal_close(j);
+}
+
+static void expect_refused(int flags, int code, const char *what)
+{
+        struct journal *j = NULL;
+        char err[1024] = "";
+        int r = journal_open(path, flags, &j, err, sizeof(err));
+        if (r != code)
+                fail_msg("journal_open gave %d (%s), want %d", r, err, code);
+        assert_null(j);
+        if (!strstr(err, what) || !strstr(err, path))
+                fail_msg("'%s' does not say '%s' and name '%s'", err, what, path);
+}
+
+/* A journal that is lost (missing or 0 bytes where the marker says one
+ * existed), not a database, truncated or corrupt is refused as what it is,
+ * naming the file and what to do; --new-journal starts anew only from a
+ * missing or empty one. */
+static void test_faulty_journal_refused_as_what_it_is(void **state)
+{
+        make_journal(1);
+        char marker[160];
+        snprintf(marker, sizeof(marker), "%s.created", path);
+        assert_int_equal(access(marker, F_OK), 0);
+
+        assert_int_equal(truncate(path, 0), 0);
+        expect_refused(0, -ENODATA, "is empty (0 bytes), but this state directory had a journal");
+        expect_refused(0, -ENODATA, "--new-journal");
+        struct journal *j;
+        char err[1024] = "";
+        assert_int_equal(journal_open(path, JOURNAL_OPEN_NEW, &j, err, sizeof(err)), 0);
+        json_t *list = journal_list_json(j, 10);
+        assert_int_equal(json_array_size(list), 0);
+        json_decref(list);
+        journal_close(j);
+
+        assert_int_equal(unlink(path), 0);
+        expect_refused(0, -ENOENT, "is missing, but this state directory had one");
+
+        const char text[] = "this is a text file, not the journal; it is long enough to hold "
+                            "the hundred bytes of a SQLite header, and more besides.";
+        write_bytes(path, text, sizeof(text), 0, true);
+        expect_refused(0, -EINVAL, "is not a SQLite database");
+        expect_refused(JOURNAL_OPEN_NEW, -EINVAL, "is not a SQLite database");
+
+        unlink(path);
+        unlink(marker);
+        make_journal(20);
+        long size = file_size(path);
+        assert_true(size >= 4 * 4096);
+        assert_int_equal(truncate(path, size / 2 + 100), 0);
+        expect_refused(0, -EBADMSG, "is truncated");
+        assert_int_equal(truncate(path, (size / 2) / 4096 * 4096), 0);
+        expect_refused(0, -EBADMSG, "is truncated");
+
+        unlink(path);
+        unlink(marker);
+        make_journal(20);
+        /* garbage over the pages after the schema: the tables' b-trees */
+        char junk[4096];
+        memset(junk, 0x5a, sizeof(junk));
+        for (long at = 2 * 4096; at + 4096 <= file_size(path); at += 2 * 4096)
+                write_bytes(path, junk, sizeof(junk), at, false);
+        expect_refused(0, -EBADMSG, "is corrupt");
+        expect_refused(0, -EBADMSG, ".recover");
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_job_lifecycle, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_checks_events_errors, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_second_owner_refused, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_migrate_from_schema_1, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_not_before, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_output_latest_for, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_key_attempts, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_migrate_keys, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_job_lifecycle, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_checks_events_errors, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_second_owner_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_migrate_from_schema_1, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_not_before, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_output_latest_for, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_key_attempts, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_migrate_keys, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_faulty_journal_refused_as_what_it_is, setup,
+                                            teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

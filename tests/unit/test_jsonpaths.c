@@ -157,15 +157,38 @@ static void test_bad_files(void **state)
         const char *other = "{\"paths\": [\"$.a\"]}";
         assert_int_equal(jsonpaths_parse(other, strlen(other), &p, err, sizeof(err)), 1);
         assert_null(p);
-        parse_err("{\"jsonpaths\": [", "not valid JSON");
+        parse_err("{\"jsonpaths\": [", "not a JSON file: parsing stops at byte 15 (line 1");
+}
+
+/* A file that is not JSON is named by where parsing stopped, never by its
+ * text: s3.log_jsonpath may point at any file etld can read. */
+static void test_not_json_shows_no_content(void **state)
+{
+        const char *texts[] = {
+            "root:$6$SECRETHASH:19000:0:99999:7:::\n",
+            "SECRETTOKEN",
+            "{\"jsonpaths\": [\"$.a\"] SECRETTAIL}",
+            "[1, 2, SECRETWORD]",
+        };
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+                struct jsonpaths *p = NULL;
+                char err[256] = "";
+                assert_int_equal(jsonpaths_parse(texts[i], strlen(texts[i]), &p, err, sizeof(err)),
+                                 -EINVAL);
+                assert_null(p);
+                if (strstr(err, "SECRET") || strstr(err, "root"))
+                        fail_msg("error '%s' shows the file's content", err);
+                assert_non_null(strstr(err, "at byte"));
+        }
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_notations_and_indexes),
-                cmocka_unit_test(test_sparkify_log_json_path),
-                cmocka_unit_test(test_bad_files),
+            cmocka_unit_test(test_notations_and_indexes),
+            cmocka_unit_test(test_sparkify_log_json_path),
+            cmocka_unit_test(test_bad_files),
+            cmocka_unit_test(test_not_json_shows_no_content),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

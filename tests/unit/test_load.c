@@ -338,6 +338,55 @@ static void test_maxerror_and_on_error(void **state)
         json_decref(rows);
 }
 
+/* A load error never shows more than the record it rejects: an object that
+ * does not start with a JSON object or array fails the COPY naming the
+ * object and the byte, and text further on that is no record is a reject
+ * without a raw line.  Whatever file a source points at, its bytes stay
+ * out of errors. */
+static void test_not_json_never_shown(void **state)
+{
+        struct fx *f = *state;
+        put(f, "secret/shadow", "root:$6$SECRETHASH:19000:0:99999:7:::\nmore SECRET\n");
+        char err[512];
+        int r = run(f, "COPY small FROM 'file://%D/secret/' JSON 'auto' MAXERROR 100", err,
+                    sizeof(err));
+        assert_int_equal(r, -EINVAL);
+        assert_non_null(strstr(err, "secret/shadow' is not JSON: the text at byte 0 (line 1)"));
+        assert_null(strstr(err, "SECRET"));
+        assert_null(strstr(err, "root"));
+        assert_int_equal(f->n_errors, 0);
+
+        /* a bare value first is no record either */
+        put(f, "pin/a", "  123456\n");
+        r = run(f, "COPY small FROM 'file://%D/pin/' JSON 'auto' MAXERROR 100", err, sizeof(err));
+        assert_int_equal(r, -EINVAL);
+        assert_non_null(strstr(err, "at byte 2 (line 1)"));
+        assert_null(strstr(err, "123456"));
+
+        /* after a record: a reject, counted, with no raw line or value */
+        f->n_errors = 0;
+        put(f, "mixed/a.json",
+            "{\"id\": 1}\nSECRET line\n\"SECRET string\"\n{\"id\": 2}\n"
+            "{\"id\": 3,\nSECRET}\nSECRET after\n{\"id\": 4}\n");
+        expect_ok(f, "COPY small FROM 'file://%D/mixed/' JSON 'auto' MAXERROR 2");
+        /* lines 2-3 are one stretch that is no record (splitting resumes at
+         * the next line starting with '{' or '['); lines 5-7 a bad record */
+        assert_int_equal(f->n_errors, 2);
+        assert_int_equal(count(f, "small"), 3);
+        /* the last reject is the bad record of lines 5-6: up to its error's line */
+        assert_string_equal(f->last.raw, "{\"id\": 3,\nSECRET}");
+        assert_int_equal(f->last.line, 6); /* the error's line, as for every bad record */
+
+        f->n_errors = 0;
+        put(f, "tail/a.json", "{\"id\": 5}\nSECRET tail\n");
+        expect_ok(f, "COPY small FROM 'file://%D/tail/' JSON 'auto' MAXERROR 1");
+        assert_int_equal(f->n_errors, 1);
+        assert_string_equal(f->last.raw, "");
+        assert_string_equal(f->last.field, "");
+        assert_int_equal(f->last.code, 1216);
+        assert_int_equal(f->last.position, 10);
+}
+
 static void test_gzip_and_acceptinvchars(void **state)
 {
         struct fx *f = *state;
@@ -636,17 +685,18 @@ static void test_same_with_1_and_8_threads(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_events_jsonpaths_epochmillis, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_songs_auto, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_column_names_fold_and_column_list, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_maxerror_and_on_error, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_gzip_and_acceptinvchars, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_streaming_large_objects, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_record_larger_than_4mb, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_same_with_1_and_8_threads, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_events_jsonpaths_epochmillis, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_songs_auto, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_column_names_fold_and_column_list, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_maxerror_and_on_error, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_gzip_and_acceptinvchars, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_not_json_never_shown, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_streaming_large_objects, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_record_larger_than_4mb, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_same_with_1_and_8_threads, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

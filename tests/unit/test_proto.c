@@ -128,6 +128,38 @@ static void test_parse_error_names_position(void **state)
         json_decref(reply);
 }
 
+/* Whatever bytes a source holds, the JSON made of them is valid UTF-8:
+ * invalid sequences and NULs become U+FFFD, valid text is unchanged. */
+static void test_json_text_replaces_invalid_utf8(void **state)
+{
+        (void)state;
+        json_t *v = proto_json_text("\xc3\xa9t\xc3\xa9");
+        assert_string_equal(json_string_value(v), "\xc3\xa9t\xc3\xa9");
+        json_decref(v);
+        v = proto_json_textn("a\xc3'b\xff\0c", 7);
+        assert_non_null(v);
+        assert_string_equal(json_string_value(v), "a\xef\xbf\xbd'b\xef\xbf\xbd\xef\xbf\xbd"
+                                                  "c");
+        json_decref(v);
+        v = proto_json_text(NULL);
+        assert_true(json_is_null(v));
+        json_decref(v);
+        /* every byte value, alone and after a lead byte, gives a string */
+        for (int c = 0; c < 256; c++) {
+                char two[2] = {(char)0xe2, (char)c};
+                json_t *s = proto_json_textn(two, 2);
+                assert_non_null(s);
+                json_t *msg = json_pack("{s:o}", "v", s);
+                char *line = rpc_dump_line(msg, NULL);
+                assert_non_null(line);
+                free(line);
+                json_decref(msg);
+        }
+        json_t *err = rpc_make_error(NULL, RPC_INTERNAL_ERROR, "bad: %s", "\xc3");
+        assert_non_null(err);
+        json_decref(err);
+}
+
 static void test_dump_line_is_one_line(void **state)
 {
         json_t *msg = rpc_make_result(json_integer(3), json_pack("{s:s}", "text", "a\nb"));
@@ -150,12 +182,13 @@ static void test_dump_line_is_one_line(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_lines_split_across_feeds),
-                cmocka_unit_test(test_byte_at_a_time),
-                cmocka_unit_test(test_overlong_line_is_reported_once_and_dropped),
-                cmocka_unit_test(test_request_errors),
-                cmocka_unit_test(test_parse_error_names_position),
-                cmocka_unit_test(test_dump_line_is_one_line),
+            cmocka_unit_test(test_lines_split_across_feeds),
+            cmocka_unit_test(test_byte_at_a_time),
+            cmocka_unit_test(test_overlong_line_is_reported_once_and_dropped),
+            cmocka_unit_test(test_request_errors),
+            cmocka_unit_test(test_json_text_replaces_invalid_utf8),
+            cmocka_unit_test(test_parse_error_names_position),
+            cmocka_unit_test(test_dump_line_is_one_line),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,6 +120,38 @@ static void test_invalid_json_with_line(void **state)
         assert_int_equal(records_next(&rs, &it), 0);
 }
 
+/* A bad record's text ends with the line where it went wrong: the lines
+ * skipped after it (which may be anything) are never part of it.  `first`
+ * marks the object's first record. */
+static void test_bad_record_text_stops_at_its_line(void **state)
+{
+        struct records rs;
+        struct records_item it;
+        const char *u = "{\"a\":1}\n{\"a\":\n,}\nroot:secret:1\nmore secret\n{\"a\":3}\n";
+        records_init(&rs, test_doc(), u, strlen(u));
+        assert_int_equal(records_next(&rs, &it), 1);
+        assert_true(it.first);
+        assert_int_equal(records_next(&rs, &it), 1);
+        assert_null(it.value);
+        assert_false(it.first);
+        assert_int_equal(it.text_len, strlen("{\"a\":\n,}"));
+        assert_memory_equal(it.text, "{\"a\":\n,}", it.text_len);
+        assert_int_equal(records_next(&rs, &it), 1);
+        assert_non_null(it.value);
+        assert_int_equal(it.line, 6);
+        assert_int_equal(records_next(&rs, &it), 0);
+
+        /* not JSON at all: one bad stretch, first, its text from the first line only */
+        const char *v = "root:x:0:0\nsecret line\n";
+        records_init(&rs, test_doc(), v, strlen(v));
+        assert_int_equal(records_next(&rs, &it), 1);
+        assert_null(it.value);
+        assert_true(it.first);
+        assert_int_equal(it.offset, 0);
+        assert_null(memchr(it.text, '\n', it.text_len));
+        assert_int_equal(records_next(&rs, &it), 0);
+}
+
 static void test_truncated(void **state)
 {
         struct records rs;
@@ -312,8 +344,10 @@ static void take(const struct records_item *it, struct srec *o)
                 free(c);
                 assert_int_equal(it->text_len, it->len);
         } else {
-                size_t want = it->len < 1024 ? it->len : 1024;
-                assert_true(it->text_len >= want);
+                /* the bad record up to the end of its error's line */
+                size_t want = it->text_len < 1024 ? it->text_len : 1024;
+                assert_true(it->text_len <= it->len);
+                assert_true(it->text_len >= 1 || it->len == 0);
                 memcpy(o->text, it->text, want);
                 o->text_len = want;
         }
@@ -616,20 +650,20 @@ static void test_source_stream(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_concatenated),
-                cmocka_unit_test(test_song_file_no_final_newline),
-                cmocka_unit_test(test_ndjson_blank_lines_crlf),
-                cmocka_unit_test(test_invalid_json_with_line),
-                cmocka_unit_test(test_truncated),
-                cmocka_unit_test(test_invalid_utf8),
-                cmocka_unit_test(test_stream_every_chunk_size),
-                cmocka_unit_test(test_record_size_limit),
-                cmocka_unit_test(test_stream_window_is_bounded),
-                cmocka_unit_test_setup_teardown(test_source_prefix_is_a_string, setup_tree,
-                                                teardown_tree),
-                cmocka_unit_test_setup_teardown(test_source_read_and_errors, setup_tree,
-                                                teardown_tree),
-                cmocka_unit_test_setup_teardown(test_source_stream, setup_tree, teardown_tree),
+            cmocka_unit_test(test_concatenated),
+            cmocka_unit_test(test_song_file_no_final_newline),
+            cmocka_unit_test(test_ndjson_blank_lines_crlf),
+            cmocka_unit_test(test_invalid_json_with_line),
+            cmocka_unit_test(test_bad_record_text_stops_at_its_line),
+            cmocka_unit_test(test_truncated),
+            cmocka_unit_test(test_invalid_utf8),
+            cmocka_unit_test(test_stream_every_chunk_size),
+            cmocka_unit_test(test_record_size_limit),
+            cmocka_unit_test(test_stream_window_is_bounded),
+            cmocka_unit_test_setup_teardown(test_source_prefix_is_a_string, setup_tree,
+                                            teardown_tree),
+            cmocka_unit_test_setup_teardown(test_source_read_and_errors, setup_tree, teardown_tree),
+            cmocka_unit_test_setup_teardown(test_source_stream, setup_tree, teardown_tree),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util.h"
@@ -77,13 +78,42 @@ static void test_utf8(void **state)
         assert_int_equal(util_utf8_seq((const unsigned char *)"\xf4\x90\x80\x80", 4), 0);
 }
 
+/* Text is cut for messages at character boundaries, never inside one. */
+static void test_utf8_cut_and_trim(void **state)
+{
+        (void)state;
+        const char *ete = "\xc3\xa9t\xc3\xa9"; /* été: 5 bytes */
+        assert_int_equal(util_utf8_cut(ete, 5, 10), 5);
+        assert_int_equal(util_utf8_cut(ete, 5, 1), 0); /* not half an é */
+        assert_int_equal(util_utf8_cut(ete, 5, 2), 2);
+        assert_int_equal(util_utf8_cut(ete, 5, 3), 3);
+        assert_int_equal(util_utf8_cut(ete, 5, 4), 3);
+        const char *emoji = "a\xf0\x9f\x98\x80"; /* a😀 */
+        for (size_t max = 1; max < 5; max++)
+                assert_int_equal(util_utf8_cut(emoji, 5, max), 1);
+        char b[16];
+        snprintf(b, sizeof(b), "x\xc3");
+        util_utf8_trim(b);
+        assert_string_equal(b, "x");
+        snprintf(b, sizeof(b), "x\xf0\x9f\x98");
+        util_utf8_trim(b);
+        assert_string_equal(b, "x");
+        snprintf(b, sizeof(b), "%s", ete);
+        util_utf8_trim(b);
+        assert_string_equal(b, ete); /* whole: unchanged */
+        snprintf(b, sizeof(b), "abc");
+        util_utf8_trim(b);
+        assert_string_equal(b, "abc");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_hex),
-                cmocka_unit_test(test_pct_decode),
-                cmocka_unit_test(test_durations),
-                cmocka_unit_test(test_utf8),
+            cmocka_unit_test(test_hex),
+            cmocka_unit_test(test_pct_decode),
+            cmocka_unit_test(test_durations),
+            cmocka_unit_test(test_utf8),
+            cmocka_unit_test(test_utf8_cut_and_trim),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
