@@ -22,6 +22,7 @@ enum {
         RPC_NO_SUCH_JOB = -32001,
         RPC_BAD_STATE = -32002,
         RPC_SHUTTING_DOWN = -32003,
+        RPC_NOT_ALLOWED = -32004, /* e.g. cancelling another user's job */
 };
 
 struct linebuf {

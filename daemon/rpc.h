@@ -10,10 +10,12 @@
 #include "journal.h"
 
 struct conn;
+struct authz;
 
 struct rpc_env {
         struct engine *engine;
         struct journal *journal;
+        struct authz *authz; /* who may do what; replaced on SIGHUP */
         uint64_t started_mono_ms;
         bool stopping;
 };
