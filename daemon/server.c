@@ -2,11 +2,17 @@
  *
  * Each connection has a bounded line buffer (proto.h), a bounded output
  * queue and the watches it started.  Limits: CONN_MAX connections at once,
- * OUTPUT_MAX bytes queued to one peer.  Peer credentials are read once at
- * accept (SO_PEERCRED) and recorded with submits and cancels. */
+ * max_connections_per_uid of one uid, OUTPUT_MAX bytes queued to one peer,
+ * an idle timeout, and REQUESTS_PER_TURN requests of one connection per
+ * loop turn: a connection with more complete lines waiting stops reading
+ * and joins the backlog, which an idle handle serves a few lines at a time,
+ * between the loop's polls, so other clients' requests are read and
+ * answered in between.  Peer credentials are read once at accept
+ * (SO_PEERCRED, SO_PEERGROUPS) and recorded with submits and cancels. */
 #include "server.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,24 +21,31 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "authz.h"
 #include "engine.h"
 #include "log.h"
 #include "proto.h"
 #include "rpc.h"
+#include "util.h"
 
 #define CONN_MAX 1024
 #define OUTPUT_MAX (16u * 1024 * 1024)
 #define WATCH_MAX 64
+#define REQUESTS_PER_TURN 16
 
 struct conn {
         uv_pipe_t pipe; /* first: the handle's memory is the connection's */
         struct server *s;
         struct conn *next;
+        struct conn *next_backlog; /* in s->backlog while `backlogged` */
         struct linebuf in;
         size_t queued; /* bytes written but not yet confirmed */
-        long uid;
+        struct authz_peer peer;
         long pid;
+        uint64_t active_ms; /* last time it sent something (monotonic) */
         bool closing;
+        bool backlogged; /* complete lines wait: reading stopped until served */
+        uv_shutdown_t shutdown;
         struct engine_watch *watches[WATCH_MAX];
         size_t nwatches;
         char readbuf[65536];
@@ -42,13 +55,18 @@ struct server {
         uv_loop_t *loop;
         struct rpc_env *env;
         uv_pipe_t listener;
+        uv_timer_t sweep; /* closes idle connections */
+        uv_idle_t serve;  /* serves the backlog between polls */
+        int handles_open; /* listener, sweep, serve: freed when all closed */
         bool listening;
         bool listener_closing; /* uv_close called on the listener */
-        bool listener_closed;  /* ...and its callback ran */
         bool free_requested;
         char *path; /* removed at exit when we created it */
         struct conn *conns;
         size_t nconns;
+        struct conn *backlog; /* connections with lines waiting, in turn order */
+        unsigned per_uid;
+        uint64_t idle_ms;
 };
 
 struct write_req {
@@ -58,6 +76,8 @@ struct write_req {
         char data[];
 };
 
+static void sweep_cb(uv_timer_t *t);
+
 int server_new(uv_loop_t *loop, struct rpc_env *env, struct server **ret)
 {
         struct server *s = calloc(1, sizeof(*s));
@@ -65,15 +85,39 @@ int server_new(uv_loop_t *loop, struct rpc_env *env, struct server **ret)
                 return -ENOMEM;
         s->loop = loop;
         s->env = env;
+        s->per_uid = 64;
         uv_pipe_init(loop, &s->listener, 0);
         s->listener.data = s;
+        uv_timer_init(loop, &s->sweep);
+        s->sweep.data = s;
+        uv_idle_init(loop, &s->serve);
+        s->serve.data = s;
+        s->handles_open = 3;
         *ret = s;
         return 0;
 }
 
+void server_set_limits(struct server *s, unsigned per_uid, uint64_t idle_ms)
+{
+        s->per_uid = per_uid ? per_uid : 1;
+        s->idle_ms = idle_ms;
+        uv_timer_stop(&s->sweep);
+        if (idle_ms) {
+                /* idle connections go within a quarter of the timeout */
+                uint64_t every = idle_ms / 4 < 50 ? 50 : idle_ms / 4 > 1000 ? 1000 : idle_ms / 4;
+                uv_timer_start(&s->sweep, sweep_cb, every, every);
+                uv_unref((uv_handle_t *)&s->sweep);
+        }
+}
+
 long conn_uid(const struct conn *c)
 {
-        return c->uid;
+        return c->peer.uid;
+}
+
+const struct authz_peer *conn_peer(const struct conn *c)
+{
+        return &c->peer;
 }
 
 int conn_add_watch(struct conn *c, struct engine_watch *w)
@@ -91,21 +135,45 @@ static void conn_free_cb(uv_handle_t *h)
         free(c);
 }
 
-static void conn_close(struct conn *c)
+static void backlog_remove(struct conn *c)
 {
-        if (c->closing)
+        struct server *s = c->s;
+        if (!c->backlogged)
                 return;
+        struct conn **pp = &s->backlog;
+        while (*pp && *pp != c)
+                pp = &(*pp)->next_backlog;
+        if (*pp)
+                *pp = c->next_backlog;
+        c->backlogged = false;
+        if (!s->backlog)
+                uv_idle_stop(&s->serve);
+}
+
+/* Takes c out of the server's lists and ends its watches; the handle is
+ * closed by the caller. */
+static void conn_detach(struct conn *c)
+{
         c->closing = true;
         struct server *s = c->s;
         for (size_t i = 0; i < c->nwatches; i++)
                 engine_unwatch(s->env->engine, c->watches[i]);
         c->nwatches = 0;
+        backlog_remove(c);
         struct conn **pp = &s->conns;
         while (*pp && *pp != c)
                 pp = &(*pp)->next;
-        if (*pp)
+        if (*pp) {
                 *pp = c->next;
-        s->nconns--;
+                s->nconns--;
+        }
+}
+
+static void conn_close(struct conn *c)
+{
+        if (c->closing)
+                return;
+        conn_detach(c);
         uv_close((uv_handle_t *)&c->pipe, conn_free_cb);
 }
 
@@ -118,25 +186,21 @@ static void write_cb(uv_write_t *req, int status)
         free(w);
 }
 
-void conn_send(struct conn *c, const json_t *msg)
+/* Queues one line for the peer, also while it is closing (a last word). */
+static int conn_write(struct conn *c, const json_t *msg)
 {
-        if (c->closing)
-                return;
         size_t len;
         char *line = rpc_dump_line(msg, &len);
         if (!line)
-                return;
+                return -ENOMEM;
         if (c->queued + len > OUTPUT_MAX) {
-                log_warning("rpc", "pid %ld does not read its replies; disconnecting", c->pid);
                 free(line);
-                conn_close(c);
-                return;
+                return -ENOBUFS;
         }
         struct write_req *w = malloc(sizeof(*w) + len);
         if (!w) {
                 free(line);
-                conn_close(c);
-                return;
+                return -ENOMEM;
         }
         memcpy(w->data, line, len);
         free(line);
@@ -148,8 +212,49 @@ void conn_send(struct conn *c, const json_t *msg)
         if (r < 0) {
                 c->queued -= len;
                 free(w);
-                conn_close(c);
         }
+        return r;
+}
+
+void conn_send(struct conn *c, const json_t *msg)
+{
+        if (c->closing)
+                return;
+        int r = conn_write(c, msg);
+        if (r == -ENOBUFS)
+                log_warning("rpc", "pid %ld does not read its replies; disconnecting", c->pid);
+        if (r < 0)
+                conn_close(c);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+        struct conn *c = req->data;
+        uv_close((uv_handle_t *)&c->pipe, conn_free_cb);
+}
+
+/* Sends an error line (id null), then closes once it is written: the peer
+ * learns why, rather than seeing a silent close. */
+static void conn_refuse(struct conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void conn_refuse(struct conn *c, int code, const char *fmt, ...)
+{
+        if (c->closing && c->s)
+                return;
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (c->s)
+                conn_detach(c);
+        c->closing = true;
+        json_t *err = rpc_make_error(NULL, code, "%s", msg);
+        int r = err ? conn_write(c, err) : -ENOMEM;
+        json_decref(err);
+        c->shutdown.data = c;
+        if (r < 0 || uv_shutdown(&c->shutdown, (uv_stream_t *)&c->pipe, shutdown_cb) < 0)
+                uv_close((uv_handle_t *)&c->pipe, conn_free_cb);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -170,6 +275,67 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         json_decref(req);
 }
 
+/* Serves at most REQUESTS_PER_TURN of c's complete lines.  Returns true
+ * when lines are left for a later turn. */
+static bool serve_lines(struct conn *c)
+{
+        for (int served = 0; served < REQUESTS_PER_TURN;) {
+                if (c->closing)
+                        return false;
+                char *line;
+                size_t len;
+                int r = linebuf_next(&c->in, &line, &len);
+                if (r == 0)
+                        return false;
+                if (r == -E2BIG) {
+                        json_t *err =
+                            rpc_make_error(NULL, RPC_INVALID_REQUEST,
+                                           "request line longer than %d bytes", PROTO_LINE_MAX);
+                        conn_send(c, err);
+                        json_decref(err);
+                        served++;
+                        continue;
+                }
+                if (len == 0)
+                        continue; /* blank lines between requests are fine */
+                handle_line(c, line, len);
+                served++;
+        }
+        return !c->closing;
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void serve_cb(uv_idle_t *h)
+{
+        struct server *s = h->data;
+        /* One turn for each connection waiting now; those that still have
+         * lines go to the back. */
+        struct conn *turn = s->backlog;
+        s->backlog = NULL;
+        while (turn) {
+                struct conn *c = turn;
+                turn = c->next_backlog;
+                c->next_backlog = NULL;
+                if (serve_lines(c)) {
+                        /* to the back (found again: a close during the turn
+                         * may have taken entries out) */
+                        struct conn **pp = &s->backlog;
+                        while (*pp)
+                                pp = &(*pp)->next_backlog;
+                        *pp = c;
+                        continue;
+                }
+                c->backlogged = false;
+                if (!c->closing)
+                        uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+        }
+        if (s->backlog)
+                uv_idle_start(&s->serve, serve_cb);
+        else
+                uv_idle_stop(&s->serve);
+}
+
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
         struct conn *c = (struct conn *)stream;
@@ -179,30 +345,73 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         }
         if (nread == 0)
                 return;
+        c->active_ms = util_now_mono_ms();
         if (linebuf_feed(&c->in, buf->base, (size_t)nread) < 0) {
                 conn_close(c);
                 return;
         }
-        for (;;) {
-                if (c->closing)
-                        return;
-                char *line;
-                size_t len;
-                int r = linebuf_next(&c->in, &line, &len);
-                if (r == 0)
-                        break;
-                if (r == -E2BIG) {
-                        json_t *err = rpc_make_error(NULL, RPC_INVALID_REQUEST,
-                                                     "request line longer than %d bytes",
-                                                     PROTO_LINE_MAX);
-                        conn_send(c, err);
-                        json_decref(err);
-                        continue;
+        if (!serve_lines(c))
+                return;
+        /* More than a turn's worth: stop reading and wait in line. */
+        uv_read_stop(stream);
+        struct server *s = c->s;
+        c->backlogged = true;
+        c->next_backlog = NULL;
+        struct conn **pp = &s->backlog;
+        while (*pp)
+                pp = &(*pp)->next_backlog;
+        *pp = c;
+        uv_idle_start(&s->serve, serve_cb);
+}
+
+static void sweep_cb(uv_timer_t *t)
+{
+        struct server *s = t->data;
+        uint64_t now = util_now_mono_ms();
+        struct conn *c = s->conns;
+        while (c) {
+                struct conn *next = c->next;
+                if (!c->nwatches && !c->backlogged && now - c->active_ms >= s->idle_ms) {
+                        log_debug("rpc", "pid %ld (uid %ld) idle for %llu ms; closing", c->pid,
+                                  c->peer.uid, (unsigned long long)(now - c->active_ms));
+                        conn_refuse(c, RPC_INVALID_REQUEST,
+                                    "closing a connection idle for %llu s (daemon.idle_timeout)",
+                                    (unsigned long long)(s->idle_ms / 1000));
                 }
-                if (len == 0)
-                        continue; /* blank lines between requests are fine */
-                handle_line(c, line, len);
+                c = next;
         }
+}
+
+/* The peer's uid, gid, pid and groups. */
+static void read_peer(struct conn *c)
+{
+        c->peer.uid = -1;
+        c->peer.gid = -1;
+        c->pid = -1;
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
+                return;
+        struct ucred cred;
+        socklen_t n = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &n) == 0 && n == sizeof(cred)) {
+                c->peer.uid = (long)cred.uid;
+                c->peer.gid = (long)cred.gid;
+                c->pid = (long)cred.pid;
+        }
+        n = sizeof(c->peer.groups);
+        /* ERANGE when they do not all fit: the first ones are still there */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->peer.groups, &n) == 0 || errno == ERANGE)
+                c->peer.ngroups = n / sizeof(gid_t);
+        if (c->peer.ngroups > sizeof(c->peer.groups) / sizeof(gid_t))
+                c->peer.ngroups = sizeof(c->peer.groups) / sizeof(gid_t);
+}
+
+static unsigned conns_of(const struct server *s, long uid)
+{
+        unsigned n = 0;
+        for (const struct conn *c = s->conns; c; c = c->next)
+                n += c->peer.uid == uid;
+        return n;
 }
 
 static void accept_cb(uv_stream_t *listener, int status)
@@ -220,24 +429,25 @@ static void accept_cb(uv_stream_t *listener, int status)
                 uv_close((uv_handle_t *)&c->pipe, conn_free_cb);
                 return;
         }
-        c->s = s;
         linebuf_init(&c->in, PROTO_LINE_MAX);
-        c->uid = -1;
-        c->pid = -1;
-        uv_os_fd_t fd;
-        struct ucred cred;
-        socklen_t n = sizeof(cred);
-        if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
-            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &n) == 0 && n == sizeof(cred)) {
-                c->uid = (long)cred.uid;
-                c->pid = (long)cred.pid;
-        }
+        read_peer(c);
+        c->active_ms = util_now_mono_ms();
         if (s->nconns >= CONN_MAX) {
                 log_warning("rpc", "%d connections open; refusing pid %ld", CONN_MAX, c->pid);
-                c->closing = true;
-                uv_close((uv_handle_t *)&c->pipe, conn_free_cb);
+                conn_refuse(c, RPC_NOT_ALLOWED,
+                            "etld has %d connections open, its limit; try again later", CONN_MAX);
                 return;
         }
+        if (conns_of(s, c->peer.uid) >= s->per_uid) {
+                log_warning("rpc", "uid %ld has %u connections open; refusing pid %ld", c->peer.uid,
+                            s->per_uid, c->pid);
+                conn_refuse(c, RPC_NOT_ALLOWED,
+                            "uid %ld has %u connections open, the limit "
+                            "(daemon.max_connections_per_uid); close some and try again",
+                            c->peer.uid, s->per_uid);
+                return;
+        }
+        c->s = s;
         c->next = s->conns;
         s->conns = c;
         s->nconns++;
@@ -250,7 +460,7 @@ static bool socket_is_live(const char *path)
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return false;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
         bool live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
         close(fd);
@@ -268,8 +478,8 @@ int server_listen_path(struct server *s, const char *path, char *err, size_t err
         struct stat st;
         if (lstat(path, &st) == 0) {
                 if (!S_ISSOCK(st.st_mode)) {
-                        snprintf(err, errlen, "'%s' exists and is not a socket; refusing to remove it",
-                                 path);
+                        snprintf(err, errlen,
+                                 "'%s' exists and is not a socket; refusing to remove it", path);
                         return -EEXIST;
                 }
                 if (socket_is_live(path)) {
@@ -316,11 +526,10 @@ static void server_release(struct server *s)
         free(s);
 }
 
-static void listener_closed_cb(uv_handle_t *h)
+static void handle_closed_cb(uv_handle_t *h)
 {
         struct server *s = h->data;
-        s->listener_closed = true;
-        if (s->free_requested)
+        if (--s->handles_open == 0 && s->free_requested)
                 server_release(s);
 }
 
@@ -332,7 +541,7 @@ void server_stop_listening(struct server *s)
         s->listening = false;
         if (s->path)
                 unlink(s->path);
-        uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
+        uv_close((uv_handle_t *)&s->listener, handle_closed_cb);
 }
 
 void server_free(struct server *s)
@@ -342,7 +551,9 @@ void server_free(struct server *s)
         while (s->conns)
                 conn_close(s->conns);
         server_stop_listening(s);
-        if (s->listener_closed)
+        uv_close((uv_handle_t *)&s->sweep, handle_closed_cb);
+        uv_close((uv_handle_t *)&s->serve, handle_closed_cb);
+        if (s->handles_open == 0)
                 server_release(s);
         else
                 s->free_requested = true;
