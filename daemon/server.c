@@ -30,8 +30,12 @@
 
 #define CONN_MAX 1024
 #define OUTPUT_MAX (16u * 1024 * 1024)
+/* A connection with this much output unread is not served until it reads:
+ * a client that pipelines without reading waits instead of filling memory. */
+#define OUTPUT_PAUSE (256u * 1024)
 #define WATCH_MAX 64
 #define REQUESTS_PER_TURN 16
+#define ACCEPTS_PER_TURN 32
 
 struct conn {
         uv_pipe_t pipe; /* first: the handle's memory is the connection's */
@@ -39,16 +43,21 @@ struct conn {
         struct conn *next;
         struct conn *next_backlog; /* in s->backlog while `backlogged` */
         struct linebuf in;
-        size_t queued; /* bytes written but not yet confirmed */
+        struct buf out;     /* replies queued behind the write in flight */
+        uv_write_t write;   /* the write in flight, when `writing` */
+        char *writing_data; /* ...and its bytes */
+        size_t writing_len;
+        bool writing;
+        bool shutdown_when_written; /* refused: close once the last word is out */
         struct authz_peer peer;
         long pid;
         uint64_t active_ms; /* last time it sent something (monotonic) */
         bool closing;
         bool backlogged; /* complete lines wait: reading stopped until served */
+        bool paused;     /* over OUTPUT_PAUSE: not served until its output drains */
         uv_shutdown_t shutdown;
         struct engine_watch *watches[WATCH_MAX];
         size_t nwatches;
-        char readbuf[65536];
 };
 
 struct server {
@@ -65,15 +74,16 @@ struct server {
         struct conn *conns;
         size_t nconns;
         struct conn *backlog; /* connections with lines waiting, in turn order */
+        uint64_t accept_ms;   /* loop time of the accepts counted in `accepts` */
+        unsigned accepts;
+        bool accept_pending; /* libuv holds a connection we have not taken yet */
         unsigned per_uid;
         uint64_t idle_ms;
-};
-
-struct write_req {
-        uv_write_t req;
-        struct conn *c;
-        size_t len;
-        char data[];
+        /* Every read lands here and is copied into the connection's line
+         * buffer at once (one thread: alloc_cb and read_cb come in pairs),
+         * so a connection costs a few hundred bytes, not 64 KiB: thousands
+         * of connects a second from an abusive client stay cheap. */
+        char readbuf[65536];
 };
 
 static void sweep_cb(uv_timer_t *t);
@@ -132,6 +142,8 @@ static void conn_free_cb(uv_handle_t *h)
 {
         struct conn *c = (struct conn *)h;
         linebuf_free(&c->in);
+        buf_free(&c->out);
+        free(c->writing_data);
         free(c);
 }
 
@@ -146,7 +158,7 @@ static void backlog_remove(struct conn *c)
         if (*pp)
                 *pp = c->next_backlog;
         c->backlogged = false;
-        if (!s->backlog)
+        if (!s->backlog && !s->accept_pending)
                 uv_idle_stop(&s->serve);
 }
 
@@ -169,51 +181,94 @@ static void conn_detach(struct conn *c)
         }
 }
 
+/* Closes at once (queued output is dropped); also ends a refusal. */
 static void conn_close(struct conn *c)
 {
-        if (c->closing)
-                return;
-        conn_detach(c);
-        uv_close((uv_handle_t *)&c->pipe, conn_free_cb);
+        if (!c->closing)
+                conn_detach(c);
+        if (!uv_is_closing((uv_handle_t *)&c->pipe))
+                uv_close((uv_handle_t *)&c->pipe, conn_free_cb);
 }
+
+static void flush(struct conn *c);
+static void backlog_add(struct conn *c);
 
 static void write_cb(uv_write_t *req, int status)
 {
-        struct write_req *w = (struct write_req *)req;
-        w->c->queued -= w->len;
-        if (status < 0 && status != UV_ECANCELED)
-                conn_close(w->c);
-        free(w);
+        struct conn *c = req->data;
+        free(c->writing_data);
+        c->writing_data = NULL;
+        c->writing_len = 0;
+        c->writing = false;
+        if (status == UV_ECANCELED)
+                return; /* closed meanwhile */
+        if (status < 0) {
+                conn_close(c);
+                return;
+        }
+        flush(c);
+        if (c->paused && !c->closing && c->out.len + c->writing_len <= OUTPUT_PAUSE / 2) {
+                c->paused = false;
+                backlog_add(c); /* the lines it sent meanwhile, then reading again */
+        }
 }
 
-/* Queues one line for the peer, also while it is closing (a last word). */
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+        conn_close(req->data);
+}
+
+/* Starts writing what is queued, as one write, unless a write is in flight
+ * (its callback comes back here).  Once everything is written, a refused
+ * connection is shut down and closed. */
+static void flush(struct conn *c)
+{
+        if (c->writing || uv_is_closing((uv_handle_t *)&c->pipe))
+                return;
+        if (c->out.len == 0) {
+                if (c->shutdown_when_written) {
+                        c->shutdown_when_written = false;
+                        c->shutdown.data = c;
+                        if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->pipe, shutdown_cb) < 0)
+                                conn_close(c);
+                }
+                return;
+        }
+        c->writing_data = c->out.data;
+        c->writing_len = c->out.len;
+        c->out = (struct buf){0};
+        c->write.data = c;
+        uv_buf_t buf = uv_buf_init(c->writing_data, (unsigned)c->writing_len);
+        if (uv_write(&c->write, (uv_stream_t *)&c->pipe, &buf, 1, write_cb) < 0) {
+                free(c->writing_data);
+                c->writing_data = NULL;
+                c->writing_len = 0;
+                conn_close(c);
+                return;
+        }
+        c->writing = true;
+}
+
+/* Queues one line for the peer, also while it is closing (a last word).
+ * Lines queued while a write is in flight go out together in the next one:
+ * a client that pipelines thousands of requests costs a few large writes,
+ * not thousands of small ones. */
 static int conn_write(struct conn *c, const json_t *msg)
 {
         size_t len;
         char *line = rpc_dump_line(msg, &len);
         if (!line)
                 return -ENOMEM;
-        if (c->queued + len > OUTPUT_MAX) {
+        if (c->out.len + c->writing_len + len > OUTPUT_MAX) {
                 free(line);
                 return -ENOBUFS;
         }
-        struct write_req *w = malloc(sizeof(*w) + len);
-        if (!w) {
-                free(line);
-                return -ENOMEM;
-        }
-        memcpy(w->data, line, len);
+        int r = buf_append(&c->out, line, len);
         free(line);
-        w->c = c;
-        w->len = len;
-        c->queued += len;
-        uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
-        int r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, write_cb);
-        if (r < 0) {
-                c->queued -= len;
-                free(w);
-        }
-        return r;
+        if (r < 0)
+                return r;
+        flush(c);
+        return 0;
 }
 
 void conn_send(struct conn *c, const json_t *msg)
@@ -225,12 +280,6 @@ void conn_send(struct conn *c, const json_t *msg)
                 log_warning("rpc", "pid %ld does not read its replies; disconnecting", c->pid);
         if (r < 0)
                 conn_close(c);
-}
-
-static void shutdown_cb(uv_shutdown_t *req, int status)
-{
-        struct conn *c = req->data;
-        uv_close((uv_handle_t *)&c->pipe, conn_free_cb);
 }
 
 /* Sends an error line (id null), then closes once it is written: the peer
@@ -249,18 +298,18 @@ static void conn_refuse(struct conn *c, int code, const char *fmt, ...)
         if (c->s)
                 conn_detach(c);
         c->closing = true;
+        uv_read_stop((uv_stream_t *)&c->pipe);
         json_t *err = rpc_make_error(NULL, code, "%s", msg);
-        int r = err ? conn_write(c, err) : -ENOMEM;
+        c->shutdown_when_written = true;
+        if (!err || conn_write(c, err) < 0)
+                conn_close(c);
         json_decref(err);
-        c->shutdown.data = c;
-        if (r < 0 || uv_shutdown(&c->shutdown, (uv_stream_t *)&c->pipe, shutdown_cb) < 0)
-                uv_close((uv_handle_t *)&c->pipe, conn_free_cb);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         struct conn *c = (struct conn *)h;
-        *buf = uv_buf_init(c->readbuf, sizeof(c->readbuf));
+        *buf = uv_buf_init(c->s->readbuf, sizeof(c->s->readbuf));
 }
 
 static void handle_line(struct conn *c, const char *line, size_t len)
@@ -282,6 +331,10 @@ static bool serve_lines(struct conn *c)
         for (int served = 0; served < REQUESTS_PER_TURN;) {
                 if (c->closing)
                         return false;
+                if (c->out.len + c->writing_len > OUTPUT_PAUSE) {
+                        c->paused = true;
+                        return false;
+                }
                 char *line;
                 size_t len;
                 int r = linebuf_next(&c->in, &line, &len);
@@ -305,10 +358,36 @@ static bool serve_lines(struct conn *c)
 }
 
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void accept_one(struct server *s);
+static void serve_cb(uv_idle_t *h);
+
+/* Puts c at the back of the line of connections served between polls. */
+static void backlog_add(struct conn *c)
+{
+        struct server *s = c->s;
+        if (c->backlogged)
+                return;
+        c->backlogged = true;
+        c->next_backlog = NULL;
+        struct conn **pp = &s->backlog;
+        while (*pp)
+                pp = &(*pp)->next_backlog;
+        *pp = c;
+        uv_idle_start(&s->serve, serve_cb);
+}
 
 static void serve_cb(uv_idle_t *h)
 {
         struct server *s = h->data;
+        if (s->accept_pending) {
+                /* a new turn: take the connection held back, which re-arms
+                 * the listener for the next poll */
+                s->accept_pending = false;
+                s->accepts = 1;
+                s->accept_ms = uv_now(s->loop);
+                if (!s->listener_closing)
+                        accept_one(s);
+        }
         /* One turn for each connection waiting now; those that still have
          * lines go to the back. */
         struct conn *turn = s->backlog;
@@ -327,10 +406,10 @@ static void serve_cb(uv_idle_t *h)
                         continue;
                 }
                 c->backlogged = false;
-                if (!c->closing)
+                if (!c->closing && !c->paused)
                         uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
         }
-        if (s->backlog)
+        if (s->backlog || s->accept_pending)
                 uv_idle_start(&s->serve, serve_cb);
         else
                 uv_idle_stop(&s->serve);
@@ -350,18 +429,14 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                 conn_close(c);
                 return;
         }
-        if (!serve_lines(c))
+        if (!serve_lines(c)) {
+                if (c->paused)
+                        uv_read_stop(stream);
                 return;
+        }
         /* More than a turn's worth: stop reading and wait in line. */
         uv_read_stop(stream);
-        struct server *s = c->s;
-        c->backlogged = true;
-        c->next_backlog = NULL;
-        struct conn **pp = &s->backlog;
-        while (*pp)
-                pp = &(*pp)->next_backlog;
-        *pp = c;
-        uv_idle_start(&s->serve, serve_cb);
+        backlog_add(c);
 }
 
 static void sweep_cb(uv_timer_t *t)
@@ -414,18 +489,14 @@ static unsigned conns_of(const struct server *s, long uid)
         return n;
 }
 
-static void accept_cb(uv_stream_t *listener, int status)
+/* Takes the connection libuv holds and lets it in, or refuses it. */
+static void accept_one(struct server *s)
 {
-        struct server *s = listener->data;
-        if (status < 0) {
-                log_warning("rpc", "accept failed: %s", uv_strerror(status));
-                return;
-        }
         struct conn *c = calloc(1, sizeof(*c));
         if (!c)
                 return;
         uv_pipe_init(s->loop, &c->pipe, 0);
-        if (uv_accept(listener, (uv_stream_t *)&c->pipe) < 0) {
+        if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->pipe) < 0) {
                 uv_close((uv_handle_t *)&c->pipe, conn_free_cb);
                 return;
         }
@@ -452,6 +523,31 @@ static void accept_cb(uv_stream_t *listener, int status)
         s->conns = c;
         s->nconns++;
         uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+}
+
+/* At most ACCEPTS_PER_TURN new connections per loop turn: beyond that the
+ * connection is left with libuv, which stops watching the listener until we
+ * take it on the next turn, so a client that connects and reconnects as
+ * fast as it can does not delay the requests of the connected ones. */
+static void accept_cb(uv_stream_t *listener, int status)
+{
+        struct server *s = listener->data;
+        if (status < 0) {
+                log_warning("rpc", "accept failed: %s", uv_strerror(status));
+                return;
+        }
+        uint64_t now = uv_now(s->loop);
+        if (now != s->accept_ms) {
+                s->accept_ms = now;
+                s->accepts = 0;
+        }
+        if (s->accepts >= ACCEPTS_PER_TURN) {
+                s->accept_pending = true;
+                uv_idle_start(&s->serve, serve_cb);
+                return;
+        }
+        s->accepts++;
+        accept_one(s);
 }
 
 /* Whether something accepts connections at path. */
