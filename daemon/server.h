@@ -37,8 +37,10 @@ void server_stop_listening(struct server *s);
 /* Closes everything; frees the server when the last handle is closed. */
 void server_free(struct server *s);
 
-/* Queues a message for the peer; drops the connection when its queue is
- * over the limit (a client that does not read). */
+/* Queues a message for the peer (written with whatever else is queued);
+ * drops the connection when its queue is over the limit (a client that does
+ * not read its watch events).  A client with many replies unread is not
+ * served more requests until it reads. */
 void conn_send(struct conn *c, const json_t *msg);
 long conn_uid(const struct conn *c);
 /* The peer's uid, gid and groups, read once at accept (authz.h). */
