@@ -264,6 +264,28 @@ def test_cancel_only_own_jobs(sd):
     assert sd.wait_job(held.job)["state"] == "cancelled"
 
 
+def test_retry_checks_the_settings_as_the_retrier(sd, roots):
+    """A retry runs a job's kept settings on the retrier's behalf: nobody may
+    not retry root's job that set an admin key, but may retry its own."""
+    tree = os.path.join(roots["data"], "real")
+    with sd.conn() as c:
+        job = c.result("submit", {"pipeline": "etl", "settings": {
+            "daemon.sql_dir": "/nonexistent/sql"}})["job"]
+    assert sd.wait_job(job)["state"] == "failed"
+    reply = rpc_nobody(sd, "retry", {"job": job})
+    assert reply["error"]["code"] == -32602, reply
+    assert "daemon.sql_dir" in reply["error"]["message"], reply
+    own = rpc_nobody(sd, "submit", {"pipeline": "etl", "settings": dict(
+        sources(tree), **{"s3.log_jsonpath": "file://%s/missing.json" % tree})})
+    own = own["result"]["job"]
+    assert sd.wait_job(own)["state"] == "failed"
+    again = rpc_nobody(sd, "retry", {"job": own})["result"]
+    st = sd.wait_job(again["job"])
+    assert st["uid"] == NOBODY.pw_uid and st["admin"] is False, st
+    with sd.conn() as c:  # root may retry anything
+        assert c.result("retry", {"job": job})["retry_of"] == job
+
+
 # ---- finding 6: locking everyone out --------------------------------------
 
 def test_per_uid_connection_share(etld_factory):
