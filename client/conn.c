@@ -80,6 +80,23 @@ void conn_close(struct conn *c)
         c->early = NULL;
 }
 
+static int read_message(struct conn *c, json_t **msg);
+static int reply_error(json_t *error);
+
+/* The peer hung up on a write: etld may have said why before it closed (a
+ * connection over its limits gets an error line), so read that first. */
+static int hung_up_on_write(struct conn *c)
+{
+        json_t *msg = NULL;
+        int r = read_message(c, &msg); /* on failure it has said what happened */
+        if (r == 0) {
+                json_t *error = json_object_get(msg, "error");
+                r = error ? reply_error(error) : hung_up(c);
+                json_decref(msg);
+        }
+        return r;
+}
+
 static int send_all(struct conn *c, const char *p, size_t n)
 {
         while (n > 0) {
@@ -88,7 +105,7 @@ static int send_all(struct conn *c, const char *p, size_t n)
                         if (errno == EINTR)
                                 continue;
                         if (errno == EPIPE || errno == ECONNRESET)
-                                return hung_up(c);
+                                return hung_up_on_write(c);
                         return cli_fail(CLI_EXIT_NO_DAEMON, "writing to %s: %s", c->path,
                                         strerror(errno));
                 }

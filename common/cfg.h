@@ -14,9 +14,26 @@
 
 /* CFG_CHOICE: one of the words cfg_choices() gives ("full|incremental").
  * CFG_DURATION: "90s", "30m", "2h", "1d" or sums ("1h30m"), at most
- * CFG_DURATION_MAX_MS; empty means none. */
-enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL, CFG_DURATION, CFG_CHOICE };
+ * CFG_DURATION_MAX_MS; empty means none.  CFG_REGION: an AWS region name
+ * (lower-case letters, digits and '-', as "us-west-2"), or empty; a region
+ * becomes part of a host name, so nothing else may pass. */
+enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL, CFG_DURATION, CFG_CHOICE, CFG_REGION };
 #define CFG_DURATION_MAX_MS (366LL * 86400 * 1000)
+
+/* Who may set a key for one job (`submit` settings).  Root, etld's own uid
+ * and members of daemon.admin_group are admins: they may set what editing
+ * etld.conf would let them set.  Every table entry chooses one. */
+enum cfg_scope {
+        CFG_SCOPE_UNSET,   /* never in the table: test_cfg checks */
+        CFG_JOB,           /* anyone */
+        CFG_JOB_DATA,      /* anyone; a file:// URI only under daemon.data_roots */
+        CFG_JOB_WAREHOUSE, /* anyone; only a sqlite:// target under the state
+                              directory or daemon.warehouse_roots */
+        CFG_ADMIN,         /* admins only: names a local file, a credential source
+                              or where credentials go */
+        CFG_DAEMON,        /* etld.conf only: applies to the whole daemon, so it
+                              cannot take effect for one job */
+};
 
 struct cfg_key {
         const char *section;
@@ -26,6 +43,8 @@ struct cfg_key {
         bool secret;     /* never written to the journal, a log or a reply */
         bool reloadable; /* SIGHUP applies it to the running daemon */
         const char *help;
+        enum cfg_scope scope;
+        const char *why; /* CFG_ADMIN: why only an admin may set it per job */
 };
 
 /* The table of every known key, terminated by an entry with section == NULL. */

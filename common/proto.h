@@ -22,7 +22,7 @@ enum {
         RPC_NO_SUCH_JOB = -32001,
         RPC_BAD_STATE = -32002,
         RPC_SHUTTING_DOWN = -32003,
-        RPC_NOT_ALLOWED = -32004, /* the peer may not do this (backup: root or etld's uid) */
+        RPC_NOT_ALLOWED = -32004, /* the peer may not do this: cancel another user's job, backup */
 };
 
 struct linebuf {

@@ -34,6 +34,7 @@ struct job {
         const struct pipeline *p;
         struct cfg *cfg;
         char *warehouse;      /* jobs with the same value never overlap */
+        bool admin;           /* submitted by an admin: its files are not confined */
         bool running;
         bool cancelling;
         int step;             /* index of the current step */
@@ -195,7 +196,7 @@ static int job_config(struct engine *e, const char *settings_json, struct cfg **
 }
 
 static struct job *job_new(struct engine *e, int64_t id, const struct pipeline *p, struct cfg *c,
-                           int64_t not_before)
+                           bool admin, int64_t not_before)
 {
         struct job *job = calloc(1, sizeof(*job));
         if (!job)
@@ -204,6 +205,7 @@ static struct job *job_new(struct engine *e, int64_t id, const struct pipeline *
         job->id = id;
         job->p = p;
         job->cfg = c;
+        job->admin = admin;
         job->not_before = not_before;
         const char *target = cfg_get(c, "warehouse", "target");
         struct buf b = { 0 };
@@ -467,6 +469,7 @@ static int queue_followup(struct job *job, char *err, size_t errlen)
                 struct journal_new_job nj = { .config = jj.config,
                                               .key = key,
                                               .uid = jj.uid,
+                                              .admin = jj.admin,
                                               .not_before = not_before };
                 if (r == 0)
                         r = queue_job(e, p, c, &nj, &id);
@@ -527,6 +530,7 @@ static void run_step(struct job *job)
         r->idx = job->step;
         r->ops = job->p->steps[job->step];
         r->cfg = job->cfg;
+        r->admin = job->admin;
         r->state_dir = e->state_dir;
         r->http = e->http;
         r->journal = e->j;
@@ -710,8 +714,9 @@ static int add_from_journal(struct engine *e, int64_t id)
                 return 0;
         }
         int64_t not_before = jj.not_before;
+        bool admin = jj.admin;
         journal_job_clear(&jj);
-        if (!job_new(e, id, p, c, not_before)) {
+        if (!job_new(e, id, p, c, admin, not_before)) {
                 cfg_free(c);
                 return -ENOMEM;
         }
@@ -834,7 +839,7 @@ static bool uri_has_password(const char *uri)
 /* Submits p with settings and key by uid (engine_submit); retry_of: the job
  * this one runs again when the caller knows it (a retry), else 0. */
 static int submit(struct engine *e, const struct pipeline *p, json_t *settings, const char *key,
-                  long uid, int64_t retry_of, struct engine_submitted *ret, char *err,
+                  long uid, bool admin, int64_t retry_of, struct engine_submitted *ret, char *err,
                   size_t errlen)
 {
         memset(ret, 0, sizeof(*ret));
@@ -896,7 +901,7 @@ static int submit(struct engine *e, const struct pipeline *p, json_t *settings, 
                 return r;
         }
         struct journal_new_job nj = { .config = config, .key = key, .uid = uid,
-                                      .retry_of = attempt_of };
+                                      .admin = admin, .retry_of = attempt_of };
         r = queue_job(e, p, c, &nj, &ret->job);
         free(config);
         if (r < 0) {
@@ -911,8 +916,8 @@ static int submit(struct engine *e, const struct pipeline *p, json_t *settings, 
                 journal_event_add(e->j, ret->job, "info", NULL, msg);
                 log_info("job", "job=%lld: %s: %s", (long long)ret->job, p->name, msg);
         } else {
-                log_info("job", "job=%lld: %s submitted by uid %ld", (long long)ret->job, p->name,
-                         uid);
+                log_info("job", "job=%lld: %s submitted by uid %ld%s", (long long)ret->job, p->name,
+                         uid, admin ? " (admin)" : "");
         }
         changed(e);
         schedule(e);
@@ -920,7 +925,7 @@ static int submit(struct engine *e, const struct pipeline *p, json_t *settings, 
 }
 
 int engine_submit(struct engine *e, const char *pipeline, json_t *settings, const char *key,
-                  long uid, struct engine_submitted *ret, char *err, size_t errlen)
+                  long uid, bool admin, struct engine_submitted *ret, char *err, size_t errlen)
 {
         if (e->stopping) {
                 snprintf(err, errlen, "etld is stopping; submit again after it restarts");
@@ -936,11 +941,11 @@ int engine_submit(struct engine *e, const char *pipeline, json_t *settings, cons
                 buf_free(&names);
                 return -EINVAL;
         }
-        return submit(e, p, settings, key, uid, 0, ret, err, errlen);
+        return submit(e, p, settings, key, uid, admin, 0, ret, err, errlen);
 }
 
-int engine_retry(struct engine *e, int64_t id, long uid, struct engine_submitted *ret, char *err,
-                 size_t errlen)
+int engine_retry(struct engine *e, int64_t id, long uid, bool admin, struct engine_submitted *ret,
+                 char *err, size_t errlen)
 {
         if (e->stopping) {
                 snprintf(err, errlen, "etld is stopping; retry after it restarts");
@@ -997,7 +1002,7 @@ int engine_retry(struct engine *e, int64_t id, long uid, struct engine_submitted
         if (r == 0 && !settings)
                 r = -ENOMEM;
         if (r == 0)
-                r = submit(e, p, settings, jj.key, uid, id, ret, err, errlen);
+                r = submit(e, p, settings, jj.key, uid, admin, id, ret, err, errlen);
         json_decref(settings);
         journal_job_clear(&jj);
         return r;
@@ -1024,7 +1029,7 @@ static int queue_job(struct engine *e, const struct pipeline *p, struct cfg *c,
                 cfg_free(c);
                 return r;
         }
-        if (!job_new(e, *ret_id, p, c, nj->not_before)) {
+        if (!job_new(e, *ret_id, p, c, nj->admin, nj->not_before)) {
                 cfg_free(c);
                 return -ENOMEM;
         }

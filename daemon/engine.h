@@ -53,8 +53,10 @@ struct engine_submitted {
 };
 
 /* Queues a job.  settings: {"section.key": value} overrides for this job,
- * checked against the key table and the pipeline's own check.  On -EINVAL
- * err names the pipeline or key at fault.
+ * checked against the key table and the pipeline's own check (who may set
+ * which key is the caller's check: authz.h).  uid and admin describe the
+ * submitter and are kept with the job.  On -EINVAL err names the pipeline or
+ * key at fault.
  *
  * A key names its latest attempt.  When that job is queued, running or
  * succeeded it is the answer (existing); when it failed or was cancelled a
@@ -63,15 +65,15 @@ struct engine_submitted {
  * etld.conf may have changed since) must be the same as the key's job's:
  * else -EINVAL, err naming the settings that differ. */
 int engine_submit(struct engine *e, const char *pipeline, json_t *settings, const char *key,
-                  long uid, struct engine_submitted *ret, char *err, size_t errlen);
+                  long uid, bool admin, struct engine_submitted *ret, char *err, size_t errlen);
 
 /* Runs a failed or cancelled job again as a new job: its pipeline, the
  * settings it keeps and its key, submitted by uid (checked as a submit by
  * uid would be), linked to it by retry_of.  -ENOENT unknown job; -EALREADY
  * when it is queued, running or succeeded, or was run again already; err
  * says why. */
-int engine_retry(struct engine *e, int64_t job, long uid, struct engine_submitted *ret, char *err,
-                 size_t errlen);
+int engine_retry(struct engine *e, int64_t job, long uid, bool admin, struct engine_submitted *ret,
+                 char *err, size_t errlen);
 
 /* Cancels a queued job at once or asks a running one to stop.  *ret_state:
  * "cancelled" or "cancelling".  -ENOENT unknown job, -EALREADY finished job. */

@@ -45,7 +45,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "authz.h"
 #include "awsenv.h"
+#include "confine.h"
 #include "etlplan.h"
 #include "journal.h"
 #include "load/copy.h"
@@ -289,24 +291,41 @@ static int start_work(struct step_run *r, int (*fn)(struct step_run *r, char *er
         return res;
 }
 
+/* The folders a job that is not an admin's may use (NULL for an admin's):
+ * checked again as each file is opened, since the names may have changed
+ * since the job was submitted.  Worker thread (realpath). */
+static int job_roots(struct step_run *r, enum authz_roots which, struct confine **ret, char *err,
+                     size_t errlen)
+{
+        *ret = NULL;
+        return r->admin ? 0 : authz_roots(r->cfg, r->state_dir, which, false, ret, err, errlen);
+}
+
 /* Worker thread. */
 static int open_wh(struct step_run *r, struct wh **ret, char *err, size_t errlen)
 {
         struct wh *w = NULL;
         char *master = NULL;
+        struct confine *roots = NULL;
         int res = st(r)->master_password
                           ? secret_db_password(r->cfg, false, &master, err, errlen)
                           : 0;
-        if (res < 0)
+        if (res == 0)
+                res = job_roots(r, AUTHZ_WAREHOUSE_ROOTS, &roots, err, errlen);
+        if (res < 0) {
+                secret_free(master);
                 return res;
+        }
         struct wh_params p = {
                 .uri = st(r)->target,
                 .state_dir = r->state_dir,
                 .loop = r->loop,
                 .password = master ? master : st(r)->password,
+                .roots = roots,
         };
         res = wh_open_params(&p, &w, err, errlen);
         secret_free(master);
+        confine_free(roots);
         if (res < 0)
                 return res;
         uv_mutex_lock(&r->lock);
@@ -462,11 +481,17 @@ static void load_creds(struct step_run *r, struct awsenv *env, int err, const ch
 static int plan_work(struct step_run *r, char *err, size_t errlen)
 {
         struct wh *w = NULL;
-        int res = open_wh(r, &w, err, errlen);
-        if (res < 0)
+        struct confine *roots = NULL;
+        int res = job_roots(r, AUTHZ_DATA_ROOTS, &roots, err, errlen);
+        if (res == 0)
+                res = open_wh(r, &w, err, errlen);
+        if (res < 0) {
+                confine_free(roots);
                 return res;
-        res = etlplan_get(w, r->job_id, job_cfg(r), &st(r)->ledger, load_source_ctx(r),
+        }
+        res = etlplan_get(w, r->job_id, job_cfg(r), &st(r)->ledger, load_source_ctx(r), roots,
                           &st(r)->plan, err, errlen);
+        confine_free(roots);
         close_wh(r, w);
         if (res == 0 && !st(r)->redshift) {
                 char dir[4096];
@@ -747,9 +772,14 @@ static void cancel_load(struct step_run *r)
 static int load_work(struct step_run *r, char *err, size_t errlen)
 {
         struct wh *w = NULL;
-        int res = open_wh(r, &w, err, errlen);
-        if (res < 0)
+        struct confine *roots = NULL;
+        int res = job_roots(r, AUTHZ_LOAD_ROOTS, &roots, err, errlen);
+        if (res == 0)
+                res = open_wh(r, &w, err, errlen);
+        if (res < 0) {
+                confine_free(roots);
                 return res;
+        }
         bool redshift = strcmp(wh_dialect(w), "redshift") == 0;
         char *sql = NULL;
         char **stmts = NULL;
@@ -799,6 +829,7 @@ static int load_work(struct step_run *r, char *err, size_t errlen)
                                 .concurrency =
                                         (unsigned)cfg_get_int(r->cfg, "load", "concurrency"),
                                 .source_ctx = load_source_ctx(r),
+                                .file_roots = roots,
                                 .object_column = "etld_object",
                                 .on_error = on_load_error,
                                 .userdata = r,
@@ -828,6 +859,7 @@ static int load_work(struct step_run *r, char *err, size_t errlen)
         sqlfile_free_list(stmts);
         free(sql);
         close_wh(r, w);
+        confine_free(roots);
         etlplan_remove_manifests(st(r)->plan);
         if (res < 0 && load_source_ctx(r) && s3_transient(res, err))
                 r->transient = true;

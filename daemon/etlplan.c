@@ -137,8 +137,9 @@ static int last_publish(struct wh *w, int64_t *ret, char *err, size_t errlen)
 
 /* Every object of the job's sources, in key order, into listed (a plan in
  * full mode), and into by_uri as {"uri": index in listed->objects}. */
-static int list_sources(const struct cfg *c, const struct source_ctx *ctx, struct etl_plan *listed,
-                        json_t *by_uri, char *err, size_t errlen)
+static int list_sources(const struct cfg *c, const struct source_ctx *ctx,
+                        const struct confine *roots, struct etl_plan *listed, json_t *by_uri,
+                        char *err, size_t errlen)
 {
         for (int i = 0; i < ETLPLAN_SOURCES; i++) {
                 const char *uri = cfg_get(c, "s3", etlplan_sources[i]);
@@ -146,7 +147,7 @@ static int list_sources(const struct cfg *c, const struct source_ctx *ctx, struc
                 struct source_object *objs = NULL;
                 size_t n = 0;
                 char e[512];
-                int r = source_open_ctx(uri ? uri : "", ctx, &s, e, sizeof(e));
+                int r = source_open_ctx(uri ? uri : "", ctx, roots, &s, e, sizeof(e));
                 if (r == 0)
                         r = source_list(s, &objs, &n, e, sizeof(e));
                 source_free(s);
@@ -376,7 +377,8 @@ static int store(struct wh *w, int64_t job, const struct etl_plan *p, char *err,
 }
 
 int etlplan_get(struct wh *w, int64_t job, const struct cfg *c, const struct etlplan_ledger *l,
-                const struct source_ctx *ctx, struct etl_plan **ret, char *err, size_t errlen)
+                const struct source_ctx *ctx, const struct confine *roots,
+                struct etl_plan **ret, char *err, size_t errlen)
 {
         int r = etlplan_read(w, job, ret, err, errlen);
         if (r != -ENOENT)
@@ -391,7 +393,7 @@ int etlplan_get(struct wh *w, int64_t job, const struct cfg *c, const struct etl
                 r = -ENOMEM;
                 goto out;
         }
-        r = list_sources(c, ctx, listed, by_uri, err, errlen);
+        r = list_sources(c, ctx, roots, listed, by_uri, err, errlen);
         if (r < 0)
                 goto out;
         bool full = true;

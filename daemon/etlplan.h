@@ -26,6 +26,7 @@
 #include "warehouse/wh.h"
 
 struct source_ctx;
+struct confine;
 
 /* The [s3] keys whose objects are planned, in copy.sql's order. */
 #define ETLPLAN_SOURCES 2
@@ -48,9 +49,11 @@ struct etlplan_ledger {
 /* The job's plan: the one the warehouse holds for it (a resumed load), or a
  * new one made from the listings and written into the warehouse.  w must
  * be outside a transaction.  A source with no object at all fails a full
- * plan, naming it.  -errno with err set. */
+ * plan, naming it.  roots (confine.h; NULL: any): the folders file://
+ * sources may be listed in.  -errno with err set. */
 int etlplan_get(struct wh *w, int64_t job, const struct cfg *c, const struct etlplan_ledger *l,
-                const struct source_ctx *ctx, struct etl_plan **ret, char *err, size_t errlen);
+                const struct source_ctx *ctx, const struct confine *roots,
+                struct etl_plan **ret, char *err, size_t errlen);
 
 /* Writes one manifest per source with objects into dir (created if need
  * be), named after the job, and sets plan->manifest[] (also for a source

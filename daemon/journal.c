@@ -510,11 +510,11 @@ int journal_job_add(struct journal *j, const struct journal_new_job *nj, int64_t
                 return r;
         sqlite3_stmt *st = prep(j,
                                 "INSERT INTO jobs (pipeline, state, config, job_key, uid, "
-                                "created_at, not_before, retry_of) VALUES (?1, 'queued', ?2, ?3, "
-                                "?4, ?5, NULLIF(?6, 0), NULLIF(?7, 0))",
-                                "tttlii" "i", nj->pipeline, nj->config, nj->key, nj->uid,
+                                "created_at, not_before, retry_of, admin) VALUES (?1, 'queued', "
+                                "?2, ?3, ?4, ?5, NULLIF(?6, 0), NULLIF(?7, 0), ?8)",
+                                "tttlii" "ii", nj->pipeline, nj->config, nj->key, nj->uid,
                                 (int64_t)util_now_ms(), nj->not_before > 0 ? nj->not_before : 0,
-                                nj->retry_of > 0 ? nj->retry_of : 0);
+                                nj->retry_of > 0 ? nj->retry_of : 0, (int64_t)nj->admin);
         int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
         sqlite3_finalize(st);
         if (rc == SQLITE_CONSTRAINT) {
@@ -940,7 +940,8 @@ int journal_job_get(struct journal *j, int64_t id, struct journal_job *ret)
                                 "SELECT pipeline, config, state, "
                                 "(SELECT MIN(idx) FROM steps WHERE job_id = ?1 AND state <> 'done'), "
                                 "uid, not_before, job_key, retry_of, "
-                                "(SELECT id FROM jobs WHERE retry_of = ?1) FROM jobs WHERE id = ?1",
+                                "(SELECT id FROM jobs WHERE retry_of = ?1), admin "
+                                "FROM jobs WHERE id = ?1",
                                 "i", id);
         if (!st)
                 return -EIO;
@@ -961,6 +962,7 @@ int journal_job_get(struct journal *j, int64_t id, struct journal_job *ret)
                 ret->key = strdup((const char *)sqlite3_column_text(st, 6));
         ret->retry_of = sqlite3_column_int64(st, 7);
         ret->retried_by = sqlite3_column_int64(st, 8);
+        ret->admin = sqlite3_column_int(st, 9) != 0;
         bool key_lost = sqlite3_column_type(st, 6) != SQLITE_NULL && !ret->key;
         sqlite3_finalize(st);
         if (!ret->pipeline || !ret->config || key_lost) {
@@ -1100,7 +1102,8 @@ json_t *journal_job_json(struct journal *j, int64_t id)
 {
         sqlite3_stmt *st = prep(j,
                                 "SELECT " JOB_COLUMNS ", uid, job_key, config, cancel_uid, "
-                                "(SELECT id FROM jobs WHERE retry_of = ?1) FROM jobs WHERE id = ?1",
+                                "(SELECT id FROM jobs WHERE retry_of = ?1), admin "
+                                "FROM jobs WHERE id = ?1",
                                 "i", id);
         if (!st)
                 return NULL;
@@ -1115,6 +1118,7 @@ json_t *journal_job_json(struct journal *j, int64_t id)
         json_object_set_new(job, "config", config ? config : json_object());
         json_object_set_new(job, "cancel_uid", int_json(st, 12));
         json_object_set_new(job, "retried_by", int_json(st, 13));
+        json_object_set_new(job, "admin", json_boolean(sqlite3_column_int(st, 14)));
         sqlite3_finalize(st);
 
         json_t *steps = json_array();

@@ -53,6 +53,8 @@ struct journal_new_job {
         const char *config; /* JSON text: the settings submitted, secrets left out */
         const char *key;
         long uid;
+        bool admin; /* the submitter was an admin (authz.h): kept, since a
+                       non-admin's job opens its files confined */
         int64_t not_before;
         int64_t retry_of;
 };
@@ -131,6 +133,7 @@ struct journal_job {
         enum job_state state;
         int first_unfinished; /* index of the first step not done */
         long uid;             /* submitter */
+        bool admin;           /* ...who was an admin at submit time */
         int64_t not_before;   /* ms since the epoch; 0: none */
         char *key;            /* NULL: none */
         int64_t retry_of;     /* the job this one runs again; 0: none */

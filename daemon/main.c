@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "authz.h"
 #include "aws/http.h"
 #include "cfg.h"
 #include "engine.h"
@@ -147,18 +148,31 @@ static void on_stop_signal(uv_signal_t *h, int signum)
         engine_stop(d->engine, stopped, d);
 }
 
+static void set_limits(struct daemon *d)
+{
+        server_set_limits(d->server, (unsigned)cfg_get_int(d->cfg, "daemon", "max_connections_per_uid"),
+                          (uint64_t)cfg_get_duration_ms(d->cfg, "daemon", "idle_timeout"));
+}
+
 static void on_hup(uv_signal_t *h, int signum)
 {
         struct daemon *d = h->data;
         notify_send("RELOADING=1");
         struct cfg *c = NULL;
         char err[1024];
+        struct authz *a = NULL;
         int r = load_config(d, &c, err, sizeof(err));
+        if (r == 0)
+                r = authz_new(c, d->state_dir, &a, err, sizeof(err));
         if (r < 0) {
+                cfg_free(c);
                 log_error("etld", "reload failed, keeping the running configuration: %s", err);
         } else {
                 cfg_free(d->cfg);
                 d->cfg = c;
+                authz_free(d->env.authz);
+                d->env.authz = a;
+                set_limits(d);
                 engine_set_config(d->engine, c);
                 log_info("etld", "configuration reloaded from %s", d->config_path);
         }
@@ -311,6 +325,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "etld: %s\n", err[0] ? err : "cannot resolve the state directory");
                 return 1;
         }
+        if (authz_new(d.cfg, d.state_dir, &d.env.authz, err, sizeof(err)) < 0) {
+                fprintf(stderr, "etld: %s\n", err);
+                return 1;
+        }
         signal(SIGPIPE, SIG_IGN);
         srandom((unsigned)(getpid() ^ util_now_ms()));
 
@@ -352,6 +370,7 @@ int main(int argc, char **argv)
         d.env.journal = d.journal;
         d.env.started_mono_ms = util_now_mono_ms();
         server_new(d.loop, &d.env, &d.server);
+        set_limits(&d);
         if (listen_fd >= 0) {
                 r = server_listen_fd(d.server, listen_fd, err, sizeof(err));
                 if (r == 0)
@@ -407,6 +426,7 @@ int main(int argc, char **argv)
                 log_debug("etld", "loop closed with handles open: %s", uv_strerror(rc));
         d.journal = journal_close(d.journal);
         cfg_free(d.cfg);
+        authz_free(d.env.authz);
         free(d.state_dir);
         free(d.overrides);
         return 0;

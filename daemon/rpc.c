@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authz.h"
 #include "log.h"
 #include "proto.h"
 #include "server.h"
@@ -99,9 +100,15 @@ static json_t *m_submit(struct rpc_env *env, struct conn *c, json_t *id, json_t 
                                       "params.key must be a string of 1 to 256 bytes");
         const char *key_s = json_is_string(key) ? json_string_value(key) : NULL;
         struct engine_submitted sub;
-        char err[512] = "";
-        int r = engine_submit(env->engine, json_string_value(pipeline), settings, key_s,
-                              conn_uid(c), &sub, err, sizeof(err));
+        char err[1024] = "";
+        bool admin = authz_is_admin(env->authz, conn_peer(c));
+        int r = settings ? authz_check_settings(env->authz, admin, settings, err, sizeof(err)) : 0;
+        if (r < 0) {
+                log_info("rpc", "submit by uid %ld refused: %s", conn_uid(c), err);
+                return rpc_make_error(id, RPC_INVALID_PARAMS, "%s", err);
+        }
+        r = engine_submit(env->engine, json_string_value(pipeline), settings, key_s, conn_uid(c),
+                          admin, &sub, err, sizeof(err));
         return submitted_reply(env, id, r, &sub, "submit", err);
 }
 
@@ -112,8 +119,27 @@ static json_t *m_retry(struct rpc_env *env, struct conn *c, json_t *id, json_t *
         if (get_job(id, params, &job, &reply) < 0)
                 return reply;
         struct engine_submitted sub;
-        char err[512] = "";
-        int r = engine_retry(env->engine, job, conn_uid(c), &sub, err, sizeof(err));
+        char err[1024] = "";
+        bool admin = authz_is_admin(env->authz, conn_peer(c));
+        /* A retry runs the job's kept settings again, on the retrier's behalf:
+         * they are checked as that user's own submit would be. */
+        struct journal_job jj;
+        if (journal_job_get(env->journal, job, &jj) == 0) {
+                json_t *settings = json_loads(jj.config, 0, NULL);
+                char msg[900] = "";
+                int r = settings ? authz_check_settings(env->authz, admin, settings, msg,
+                                                        sizeof(msg))
+                                 : 0;
+                json_decref(settings);
+                journal_job_clear(&jj);
+                if (r < 0) {
+                        log_info("rpc", "job=%lld: retry by uid %ld refused: %s", (long long)job,
+                                 conn_uid(c), msg);
+                        return rpc_make_error(id, RPC_INVALID_PARAMS, "job %lld's settings: %s",
+                                              (long long)job, msg);
+                }
+        }
+        int r = engine_retry(env->engine, job, conn_uid(c), admin, &sub, err, sizeof(err));
         if (r == 0)
                 log_info("rpc", "job=%lld: retry by uid %ld: job %lld", (long long)job,
                          conn_uid(c), (long long)sub.job);
@@ -174,6 +200,20 @@ static json_t *m_cancel(struct rpc_env *env, struct conn *c, json_t *id, json_t 
         json_t *reply;
         if (get_job(id, params, &job, &reply) < 0)
                 return reply;
+        struct journal_job jj;
+        if (!authz_is_admin(env->authz, conn_peer(c)) && journal_job_get(env->journal, job, &jj) == 0) {
+                long owner = jj.uid;
+                journal_job_clear(&jj);
+                if (owner != conn_uid(c)) {
+                        log_info("rpc", "job=%lld: cancel by uid %ld refused (submitted by uid %ld)",
+                                 (long long)job, conn_uid(c), owner);
+                        return rpc_make_error(id, RPC_NOT_ALLOWED,
+                                              "job %lld was submitted by uid %ld: only that user "
+                                              "or an admin (root, etld's own user, "
+                                              "daemon.admin_group) may cancel it",
+                                              (long long)job, owner);
+                }
+        }
         const char *state = NULL;
         char err[256];
         int r = engine_cancel(env->engine, job, conn_uid(c), &state, err, sizeof(err));

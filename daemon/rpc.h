@@ -13,11 +13,13 @@
 
 struct conn;
 struct rpc_backup;
+struct authz;
 
 struct rpc_env {
         uv_loop_t *loop;
         struct engine *engine;
         struct journal *journal;
+        struct authz *authz; /* who may do what; replaced on SIGHUP */
         uint64_t started_mono_ms;
         bool stopping;
         struct rpc_backup *backup; /* the backup in progress, at most one */

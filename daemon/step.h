@@ -58,6 +58,8 @@ struct step_run {
         int idx;
         const struct step_ops *ops;
         const struct cfg *cfg;   /* the job's effective configuration */
+        bool admin;              /* submitted by an admin; otherwise local files stay
+                                    under the roots (authz.h) */
         const char *state_dir;
         struct http_mux *http;   /* the daemon's HTTP engine on `loop` (AWS calls) */
         void *step_data;         /* the step's own state (loop thread) */

@@ -274,7 +274,8 @@ static int setup_paths(struct load *l)
                 return 0;
         struct buf b = { 0 };
         char e[512];
-        int r = source_read_uri_ctx(s->jsonpaths, l->req->source_ctx, SOURCE_SMALL_MAX, &b, e, sizeof(e));
+        int r = source_read_uri_ctx(s->jsonpaths, l->req->source_ctx, l->req->file_roots,
+                                    SOURCE_SMALL_MAX, &b, e, sizeof(e));
         if (r < 0) {
                 snprintf(l->err, l->errlen, "COPY: cannot read the JSONPaths file: %s", e);
                 buf_free(&b);
@@ -355,7 +356,8 @@ static int list_manifest(struct load *l)
 {
         char e[512];
         struct buf b = { 0 };
-        int r = source_read_uri_ctx(l->stmt->from, l->req->source_ctx, SOURCE_SMALL_MAX, &b, e, sizeof(e));
+        int r = source_read_uri_ctx(l->stmt->from, l->req->source_ctx, l->req->file_roots,
+                                    SOURCE_SMALL_MAX, &b, e, sizeof(e));
         if (r < 0) {
                 snprintf(l->err, l->errlen, "COPY: cannot read the manifest: %s", e);
                 buf_free(&b);
@@ -804,7 +806,7 @@ static void produce(struct parser *p, size_t idx, struct slot *sl)
         if (obj->src.key)
                 r = source_open_object(l->src, &obj->src, &f.rd, e, sizeof(e));
         else
-                r = source_open_uri(obj->src.uri, l->req->source_ctx, &f.rd, e, sizeof(e));
+                r = source_open_uri(obj->src.uri, l->req->source_ctx, l->req->file_roots, &f.rd, e, sizeof(e));
         if (r == -ENOENT && !obj->mandatory && !obj->src.key)
                 return; /* an optional manifest entry that is not there */
         if (r < 0) {
@@ -1216,7 +1218,7 @@ int load_run(const struct load_request *req, char *err, size_t errlen)
                 break;
         }
         if (!l.stmt->manifest) {
-                r = source_open_ctx(l.stmt->from, req->source_ctx, &l.src, e, sizeof(e));
+                r = source_open_ctx(l.stmt->from, req->source_ctx, req->file_roots, &l.src, e, sizeof(e));
                 if (r < 0) {
                         snprintf(err, errlen, "COPY: %s", e);
                         goto out;

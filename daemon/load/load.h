@@ -16,6 +16,7 @@
 #include "warehouse/wh.h"
 
 struct source_ctx;
+struct confine;
 
 /* Counters the loop thread reads while the load runs. */
 struct load_progress {
@@ -56,6 +57,9 @@ struct load_request {
          * statement's default column list and must not be in its own list; a
          * table without it is loaded as if it were NULL.  NULL: none. */
         const char *object_column;
+        /* The folders file:// sources, JSONPaths files and manifests may be
+         * read from (confine.h), checked as each is opened; NULL: any. */
+        const struct confine *file_roots;
         /* Called (on the worker thread) for each rejected record; may be NULL. */
         void (*on_error)(void *userdata, const struct load_error *e);
         void *userdata;

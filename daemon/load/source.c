@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "confine.h"
+
 /* The file:// scheme's state: the root folder. */
 struct file_source {
         char *root; /* the directory, without a final '/' ("" for "/") */
@@ -79,15 +81,22 @@ static int walk(struct listing *l, const char *rel, char *err, size_t errlen)
         char *dirpath = NULL;
         if (asprintf(&dirpath, "%s/%s", root_of(s), rel) < 0)
                 return -ENOMEM;
-        DIR *d = opendir(dirpath);
+        char msg[512];
+        int fd = confine_open(s->roots, dirpath, O_RDONLY | O_DIRECTORY, msg, sizeof(msg));
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
         if (!d) {
-                int r = -errno;
+                int r = fd >= 0 ? -errno : fd;
+                if (fd >= 0)
+                        close(fd);
                 if (r == -ENOENT && rel[0] == '\0') {
                         free(dirpath);
                         return 0; /* no root: no objects, as with an empty bucket */
                 }
-                snprintf(err, errlen, "cannot open folder 'file://%s': %s", dirpath,
-                         strerror(-r));
+                if (r == -EACCES && s->roots)
+                        snprintf(err, errlen, "folder 'file://%s': %s", dirpath, msg);
+                else
+                        snprintf(err, errlen, "cannot open folder 'file://%s': %s", dirpath,
+                                 strerror(-r));
                 free(dirpath);
                 return r;
         }
@@ -193,12 +202,15 @@ static int file_open_object(struct source *s, const struct source_object *obj,
                 snprintf(err, errlen, "out of memory opening '%s'", obj->uri);
                 return -ENOMEM;
         }
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        char msg[512];
+        int fd = confine_open(s->roots, path, O_RDONLY, msg, sizeof(msg));
         free(path);
         if (fd < 0) {
-                int r = -errno;
-                snprintf(err, errlen, "cannot read '%s': %s", obj->uri, strerror(errno));
-                return r;
+                if (fd == -EACCES && s->roots)
+                        snprintf(err, errlen, "cannot read '%s': %s", obj->uri, msg);
+                else
+                        snprintf(err, errlen, "cannot read '%s': %s", obj->uri, strerror(-fd));
+                return fd;
         }
         struct stat st;
         if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -288,8 +300,8 @@ static const struct source_ops *const schemes[] = {
         &source_s3_ops,
 };
 
-int source_open_ctx(const char *uri, const struct source_ctx *ctx, struct source **ret,
-                    char *err, size_t errlen)
+int source_open_ctx(const char *uri, const struct source_ctx *ctx, const struct confine *roots,
+                    struct source **ret, char *err, size_t errlen)
 {
         *ret = NULL;
         const struct source_ops *ops = NULL;
@@ -313,6 +325,7 @@ int source_open_ctx(const char *uri, const struct source_ctx *ctx, struct source
                 return -ENOMEM;
         }
         s->ops = ops;
+        s->roots = roots;
         s->uri = strdup(uri);
         int r = s->uri ? ops->open(s, ctx, err, errlen) : -ENOMEM;
         if (r == 0 && !s->prefix)
@@ -329,7 +342,7 @@ int source_open_ctx(const char *uri, const struct source_ctx *ctx, struct source
 
 int source_open(const char *uri, struct source **ret, char *err, size_t errlen)
 {
-        return source_open_ctx(uri, NULL, ret, err, errlen);
+        return source_open_ctx(uri, NULL, NULL, ret, err, errlen);
 }
 
 struct source *source_free(struct source *s)
@@ -374,12 +387,12 @@ int source_open_object(struct source *s, const struct source_object *obj,
         return 0;
 }
 
-int source_open_uri(const char *uri, const struct source_ctx *ctx, struct source_reader **ret,
-                    char *err, size_t errlen)
+int source_open_uri(const char *uri, const struct source_ctx *ctx, const struct confine *roots,
+                    struct source_reader **ret, char *err, size_t errlen)
 {
         *ret = NULL;
         struct source *s = NULL;
-        int r = source_open_ctx(uri, ctx, &s, err, errlen);
+        int r = source_open_ctx(uri, ctx, roots, &s, err, errlen);
         if (r < 0)
                 return r;
         struct source_object obj = { .key = s->prefix, .uri = s->uri };
@@ -409,12 +422,13 @@ void source_close_object(struct source_reader *rd)
         source_free(owned);
 }
 
-int source_read_uri_ctx(const char *uri, const struct source_ctx *ctx, size_t max,
-                        struct buf *out, char *err, size_t errlen)
+int source_read_uri_ctx(const char *uri, const struct source_ctx *ctx,
+                        const struct confine *roots, size_t max, struct buf *out, char *err,
+                        size_t errlen)
 {
         out->len = 0;
         struct source_reader *rd = NULL;
-        int r = source_open_uri(uri, ctx, &rd, err, errlen);
+        int r = source_open_uri(uri, ctx, roots, &rd, err, errlen);
         if (r < 0)
                 return r;
         for (;;) {
@@ -457,5 +471,5 @@ int source_read_uri_ctx(const char *uri, const struct source_ctx *ctx, size_t ma
 
 int source_read_uri(const char *uri, struct buf *out, char *err, size_t errlen)
 {
-        return source_read_uri_ctx(uri, NULL, SOURCE_SMALL_MAX, out, err, errlen);
+        return source_read_uri_ctx(uri, NULL, NULL, SOURCE_SMALL_MAX, out, err, errlen);
 }

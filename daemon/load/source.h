@@ -79,6 +79,7 @@ struct source;
 struct source_ctx; /* what a scheme needs besides the URI (s3: client, loop);
                       defined by that scheme, passed through untouched */
 struct source_reader;
+struct confine;
 
 struct source_object {
         char *key;  /* relative to the source root */
@@ -103,6 +104,7 @@ struct source_ops {
 
 struct source {
         const struct source_ops *ops;
+        const struct confine *roots; /* file://: the folders it may read (NULL: any) */
         char *uri;    /* as given */
         char *prefix; /* key prefix (set by ops->open) */
         void *impl;   /* the scheme's */
@@ -116,10 +118,12 @@ struct source_reader {
 
 /* Parses uri.  -EINVAL for an unknown scheme or a malformed URI,
  * -EPROTONOSUPPORT for a scheme not built (or not given its ctx); err says
- * which.  source_open(uri, ...) is source_open_ctx(uri, NULL, ...). */
+ * which.  roots (confine.h; NULL: no limit): the folders a file:// source
+ * may read; every folder and file is checked when it is opened, -EACCES
+ * outside them.  source_open(uri, ...) is source_open_ctx(uri, NULL, NULL, ...). */
 int source_open(const char *uri, struct source **ret, char *err, size_t errlen);
-int source_open_ctx(const char *uri, const struct source_ctx *ctx, struct source **ret,
-                    char *err, size_t errlen);
+int source_open_ctx(const char *uri, const struct source_ctx *ctx, const struct confine *roots,
+                    struct source **ret, char *err, size_t errlen);
 struct source *source_free(struct source *s);
 
 /* Every object whose key starts with the prefix, sorted by key.  An empty
@@ -132,8 +136,8 @@ void source_objects_free(struct source_object *objs, size_t n);
 int source_open_object(struct source *s, const struct source_object *obj,
                        struct source_reader **ret, char *err, size_t errlen);
 /* The single object a URI names (a manifest entry): opens its own source. */
-int source_open_uri(const char *uri, const struct source_ctx *ctx, struct source_reader **ret,
-                    char *err, size_t errlen);
+int source_open_uri(const char *uri, const struct source_ctx *ctx, const struct confine *roots,
+                    struct source_reader **ret, char *err, size_t errlen);
 /* Bytes read (1..cap), 0 at the end, or -errno with err set. */
 ssize_t source_read_chunk(struct source_reader *rd, void *buf, size_t cap, char *err,
                           size_t errlen);
@@ -145,8 +149,9 @@ void source_close_object(struct source_reader *rd);
  * -EFBIG with a sentence when it is larger.  source_read_uri uses no ctx and
  * SOURCE_SMALL_MAX. */
 int source_read_uri(const char *uri, struct buf *out, char *err, size_t errlen);
-int source_read_uri_ctx(const char *uri, const struct source_ctx *ctx, size_t max,
-                        struct buf *out, char *err, size_t errlen);
+int source_read_uri_ctx(const char *uri, const struct source_ctx *ctx,
+                        const struct confine *roots, size_t max, struct buf *out, char *err,
+                        size_t errlen);
 
 /* ---- registered schemes (source.c lists them in schemes[]) ---- */
 extern const struct source_ops source_file_ops;

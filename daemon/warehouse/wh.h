@@ -32,6 +32,7 @@ struct cell {
 };
 
 struct wh_inserter;
+struct confine;
 
 /* What opening a warehouse may need besides its URI. */
 struct wh_params {
@@ -39,6 +40,9 @@ struct wh_params {
         const char *state_dir; /* the default sqlite warehouse lives here */
         void *loop;            /* the daemon's uv_loop_t, for drivers doing network I/O */
         const char *password;  /* secret; never logged */
+        /* sqlite://: the folders the database may be in (confine.h), checked
+         * when it is opened; NULL: any.  Other schemes ignore it. */
+        const struct confine *roots;
 };
 
 /* Opens the warehouse a target URI names ("sqlite:///abs/path.db"; an empty or

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sqlite3.h>
 
+#include "confine.h"
 #include "util.h"
 #include "warehouse/wh_driver.h"
 
@@ -67,11 +68,26 @@ static int sq_open(const struct wh_params *p, struct wh **ret, char *err, size_t
         }
         if (!path)
                 return -ENOMEM;
+        int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+        if (p->roots) {
+                /* Resolved now, and opened by a name with no symlink left in
+                 * it (SQLite refuses one with NOFOLLOW), so a link swapped in
+                 * since the job was submitted cannot lead outside. */
+                char *canonical = NULL;
+                int r = confine_resolve(path, &canonical, err, errlen);
+                if (r == 0 && !confine_contains(p->roots, canonical))
+                        r = confine_check(p->roots, "warehouse.target", path, err, errlen);
+                free(path);
+                if (r < 0) {
+                        free(canonical);
+                        return r;
+                }
+                path = canonical;
+                flags |= SQLITE_OPEN_NOFOLLOW;
+        }
 
         sqlite3 *db = NULL;
-        int rc = sqlite3_open_v2(path, &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 NULL);
+        int rc = sqlite3_open_v2(path, &db, flags, NULL);
         if (rc != SQLITE_OK) {
                 snprintf(err, errlen, "warehouse '%s': %s", path,
                          db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));

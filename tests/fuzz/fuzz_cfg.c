@@ -65,6 +65,7 @@ static void check_roundtrip(const struct cfg *c)
                         FUZZ_CHECK(found, "%s = '%s' is not one of %s", name, v, words);
                         break;
                 }
+                case CFG_REGION:
                 case CFG_STRING:
                         break;
                 }

@@ -1,5 +1,6 @@
 /* test_cfg.c - the configuration table, INI files, overrides; and that every
  * key is documented in etc/etld.conf and the README. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -277,6 +278,42 @@ static void test_every_key_documented(void **state)
         free(readme);
 }
 
+/* Every key says who may set it per job; the ones that name a local file or
+ * a credential source are not for everyone. */
+static void test_every_key_has_a_scope(void **state)
+{
+        for (const struct cfg_key *k = cfg_keys; k->section; k++) {
+                if (k->scope == CFG_SCOPE_UNSET)
+                        fail_msg("%s.%s has no scope", k->section, k->key);
+                if (k->scope == CFG_ADMIN && !k->why)
+                        fail_msg("%s.%s is for admins but does not say why", k->section, k->key);
+                if (strcmp(k->section, "daemon") == 0)
+                        assert_true(k->scope == CFG_ADMIN || k->scope == CFG_DAEMON);
+                if (strncmp(k->key, "endpoint_url", 12) == 0)
+                        assert_int_equal(k->scope, CFG_ADMIN);
+        }
+        assert_int_equal(cfg_find_key("aws", "profile")->scope, CFG_ADMIN);
+        assert_int_equal(cfg_find_key("cluster", "db_password_file")->scope, CFG_ADMIN);
+        assert_int_equal(cfg_find_key("daemon", "sql_dir")->scope, CFG_ADMIN);
+        assert_int_equal(cfg_find_key("daemon", "max_jobs")->scope, CFG_DAEMON);
+        assert_int_equal(cfg_find_key("s3", "song_data")->scope, CFG_JOB_DATA);
+        assert_int_equal(cfg_find_key("warehouse", "target")->scope, CFG_JOB_WAREHOUSE);
+}
+
+/* A region becomes part of a host name: nothing but a region name passes. */
+static void test_regions(void **state)
+{
+        struct cfg *c = cfg_new();
+        char err[512] = "";
+        assert_int_equal(cfg_set(c, "aws.region", "eu-central-1", err, sizeof(err)), 0);
+        assert_int_equal(cfg_set(c, "s3.region", "", err, sizeof(err)), 0);
+        assert_int_equal(cfg_set(c, "aws.region", "evil.example#", err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "aws.region: 'evil.example#' is not a region name"));
+        assert_int_equal(cfg_set(c, "stage.source_region", "x/y", err, sizeof(err)), -EINVAL);
+        assert_string_equal(cfg_get(c, "aws", "region"), "eu-central-1");
+        cfg_free(c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -287,6 +324,8 @@ int main(void)
                 cmocka_unit_test(test_durations),
                 cmocka_unit_test(test_json_diff),
                 cmocka_unit_test(test_every_key_documented),
+                cmocka_unit_test(test_every_key_has_a_scope),
+                cmocka_unit_test(test_regions),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "cfg.h"
+#include "confine.h"
 #include "etlplan.h"
 #include "testfs.h"
 #include "util.h"
@@ -98,7 +99,7 @@ static void test_full_plan_is_kept_for_a_resume(void **state)
 {
         struct fx *f = *state;
         struct etl_plan *p = NULL;
-        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
         assert_string_equal(p->mode, "full");
         assert_int_equal(p->count[0], 2);
         assert_int_equal(p->count[1], 1);
@@ -108,11 +109,11 @@ static void test_full_plan_is_kept_for_a_resume(void **state)
         etlplan_free(p);
         /* a new object arrives; the resumed load reads the same plan */
         put(f, "data/log_data/2018/c.json", "{}");
-        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
         assert_int_equal(json_array_size(p->objects), 3);
         etlplan_free(p);
         /* another job plans anew */
-        assert_int_equal(etlplan_get(f->w, 6, f->c, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(etlplan_get(f->w, 6, f->c, NULL, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
         assert_int_equal(json_array_size(p->objects), 4);
         etlplan_free(p);
 }
@@ -124,18 +125,50 @@ static void test_full_plan_needs_every_source(void **state)
         snprintf(v, sizeof(v), "file://%s/data/nothing_here", f->dir);
         assert_int_equal(cfg_set(f->c, "s3.song_data", v, f->err, sizeof(f->err)), 0);
         struct etl_plan *p = NULL;
-        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, &p, f->err, sizeof(f->err)),
+        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, NULL, &p, f->err, sizeof(f->err)),
                          -EINVAL);
         assert_null(p);
         assert_non_null(strstr(f->err, "no objects found"));
         assert_non_null(strstr(f->err, "s3.song_data"));
 }
 
+/* A job that is not an admin's lists its file:// sources only inside its
+ * roots (confine.h): a source outside them fails the plan, naming it. */
+static void test_plan_lists_only_inside_the_roots(void **state)
+{
+        struct fx *f = *state;
+        struct confine *roots = NULL;
+        char elsewhere[300];
+        snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", f->dir);
+        assert_int_equal(mkdir(elsewhere, 0755), 0);
+        assert_int_equal(confine_new("daemon.data_roots", elsewhere, NULL, true, &roots, f->err,
+                                     sizeof(f->err)),
+                         0);
+        struct etl_plan *p = NULL;
+        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, roots, &p, f->err,
+                                     sizeof(f->err)),
+                         -EACCES);
+        assert_null(p);
+        assert_non_null(strstr(f->err, "outside daemon.data_roots"));
+        confine_free(roots);
+        /* with its data folder as a root the same plan is made */
+        char data[300];
+        snprintf(data, sizeof(data), "%s/data", f->dir);
+        assert_int_equal(confine_new("daemon.data_roots", data, NULL, true, &roots, f->err,
+                                     sizeof(f->err)),
+                         0);
+        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, roots, &p, f->err,
+                                     sizeof(f->err)),
+                         0);
+        etlplan_free(p);
+        confine_free(roots);
+}
+
 static void incremental_case(struct fx *f, int64_t wh_last, void (*change)(struct fx *f),
                              const char *mode, const char *reason, size_t objects)
 {
         struct etl_plan *full = NULL, *p = NULL;
-        assert_int_equal(etlplan_get(f->w, 7, f->c, NULL, NULL, &full, f->err, sizeof(f->err)),
+        assert_int_equal(etlplan_get(f->w, 7, f->c, NULL, NULL, NULL, &full, f->err, sizeof(f->err)),
                          0);
         struct etlplan_ledger l = { .objects = ledger_of(full, 7), .job = 7 };
         etlplan_free(full);
@@ -149,7 +182,7 @@ static void incremental_case(struct fx *f, int64_t wh_last, void (*change)(struc
         if (change)
                 change(f);
         assert_int_equal(cfg_set(f->c, "etl.mode", "incremental", f->err, sizeof(f->err)), 0);
-        assert_int_equal(etlplan_get(f->w, 8, f->c, &l, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(etlplan_get(f->w, 8, f->c, &l, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
         assert_string_equal(p->mode, mode);
         assert_non_null(strstr(p->reason, reason));
         assert_int_equal(json_array_size(p->objects), objects);
@@ -211,7 +244,7 @@ static void test_no_ledger_is_a_full_run(void **state)
         struct etl_plan *p = NULL;
         assert_int_equal(cfg_set(f->c, "etl.mode", "incremental", f->err, sizeof(f->err)), 0);
         struct etlplan_ledger none = { .objects = json_object(), .job = 0 };
-        assert_int_equal(etlplan_get(f->w, 9, f->c, &none, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(etlplan_get(f->w, 9, f->c, &none, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
         assert_string_equal(p->mode, "full");
         assert_non_null(strstr(p->reason, "no earlier publish"));
         etlplan_free(p);
@@ -222,7 +255,7 @@ static void test_manifests(void **state)
 {
         struct fx *f = *state;
         struct etl_plan *p = NULL;
-        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
         p->count[1] = 0; /* as if song_data had nothing new: named, not written */
         char dir[300];
         snprintf(dir, sizeof(dir), "%s/manifests", f->dir);
@@ -254,6 +287,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_full_plan_is_kept_for_a_resume, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_full_plan_needs_every_source, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_plan_lists_only_inside_the_roots, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_incremental_reads_only_new_objects, setup,
                                                 teardown),

@@ -83,9 +83,24 @@ static void test_job_lifecycle(void **state)
         assert_string_equal(job_str(job, "state"), "queued");
         assert_true(json_is_null(json_object_get(job, "started_at")));
         assert_int_equal(json_integer_value(json_object_get(job, "uid")), 1000);
+        assert_true(json_is_false(json_object_get(job, "admin")));
         assert_true(json_is_null(json_object_get(job, "not_before")));
         assert_string_equal(step_str(job, 3, "state"), "pending");
         json_decref(job);
+
+        /* whether the submitter was an admin is kept with the job */
+        struct journal_new_job by_admin = { .pipeline = "etl", .steps = steps, .nsteps = 4,
+                                            .config = "{}", .uid = 0, .admin = true };
+        int64_t admin_job = 0;
+        assert_int_equal(journal_job_add(j, &by_admin, &admin_job), 0);
+        struct journal_job aj;
+        assert_int_equal(journal_job_get(j, admin_job, &aj), 0);
+        assert_true(aj.admin);
+        journal_job_clear(&aj);
+        job = journal_job_json(j, admin_job);
+        assert_true(json_is_true(json_object_get(job, "admin")));
+        json_decref(job);
+        journal_job_set_state(j, admin_job, JOB_CANCELLED, "not needed");
 
         journal_job_set_state(j, id, JOB_RUNNING, NULL);
         journal_step_set_state(j, id, 0, STEP_RUNNING, NULL);
@@ -101,6 +116,7 @@ static void test_job_lifecycle(void **state)
         assert_int_equal(jj.state, JOB_RUNNING);
         assert_int_equal(jj.first_unfinished, 1);
         assert_int_equal(jj.uid, 1000);
+        assert_false(jj.admin);
         assert_int_equal(jj.not_before, 0);
         assert_string_equal(jj.config, "{\"load.batch_rows\":\"9\"}");
         assert_string_equal(jj.key, "k1");
@@ -256,7 +272,9 @@ static void test_migrate_from_schema_1(void **state)
         assert_int_equal(sqlite3_exec(db,
                                       "PRAGMA user_version = 1; PRAGMA application_id = 1702128740;"
                                       "INSERT INTO jobs (pipeline, state, config, uid, created_at) "
-                                      "VALUES ('teardown', 'queued', '{}', 7, 1000);",
+                                      "VALUES ('teardown', 'queued', '{}', 7, 1000);"
+                                      "INSERT INTO jobs (pipeline, state, config, uid, created_at) "
+                                      "VALUES ('etl', 'queued', '{}', 0, 1000);",
                                       NULL, NULL, NULL),
                          SQLITE_OK);
         sqlite3_close(db);
@@ -269,6 +287,10 @@ static void test_migrate_from_schema_1(void **state)
         assert_string_equal(jj.pipeline, "teardown");
         assert_int_equal(jj.uid, 7);
         assert_int_equal(jj.not_before, 0);
+        assert_false(jj.admin); /* older jobs count as an admin's only when root's */
+        journal_job_clear(&jj);
+        assert_int_equal(journal_job_get(j, 2, &jj), 0);
+        assert_true(jj.admin);
         journal_job_clear(&jj);
         json_t *job = journal_job_json(j, 1);
         assert_true(json_is_null(json_object_get(job, "not_before")));

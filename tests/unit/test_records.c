@@ -604,7 +604,7 @@ static void test_source_stream(void **state)
         char uri[512], err[256] = "";
         snprintf(uri, sizeof(uri), "file://%s/log_json_path.json", tmpdir);
         struct source_reader *rd = NULL;
-        assert_int_equal(source_open_uri(uri, NULL, &rd, err, sizeof(err)), 0);
+        assert_int_equal(source_open_uri(uri, NULL, NULL, &rd, err, sizeof(err)), 0);
         char got[64] = "";
         size_t n = 0;
         for (;;) {
@@ -639,9 +639,9 @@ static void test_source_stream(void **state)
         /* the cap on files read whole */
         struct buf b = { 0 };
         snprintf(uri, sizeof(uri), "file://%s/log_json_path.json", tmpdir);
-        assert_int_equal(source_read_uri_ctx(uri, NULL, 21, &b, err, sizeof(err)), 0);
+        assert_int_equal(source_read_uri_ctx(uri, NULL, NULL, 21, &b, err, sizeof(err)), 0);
         assert_int_equal(b.len, 21);
-        assert_int_equal(source_read_uri_ctx(uri, NULL, 20, &b, err, sizeof(err)), -EFBIG);
+        assert_int_equal(source_read_uri_ctx(uri, NULL, NULL, 20, &b, err, sizeof(err)), -EFBIG);
         assert_non_null(strstr(err, "is larger than 20 bytes"));
         assert_non_null(strstr(err, uri));
         buf_free(&b);
