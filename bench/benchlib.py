@@ -82,9 +82,10 @@ target = {target}
 
     def start(self):
         self.log = open(self.conf[:-len(".conf")] + ".log", "w")
+        env = dict(os.environ, AWS_EC2_METADATA_DISABLED="true")  # loopback only
         self.proc = subprocess.Popen(
             [f"{self.build}/daemon/etld", "--foreground", "--config", self.conf,
-             "--socket", self.sock, "--state-dir", self.state], stderr=self.log)
+             "--socket", self.sock, "--state-dir", self.state], stderr=self.log, env=env)
         for _ in range(200):
             if subprocess.run(self.ctl + ["ping"], capture_output=True).returncode == 0:
                 return self

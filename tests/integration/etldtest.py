@@ -171,6 +171,10 @@ class Daemon:
         self.stderr_path = os.path.join(workdir, "etld.stderr")
         self.proc = None
         self.env = dict(os.environ, **(env or {}))
+        # never the real instance metadata service: only an IMDS test, which
+        # names its own local endpoint, gets one
+        if "AWS_EC2_METADATA_SERVICE_ENDPOINT" not in (env or {}):
+            self.env.setdefault("AWS_EC2_METADATA_DISABLED", "true")
         self.runs = 0
         self.deliberate = False  # stopped or killed by the test itself
 
