@@ -32,6 +32,7 @@ import etldtest
 import expected
 import pgenv
 from etldtest import assert_job_succeeded, settings_for, step_of
+from test_postgres import pg  # noqa: F401  (the PostgreSQL server fixture)
 
 STAR = ["songplays", "users", "songs", "artists", "time"]
 SP_COLS = expected.COLUMNS["songplays"]
@@ -188,21 +189,6 @@ def test_incremental_equals_full_sqlite(etld_factory, workdir):
     def dump(t):
         return sqlite_dump(t[len("sqlite://"):])
     all_cases(d, workdir, range(SCHEDULES), target, dump)
-
-
-@pytest.fixture(scope="module")
-def pg():
-    why = pgenv.Server.available()
-    if why:
-        pytest.skip(why)
-    s = pgenv.Server()
-    try:
-        s.start()
-    except RuntimeError as e:
-        s.stop()
-        pytest.fail("cannot start PostgreSQL: %s" % e)
-    yield s
-    s.stop()
 
 
 def test_incremental_equals_full_postgres(etld_factory, workdir, pg):
