@@ -28,6 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK(p == NULL && err[0], "a failed parse without a message");
                 goto out;
         }
+        if (r == 1) { /* no "jsonpaths" key: COPY uses 'auto' (no paths) */
+                FUZZ_CHECK(p == NULL, "'auto' with paths");
+                goto out;
+        }
         size_t n = jsonpaths_count(p);
         for (size_t i = 0; i < n; i++)
                 FUZZ_CHECK(jsonpaths_text(p, i) != NULL, "path %zu has no text", i);
