@@ -1045,11 +1045,9 @@ static int publish_work(struct step_run *r, char *err, size_t errlen)
                         res = 0;
         }
         if (res == 0) {
-                r->published = json_pack("{s:s, s:s, s:O}", "target", st(r)->ledger_target,
-                                         "mode", plan ? plan->mode : mode, "objects",
-                                         plan ? plan->objects : json_array());
-                if (!plan)
-                        json_decref(json_object_get(r->published, "objects"));
+                json_t *objects = plan ? json_incref(plan->objects) : json_array();
+                r->published = json_pack("{s:s, s:s, s:o}", "target", st(r)->ledger_target,
+                                         "mode", plan ? plan->mode : mode, "objects", objects);
                 if (!r->published)
                         res = -ENOMEM;
         }
