@@ -1,5 +1,5 @@
-/* step.c - running a step's blocking work on the thread pool, ending a step,
- * and the table of pipelines.  See step.h. */
+/* step.c - running a step's blocking work on the thread pool and ending a
+ * step.  See step.h; the table of pipelines is in pipelines/pipelines.c. */
 #include "step.h"
 
 #include <errno.h>
@@ -7,83 +7,59 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto.h"
 #include "util.h"
 
-extern const struct step_ops step_create_tables, step_load, step_transform, step_check,
-        step_publish;
-extern const struct step_ops step_create_bucket, step_stage_copy;
-extern const struct step_ops step_prov_role, step_prov_sg, step_prov_subnet, step_prov_cluster,
-        step_prov_attach, step_td_cluster, step_td_subnet, step_td_sg, step_td_role,
-        step_td_bucket;
-/* provision.c: [provision] ttl turned into a teardown */
-void provision_followup(const struct cfg *c, struct pipeline_followup *ret);
-
-static const struct step_ops *const etl_steps[] = {
-        &step_create_tables,
-        &step_load,
-        &step_transform,
-        &step_check,
-        &step_publish,
-};
-
-static const struct pipeline etl_pipeline = {
-        .name = "etl",
-        .description = "create tables, COPY the JSON into staging, build the star rows, check "
-                       "them, publish",
-        .steps = etl_steps,
-        .nsteps = sizeof(etl_steps) / sizeof(etl_steps[0]),
-};
-
-static const struct step_ops *const stage_steps[] = {
-        &step_create_bucket,
-        &step_stage_copy,
-};
-
-static const struct pipeline stage_pipeline = {
-        .name = "stage",
-        .description = "create the project bucket and copy song_data/, log_data/ and "
-                       "log_json_path.json into it from the source bucket (server-side)",
-        .steps = stage_steps,
-        .nsteps = sizeof(stage_steps) / sizeof(stage_steps[0]),
-};
-
-static const struct step_ops *const provision_steps[] = {
-        &step_prov_role, &step_prov_sg, &step_prov_subnet, &step_prov_cluster, &step_prov_attach,
-};
-
-static const struct pipeline provision_pipeline = {
-        .name = "provision",
-        .description = "IAM role, security group, subnet group and Redshift cluster, waited for "
-                       "until available, with the role attached ([provision] plan: only say what "
-                       "would be done; [provision] ttl: a teardown that long after it succeeded)",
-        .steps = provision_steps,
-        .nsteps = sizeof(provision_steps) / sizeof(provision_steps[0]),
-        .followup = provision_followup,
-};
-
-static const struct step_ops *const teardown_steps[] = {
-        &step_td_cluster, &step_td_subnet, &step_td_sg, &step_td_role, &step_td_bucket,
-};
-
-static const struct pipeline teardown_pipeline = {
-        .name = "teardown",
-        .description = "delete what provision created, in reverse order, then the project "
-                       "bucket if etld created it and [teardown] delete_bucket is set "
-                       "([teardown] force: adopted resources too; [teardown] plan: only say "
-                       "what would be deleted)",
-        .steps = teardown_steps,
-        .nsteps = sizeof(teardown_steps) / sizeof(teardown_steps[0]),
-};
-
-const struct pipeline *const pipelines[] = { &etl_pipeline, &stage_pipeline, &provision_pipeline,
-                                             &teardown_pipeline, NULL };
-
-const struct pipeline *pipeline_find(const char *name)
+void step_output(struct step_run *r, const char *key, const char *value)
 {
-        for (size_t i = 0; pipelines[i]; i++)
-                if (strcmp(pipelines[i]->name, name) == 0)
-                        return pipelines[i];
-        return NULL;
+        if (!r->outputs)
+                r->outputs = json_object();
+        json_object_set_new(r->outputs, key, proto_json_text(value ? value : ""));
+}
+
+void step_event(struct step_run *r, const char *fmt, ...)
+{
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        util_utf8_trim(msg);
+        if (!r->events)
+                r->events = json_array();
+        json_array_append_new(r->events, proto_json_text(msg));
+}
+
+void step_check_result(struct step_run *r, const char *name, bool ok, const char *detail)
+{
+        if (!r->checks)
+                r->checks = json_array();
+        json_array_append_new(r->checks, json_pack("{s:o, s:b, s:o}", "name",
+                                                   proto_json_text(name), "ok", ok, "detail",
+                                                   proto_json_text(detail ? detail : "")));
+}
+
+void step_load_error(struct step_run *r, const struct load_error *e)
+{
+        if (!r->load_errors)
+                r->load_errors = json_array();
+        if (json_array_size(r->load_errors) >= STEP_LOAD_ERRORS_MAX)
+                return;
+        json_array_append_new(
+            r->load_errors,
+            json_pack("{s:o, s:I, s:o, s:o, s:I, s:o, s:o, s:i, s:o}", "filename",
+                      proto_json_text(e->filename), "line_number", (json_int_t)e->line_number,
+                      "colname", proto_json_text(e->colname), "type", proto_json_text(e->type),
+                      "position", (json_int_t)e->position, "raw_line", proto_json_text(e->raw_line),
+                      "raw_field_value", proto_json_text(e->raw_field_value), "err_code",
+                      e->err_code, "err_reason", proto_json_text(e->err_reason)));
+}
+
+void step_published(struct step_run *r, const char *target, const char *mode, json_t *objects)
+{
+        json_decref(r->published);
+        r->published = json_pack("{s:s, s:s, s:O}", "target", target, "mode", mode, "objects",
+                                 objects ? objects : json_array());
 }
 
 void step_done(struct step_run *r, int result, bool transient, const char *fmt, ...)

@@ -67,15 +67,13 @@ struct step_run {
         atomic_bool cancel;      /* set by cancel or shutdown */
         struct load_progress progress; /* counters the engine publishes */
 
-        /* Filled by the step (on the worker or loop thread), recorded by the
-         * engine when the step ends. */
-        json_t *outputs; /* {"key": "value"} */
-        json_t *checks;  /* [{"name","ok","detail"}] */
-        json_t *load_errors; /* [{STL_LOAD_ERRORS-like}] */
-        json_t *events;  /* ["message", ...] informational */
-        /* A publish: {"target", "mode", "objects": [{"source", "uri", "size",
-         * "tag"}]}, recorded in the warehouses' ledger (journal.h). */
-        json_t *published;
+        /* What the step reported through the verbs below; recorded by the
+         * engine when the step ends.  Steps do not touch these directly. */
+        json_t *outputs;     /* {"key": "value"} */
+        json_t *checks;      /* [{"name","ok","detail"}] */
+        json_t *load_errors; /* [{STL_LOAD_ERRORS-like}], the first STEP_LOAD_ERRORS_MAX */
+        json_t *events;      /* ["message", ...] informational */
+        json_t *published;   /* {"target", "mode", "objects"} (step_published) */
 
         /* step_work() state */
         uv_work_t work;
@@ -101,6 +99,26 @@ int step_work(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_
  * then goes on with the step and ends it some time. */
 int step_work_then(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen),
                    void (*then)(struct step_run *r, int result));
+
+/* ---- what a step reports (loop thread, or the step's own work function
+ * while it runs); the engine records it in the journal when the step ends,
+ * whatever its outcome. ---- */
+
+#define STEP_LOAD_ERRORS_MAX 1000 /* the first thousand tell the story */
+
+/* A value later steps and jobs may read (role ARN, endpoint, mode...);
+ * a later call with the same key replaces it.  value NULL: "". */
+void step_output(struct step_run *r, const char *key, const char *value);
+/* An informational line in the job's event log. */
+void step_event(struct step_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One quality check's result; the step's checks replace the job's earlier ones. */
+void step_check_result(struct step_run *r, const char *name, bool ok, const char *detail);
+/* One rejected record (kept up to STEP_LOAD_ERRORS_MAX per attempt). */
+void step_load_error(struct step_run *r, const struct load_error *e);
+/* The warehouse target was published with these objects ([{"source", "uri",
+ * "size", "tag"}], a reference is taken): the engine records them in the
+ * ledger (journal.h); failing that, the step fails as transient. */
+void step_published(struct step_run *r, const char *target, const char *mode, json_t *objects);
 
 /* Ends the step (loop thread). */
 void step_done(struct step_run *r, int result, bool transient, const char *fmt, ...)

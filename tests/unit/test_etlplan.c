@@ -14,7 +14,7 @@
 
 #include "cfg.h"
 #include "confine.h"
-#include "etlplan.h"
+#include "pipelines/etlplan.h"
 #include "testfs.h"
 #include "util.h"
 #include "warehouse/wh.h"

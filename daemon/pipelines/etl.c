@@ -56,7 +56,7 @@
 #include "proto.h"
 #include "secret.h"
 #include "sqlfile.h"
-#include "step.h"
+#include "pipelines.h"
 #include "util.h"
 #include "warehouse/wh.h"
 

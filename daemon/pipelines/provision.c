@@ -55,7 +55,7 @@
 #include "log.h"
 #include "proto.h"
 #include "secret.h"
-#include "step.h"
+#include "pipelines.h"
 #include "util.h"
 
 #define POLICY_ARN "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
@@ -1818,7 +1818,6 @@ static void tb_start(struct prov *p)
 
 /* ---- [provision] ttl ---- */
 
-void provision_followup(const struct cfg *c, struct pipeline_followup *ret);
 void provision_followup(const struct cfg *c, struct pipeline_followup *ret)
 {
         const char *ttl = cfg_get(c, "provision", "ttl");

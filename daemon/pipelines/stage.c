@@ -42,7 +42,7 @@
 #include "awsenv.h"
 #include "log.h"
 #include "proto.h"
-#include "step.h"
+#include "pipelines.h"
 #include "util.h"
 
 #define NPREFIXES 3
