@@ -307,7 +307,6 @@ static void run_free(struct step_run *r)
         json_decref(r->load_errors);
         json_decref(r->events);
         json_decref(r->published);
-        uv_mutex_destroy(&r->lock);
         free(r);
 }
 
@@ -538,8 +537,6 @@ static void run_step(struct job *job)
         r->events = json_array();
         r->done = step_finished;
         r->owner = job;
-        uv_mutex_init(&r->lock);
-        atomic_init(&r->cancel, false);
         job->run = r;
         job->last_progress[0] = '\0';
         journal_step_set_state(e->j, job->id, job->step, STEP_RUNNING, NULL);
@@ -1058,7 +1055,7 @@ int engine_cancel(struct engine *e, int64_t id, long uid, const char **ret_state
         job_log(job, "info", NULL, msg);
         job->cancelling = true;
         if (job->run) {
-                atomic_store(&job->run->cancel, true);
+                job->run->cancel = true;
                 job->run->ops->cancel(job->run);
                 *ret_state = "cancelling";
                 return 0;
@@ -1101,7 +1098,7 @@ void engine_stop(struct engine *e, void (*done)(void *userdata), void *userdata)
                         job->retry_armed = false;
                 }
                 if (job->run) {
-                        atomic_store(&job->run->cancel, true);
+                        job->run->cancel = true;
                         job->run->ops->cancel(job->run);
                 }
         }

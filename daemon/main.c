@@ -24,7 +24,6 @@
 #include "rpc.h"
 #include "server.h"
 #include "util.h"
-#include "warehouse/wh.h"
 
 #define DEFAULT_CONFIG "/etc/etld/etld.conf"
 
@@ -354,7 +353,6 @@ int main(int argc, char **argv)
                 return 1;
         }
         d.loop = uv_default_loop();
-        wh_loop_init(d.loop); /* PostgreSQL connections live on this loop */
         r = http_mux_new(d.loop, NULL, &d.http);
         if (r < 0) {
                 log_error("etld", "cannot start the HTTP engine: %s", strerror(-r));
@@ -418,7 +416,6 @@ int main(int argc, char **argv)
         }
 
         uv_run(d.loop, UV_RUN_DEFAULT);
-        wh_loop_close();
         /* Let close callbacks of handles closed last run. */
         uv_run(d.loop, UV_RUN_NOWAIT);
         int rc = uv_loop_close(d.loop);

@@ -1,5 +1,6 @@
-/* step.c - running a step's blocking work on the thread pool and ending a
- * step.  See step.h; the table of pipelines is in pipelines/pipelines.c. */
+/* step.c - what a step reports (outputs, events, checks, load errors, the
+ * publish), kept on its step_run for the engine, and ending a step.  See
+ * step.h; the table of pipelines is in pipelines/pipelines.c. */
 #include "step.h"
 
 #include <errno.h>
@@ -58,8 +59,8 @@ void step_load_error(struct step_run *r, const struct load_error *e)
 void step_published(struct step_run *r, const char *target, const char *mode, json_t *objects)
 {
         json_decref(r->published);
-        r->published = json_pack("{s:s, s:s, s:O}", "target", target, "mode", mode, "objects",
-                                 objects ? objects : json_array());
+        r->published = json_pack("{s:s, s:s, s:o}", "target", target, "mode", mode, "objects",
+                                 objects ? json_incref(objects) : json_array());
 }
 
 void step_done(struct step_run *r, int result, bool transient, const char *fmt, ...)
@@ -74,49 +75,4 @@ void step_done(struct step_run *r, int result, bool transient, const char *fmt, 
                 util_utf8_trim(r->error); /* the cut may split a character */
         }
         r->done(r);
-}
-
-static void work_cb(uv_work_t *w)
-{
-        struct step_run *r = w->data;
-        r->error[0] = '\0';
-        r->transient = false;
-        r->result = r->work_fn(r, r->error, sizeof(r->error));
-}
-
-static void after_work_cb(uv_work_t *w, int status)
-{
-        struct step_run *r = w->data;
-        int result = status == UV_ECANCELED ? -ECANCELED : r->result;
-        if (result < 0 && step_cancelled(r))
-                result = -ECANCELED;
-        /* Busy warehouses and full disks may clear; bad SQL or data will not.
-         * The work itself may know better (network trouble reading S3). */
-        bool transient = result != -ECANCELED &&
-                         (r->transient || result == -EBUSY || result == -EAGAIN ||
-                          result == -ENOSPC);
-        if (r->work_then) {
-                void (*then)(struct step_run *, int) = r->work_then;
-                r->work_then = NULL;
-                r->transient = transient;
-                then(r, result);
-                return;
-        }
-        if (r->work_cleanup)
-                r->work_cleanup(r);
-        step_done(r, result, transient, NULL);
-}
-
-int step_work(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen))
-{
-        return step_work_then(r, fn, NULL);
-}
-
-int step_work_then(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen),
-                   void (*then)(struct step_run *r, int result))
-{
-        r->work_fn = fn;
-        r->work_then = then;
-        r->work.data = r;
-        return uv_queue_work(r->loop, &r->work, work_cb, after_work_cb);
 }

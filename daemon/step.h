@@ -6,12 +6,13 @@
  * or the journal directly: it reports outputs, events, checks and load errors
  * through the functions below, and the engine records them.
  *
- * Steps that do blocking work (the SQLite warehouse, parsing) run it on
- * libuv's thread pool with step_work(); the work function checks
- * step_cancelled() at safe points. */
+ * A step is a state machine on the loop thread: its I/O is asynchronous
+ * (HTTP, the warehouse, sources), and what it sends to libuv's thread pool
+ * is pure computation or a short file read, never a wait on the loop.  Its
+ * cancel cancels the requests it has outstanding; the step ends when their
+ * callbacks came, leaving nothing open. */
 #pragma once
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -64,7 +65,7 @@ struct step_run {
         struct http_mux *http;   /* the daemon's HTTP engine on `loop` (AWS calls) */
         void *step_data;         /* the step's own state (loop thread) */
         struct journal *journal; /* read-only lookups (provision/teardown: what etld created) */
-        atomic_bool cancel;      /* set by cancel or shutdown */
+        bool cancel;             /* set by the engine before ops->cancel (cancel or shutdown) */
         struct load_progress progress; /* counters the engine publishes */
 
         /* What the step reported through the verbs below; recorded by the
@@ -75,33 +76,16 @@ struct step_run {
         json_t *events;      /* ["message", ...] informational */
         json_t *published;   /* {"target", "mode", "objects"} (step_published) */
 
-        /* step_work() state */
-        uv_work_t work;
-        int (*work_fn)(struct step_run *r, char *err, size_t errlen);
-        void (*work_then)(struct step_run *r, int result); /* NULL: end the step */
-        /* Runs on the loop after work_fn, before the step ends (releases what
-         * the work borrowed from the loop, e.g. an S3 client); may be NULL. */
-        void (*work_cleanup)(struct step_run *r);
+        /* how the step ended (step_done) */
         int result;
-        bool transient; /* the error may go away on a retry (work_fn may set it) */
+        bool transient; /* the error may go away on a retry */
         char error[1024];
-        uv_mutex_t lock;       /* guards interruptible */
-        void *interruptible;   /* a struct wh * to interrupt on cancel */
 
         void (*done)(struct step_run *r); /* the engine's completion */
         void *owner;
 };
 
-/* Runs fn on the thread pool and ends the step with its result. */
-int step_work(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen));
-/* Runs fn on the thread pool, then then(r, result) on the loop instead of
- * ending the step (r->error holds fn's message, r->transient its verdict);
- * then goes on with the step and ends it some time. */
-int step_work_then(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen),
-                   void (*then)(struct step_run *r, int result));
-
-/* ---- what a step reports (loop thread, or the step's own work function
- * while it runs); the engine records it in the journal when the step ends,
+/* ---- what a step reports (loop thread); the engine records it in the journal when the step ends,
  * whatever its outcome. ---- */
 
 #define STEP_LOAD_ERRORS_MAX 1000 /* the first thousand tell the story */
@@ -126,5 +110,5 @@ void step_done(struct step_run *r, int result, bool transient, const char *fmt, 
 
 static inline bool step_cancelled(struct step_run *r)
 {
-        return atomic_load(&r->cancel);
+        return r->cancel;
 }

@@ -4,8 +4,14 @@
  *
  * Each step's SQL lives in sql/<dialect>/ (create_tables.sql, copy.sql,
  * transform.sql, check.sql, publish.sql); this file only decides how it
- * runs, on the thread pool, with the warehouse connection interruptible on
- * cancel.
+ * runs.  Every step is a state machine on the loop thread: its warehouse
+ * connection is asynchronous (wh.h), each operation's callback says what
+ * comes next (`call(s, next, wh_...(...))`), and the pool only runs short
+ * jobs that read files (the password file, the sql/ files, the roots'
+ * realpath, the manifests).  Cancel is one thing: the step cancels what it
+ * has outstanding (wh_cancel on its connection, load_cancel on its COPY,
+ * the S3 requests tagged with the step, the planning's listings), and ends
+ * once their callbacks came and wh_close said the connection is gone.
  *
  * Exactly once: create-tables and transform each run in one transaction and
  * are idempotent by themselves (drop/create; delete/insert).  The load step
@@ -18,28 +24,29 @@
  * was rolled back and runs again whole, as on Redshift.  Publish runs
  * publish.sql with the job's etld_publishes row in one transaction, or finds
  * that row after a crash; then the engine records the plan's objects in the
- * journal's ledger (step_run.published).
+ * journal's ledger (step_published).
  *
- * Redshift (warehouse.target redshift://... or just "redshift"): the same
- * files from sql/redshift/, over libpq.  Redshift's COPY reads S3 itself, so
- * the load step sends each COPY statement as it is (in its transaction with
- * its etld_copies row) instead of carrying it out with the emulator; when
- * one fails, the rows of STL_LOAD_ERRORS for it (wh_load_errors()) become
- * the job's load errors, as the emulator's do; its manifests go to the
- * project bucket ([stage] bucket, etld/manifests/) before the COPYs and are
- * deleted after them, from the loop.  Before a step's work,
- * on the loop thread, prepare() settles what the journal may supply: a
- * Redshift target without a host connects to the endpoint, port, database
- * and master user the latest provision job recorded; an empty [iam] role_arn
- * becomes that job's role; the password is [warehouse] password, else the
- * master password ([cluster] db_password_file or the systemd credential).
+ * On SQLite and PostgreSQL a COPY is carried out by the emulator
+ * (load_start, load.h) on the step's connection.  Redshift (warehouse.target
+ * redshift://... or just "redshift"): the same files from sql/redshift/,
+ * over libpq; Redshift's COPY reads S3 itself, so the load step sends each
+ * COPY statement as it is (in its transaction with its etld_copies row),
+ * then pg_last_copy_count(); when one fails, the rows of STL_LOAD_ERRORS for
+ * it (wh_load_errors()) become the job's load errors, as the emulator's do;
+ * its manifests go to the project bucket ([stage] bucket, etld/manifests/)
+ * before the COPYs and are deleted after them.  Before a step's work, on
+ * the loop thread, prepare() settles what the journal may supply: a Redshift
+ * target without a host connects to the endpoint, port, database and master
+ * user the latest provision job recorded; an empty [iam] role_arn becomes
+ * that job's role; the password is [warehouse] password, else the master
+ * password ([cluster] db_password_file or the systemd credential).
  *
  * s3:// sources: when any [s3] source is on S3, the load step first resolves
- * the AWS credentials (thread pool, awsenv.c), makes an S3 client on the
- * daemon's loop and a bridge (load/source_s3.h) through which the COPY's
- * worker threads list and stream objects; cancel also cancels those
- * transfers. */
+ * the AWS credentials (awsenv.h) and makes an S3 client on the daemon's
+ * HTTP engine; the planning lists and the COPY reads through it
+ * (source_s3.h), every request tagged with the step. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,35 +60,79 @@
 #include "load/copy.h"
 #include "load/source_s3.h"
 #include "log.h"
-#include "proto.h"
+#include "pipelines.h"
 #include "secret.h"
 #include "sqlfile.h"
-#include "pipelines.h"
 #include "util.h"
 #include "warehouse/wh.h"
 
+struct etl_step;
+typedef void (*etl_fn)(struct etl_step *s, const struct wh_result *res);
+typedef void (*etl_then)(struct etl_step *s);
+
 /* A step's state (r->step_data), made on the loop thread by prepare(). */
 struct etl_step {
-        char *target;     /* warehouse URI, NULL: the default SQLite warehouse */
-        char *password;   /* secret, or NULL */
+        struct step_run *r;
+        char *target;         /* warehouse URI, NULL: the default SQLite warehouse */
+        char *password;       /* secret, or NULL */
         bool redshift;        /* the target is a redshift:// one */
         bool master_password; /* read the cluster's master password when connecting */
-        struct cfg *cfg;  /* the job's configuration with what the journal supplied */
+        struct cfg *cfg;      /* the job's configuration with what the journal supplied */
+        /* set up by a pool job (files): the roots a job that is not an
+         * admin's stays in (NULL for an admin's), the master password */
+        struct confine *wh_roots, *data_roots, *load_roots;
+        char *master;         /* secret, until the connection is made */
+        /* the warehouse connection, and the continuation of its running operation */
+        struct wh *w;
+        etl_then after_open; /* what runs once the connection object exists */
+        etl_fn next;
+        /* the pool job running, its result and what comes after it */
+        uv_work_t work;
+        int (*work_fn)(struct etl_step *s, char *err, size_t errlen);
+        etl_then work_then;
+        bool working;
+        int work_res;
+        char work_msg[1024];
+        /* how a failure goes on: finish(), or the load step's cleanup */
+        void (*fail)(struct etl_step *s, int err, bool transient, const char *msg);
+        bool cancelled, finishing;
+        bool cleaning;        /* the load step removes its manifests */
+        int result;
+        bool transient;
+        char msg[1024];
+        /* a step's SQL file, split */
+        const char *file;
+        char *sql;
+        char **stmts;
+        size_t n, i;
+        /* check */
+        size_t failed;
+        char first_failed[256], first_detail[512];
+        /* publish */
+        bool published_before;
         /* the load step's S3 side, for s3:// sources */
         struct awsenv *env;
         struct s3_client *client;
         struct source_ctx *ctx;
+        struct source_env source_env;
         /* write, audit, publish */
         char *ledger_target;          /* the warehouse as the ledger names it */
         struct etlplan_ledger ledger; /* the load step's copy of the journal's */
         struct etl_plan *plan;        /* the objects the load step reads */
+        struct etlplan_req *planning; /* while planning */
+        /* the COPYs */
+        struct load_request req;
+        struct load *load;            /* while the emulator runs one */
+        uint64_t rows_before;         /* progress.rows before the running COPY */
+        int load_result;              /* the COPYs' result, kept while cleaning up */
+        bool load_transient;
+        char load_msg[1024];
         /* Redshift: the manifests put on S3 (stage.bucket, etld/manifests/) */
         char *manifest_key[ETLPLAN_SOURCES];
         char *manifest_text[ETLPLAN_SOURCES]; /* bodies, borrowed by the puts */
         unsigned s3_pending;          /* PutObject/DeleteObjects in flight */
         int s3_err;                   /* the first failure */
         char s3_msg[512];
-        int load_result;              /* the COPYs' result, kept while cleaning up */
 };
 
 static struct etl_step *st(struct step_run *r)
@@ -108,13 +159,18 @@ static void etl_step_free(struct step_run *r)
                 free(s->manifest_text[i]);
         }
         json_decref(s->ledger.objects);
+        confine_free(s->wh_roots);
+        confine_free(s->data_roots);
+        confine_free(s->load_roots);
+        secret_free(s->master);
+        sqlfile_free_list(s->stmts);
+        free(s->sql);
         free(s->ledger_target);
         free(s->target);
         secret_free(s->password);
         cfg_free(s->cfg);
         free(s);
         r->step_data = NULL;
-        r->work_cleanup = NULL;
 }
 
 /* Does target name Redshift without a host ("redshift", "redshift://",
@@ -214,6 +270,204 @@ static char *sources_bucket_region(struct step_run *r)
         return region;
 }
 
+/* ---- the driver: ending, warehouse operations, pool jobs ---- */
+
+static void closed(void *ud)
+{
+        struct etl_step *s = ud;
+        struct step_run *r = s->r;
+        int result = s->result;
+        bool transient = s->transient;
+        char msg[sizeof(s->msg)];
+        util_setf(msg, sizeof(msg), "%s", s->msg);
+        etl_step_free(r);
+        step_done(r, result, transient, msg[0] ? "%s" : NULL, msg);
+}
+
+/* Ends the step: closes the connection (which rolls back what is open) and
+ * reports once it is gone.  Called when nothing else of the step is
+ * outstanding. */
+static void finish(struct etl_step *s, int result, bool transient, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static void finish(struct etl_step *s, int result, bool transient, const char *fmt, ...)
+{
+        if (s->finishing)
+                return;
+        s->finishing = true;
+        if (result < 0 && s->cancelled)
+                result = -ECANCELED;
+        /* Busy warehouses and full disks may clear; bad SQL or data will not. */
+        s->transient = result < 0 && result != -ECANCELED &&
+                       (transient || result == -EBUSY || result == -EAGAIN || result == -ENOSPC);
+        s->result = result;
+        if (result == -ECANCELED) {
+                util_setf(s->msg, sizeof(s->msg), "cancelled");
+        } else if (fmt) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+                va_end(ap);
+        }
+        struct wh *w = s->w;
+        s->w = NULL;
+        if (w)
+                wh_close(w, closed, s);
+        else
+                closed(s);
+}
+
+static void fail_finish(struct etl_step *s, int err, bool transient, const char *msg)
+{
+        finish(s, err, transient, "%s", msg);
+}
+
+static void on_wh(struct wh *w, const struct wh_result *res, void *ud)
+{
+        (void)w;
+        struct etl_step *s = ud;
+        if (res->err == -ECANCELED || (res->err < 0 && s->cancelled)) {
+                s->fail(s, -ECANCELED, false, "cancelled");
+                return;
+        }
+        s->next(s, res);
+}
+
+/* After queueing a warehouse operation with on_wh and s (rc: what the
+ * queueing returned): next gets its result (which it checks); a refusal
+ * fails the step.  The callback never comes before the call returns. */
+static void call(struct etl_step *s, etl_fn next, int rc)
+{
+        s->next = next;
+        if (rc < 0)
+                s->fail(s, rc, false, "cannot queue a statement on the warehouse");
+}
+
+static void work_cb(uv_work_t *w)
+{
+        struct etl_step *s = w->data;
+        s->work_msg[0] = '\0';
+        s->work_res = s->work_fn(s, s->work_msg, sizeof(s->work_msg));
+}
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+        struct etl_step *s = w->data;
+        s->working = false;
+        if (status == UV_ECANCELED) {
+                s->fail(s, -ECANCELED, false, "cancelled");
+                return;
+        }
+        s->work_then(s);
+}
+
+/* Runs fn on the thread pool (files only), then then() on the loop, which
+ * looks at s->work_res and s->work_msg. */
+static void pool(struct etl_step *s, int (*fn)(struct etl_step *s, char *err, size_t errlen),
+                 etl_then then)
+{
+        s->work_fn = fn;
+        s->work_then = then;
+        s->work.data = s;
+        int rc = uv_queue_work(s->r->loop, &s->work, work_cb, after_work_cb);
+        if (rc < 0) {
+                s->fail(s, rc, false, "cannot queue a pool job");
+                return;
+        }
+        s->working = true;
+}
+
+/* The step's cancel: every outstanding request is cancelled, and the step
+ * ends when their callbacks came. */
+static void etl_cancel(struct step_run *r)
+{
+        struct etl_step *s = st(r);
+        if (!s || s->cancelled || s->finishing)
+                return;
+        s->cancelled = true;
+        if (s->working && !s->cleaning)
+                uv_cancel((uv_req_t *)&s->work); /* fails when it runs: then it ends soon */
+        if (s->planning)
+                etlplan_cancel(s->planning);
+        if (s->load)
+                load_cancel(s->load);
+        if (s->w)
+                wh_cancel(s->w);
+        if (s->client)
+                s3_cancel_tag(s->client, s);
+}
+
+/* The folders a job that is not an admin's may use (NULL for an admin's):
+ * checked again as each file is opened, since the names may have changed
+ * since the job was submitted.  Pool job (realpath). */
+static int job_roots(struct step_run *r, enum authz_roots which, struct confine **ret, char *err,
+                     size_t errlen)
+{
+        *ret = NULL;
+        return r->admin ? 0 : authz_roots(r->cfg, r->state_dir, which, false, ret, err, errlen);
+}
+
+/* Pool job: what opening the warehouse needs from files. */
+static int setup_work(struct etl_step *s, char *err, size_t errlen)
+{
+        struct step_run *r = s->r;
+        int res = s->master_password ? secret_db_password(r->cfg, false, &s->master, err, errlen)
+                                     : 0;
+        if (res == 0)
+                res = job_roots(r, AUTHZ_WAREHOUSE_ROOTS, &s->wh_roots, err, errlen);
+        if (res == 0 && r->ops == &step_load)
+                res = job_roots(r, AUTHZ_DATA_ROOTS, &s->data_roots, err, errlen);
+        if (res == 0 && r->ops == &step_load)
+                res = job_roots(r, AUTHZ_LOAD_ROOTS, &s->load_roots, err, errlen);
+        return res;
+}
+
+static void setup_done(struct etl_step *s)
+{
+        if (s->work_res < 0) {
+                s->fail(s, s->work_res, false, s->work_msg);
+                return;
+        }
+        if (s->cancelled) {
+                s->fail(s, -ECANCELED, false, "cancelled");
+                return;
+        }
+        struct wh_params p = {
+                .uri = s->target,
+                .state_dir = s->r->state_dir,
+                .loop = s->r->loop,
+                .password = s->master ? s->master : s->password,
+                .roots = s->wh_roots,
+        };
+        char err[512] = "";
+        int res = wh_open(&p, &s->w, err, sizeof(err));
+        s->master = secret_free(s->master); /* wh_open copied it */
+        if (res < 0) {
+                s->w = NULL;
+                s->fail(s, res, false, err);
+                return;
+        }
+        s->after_open(s);
+}
+
+/* Opens the warehouse (after the pool job that reads what it needs), then
+ * then(s) on the loop. */
+static void open_wh(struct etl_step *s, etl_then then)
+{
+        s->after_open = then;
+        pool(s, setup_work, setup_done);
+}
+
+/* Pool job: the step's SQL file, split into statements. */
+static int sql_work(struct etl_step *s, char *err, size_t errlen)
+{
+        int res = sqlfile_load(job_cfg(s->r), wh_dialect(s->w), s->file, &s->sql, err, errlen);
+        if (res == 0)
+                res = sqlfile_split(s->sql, &s->stmts, &s->n);
+        if (res == -ENOMEM && !err[0])
+                util_setf(err, errlen, "out of memory reading %s", s->file);
+        return res;
+}
+
 /* Settles, on the loop thread, what the step's work needs from the journal:
  * the target, where the password comes from, the COPY role and region. */
 static int prepare(struct step_run *r, char *err, size_t errlen)
@@ -222,7 +476,8 @@ static int prepare(struct step_run *r, char *err, size_t errlen)
         if (!s)
                 return -ENOMEM;
         r->step_data = s;
-        r->work_cleanup = etl_step_free;
+        s->r = r;
+        s->fail = fail_finish;
         const char *target = cfg_get(r->cfg, "warehouse", "target");
         const char *params = NULL;
         int res = 0;
@@ -275,174 +530,6 @@ static int prepare(struct step_run *r, char *err, size_t errlen)
         return res;
 }
 
-/* Prepares, then runs fn on the thread pool; a preparation error ends the
- * step at once with its message. */
-static int start_work(struct step_run *r, int (*fn)(struct step_run *r, char *err, size_t errlen))
-{
-        char msg[1024];
-        int res = prepare(r, msg, sizeof(msg));
-        if (res < 0) {
-                step_done(r, res, false, "%s", msg);
-                return 0;
-        }
-        res = step_work(r, fn);
-        if (res < 0)
-                etl_step_free(r);
-        return res;
-}
-
-/* The folders a job that is not an admin's may use (NULL for an admin's):
- * checked again as each file is opened, since the names may have changed
- * since the job was submitted.  Worker thread (realpath). */
-static int job_roots(struct step_run *r, enum authz_roots which, struct confine **ret, char *err,
-                     size_t errlen)
-{
-        *ret = NULL;
-        return r->admin ? 0 : authz_roots(r->cfg, r->state_dir, which, false, ret, err, errlen);
-}
-
-/* Worker thread. */
-static int open_wh(struct step_run *r, struct wh **ret, char *err, size_t errlen)
-{
-        struct wh *w = NULL;
-        char *master = NULL;
-        struct confine *roots = NULL;
-        int res = st(r)->master_password
-                          ? secret_db_password(r->cfg, false, &master, err, errlen)
-                          : 0;
-        if (res == 0)
-                res = job_roots(r, AUTHZ_WAREHOUSE_ROOTS, &roots, err, errlen);
-        if (res < 0) {
-                secret_free(master);
-                return res;
-        }
-        struct wh_params p = {
-                .uri = st(r)->target,
-                .state_dir = r->state_dir,
-                .loop = r->loop,
-                .password = master ? master : st(r)->password,
-                .roots = roots,
-        };
-        res = wh_open_params(&p, &w, err, errlen);
-        secret_free(master);
-        confine_free(roots);
-        if (res < 0)
-                return res;
-        uv_mutex_lock(&r->lock);
-        r->interruptible = w;
-        uv_mutex_unlock(&r->lock);
-        if (step_cancelled(r)) {
-                uv_mutex_lock(&r->lock);
-                r->interruptible = NULL;
-                uv_mutex_unlock(&r->lock);
-                wh_close(w);
-                return -ECANCELED;
-        }
-        *ret = w;
-        return 0;
-}
-
-static void close_wh(struct step_run *r, struct wh *w)
-{
-        uv_mutex_lock(&r->lock);
-        r->interruptible = NULL;
-        uv_mutex_unlock(&r->lock);
-        wh_close(w);
-}
-
-static void cancel_sql(struct step_run *r)
-{
-        uv_mutex_lock(&r->lock);
-        wh_interrupt(r->interruptible);
-        uv_mutex_unlock(&r->lock);
-}
-
-/* Runs a whole SQL file in one transaction. */
-static int run_script(struct step_run *r, const char *file, char *err, size_t errlen)
-{
-        struct wh *w = NULL;
-        int res = open_wh(r, &w, err, errlen);
-        if (res < 0)
-                return res;
-        char *sql = NULL;
-        res = sqlfile_load(job_cfg(r), wh_dialect(w), file, &sql, err, errlen);
-        if (res == 0)
-                res = wh_begin(w, err, errlen);
-        if (res == 0) {
-                char msg[512] = "";
-                res = wh_exec(w, sql, msg, sizeof(msg));
-                if (res == 0)
-                        res = wh_commit(w, msg, sizeof(msg));
-                if (res < 0) {
-                        wh_rollback(w);
-                        snprintf(err, errlen, "%s/%s: %s", wh_dialect(w), file, msg);
-                }
-        }
-        free(sql);
-        close_wh(r, w);
-        return res;
-}
-
-static int create_tables_work(struct step_run *r, char *err, size_t errlen)
-{
-        return run_script(r, "create_tables.sql", err, errlen);
-}
-
-static int transform_work(struct step_run *r, char *err, size_t errlen)
-{
-        return run_script(r, "transform.sql", err, errlen);
-}
-
-static int start_create_tables(struct step_run *r)
-{
-        return start_work(r, create_tables_work);
-}
-
-static int start_transform(struct step_run *r)
-{
-        return start_work(r, transform_work);
-}
-
-/* ---- load ---- */
-
-static void on_load_error(void *userdata, const struct load_error *e)
-{
-        struct step_run *r = userdata;
-        if (!r->load_errors)
-                r->load_errors = json_array();
-        if (json_array_size(r->load_errors) >= 1000) /* the first thousand tell the story */
-                return;
-        json_array_append_new(
-            r->load_errors,
-            json_pack("{s:o, s:I, s:o, s:o, s:I, s:o, s:o, s:i, s:o}", "filename",
-                      proto_json_text(e->filename), "line_number", (json_int_t)e->line_number,
-                      "colname", proto_json_text(e->colname), "type", proto_json_text(e->type),
-                      "position", (json_int_t)e->position, "raw_line", proto_json_text(e->raw_line),
-                      "raw_field_value", proto_json_text(e->raw_field_value), "err_code",
-                      e->err_code, "err_reason", proto_json_text(e->err_reason)));
-}
-
-/* Whether statement idx of this job committed already. */
-static int copy_done(struct wh *w, int64_t job, size_t idx, bool *ret, char *err, size_t errlen)
-{
-        char sql[256];
-        snprintf(sql, sizeof(sql),
-                 "SELECT COUNT(*) FROM etld_copies WHERE job_id = %lld AND stmt = %zu",
-                 (long long)job, idx);
-        json_t *rows = NULL;
-        int res = wh_query(w, sql, &rows, err, errlen);
-        if (res < 0)
-                return res;
-        *ret = json_integer_value(json_array_get(json_array_get(rows, 0), 0)) > 0;
-        json_decref(rows);
-        return 0;
-}
-
-static const struct source_ctx *load_source_ctx(struct step_run *r)
-{
-        return st(r) ? st(r)->ctx : NULL;
-}
-
 /* Trouble that outlasted the S3 client's own retries may pass: the network,
  * or a retryable answer (5xx, throttling) that the client gave up on, which
  * its message says ("..., giving up after N attempts"). */
@@ -451,80 +538,6 @@ static bool s3_transient(int res, const char *err)
         return res == -ETIMEDOUT || res == -ECONNRESET || res == -ECONNREFUSED ||
                res == -ECONNABORTED || res == -EHOSTUNREACH || res == -ENETUNREACH ||
                res == -EPIPE || (res == -EREMOTEIO && strstr(err, "giving up after"));
-}
-
-static int load_work(struct step_run *r, char *err, size_t errlen);
-static void start_planning(struct step_run *r);
-
-static void load_creds(struct step_run *r, struct awsenv *env, int err, const char *msg)
-{
-        struct etl_step *ls = st(r);
-        ls->env = env;
-        if (err < 0) {
-                etl_step_free(r);
-                step_done(r, err, err == -ETIMEDOUT || err == -EHOSTUNREACH, "%s", msg);
-                return;
-        }
-        int res = awsenv_s3_client(r, env, NULL, &ls->client);
-        if (res == 0)
-                res = source_s3_ctx_new(r->loop, ls->client, r, &ls->ctx);
-        if (res < 0) {
-                etl_step_free(r);
-                step_done(r, res, false, "cannot set up the S3 client: %s", strerror(-res));
-                return;
-        }
-        start_planning(r);
-}
-
-/* Worker thread: the objects this job loads (etlplan.h), and their
- * manifests in STATE_DIR/manifests. */
-static int plan_work(struct step_run *r, char *err, size_t errlen)
-{
-        struct wh *w = NULL;
-        struct confine *roots = NULL;
-        int res = job_roots(r, AUTHZ_DATA_ROOTS, &roots, err, errlen);
-        if (res == 0)
-                res = open_wh(r, &w, err, errlen);
-        if (res < 0) {
-                confine_free(roots);
-                return res;
-        }
-        res = etlplan_get(w, r->job_id, job_cfg(r), &st(r)->ledger, load_source_ctx(r), roots,
-                          &st(r)->plan, err, errlen);
-        confine_free(roots);
-        close_wh(r, w);
-        if (res == 0 && !st(r)->redshift) {
-                char dir[4096];
-                util_setf(dir, sizeof(dir), "%s/manifests", r->state_dir);
-                res = etlplan_write_manifests(st(r)->plan, dir, r->job_id, err, errlen);
-        }
-        if (res < 0 && load_source_ctx(r) && s3_transient(res, err))
-                r->transient = true;
-        return res;
-}
-
-static void loaded(struct step_run *r, int result);
-
-/* Loop thread: points copy.sql's sources at the plan's manifests and runs
- * the COPYs. */
-static void copy_planned(struct step_run *r)
-{
-        struct etl_step *s = st(r);
-        char msg[512];
-        int res = 0;
-        for (int i = 0; res == 0 && i < ETLPLAN_SOURCES; i++) {
-                char key[32];
-                util_setf(key, sizeof(key), "s3.%s", etlplan_sources[i]);
-                res = supply(r, key, s->plan->manifest[i], msg, sizeof(msg));
-        }
-        if (res == 0)
-                res = supply(r, "etl.mode", s->plan->mode, msg, sizeof(msg));
-        if (res == 0)
-                res = s->redshift ? step_work_then(r, load_work, loaded) : step_work(r, load_work);
-        if (res < 0) {
-                etl_step_free(r);
-                step_done(r, res, false, "cannot start the load: %s", strerror(-res));
-        }
 }
 
 /* Redshift: s3://BUCKET/etld/manifests/job-N-SOURCE.manifest */
@@ -549,152 +562,6 @@ static int manifest_names(struct step_run *r, const char *bucket)
         return 0;
 }
 
-static void manifest_put(struct s3_req *req, const struct s3_result *res, void *ud)
-{
-        struct step_run *r = ud;
-        struct etl_step *s = st(r);
-        if (res->err < 0 && s->s3_err == 0) {
-                s->s3_err = res->err;
-                util_setf(s->s3_msg, sizeof(s->s3_msg),
-                          "cannot put the COPY manifest on S3: %s", res->msg);
-        }
-        if (--s->s3_pending > 0)
-                return;
-        if (s->s3_err < 0) {
-                int err = s->s3_err;
-                bool transient = s3_transient(err, s->s3_msg);
-                char msg[sizeof(s->s3_msg)];
-                util_setf(msg, sizeof(msg), "%s", s->s3_msg);
-                etl_step_free(r);
-                step_done(r, err, transient, "%s", msg);
-                return;
-        }
-        copy_planned(r);
-}
-
-/* Loop thread: Redshift's COPY reads its manifest from S3, so each goes to
- * the project bucket first. */
-static void put_manifests(struct step_run *r)
-{
-        struct etl_step *s = st(r);
-        const char *bucket = cfg_get(r->cfg, "stage", "bucket");
-        if (!bucket || !*bucket) {
-                etl_step_free(r);
-                step_done(r, -EINVAL, false,
-                          "stage.bucket is empty: Redshift's COPY reads the list of objects to "
-                          "load (a manifest) from S3, and etld puts it in the project bucket, "
-                          "under etld/manifests/");
-                return;
-        }
-        int res = manifest_names(r, bucket);
-        s->s3_pending = 1; /* held until every put is sent */
-        for (int i = 0; res == 0 && i < ETLPLAN_SOURCES; i++) {
-                if (s->plan->count[i] == 0)
-                        continue;
-                char *text = s->manifest_text[i] = etlplan_manifest_json(s->plan, i);
-                if (!text) {
-                        res = -ENOMEM;
-                        break;
-                }
-                struct s3_put_opts o = { .data = text, .len = strlen(text),
-                                         .content_type = "application/json" };
-                struct s3_cb cb = { manifest_put, r, r };
-                s->s3_pending++;
-                res = s3_put_object(s->client, bucket, s->manifest_key[i], &o, &cb, NULL);
-                if (res < 0)
-                        s->s3_pending--;
-        }
-        if (res < 0 && s->s3_err == 0) {
-                s->s3_err = res;
-                util_setf(s->s3_msg, sizeof(s->s3_msg), "cannot put the COPY manifest on S3: %s",
-                          strerror(-res));
-        }
-        struct s3_result none = { 0 };
-        manifest_put(NULL, &none, r); /* releases the hold */
-}
-
-static void manifests_deleted(struct s3_req *req, const struct s3_result *res, void *ud)
-{
-        struct step_run *r = ud;
-        if (res->err < 0)
-                log_warning("etl", "job %lld: cannot delete the COPY manifests from S3: %s",
-                            (long long)r->job_id, res->msg);
-        int result = st(r)->load_result;
-        bool transient = r->transient;
-        etl_step_free(r);
-        step_done(r, result, transient, NULL);
-}
-
-/* Loop thread, after Redshift's COPYs: the manifests go, then the step ends
- * with the COPYs' result. */
-static void loaded(struct step_run *r, int result)
-{
-        struct etl_step *s = st(r);
-        s->load_result = result;
-        const char *keys[ETLPLAN_SOURCES];
-        size_t n = 0;
-        for (int i = 0; i < ETLPLAN_SOURCES; i++)
-                if (s->plan->count[i] > 0 && s->manifest_key[i])
-                        keys[n++] = s->manifest_key[i];
-        struct s3_cb cb = { manifests_deleted, r, r };
-        struct s3_result none = { 0 };
-        if (n == 0 || s3_delete_objects(s->client, cfg_get(r->cfg, "stage", "bucket"), keys, n,
-                                        &cb, NULL) < 0)
-                manifests_deleted(NULL, &none, r);
-}
-
-/* Loop thread: says what the plan is, puts Redshift's manifests on S3, and
- * loads. */
-static void planned(struct step_run *r, int result)
-{
-        struct etl_step *s = st(r);
-        if (result < 0) {
-                char msg[sizeof(r->error)];
-                util_setf(msg, sizeof(msg), "%s", r->error);
-                etl_step_free(r);
-                step_done(r, result, r->transient, "%s", msg);
-                return;
-        }
-        if (!r->outputs)
-                r->outputs = json_object();
-        if (!r->events)
-                r->events = json_array();
-        json_object_set_new(r->outputs, "mode", json_string(s->plan->mode));
-        json_object_set_new(r->outputs, "plan", json_string(s->plan->reason));
-        json_array_append_new(r->events, json_sprintf("%s run: %s", s->plan->mode,
-                                                      s->plan->reason));
-        if (s->redshift)
-                put_manifests(r);
-        else
-                copy_planned(r);
-}
-
-static void start_planning(struct step_run *r)
-{
-        int res = step_work_then(r, plan_work, planned);
-        if (res < 0) {
-                etl_step_free(r);
-                step_done(r, res, false, "cannot start the load: %s", strerror(-res));
-        }
-}
-
-/* Redshift's COPY: the statement as it is, then the number of rows it
- * loaded (pg_last_copy_count(), for progress and etld_copies). */
-static int redshift_copy(struct step_run *r, struct wh *w, const char *stmt, char *err,
-                         size_t errlen)
-{
-        int res = wh_exec(w, stmt, err, errlen);
-        json_t *rows = NULL;
-        if (res == 0)
-                res = wh_query(w, "SELECT pg_last_copy_count()", &rows, err, errlen);
-        if (res == 0) {
-                json_int_t n = json_integer_value(json_array_get(json_array_get(rows, 0), 0));
-                atomic_fetch_add(&r->progress.rows, (uint64_t)(n > 0 ? n : 0));
-        }
-        json_decref(rows);
-        return res;
-}
-
 /* STL_LOAD_ERRORS' text columns are CHAR(n): blank-padded. */
 static const char *rtrim(json_t *v, char *buf, size_t size)
 {
@@ -706,39 +573,6 @@ static const char *rtrim(json_t *v, char *buf, size_t size)
                 n--;
         util_setf(buf, size, "%.*s", (int)n, t);
         return buf;
-}
-
-/* After a failed COPY (rolled back): its rows of STL_LOAD_ERRORS (found by
- * wh_load_errors, see warehouse/wh_pg.c) become the job's load errors.  Best
- * effort: the COPY's own error is what fails the step. */
-static void redshift_load_errors(struct step_run *r, struct wh *w)
-{
-        json_t *rows = NULL;
-        char msg[512];
-        if (wh_load_errors(w, &rows, msg, sizeof(msg)) < 0) {
-                log_warning("etl", "job %lld: cannot read stl_load_errors: %s",
-                            (long long)r->job_id, msg);
-                return;
-        }
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row)
-        {
-                char file[1024], col[256], type[64], line[1100], value[1100], reason[256];
-                struct load_error e = {
-                        .filename = rtrim(json_array_get(row, 0), file, sizeof(file)),
-                        .line_number = (uint64_t)json_integer_value(json_array_get(row, 1)),
-                        .colname = rtrim(json_array_get(row, 2), col, sizeof(col)),
-                        .type = rtrim(json_array_get(row, 3), type, sizeof(type)),
-                        .position = (uint64_t)json_integer_value(json_array_get(row, 4)),
-                        .raw_line = rtrim(json_array_get(row, 5), line, sizeof(line)),
-                        .raw_field_value = rtrim(json_array_get(row, 6), value, sizeof(value)),
-                        .err_code = (int)json_integer_value(json_array_get(row, 7)),
-                        .err_reason = rtrim(json_array_get(row, 8), reason, sizeof(reason)),
-                };
-                on_load_error(r, &e);
-        }
-        json_decref(rows);
 }
 
 /* Whether a COPY statement has the MANIFEST option. */
@@ -762,108 +596,710 @@ static bool uses_s3(const struct cfg *c)
         return false;
 }
 
-static void cancel_load(struct step_run *r)
+/* The first value of a query's first row as a number (PostgreSQL's
+ * BIGINT may come back as text). */
+static long long first_int(const struct wh_result *res)
 {
-        cancel_sql(r);
-        if (load_source_ctx(r))
-                source_s3_ctx_cancel(st(r)->ctx);
+        json_t *v = json_array_get(json_array_get(res->rows, 0), 0);
+        long long n = 0;
+        if (json_is_string(v))
+                return util_parse_ll(json_string_value(v), &n) == 0 ? n : 0;
+        return (long long)json_integer_value(v);
 }
 
-static int load_work(struct step_run *r, char *err, size_t errlen)
+/* Prepares (loop thread), then opens the warehouse and goes on with then;
+ * a preparation error ends the step at once with its message. */
+static int start_step(struct step_run *r, const char *file, etl_then then)
 {
-        struct wh *w = NULL;
-        struct confine *roots = NULL;
-        int res = job_roots(r, AUTHZ_LOAD_ROOTS, &roots, err, errlen);
-        if (res == 0)
-                res = open_wh(r, &w, err, errlen);
+        char msg[1024];
+        int res = prepare(r, msg, sizeof(msg));
         if (res < 0) {
-                confine_free(roots);
-                return res;
+                step_done(r, res, false, "%s", msg);
+                return 0;
         }
-        bool redshift = strcmp(wh_dialect(w), "redshift") == 0;
-        char *sql = NULL;
-        char **stmts = NULL;
-        size_t n = 0;
-        res = sqlfile_load(job_cfg(r), wh_dialect(w), "copy.sql", &sql, err, errlen);
-        if (res == 0)
-                res = sqlfile_split(sql, &stmts, &n);
+        st(r)->file = file;
+        open_wh(st(r), then);
+        return 0;
+}
+
+/* ---- create-tables, transform: a whole SQL file in one transaction ---- */
+
+static void script_failed(struct etl_step *s, const struct wh_result *res)
+{
+        wh_rollback(s->w, NULL, NULL);
+        finish(s, res->err, false, "%s/%s: %s", wh_dialect(s->w), s->file, res->msg);
+}
+
+static void script_committed(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                script_failed(s, res);
+                return;
+        }
+        finish(s, 0, false, NULL);
+}
+
+static void script_ran(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                script_failed(s, res);
+                return;
+        }
+        call(s, script_committed, wh_commit(s->w, on_wh, s));
+}
+
+static void script_begun(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                finish(s, res->err, false, "%s", res->msg);
+                return;
+        }
+        call(s, script_ran, wh_exec(s->w, s->sql, on_wh, s));
+}
+
+static void script_read(struct etl_step *s)
+{
+        if (s->work_res < 0) {
+                finish(s, s->work_res, false, "%s", s->work_msg);
+                return;
+        }
+        call(s, script_begun, wh_begin(s->w, on_wh, s));
+}
+
+static void script_open(struct etl_step *s)
+{
+        pool(s, sql_work, script_read);
+}
+
+static int start_create_tables(struct step_run *r)
+{
+        return start_step(r, "create_tables.sql", script_open);
+}
+
+static int start_transform(struct step_run *r)
+{
+        return start_step(r, "transform.sql", script_open);
+}
+
+/* ---- check ---- */
+
+static void check_next(struct etl_step *s);
+
+static void check_row(struct etl_step *s, const struct wh_result *res)
+{
+        const char *dialect = wh_dialect(s->w);
+        if (res->err < 0) {
+                finish(s, res->err, false, "%s/check.sql statement %zu: %s", dialect, s->i + 1,
+                       res->msg);
+                return;
+        }
+        json_t *row = json_array_get(res->rows, 0);
+        json_t *name = json_array_get(row, 0), *ok = json_array_get(row, 1),
+               *detail = json_array_get(row, 2);
+        if (json_array_size(res->rows) != 1 || !json_is_string(name) || !json_is_integer(ok) ||
+            !json_is_string(detail)) {
+                finish(s, -EINVAL, false,
+                       "%s/check.sql statement %zu must return one row (name, ok, detail)",
+                       dialect, s->i + 1);
+                return;
+        }
+        bool passed = json_integer_value(ok) != 0;
+        step_check_result(s->r, json_string_value(name), passed, json_string_value(detail));
+        if (!passed && s->failed++ == 0) {
+                util_setf(s->first_failed, sizeof(s->first_failed), "%s",
+                          json_string_value(name));
+                util_setf(s->first_detail, sizeof(s->first_detail), "%s",
+                          json_string_value(detail));
+        }
+        s->i++;
+        check_next(s);
+}
+
+static void check_next(struct etl_step *s)
+{
+        if (s->i < s->n) {
+                call(s, check_row, wh_query(s->w, s->stmts[s->i], on_wh, s));
+                return;
+        }
+        if (s->failed) {
+                finish(s, -EPROTO, false,
+                       "%zu of %zu checks failed, first: %s (%s); nothing was published",
+                       s->failed, s->n, s->first_failed, s->first_detail);
+                return;
+        }
+        finish(s, 0, false, NULL);
+}
+
+static void check_read(struct etl_step *s)
+{
+        if (s->work_res < 0) {
+                finish(s, s->work_res, false, "%s", s->work_msg);
+                return;
+        }
+        s->i = 0;
+        check_next(s);
+}
+
+static void check_open(struct etl_step *s)
+{
+        pool(s, sql_work, check_read);
+}
+
+static int start_check(struct step_run *r)
+{
+        return start_step(r, "check.sql", check_open);
+}
+
+/* ---- publish ---- */
+
+/* The objects the publish took go to the engine for the journal's ledger. */
+static void plan_read(void *ud, int err, const char *msg, struct etl_plan *plan)
+{
+        struct etl_step *s = ud;
+        s->planning = NULL;
+        if (err < 0 && err != -ENOENT) { /* Redshift reads its prefixes itself: no plan */
+                s->fail(s, err, false, msg);
+                return;
+        }
+        const char *mode = plan ? plan->mode : cfg_get(job_cfg(s->r), "etl", "mode");
+        json_t *none = plan ? NULL : json_array();
+        step_published(s->r, s->ledger_target, mode, plan ? plan->objects : none);
+        json_decref(none);
+        step_event(s->r, "%s %s publish of %s", s->published_before ? "found the" : "made the",
+                   mode, s->ledger_target);
+        etlplan_free(plan);
+        finish(s, 0, false, NULL);
+}
+
+static void publish_read_plan(struct etl_step *s)
+{
+        int rc = etlplan_read(s->w, s->r->job_id, plan_read, s, &s->planning);
+        if (rc < 0)
+                finish(s, rc, false, "cannot read the plan: %s", strerror(-rc));
+}
+
+static void publish_failed(struct etl_step *s, const struct wh_result *res)
+{
+        wh_rollback(s->w, NULL, NULL);
+        finish(s, res->err, false, "%s/publish.sql: %s", wh_dialect(s->w), res->msg);
+}
+
+static void publish_committed(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                publish_failed(s, res);
+                return;
+        }
+        publish_read_plan(s);
+}
+
+static void publish_marked(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                publish_failed(s, res);
+                return;
+        }
+        call(s, publish_committed, wh_commit(s->w, on_wh, s));
+}
+
+static void publish_ran(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                publish_failed(s, res);
+                return;
+        }
+        const char *mode = cfg_get(job_cfg(s->r), "etl", "mode");
+        char mark[256], when[32] = "1970-01-01 00:00:00";
+        time_t now = time(NULL);
+        struct tm tm;
+        if (gmtime_r(&now, &tm))
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        util_setf(mark, sizeof(mark),
+                  "INSERT INTO etld_publishes (job_id, mode, published_at) "
+                  "VALUES (%lld, '%s', '%s')",
+                  (long long)s->r->job_id,
+                  strcmp(mode, "incremental") == 0 ? "incremental" : "full", when);
+        call(s, publish_marked, wh_exec(s->w, mark, on_wh, s));
+}
+
+static void publish_begun(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                publish_failed(s, res);
+                return;
+        }
+        call(s, publish_ran, wh_exec(s->w, s->sql, on_wh, s));
+}
+
+static void publish_sql_read(struct etl_step *s)
+{
+        if (s->work_res < 0) {
+                finish(s, s->work_res, false, "%s", s->work_msg);
+                return;
+        }
+        call(s, publish_begun, wh_begin(s->w, on_wh, s));
+}
+
+/* Whether the job published already (its row in etld_publishes): a publish
+ * that committed before a crash is found, not made again. */
+static void publish_found(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                finish(s, res->err, false, "%s", res->msg);
+                return;
+        }
+        s->published_before = first_int(res) > 0;
+        if (s->published_before)
+                publish_read_plan(s);
+        else
+                pool(s, sql_work, publish_sql_read);
+}
+
+static void publish_open(struct etl_step *s)
+{
+        char sql[128];
+        util_setf(sql, sizeof(sql), "SELECT COUNT(*) FROM etld_publishes WHERE job_id = %lld",
+                  (long long)s->r->job_id);
+        call(s, publish_found, wh_query(s->w, sql, on_wh, s));
+}
+
+static int start_publish(struct step_run *r)
+{
+        return start_step(r, "publish.sql", publish_open);
+}
+
+/* ---- load ---- */
+
+static void on_load_error(void *userdata, const struct load_error *e)
+{
+        step_load_error(userdata, e);
+}
+
+static void copies_end(struct etl_step *s, int err, bool transient, const char *msg);
+
+/* After the manifests exist, a failure goes through their removal. */
+static void load_fail(struct etl_step *s, int err, bool transient, const char *msg)
+{
+        copies_end(s, err, transient, msg);
+}
+
+static void copy_next(struct etl_step *s);
+
+/* Rows of STL_LOAD_ERRORS for the failed COPY (found by wh_load_errors) become
+ * the job's load errors.  Best effort: the COPY's own error fails the step. */
+static void rs_load_errors(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0)
+                log_warning("etl", "job %lld: cannot read stl_load_errors: %s",
+                            (long long)s->r->job_id, res->msg);
+        size_t i;
+        json_t *row;
+        json_array_foreach(res->rows, i, row)
+        {
+                char file[1024], col[256], type[64], line[1100], value[1100], reason[256];
+                struct load_error e = {
+                        .filename = rtrim(json_array_get(row, 0), file, sizeof(file)),
+                        .line_number = (uint64_t)json_integer_value(json_array_get(row, 1)),
+                        .colname = rtrim(json_array_get(row, 2), col, sizeof(col)),
+                        .type = rtrim(json_array_get(row, 3), type, sizeof(type)),
+                        .position = (uint64_t)json_integer_value(json_array_get(row, 4)),
+                        .raw_line = rtrim(json_array_get(row, 5), line, sizeof(line)),
+                        .raw_field_value = rtrim(json_array_get(row, 6), value, sizeof(value)),
+                        .err_code = (int)json_integer_value(json_array_get(row, 7)),
+                        .err_reason = rtrim(json_array_get(row, 8), reason, sizeof(reason)),
+                };
+                step_load_error(s->r, &e);
+        }
+        copies_end(s, s->load_result, s->load_transient, s->load_msg);
+}
+
+/* A COPY failed: its transaction is rolled back (on Redshift, its rows of
+ * STL_LOAD_ERRORS are read first... after the rollback, as they outlive it). */
+static void copy_failed(struct etl_step *s, int err, const char *msg)
+{
+        struct step_run *r = s->r;
+        if (err != -ECANCELED && !s->cancelled)
+                wh_rollback(s->w, NULL, NULL);
+        /* rows of a rolled back COPY are not in the warehouse */
+        atomic_store(&r->progress.rows, s->rows_before);
+        bool transient = s->ctx && s3_transient(err, msg);
+        if (!s->redshift || err == -ECANCELED || err == -EAGAIN || s->cancelled) {
+                copies_end(s, err, transient, msg);
+                return;
+        }
+        s->load_result = err;
+        s->load_transient = transient;
+        util_setf(s->load_msg, sizeof(s->load_msg), "%s", msg);
+        s->next = rs_load_errors;
+        int rc = wh_load_errors(s->w, on_wh, s);
+        if (rc < 0) {
+                log_warning("etl", "job %lld: cannot read stl_load_errors: %s",
+                            (long long)r->job_id, strerror(-rc));
+                copies_end(s, err, transient, msg);
+        }
+}
+
+static void copy_committed(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                copy_failed(s, res->err, res->msg);
+                return;
+        }
+        s->i++;
+        copy_next(s);
+}
+
+static void copy_marked(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                copy_failed(s, res->err, res->msg);
+                return;
+        }
+        call(s, copy_committed, wh_commit(s->w, on_wh, s));
+}
+
+/* The COPY's etld_copies row, in its transaction. */
+static void copy_mark(struct etl_step *s)
+{
+        char mark[256];
+        util_setf(mark, sizeof(mark),
+                  "INSERT INTO etld_copies (job_id, stmt, rows) VALUES (%lld, %zu, %llu)",
+                  (long long)s->r->job_id, s->i,
+                  (unsigned long long)(atomic_load(&s->r->progress.rows) - s->rows_before));
+        call(s, copy_marked, wh_exec(s->w, mark, on_wh, s));
+}
+
+static void loaded(void *userdata, int result, const char *msg)
+{
+        struct etl_step *s = userdata;
+        s->load = NULL;
+        s->req.statement = NULL; /* done came */
+        if (result < 0) {
+                copy_failed(s, result, msg);
+                return;
+        }
+        copy_mark(s);
+}
+
+/* Redshift's COPY: the statement as it is, then the number of rows it
+ * loaded (pg_last_copy_count(), for progress and etld_copies). */
+static void rs_counted(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                copy_failed(s, res->err, res->msg);
+                return;
+        }
+        long long n = first_int(res);
+        atomic_fetch_add(&s->r->progress.rows, (uint64_t)(n > 0 ? n : 0));
+        copy_mark(s);
+}
+
+static void rs_copied(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                copy_failed(s, res->err, res->msg);
+                return;
+        }
+        call(s, rs_counted, wh_query(s->w, "SELECT pg_last_copy_count()", on_wh, s));
+}
+
+static void copy_begun(struct etl_step *s, const struct wh_result *res)
+{
+        struct step_run *r = s->r;
+        if (res->err < 0) {
+                copies_end(s, res->err, false, res->msg);
+                return;
+        }
+        s->rows_before = atomic_load(&r->progress.rows);
+        const char *stmt = s->stmts[s->i];
+        if (s->redshift) {
+                call(s, rs_copied, wh_exec(s->w, stmt, on_wh, s));
+                return;
+        }
+        s->req = (struct load_request){
+                .statement = stmt,
+                .wh = s->w,
+                .loop = r->loop,
+                .progress = &r->progress,
+                .batch_rows = (size_t)cfg_get_int(r->cfg, "load", "batch_rows"),
+                .concurrency = (unsigned)cfg_get_int(r->cfg, "load", "concurrency"),
+                .source_ctx = s->ctx,
+                .object_column = "etld_object",
+                .file_roots = s->load_roots,
+                .on_error = on_load_error,
+                .userdata = r,
+        };
+        struct load *l = NULL;
+        int rc = load_start(&s->req, loaded, &l);
+        if (rc < 0) {
+                copy_failed(s, rc, "cannot start the COPY");
+                return;
+        }
+        if (s->req.statement) /* done has not come yet */
+                s->load = l;
+}
+
+/* Whether statement i of this job committed already. */
+static void copy_checked(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                copies_end(s, res->err, false, res->msg);
+                return;
+        }
+        if (first_int(res) > 0) {
+                s->i++;
+                copy_next(s);
+                return;
+        }
+        const char *stmt = s->stmts[s->i];
+        int src = etlplan_source_of(s->plan, stmt);
+        if (src >= 0 && s->plan->count[src] == 0) { /* nothing new under that source */
+                s->i++;
+                copy_next(s);
+                return;
+        }
+        if (src >= 0 && !copy_reads_manifest(stmt)) {
+                char msg[512];
+                util_setf(msg, sizeof(msg),
+                          "%s/copy.sql statement %zu reads {s3.%s} without MANIFEST: etld "
+                          "reads each source through a manifest of the objects it planned; "
+                          "add MANIFEST to the statement",
+                          wh_dialect(s->w), s->i + 1, etlplan_sources[src]);
+                copies_end(s, -EINVAL, false, msg);
+                return;
+        }
+        call(s, copy_begun, wh_begin(s->w, on_wh, s));
+}
+
+static void copy_next(struct etl_step *s)
+{
+        if (s->i == s->n) {
+                copies_end(s, 0, false, NULL);
+                return;
+        }
+        char sql[256];
+        util_setf(sql, sizeof(sql),
+                  "SELECT COUNT(*) FROM etld_copies WHERE job_id = %lld AND stmt = %zu",
+                  (long long)s->r->job_id, s->i);
+        call(s, copy_checked, wh_query(s->w, sql, on_wh, s));
+}
+
+static void copies_table(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                copies_end(s, res->err, false, res->msg);
+                return;
+        }
+        s->i = 0;
+        copy_next(s);
+}
+
+static void copies_read(struct etl_step *s)
+{
+        if (s->work_res < 0) {
+                copies_end(s, s->work_res, false, s->work_msg);
+                return;
+        }
         /* etld's own bookkeeping, not part of the schema: which COPYs of
          * which job have committed. */
-        if (res == 0)
-                res = wh_exec(w,
-                              "CREATE TABLE IF NOT EXISTS etld_copies (job_id INTEGER NOT NULL, "
-                              "stmt INTEGER NOT NULL, rows INTEGER NOT NULL, "
-                              "PRIMARY KEY (job_id, stmt))",
-                              err, errlen);
-        for (size_t i = 0; res == 0 && i < n; i++) {
-                bool done = false;
-                res = copy_done(w, r->job_id, i, &done, err, errlen);
-                if (res < 0 || done)
-                        continue;
-                struct etl_plan *plan = st(r)->plan;
-                int src = plan ? etlplan_source_of(plan, stmts[i]) : -1;
-                if (src >= 0 && plan->count[src] == 0)
-                        continue; /* nothing new under that source */
-                if (src >= 0 && !copy_reads_manifest(stmts[i])) {
-                        snprintf(err, errlen,
-                                 "%s/copy.sql statement %zu reads {s3.%s} without MANIFEST: "
-                                 "etld reads each source through a manifest of the objects "
-                                 "it planned; add MANIFEST to the statement",
-                                 wh_dialect(w), i + 1, etlplan_sources[src]);
-                        res = -EINVAL;
-                        break;
-                }
-                res = wh_begin(w, err, errlen);
-                if (res < 0)
-                        break;
-                uint64_t rows_before = atomic_load(&r->progress.rows);
-                if (redshift) {
-                        res = redshift_copy(r, w, stmts[i], err, errlen);
-                } else {
-                        struct load_request req = {
-                                .statement = stmts[i],
-                                .wh = w,
-                                .cancel = &r->cancel,
-                                .progress = &r->progress,
-                                .batch_rows = (size_t)cfg_get_int(r->cfg, "load", "batch_rows"),
-                                .concurrency =
-                                        (unsigned)cfg_get_int(r->cfg, "load", "concurrency"),
-                                .source_ctx = load_source_ctx(r),
-                                .file_roots = roots,
-                                .object_column = "etld_object",
-                                .on_error = on_load_error,
-                                .userdata = r,
-                        };
-                        res = load_run(&req, err, errlen);
-                }
-                if (res == 0) {
-                        char mark[256];
-                        snprintf(mark, sizeof(mark),
-                                 "INSERT INTO etld_copies (job_id, stmt, rows) "
-                                 "VALUES (%lld, %zu, %llu)",
-                                 (long long)r->job_id, i,
-                                 (unsigned long long)(atomic_load(&r->progress.rows) -
-                                                      rows_before));
-                        res = wh_exec(w, mark, err, errlen);
-                }
-                if (res == 0)
-                        res = wh_commit(w, err, errlen);
-                if (res < 0) {
-                        wh_rollback(w);
-                        /* rows of a rolled back COPY are not in the warehouse */
-                        atomic_store(&r->progress.rows, rows_before);
-                        if (redshift && res != -ECANCELED && res != -EAGAIN)
-                                redshift_load_errors(r, w);
-                }
+        call(s, copies_table,
+             wh_exec(s->w,
+                     "CREATE TABLE IF NOT EXISTS etld_copies (job_id INTEGER NOT NULL, "
+                     "stmt INTEGER NOT NULL, rows INTEGER NOT NULL, PRIMARY KEY (job_id, stmt))",
+                     on_wh, s));
+}
+
+/* Points copy.sql's sources at the plan's manifests and reads it. */
+static void copy_planned(struct etl_step *s)
+{
+        char msg[512] = "";
+        int res = s->work_res;
+        if (res < 0)
+                util_setf(msg, sizeof(msg), "%s", s->work_msg);
+        for (int i = 0; res == 0 && i < ETLPLAN_SOURCES; i++) {
+                char key[32];
+                util_setf(key, sizeof(key), "s3.%s", etlplan_sources[i]);
+                res = supply(s->r, key, s->plan->manifest[i], msg, sizeof(msg));
         }
-        sqlfile_free_list(stmts);
-        free(sql);
-        close_wh(r, w);
-        confine_free(roots);
-        etlplan_remove_manifests(st(r)->plan);
-        if (res < 0 && load_source_ctx(r) && s3_transient(res, err))
-                r->transient = true;
-        return res;
+        if (res == 0)
+                res = supply(s->r, "etl.mode", s->plan->mode, msg, sizeof(msg));
+        if (res < 0) {
+                copies_end(s, res, false, msg);
+                return;
+        }
+        pool(s, sql_work, copies_read);
+}
+
+/* Pool job: the manifests in STATE_DIR/manifests. */
+static int manifests_work(struct etl_step *s, char *err, size_t errlen)
+{
+        char dir[4096];
+        util_setf(dir, sizeof(dir), "%s/manifests", s->r->state_dir);
+        return etlplan_write_manifests(s->plan, dir, s->r->job_id, err, errlen);
+}
+
+/* Pool job: and away with them. */
+static int unlink_work(struct etl_step *s, char *err, size_t errlen)
+{
+        (void)err;
+        (void)errlen;
+        etlplan_remove_manifests(s->plan);
+        return 0;
+}
+
+static void load_finish(struct etl_step *s)
+{
+        finish(s, s->load_result, s->load_transient, "%s", s->load_msg);
+}
+
+static void manifests_deleted(struct s3_req *req, const struct s3_result *res, void *ud)
+{
+        (void)req;
+        struct etl_step *s = ud;
+        if (res->err < 0)
+                log_warning("etl", "job %lld: cannot delete the COPY manifests from S3: %s",
+                            (long long)s->r->job_id, res->msg);
+        load_finish(s);
+}
+
+/* The COPYs are over (err: how): the manifests go (Redshift's from S3),
+ * then the step ends with the COPYs' result. */
+static void copies_end(struct etl_step *s, int err, bool transient, const char *msg)
+{
+        s->fail = fail_finish;
+        s->load_result = err;
+        s->load_transient = transient;
+        util_setf(s->load_msg, sizeof(s->load_msg), "%s", msg && err < 0 ? msg : "");
+        s->cleaning = true;
+        if (!s->redshift) {
+                s->work_res = 0;
+                pool(s, unlink_work, load_finish);
+                return;
+        }
+        const char *keys[ETLPLAN_SOURCES];
+        size_t n = 0;
+        for (int i = 0; i < ETLPLAN_SOURCES; i++)
+                if (s->plan->count[i] > 0 && s->manifest_key[i])
+                        keys[n++] = s->manifest_key[i];
+        struct s3_cb cb = { manifests_deleted, s, s };
+        if (n == 0 || s3_delete_objects(s->client, cfg_get(s->r->cfg, "stage", "bucket"), keys, n,
+                                        &cb, NULL) < 0)
+                load_finish(s);
+}
+
+static void manifest_put(struct s3_req *req, const struct s3_result *res, void *ud)
+{
+        (void)req;
+        struct etl_step *s = ud;
+        if (res->err < 0 && s->s3_err == 0) {
+                s->s3_err = res->err;
+                util_setf(s->s3_msg, sizeof(s->s3_msg), "cannot put the COPY manifest on S3: %s",
+                          res->msg);
+        }
+        if (--s->s3_pending > 0)
+                return;
+        if (s->s3_err < 0) {
+                finish(s, s->s3_err, s3_transient(s->s3_err, s->s3_msg), "%s", s->s3_msg);
+                return;
+        }
+        s->work_res = 0;
+        s->fail = load_fail;
+        copy_planned(s);
+}
+
+/* Redshift's COPY reads its manifest from S3, so each goes to the project
+ * bucket first. */
+static void put_manifests(struct etl_step *s)
+{
+        const char *bucket = cfg_get(s->r->cfg, "stage", "bucket");
+        if (!bucket || !*bucket) {
+                finish(s, -EINVAL, false,
+                       "stage.bucket is empty: Redshift's COPY reads the list of objects to "
+                       "load (a manifest) from S3, and etld puts it in the project bucket, "
+                       "under etld/manifests/");
+                return;
+        }
+        int res = manifest_names(s->r, bucket);
+        s->s3_pending = 1; /* held until every put is sent */
+        for (int i = 0; res == 0 && i < ETLPLAN_SOURCES; i++) {
+                if (s->plan->count[i] == 0)
+                        continue;
+                char *text = s->manifest_text[i] = etlplan_manifest_json(s->plan, i);
+                if (!text) {
+                        res = -ENOMEM;
+                        break;
+                }
+                struct s3_put_opts o = { .data = text,
+                                         .len = strlen(text),
+                                         .content_type = "application/json" };
+                struct s3_cb cb = { manifest_put, s, s };
+                s->s3_pending++;
+                res = s3_put_object(s->client, bucket, s->manifest_key[i], &o, &cb, NULL);
+                if (res < 0)
+                        s->s3_pending--;
+        }
+        if (res < 0 && s->s3_err == 0) {
+                s->s3_err = res;
+                util_setf(s->s3_msg, sizeof(s->s3_msg), "cannot put the COPY manifest on S3: %s",
+                          strerror(-res));
+        }
+        struct s3_result none = { 0 };
+        manifest_put(NULL, &none, s); /* releases the hold */
+}
+
+/* Says what the plan is, puts the manifests where the COPYs read them, and
+ * loads. */
+static void planned(void *ud, int err, const char *msg, struct etl_plan *plan)
+{
+        struct etl_step *s = ud;
+        struct step_run *r = s->r;
+        s->planning = NULL;
+        if (err < 0) {
+                finish(s, err, s->ctx && s3_transient(err, msg), "%s", msg);
+                return;
+        }
+        s->plan = plan;
+        step_output(r, "mode", plan->mode);
+        step_output(r, "plan", plan->reason);
+        step_event(r, "%s run: %s", plan->mode, plan->reason);
+        if (s->redshift) {
+                put_manifests(s);
+                return;
+        }
+        s->fail = load_fail; /* from here on the manifests are removed at the end */
+        pool(s, manifests_work, copy_planned);
+}
+
+/* The objects this job loads (etlplan.h). */
+static void plan_start(struct etl_step *s)
+{
+        s->source_env = (struct source_env){
+                .loop = s->r->loop,
+                .ctx = s->ctx,
+                .roots = s->data_roots,
+        };
+        int rc = etlplan_get(s->w, s->r->job_id, job_cfg(s->r), &s->ledger, &s->source_env,
+                             planned, s, &s->planning);
+        if (rc < 0)
+                finish(s, rc, false, "cannot plan the load: %s", strerror(-rc));
+}
+
+static void load_creds(struct step_run *r, struct awsenv *env, int err, const char *msg)
+{
+        struct etl_step *s = st(r);
+        s->env = env;
+        if (err < 0) {
+                finish(s, err, err == -ETIMEDOUT || err == -EHOSTUNREACH, "%s", msg);
+                return;
+        }
+        int res = awsenv_s3_client(r, env, NULL, &s->client);
+        if (res == 0)
+                res = source_s3_ctx_new(r->loop, s->client, s, &s->ctx);
+        if (res < 0) {
+                finish(s, res, false, "cannot set up the S3 client: %s", strerror(-res));
+                return;
+        }
+        open_wh(s, plan_start);
 }
 
 static int start_load(struct step_run *r)
@@ -879,8 +1315,7 @@ static int start_load(struct step_run *r)
                 s->ledger.objects =
                         journal_ledger_get(r->journal, s->ledger_target, &s->ledger.job);
                 if (!s->ledger.objects) {
-                        etl_step_free(r);
-                        step_done(r, -EIO, true, "cannot read the ledger from the journal");
+                        finish(s, -EIO, true, "cannot read the ledger from the journal");
                         return 0;
                 }
         }
@@ -888,12 +1323,11 @@ static int start_load(struct step_run *r)
          * an S3 client; without the HTTP engine an s3:// source fails
          * naming the source. */
         if (!s->redshift && (!uses_s3(r->cfg) || !r->http)) {
-                start_planning(r);
+                open_wh(s, plan_start);
                 return 0;
         }
         if (!r->http) {
-                etl_step_free(r);
-                step_done(r, -EPROTONOSUPPORT, false, "no HTTP engine for S3");
+                finish(s, -EPROTONOSUPPORT, false, "no HTTP engine for S3");
                 return 0;
         }
         res = awsenv_resolve(r, load_creds);
@@ -902,201 +1336,32 @@ static int start_load(struct step_run *r)
         return res;
 }
 
-/* ---- check ---- */
-
-static int check_work(struct step_run *r, char *err, size_t errlen)
-{
-        struct wh *w = NULL;
-        int res = open_wh(r, &w, err, errlen);
-        if (res < 0)
-                return res;
-        char *sql = NULL;
-        char **stmts = NULL;
-        size_t n = 0;
-        res = sqlfile_load(job_cfg(r), wh_dialect(w), "check.sql", &sql, err, errlen);
-        if (res == 0)
-                res = sqlfile_split(sql, &stmts, &n);
-        json_t *checks = json_array();
-        size_t failed = 0;
-        const char *first_failed = NULL;
-        for (size_t i = 0; res == 0 && i < n; i++) {
-                json_t *rows = NULL;
-                char msg[512];
-                res = wh_query(w, stmts[i], &rows, msg, sizeof(msg));
-                if (res < 0) {
-                        snprintf(err, errlen, "%s/check.sql statement %zu: %s", wh_dialect(w),
-                                 i + 1, msg);
-                        break;
-                }
-                json_t *row = json_array_get(rows, 0);
-                json_t *name = json_array_get(row, 0), *ok = json_array_get(row, 1),
-                       *detail = json_array_get(row, 2);
-                if (json_array_size(rows) != 1 || !json_is_string(name) ||
-                    !json_is_integer(ok) || !json_is_string(detail)) {
-                        snprintf(err, errlen,
-                                 "%s/check.sql statement %zu must return one row "
-                                 "(name, ok, detail)",
-                                 wh_dialect(w), i + 1);
-                        json_decref(rows);
-                        res = -EINVAL;
-                        break;
-                }
-                bool passed = json_integer_value(ok) != 0;
-                json_array_append_new(checks, json_pack("{s:O, s:b, s:O}", "name", name, "ok",
-                                                        passed, "detail", detail));
-                if (!passed) {
-                        failed++;
-                        if (!first_failed)
-                                first_failed = json_string_value(json_object_get(
-                                        json_array_get(checks, json_array_size(checks) - 1),
-                                        "name"));
-                }
-                json_decref(rows);
-        }
-        if (res == 0 && failed)  {
-                json_t *c = json_array_get(checks, 0);
-                size_t i;
-                json_array_foreach(checks, i, c)
-                {
-                        if (!json_is_true(json_object_get(c, "ok"))) {
-                                snprintf(err, errlen,
-                                         "%zu of %zu checks failed, first: %s (%s); nothing "
-                                         "was published",
-                                         failed, json_array_size(checks), first_failed,
-                                         json_string_value(json_object_get(c, "detail")));
-                                break;
-                        }
-                }
-                res = -EPROTO;
-        }
-        r->checks = checks;
-        sqlfile_free_list(stmts);
-        free(sql);
-        close_wh(r, w);
-        return res;
-}
-
-static int start_check(struct step_run *r)
-{
-        return start_work(r, check_work);
-}
-
-/* ---- publish ---- */
-
-/* Whether job published already (its row in etld_publishes). */
-static int published_already(struct wh *w, int64_t job, bool *ret, char *err, size_t errlen)
-{
-        char sql[128];
-        util_setf(sql, sizeof(sql), "SELECT COUNT(*) FROM etld_publishes WHERE job_id = %lld",
-                  (long long)job);
-        json_t *rows = NULL;
-        int res = wh_query(w, sql, &rows, err, errlen);
-        if (res == 0) {
-                json_t *v = json_array_get(json_array_get(rows, 0), 0);
-                *ret = json_is_string(v) ? strcmp(json_string_value(v), "0") != 0
-                                         : json_integer_value(v) > 0;
-        }
-        json_decref(rows);
-        return res;
-}
-
-/* Runs publish.sql and the job's etld_publishes row in one transaction
- * (unless that row exists: a publish that committed before a crash), then
- * hands the objects it took to the engine for the journal's ledger. */
-static int publish_work(struct step_run *r, char *err, size_t errlen)
-{
-        struct wh *w = NULL;
-        int res = open_wh(r, &w, err, errlen);
-        if (res < 0)
-                return res;
-        const char *mode = cfg_get(job_cfg(r), "etl", "mode");
-        bool done = false;
-        char *sql = NULL;
-        res = published_already(w, r->job_id, &done, err, errlen);
-        if (res == 0 && !done)
-                res = sqlfile_load(job_cfg(r), wh_dialect(w), "publish.sql", &sql, err, errlen);
-        if (res == 0 && !done) {
-                char msg[512] = "", mark[256], when[32] = "1970-01-01 00:00:00";
-                time_t now = time(NULL);
-                struct tm tm;
-                if (gmtime_r(&now, &tm))
-                        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-                util_setf(mark, sizeof(mark),
-                          "INSERT INTO etld_publishes (job_id, mode, published_at) "
-                          "VALUES (%lld, '%s', '%s')",
-                          (long long)r->job_id,
-                          strcmp(mode, "incremental") == 0 ? "incremental" : "full", when);
-                res = wh_begin(w, msg, sizeof(msg));
-                if (res == 0)
-                        res = wh_exec(w, sql, msg, sizeof(msg));
-                if (res == 0)
-                        res = wh_exec(w, mark, msg, sizeof(msg));
-                if (res == 0)
-                        res = wh_commit(w, msg, sizeof(msg));
-                if (res < 0) {
-                        wh_rollback(w);
-                        snprintf(err, errlen, "%s/publish.sql: %s", wh_dialect(w), msg);
-                }
-        }
-        struct etl_plan *plan = NULL;
-        if (res == 0) {
-                res = etlplan_read(w, r->job_id, &plan, err, errlen);
-                if (res == -ENOENT) /* Redshift reads its prefixes itself: no plan */
-                        res = 0;
-        }
-        if (res == 0) {
-                json_t *objects = plan ? json_incref(plan->objects) : json_array();
-                r->published = json_pack("{s:s, s:s, s:o}", "target", st(r)->ledger_target,
-                                         "mode", plan ? plan->mode : mode, "objects", objects);
-                if (!r->published)
-                        res = -ENOMEM;
-        }
-        if (res == 0) {
-                if (!r->events)
-                        r->events = json_array();
-                json_array_append_new(r->events,
-                                      json_sprintf("%s %s publish of %s",
-                                                   done ? "found the" : "made the",
-                                                   plan ? plan->mode : mode,
-                                                   st(r)->ledger_target));
-        }
-        etlplan_free(plan);
-        free(sql);
-        close_wh(r, w);
-        return res;
-}
-
-static int start_publish(struct step_run *r)
-{
-        return start_work(r, publish_work);
-}
-
 const struct step_ops step_create_tables = {
         .name = "create-tables",
         .description = "drop and create the staging and star tables",
         .start = start_create_tables,
-        .cancel = cancel_sql,
+        .cancel = etl_cancel,
 };
 
 const struct step_ops step_load = {
         .name = "load",
         .description = "COPY song_data and log_data into the staging tables",
         .start = start_load,
-        .cancel = cancel_load,
+        .cancel = etl_cancel,
 };
 
 const struct step_ops step_transform = {
         .name = "transform",
         .description = "fill songplays, users, songs, artists and time",
         .start = start_transform,
-        .cancel = cancel_sql,
+        .cancel = etl_cancel,
 };
 
 const struct step_ops step_check = {
         .name = "check",
         .description = "data-quality checks of the new rows, before they are published",
         .start = start_check,
-        .cancel = cancel_sql,
+        .cancel = etl_cancel,
 };
 
 const struct step_ops step_publish = {
@@ -1104,5 +1369,5 @@ const struct step_ops step_publish = {
         .description = "merge the checked rows into the published star tables, in one "
                        "transaction",
         .start = start_publish,
-        .cancel = cancel_sql,
+        .cancel = etl_cancel,
 };

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,110 +72,262 @@ static json_int_t cell_int(json_t *row, size_t i)
         return json_integer_value(v);
 }
 
-int etlplan_read(struct wh *w, int64_t job, struct etl_plan **ret, char *err, size_t errlen)
+/* ---- the state machine ---- */
+
+#define STORE_BATCH 512 /* plan rows per wh_copy_rows */
+
+struct etlplan_req {
+        struct wh *w;
+        int64_t job;
+        bool read_only; /* etlplan_read: no new plan */
+        bool incremental;
+        char *uri[ETLPLAN_SOURCES];    /* the [s3] sources, copied */
+        const struct etlplan_ledger *l;
+        const struct source_env *env;
+        etlplan_cb cb;
+        void *ud;
+        /* the warehouse operation running, and what comes after it */
+        void (*next)(struct etlplan_req *q, const struct wh_result *res);
+        bool in_tx;      /* BEGIN sent: a failure rolls back */
+        bool cancelled;
+        /* the listing */
+        int listing;            /* the source being listed */
+        struct source *src;     /* its source, while listed */
+        struct etl_plan *listed; /* every object (a full plan) */
+        json_t *by_uri;         /* {"uri": index in listed->objects} */
+        int64_t wh_last;        /* the warehouse's latest publish */
+        /* the plan, made or read */
+        struct etl_plan *plan;
+        /* store: rows handed to wh_copy_rows, valid until its callback */
+        struct cell *cells;
+        struct wh_rows rows;
+        size_t stored;          /* plan objects handed over so far */
+        struct buf sql;         /* Redshift's INSERTs */
+};
+
+static void req_free(struct etlplan_req *q)
 {
-        char sql[256];
-        json_t *rows = NULL;
-        util_setf(sql, sizeof(sql), "SELECT mode, reason FROM etld_run WHERE job_id = %" PRId64,
-                  job);
-        int r = wh_query(w, sql, &rows, err, errlen);
-        if (r < 0)
-                return r;
-        if (json_array_size(rows) == 0) {
-                json_decref(rows);
-                return -ENOENT;
+        for (int i = 0; i < ETLPLAN_SOURCES; i++)
+                free(q->uri[i]);
+        source_free(q->src);
+        etlplan_free(q->listed);
+        etlplan_free(q->plan);
+        json_decref(q->by_uri);
+        free(q->cells);
+        buf_free(&q->sql);
+        free(q);
+}
+
+/* Calls back (once) and frees q.  On success the plan goes to the caller. */
+static void end(struct etlplan_req *q, int err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void end(struct etlplan_req *q, int err, const char *fmt, ...)
+{
+        char msg[1024] = "";
+        if (err < 0 && q->cancelled)
+                err = -ECANCELED;
+        if (err == -ECANCELED) {
+                util_setf(msg, sizeof(msg), "cancelled");
+        } else if (fmt) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(msg, sizeof(msg), fmt, ap);
+                va_end(ap);
         }
-        struct etl_plan *p = plan_new();
-        if (!p) {
-                json_decref(rows);
-                return -ENOMEM;
+        if (err == -ENOMEM && !msg[0])
+                util_setf(msg, sizeof(msg), "out of memory planning the load");
+        if (err < 0 && q->in_tx)
+                wh_rollback(q->w, NULL, NULL); /* the plan is written whole or not at all */
+        struct etl_plan *p = NULL;
+        if (err == 0) {
+                p = q->plan;
+                q->plan = NULL;
         }
-        json_t *run = json_array_get(rows, 0);
-        util_setf(p->mode, sizeof(p->mode), "%s", json_string_value(json_array_get(run, 0)));
-        util_setf(p->reason, sizeof(p->reason), "%s",
+        etlplan_cb cb = q->cb;
+        void *ud = q->ud;
+        req_free(q);
+        cb(ud, err, msg, p);
+}
+
+static void on_wh(struct wh *w, const struct wh_result *res, void *ud)
+{
+        (void)w;
+        struct etlplan_req *q = ud;
+        if (res->err < 0) {
+                end(q, res->err, "%s", res->msg);
+                return;
+        }
+        if (q->cancelled) {
+                end(q, -ECANCELED, NULL);
+                return;
+        }
+        q->next(q, res);
+}
+
+/* After queueing an operation with on_wh and q (rc: what the queueing
+ * returned): next gets its result; a refusal ends the request.  The
+ * callback never comes before the call returns. */
+static void call(struct etlplan_req *q, void (*next)(struct etlplan_req *, const struct wh_result *),
+                 int rc)
+{
+        q->next = next;
+        if (rc < 0)
+                end(q, rc, "cannot queue a statement on the warehouse: %s", strerror(-rc));
+}
+
+static void store(struct etlplan_req *q);
+static void decide(struct etlplan_req *q);
+
+/* ---- reading a recorded plan ---- */
+
+static void plan_rows(struct etlplan_req *q, const struct wh_result *res)
+{
+        size_t i;
+        json_t *row;
+        json_array_foreach(res->rows, i, row)
+        {
+                int src = source_index(json_string_value(json_array_get(row, 0)));
+                if (src < 0)
+                        continue;
+                if (add_object(q->plan, src, json_string_value(json_array_get(row, 1)),
+                               cell_int(row, 2), json_string_value(json_array_get(row, 3))) < 0) {
+                        end(q, -ENOMEM, NULL);
+                        return;
+                }
+        }
+        end(q, 0, NULL);
+}
+
+static void last_publish(struct etlplan_req *q, const struct wh_result *res);
+
+static void run_row(struct etlplan_req *q, const struct wh_result *res)
+{
+        if (json_array_size(res->rows) == 0) {
+                if (q->read_only) {
+                        end(q, -ENOENT, "job %" PRId64 " recorded no plan in the warehouse",
+                            q->job);
+                        return;
+                }
+                call(q, last_publish, wh_query(q->w, "SELECT MAX(job_id) FROM etld_publishes", on_wh, q));
+                return;
+        }
+        if (!(q->plan = plan_new())) {
+                end(q, -ENOMEM, NULL);
+                return;
+        }
+        json_t *run = json_array_get(res->rows, 0);
+        util_setf(q->plan->mode, sizeof(q->plan->mode), "%s",
+                  json_string_value(json_array_get(run, 0)));
+        util_setf(q->plan->reason, sizeof(q->plan->reason), "%s",
                   json_string_value(json_array_get(run, 1)));
-        json_decref(rows);
-        rows = NULL;
         /* "tag" quoted: TAG is a reserved word on Redshift ("Reserved
          * words", r_pg_keywords.html); quoted it is the same column on all
          * three targets. */
+        char sql[256];
         util_setf(sql, sizeof(sql),
                   "SELECT source, uri, size, \"tag\" FROM etld_plan WHERE job_id = %" PRId64
                   " ORDER BY seq",
+                  q->job);
+        call(q, plan_rows, wh_query(q->w, sql, on_wh, q));
+}
+
+static int req_start(struct wh *w, int64_t job, etlplan_cb cb, void *ud, struct etlplan_req **ret,
+                     struct etlplan_req *q)
+{
+        q->w = w;
+        q->job = job;
+        q->cb = cb;
+        q->ud = ud;
+        q->next = run_row;
+        char sql[256];
+        util_setf(sql, sizeof(sql), "SELECT mode, reason FROM etld_run WHERE job_id = %" PRId64,
                   job);
-        r = wh_query(w, sql, &rows, err, errlen);
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row)
-        {
-                int src = source_index(json_string_value(json_array_get(row, 0)));
-                if (r < 0)
-                        break;
-                if (src < 0)
-                        continue;
-                r = add_object(p, src, json_string_value(json_array_get(row, 1)),
-                               cell_int(row, 2), json_string_value(json_array_get(row, 3)));
+        int rc = wh_query(w, sql, on_wh, q);
+        if (rc < 0) {
+                req_free(q);
+                return rc;
         }
-        json_decref(rows);
-        if (r < 0) {
-                etlplan_free(p);
-                return r;
-        }
-        *ret = p;
+        if (ret)
+                *ret = q;
         return 0;
 }
 
-/* The warehouse's latest publish, 0 when none. */
-static int last_publish(struct wh *w, int64_t *ret, char *err, size_t errlen)
+int etlplan_read(struct wh *w, int64_t job, etlplan_cb cb, void *ud, struct etlplan_req **ret)
 {
-        json_t *rows = NULL;
-        int r = wh_query(w, "SELECT MAX(job_id) FROM etld_publishes", &rows, err, errlen);
-        if (r == 0)
-                *ret = (int64_t)cell_int(json_array_get(rows, 0), 0);
-        json_decref(rows);
-        return r;
+        struct etlplan_req *q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        q->read_only = true;
+        return req_start(w, job, cb, ud, ret, q);
 }
 
-/* Every object of the job's sources, in key order, into listed (a plan in
- * full mode), and into by_uri as {"uri": index in listed->objects}. */
-static int list_sources(const struct cfg *c, const struct source_ctx *ctx,
-                        const struct confine *roots, struct etl_plan *listed, json_t *by_uri,
-                        char *err, size_t errlen)
+void etlplan_cancel(struct etlplan_req *q)
 {
-        for (int i = 0; i < ETLPLAN_SOURCES; i++) {
-                const char *uri = cfg_get(c, "s3", etlplan_sources[i]);
-                struct source *s = NULL;
-                struct source_object *objs = NULL;
-                size_t n = 0;
-                char e[512];
-                int r = source_open_ctx(uri ? uri : "", ctx, roots, &s, e, sizeof(e));
-                if (r == 0)
-                        r = source_list(s, &objs, &n, e, sizeof(e));
-                source_free(s);
-                if (r < 0) {
-                        util_setf(err, errlen, "s3.%s: %s", etlplan_sources[i], e);
-                        return r;
-                }
-                for (size_t k = 0; r == 0 && k < n; k++) {
-                        r = add_object(listed, i, objs[k].uri, (json_int_t)objs[k].size,
-                                       objs[k].tag);
-                        if (r == 0)
-                                r = json_object_set_new(
-                                            by_uri, objs[k].uri,
-                                            json_integer((json_int_t)json_array_size(
-                                                                 listed->objects) -
-                                                         1)) < 0
-                                            ? -ENOMEM
-                                            : 0;
-                }
+        if (!q || q->cancelled)
+                return;
+        q->cancelled = true;
+        if (q->src)
+                source_cancel(q->src); /* its listing's callback ends the request */
+}
+
+/* ---- listing the sources ---- */
+
+static void list_next(struct etlplan_req *q);
+
+static void listed_cb(void *ud, int err, const char *msg, struct source_object *objs, size_t n)
+{
+        struct etlplan_req *q = ud;
+        int i = q->listing;
+        source_free(q->src);
+        q->src = NULL;
+        if (err < 0 || q->cancelled) {
                 source_objects_free(objs, n);
-                if (r < 0) {
-                        util_setf(err, errlen, "out of memory listing s3.%s",
-                                  etlplan_sources[i]);
-                        return r;
-                }
+                end(q, err < 0 ? err : -ECANCELED, "s3.%s: %s", etlplan_sources[i], msg);
+                return;
         }
-        return 0;
+        int r = 0;
+        for (size_t k = 0; r == 0 && k < n; k++) {
+                r = add_object(q->listed, i, objs[k].uri, (json_int_t)objs[k].size, objs[k].tag);
+                json_t *at = json_integer((json_int_t)json_array_size(q->listed->objects) - 1);
+                if (r == 0 && json_object_set_new(q->by_uri, objs[k].uri, at) < 0)
+                        r = -ENOMEM;
+        }
+        source_objects_free(objs, n);
+        if (r < 0) {
+                end(q, r, "out of memory listing s3.%s", etlplan_sources[i]);
+                return;
+        }
+        q->listing++;
+        list_next(q);
+}
+
+static void list_next(struct etlplan_req *q)
+{
+        int i = q->listing;
+        if (i == ETLPLAN_SOURCES) {
+                decide(q);
+                return;
+        }
+        char e[512] = "";
+        int r = source_open(q->uri[i] ? q->uri[i] : "", q->env, &q->src, e, sizeof(e));
+        if (r == 0)
+                r = source_list(q->src, listed_cb, q);
+        if (r < 0) {
+                if (!e[0])
+                        util_setf(e, sizeof(e), "cannot list '%s': %s", q->uri[i] ? q->uri[i] : "",
+                                  strerror(-r));
+                end(q, r, "s3.%s: %s", etlplan_sources[i], e);
+        }
+}
+
+static void last_publish(struct etlplan_req *q, const struct wh_result *res)
+{
+        q->wh_last = (int64_t)cell_int(json_array_get(res->rows, 0), 0);
+        if (!(q->listed = plan_new()) || !(q->by_uri = json_object())) {
+                end(q, -ENOMEM, NULL);
+                return;
+        }
+        list_next(q);
 }
 
 static bool same_tag(json_t *a, json_t *b)
@@ -261,147 +414,187 @@ static int literal(struct buf *b, const char *v)
         return r == 0 ? buf_append(b, "'", 1) : r;
 }
 
-/* Redshift has no COPY FROM STDIN: the plan goes in as INSERTs of at most
- * 500 rows each. */
-static int store_inserts(struct wh *w, int64_t job, const struct etl_plan *p, char *err,
-                         size_t errlen)
+/* ---- writing the plan into the warehouse (one transaction) ---- */
+
+static void committed(struct etlplan_req *q, const struct wh_result *res)
 {
-        struct buf b = { 0 };
-        int r = buf_printf(&b, "INSERT INTO etld_run (job_id, mode, reason) VALUES (%" PRId64 ", ",
-                           job);
-        if (r == 0)
-                r = literal(&b, p->mode);
-        if (r == 0)
-                r = buf_append(&b, ", ", 2);
-        if (r == 0)
-                r = literal(&b, p->reason);
-        if (r == 0)
-                r = buf_append(&b, ")", 1);
-        if (r == 0)
-                r = wh_exec(w, b.data, err, errlen);
-        size_t n = json_array_size(p->objects);
-        for (size_t i = 0; r == 0 && i < n; i++) {
-                json_t *o = json_array_get(p->objects, i);
-                const char *tag = json_string_value(json_object_get(o, "tag"));
-                if (i % 500 == 0) {
-                        b.len = 0;
-                        r = buf_printf(&b, "INSERT INTO etld_plan (job_id, seq, source, uri, "
-                                           "size, \"tag\") VALUES "); /* reserved: quoted */
-                } else {
-                        r = buf_append(&b, ", ", 2);
-                }
-                if (r == 0)
-                        r = buf_printf(&b, "(%" PRId64 ", %zu, ", job, i);
-                if (r == 0)
-                        r = literal(&b, json_string_value(json_object_get(o, "source")));
-                if (r == 0)
-                        r = buf_append(&b, ", ", 2);
-                if (r == 0)
-                        r = literal(&b, json_string_value(json_object_get(o, "uri")));
-                if (r == 0)
-                        r = buf_printf(&b, ", %" JSON_INTEGER_FORMAT ", ",
-                                       json_integer_value(json_object_get(o, "size")));
-                if (r == 0)
-                        r = tag ? literal(&b, tag) : buf_append(&b, "NULL", 4);
-                if (r == 0)
-                        r = buf_append(&b, ")", 1);
-                if (r == 0 && (i % 500 == 499 || i + 1 == n))
-                        r = wh_exec(w, b.data, err, errlen);
-        }
-        if (r == -ENOMEM && !err[0])
-                util_setf(err, errlen, "out of memory writing the plan");
-        buf_free(&b);
-        return r;
+        (void)res;
+        q->in_tx = false;
+        end(q, 0, NULL);
 }
 
-/* Writes the plan into the warehouse (one transaction). */
-static int store(struct wh *w, int64_t job, const struct etl_plan *p, char *err, size_t errlen)
+static void commit(struct etlplan_req *q, const struct wh_result *res)
 {
-        int r = wh_begin(w, err, errlen);
-        if (r < 0)
-                return r;
-        if (strcmp(wh_dialect(w), "redshift") == 0) {
-                r = store_inserts(w, job, p, err, errlen);
+        (void)res;
+        call(q, committed, wh_commit(q->w, on_wh, q));
+}
+
+/* Redshift has no COPY FROM STDIN: the plan goes in as INSERTs of at most
+ * 500 rows each, one statement after the other. */
+static void insert_next(struct etlplan_req *q, const struct wh_result *res)
+{
+        (void)res;
+        const struct etl_plan *p = q->plan;
+        size_t n = json_array_size(p->objects);
+        if (q->stored == n) {
+                commit(q, NULL);
+                return;
+        }
+        struct buf *b = &q->sql;
+        b->len = 0;
+        int r = buf_printf(b, "INSERT INTO etld_plan (job_id, seq, source, uri, size, \"tag\") "
+                              "VALUES "); /* reserved: quoted */
+        for (size_t k = 0; r == 0 && k < 500 && q->stored < n; k++, q->stored++) {
+                size_t i = q->stored;
+                json_t *o = json_array_get(p->objects, i);
+                const char *tag = json_string_value(json_object_get(o, "tag"));
+                if (k > 0)
+                        r = buf_append(b, ", ", 2);
                 if (r == 0)
-                        r = wh_commit(w, err, errlen);
-                if (r < 0)
-                        wh_rollback(w);
-                return r;
+                        r = buf_printf(b, "(%" PRId64 ", %zu, ", q->job, i);
+                if (r == 0)
+                        r = literal(b, json_string_value(json_object_get(o, "source")));
+                if (r == 0)
+                        r = buf_append(b, ", ", 2);
+                if (r == 0)
+                        r = literal(b, json_string_value(json_object_get(o, "uri")));
+                if (r == 0)
+                        r = buf_printf(b, ", %" JSON_INTEGER_FORMAT ", ",
+                                       json_integer_value(json_object_get(o, "size")));
+                if (r == 0)
+                        r = tag ? literal(b, tag) : buf_append(b, "NULL", 4);
+                if (r == 0)
+                        r = buf_append(b, ")", 1);
         }
-        static const char *const run_cols[] = { "job_id", "mode", "reason" };
-        static const char *const plan_cols[] = { "job_id", "seq", "source", "uri", "size", "tag" };
-        struct wh_inserter *ins = NULL;
-        r = wh_inserter_new(w, "etld_run", run_cols, 3, &ins, err, errlen);
-        if (r == 0) {
-                struct cell c[3] = {
-                        { .kind = CELL_INT, .i = job },
-                        { .kind = CELL_TEXT, .text = p->mode, .len = strlen(p->mode) },
-                        { .kind = CELL_TEXT, .text = p->reason, .len = strlen(p->reason) },
-                };
-                r = wh_inserter_row(ins, c, err, errlen);
+        if (r < 0) {
+                end(q, r, "out of memory writing the plan");
+                return;
         }
+        call(q, insert_next, wh_exec(q->w, b->data, on_wh, q));
+}
+
+static void store_run_insert(struct etlplan_req *q, const struct wh_result *res)
+{
+        (void)res;
+        const struct etl_plan *p = q->plan;
+        struct buf *b = &q->sql;
+        int r = buf_printf(b, "INSERT INTO etld_run (job_id, mode, reason) VALUES (%" PRId64 ", ",
+                           q->job);
         if (r == 0)
-                r = wh_inserter_finish(ins, err, errlen);
-        wh_inserter_free(ins);
-        ins = NULL;
+                r = literal(b, p->mode);
         if (r == 0)
-                r = wh_inserter_new(w, "etld_plan", plan_cols, 6, &ins, err, errlen);
-        size_t i;
-        json_t *o;
-        json_array_foreach(p->objects, i, o)
-        {
-                if (r < 0)
-                        break;
+                r = buf_append(b, ", ", 2);
+        if (r == 0)
+                r = literal(b, p->reason);
+        if (r == 0)
+                r = buf_append(b, ")", 1);
+        if (r < 0) {
+                end(q, r, "out of memory writing the plan");
+                return;
+        }
+        call(q, insert_next, wh_exec(q->w, b->data, on_wh, q));
+}
+
+static void plan_copy_end(struct etlplan_req *q, const struct wh_result *res)
+{
+        (void)res;
+        call(q, commit, wh_copy_end(q->w, on_wh, q));
+}
+
+/* The next batch of etld_plan rows; the cells point into the plan's JSON,
+ * which outlives the callback. */
+static void plan_copy_rows(struct etlplan_req *q, const struct wh_result *res)
+{
+        (void)res;
+        const struct etl_plan *p = q->plan;
+        size_t n = json_array_size(p->objects);
+        if (q->stored == n) {
+                plan_copy_end(q, NULL);
+                return;
+        }
+        size_t k = 0;
+        for (; k < STORE_BATCH && q->stored < n; k++, q->stored++) {
+                json_t *o = json_array_get(p->objects, q->stored);
                 const char *src = json_string_value(json_object_get(o, "source"));
                 const char *uri = json_string_value(json_object_get(o, "uri"));
                 const char *tag = json_string_value(json_object_get(o, "tag"));
-                struct cell c[6] = {
-                        { .kind = CELL_INT, .i = job },
-                        { .kind = CELL_INT, .i = (int64_t)i },
-                        { .kind = CELL_TEXT, .text = src, .len = strlen(src) },
-                        { .kind = CELL_TEXT, .text = uri, .len = strlen(uri) },
-                        { .kind = CELL_INT, .i = json_integer_value(json_object_get(o, "size")) },
-                        { .kind = tag ? CELL_TEXT : CELL_NULL, .text = tag,
-                          .len = tag ? strlen(tag) : 0 },
-                };
-                r = wh_inserter_row(ins, c, err, errlen);
+                struct cell *c = q->cells + k * 6;
+                c[0] = (struct cell){ .kind = CELL_INT, .i = q->job };
+                c[1] = (struct cell){ .kind = CELL_INT, .i = (int64_t)q->stored };
+                c[2] = (struct cell){ .kind = CELL_TEXT, .text = src, .len = strlen(src) };
+                c[3] = (struct cell){ .kind = CELL_TEXT, .text = uri, .len = strlen(uri) };
+                c[4] = (struct cell){ .kind = CELL_INT,
+                                      .i = json_integer_value(json_object_get(o, "size")) };
+                c[5] = (struct cell){ .kind = tag ? CELL_TEXT : CELL_NULL,
+                                      .text = tag,
+                                      .len = tag ? strlen(tag) : 0 };
         }
-        if (r == 0)
-                r = wh_inserter_finish(ins, err, errlen);
-        wh_inserter_free(ins);
-        if (r == 0)
-                r = wh_commit(w, err, errlen);
-        if (r < 0)
-                wh_rollback(w);
-        return r;
+        q->rows = (struct wh_rows){ .cells = q->cells, .n_rows = k, .n_cols = 6 };
+        call(q, plan_copy_rows, wh_copy_rows(q->w, &q->rows, on_wh, q));
 }
 
-int etlplan_get(struct wh *w, int64_t job, const struct cfg *c, const struct etlplan_ledger *l,
-                const struct source_ctx *ctx, const struct confine *roots,
-                struct etl_plan **ret, char *err, size_t errlen)
+static void plan_copy_begin(struct etlplan_req *q, const struct wh_result *res)
 {
-        int r = etlplan_read(w, job, ret, err, errlen);
-        if (r != -ENOENT)
-                return r;
-        int64_t wh_last = 0;
-        r = last_publish(w, &wh_last, err, errlen);
-        if (r < 0)
-                return r;
-        struct etl_plan *listed = plan_new(), *p = plan_new();
-        json_t *by_uri = json_object();
-        if (!listed || !p || !by_uri) {
-                r = -ENOMEM;
-                goto out;
+        (void)res;
+        static const char *const cols[] = { "job_id", "seq", "source", "uri", "size", "tag" };
+        call(q, plan_copy_rows, wh_copy_begin(q->w, "etld_plan", cols, 6, on_wh, q));
+}
+
+static void run_copy_end(struct etlplan_req *q, const struct wh_result *res)
+{
+        (void)res;
+        call(q, plan_copy_begin, wh_copy_end(q->w, on_wh, q));
+}
+
+static void run_copy_rows(struct etlplan_req *q, const struct wh_result *res)
+{
+        (void)res;
+        const struct etl_plan *p = q->plan;
+        struct cell *c = q->cells;
+        c[0] = (struct cell){ .kind = CELL_INT, .i = q->job };
+        c[1] = (struct cell){ .kind = CELL_TEXT, .text = p->mode, .len = strlen(p->mode) };
+        c[2] = (struct cell){ .kind = CELL_TEXT, .text = p->reason, .len = strlen(p->reason) };
+        q->rows = (struct wh_rows){ .cells = c, .n_rows = 1, .n_cols = 3 };
+        call(q, run_copy_end, wh_copy_rows(q->w, &q->rows, on_wh, q));
+}
+
+static void begun(struct etlplan_req *q, const struct wh_result *res)
+{
+        (void)res;
+        q->in_tx = true;
+        if (strcmp(wh_dialect(q->w), "redshift") == 0) {
+                store_run_insert(q, NULL);
+                return;
         }
-        r = list_sources(c, ctx, roots, listed, by_uri, err, errlen);
-        if (r < 0)
-                goto out;
+        static const char *const cols[] = { "job_id", "mode", "reason" };
+        call(q, run_copy_rows, wh_copy_begin(q->w, "etld_run", cols, 3, on_wh, q));
+}
+
+static void store(struct etlplan_req *q)
+{
+        if (!(q->cells = calloc(STORE_BATCH * 6, sizeof(*q->cells)))) {
+                end(q, -ENOMEM, NULL);
+                return;
+        }
+        call(q, begun, wh_begin(q->w, on_wh, q));
+}
+
+/* The listings are in: the plan, then into the warehouse. */
+static void decide(struct etlplan_req *q)
+{
+        struct etl_plan *p = plan_new();
+        if (!p) {
+                end(q, -ENOMEM, NULL);
+                return;
+        }
         bool full = true;
-        const char *mode = cfg_get(c, "etl", "mode");
-        if (mode && strcmp(mode, "incremental") == 0) {
-                r = incremental(listed, by_uri, l, wh_last, p, &full);
-                if (r < 0)
-                        goto out;
+        if (q->incremental) {
+                int r = incremental(q->listed, q->by_uri, q->l, q->wh_last, p, &full);
+                if (r < 0) {
+                        etlplan_free(p);
+                        end(q, r, NULL);
+                        return;
+                }
         } else {
                 util_setf(p->reason, sizeof(p->reason), "etl.mode = full");
         }
@@ -409,36 +602,46 @@ int etlplan_get(struct wh *w, int64_t job, const struct cfg *c, const struct etl
                 char why[sizeof(p->reason)];
                 util_setf(why, sizeof(why), "%s", p->reason);
                 etlplan_free(p);
-                p = listed;
-                listed = NULL;
-                util_setf(p->reason, sizeof(p->reason), "%s: %zu objects (%zu log_data, "
-                          "%zu song_data)", why, json_array_size(p->objects), p->count[0],
-                          p->count[1]);
+                p = q->listed;
+                q->listed = NULL;
+                util_setf(p->reason, sizeof(p->reason),
+                          "%s: %zu objects (%zu log_data, %zu song_data)", why,
+                          json_array_size(p->objects), p->count[0], p->count[1]);
                 for (int i = 0; i < ETLPLAN_SOURCES; i++) {
                         if (p->count[i] > 0)
                                 continue;
+                        etlplan_free(p);
                         /* Redshift: "The specified S3 prefix ... does not exist" */
-                        util_setf(err, errlen,
-                                  "COPY: no objects found under '%s' (s3.%s: the prefix "
-                                  "matches no key)",
-                                  cfg_get(c, "s3", etlplan_sources[i]), etlplan_sources[i]);
-                        r = -EINVAL;
-                        goto out;
+                        end(q, -EINVAL,
+                            "COPY: no objects found under '%s' (s3.%s: the prefix matches no "
+                            "key)",
+                            q->uri[i] ? q->uri[i] : "", etlplan_sources[i]);
+                        return;
                 }
         }
         util_setf(p->mode, sizeof(p->mode), "%s", full ? "full" : "incremental");
-        r = store(w, job, p, err, errlen);
-        if (r == 0) {
-                *ret = p;
-                p = NULL;
+        q->plan = p;
+        store(q);
+}
+
+int etlplan_get(struct wh *w, int64_t job, const struct cfg *c, const struct etlplan_ledger *l,
+                const struct source_env *env, etlplan_cb cb, void *ud, struct etlplan_req **ret)
+{
+        struct etlplan_req *q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        for (int i = 0; i < ETLPLAN_SOURCES; i++) {
+                const char *uri = cfg_get(c, "s3", etlplan_sources[i]);
+                if (uri && !(q->uri[i] = strdup(uri))) {
+                        req_free(q);
+                        return -ENOMEM;
+                }
         }
-out:
-        if (r == -ENOMEM && !err[0])
-                util_setf(err, errlen, "out of memory planning the load");
-        etlplan_free(listed);
-        etlplan_free(p);
-        json_decref(by_uri);
-        return r;
+        const char *mode = cfg_get(c, "etl", "mode");
+        q->incremental = mode && strcmp(mode, "incremental") == 0;
+        q->l = l;
+        q->env = env;
+        return req_start(w, job, cb, ud, ret, q);
 }
 
 static int write_file(const char *path, const char *data, size_t len, char *err, size_t errlen)

@@ -15,7 +15,10 @@
  * copy.sql names as {s3.log_data} and {s3.song_data} with its MANIFEST
  * option.
  *
- * Blocking: runs on the thread pool, with the warehouse open there. */
+ * On the loop thread: etlplan_get and etlplan_read are state machines that
+ * queue their queries on the caller's warehouse connection (wh.h) and list
+ * the sources with source_list (source.h), and call back once.  Writing and
+ * removing the local manifest files is blocking file I/O, for a pool job. */
 #pragma once
 #include <jansson.h>
 #include <stdbool.h>
@@ -23,10 +26,8 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "load/source.h"
 #include "warehouse/wh.h"
-
-struct source_ctx;
-struct confine;
 
 /* The [s3] keys whose objects are planned, in copy.sql's order. */
 #define ETLPLAN_SOURCES 2
@@ -46,32 +47,47 @@ struct etlplan_ledger {
         int64_t job;       /* the job that published last; 0: none */
 };
 
+/* A planning in progress. */
+struct etlplan_req;
+
+/* Once, on the loop thread: err 0 and plan (the callee owns it:
+ * etlplan_free), or err -errno, msg a sentence and plan NULL
+ * (-ECANCELED after etlplan_cancel or a cancelled warehouse). */
+typedef void (*etlplan_cb)(void *ud, int err, const char *msg, struct etl_plan *plan);
+
 /* The job's plan: the one the warehouse holds for it (a resumed load), or a
- * new one made from the listings and written into the warehouse.  w must
- * be outside a transaction.  A source with no object at all fails a full
- * plan, naming it.  roots (confine.h; NULL: any): the folders file://
- * sources may be listed in.  -errno with err set. */
+ * new one made from the listings of the [s3] sources in c and written into
+ * the warehouse in one transaction.  w must be outside a transaction; c, l
+ * (NULL: no ledger) and env must outlive cb.  A source with no object at all
+ * fails a full plan, naming it.  env->roots (confine.h; NULL: any): the
+ * folders file:// sources may be listed in.  Returns 0 (*ret, may be NULL,
+ * valid until cb), or -errno and calls nothing. */
 int etlplan_get(struct wh *w, int64_t job, const struct cfg *c, const struct etlplan_ledger *l,
-                const struct source_ctx *ctx, const struct confine *roots,
-                struct etl_plan **ret, char *err, size_t errlen);
+                const struct source_env *env, etlplan_cb cb, void *ud, struct etlplan_req **ret);
+
+/* The plan a job recorded in the warehouse (for the publish step): its mode
+ * and objects.  cb gets -ENOENT when there is none. */
+int etlplan_read(struct wh *w, int64_t job, etlplan_cb cb, void *ud, struct etlplan_req **ret);
+
+/* Ends the listings at once; cb comes with -ECANCELED (maybe later: after
+ * the warehouse operation that is running, which the caller may cancel
+ * with wh_cancel). */
+void etlplan_cancel(struct etlplan_req *q);
 
 /* Writes one manifest per source with objects into dir (created if need
  * be), named after the job, and sets plan->manifest[] (also for a source
- * without objects, whose file is not written: its COPY is skipped). */
+ * without objects, whose file is not written: its COPY is skipped).
+ * Blocking (a pool job). */
 int etlplan_write_manifests(struct etl_plan *p, const char *dir, int64_t job, char *err,
                             size_t errlen);
 /* A source's manifest as JSON text ({"entries": [{"url", "mandatory"}]}),
  * malloc'ed; NULL when out of memory. */
 char *etlplan_manifest_json(const struct etl_plan *p, int src);
-/* Removes the file:// ones (best effort). */
+/* Removes the file:// ones (best effort).  Blocking (a pool job). */
 void etlplan_remove_manifests(struct etl_plan *p);
 
 /* The source ("log_data", ...) whose manifest a COPY statement reads, by
  * its URI in the text; -1 when it names none. */
 int etlplan_source_of(const struct etl_plan *p, const char *statement);
-
-/* The plan a job recorded in the warehouse (for the publish step): its
- * mode and objects.  -ENOENT when there is none. */
-int etlplan_read(struct wh *w, int64_t job, struct etl_plan **ret, char *err, size_t errlen);
 
 struct etl_plan *etlplan_free(struct etl_plan *p);

@@ -41,7 +41,6 @@
 
 #include "awsenv.h"
 #include "log.h"
-#include "proto.h"
 #include "pipelines.h"
 #include "util.h"
 
@@ -204,7 +203,7 @@ static void event(struct stage *st, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        json_array_append_new(st->r->events, proto_json_text(msg));
+        step_event(st->r, "%s", msg);
 }
 
 static void output(struct stage *st, const char *key, const char *fmt, ...)
@@ -216,7 +215,7 @@ static void output(struct stage *st, const char *key, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(v, sizeof(v), fmt, ap);
         va_end(ap);
-        json_object_set_new(st->r->outputs, key, json_string(v));
+        step_output(st->r, key, v);
 }
 
 /* ---- the step's life ---- */
