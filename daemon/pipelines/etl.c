@@ -84,6 +84,7 @@ struct etl_step {
         char *master;         /* secret, until the connection is made */
         /* the warehouse connection, and the continuation of its running operation */
         struct wh *w;
+        const char *dialect;  /* wh_dialect(w), for the pool jobs */
         etl_then after_open; /* what runs once the connection object exists */
         etl_fn next;
         /* the pool job running, its result and what comes after it */
@@ -446,6 +447,7 @@ static void setup_done(struct etl_step *s)
                 s->fail(s, res, false, err);
                 return;
         }
+        s->dialect = wh_dialect(s->w);
         s->after_open(s);
 }
 
@@ -460,7 +462,7 @@ static void open_wh(struct etl_step *s, etl_then then)
 /* Pool job: the step's SQL file, split into statements. */
 static int sql_work(struct etl_step *s, char *err, size_t errlen)
 {
-        int res = sqlfile_load(job_cfg(s->r), wh_dialect(s->w), s->file, &s->sql, err, errlen);
+        int res = sqlfile_load(job_cfg(s->r), s->dialect, s->file, &s->sql, err, errlen);
         if (res == 0)
                 res = sqlfile_split(s->sql, &s->stmts, &s->n);
         if (res == -ENOMEM && !err[0])

@@ -1,5 +1,7 @@
-/* test_etlplan.c - which objects an etl run loads (daemon/etlplan.c), on a
- * SQLite warehouse and file:// sources in a temporary folder. */
+/* test_etlplan.c - which objects an etl run loads (daemon/pipelines/etlplan.c),
+ * on a SQLite warehouse and file:// sources in a temporary folder.  The
+ * planning is asynchronous: each call runs a uv loop of the test's own until
+ * its callback came. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <cmocka.h>
 
@@ -21,10 +24,67 @@
 
 struct fx {
         char dir[256];
+        uv_loop_t loop;
         struct wh *w;
         struct cfg *c;
         char err[1024];
 };
+
+/* What a callback brought, and whether it came. */
+struct got {
+        bool done;
+        int err;
+        struct etl_plan *plan;
+        char msg[1024];
+};
+
+static void run_until(struct fx *f, const bool *done)
+{
+        while (!*done)
+                assert_true(uv_run(&f->loop, UV_RUN_ONCE) != 0 || *done);
+}
+
+static void exec_cb(struct wh *w, const struct wh_result *res, void *ud)
+{
+        (void)w;
+        struct got *g = ud;
+        g->err = res->err;
+        g->done = true;
+}
+
+/* Runs sql on the warehouse and waits for it. */
+static int exec_sync(struct fx *f, const char *sql)
+{
+        struct got g = { 0 };
+        assert_int_equal(wh_exec(f->w, sql, exec_cb, &g), 0);
+        run_until(f, &g.done);
+        return g.err;
+}
+
+static void plan_cb(void *ud, int err, const char *msg, struct etl_plan *plan)
+{
+        struct got *g = ud;
+        g->err = err;
+        g->plan = plan;
+        snprintf(g->msg, sizeof(g->msg), "%s", msg);
+        g->done = true;
+}
+
+/* Plans job (etlplan_get) and waits for the callback: its result, the plan
+ * in *ret and its message in f->err. */
+static int plan_sync(struct fx *f, int64_t job, const struct etlplan_ledger *l,
+                     const struct confine *roots, struct etl_plan **ret)
+{
+        struct source_env env = { .loop = &f->loop, .ctx = NULL, .roots = roots };
+        struct got g = { 0 };
+        assert_int_equal(etlplan_get(f->w, job, f->c, l, &env, plan_cb, &g, NULL), 0);
+        run_until(f, &g.done);
+        snprintf(f->err, sizeof(f->err), "%s", g.msg);
+        *ret = g.plan;
+        if (g.err < 0)
+                assert_null(g.plan);
+        return g.err;
+}
 
 static void put(struct fx *f, const char *rel, const char *text)
 {
@@ -42,14 +102,15 @@ static int setup(void **state)
         put(f, "data/song_data/x.json", "{\"song_id\":\"S1\"}");
         char uri[512];
         snprintf(uri, sizeof(uri), "sqlite://%s/wh.db", f->dir);
-        assert_int_equal(wh_open(uri, f->dir, &f->w, f->err, sizeof(f->err)), 0);
-        assert_int_equal(wh_exec(f->w,
-                                 "CREATE TABLE etld_run (job_id INTEGER, mode TEXT, reason TEXT);"
-                                 "CREATE TABLE etld_plan (job_id INTEGER, seq INTEGER, "
-                                 "source TEXT, uri TEXT, size INTEGER, tag TEXT);"
-                                 "CREATE TABLE etld_publishes (job_id INTEGER PRIMARY KEY, "
-                                 "mode TEXT, published_at TEXT)",
-                                 f->err, sizeof(f->err)),
+        assert_int_equal(uv_loop_init(&f->loop), 0);
+        struct wh_params p = { .uri = uri, .state_dir = f->dir, .loop = &f->loop };
+        assert_int_equal(wh_open(&p, &f->w, f->err, sizeof(f->err)), 0);
+        assert_int_equal(exec_sync(f, "CREATE TABLE etld_run (job_id INTEGER, mode TEXT, "
+                                      "reason TEXT);"
+                                      "CREATE TABLE etld_plan (job_id INTEGER, seq INTEGER, "
+                                      "source TEXT, uri TEXT, size INTEGER, tag TEXT);"
+                                      "CREATE TABLE etld_publishes (job_id INTEGER PRIMARY KEY, "
+                                      "mode TEXT, published_at TEXT)"),
                          0);
         f->c = cfg_new();
         char v[512];
@@ -61,10 +122,20 @@ static int setup(void **state)
         return 0;
 }
 
+static void set_true(void *ud)
+{
+        *(bool *)ud = true;
+}
+
 static int teardown(void **state)
 {
         struct fx *f = *state;
-        wh_close(f->w);
+        bool closed = false;
+        wh_close(f->w, set_true, &closed);
+        run_until(f, &closed);
+        /* nothing of the warehouse is left on the loop */
+        assert_int_equal(uv_run(&f->loop, UV_RUN_NOWAIT), 0);
+        assert_int_equal(uv_loop_close(&f->loop), 0);
         cfg_free(f->c);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
@@ -99,7 +170,7 @@ static void test_full_plan_is_kept_for_a_resume(void **state)
 {
         struct fx *f = *state;
         struct etl_plan *p = NULL;
-        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(plan_sync(f, 5, NULL, NULL, &p), 0);
         assert_string_equal(p->mode, "full");
         assert_int_equal(p->count[0], 2);
         assert_int_equal(p->count[1], 1);
@@ -109,11 +180,11 @@ static void test_full_plan_is_kept_for_a_resume(void **state)
         etlplan_free(p);
         /* a new object arrives; the resumed load reads the same plan */
         put(f, "data/log_data/2018/c.json", "{}");
-        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(plan_sync(f, 5, NULL, NULL, &p), 0);
         assert_int_equal(json_array_size(p->objects), 3);
         etlplan_free(p);
         /* another job plans anew */
-        assert_int_equal(etlplan_get(f->w, 6, f->c, NULL, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(plan_sync(f, 6, NULL, NULL, &p), 0);
         assert_int_equal(json_array_size(p->objects), 4);
         etlplan_free(p);
 }
@@ -125,7 +196,7 @@ static void test_full_plan_needs_every_source(void **state)
         snprintf(v, sizeof(v), "file://%s/data/nothing_here", f->dir);
         assert_int_equal(cfg_set(f->c, "s3.song_data", v, f->err, sizeof(f->err)), 0);
         struct etl_plan *p = NULL;
-        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, NULL, &p, f->err, sizeof(f->err)),
+        assert_int_equal(plan_sync(f, 5, NULL, NULL, &p),
                          -EINVAL);
         assert_null(p);
         assert_non_null(strstr(f->err, "no objects found"));
@@ -145,8 +216,7 @@ static void test_plan_lists_only_inside_the_roots(void **state)
                                      sizeof(f->err)),
                          0);
         struct etl_plan *p = NULL;
-        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, roots, &p, f->err,
-                                     sizeof(f->err)),
+        assert_int_equal(plan_sync(f, 5, NULL, roots, &p),
                          -EACCES);
         assert_null(p);
         assert_non_null(strstr(f->err, "outside daemon.data_roots"));
@@ -157,8 +227,7 @@ static void test_plan_lists_only_inside_the_roots(void **state)
         assert_int_equal(confine_new("daemon.data_roots", data, NULL, true, &roots, f->err,
                                      sizeof(f->err)),
                          0);
-        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, roots, &p, f->err,
-                                     sizeof(f->err)),
+        assert_int_equal(plan_sync(f, 5, NULL, roots, &p),
                          0);
         etlplan_free(p);
         confine_free(roots);
@@ -168,7 +237,7 @@ static void incremental_case(struct fx *f, int64_t wh_last, void (*change)(struc
                              const char *mode, const char *reason, size_t objects)
 {
         struct etl_plan *full = NULL, *p = NULL;
-        assert_int_equal(etlplan_get(f->w, 7, f->c, NULL, NULL, NULL, &full, f->err, sizeof(f->err)),
+        assert_int_equal(plan_sync(f, 7, NULL, NULL, &full),
                          0);
         struct etlplan_ledger l = { .objects = ledger_of(full, 7), .job = 7 };
         etlplan_free(full);
@@ -177,12 +246,12 @@ static void incremental_case(struct fx *f, int64_t wh_last, void (*change)(struc
                 snprintf(sql, sizeof(sql),
                          "INSERT INTO etld_publishes VALUES (%lld, 'full', 'now')",
                          (long long)wh_last);
-                assert_int_equal(wh_exec(f->w, sql, f->err, sizeof(f->err)), 0);
+                assert_int_equal(exec_sync(f, sql), 0);
         }
         if (change)
                 change(f);
         assert_int_equal(cfg_set(f->c, "etl.mode", "incremental", f->err, sizeof(f->err)), 0);
-        assert_int_equal(etlplan_get(f->w, 8, f->c, &l, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(plan_sync(f, 8, &l, NULL, &p), 0);
         assert_string_equal(p->mode, mode);
         assert_non_null(strstr(p->reason, reason));
         assert_int_equal(json_array_size(p->objects), objects);
@@ -244,7 +313,7 @@ static void test_no_ledger_is_a_full_run(void **state)
         struct etl_plan *p = NULL;
         assert_int_equal(cfg_set(f->c, "etl.mode", "incremental", f->err, sizeof(f->err)), 0);
         struct etlplan_ledger none = { .objects = json_object(), .job = 0 };
-        assert_int_equal(etlplan_get(f->w, 9, f->c, &none, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(plan_sync(f, 9, &none, NULL, &p), 0);
         assert_string_equal(p->mode, "full");
         assert_non_null(strstr(p->reason, "no earlier publish"));
         etlplan_free(p);
@@ -255,7 +324,7 @@ static void test_manifests(void **state)
 {
         struct fx *f = *state;
         struct etl_plan *p = NULL;
-        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, NULL, NULL, &p, f->err, sizeof(f->err)), 0);
+        assert_int_equal(plan_sync(f, 5, NULL, NULL, &p), 0);
         p->count[1] = 0; /* as if song_data had nothing new: named, not written */
         char dir[300];
         snprintf(dir, sizeof(dir), "%s/manifests", f->dir);
@@ -281,6 +350,47 @@ static void test_manifests(void **state)
         etlplan_free(p);
 }
 
+/* The publish step reads back what the load step planned. */
+static void test_read_back(void **state)
+{
+        struct fx *f = *state;
+        struct etl_plan *p = NULL;
+        struct got g = { 0 };
+        assert_int_equal(etlplan_read(f->w, 5, plan_cb, &g, NULL), 0);
+        run_until(f, &g.done);
+        assert_int_equal(g.err, -ENOENT);
+        assert_null(g.plan);
+        assert_int_equal(plan_sync(f, 5, NULL, NULL, &p), 0);
+        etlplan_free(p);
+        memset(&g, 0, sizeof(g));
+        assert_int_equal(etlplan_read(f->w, 5, plan_cb, &g, NULL), 0);
+        run_until(f, &g.done);
+        assert_int_equal(g.err, 0);
+        assert_string_equal(g.plan->mode, "full");
+        assert_int_equal(g.plan->count[0], 2);
+        assert_int_equal(g.plan->count[1], 1);
+        assert_non_null(strstr(uri_at(g.plan, 2), "song_data/x.json"));
+        etlplan_free(g.plan);
+}
+
+/* Cancelled at once: the callback says so, and no plan was written. */
+static void test_cancel_writes_nothing(void **state)
+{
+        struct fx *f = *state;
+        struct source_env env = { .loop = &f->loop };
+        struct etlplan_req *q = NULL;
+        struct got g = { 0 };
+        assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, &env, plan_cb, &g, &q), 0);
+        etlplan_cancel(q);
+        run_until(f, &g.done);
+        assert_int_equal(g.err, -ECANCELED);
+        assert_null(g.plan);
+        memset(&g, 0, sizeof(g));
+        assert_int_equal(etlplan_read(f->w, 5, plan_cb, &g, NULL), 0);
+        run_until(f, &g.done);
+        assert_int_equal(g.err, -ENOENT);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -300,6 +410,8 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_no_ledger_is_a_full_run, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifests, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_read_back, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_cancel_writes_nothing, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
