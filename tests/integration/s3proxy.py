@@ -17,7 +17,9 @@ header removed (s3rver then serves them as anonymous ones).
 Faults on demand, through a control API under /__proxy/ (no bucket can be
 named that):
   POST /__proxy/faults   {"rules": [RULE, ...]}   replaces the rules
-  GET  /__proxy/stats    counters: requests, forwarded, faults by kind, ...
+  GET  /__proxy/stats    counters: requests, forwarded, faults by kind, ...;
+                         "active": {"CLIENT_PORT": "METHOD /path"} of the
+                         requests being handled (e.g. held by a latency rule)
   POST /__proxy/reset    no rules, counters zeroed
   POST /__proxy/credentials {"credentials": {AKID: SECRET, ...}}
                          replaces the known keys (a key rotation: requests
@@ -75,7 +77,8 @@ class State:
         with self.lock:
             self.rules = []
             self.stats = {"requests": 0, "forwarded": 0, "faults": {}, "signature_failures": 0,
-                          "auth_failures": 0, "methods": {}, "connections": 0, "recent": []}
+                          "auth_failures": 0, "methods": {}, "connections": 0, "recent": [],
+                          "active": {}}
 
     def count(self, key, sub=None, n=1):
         with self.lock:
@@ -352,6 +355,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.read_body()
         if self.path.startswith("/__proxy/"):
             return self.control(body)
+        port = str(self.client_address[1])
+        with st.lock:
+            st.stats["active"][port] = "%s %s" % (self.command, self.path)
+        try:
+            return self.handle_request(st, body)
+        finally:
+            with st.lock:
+                st.stats["active"].pop(port, None)
+
+    def handle_request(self, st, body):
         st.count("requests")
         st.count("methods", self.command)
         with st.lock:
