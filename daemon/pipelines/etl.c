@@ -339,8 +339,12 @@ static void on_wh(struct wh *w, const struct wh_result *res, void *ud)
 static void call(struct etl_step *s, etl_fn next, int rc)
 {
         s->next = next;
-        if (rc < 0)
-                s->fail(s, rc, false, "cannot queue a statement on the warehouse");
+        if (rc < 0) {
+                char msg[256];
+                util_setf(msg, sizeof(msg), "cannot queue a statement on the warehouse: %s",
+                          strerror(-rc));
+                s->fail(s, rc, false, msg);
+        }
 }
 
 static void work_cb(uv_work_t *w)
@@ -371,7 +375,9 @@ static void pool(struct etl_step *s, int (*fn)(struct etl_step *s, char *err, si
         s->work.data = s;
         int rc = uv_queue_work(s->r->loop, &s->work, work_cb, after_work_cb);
         if (rc < 0) {
-                s->fail(s, rc, false, "cannot queue a pool job");
+                char msg[256];
+                util_setf(msg, sizeof(msg), "cannot queue a pool job: %s", uv_strerror(rc));
+                s->fail(s, rc, false, msg);
                 return;
         }
         s->working = true;
