@@ -81,10 +81,10 @@ struct etl_step {
         /* set up by a pool job (files): the roots a job that is not an
          * admin's stays in (NULL for an admin's), the master password */
         struct confine *wh_roots, *data_roots, *load_roots;
-        char *master;         /* secret, until the connection is made */
+        char *master; /* secret, until the connection is made */
         /* the warehouse connection, and the continuation of its running operation */
         struct wh *w;
-        const char *dialect;  /* wh_dialect(w), for the pool jobs */
+        const char *dialect; /* wh_dialect(w), for the pool jobs */
         etl_then after_open; /* what runs once the connection object exists */
         etl_fn next;
         /* the pool job running, its result and what comes after it */
@@ -97,7 +97,7 @@ struct etl_step {
         /* how a failure goes on: finish(), or the load step's cleanup */
         void (*fail)(struct etl_step *s, int err, bool transient, const char *msg);
         bool cancelled, finishing;
-        bool cleaning;        /* the load step removes its manifests */
+        bool cleaning; /* the load step removes its manifests */
         int result;
         bool transient;
         char msg[1024];
@@ -123,16 +123,16 @@ struct etl_step {
         struct etlplan_req *planning; /* while planning */
         /* the COPYs */
         struct load_request req;
-        struct load *load;            /* while the emulator runs one */
-        uint64_t rows_before;         /* progress.rows before the running COPY */
-        int load_result;              /* the COPYs' result, kept while cleaning up */
+        struct load *load;    /* while the emulator runs one */
+        uint64_t rows_before; /* progress.rows before the running COPY */
+        int load_result;      /* the COPYs' result, kept while cleaning up */
         bool load_transient;
         char load_msg[1024];
         /* Redshift: the manifests put on S3 (stage.bucket, etld/manifests/) */
         char *manifest_key[ETLPLAN_SOURCES];
         char *manifest_text[ETLPLAN_SOURCES]; /* bodies, borrowed by the puts */
-        unsigned s3_pending;          /* PutObject/DeleteObjects in flight */
-        int s3_err;                   /* the first failure */
+        unsigned s3_pending;                  /* PutObject/DeleteObjects in flight */
+        int s3_err;                           /* the first failure */
         char s3_msg[512];
 };
 
@@ -201,8 +201,8 @@ static int provisioned_target(struct step_run *r, const char *params, char **ret
                               size_t errlen)
 {
         int64_t job = 0, gone_job = 0;
-        char *host = r->journal ? journal_output_latest(r->journal, "provision", "endpoint", &job)
-                                : NULL;
+        char *host =
+            r->journal ? journal_output_latest(r->journal, "provision", "endpoint", &job) : NULL;
         if (!host || !*host) {
                 free(host);
                 util_setf(err, errlen,
@@ -225,7 +225,7 @@ static int provisioned_target(struct step_run *r, const char *params, char **ret
         char *port = journal_output_get(r->journal, job, "port");
         char *db = journal_output_get(r->journal, job, "database");
         char *user = journal_output_get(r->journal, job, "db_user");
-        struct buf b = { 0 };
+        struct buf b = {0};
         int res = buf_printf(&b, "redshift://%s%s%s:%s/%s%s", user && *user ? user : "",
                              user && *user ? "@" : "", host, port && *port ? port : "5439",
                              db && *db ? db : "dev", params);
@@ -289,7 +289,7 @@ static void closed(void *ud)
  * reports once it is gone.  Called when nothing else of the step is
  * outstanding. */
 static void finish(struct etl_step *s, int result, bool transient, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void finish(struct etl_step *s, int result, bool transient, const char *fmt, ...)
 {
         if (s->finishing)
@@ -417,8 +417,8 @@ static int job_roots(struct step_run *r, enum authz_roots which, struct confine 
 static int setup_work(struct etl_step *s, char *err, size_t errlen)
 {
         struct step_run *r = s->r;
-        int res = s->master_password ? secret_db_password(r->cfg, false, &s->master, err, errlen)
-                                     : 0;
+        int res =
+            s->master_password ? secret_db_password(r->cfg, false, &s->master, err, errlen) : 0;
         if (res == 0)
                 res = job_roots(r, AUTHZ_WAREHOUSE_ROOTS, &s->wh_roots, err, errlen);
         if (res == 0 && r->ops == &step_load)
@@ -439,11 +439,11 @@ static void setup_done(struct etl_step *s)
                 return;
         }
         struct wh_params p = {
-                .uri = s->target,
-                .state_dir = s->r->state_dir,
-                .loop = s->r->loop,
-                .password = s->master ? s->master : s->password,
-                .roots = s->wh_roots,
+            .uri = s->target,
+            .state_dir = s->r->state_dir,
+            .loop = s->r->loop,
+            .password = s->master ? s->master : s->password,
+            .roots = s->wh_roots,
         };
         char err[512] = "";
         int res = wh_open(&p, &s->w, err, sizeof(err));
@@ -509,21 +509,21 @@ static int prepare(struct step_run *r, char *err, size_t errlen)
         const char *region = cfg_get(r->cfg, "s3", "region");
         if (res == 0 && (!region || !*region)) {
                 char *br = sources_bucket_region(r);
-                res = supply(r, "s3.region", br ? br : cfg_get(r->cfg, "aws", "region"), err,
-                             errlen);
+                res =
+                    supply(r, "s3.region", br ? br : cfg_get(r->cfg, "aws", "region"), err, errlen);
                 free(br);
         }
         if (res == 0 && s->target)
                 s->ledger_target = strdup(s->target);
-        else if (res == 0 && asprintf(&s->ledger_target, "sqlite://%s/warehouse.db",
-                                      r->state_dir) < 0)
+        else if (res == 0 &&
+                 asprintf(&s->ledger_target, "sqlite://%s/warehouse.db", r->state_dir) < 0)
                 s->ledger_target = NULL;
         if (res == 0 && !s->ledger_target)
                 res = -ENOMEM;
         /* after the load step: the mode it decided (an incremental run may
          * have fallen back to a full one) */
-        char *mode = res == 0 && r->journal ? journal_output_get(r->journal, r->job_id, "mode")
-                                            : NULL;
+        char *mode =
+            res == 0 && r->journal ? journal_output_get(r->journal, r->job_id, "mode") : NULL;
         if (mode && *mode)
                 res = supply(r, "etl.mode", mode, err, errlen);
         free(mode);
@@ -561,8 +561,7 @@ static int manifest_names(struct step_run *r, const char *bucket)
                         s->manifest_key[i] = NULL;
                         return -ENOMEM;
                 }
-                if (asprintf(&s->plan->manifest[i], "s3://%s/%s", bucket, s->manifest_key[i]) <
-                    0) {
+                if (asprintf(&s->plan->manifest[i], "s3://%s/%s", bucket, s->manifest_key[i]) < 0) {
                         s->plan->manifest[i] = NULL;
                         return -ENOMEM;
                 }
@@ -595,7 +594,7 @@ static bool copy_reads_manifest(const char *stmt)
 
 static bool uses_s3(const struct cfg *c)
 {
-        static const char *const keys[] = { "song_data", "log_data", "log_jsonpath" };
+        static const char *const keys[] = {"song_data", "log_data", "log_jsonpath"};
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 const char *v = cfg_get(c, "s3", keys[i]);
                 if (v && strncmp(v, "s3://", 5) == 0)
@@ -707,15 +706,14 @@ static void check_row(struct etl_step *s, const struct wh_result *res)
         if (json_array_size(res->rows) != 1 || !json_is_string(name) || !json_is_integer(ok) ||
             !json_is_string(detail)) {
                 finish(s, -EINVAL, false,
-                       "%s/check.sql statement %zu must return one row (name, ok, detail)",
-                       dialect, s->i + 1);
+                       "%s/check.sql statement %zu must return one row (name, ok, detail)", dialect,
+                       s->i + 1);
                 return;
         }
         bool passed = json_integer_value(ok) != 0;
         step_check_result(s->r, json_string_value(name), passed, json_string_value(detail));
         if (!passed && s->failed++ == 0) {
-                util_setf(s->first_failed, sizeof(s->first_failed), "%s",
-                          json_string_value(name));
+                util_setf(s->first_failed, sizeof(s->first_failed), "%s", json_string_value(name));
                 util_setf(s->first_detail, sizeof(s->first_detail), "%s",
                           json_string_value(detail));
         }
@@ -731,8 +729,8 @@ static void check_next(struct etl_step *s)
         }
         if (s->failed) {
                 finish(s, -EPROTO, false,
-                       "%zu of %zu checks failed, first: %s (%s); nothing was published",
-                       s->failed, s->n, s->first_failed, s->first_detail);
+                       "%zu of %zu checks failed, first: %s (%s); nothing was published", s->failed,
+                       s->n, s->first_failed, s->first_detail);
                 return;
         }
         finish(s, 0, false, NULL);
@@ -906,15 +904,15 @@ static void rs_load_errors(struct etl_step *s, const struct wh_result *res)
         {
                 char file[1024], col[256], type[64], line[1100], value[1100], reason[256];
                 struct load_error e = {
-                        .filename = rtrim(json_array_get(row, 0), file, sizeof(file)),
-                        .line_number = (uint64_t)json_integer_value(json_array_get(row, 1)),
-                        .colname = rtrim(json_array_get(row, 2), col, sizeof(col)),
-                        .type = rtrim(json_array_get(row, 3), type, sizeof(type)),
-                        .position = (uint64_t)json_integer_value(json_array_get(row, 4)),
-                        .raw_line = rtrim(json_array_get(row, 5), line, sizeof(line)),
-                        .raw_field_value = rtrim(json_array_get(row, 6), value, sizeof(value)),
-                        .err_code = (int)json_integer_value(json_array_get(row, 7)),
-                        .err_reason = rtrim(json_array_get(row, 8), reason, sizeof(reason)),
+                    .filename = rtrim(json_array_get(row, 0), file, sizeof(file)),
+                    .line_number = (uint64_t)json_integer_value(json_array_get(row, 1)),
+                    .colname = rtrim(json_array_get(row, 2), col, sizeof(col)),
+                    .type = rtrim(json_array_get(row, 3), type, sizeof(type)),
+                    .position = (uint64_t)json_integer_value(json_array_get(row, 4)),
+                    .raw_line = rtrim(json_array_get(row, 5), line, sizeof(line)),
+                    .raw_field_value = rtrim(json_array_get(row, 6), value, sizeof(value)),
+                    .err_code = (int)json_integer_value(json_array_get(row, 7)),
+                    .err_reason = rtrim(json_array_get(row, 8), reason, sizeof(reason)),
                 };
                 step_load_error(s->r, &e);
         }
@@ -1025,17 +1023,17 @@ static void copy_begun(struct etl_step *s, const struct wh_result *res)
                 return;
         }
         s->req = (struct load_request){
-                .statement = stmt,
-                .wh = s->w,
-                .loop = r->loop,
-                .progress = &r->progress,
-                .batch_rows = (size_t)cfg_get_int(r->cfg, "load", "batch_rows"),
-                .concurrency = (unsigned)cfg_get_int(r->cfg, "load", "concurrency"),
-                .source_ctx = s->ctx,
-                .object_column = "etld_object",
-                .file_roots = s->load_roots,
-                .on_error = on_load_error,
-                .userdata = r,
+            .statement = stmt,
+            .wh = s->w,
+            .loop = r->loop,
+            .progress = &r->progress,
+            .batch_rows = (size_t)cfg_get_int(r->cfg, "load", "batch_rows"),
+            .concurrency = (unsigned)cfg_get_int(r->cfg, "load", "concurrency"),
+            .source_ctx = s->ctx,
+            .object_column = "etld_object",
+            .file_roots = s->load_roots,
+            .on_error = on_load_error,
+            .userdata = r,
         };
         struct load *l = NULL;
         int rc = load_start(&s->req, loaded, &l);
@@ -1189,7 +1187,7 @@ static void copies_end(struct etl_step *s, int err, bool transient, const char *
         for (int i = 0; i < ETLPLAN_SOURCES; i++)
                 if (s->plan->count[i] > 0 && s->manifest_key[i])
                         keys[n++] = s->manifest_key[i];
-        struct s3_cb cb = { manifests_deleted, s, s };
+        struct s3_cb cb = {manifests_deleted, s, s};
         if (n == 0 || s3_delete_objects(s->client, cfg_get(s->r->cfg, "stage", "bucket"), keys, n,
                                         &cb, NULL) < 0)
                 load_finish(s);
@@ -1237,10 +1235,9 @@ static void put_manifests(struct etl_step *s)
                         res = -ENOMEM;
                         break;
                 }
-                struct s3_put_opts o = { .data = text,
-                                         .len = strlen(text),
-                                         .content_type = "application/json" };
-                struct s3_cb cb = { manifest_put, s, s };
+                struct s3_put_opts o = {
+                    .data = text, .len = strlen(text), .content_type = "application/json"};
+                struct s3_cb cb = {manifest_put, s, s};
                 s->s3_pending++;
                 res = s3_put_object(s->client, bucket, s->manifest_key[i], &o, &cb, NULL);
                 if (res < 0)
@@ -1251,7 +1248,7 @@ static void put_manifests(struct etl_step *s)
                 util_setf(s->s3_msg, sizeof(s->s3_msg), "cannot put the COPY manifest on S3: %s",
                           strerror(-res));
         }
-        struct s3_result none = { 0 };
+        struct s3_result none = {0};
         manifest_put(NULL, &none, s); /* releases the hold */
 }
 
@@ -1282,12 +1279,12 @@ static void planned(void *ud, int err, const char *msg, struct etl_plan *plan)
 static void plan_start(struct etl_step *s)
 {
         s->source_env = (struct source_env){
-                .loop = s->r->loop,
-                .ctx = s->ctx,
-                .roots = s->data_roots,
+            .loop = s->r->loop,
+            .ctx = s->ctx,
+            .roots = s->data_roots,
         };
-        int rc = etlplan_get(s->w, s->r->job_id, job_cfg(s->r), &s->ledger, &s->source_env,
-                             planned, s, &s->planning);
+        int rc = etlplan_get(s->w, s->r->job_id, job_cfg(s->r), &s->ledger, &s->source_env, planned,
+                             s, &s->planning);
         if (rc < 0)
                 finish(s, rc, false, "cannot plan the load: %s", strerror(-rc));
 }
@@ -1321,7 +1318,7 @@ static int start_load(struct step_run *r)
         struct etl_step *s = st(r);
         if (r->journal) {
                 s->ledger.objects =
-                        journal_ledger_get(r->journal, s->ledger_target, &s->ledger.job);
+                    journal_ledger_get(r->journal, s->ledger_target, &s->ledger.job);
                 if (!s->ledger.objects) {
                         finish(s, -EIO, true, "cannot read the ledger from the journal");
                         return 0;
@@ -1345,37 +1342,37 @@ static int start_load(struct step_run *r)
 }
 
 const struct step_ops step_create_tables = {
-        .name = "create-tables",
-        .description = "drop and create the staging and star tables",
-        .start = start_create_tables,
-        .cancel = etl_cancel,
+    .name = "create-tables",
+    .description = "drop and create the staging and star tables",
+    .start = start_create_tables,
+    .cancel = etl_cancel,
 };
 
 const struct step_ops step_load = {
-        .name = "load",
-        .description = "COPY song_data and log_data into the staging tables",
-        .start = start_load,
-        .cancel = etl_cancel,
+    .name = "load",
+    .description = "COPY song_data and log_data into the staging tables",
+    .start = start_load,
+    .cancel = etl_cancel,
 };
 
 const struct step_ops step_transform = {
-        .name = "transform",
-        .description = "fill songplays, users, songs, artists and time",
-        .start = start_transform,
-        .cancel = etl_cancel,
+    .name = "transform",
+    .description = "fill songplays, users, songs, artists and time",
+    .start = start_transform,
+    .cancel = etl_cancel,
 };
 
 const struct step_ops step_check = {
-        .name = "check",
-        .description = "data-quality checks of the new rows, before they are published",
-        .start = start_check,
-        .cancel = etl_cancel,
+    .name = "check",
+    .description = "data-quality checks of the new rows, before they are published",
+    .start = start_check,
+    .cancel = etl_cancel,
 };
 
 const struct step_ops step_publish = {
-        .name = "publish",
-        .description = "merge the checked rows into the published star tables, in one "
-                       "transaction",
-        .start = start_publish,
-        .cancel = etl_cancel,
+    .name = "publish",
+    .description = "merge the checked rows into the published star tables, in one "
+                   "transaction",
+    .start = start_publish,
+    .cancel = etl_cancel,
 };

@@ -22,7 +22,7 @@
 #include "load/source.h"
 #include "util.h"
 
-const char *const etlplan_sources[ETLPLAN_SOURCES] = { "log_data", "song_data" };
+const char *const etlplan_sources[ETLPLAN_SOURCES] = {"log_data", "song_data"};
 
 struct etl_plan *etlplan_free(struct etl_plan *p)
 {
@@ -54,8 +54,8 @@ static int source_index(const char *name)
 static int add_object(struct etl_plan *p, int src, const char *uri, json_int_t size,
                       const char *tag)
 {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:s?}", "source", etlplan_sources[src], "uri",
-                              uri, "size", size, "tag", tag);
+        json_t *o = json_pack("{s:s, s:s, s:I, s:s?}", "source", etlplan_sources[src], "uri", uri,
+                              "size", size, "tag", tag);
         if (!o || json_array_append_new(p->objects, o) < 0)
                 return -ENOMEM;
         p->count[src]++;
@@ -81,28 +81,28 @@ struct etlplan_req {
         int64_t job;
         bool read_only; /* etlplan_read: no new plan */
         bool incremental;
-        char *uri[ETLPLAN_SOURCES];    /* the [s3] sources, copied */
+        char *uri[ETLPLAN_SOURCES]; /* the [s3] sources, copied */
         const struct etlplan_ledger *l;
         const struct source_env *env;
         etlplan_cb cb;
         void *ud;
         /* the warehouse operation running, and what comes after it */
         void (*next)(struct etlplan_req *q, const struct wh_result *res);
-        bool in_tx;      /* BEGIN sent: a failure rolls back */
+        bool in_tx; /* BEGIN sent: a failure rolls back */
         bool cancelled;
         /* the listing */
-        int listing;            /* the source being listed */
-        struct source *src;     /* its source, while listed */
+        int listing;             /* the source being listed */
+        struct source *src;      /* its source, while listed */
         struct etl_plan *listed; /* every object (a full plan) */
-        json_t *by_uri;         /* {"uri": index in listed->objects} */
-        int64_t wh_last;        /* the warehouse's latest publish */
+        json_t *by_uri;          /* {"uri": index in listed->objects} */
+        int64_t wh_last;         /* the warehouse's latest publish */
         /* the plan, made or read */
         struct etl_plan *plan;
         /* store: rows handed to wh_copy_rows, valid until its callback */
         struct cell *cells;
         struct wh_rows rows;
-        size_t stored;          /* plan objects handed over so far */
-        struct buf sql;         /* Redshift's INSERTs */
+        size_t stored;  /* plan objects handed over so far */
+        struct buf sql; /* Redshift's INSERTs */
 };
 
 static void req_free(struct etlplan_req *q)
@@ -120,7 +120,7 @@ static void req_free(struct etlplan_req *q)
 
 /* Calls back (once) and frees q.  On success the plan goes to the caller. */
 static void end(struct etlplan_req *q, int err, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void end(struct etlplan_req *q, int err, const char *fmt, ...)
 {
         char msg[1024] = "";
@@ -167,8 +167,8 @@ static void on_wh(struct wh *w, const struct wh_result *res, void *ud)
 /* After queueing an operation with on_wh and q (rc: what the queueing
  * returned): next gets its result; a refusal ends the request.  The
  * callback never comes before the call returns. */
-static void call(struct etlplan_req *q, void (*next)(struct etlplan_req *, const struct wh_result *),
-                 int rc)
+static void call(struct etlplan_req *q,
+                 void (*next)(struct etlplan_req *, const struct wh_result *), int rc)
 {
         q->next = next;
         if (rc < 0)
@@ -208,7 +208,8 @@ static void run_row(struct etlplan_req *q, const struct wh_result *res)
                             q->job);
                         return;
                 }
-                call(q, last_publish, wh_query(q->w, "SELECT MAX(job_id) FROM etld_publishes", on_wh, q));
+                call(q, last_publish,
+                     wh_query(q->w, "SELECT MAX(job_id) FROM etld_publishes", on_wh, q));
                 return;
         }
         if (!(q->plan = plan_new())) {
@@ -361,8 +362,8 @@ static int incremental(const struct etl_plan *listed, json_t *by_uri,
         json_object_foreach(l->objects, uri, e)
         {
                 json_t *at = json_object_get(by_uri, uri);
-                json_t *o = at ? json_array_get(listed->objects, (size_t)json_integer_value(at))
-                               : NULL;
+                json_t *o =
+                    at ? json_array_get(listed->objects, (size_t)json_integer_value(at)) : NULL;
                 const char *src = json_string_value(json_object_get(e, "source"));
                 if (!o || !json_equal(json_object_get(o, "source"), json_object_get(e, "source"))) {
                         util_setf(p->reason, sizeof(p->reason),
@@ -408,7 +409,7 @@ static int literal(struct buf *b, const char *v)
 {
         int r = buf_append(b, "'", 1);
         for (const char *c = v; r == 0 && *c; c++)
-                r = *c == '\'' ? buf_append(b, "\'\'", 2)
+                r = *c == '\''   ? buf_append(b, "\'\'", 2)
                     : *c == '\\' ? buf_append(b, "\\\\", 2)
                                  : buf_append(b, c, 1);
         return r == 0 ? buf_append(b, "'", 1) : r;
@@ -519,24 +520,23 @@ static void plan_copy_rows(struct etlplan_req *q, const struct wh_result *res)
                 const char *uri = json_string_value(json_object_get(o, "uri"));
                 const char *tag = json_string_value(json_object_get(o, "tag"));
                 struct cell *c = q->cells + k * 6;
-                c[0] = (struct cell){ .kind = CELL_INT, .i = q->job };
-                c[1] = (struct cell){ .kind = CELL_INT, .i = (int64_t)q->stored };
-                c[2] = (struct cell){ .kind = CELL_TEXT, .text = src, .len = strlen(src) };
-                c[3] = (struct cell){ .kind = CELL_TEXT, .text = uri, .len = strlen(uri) };
-                c[4] = (struct cell){ .kind = CELL_INT,
-                                      .i = json_integer_value(json_object_get(o, "size")) };
-                c[5] = (struct cell){ .kind = tag ? CELL_TEXT : CELL_NULL,
-                                      .text = tag,
-                                      .len = tag ? strlen(tag) : 0 };
+                c[0] = (struct cell){.kind = CELL_INT, .i = q->job};
+                c[1] = (struct cell){.kind = CELL_INT, .i = (int64_t)q->stored};
+                c[2] = (struct cell){.kind = CELL_TEXT, .text = src, .len = strlen(src)};
+                c[3] = (struct cell){.kind = CELL_TEXT, .text = uri, .len = strlen(uri)};
+                c[4] = (struct cell){.kind = CELL_INT,
+                                     .i = json_integer_value(json_object_get(o, "size"))};
+                c[5] = (struct cell){
+                    .kind = tag ? CELL_TEXT : CELL_NULL, .text = tag, .len = tag ? strlen(tag) : 0};
         }
-        q->rows = (struct wh_rows){ .cells = q->cells, .n_rows = k, .n_cols = 6 };
+        q->rows = (struct wh_rows){.cells = q->cells, .n_rows = k, .n_cols = 6};
         call(q, plan_copy_rows, wh_copy_rows(q->w, &q->rows, on_wh, q));
 }
 
 static void plan_copy_begin(struct etlplan_req *q, const struct wh_result *res)
 {
         (void)res;
-        static const char *const cols[] = { "job_id", "seq", "source", "uri", "size", "tag" };
+        static const char *const cols[] = {"job_id", "seq", "source", "uri", "size", "tag"};
         call(q, plan_copy_rows, wh_copy_begin(q->w, "etld_plan", cols, 6, on_wh, q));
 }
 
@@ -551,10 +551,10 @@ static void run_copy_rows(struct etlplan_req *q, const struct wh_result *res)
         (void)res;
         const struct etl_plan *p = q->plan;
         struct cell *c = q->cells;
-        c[0] = (struct cell){ .kind = CELL_INT, .i = q->job };
-        c[1] = (struct cell){ .kind = CELL_TEXT, .text = p->mode, .len = strlen(p->mode) };
-        c[2] = (struct cell){ .kind = CELL_TEXT, .text = p->reason, .len = strlen(p->reason) };
-        q->rows = (struct wh_rows){ .cells = c, .n_rows = 1, .n_cols = 3 };
+        c[0] = (struct cell){.kind = CELL_INT, .i = q->job};
+        c[1] = (struct cell){.kind = CELL_TEXT, .text = p->mode, .len = strlen(p->mode)};
+        c[2] = (struct cell){.kind = CELL_TEXT, .text = p->reason, .len = strlen(p->reason)};
+        q->rows = (struct wh_rows){.cells = c, .n_rows = 1, .n_cols = 3};
         call(q, run_copy_end, wh_copy_rows(q->w, &q->rows, on_wh, q));
 }
 
@@ -566,7 +566,7 @@ static void begun(struct etlplan_req *q, const struct wh_result *res)
                 store_run_insert(q, NULL);
                 return;
         }
-        static const char *const cols[] = { "job_id", "mode", "reason" };
+        static const char *const cols[] = {"job_id", "mode", "reason"};
         call(q, run_copy_rows, wh_copy_begin(q->w, "etld_run", cols, 3, on_wh, q));
 }
 
@@ -661,8 +661,7 @@ static int write_file(const char *path, const char *data, size_t len, char *err,
                         int r = -errno;
                         close(fd);
                         unlink(tmp);
-                        util_setf(err, errlen, "cannot write manifest '%s': %s", tmp,
-                                  strerror(-r));
+                        util_setf(err, errlen, "cannot write manifest '%s': %s", tmp, strerror(-r));
                         return r;
                 }
                 off += (size_t)n;
@@ -686,9 +685,9 @@ char *etlplan_manifest_json(const struct etl_plan *p, int src)
         {
                 if (source_index(json_string_value(json_object_get(o, "source"))) != src)
                         continue;
-                json_array_append_new(entries, json_pack("{s:O, s:b}", "url",
-                                                         json_object_get(o, "uri"), "mandatory",
-                                                         true));
+                json_array_append_new(
+                    entries,
+                    json_pack("{s:O, s:b}", "url", json_object_get(o, "uri"), "mandatory", true));
         }
         char *text = man ? json_dumps(man, JSON_COMPACT) : NULL;
         json_decref(man);

@@ -55,7 +55,7 @@ static void exec_cb(struct wh *w, const struct wh_result *res, void *ud)
 /* Runs sql on the warehouse and waits for it. */
 static int exec_sync(struct fx *f, const char *sql)
 {
-        struct got g = { 0 };
+        struct got g = {0};
         assert_int_equal(wh_exec(f->w, sql, exec_cb, &g), 0);
         run_until(f, &g.done);
         return g.err;
@@ -75,8 +75,8 @@ static void plan_cb(void *ud, int err, const char *msg, struct etl_plan *plan)
 static int plan_sync(struct fx *f, int64_t job, const struct etlplan_ledger *l,
                      const struct confine *roots, struct etl_plan **ret)
 {
-        struct source_env env = { .loop = &f->loop, .ctx = NULL, .roots = roots };
-        struct got g = { 0 };
+        struct source_env env = {.loop = &f->loop, .ctx = NULL, .roots = roots};
+        struct got g = {0};
         assert_int_equal(etlplan_get(f->w, job, f->c, l, &env, plan_cb, &g, NULL), 0);
         run_until(f, &g.done);
         snprintf(f->err, sizeof(f->err), "%s", g.msg);
@@ -103,7 +103,7 @@ static int setup(void **state)
         char uri[512];
         snprintf(uri, sizeof(uri), "sqlite://%s/wh.db", f->dir);
         assert_int_equal(uv_loop_init(&f->loop), 0);
-        struct wh_params p = { .uri = uri, .state_dir = f->dir, .loop = &f->loop };
+        struct wh_params p = {.uri = uri, .state_dir = f->dir, .loop = &f->loop};
         assert_int_equal(wh_open(&p, &f->w, f->err, sizeof(f->err)), 0);
         assert_int_equal(exec_sync(f, "CREATE TABLE etld_run (job_id INTEGER, mode TEXT, "
                                       "reason TEXT);"
@@ -196,8 +196,7 @@ static void test_full_plan_needs_every_source(void **state)
         snprintf(v, sizeof(v), "file://%s/data/nothing_here", f->dir);
         assert_int_equal(cfg_set(f->c, "s3.song_data", v, f->err, sizeof(f->err)), 0);
         struct etl_plan *p = NULL;
-        assert_int_equal(plan_sync(f, 5, NULL, NULL, &p),
-                         -EINVAL);
+        assert_int_equal(plan_sync(f, 5, NULL, NULL, &p), -EINVAL);
         assert_null(p);
         assert_non_null(strstr(f->err, "no objects found"));
         assert_non_null(strstr(f->err, "s3.song_data"));
@@ -212,23 +211,20 @@ static void test_plan_lists_only_inside_the_roots(void **state)
         char elsewhere[300];
         snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", f->dir);
         assert_int_equal(mkdir(elsewhere, 0755), 0);
-        assert_int_equal(confine_new("daemon.data_roots", elsewhere, NULL, true, &roots, f->err,
-                                     sizeof(f->err)),
-                         0);
+        assert_int_equal(
+            confine_new("daemon.data_roots", elsewhere, NULL, true, &roots, f->err, sizeof(f->err)),
+            0);
         struct etl_plan *p = NULL;
-        assert_int_equal(plan_sync(f, 5, NULL, roots, &p),
-                         -EACCES);
+        assert_int_equal(plan_sync(f, 5, NULL, roots, &p), -EACCES);
         assert_null(p);
         assert_non_null(strstr(f->err, "outside daemon.data_roots"));
         confine_free(roots);
         /* with its data folder as a root the same plan is made */
         char data[300];
         snprintf(data, sizeof(data), "%s/data", f->dir);
-        assert_int_equal(confine_new("daemon.data_roots", data, NULL, true, &roots, f->err,
-                                     sizeof(f->err)),
-                         0);
-        assert_int_equal(plan_sync(f, 5, NULL, roots, &p),
-                         0);
+        assert_int_equal(
+            confine_new("daemon.data_roots", data, NULL, true, &roots, f->err, sizeof(f->err)), 0);
+        assert_int_equal(plan_sync(f, 5, NULL, roots, &p), 0);
         etlplan_free(p);
         confine_free(roots);
 }
@@ -237,9 +233,8 @@ static void incremental_case(struct fx *f, int64_t wh_last, void (*change)(struc
                              const char *mode, const char *reason, size_t objects)
 {
         struct etl_plan *full = NULL, *p = NULL;
-        assert_int_equal(plan_sync(f, 7, NULL, NULL, &full),
-                         0);
-        struct etlplan_ledger l = { .objects = ledger_of(full, 7), .job = 7 };
+        assert_int_equal(plan_sync(f, 7, NULL, NULL, &full), 0);
+        struct etlplan_ledger l = {.objects = ledger_of(full, 7), .job = 7};
         etlplan_free(full);
         if (wh_last) {
                 char sql[128];
@@ -296,8 +291,9 @@ static void test_changed_object_rebuilds(void **state)
 
 static void test_vanished_object_rebuilds(void **state)
 {
-        incremental_case(*state, 7, drop_x, "full", "x.json' (s3.song_data), published by job 7, "
-                                                    "is no longer there",
+        incremental_case(*state, 7, drop_x, "full",
+                         "x.json' (s3.song_data), published by job 7, "
+                         "is no longer there",
                          3);
 }
 
@@ -312,7 +308,7 @@ static void test_no_ledger_is_a_full_run(void **state)
         struct fx *f = *state;
         struct etl_plan *p = NULL;
         assert_int_equal(cfg_set(f->c, "etl.mode", "incremental", f->err, sizeof(f->err)), 0);
-        struct etlplan_ledger none = { .objects = json_object(), .job = 0 };
+        struct etlplan_ledger none = {.objects = json_object(), .job = 0};
         assert_int_equal(plan_sync(f, 9, &none, NULL, &p), 0);
         assert_string_equal(p->mode, "full");
         assert_non_null(strstr(p->reason, "no earlier publish"));
@@ -355,7 +351,7 @@ static void test_read_back(void **state)
 {
         struct fx *f = *state;
         struct etl_plan *p = NULL;
-        struct got g = { 0 };
+        struct got g = {0};
         assert_int_equal(etlplan_read(f->w, 5, plan_cb, &g, NULL), 0);
         run_until(f, &g.done);
         assert_int_equal(g.err, -ENOENT);
@@ -377,9 +373,9 @@ static void test_read_back(void **state)
 static void test_cancel_writes_nothing(void **state)
 {
         struct fx *f = *state;
-        struct source_env env = { .loop = &f->loop };
+        struct source_env env = {.loop = &f->loop};
         struct etlplan_req *q = NULL;
-        struct got g = { 0 };
+        struct got g = {0};
         assert_int_equal(etlplan_get(f->w, 5, f->c, NULL, &env, plan_cb, &g, &q), 0);
         etlplan_cancel(q);
         run_until(f, &g.done);
@@ -394,24 +390,19 @@ static void test_cancel_writes_nothing(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_full_plan_is_kept_for_a_resume, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_full_plan_needs_every_source, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_plan_lists_only_inside_the_roots, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_incremental_reads_only_new_objects, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_incremental_with_nothing_new, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_changed_object_rebuilds, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_vanished_object_rebuilds, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_other_warehouse_publish_rebuilds, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_no_ledger_is_a_full_run, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_manifests, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_read_back, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_cancel_writes_nothing, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_full_plan_is_kept_for_a_resume, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_full_plan_needs_every_source, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_plan_lists_only_inside_the_roots, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_incremental_reads_only_new_objects, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_incremental_with_nothing_new, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_changed_object_rebuilds, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_vanished_object_rebuilds, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_other_warehouse_publish_rebuilds, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_no_ledger_is_a_full_run, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_manifests, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_read_back, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_cancel_writes_nothing, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
