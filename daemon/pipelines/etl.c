@@ -399,6 +399,8 @@ static void etl_cancel(struct step_run *r)
                 load_cancel(s->load);
         if (s->w)
                 wh_cancel(s->w);
+        if (s->ctx)
+                source_s3_ctx_cancel(s->ctx); /* the sources' requests, and later ones */
         if (s->client)
                 s3_cancel_tag(s->client, s);
 }
@@ -1299,7 +1301,7 @@ static void load_creds(struct step_run *r, struct awsenv *env, int err, const ch
         }
         int res = awsenv_s3_client(r, env, NULL, &s->client);
         if (res == 0)
-                res = source_s3_ctx_new(r->loop, s->client, s, &s->ctx);
+                res = source_s3_ctx_new(s->client, s, &s->ctx);
         if (res < 0) {
                 finish(s, res, false, "cannot set up the S3 client: %s", strerror(-res));
                 return;
