@@ -633,9 +633,9 @@ static int start_step(struct step_run *r, const char *file, etl_then then)
 
 /* ---- create-tables, transform: a whole SQL file in one transaction ---- */
 
+/* The transaction is rolled back by wh_close in finish(). */
 static void script_failed(struct etl_step *s, const struct wh_result *res)
 {
-        wh_rollback(s->w, NULL, NULL);
         finish(s, res->err, false, "%s/%s: %s", wh_dialect(s->w), s->file, res->msg);
 }
 
@@ -788,7 +788,6 @@ static void publish_read_plan(struct etl_step *s)
 
 static void publish_failed(struct etl_step *s, const struct wh_result *res)
 {
-        wh_rollback(s->w, NULL, NULL);
         finish(s, res->err, false, "%s/publish.sql: %s", wh_dialect(s->w), res->msg);
 }
 

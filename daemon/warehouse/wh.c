@@ -89,7 +89,7 @@ static void complete(struct wh *w, struct wh_op *op)
         };
         if (op->cb)
                 op->cb(w, &res, op->ud);
-        else if (op->err < 0)
+        else if (op->err < 0 && op->err != -ECANCELED) /* cancelled: wh_close rolls back */
                 log_warning("wh", "%s: %s", op->kind == WH_OP_ROLLBACK ? "rollback" : "operation",
                             op->msg);
         op_free(op);
