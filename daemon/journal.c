@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,7 @@ struct journal {
         size_t n_unwritten;
         char why[96];  /* why the last write failed: "disk full", ... */
         bool retrying; /* journal_retry: failures were logged once already */
+        int lock_fd;   /* PATH.lock, flock()ed while this etld runs; -1: none */
 };
 
 static const char *const job_names[JOB_STATE_MAX] = {
@@ -411,6 +413,53 @@ static int quick_check(struct journal *j, const char *path, char *err, size_t er
         return r;
 }
 
+/* One etld per state directory: an flock() on PATH.lock, held until
+ * journal_close (and by the kernel until the process is gone, so a kill -9
+ * leaves no stale lock).  The file holds the owner's pid, for the message a
+ * second etld gets.  The database itself is opened in SQLite's normal
+ * locking mode, so `sqlite3 -readonly journal.db` works while etld runs. */
+static int take_lock(struct journal *j, const char *path, char *err, size_t errlen)
+{
+        char lpath[4096];
+        if ((size_t)snprintf(lpath, sizeof(lpath), "%s.lock", path) >= sizeof(lpath))
+                return -ENAMETOOLONG;
+        int fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                int e = errno;
+                snprintf(err, errlen,
+                         "journal '%s' cannot be used: its lock file '%s' cannot be opened (%s); "
+                         "give etld's user write access to the state directory%s",
+                         path, lpath, strerror(e),
+                         e == EROFS ? ", or remount the file system read-write" : "");
+                return e == EROFS ? -EROFS : -e;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int e = errno;
+                char pid[32] = "";
+                ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+                pid[n > 0 ? n : 0] = '\0';
+                pid[strcspn(pid, "\n")] = '\0';
+                close(fd);
+                if (e != EWOULDBLOCK) {
+                        snprintf(err, errlen, "journal '%s': cannot lock '%s': %s", path, lpath,
+                                 strerror(e));
+                        return -e;
+                }
+                snprintf(err, errlen,
+                         "journal '%s' is locked: another etld%s%s%s uses this state directory; "
+                         "stop it first, or give this one another --state-dir",
+                         path, *pid ? " (pid " : "", pid, *pid ? ")" : "");
+                return -EBUSY;
+        }
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+                log_warning("journal", "cannot write the pid into '%s': %s", lpath,
+                            strerror(errno));
+        j->lock_fd = fd;
+        return 0;
+}
+
 int journal_open(const char *path, int flags, struct journal **ret, char *err, size_t errlen)
 {
         int r = check_file(path, flags, err, errlen);
@@ -421,19 +470,26 @@ int journal_open(const char *path, int flags, struct journal **ret, char *err, s
                 free(j);
                 return -ENOMEM;
         }
+        j->lock_fd = -1;
         j->unwritten_tail = &j->unwritten;
+        r = take_lock(j, path, err, errlen);
+        if (r < 0) {
+                journal_close(j);
+                return r;
+        }
         int rc = sqlite3_open_v2(path, &j->db,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                  NULL);
         if (rc == SQLITE_OK && sqlite3_db_readonly(j->db, "main") == 1)
                 rc = SQLITE_READONLY; /* SQLite fell back to reading only */
-        /* Exclusive locking keeps a second etld off this state directory: its
-         * first write fails at once instead of interleaving with ours. */
+        /* A reader (sqlite3 -readonly, etlctl backup) may hold the database
+         * for a moment: wait for it that long at most rather than fail a write. */
+        if (rc == SQLITE_OK)
+                rc = sqlite3_busy_timeout(j->db, 250);
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(j->db,
-                                  "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
-                                  "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-                                  "BEGIN EXCLUSIVE; COMMIT;",
+                                  "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                                  "PRAGMA foreign_keys = ON; BEGIN IMMEDIATE; COMMIT;",
                                   NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
                 int ext = j->db ? sqlite3_extended_errcode(j->db) : rc;
@@ -498,6 +554,8 @@ struct journal *journal_close(struct journal *j)
                 j->unwritten = u->next;
                 unwritten_free(u);
         }
+        if (j->lock_fd >= 0)
+                close(j->lock_fd); /* after the database: releases the state directory */
         free(j->path);
         free(j);
         return NULL;

@@ -508,3 +508,23 @@ def test_restart_with_running_and_queued_jobs(etld_factory, big_data, edge_data)
     assert not diff, diff
     diff = expected.compare(wa, expected.for_data_dir(big_data))
     assert not diff, diff
+
+
+def test_journal_readable_while_running_and_state_dir_taken(etld, edge_data, workdir):
+    """The journal is opened in SQLite's normal locking mode (a lock file
+    keeps a second etld off the state directory): `sqlite3 -readonly` reads
+    it while etld runs, and a second etld on the same directory is refused,
+    naming the first one's pid."""
+    sub = etld.submit(settings_for(edge_data, os.path.join(workdir, "wh.db")))
+    etld.wait_job(sub["job"])
+    db = os.path.join(etld.state, "journal.db")
+    out = subprocess.run(["sqlite3", "-readonly", db,
+                          "SELECT state FROM jobs WHERE id = %d" % sub["job"]],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "succeeded", out
+    assert etld.rpc("ping") == {"pong": True}  # and etld goes on writing
+    second = run_etld(etld.conf, os.path.join(workdir, "second.sock"), etld.state)
+    assert second.returncode != 0
+    assert "another etld (pid %d) uses this state directory" % etld.proc.pid in second.stderr, \
+        second.stderr

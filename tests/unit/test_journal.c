@@ -219,7 +219,26 @@ static void test_second_owner_refused(void **state)
         char err[256] = "";
         assert_int_equal(journal_open(path, 0, &a, err, sizeof(err)), 0);
         assert_int_equal(journal_open(path, 0, &b, err, sizeof(err)), -EBUSY);
-        assert_non_null(strstr(err, "another etld uses this state directory"));
+        char want[64];
+        snprintf(want, sizeof(want), "another etld (pid %ld) uses this state directory",
+                 (long)getpid());
+        assert_non_null(strstr(err, want));
+
+        /* the journal stays readable by others while its owner runs
+         * (sqlite3 -readonly journal.db) */
+        static const char *const one_step[] = { "load" };
+        add_job(a, "etl", one_step, 1, "{}", NULL, 0);
+        sqlite3 *ro;
+        assert_int_equal(sqlite3_open_v2(path, &ro, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(ro, "SELECT COUNT(*) FROM jobs", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 1);
+        sqlite3_finalize(st);
+        /* and its owner writes while a reader holds it open */
+        add_job(a, "etl", one_step, 1, "{}", NULL, 0);
+        sqlite3_close(ro);
         journal_close(a);
         assert_int_equal(journal_open(path, 0, &b, err, sizeof(err)), 0);
         journal_close(b);
