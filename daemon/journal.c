@@ -1243,19 +1243,54 @@ json_t *journal_job_json(struct journal *j, int64_t id)
         return job;
 }
 
-json_t *journal_list_json(struct journal *j, int limit)
+json_t *journal_list_json(struct journal *j, const struct journal_list_filter *f)
 {
         json_t *jobs = json_array();
-        sqlite3_stmt *st = prep(j, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id DESC LIMIT ?1",
-                                "i", (int64_t)limit);
+        /* A NULL parameter matches every job. */
+        sqlite3_stmt *st =
+                prep(j,
+                     "SELECT " JOB_COLUMNS ", job_key FROM jobs "
+                     "WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR state = ?2) "
+                     "AND (?3 IS NULL OR job_key = ?3) AND created_at >= ?4 "
+                     "ORDER BY id DESC LIMIT ?5",
+                     "sssii", f->pipeline, f->state, f->key, f->since_ms,
+                     (int64_t)(f->limit > 0 ? f->limit : 50));
+        int64_t now = util_now_ms();
         while (st && sqlite3_step(st) == SQLITE_ROW) {
                 json_t *job = job_row_json(st);
+                json_object_set_new(job, "key", text_json(st, 9));
+                /* seconds from start to end, or until now while it runs */
+                json_t *duration = json_null();
+                if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+                        int64_t end = sqlite3_column_type(st, 5) != SQLITE_NULL
+                                              ? sqlite3_column_int64(st, 5)
+                                              : now;
+                        int64_t ms = end - sqlite3_column_int64(st, 4);
+                        duration = json_real((double)(ms > 0 ? ms : 0) / 1000.0);
+                }
+                json_object_set_new(job, "duration_s", duration);
                 if (j->unwritten)
                         overlay_unwritten(j, sqlite3_column_int64(st, 0), job, NULL);
                 json_array_append_new(jobs, job);
         }
         sqlite3_finalize(st);
         return jobs;
+}
+
+json_t *journal_events_json(struct journal *j, int64_t job, const char *step)
+{
+        json_t *events = json_array();
+        sqlite3_stmt *st = prep(j,
+                                "SELECT at, level, step, message FROM events WHERE job_id = ?1 "
+                                "AND (?2 IS NULL OR step = ?2) ORDER BY id",
+                                "is", job, step);
+        while (st && sqlite3_step(st) == SQLITE_ROW)
+                json_array_append_new(events,
+                                      json_pack("{s:o, s:o, s:o, s:o}", "at", time_json(st, 0),
+                                                "level", str_json(st, 1), "step", text_json(st, 2),
+                                                "message", str_json(st, 3)));
+        sqlite3_finalize(st);
+        return events;
 }
 
 json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit)

@@ -147,7 +147,19 @@ int journal_jobs_in_state(struct journal *j, enum job_state s, int64_t **ret, si
 
 /* The status/list/errors replies.  NULL with -ENOENT for an unknown job. */
 json_t *journal_job_json(struct journal *j, int64_t id);
-json_t *journal_list_json(struct journal *j, int limit);
+/* Which jobs journal_list_json gives: each field NULL/0 matches all. */
+struct journal_list_filter {
+        const char *pipeline;
+        const char *state; /* a job state's name */
+        const char *key;
+        int64_t since_ms;  /* created at or after (ms since the epoch) */
+        int limit;         /* newest first; 0: 50 */
+};
+/* Newest first: [{id, pipeline, state, times..., key, duration_s}]. */
+json_t *journal_list_json(struct journal *j, const struct journal_list_filter *f);
+/* A job's event log, oldest first, [{at, level, step, message}] (the
+ * journal keeps the newest 1,000 of each job); step NULL: every step's. */
+json_t *journal_events_json(struct journal *j, int64_t job, const char *step);
 json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit);
 
 /* A consistent copy of the journal while etld runs (SQLite's online backup,

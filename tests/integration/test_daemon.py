@@ -528,3 +528,50 @@ def test_journal_readable_while_running_and_state_dir_taken(etld, edge_data, wor
     assert second.returncode != 0
     assert "another etld (pid %d) uses this state directory" % etld.proc.pid in second.stderr, \
         second.stderr
+
+
+def test_list_filters_and_logs(etld, edge_data, workdir):
+    """etlctl list --pipeline/--state/--key/--since, with each job's key and
+    duration; etlctl logs JOB [--step S] with the time of each event."""
+    ok = etld.submit(settings_for(edge_data, os.path.join(workdir, "wh.db")), key="night-1")
+    etld.wait_job(ok["job"])
+    bad = etld.submit(dict(settings_for(edge_data, os.path.join(workdir, "wh2.db")),
+                           **{"s3.song_data": "file:///nonexistent/song_data"}))
+    st = etld.wait_job(bad["job"])
+    assert st["state"] == "failed", st
+
+    def listed(*args):
+        p = etldtest.etlctl(etld.sock, "--json", "list", *args)
+        assert p.returncode == 0, p.stderr
+        return [j["id"] for j in json.loads(p.stdout)["jobs"]]
+
+    assert listed("--state", "failed") == [bad["job"]]
+    assert listed("--state", "succeeded") == [ok["job"]]
+    assert listed("--key", "night-1") == [ok["job"]]
+    assert listed("--pipeline", "stage") == []
+    assert listed("--pipeline", "etl") == [bad["job"], ok["job"]]
+    assert listed("--since", "1h") == [bad["job"], ok["job"]]
+    assert listed("--since", "2999-01-01") == []
+    p = etldtest.etlctl(etld.sock, "--json", "list", "--key", "night-1")
+    job = json.loads(p.stdout)["jobs"][0]
+    assert job["key"] == "night-1" and job["duration_s"] >= 0, job
+    table = etldtest.etlctl(etld.sock, "list", "--key", "night-1").stdout
+    head = table.splitlines()[0].split()
+    assert head[:7] == ["ID", "PIPELINE", "STATE", "KEY", "CREATED", "FINISHED", "DURATION"], table
+    assert "night-1" in table.splitlines()[1]
+    p = etldtest.etlctl(etld.sock, "list", "--state", "done")
+    assert p.returncode == 4 and "not a job state" in p.stderr, p.stderr
+
+    p = etldtest.etlctl(etld.sock, "--json", "logs", str(ok["job"]))
+    assert p.returncode == 0, p.stderr
+    events = json.loads(p.stdout)["events"]
+    assert all(re.match(r"\d{4}-\d\d-\d\dT", e["at"]) for e in events), events
+    steps = {e["step"] for e in events}
+    assert {"load", "publish"} <= steps, steps
+    p = etldtest.etlctl(etld.sock, "--json", "logs", str(ok["job"]), "--step", "load")
+    only = json.loads(p.stdout)["events"]
+    assert only and all(e["step"] == "load" for e in only)
+    human = etldtest.etlctl(etld.sock, "logs", str(ok["job"])).stdout
+    assert human.splitlines()[0].split() == ["TIME", "LEVEL", "STEP", "MESSAGE"], human
+    p = etldtest.etlctl(etld.sock, "logs", "999999")
+    assert p.returncode == 4 and "no job 999999" in p.stderr, p.stderr

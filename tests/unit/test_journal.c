@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "journal.h"
+#include "util.h"
 
 static char dir[64];
 static char path[128];
@@ -244,6 +245,63 @@ static void test_second_owner_refused(void **state)
         journal_close(b);
 }
 
+/* etlctl list's filters and etlctl logs' event log. */
+static void test_list_filters_and_logs(void **state)
+{
+        struct journal *j;
+        char err[256] = "";
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
+        static const char *const one[] = { "load" };
+        int64_t a = add_job(j, "etl", one, 1, "{}", "nightly-1", 0);
+        int64_t b = add_job(j, "stage", one, 1, "{}", NULL, 0);
+        int64_t c = add_job(j, "etl", one, 1, "{}", NULL, 0);
+        assert_int_equal(journal_job_set_state(j, a, JOB_RUNNING, NULL), 0);
+        assert_int_equal(journal_job_set_state(j, a, JOB_SUCCEEDED, NULL), 0);
+        assert_int_equal(journal_job_set_state(j, b, JOB_RUNNING, NULL), 0);
+        assert_int_equal(journal_job_set_state(j, b, JOB_FAILED, "no"), 0);
+
+        json_t *l = journal_list_json(j, &(struct journal_list_filter){ .pipeline = "etl" });
+        assert_int_equal(json_array_size(l), 2);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "id")), c);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 1), "id")), a);
+        /* a job that ran has a duration; a queued one has none */
+        assert_true(json_is_real(json_object_get(json_array_get(l, 1), "duration_s")));
+        assert_true(json_is_null(json_object_get(json_array_get(l, 0), "duration_s")));
+        assert_string_equal(job_str(json_array_get(l, 1), "key"), "nightly-1");
+        json_decref(l);
+        l = journal_list_json(j, &(struct journal_list_filter){ .state = "failed" });
+        assert_int_equal(json_array_size(l), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "id")), b);
+        json_decref(l);
+        l = journal_list_json(j, &(struct journal_list_filter){ .key = "nightly-1" });
+        assert_int_equal(json_array_size(l), 1);
+        json_decref(l);
+        l = journal_list_json(j, &(struct journal_list_filter){ .since_ms = util_now_ms() + 60000 });
+        assert_int_equal(json_array_size(l), 0);
+        json_decref(l);
+        l = journal_list_json(j, &(struct journal_list_filter){ .limit = 1 });
+        assert_int_equal(json_array_size(l), 1);
+        json_decref(l);
+
+        assert_int_equal(journal_event_add(j, a, "info", "load", "first"), 0);
+        assert_int_equal(journal_event_add(j, a, "info", "check", "second"), 0);
+        assert_int_equal(journal_event_add(j, a, "warning", "load", "third"), 0);
+        json_t *ev = journal_events_json(j, a, NULL);
+        size_t n = json_array_size(ev);
+        assert_true(n >= 3);
+        assert_string_equal(job_str(json_array_get(ev, n - 1), "message"), "third");
+        assert_non_null(json_string_value(json_object_get(json_array_get(ev, n - 1), "at")));
+        json_decref(ev);
+        ev = journal_events_json(j, a, "load");
+        n = json_array_size(ev);
+        assert_true(n >= 2);
+        for (size_t i = 0; i < n; i++)
+                assert_string_equal(job_str(json_array_get(ev, i), "step"), "load");
+        assert_string_equal(job_str(json_array_get(ev, n - 2), "message"), "first");
+        json_decref(ev);
+        journal_close(j);
+}
+
 static void set_pragma(const char *sql)
 {
         sqlite3 *db;
@@ -348,7 +406,7 @@ static void test_not_before(void **state)
         assert_string_equal(job_str(job, "not_before"), "2024-05-01T03:00:00.000Z");
         assert_string_equal(job_str(job, "state"), "queued");
         json_decref(job);
-        json_t *list = journal_list_json(j, 10);
+        json_t *list = journal_list_json(j, &(struct journal_list_filter){ .limit = 10 });
         assert_string_equal(job_str(json_array_get(list, 0), "not_before"),
                             "2024-05-01T03:00:00.000Z");
         json_decref(list);
@@ -440,7 +498,7 @@ static void test_key_attempts(void **state)
         assert_true(json_is_null(json_object_get(job, "retry_of")));
         assert_string_equal(job_str(job, "key"), "nightly-1");
         json_decref(job);
-        json_t *list = journal_list_json(j, 10);
+        json_t *list = journal_list_json(j, &(struct journal_list_filter){ .limit = 10 });
         assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "retry_of")),
                          first);
         assert_true(json_is_null(json_object_get(json_array_get(list, 1), "retry_of")));
@@ -568,7 +626,7 @@ static void test_faulty_journal_refused_as_what_it_is(void **state)
         struct journal *j;
         char err[1024] = "";
         assert_int_equal(journal_open(path, JOURNAL_OPEN_NEW, &j, err, sizeof(err)), 0);
-        json_t *list = journal_list_json(j, 10);
+        json_t *list = journal_list_json(j, &(struct journal_list_filter){ .limit = 10 });
         assert_int_equal(json_array_size(list), 0);
         json_decref(list);
         journal_close(j);
@@ -610,6 +668,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_job_lifecycle, setup, teardown),
             cmocka_unit_test_setup_teardown(test_checks_events_errors, setup, teardown),
             cmocka_unit_test_setup_teardown(test_second_owner_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_list_filters_and_logs, setup, teardown),
             cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
             cmocka_unit_test_setup_teardown(test_migrate_from_schema_1, setup, teardown),
             cmocka_unit_test_setup_teardown(test_not_before, setup, teardown),
