@@ -1315,6 +1315,46 @@ json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit)
         return rows;
 }
 
+/* ---- retention ------------------------------------------------------------ */
+
+int journal_prune(struct journal *j, int keep_jobs, int keep_days, int64_t now_ms)
+{
+        if (keep_jobs <= 0 && keep_days <= 0)
+                return 0;
+        /* What is never pruned, each for a reason of its own:
+         * - the latest job of each pipeline (what `status` and the next
+         *   nightly compare with);
+         * - a job whose publish a warehouse holds, or whose objects are in the
+         *   ledger (incremental runs read them);
+         * - a job holding the latest value of any output key
+         *   (journal_output_latest: the cluster endpoint, the role, ...);
+         * - a job that created (or adopted) a resource no later job deleted
+         *   (teardown finds what to delete in these outputs). */
+        sqlite3_stmt *st = prep(
+                j,
+                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs AS f "
+                "WHERE state IN ('succeeded', 'failed', 'cancelled') "
+                "AND ((?1 > 0 AND id NOT IN (SELECT id FROM jobs WHERE state IN "
+                "('succeeded', 'failed', 'cancelled') ORDER BY id DESC LIMIT ?1)) "
+                "OR (?2 > 0 AND COALESCE(finished_at, created_at) < ?3)) "
+                "AND id NOT IN (SELECT MAX(id) FROM jobs GROUP BY pipeline) "
+                "AND id NOT IN (SELECT job_id FROM publications) "
+                "AND id NOT IN (SELECT job_id FROM ledger) "
+                "AND id NOT IN (SELECT MAX(job_id) FROM outputs GROUP BY key) "
+                "AND NOT EXISTS (SELECT 1 FROM outputs AS o WHERE o.job_id = f.id "
+                "AND ((o.key LIKE '%\\_origin' ESCAPE '\\' AND o.value IN ('created', "
+                "'adopted')) OR o.key = 'bucket_created') "
+                "AND NOT EXISTS (SELECT 1 FROM outputs AS d WHERE d.job_id > f.id "
+                "AND ((o.key = 'bucket_created' AND d.key = 'bucket_deleted') "
+                "OR (d.key = o.key AND d.value = 'deleted')))))",
+                "iii", (int64_t)keep_jobs, (int64_t)keep_days,
+                now_ms - (int64_t)keep_days * 86400000);
+        int r = run(j, st);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(j->db);
+}
+
 /* ---- online backup ------------------------------------------------------ */
 
 struct journal_backup {

@@ -157,6 +157,13 @@ struct journal_list_filter {
 };
 /* Newest first: [{id, pipeline, state, times..., key, duration_s}]. */
 json_t *journal_list_json(struct journal *j, const struct journal_list_filter *f);
+/* Retention: deletes finished jobs beyond the newest keep_jobs, or that
+ * finished more than keep_days before now_ms (0: no such limit), with
+ * their steps, outputs, checks, events and load errors.  Never the latest
+ * job of a pipeline, one a warehouse's publish or ledger names, one holding
+ * the latest value of an output key, or one that created a resource no
+ * later job deleted.  The number of jobs deleted, or -errno. */
+int journal_prune(struct journal *j, int keep_jobs, int keep_days, int64_t now_ms);
 /* A job's event log, oldest first, [{at, level, step, message}] (the
  * journal keeps the newest 1,000 of each job); step NULL: every step's. */
 json_t *journal_events_json(struct journal *j, int64_t job, const char *step);

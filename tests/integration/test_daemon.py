@@ -575,3 +575,62 @@ def test_list_filters_and_logs(etld, edge_data, workdir):
     assert human.splitlines()[0].split() == ["TIME", "LEVEL", "STEP", "MESSAGE"], human
     p = etldtest.etlctl(etld.sock, "logs", "999999")
     assert p.returncode == 4 and "no job 999999" in p.stderr, p.stderr
+
+
+def test_retention_prunes_finished_jobs_at_start(etld_factory, edge_data, workdir):
+    """daemon.keep_jobs: at start (and hourly) finished jobs beyond the newest
+    N leave the journal, with their events; the latest job of a pipeline and
+    a published one stay whatever the limit."""
+    d = etld_factory(conf_extra="[daemon]\nkeep_jobs = 1\nkeep_days = 0\n")
+    failed = []
+    for i in range(3):
+        s = dict(settings_for(edge_data, os.path.join(workdir, "wh.db")),
+                 **{"s3.song_data": "file:///nonexistent/song_data-%d" % i})
+        failed.append(d.submit(s)["job"])
+        assert d.wait_job(failed[-1])["state"] == "failed"
+    ok = d.submit(settings_for(edge_data, os.path.join(workdir, "wh.db")))["job"]
+    assert_job_succeeded(d.wait_job(ok))
+    d.stop()
+    d.start()
+    ids = [j["id"] for j in d.rpc("list", {"limit": 100})["jobs"]]
+    assert ids == [ok], ids
+    with pytest.raises(RpcError):
+        d.rpc("logs", {"job": failed[0]})
+    with open(d.stderr_path) as f:
+        log = f.read()
+    assert "retention: removed 3 finished jobs from the journal" in log, log[-2000:]
+
+
+def test_sighup_reopens_detached_log(binaries, workdir):
+    """Detached, etld logs to STATE_DIR/etld.log; after logrotate moves it
+    away (no copytruncate), SIGHUP makes etld write a new etld.log."""
+    state = os.path.join(workdir, "state")
+    os.makedirs(state)
+    conf = etldtest.write_conf(os.path.join(workdir, "etld.conf"), state)
+    sock = os.path.join(workdir, "s")
+    env = dict(os.environ, AWS_EC2_METADATA_DISABLED="true")
+    r = subprocess.run([etldtest.ETLD, "--config", conf, "--socket", sock, "--state-dir", state],
+                       env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    pid = int(Conn(sock).result("status")["pid"])
+    try:
+        log = os.path.join(state, "etld.log")
+        os.rename(log, log + ".1")
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and not os.path.exists(log):
+            time.sleep(0.05)
+        assert etldtest.etlctl(sock, "ping").returncode == 0
+        deadline = time.time() + 10
+        text = ""
+        while time.time() < deadline and "log reopened" not in text:
+            time.sleep(0.05)
+            text = open(log).read() if os.path.exists(log) else ""
+        assert "log reopened: %s" % log in text, text
+        assert "ready on" in open(log + ".1").read()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(200):
+            if not os.path.exists("/proc/%d" % pid):
+                break
+            time.sleep(0.05)

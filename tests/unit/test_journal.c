@@ -302,6 +302,76 @@ static void test_list_filters_and_logs(void **state)
         journal_close(j);
 }
 
+/* Retention: what journal_prune removes and what it never does. */
+static void test_prune(void **state)
+{
+        struct journal *j;
+        char err[256] = "";
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
+        static const char *const one[] = { "s" };
+        int64_t id[9];
+        /* 0..2 etl, 3 provision (created a cluster), 4 teardown (deleted it),
+         * 5 provision (created a role, never deleted), 6 etl (published),
+         * 7 etl running, 8 etl (latest etl) */
+        const char *pipe[] = { "etl", "etl", "etl", "provision", "teardown", "provision",
+                               "etl", "etl", "etl" };
+        for (int i = 0; i < 9; i++) {
+                id[i] = add_job(j, pipe[i], one, 1, "{}", NULL, 0);
+                assert_int_equal(journal_job_set_state(j, id[i], JOB_RUNNING, NULL), 0);
+                if (i != 7)
+                        assert_int_equal(journal_job_set_state(j, id[i], i == 1 ? JOB_FAILED
+                                                                               : JOB_SUCCEEDED,
+                                                               NULL),
+                                         0);
+        }
+        assert_int_equal(journal_output_set(j, id[3], "cluster", "cluster_origin", "created"), 0);
+        assert_int_equal(journal_output_set(j, id[4], "td-cluster", "cluster_origin", "deleted"),
+                         0);
+        assert_int_equal(journal_output_set(j, id[5], "role", "role_origin", "created"), 0);
+        assert_int_equal(journal_output_set(j, id[4], "x", "mode", "full"), 0);
+        assert_int_equal(journal_output_set(j, id[0], "x", "mode", "full"), 0);
+        json_t *objs = json_pack("[{s:s, s:s, s:i, s:s}]", "source", "log_data", "uri",
+                                 "file:///d/log/a.json", "size", 10, "tag", "1");
+        assert_int_equal(journal_ledger_publish(j, "sqlite:///w.db", id[6], "full", objs), 0);
+        json_decref(objs);
+        json_t *rejects = json_pack("[{s:s}]", "filename", "x");
+        assert_int_equal(journal_load_errors_add(j, id[1], "load", rejects), 0);
+        json_decref(rejects);
+
+        /* keep_jobs = 1: every finished job is a candidate */
+        int n = journal_prune(j, 1, 0, util_now_ms());
+        json_t *l = journal_list_json(j, &(struct journal_list_filter){ .limit = 100 });
+        bool kept[9] = { 0 };
+        size_t i;
+        json_t *v;
+        json_array_foreach(l, i, v)
+                for (int k = 0; k < 9; k++)
+                        kept[k] |= json_integer_value(json_object_get(v, "id")) == id[k];
+        json_decref(l);
+        /* 0 (its "mode" output is not the latest: job 4's is), 1, 2: old etl jobs */
+        assert_false(kept[0]);
+        assert_false(kept[1]);
+        assert_false(kept[2]);
+        assert_false(kept[3]); /* its cluster was deleted by job 4 */
+        assert_true(kept[4]);  /* latest teardown, and latest cluster_origin */
+        assert_true(kept[5]);  /* a role that still exists */
+        assert_true(kept[6]);  /* published */
+        assert_true(kept[7]);  /* running */
+        assert_true(kept[8]);  /* latest etl */
+        assert_int_equal(n, 4);
+        /* the pruned job's load errors went with it */
+        json_t *errs = journal_load_errors_json(j, id[1], 10);
+        assert_int_equal(json_array_size(errs), 0);
+        json_decref(errs);
+
+        /* keep_days: nothing is that old yet; a day later everything
+         * unprotected goes, and no limit at all prunes nothing */
+        assert_int_equal(journal_prune(j, 0, 1, util_now_ms()), 0);
+        assert_int_equal(journal_prune(j, 0, 0, util_now_ms() + 86400000 * 9LL), 0);
+        assert_int_equal(journal_prune(j, 0, 1, util_now_ms() + 86400000 * 2LL), 0);
+        journal_close(j);
+}
+
 static void set_pragma(const char *sql)
 {
         sqlite3 *db;
@@ -669,6 +739,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_checks_events_errors, setup, teardown),
             cmocka_unit_test_setup_teardown(test_second_owner_refused, setup, teardown),
             cmocka_unit_test_setup_teardown(test_list_filters_and_logs, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
             cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
             cmocka_unit_test_setup_teardown(test_migrate_from_schema_1, setup, teardown),
             cmocka_unit_test_setup_teardown(test_not_before, setup, teardown),
