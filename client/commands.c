@@ -555,6 +555,33 @@ int cmd_list(struct cli *cli, int argc, char **argv)
         return CLI_EXIT_OK;
 }
 
+static const char metrics_help[] =
+    "Usage: etlctl metrics\n"
+    "\n"
+    "etld's metrics in the Prometheus text exposition format: jobs by pipeline and\n"
+    "final state, each pipeline's last success (time and duration), rows and bytes\n"
+    "loaded, load errors, step retries, jobs running and queued, build info.  The\n"
+    "counters live in the journal, so they only grow, across restarts too.  For a\n"
+    "scraper, daemon.metrics_file makes etld keep a file of the same text.\n" COMMON_HELP
+    "\nExit status:\n  0  success\n" STATUS_HELP;
+
+int cmd_metrics(struct cli *cli, int argc, char **argv)
+{
+        int pos, r = parse_simple(cli, argc, argv, metrics_help, 0, 0, &pos);
+        if (r >= 0)
+                return r;
+        json_t *res;
+        r = call_once(cli, "metrics", json_object(), &res);
+        if (r)
+                return r;
+        if (cli->json)
+                cli_print_json(res);
+        else if (json_is_string(json_object_get(res, "text")))
+                fputs(json_string_value(json_object_get(res, "text")), stdout);
+        json_decref(res);
+        return CLI_EXIT_OK;
+}
+
 static const char logs_help[] =
     "Usage: etlctl logs JOB [--step STEP]\n"
     "\n"

@@ -24,6 +24,7 @@ static const struct command commands[] = {
     {"submit", cmd_submit},   {"status", cmd_status}, {"list", cmd_list},     {"watch", cmd_watch},
     {"cancel", cmd_cancel},   {"retry", cmd_retry},   {"errors", cmd_errors}, {"ping", cmd_ping},
     {"version", cmd_version}, {"backup", cmd_backup}, {"logs", cmd_logs},
+    {"metrics", cmd_metrics},
 };
 
 static const char usage[] =
@@ -48,6 +49,7 @@ static const char usage[] =
     "                  the records a job's COPY rejected (like STL_LOAD_ERRORS)\n"
     "  logs JOB [--step STEP]\n"
     "                  a job's event log with the time of each event\n"
+    "  metrics         etld's counters in the Prometheus text format\n"
     "  backup FILE     have etld write a consistent copy of its journal into FILE\n"
     "                  (a new file; root or etld's uid only)\n"
     "  ping            check that etld answers\n"

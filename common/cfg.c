@@ -46,6 +46,10 @@ const struct cfg_key cfg_keys[] = {
           "comma-separated folders, besides the state directory, under which other users' "
           "jobs may write sqlite:// warehouses",
           CFG_DAEMON, NULL },
+        { "daemon", "metrics_file", CFG_STRING, "", false, true,
+          "a file etld rewrites atomically with its metrics (Prometheus text format) whenever a "
+          "job starts or ends, for node_exporter's textfile collector; empty: none",
+          CFG_DAEMON, NULL },
         { "daemon", "keep_jobs", CFG_INT, "1000", false, true,
           "finished jobs the journal keeps at most (0: no limit); never pruned: the latest "
           "of each pipeline, a published one, one whose resources still exist",

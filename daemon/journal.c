@@ -1315,6 +1315,21 @@ json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit)
         return rows;
 }
 
+json_t *journal_metrics_json(struct journal *j)
+{
+        json_t *rows = json_array();
+        sqlite3_stmt *st = prep(j,
+                                "SELECT name, pipeline, label, value FROM metrics "
+                                "ORDER BY name, pipeline, label",
+                                "");
+        while (st && sqlite3_step(st) == SQLITE_ROW)
+                json_array_append_new(rows, json_pack("[o, o, o, I]", str_json(st, 0),
+                                                      str_json(st, 1), str_json(st, 2),
+                                                      (json_int_t)sqlite3_column_int64(st, 3)));
+        sqlite3_finalize(st);
+        return rows;
+}
+
 /* ---- retention ------------------------------------------------------------ */
 
 int journal_prune(struct journal *j, int keep_jobs, int keep_days, int64_t now_ms)

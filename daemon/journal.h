@@ -157,6 +157,9 @@ struct journal_list_filter {
 };
 /* Newest first: [{id, pipeline, state, times..., key, duration_s}]. */
 json_t *journal_list_json(struct journal *j, const struct journal_list_filter *f);
+/* The counters of sql/journal/0006-metrics.sql: [[name, pipeline, label,
+ * value], ...] (metrics.h turns them into Prometheus' format). */
+json_t *journal_metrics_json(struct journal *j);
 /* Retention: deletes finished jobs beyond the newest keep_jobs, or that
  * finished more than keep_days before now_ms (0: no such limit), with
  * their steps, outputs, checks, events and load errors.  Never the latest

@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "rpc.h"
 #include "server.h"
@@ -115,6 +116,15 @@ static void status_changed(void *userdata)
         snprintf(msg, sizeof(msg), "STATUS=%u job%s running, %u queued", running,
                  running == 1 ? "" : "s", queued);
         notify_send(msg);
+        const char *mfile = cfg_get(d->cfg, "daemon", "metrics_file");
+        if (mfile && *mfile) {
+                struct buf b = { 0 };
+                char err[512];
+                if (metrics_text(d->journal, running, queued, &b) == 0 &&
+                    metrics_write_file(mfile, b.data ? b.data : "", err, sizeof(err)) < 0)
+                        log_warning("etld", "%s", err);
+                buf_free(&b);
+        }
 }
 
 static void close_cb(uv_handle_t *h)

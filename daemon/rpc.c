@@ -9,6 +9,7 @@
 
 #include "authz.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "server.h"
 #include "util.h"
@@ -446,6 +447,20 @@ static json_t *m_backup(struct rpc_env *env, struct conn *c, json_t *id, json_t 
         return NULL; /* answered when the copy is complete */
 }
 
+static json_t *m_metrics(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        unsigned running, queued;
+        engine_counts(env->engine, &running, &queued);
+        struct buf b = { 0 };
+        if (metrics_text(env->journal, running, queued, &b) < 0) {
+                buf_free(&b);
+                return rpc_make_error(id, RPC_INTERNAL_ERROR, "out of memory");
+        }
+        json_t *reply = rpc_make_result(id, json_pack("{s:s}", "text", b.data ? b.data : ""));
+        buf_free(&b);
+        return reply;
+}
+
 static const struct method methods[] = {
     {"ping", m_ping, "answers {\"pong\": true}"},
     {"version", m_version, "etld's version and protocol"},
@@ -457,6 +472,7 @@ static const struct method methods[] = {
     {"watch", m_watch, "stream a job's events"},
     {"errors", m_errors, "a job's load errors"},
     {"logs", m_logs, "a job's event log"},
+    {"metrics", m_metrics, "counters in the Prometheus text format"},
     {"backup", m_backup, "a consistent copy of the journal into a new file"},
 };
 

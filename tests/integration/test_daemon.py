@@ -9,6 +9,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import sqlite3
@@ -634,3 +635,76 @@ def test_sighup_reopens_detached_log(binaries, workdir):
             if not os.path.exists("/proc/%d" % pid):
                 break
             time.sleep(0.05)
+
+
+def _metric(text, name, **labels):
+    """The value of one sample of the exposition text, or None."""
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, rest = head.partition("{")
+        got = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
+        if metric == name and got == want:
+            return float(value)
+    return None
+
+
+def test_metrics_rpc_and_file(etld_factory, edge_data, workdir):
+    """etlctl metrics and daemon.metrics_file: the Prometheus text format
+    (promtool check metrics passes), jobs by pipeline and final state, last
+    success, rows and load errors, counters that survive a restart and
+    retention."""
+    mfile = os.path.join(workdir, "etld.prom")
+    d = etld_factory(conf_extra="[daemon]\nmetrics_file = %s\nkeep_jobs = 1\n" % mfile)
+    ok = d.submit(settings_for(edge_data, os.path.join(workdir, "wh.db")))["job"]
+    st = d.wait_job(ok)
+    assert_job_succeeded(st)
+    bad = d.submit(dict(settings_for(edge_data, os.path.join(workdir, "wh2.db")),
+                        **{"s3.song_data": "file:///nonexistent/x"}))["job"]
+    assert d.wait_job(bad)["state"] == "failed"
+    p = etldtest.etlctl(d.sock, "metrics")
+    assert p.returncode == 0, p.stderr
+    text = p.stdout
+    assert _metric(text, "etld_jobs_total", pipeline="etl", state="succeeded") == 1, text
+    assert _metric(text, "etld_jobs_total", pipeline="etl", state="failed") == 1, text
+    loaded = sum(s["progress"]["rows"] for s in st["steps"] if s["name"] == "load")
+    assert _metric(text, "etld_rows_loaded_total", pipeline="etl", step="load") == loaded
+    rejected = sum(s["progress"].get("errors", 0) for s in st["steps"] if s["name"] == "load")
+    assert _metric(text, "etld_load_errors_total", pipeline="etl", step="load") == \
+        (rejected or None), text
+    assert _metric(text, "etld_last_success_timestamp_seconds", pipeline="etl") > 1.7e9
+    assert _metric(text, "etld_jobs_queued") == 0
+    assert _metric(text, "etld_build_info", version=d.rpc("version")["version"]) == 1
+    # the file, rewritten when the job ended
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if os.path.exists(mfile) and 'state="failed"' in open(mfile).read():
+            break
+        time.sleep(0.05)
+    ftext = open(mfile).read()
+    assert _metric(ftext, "etld_jobs_total", pipeline="etl", state="failed") == 1, ftext
+    # scripts/deps.sh --for-tests puts it in .tools/bin of the checkout
+    tools = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".tools", "bin",
+                         "promtool")
+    promtool = shutil.which("promtool") or (tools if os.access(tools, os.X_OK) else None)
+    if promtool:
+        for t in (text, ftext):
+            r = subprocess.run([promtool, "check", "metrics"], input=t, capture_output=True,
+                               text=True, timeout=30)
+            assert r.returncode == 0, r.stdout + r.stderr
+    # counters outlive a restart and the retention that prunes the jobs
+    again = d.submit(dict(settings_for(edge_data, os.path.join(workdir, "wh2.db")),
+                          **{"s3.song_data": "file:///nonexistent/y"}))["job"]
+    assert d.wait_job(again)["state"] == "failed"
+    d.stop()
+    d.start()
+    # keep_jobs = 1, but the published job and the latest one stay
+    assert [j["id"] for j in d.rpc("list", {"limit": 10})["jobs"]] == [again, ok]
+    text = etldtest.etlctl(d.sock, "metrics").stdout
+    assert _metric(text, "etld_jobs_total", pipeline="etl", state="succeeded") == 1, text
+    assert _metric(text, "etld_jobs_total", pipeline="etl", state="failed") == 2, text
+    if not promtool:
+        pytest.skip("promtool is not installed (Debian's prometheus package has it): "
+                    "the format was not checked")

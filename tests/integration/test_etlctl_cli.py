@@ -140,8 +140,8 @@ def test_binary_exists():
 
 # ---- help and usage ---------------------------------------------------------------
 
-COMMANDS = ["submit", "status", "list", "watch", "cancel", "retry", "errors", "logs", "ping",
-            "version"]
+COMMANDS = ["submit", "status", "list", "watch", "cancel", "retry", "errors", "logs", "metrics",
+            "ping", "version"]
 
 
 def test_help_lists_commands_and_exit_codes():
