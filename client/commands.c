@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "conn.h"
 #include "show.h"
+#include "util.h"
 #include "watch.h"
 
 #define COMMON_HELP                                                                                \
@@ -69,13 +70,21 @@ static const char status_help[] =
     "  1  JOB failed or was cancelled\n" STATUS_HELP "  5  JOB is still queued or running\n";
 
 static const char list_help[] =
-    "Usage: etlctl list [--limit N]\n"
+    "Usage: etlctl list [--limit N] [--pipeline NAME] [--state STATE] [--key KEY]\n"
+    "                   [--since WHEN]\n"
     "\n"
-    "Recent jobs, newest first: ID, PIPELINE, STATE, CREATED, FINISHED, RETRY_OF\n"
-    "(the job it runs again, after 'etlctl retry' or a new attempt under a key),\n"
-    "ERROR (cut to fit; 'etlctl status JOB' shows it whole).\n"
+    "Recent jobs, newest first: ID, PIPELINE, STATE, KEY, CREATED, FINISHED,\n"
+    "DURATION (from start to end, or until now while it runs), RETRY_OF (the job\n"
+    "it runs again, after 'etlctl retry' or a new attempt under a key), ERROR (cut\n"
+    "to fit; 'etlctl status JOB' shows it whole).\n"
     "\n"
-    "  --limit N        at most N jobs (default 50)\n" COMMON_HELP
+    "  --limit N        at most N jobs (default 50)\n"
+    "  --pipeline NAME  only jobs of this pipeline\n"
+    "  --state STATE    only jobs in this state: queued, running, succeeded, failed,\n"
+    "                   cancelled\n"
+    "  --key KEY        only jobs submitted under this key\n"
+    "  --since WHEN     only jobs created since WHEN: a UTC date or time\n"
+    "                   (2026-12-01, 2026-12-01T22:00:00Z) or a time ago (90m, 36h, 7d)\n" COMMON_HELP
     "\nExit status:\n  0  success\n" STATUS_HELP;
 
 static const char watch_help[] =
@@ -228,7 +237,17 @@ static int submitted(struct cli *cli, struct conn *c, json_t *res, const char *k
         return watch_job(cli, c, job);
 }
 
-enum { OPT_CONFIG = OPT_FIRST_OWN, OPT_SET, OPT_KEY, OPT_WAIT, OPT_LIMIT };
+enum {
+        OPT_CONFIG = OPT_FIRST_OWN,
+        OPT_SET,
+        OPT_KEY,
+        OPT_WAIT,
+        OPT_LIMIT,
+        OPT_PIPELINE,
+        OPT_STATE,
+        OPT_SINCE,
+        OPT_STEP,
+};
 
 int cmd_submit(struct cli *cli, int argc, char **argv)
 {
@@ -440,20 +459,179 @@ static int parse_limit(struct cli *cli, int argc, char **argv, const char *help,
         return -1;
 }
 
+/* --since: "2026-12-01", "2026-12-01T22:00:00Z" (UTC), or "N[smhd]" ago;
+ * milliseconds since the epoch. */
+static int parse_since(const char *prog, const char *arg, int64_t *ret)
+{
+        char *end;
+        errno = 0;
+        long long n = strtoll(arg, &end, 10);
+        static const struct {
+                char unit;
+                int64_t ms;
+        } units[] = {{'s', 1000}, {'m', 60000}, {'h', 3600000}, {'d', 86400000}};
+        if (errno == 0 && end != arg && n >= 0 && n < 100000 && end[0] && !end[1]) {
+                for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+                        if (*end == units[i].unit) {
+                                *ret = util_now_ms() - n * units[i].ms;
+                                return 0;
+                        }
+        }
+        struct tm tm = {0};
+        const char *rest = strptime(arg, "%Y-%m-%d", &tm);
+        if (rest && *rest == 'T')
+                rest = strptime(rest + 1, "%H:%M:%S", &tm);
+        if (rest && (*rest == 'Z' || *rest == '\0') && (!*rest || !rest[1])) {
+                time_t t = timegm(&tm);
+                if (t != (time_t)-1) {
+                        *ret = (int64_t)t * 1000;
+                        return 0;
+                }
+        }
+        return cli_usage_error(prog,
+                               "--since '%s' is neither a UTC date or time (2026-12-01, "
+                               "2026-12-01T22:00:00Z) nor a time ago (90m, 36h, 7d)",
+                               arg);
+}
+
 int cmd_list(struct cli *cli, int argc, char **argv)
 {
+        static const struct option opts[] = {
+            {"limit", required_argument, NULL, OPT_LIMIT},
+            {"pipeline", required_argument, NULL, OPT_PIPELINE},
+            {"state", required_argument, NULL, OPT_STATE},
+            {"key", required_argument, NULL, OPT_KEY},
+            {"since", required_argument, NULL, OPT_SINCE},
+            CLI_COMMON_OPTIONS,
+            {NULL, 0, NULL, 0},
+        };
         long long limit = 50;
-        int r = parse_limit(cli, argc, argv, list_help, false, NULL, &limit);
-        if (r >= 0)
+        int64_t since = -1;
+        json_t *params = json_object();
+        int opt, r = -1;
+        optind = 0;
+        while (r < 0 && (opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                if (opt == 'h') {
+                        fputs(list_help, stdout);
+                        r = CLI_EXIT_OK;
+                } else if (opt == OPT_LIMIT) {
+                        int e = cli_parse_positive(argv[0], "--limit", optarg, &limit);
+                        if (e)
+                                r = e;
+                } else if (opt == OPT_PIPELINE || opt == OPT_STATE || opt == OPT_KEY) {
+                        const char *name = opt == OPT_PIPELINE ? "pipeline"
+                                           : opt == OPT_STATE  ? "state"
+                                                               : "key";
+                        if (!*optarg)
+                                r = cli_usage_error(argv[0], "--%s needs a value", name);
+                        else
+                                json_object_set_new(params, name, json_string(optarg));
+                } else if (opt == OPT_SINCE) {
+                        int e = parse_since(argv[0], optarg, &since);
+                        if (e)
+                                r = e;
+                } else if (!cli_common_option(cli, opt, optarg)) {
+                        r = cli_usage_hint(argv[0]);
+                }
+        }
+        if (r < 0 && optind < argc)
+                r = cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+        if (r >= 0) {
+                json_decref(params);
                 return r;
+        }
+        json_object_set_new(params, "limit", json_integer(limit));
+        if (since >= 0)
+                json_object_set_new(params, "since", json_integer(since));
         json_t *res;
-        r = call_once(cli, "list", json_pack("{s:I}", "limit", (json_int_t)limit), &res);
+        r = call_once(cli, "list", params, &res);
         if (r)
                 return r;
         if (cli->json)
                 cli_print_json(res);
         else
                 show_list(stdout, json_object_get(res, "jobs"));
+        json_decref(res);
+        return CLI_EXIT_OK;
+}
+
+static const char metrics_help[] =
+    "Usage: etlctl metrics\n"
+    "\n"
+    "etld's metrics in the Prometheus text exposition format: jobs by pipeline and\n"
+    "final state, each pipeline's last success (time and duration), rows and bytes\n"
+    "loaded, load errors, step retries, jobs running and queued, build info.  The\n"
+    "counters live in the journal, so they only grow, across restarts too.  For a\n"
+    "scraper, daemon.metrics_file makes etld keep a file of the same text.\n" COMMON_HELP
+    "\nExit status:\n  0  success\n" STATUS_HELP;
+
+int cmd_metrics(struct cli *cli, int argc, char **argv)
+{
+        int pos, r = parse_simple(cli, argc, argv, metrics_help, 0, 0, &pos);
+        if (r >= 0)
+                return r;
+        json_t *res;
+        r = call_once(cli, "metrics", json_object(), &res);
+        if (r)
+                return r;
+        if (cli->json)
+                cli_print_json(res);
+        else if (json_is_string(json_object_get(res, "text")))
+                fputs(json_string_value(json_object_get(res, "text")), stdout);
+        json_decref(res);
+        return CLI_EXIT_OK;
+}
+
+static const char logs_help[] =
+    "Usage: etlctl logs JOB [--step STEP]\n"
+    "\n"
+    "JOB's event log, oldest first: TIME (UTC), LEVEL, STEP, MESSAGE (etld keeps\n"
+    "the newest 1,000 events of each job).\n"
+    "\n"
+    "  --step STEP      only the events of this step (e.g. load)\n" COMMON_HELP
+    "\nExit status:\n  0  success\n" STATUS_HELP;
+
+int cmd_logs(struct cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+            {"step", required_argument, NULL, OPT_STEP},
+            CLI_COMMON_OPTIONS,
+            {NULL, 0, NULL, 0},
+        };
+        const char *step = NULL;
+        int opt, r;
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                if (opt == 'h') {
+                        fputs(logs_help, stdout);
+                        return CLI_EXIT_OK;
+                }
+                if (opt == OPT_STEP) {
+                        if (!*optarg)
+                                return cli_usage_error(argv[0], "--step needs a value");
+                        step = optarg;
+                } else if (!cli_common_option(cli, opt, optarg)) {
+                        return cli_usage_hint(argv[0]);
+                }
+        }
+        if (argc - optind < 1)
+                return cli_usage_error(argv[0], "missing JOB");
+        if (argc - optind > 1)
+                return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind + 1]);
+        long long job;
+        if ((r = cli_parse_positive(argv[0], "JOB", argv[optind], &job)))
+                return r;
+        json_t *params = json_pack("{s:I}", "job", (json_int_t)job);
+        if (step)
+                json_object_set_new(params, "step", json_string(step));
+        json_t *res;
+        r = call_once(cli, "logs", params, &res);
+        if (r)
+                return r;
+        if (cli->json)
+                cli_print_json(res);
+        else
+                show_logs(stdout, json_object_get(res, "events"));
         json_decref(res);
         return CLI_EXIT_OK;
 }

@@ -23,7 +23,8 @@ struct command {
 static const struct command commands[] = {
     {"submit", cmd_submit},   {"status", cmd_status}, {"list", cmd_list},     {"watch", cmd_watch},
     {"cancel", cmd_cancel},   {"retry", cmd_retry},   {"errors", cmd_errors}, {"ping", cmd_ping},
-    {"version", cmd_version}, {"backup", cmd_backup},
+    {"version", cmd_version}, {"backup", cmd_backup}, {"logs", cmd_logs},
+    {"metrics", cmd_metrics},
 };
 
 static const char usage[] =
@@ -37,8 +38,8 @@ static const char usage[] =
     "                  queue a job (etl, stage, provision, teardown), print its id\n"
     "  status [JOB]    a job in detail (steps, checks, what to do next), or without\n"
     "                  JOB what etld is running and queuing now\n"
-    "  list [--limit N]\n"
-    "                  recent jobs, newest first\n"
+    "  list [--limit N] [--pipeline NAME] [--state STATE] [--key KEY] [--since WHEN]\n"
+    "                  recent jobs, newest first, with their keys and durations\n"
     "  watch JOB       follow a job's progress until it ends\n"
     "  cancel JOB      stop a queued or running job\n"
     "  retry JOB [--wait]\n"
@@ -46,6 +47,9 @@ static const char usage[] =
     "                  same pipeline, settings and key\n"
     "  errors JOB [--limit N]\n"
     "                  the records a job's COPY rejected (like STL_LOAD_ERRORS)\n"
+    "  logs JOB [--step STEP]\n"
+    "                  a job's event log with the time of each event\n"
+    "  metrics         etld's counters in the Prometheus text format\n"
     "  backup FILE     have etld write a consistent copy of its journal into FILE\n"
     "                  (a new file; root or etld's uid only)\n"
     "  ping            check that etld answers\n"

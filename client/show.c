@@ -577,61 +577,82 @@ void show_job(FILE *f, const json_t *job)
 
 /* ---- tables of jobs and errors --------------------------------------------------- */
 
+/* A job's duration_s as "1m 05s" (null: empty). */
+static json_t *duration_cell(const json_t *job)
+{
+        const json_t *d = json_object_get(job, "duration_s");
+        if (!json_is_number(d))
+                return json_null();
+        char out[32];
+        show_duration(json_number_value(d), out, sizeof(out));
+        return json_string(out);
+}
+
+#define LIST_COLS 9
+
 static void show_jobs_table(FILE *f, const json_t *jobs, bool with_finished)
 {
-        static const char *const head_list[] = {"ID",       "PIPELINE", "STATE", "CREATED",
-                                                "FINISHED", "RETRY_OF", "ERROR"};
+        static const char *const head_list[LIST_COLS] = {
+                "ID", "PIPELINE", "STATE", "KEY", "CREATED", "FINISHED", "DURATION", "RETRY_OF",
+                "ERROR"};
         static const char *const head_live[] = {"ID", "PIPELINE", "STATE", "CREATED", "STARTED"};
         struct table t;
         if (with_finished)
-                table_init(&t, 7, head_list);
+                table_init(&t, LIST_COLS, head_list);
         else
                 table_init(&t, 5, head_live);
         t.max[1] = 24;
         t.max[2] = 12;
-        /* first pass without the error column's limit to learn the widths */
+        if (with_finished)
+                t.max[3] = 24;
         size_t i;
         const json_t *j;
-        if (with_finished) {
+        /* the list: a first pass without the error column's limit to learn
+         * the widths */
+        for (int pass = with_finished ? 0 : 1; pass < 2; pass++) {
+                if (pass == 1 && with_finished) {
+                        size_t room = last_column_room(&t, 60);
+                        table_free(&t);
+                        table_init(&t, LIST_COLS, head_list);
+                        t.max[1] = 24;
+                        t.max[2] = 12;
+                        t.max[3] = 24;
+                        t.max[LIST_COLS - 1] = room;
+                }
                 json_array_foreach(jobs, i, j)
                 {
-                        const json_t *row[] = {json_object_get(j, "id"),
-                                               json_object_get(j, "pipeline"),
-                                               json_object_get(j, "state"),
-                                               json_object_get(j, "created_at"),
-                                               json_object_get(j, "finished_at"),
-                                               json_object_get(j, "retry_of"),
-                                               json_null()};
+                        /* a job waiting for its time says so where a time or
+                         * a note goes: the summary's STARTED, the list's last
+                         * column */
+                        const char *nb = pending_not_before(j);
+                        char note[80];
+                        snprintf(note, sizeof(note), "not before %.40s", nb ? nb : "");
+                        json_t *jnote = nb && pass == 1 ? json_string(note) : NULL;
+                        if (!with_finished) {
+                                const json_t *row[] = {
+                                    json_object_get(j, "id"), json_object_get(j, "pipeline"),
+                                    json_object_get(j, "state"), json_object_get(j, "created_at"),
+                                    jnote ? jnote : json_object_get(j, "started_at")};
+                                table_add(&t, row);
+                                json_decref(jnote);
+                                continue;
+                        }
+                        json_t *dur = duration_cell(j);
+                        const json_t *row[LIST_COLS] = {
+                            json_object_get(j, "id"),
+                            json_object_get(j, "pipeline"),
+                            json_object_get(j, "state"),
+                            json_object_get(j, "key"),
+                            json_object_get(j, "created_at"),
+                            json_object_get(j, "finished_at"),
+                            dur,
+                            json_object_get(j, "retry_of"),
+                            pass == 0 ? json_null()
+                                      : jnote ? jnote : json_object_get(j, "error")};
                         table_add(&t, row);
+                        json_decref(dur);
+                        json_decref(jnote);
                 }
-                size_t room = last_column_room(&t, 60);
-                table_free(&t);
-                table_init(&t, 7, head_list);
-                t.max[1] = 24;
-                t.max[2] = 12;
-                t.max[6] = room;
-        }
-        json_array_foreach(jobs, i, j)
-        {
-                /* a job waiting for its time says so where a time or a note
-                 * goes: the summary's STARTED, the list's last column; the
-                 * summary's table has only the first five columns */
-                const char *nb = pending_not_before(j);
-                char note[80];
-                snprintf(note, sizeof(note), "not before %.40s", nb ? nb : "");
-                json_t *jnote = nb ? json_string(note) : NULL;
-                const json_t *row[] = {
-                    json_object_get(j, "id"),
-                    json_object_get(j, "pipeline"),
-                    json_object_get(j, "state"),
-                    json_object_get(j, "created_at"),
-                    jnote && !with_finished
-                        ? jnote
-                        : json_object_get(j, with_finished ? "finished_at" : "started_at"),
-                    json_object_get(j, "retry_of"),
-                    jnote && with_finished ? jnote : json_object_get(j, "error")};
-                table_add(&t, row);
-                json_decref(jnote);
         }
         table_print(f, &t);
         table_free(&t);
@@ -644,6 +665,28 @@ void show_list(FILE *f, const json_t *jobs)
                 return;
         }
         show_jobs_table(f, jobs, true);
+}
+
+void show_logs(FILE *f, const json_t *events)
+{
+        if (json_array_size(events) == 0) {
+                fprintf(f, "no events\n");
+                return;
+        }
+        static const char *const head[] = {"TIME", "LEVEL", "STEP", "MESSAGE"};
+        struct table t;
+        table_init(&t, 4, head);
+        t.max[2] = 24;
+        size_t i;
+        const json_t *e;
+        json_array_foreach(events, i, e)
+        {
+                const json_t *row[] = {json_object_get(e, "at"), json_object_get(e, "level"),
+                                       json_object_get(e, "step"), json_object_get(e, "message")};
+                table_add(&t, row);
+        }
+        table_print(f, &t);
+        table_free(&t);
 }
 
 void show_summary(FILE *f, const json_t *s)

@@ -33,6 +33,7 @@ const char *show_mark(bool ok);
 void show_job(FILE *f, const json_t *job);         /* status JOB */
 void show_summary(FILE *f, const json_t *summary); /* status */
 void show_list(FILE *f, const json_t *jobs);       /* list */
+void show_logs(FILE *f, const json_t *events);     /* logs JOB */
 void show_errors(FILE *f, const json_t *errors);   /* errors JOB */
 
 /* Columns of the terminal on fd, or 0 when it is not one. */

@@ -46,6 +46,17 @@ const struct cfg_key cfg_keys[] = {
           "comma-separated folders, besides the state directory, under which other users' "
           "jobs may write sqlite:// warehouses",
           CFG_DAEMON, NULL },
+        { "daemon", "metrics_file", CFG_STRING, "", false, true,
+          "a file etld rewrites atomically with its metrics (Prometheus text format) whenever a "
+          "job starts or ends, for node_exporter's textfile collector; empty: none",
+          CFG_DAEMON, NULL },
+        { "daemon", "keep_jobs", CFG_INT, "1000", false, true,
+          "finished jobs the journal keeps at most (0: no limit); never pruned: the latest "
+          "of each pipeline, a published one, one whose resources still exist",
+          CFG_DAEMON, NULL },
+        { "daemon", "keep_days", CFG_INT, "90", false, true,
+          "days a finished job is kept in the journal (0: no limit), with the same exceptions",
+          CFG_DAEMON, NULL },
         { "daemon", "max_connections_per_uid", CFG_INT, "64", false, true,
           "connections one uid may hold open at once", CFG_DAEMON, NULL },
         { "daemon", "idle_timeout", CFG_DURATION, "60s", false, true,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,7 @@ struct journal {
         size_t n_unwritten;
         char why[96];  /* why the last write failed: "disk full", ... */
         bool retrying; /* journal_retry: failures were logged once already */
+        int lock_fd;   /* PATH.lock, flock()ed while this etld runs; -1: none */
 };
 
 static const char *const job_names[JOB_STATE_MAX] = {
@@ -411,6 +413,53 @@ static int quick_check(struct journal *j, const char *path, char *err, size_t er
         return r;
 }
 
+/* One etld per state directory: an flock() on PATH.lock, held until
+ * journal_close (and by the kernel until the process is gone, so a kill -9
+ * leaves no stale lock).  The file holds the owner's pid, for the message a
+ * second etld gets.  The database itself is opened in SQLite's normal
+ * locking mode, so `sqlite3 -readonly journal.db` works while etld runs. */
+static int take_lock(struct journal *j, const char *path, char *err, size_t errlen)
+{
+        char lpath[4096];
+        if ((size_t)snprintf(lpath, sizeof(lpath), "%s.lock", path) >= sizeof(lpath))
+                return -ENAMETOOLONG;
+        int fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                int e = errno;
+                snprintf(err, errlen,
+                         "journal '%s' cannot be used: its lock file '%s' cannot be opened (%s); "
+                         "give etld's user write access to the state directory%s",
+                         path, lpath, strerror(e),
+                         e == EROFS ? ", or remount the file system read-write" : "");
+                return e == EROFS ? -EROFS : -e;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int e = errno;
+                char pid[32] = "";
+                ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+                pid[n > 0 ? n : 0] = '\0';
+                pid[strcspn(pid, "\n")] = '\0';
+                close(fd);
+                if (e != EWOULDBLOCK) {
+                        snprintf(err, errlen, "journal '%s': cannot lock '%s': %s", path, lpath,
+                                 strerror(e));
+                        return -e;
+                }
+                snprintf(err, errlen,
+                         "journal '%s' is locked: another etld%s%s%s uses this state directory; "
+                         "stop it first, or give this one another --state-dir",
+                         path, *pid ? " (pid " : "", pid, *pid ? ")" : "");
+                return -EBUSY;
+        }
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+                log_warning("journal", "cannot write the pid into '%s': %s", lpath,
+                            strerror(errno));
+        j->lock_fd = fd;
+        return 0;
+}
+
 int journal_open(const char *path, int flags, struct journal **ret, char *err, size_t errlen)
 {
         int r = check_file(path, flags, err, errlen);
@@ -421,19 +470,26 @@ int journal_open(const char *path, int flags, struct journal **ret, char *err, s
                 free(j);
                 return -ENOMEM;
         }
+        j->lock_fd = -1;
         j->unwritten_tail = &j->unwritten;
+        r = take_lock(j, path, err, errlen);
+        if (r < 0) {
+                journal_close(j);
+                return r;
+        }
         int rc = sqlite3_open_v2(path, &j->db,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                  NULL);
         if (rc == SQLITE_OK && sqlite3_db_readonly(j->db, "main") == 1)
                 rc = SQLITE_READONLY; /* SQLite fell back to reading only */
-        /* Exclusive locking keeps a second etld off this state directory: its
-         * first write fails at once instead of interleaving with ours. */
+        /* A reader (sqlite3 -readonly, etlctl backup) may hold the database
+         * for a moment: wait for it that long at most rather than fail a write. */
+        if (rc == SQLITE_OK)
+                rc = sqlite3_busy_timeout(j->db, 250);
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(j->db,
-                                  "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
-                                  "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-                                  "BEGIN EXCLUSIVE; COMMIT;",
+                                  "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                                  "PRAGMA foreign_keys = ON; BEGIN IMMEDIATE; COMMIT;",
                                   NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
                 int ext = j->db ? sqlite3_extended_errcode(j->db) : rc;
@@ -498,6 +554,8 @@ struct journal *journal_close(struct journal *j)
                 j->unwritten = u->next;
                 unwritten_free(u);
         }
+        if (j->lock_fd >= 0)
+                close(j->lock_fd); /* after the database: releases the state directory */
         free(j->path);
         free(j);
         return NULL;
@@ -1185,19 +1243,54 @@ json_t *journal_job_json(struct journal *j, int64_t id)
         return job;
 }
 
-json_t *journal_list_json(struct journal *j, int limit)
+json_t *journal_list_json(struct journal *j, const struct journal_list_filter *f)
 {
         json_t *jobs = json_array();
-        sqlite3_stmt *st = prep(j, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id DESC LIMIT ?1",
-                                "i", (int64_t)limit);
+        /* A NULL parameter matches every job. */
+        sqlite3_stmt *st =
+                prep(j,
+                     "SELECT " JOB_COLUMNS ", job_key FROM jobs "
+                     "WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR state = ?2) "
+                     "AND (?3 IS NULL OR job_key = ?3) AND created_at >= ?4 "
+                     "ORDER BY id DESC LIMIT ?5",
+                     "sssii", f->pipeline, f->state, f->key, f->since_ms,
+                     (int64_t)(f->limit > 0 ? f->limit : 50));
+        int64_t now = util_now_ms();
         while (st && sqlite3_step(st) == SQLITE_ROW) {
                 json_t *job = job_row_json(st);
+                json_object_set_new(job, "key", text_json(st, 9));
+                /* seconds from start to end, or until now while it runs */
+                json_t *duration = json_null();
+                if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+                        int64_t end = sqlite3_column_type(st, 5) != SQLITE_NULL
+                                              ? sqlite3_column_int64(st, 5)
+                                              : now;
+                        int64_t ms = end - sqlite3_column_int64(st, 4);
+                        duration = json_real((double)(ms > 0 ? ms : 0) / 1000.0);
+                }
+                json_object_set_new(job, "duration_s", duration);
                 if (j->unwritten)
                         overlay_unwritten(j, sqlite3_column_int64(st, 0), job, NULL);
                 json_array_append_new(jobs, job);
         }
         sqlite3_finalize(st);
         return jobs;
+}
+
+json_t *journal_events_json(struct journal *j, int64_t job, const char *step)
+{
+        json_t *events = json_array();
+        sqlite3_stmt *st = prep(j,
+                                "SELECT at, level, step, message FROM events WHERE job_id = ?1 "
+                                "AND (?2 IS NULL OR step = ?2) ORDER BY id",
+                                "is", job, step);
+        while (st && sqlite3_step(st) == SQLITE_ROW)
+                json_array_append_new(events,
+                                      json_pack("{s:o, s:o, s:o, s:o}", "at", time_json(st, 0),
+                                                "level", str_json(st, 1), "step", text_json(st, 2),
+                                                "message", str_json(st, 3)));
+        sqlite3_finalize(st);
+        return events;
 }
 
 json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit)
@@ -1220,6 +1313,61 @@ json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit)
                                     sqlite3_column_int(st, 8), "err_reason", str_json(st, 9)));
         sqlite3_finalize(st);
         return rows;
+}
+
+json_t *journal_metrics_json(struct journal *j)
+{
+        json_t *rows = json_array();
+        sqlite3_stmt *st = prep(j,
+                                "SELECT name, pipeline, label, value FROM metrics "
+                                "ORDER BY name, pipeline, label",
+                                "");
+        while (st && sqlite3_step(st) == SQLITE_ROW)
+                json_array_append_new(rows, json_pack("[o, o, o, I]", str_json(st, 0),
+                                                      str_json(st, 1), str_json(st, 2),
+                                                      (json_int_t)sqlite3_column_int64(st, 3)));
+        sqlite3_finalize(st);
+        return rows;
+}
+
+/* ---- retention ------------------------------------------------------------ */
+
+int journal_prune(struct journal *j, int keep_jobs, int keep_days, int64_t now_ms)
+{
+        if (keep_jobs <= 0 && keep_days <= 0)
+                return 0;
+        /* What is never pruned, each for a reason of its own:
+         * - the latest job of each pipeline (what `status` and the next
+         *   nightly compare with);
+         * - a job whose publish a warehouse holds, or whose objects are in the
+         *   ledger (incremental runs read them);
+         * - a job holding the latest value of any output key
+         *   (journal_output_latest: the cluster endpoint, the role, ...);
+         * - a job that created (or adopted) a resource no later job deleted
+         *   (teardown finds what to delete in these outputs). */
+        sqlite3_stmt *st = prep(
+                j,
+                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs AS f "
+                "WHERE state IN ('succeeded', 'failed', 'cancelled') "
+                "AND ((?1 > 0 AND id NOT IN (SELECT id FROM jobs WHERE state IN "
+                "('succeeded', 'failed', 'cancelled') ORDER BY id DESC LIMIT ?1)) "
+                "OR (?2 > 0 AND COALESCE(finished_at, created_at) < ?3)) "
+                "AND id NOT IN (SELECT MAX(id) FROM jobs GROUP BY pipeline) "
+                "AND id NOT IN (SELECT job_id FROM publications) "
+                "AND id NOT IN (SELECT job_id FROM ledger) "
+                "AND id NOT IN (SELECT MAX(job_id) FROM outputs GROUP BY key) "
+                "AND NOT EXISTS (SELECT 1 FROM outputs AS o WHERE o.job_id = f.id "
+                "AND ((o.key LIKE '%\\_origin' ESCAPE '\\' AND o.value IN ('created', "
+                "'adopted')) OR o.key = 'bucket_created') "
+                "AND NOT EXISTS (SELECT 1 FROM outputs AS d WHERE d.job_id > f.id "
+                "AND ((o.key = 'bucket_created' AND d.key = 'bucket_deleted') "
+                "OR (d.key = o.key AND d.value = 'deleted')))))",
+                "iii", (int64_t)keep_jobs, (int64_t)keep_days,
+                now_ms - (int64_t)keep_days * 86400000);
+        int r = run(j, st);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(j->db);
 }
 
 /* ---- online backup ------------------------------------------------------ */

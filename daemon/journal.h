@@ -147,7 +147,29 @@ int journal_jobs_in_state(struct journal *j, enum job_state s, int64_t **ret, si
 
 /* The status/list/errors replies.  NULL with -ENOENT for an unknown job. */
 json_t *journal_job_json(struct journal *j, int64_t id);
-json_t *journal_list_json(struct journal *j, int limit);
+/* Which jobs journal_list_json gives: each field NULL/0 matches all. */
+struct journal_list_filter {
+        const char *pipeline;
+        const char *state; /* a job state's name */
+        const char *key;
+        int64_t since_ms;  /* created at or after (ms since the epoch) */
+        int limit;         /* newest first; 0: 50 */
+};
+/* Newest first: [{id, pipeline, state, times..., key, duration_s}]. */
+json_t *journal_list_json(struct journal *j, const struct journal_list_filter *f);
+/* The counters of sql/journal/0006-metrics.sql: [[name, pipeline, label,
+ * value], ...] (metrics.h turns them into Prometheus' format). */
+json_t *journal_metrics_json(struct journal *j);
+/* Retention: deletes finished jobs beyond the newest keep_jobs, or that
+ * finished more than keep_days before now_ms (0: no such limit), with
+ * their steps, outputs, checks, events and load errors.  Never the latest
+ * job of a pipeline, one a warehouse's publish or ledger names, one holding
+ * the latest value of an output key, or one that created a resource no
+ * later job deleted.  The number of jobs deleted, or -errno. */
+int journal_prune(struct journal *j, int keep_jobs, int keep_days, int64_t now_ms);
+/* A job's event log, oldest first, [{at, level, step, message}] (the
+ * journal keeps the newest 1,000 of each job); step NULL: every step's. */
+json_t *journal_events_json(struct journal *j, int64_t job, const char *step);
 json_t *journal_load_errors_json(struct journal *j, int64_t job, int limit);
 
 /* A consistent copy of the journal while etld runs (SQLite's online backup,

@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "rpc.h"
 #include "server.h"
@@ -43,6 +44,8 @@ struct daemon {
         uv_signal_t sigterm, sigint, sighup;
         uv_timer_t watchdog;
         bool watchdog_on;
+        uv_timer_t retention; /* daemon.keep_jobs, daemon.keep_days */
+        char *log_path;       /* detached: etld.log, reopened on SIGHUP */
         int ready_fd; /* pipe to the waiting parent when daemonized */
         bool new_journal; /* --new-journal */
 };
@@ -68,7 +71,9 @@ static void usage(FILE *out)
                 "  -V, --version          print the version\n\n"
                 "Without --foreground etld detaches once it is ready and logs to\n"
                 "STATE_DIR/etld.log.  Signals: SIGTERM/SIGINT stop (running steps resume\n"
-                "at the next start), SIGHUP re-reads the configuration.\n");
+                "at the next start), SIGHUP re-reads the configuration and, when\n"
+                "detached, reopens STATE_DIR/etld.log (for logrotate without\n"
+                "copytruncate).\n");
 }
 
 /* Reads the configuration file and the --set overrides into a new cfg. */
@@ -110,6 +115,15 @@ static void status_changed(void *userdata)
         snprintf(msg, sizeof(msg), "STATUS=%u job%s running, %u queued", running,
                  running == 1 ? "" : "s", queued);
         notify_send(msg);
+        const char *mfile = cfg_get(d->cfg, "daemon", "metrics_file");
+        if (mfile && *mfile) {
+                struct buf b = { 0 };
+                char err[512];
+                if (metrics_text(d->journal, running, queued, &b) == 0 &&
+                    metrics_write_file(mfile, b.data ? b.data : "", err, sizeof(err)) < 0)
+                        log_warning("etld", "%s", err);
+                buf_free(&b);
+        }
 }
 
 static void close_cb(uv_handle_t *h)
@@ -131,6 +145,7 @@ static void stopped(void *userdata)
         uv_close((uv_handle_t *)&d->sighup, close_cb);
         if (d->watchdog_on)
                 uv_close((uv_handle_t *)&d->watchdog, close_cb);
+        uv_close((uv_handle_t *)&d->retention, close_cb);
         log_info("etld", "stopped");
 }
 
@@ -153,10 +168,47 @@ static void set_limits(struct daemon *d)
                           (uint64_t)cfg_get_duration_ms(d->cfg, "daemon", "idle_timeout"));
 }
 
+#define RETENTION_EVERY_MS (60 * 60 * 1000)
+
+/* Retention, at start and every hour: finished jobs beyond daemon.keep_jobs
+ * or older than daemon.keep_days go (journal_prune says which never do). */
+static void on_retention(uv_timer_t *t)
+{
+        struct daemon *d = t->data;
+        int keep_jobs = (int)cfg_get_int(d->cfg, "daemon", "keep_jobs");
+        int keep_days = (int)cfg_get_int(d->cfg, "daemon", "keep_days");
+        int n = journal_prune(d->journal, keep_jobs, keep_days, util_now_ms());
+        if (n > 0)
+                log_info("etld",
+                         "retention: removed %d finished job%s from the journal "
+                         "(daemon.keep_jobs = %d, daemon.keep_days = %d)",
+                         n, n == 1 ? "" : "s", keep_jobs, keep_days);
+        else if (n < 0)
+                log_warning("etld", "retention: cannot prune the journal: %s", strerror(-n));
+}
+
+/* Detached: etld.log anew (logrotate moved the old one away). */
+static void reopen_log(struct daemon *d)
+{
+        if (!d->log_path)
+                return;
+        int fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (fd < 0) {
+                log_error("etld", "cannot reopen %s: %s; logging on to the old file",
+                          d->log_path, strerror(errno));
+                return;
+        }
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+        log_info("etld", "log reopened: %s", d->log_path);
+}
+
 static void on_hup(uv_signal_t *h, int signum)
 {
         struct daemon *d = h->data;
         notify_send("RELOADING=1");
+        reopen_log(d);
         struct cfg *c = NULL;
         char err[1024];
         struct authz *a = NULL;
@@ -230,6 +282,7 @@ static int daemonize(struct daemon *d, const char *logpath)
         setsid();
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        d->log_path = strdup(logpath);
         if (null >= 0)
                 dup2(null, STDIN_FILENO);
         if (log >= 0) {
@@ -396,6 +449,9 @@ int main(int argc, char **argv)
         uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
         uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
         uv_signal_start(&d.sighup, on_hup, SIGHUP);
+        uv_timer_init(d.loop, &d.retention);
+        d.retention.data = &d;
+        uv_timer_start(&d.retention, on_retention, 0, RETENTION_EVERY_MS);
         uint64_t wd = notify_watchdog_usec();
         if (wd) {
                 uv_timer_init(d.loop, &d.watchdog);
@@ -426,5 +482,6 @@ int main(int argc, char **argv)
         authz_free(d.env.authz);
         free(d.state_dir);
         free(d.overrides);
+        free(d.log_path);
         return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "authz.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "server.h"
 #include "util.h"
@@ -184,14 +185,64 @@ static json_t *m_status(struct rpc_env *env, struct conn *c, json_t *id, json_t 
                               published ? published : json_array()));
 }
 
+/* An optional string parameter; NULL when absent. */
+static int get_text(json_t *id, json_t *params, const char *name, const char **ret,
+                    json_t **reply)
+{
+        json_t *v = json_object_get(params, name);
+        *ret = NULL;
+        if (!v)
+                return 0;
+        if (!json_is_string(v) || !*json_string_value(v)) {
+                *reply = rpc_make_error(id, RPC_INVALID_PARAMS,
+                                        "params.%s must be a non-empty string", name);
+                return -EINVAL;
+        }
+        *ret = json_string_value(v);
+        return 0;
+}
+
 static json_t *m_list(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
 {
-        int limit;
+        struct journal_list_filter f = { 0 };
         json_t *reply;
-        if (get_limit(id, params, 50, &limit, &reply) < 0)
+        if (get_limit(id, params, 50, &f.limit, &reply) < 0 ||
+            get_text(id, params, "pipeline", &f.pipeline, &reply) < 0 ||
+            get_text(id, params, "state", &f.state, &reply) < 0 ||
+            get_text(id, params, "key", &f.key, &reply) < 0)
                 return reply;
-        return rpc_make_result(id, json_pack("{s:o}", "jobs",
-                                             journal_list_json(env->journal, limit)));
+        if (f.state) {
+                bool known = false;
+                for (int s = 0; s < JOB_STATE_MAX; s++)
+                        known = known || strcmp(f.state, job_state_name(s)) == 0;
+                if (!known)
+                        return rpc_make_error(id, RPC_INVALID_PARAMS,
+                                              "params.state '%s' is not a job state (queued, "
+                                              "running, succeeded, failed, cancelled)",
+                                              f.state);
+        }
+        json_t *since = json_object_get(params, "since");
+        if (since && (!json_is_integer(since) || json_integer_value(since) < 0))
+                return rpc_make_error(id, RPC_INVALID_PARAMS,
+                                      "params.since must be milliseconds since the epoch");
+        f.since_ms = since ? json_integer_value(since) : 0;
+        return rpc_make_result(id, json_pack("{s:o}", "jobs", journal_list_json(env->journal, &f)));
+}
+
+static json_t *m_logs(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        int64_t job;
+        const char *step;
+        json_t *reply;
+        if (get_job(id, params, &job, &reply) < 0 ||
+            get_text(id, params, "step", &step, &reply) < 0)
+                return reply;
+        struct journal_job jj;
+        if (journal_job_get(env->journal, job, &jj) < 0)
+                return rpc_make_error(id, RPC_NO_SUCH_JOB, "no job %lld", (long long)job);
+        journal_job_clear(&jj);
+        return rpc_make_result(id, json_pack("{s:I, s:o}", "job", (json_int_t)job, "events",
+                                             journal_events_json(env->journal, job, step)));
 }
 
 static json_t *m_cancel(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
@@ -396,6 +447,20 @@ static json_t *m_backup(struct rpc_env *env, struct conn *c, json_t *id, json_t 
         return NULL; /* answered when the copy is complete */
 }
 
+static json_t *m_metrics(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
+{
+        unsigned running, queued;
+        engine_counts(env->engine, &running, &queued);
+        struct buf b = { 0 };
+        if (metrics_text(env->journal, running, queued, &b) < 0) {
+                buf_free(&b);
+                return rpc_make_error(id, RPC_INTERNAL_ERROR, "out of memory");
+        }
+        json_t *reply = rpc_make_result(id, json_pack("{s:s}", "text", b.data ? b.data : ""));
+        buf_free(&b);
+        return reply;
+}
+
 static const struct method methods[] = {
     {"ping", m_ping, "answers {\"pong\": true}"},
     {"version", m_version, "etld's version and protocol"},
@@ -406,6 +471,8 @@ static const struct method methods[] = {
     {"retry", m_retry, "run a failed or cancelled job again"},
     {"watch", m_watch, "stream a job's events"},
     {"errors", m_errors, "a job's load errors"},
+    {"logs", m_logs, "a job's event log"},
+    {"metrics", m_metrics, "counters in the Prometheus text format"},
     {"backup", m_backup, "a consistent copy of the journal into a new file"},
 };
 
@@ -426,12 +493,15 @@ void rpc_handle(struct rpc_env *env, struct conn *c, json_t *req)
                 for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
                         if (strcmp(methods[i].name, name) == 0)
                                 m = &methods[i];
-                if (!m)
+                if (!m) {
+                        char known[256] = "";
+                        size_t off = 0;
+                        for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+                                off += (size_t)snprintf(known + off, sizeof(known) - off,
+                                                        "%s%s", i ? ", " : "", methods[i].name);
                         reply = rpc_make_error(id, RPC_METHOD_NOT_FOUND,
-                                               "unknown method '%s' (known: ping, version, "
-                                               "submit, status, list, cancel, retry, watch, "
-                                               "errors, backup)",
-                                               name);
+                                               "unknown method '%s' (known: %s)", name, known);
+                }
                 else
                         reply = m->fn(env, c, id, params);
                 json_decref(empty);

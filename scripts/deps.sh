@@ -2,7 +2,16 @@
 # deps.sh - installs what etld needs to build and test on Debian 12, if it is
 # missing.  Used by the README's two commands and by .ci/run.  Needs root (or
 # sudo) only when something is missing.
+#
+#   scripts/deps.sh [--for-tests]
+#
+# --for-tests (scripts/test.sh) also puts promtool, which checks etld's
+# metrics, into .tools/bin/ of the checkout: taken out of Debian's prometheus
+# package with dpkg-deb, not installed, since installing the package would
+# start a Prometheus server.
 set -euo pipefail
+for_tests=0
+[ "${1:-}" = "--for-tests" ] && for_tests=1
 
 packages=(
   build-essential meson ninja-build pkg-config
@@ -28,8 +37,23 @@ install_s3rver() {
   echo "deps.sh: installing s3rver into $root/.s3rver" >&2
   npm install --silent --no-audit --no-fund --prefix "$root/.s3rver" s3rver@3 >/dev/null
 }
+install_promtool() {
+  [ $for_tests = 1 ] || return 0
+  [ -x "$root/.tools/bin/promtool" ] && return 0
+  echo "deps.sh: extracting promtool from Debian's prometheus package into $root/.tools" >&2
+  local tmp
+  tmp=$(mktemp -d)
+  # a fresh machine may have no package lists yet
+  (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 ||
+    { [ "$(id -u)" -eq 0 ] && apt-get update -qq && apt-get download prometheus >/dev/null 2>&1; }; }) &&
+    dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" &&
+    mkdir -p "$root/.tools/bin" && cp "$tmp/x/usr/bin/promtool" "$root/.tools/bin/" ||
+    echo "deps.sh: could not get promtool; the metrics format check is skipped" >&2
+  rm -rf "$tmp"
+}
 if [ ${#missing[@]} -eq 0 ]; then
   install_s3rver
+  install_promtool
   exit 0
 fi
 echo "deps.sh: installing ${missing[*]}" >&2
@@ -42,3 +66,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 install_s3rver
+install_promtool

@@ -14,7 +14,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 sanitize=1
 if [ "${1:-}" = "--no-sanitize" ]; then sanitize=0; shift; fi
 
-"$root/scripts/deps.sh" || exit 1
+"$root/scripts/deps.sh" --for-tests || exit 1
+export PATH="$root/.tools/bin:$PATH" # promtool
 failed_build=0
 builds=("$root/build")
 "$root/scripts/build.sh" "$root/build" || failed_build=1

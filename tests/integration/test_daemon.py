@@ -9,6 +9,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import sqlite3
@@ -508,3 +509,202 @@ def test_restart_with_running_and_queued_jobs(etld_factory, big_data, edge_data)
     assert not diff, diff
     diff = expected.compare(wa, expected.for_data_dir(big_data))
     assert not diff, diff
+
+
+def test_journal_readable_while_running_and_state_dir_taken(etld, edge_data, workdir):
+    """The journal is opened in SQLite's normal locking mode (a lock file
+    keeps a second etld off the state directory): `sqlite3 -readonly` reads
+    it while etld runs, and a second etld on the same directory is refused,
+    naming the first one's pid."""
+    sub = etld.submit(settings_for(edge_data, os.path.join(workdir, "wh.db")))
+    etld.wait_job(sub["job"])
+    db = os.path.join(etld.state, "journal.db")
+    out = subprocess.run(["sqlite3", "-readonly", db,
+                          "SELECT state FROM jobs WHERE id = %d" % sub["job"]],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "succeeded", out
+    assert etld.rpc("ping") == {"pong": True}  # and etld goes on writing
+    second = run_etld(etld.conf, os.path.join(workdir, "second.sock"), etld.state)
+    assert second.returncode != 0
+    assert "another etld (pid %d) uses this state directory" % etld.proc.pid in second.stderr, \
+        second.stderr
+
+
+def test_list_filters_and_logs(etld, edge_data, workdir):
+    """etlctl list --pipeline/--state/--key/--since, with each job's key and
+    duration; etlctl logs JOB [--step S] with the time of each event."""
+    ok = etld.submit(settings_for(edge_data, os.path.join(workdir, "wh.db")), key="night-1")
+    etld.wait_job(ok["job"])
+    bad = etld.submit(dict(settings_for(edge_data, os.path.join(workdir, "wh2.db")),
+                           **{"s3.song_data": "file:///nonexistent/song_data"}))
+    st = etld.wait_job(bad["job"])
+    assert st["state"] == "failed", st
+
+    def listed(*args):
+        p = etldtest.etlctl(etld.sock, "--json", "list", *args)
+        assert p.returncode == 0, p.stderr
+        return [j["id"] for j in json.loads(p.stdout)["jobs"]]
+
+    assert listed("--state", "failed") == [bad["job"]]
+    assert listed("--state", "succeeded") == [ok["job"]]
+    assert listed("--key", "night-1") == [ok["job"]]
+    assert listed("--pipeline", "stage") == []
+    assert listed("--pipeline", "etl") == [bad["job"], ok["job"]]
+    assert listed("--since", "1h") == [bad["job"], ok["job"]]
+    assert listed("--since", "2999-01-01") == []
+    p = etldtest.etlctl(etld.sock, "--json", "list", "--key", "night-1")
+    job = json.loads(p.stdout)["jobs"][0]
+    assert job["key"] == "night-1" and job["duration_s"] >= 0, job
+    table = etldtest.etlctl(etld.sock, "list", "--key", "night-1").stdout
+    head = table.splitlines()[0].split()
+    assert head[:7] == ["ID", "PIPELINE", "STATE", "KEY", "CREATED", "FINISHED", "DURATION"], table
+    assert "night-1" in table.splitlines()[1]
+    p = etldtest.etlctl(etld.sock, "list", "--state", "done")
+    assert p.returncode == 4 and "not a job state" in p.stderr, p.stderr
+
+    p = etldtest.etlctl(etld.sock, "--json", "logs", str(ok["job"]))
+    assert p.returncode == 0, p.stderr
+    events = json.loads(p.stdout)["events"]
+    assert all(re.match(r"\d{4}-\d\d-\d\dT", e["at"]) for e in events), events
+    steps = {e["step"] for e in events}
+    assert {"load", "publish"} <= steps, steps
+    p = etldtest.etlctl(etld.sock, "--json", "logs", str(ok["job"]), "--step", "load")
+    only = json.loads(p.stdout)["events"]
+    assert only and all(e["step"] == "load" for e in only)
+    human = etldtest.etlctl(etld.sock, "logs", str(ok["job"])).stdout
+    assert human.splitlines()[0].split() == ["TIME", "LEVEL", "STEP", "MESSAGE"], human
+    p = etldtest.etlctl(etld.sock, "logs", "999999")
+    assert p.returncode == 4 and "no job 999999" in p.stderr, p.stderr
+
+
+def test_retention_prunes_finished_jobs_at_start(etld_factory, edge_data, workdir):
+    """daemon.keep_jobs: at start (and hourly) finished jobs beyond the newest
+    N leave the journal, with their events; the latest job of a pipeline and
+    a published one stay whatever the limit."""
+    d = etld_factory(conf_extra="[daemon]\nkeep_jobs = 1\nkeep_days = 0\n")
+    failed = []
+    for i in range(3):
+        s = dict(settings_for(edge_data, os.path.join(workdir, "wh.db")),
+                 **{"s3.song_data": "file:///nonexistent/song_data-%d" % i})
+        failed.append(d.submit(s)["job"])
+        assert d.wait_job(failed[-1])["state"] == "failed"
+    ok = d.submit(settings_for(edge_data, os.path.join(workdir, "wh.db")))["job"]
+    assert_job_succeeded(d.wait_job(ok))
+    d.stop()
+    d.start()
+    ids = [j["id"] for j in d.rpc("list", {"limit": 100})["jobs"]]
+    assert ids == [ok], ids
+    with pytest.raises(RpcError):
+        d.rpc("logs", {"job": failed[0]})
+    with open(d.stderr_path) as f:
+        log = f.read()
+    assert "retention: removed 3 finished jobs from the journal" in log, log[-2000:]
+
+
+def test_sighup_reopens_detached_log(binaries, workdir):
+    """Detached, etld logs to STATE_DIR/etld.log; after logrotate moves it
+    away (no copytruncate), SIGHUP makes etld write a new etld.log."""
+    state = os.path.join(workdir, "state")
+    os.makedirs(state)
+    conf = etldtest.write_conf(os.path.join(workdir, "etld.conf"), state)
+    sock = os.path.join(workdir, "s")
+    env = dict(os.environ, AWS_EC2_METADATA_DISABLED="true")
+    r = subprocess.run([etldtest.ETLD, "--config", conf, "--socket", sock, "--state-dir", state],
+                       env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    pid = int(Conn(sock).result("status")["pid"])
+    try:
+        log = os.path.join(state, "etld.log")
+        os.rename(log, log + ".1")
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and not os.path.exists(log):
+            time.sleep(0.05)
+        assert etldtest.etlctl(sock, "ping").returncode == 0
+        deadline = time.time() + 10
+        text = ""
+        while time.time() < deadline and "log reopened" not in text:
+            time.sleep(0.05)
+            text = open(log).read() if os.path.exists(log) else ""
+        assert "log reopened: %s" % log in text, text
+        assert "ready on" in open(log + ".1").read()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(200):
+            if not os.path.exists("/proc/%d" % pid):
+                break
+            time.sleep(0.05)
+
+
+def _metric(text, name, **labels):
+    """The value of one sample of the exposition text, or None."""
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, rest = head.partition("{")
+        got = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
+        if metric == name and got == want:
+            return float(value)
+    return None
+
+
+def test_metrics_rpc_and_file(etld_factory, edge_data, workdir):
+    """etlctl metrics and daemon.metrics_file: the Prometheus text format
+    (promtool check metrics passes), jobs by pipeline and final state, last
+    success, rows and load errors, counters that survive a restart and
+    retention."""
+    mfile = os.path.join(workdir, "etld.prom")
+    d = etld_factory(conf_extra="[daemon]\nmetrics_file = %s\nkeep_jobs = 1\n" % mfile)
+    ok = d.submit(settings_for(edge_data, os.path.join(workdir, "wh.db")))["job"]
+    st = d.wait_job(ok)
+    assert_job_succeeded(st)
+    bad = d.submit(dict(settings_for(edge_data, os.path.join(workdir, "wh2.db")),
+                        **{"s3.song_data": "file:///nonexistent/x"}))["job"]
+    assert d.wait_job(bad)["state"] == "failed"
+    p = etldtest.etlctl(d.sock, "metrics")
+    assert p.returncode == 0, p.stderr
+    text = p.stdout
+    assert _metric(text, "etld_jobs_total", pipeline="etl", state="succeeded") == 1, text
+    assert _metric(text, "etld_jobs_total", pipeline="etl", state="failed") == 1, text
+    loaded = sum(s["progress"]["rows"] for s in st["steps"] if s["name"] == "load")
+    assert _metric(text, "etld_rows_loaded_total", pipeline="etl", step="load") == loaded
+    rejected = sum(s["progress"].get("errors", 0) for s in st["steps"] if s["name"] == "load")
+    assert _metric(text, "etld_load_errors_total", pipeline="etl", step="load") == \
+        (rejected or None), text
+    assert _metric(text, "etld_last_success_timestamp_seconds", pipeline="etl") > 1.7e9
+    assert _metric(text, "etld_jobs_queued") == 0
+    assert _metric(text, "etld_build_info", version=d.rpc("version")["version"]) == 1
+    # the file, rewritten when the job ended
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if os.path.exists(mfile) and 'state="failed"' in open(mfile).read():
+            break
+        time.sleep(0.05)
+    ftext = open(mfile).read()
+    assert _metric(ftext, "etld_jobs_total", pipeline="etl", state="failed") == 1, ftext
+    # scripts/deps.sh --for-tests puts it in .tools/bin of the checkout
+    tools = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".tools", "bin",
+                         "promtool")
+    promtool = shutil.which("promtool") or (tools if os.access(tools, os.X_OK) else None)
+    if promtool:
+        for t in (text, ftext):
+            r = subprocess.run([promtool, "check", "metrics"], input=t, capture_output=True,
+                               text=True, timeout=30)
+            assert r.returncode == 0, r.stdout + r.stderr
+    # counters outlive a restart and the retention that prunes the jobs
+    again = d.submit(dict(settings_for(edge_data, os.path.join(workdir, "wh2.db")),
+                          **{"s3.song_data": "file:///nonexistent/y"}))["job"]
+    assert d.wait_job(again)["state"] == "failed"
+    d.stop()
+    d.start()
+    # keep_jobs = 1, but the published job and the latest one stay
+    assert [j["id"] for j in d.rpc("list", {"limit": 10})["jobs"]] == [again, ok]
+    text = etldtest.etlctl(d.sock, "metrics").stdout
+    assert _metric(text, "etld_jobs_total", pipeline="etl", state="succeeded") == 1, text
+    assert _metric(text, "etld_jobs_total", pipeline="etl", state="failed") == 2, text
+    if not promtool:
+        pytest.skip("promtool is not installed (Debian's prometheus package has it): "
+                    "the format was not checked")

@@ -140,7 +140,8 @@ def test_binary_exists():
 
 # ---- help and usage ---------------------------------------------------------------
 
-COMMANDS = ["submit", "status", "list", "watch", "cancel", "retry", "errors", "ping", "version"]
+COMMANDS = ["submit", "status", "list", "watch", "cancel", "retry", "errors", "logs", "metrics",
+            "ping", "version"]
 
 
 def test_help_lists_commands_and_exit_codes():
@@ -174,9 +175,10 @@ def test_every_option_in_help_is_accepted(sockdir):
     with open(ini, "w") as f:
         f.write("[load]\nbatch_rows = 10\n")
     values = {"--config": ini, "--set": "load.concurrency=4", "--socket": missing,
-              "--limit": "3", "--key": "k1"}
+              "--limit": "3", "--key": "k1", "--pipeline": "etl", "--state": "failed",
+              "--since": "2026-12-01", "--step": "load"}
     positional = {"submit": ["etl"], "watch": ["1"], "cancel": ["1"], "errors": ["1"],
-                  "status": ["1"], "retry": ["1"]}
+                  "status": ["1"], "retry": ["1"], "logs": ["1"]}
     checked = 0
     for command in COMMANDS:
         options = help_options(run(command, "--help").stdout)
@@ -478,9 +480,10 @@ def test_status_summary(etld):
 LIST = {"jobs": [
     {"id": 3, "pipeline": "etl", "state": "failed", "created_at": "2024-05-03T03:00:00Z",
      "finished_at": "2024-05-03T03:10:00Z", "error": "load: " + "very long reason " * 20,
-     "retry_of": 2},
+     "retry_of": 2, "key": "nightly-2024-05-03", "duration_s": 595.5},
     {"id": 2, "pipeline": "provision", "state": "succeeded", "created_at": "2024-05-02T03:00:00Z",
-     "finished_at": "2024-05-02T03:20:00Z", "error": None, "retry_of": None},
+     "finished_at": "2024-05-02T03:20:00Z", "error": None, "retry_of": None, "key": None,
+     "duration_s": None},
 ]}
 
 
@@ -490,12 +493,12 @@ def test_list_table(etld):
     assert p.returncode == 0, p.stderr
     assert etld.requests[0]["params"] == {"limit": 50}
     lines = p.stdout.splitlines()
-    assert lines[0].split() == ["ID", "PIPELINE", "STATE", "CREATED", "FINISHED", "RETRY_OF",
-                                "ERROR"]
-    assert re.match(r"3\s+etl\s+failed\s+2024-05-03T03:00:00Z\s+2024-05-03T03:10:00Z\s+2\s+load: very",
-                    lines[1])
+    assert lines[0].split() == ["ID", "PIPELINE", "STATE", "KEY", "CREATED", "FINISHED",
+                                "DURATION", "RETRY_OF", "ERROR"]
+    assert re.match(r"3\s+etl\s+failed\s+nightly-2024-05-03\s+2024-05-03T03:00:00Z\s+"
+                    r"2024-05-03T03:10:00Z\s+9m55s\s+2\s+load: very", lines[1]), lines[1]
     assert len(lines[1]) < 200 and lines[1].endswith("…")  # error cut
-    assert re.match(r"2\s+provision\s+succeeded\s+\S+\s+\S+\s+-\s+-$", lines[2])
+    assert re.match(r"2\s+provision\s+succeeded\s+-\s+\S+\s+\S+\s+-\s+-\s+-$", lines[2]), lines[2]
 
 
 def test_list_limit_and_json(etld):
@@ -504,6 +507,19 @@ def test_list_limit_and_json(etld):
     assert p.returncode == 0
     assert etld.requests[0]["params"] == {"limit": 2}
     assert json.loads(p.stdout) == LIST
+
+
+def test_list_filters_sent(etld):
+    etld.on("list", LIST)
+    p = ctl(etld, "list", "--pipeline", "etl", "--state", "failed", "--key", "k", "--since",
+            "2024-05-01T03:00:00Z")
+    assert p.returncode == 0, p.stderr
+    assert etld.requests[0]["params"] == {"limit": 50, "pipeline": "etl", "state": "failed",
+                                          "key": "k", "since": 1714532400000}
+    before = time.time() * 1000
+    p = ctl(etld, "list", "--since", "36h")
+    since = etld.requests[1]["params"]["since"]
+    assert abs(since - (before - 36 * 3600 * 1000)) < 60000, since
 
 
 def test_list_empty(etld):

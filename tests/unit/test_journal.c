@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "journal.h"
+#include "util.h"
 
 static char dir[64];
 static char path[128];
@@ -219,10 +220,156 @@ static void test_second_owner_refused(void **state)
         char err[256] = "";
         assert_int_equal(journal_open(path, 0, &a, err, sizeof(err)), 0);
         assert_int_equal(journal_open(path, 0, &b, err, sizeof(err)), -EBUSY);
-        assert_non_null(strstr(err, "another etld uses this state directory"));
+        char want[64];
+        snprintf(want, sizeof(want), "another etld (pid %ld) uses this state directory",
+                 (long)getpid());
+        assert_non_null(strstr(err, want));
+
+        /* the journal stays readable by others while its owner runs
+         * (sqlite3 -readonly journal.db) */
+        static const char *const one_step[] = { "load" };
+        add_job(a, "etl", one_step, 1, "{}", NULL, 0);
+        sqlite3 *ro;
+        assert_int_equal(sqlite3_open_v2(path, &ro, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(ro, "SELECT COUNT(*) FROM jobs", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 1);
+        sqlite3_finalize(st);
+        /* and its owner writes while a reader holds it open */
+        add_job(a, "etl", one_step, 1, "{}", NULL, 0);
+        sqlite3_close(ro);
         journal_close(a);
         assert_int_equal(journal_open(path, 0, &b, err, sizeof(err)), 0);
         journal_close(b);
+}
+
+/* etlctl list's filters and etlctl logs' event log. */
+static void test_list_filters_and_logs(void **state)
+{
+        struct journal *j;
+        char err[256] = "";
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
+        static const char *const one[] = { "load" };
+        int64_t a = add_job(j, "etl", one, 1, "{}", "nightly-1", 0);
+        int64_t b = add_job(j, "stage", one, 1, "{}", NULL, 0);
+        int64_t c = add_job(j, "etl", one, 1, "{}", NULL, 0);
+        assert_int_equal(journal_job_set_state(j, a, JOB_RUNNING, NULL), 0);
+        assert_int_equal(journal_job_set_state(j, a, JOB_SUCCEEDED, NULL), 0);
+        assert_int_equal(journal_job_set_state(j, b, JOB_RUNNING, NULL), 0);
+        assert_int_equal(journal_job_set_state(j, b, JOB_FAILED, "no"), 0);
+
+        json_t *l = journal_list_json(j, &(struct journal_list_filter){ .pipeline = "etl" });
+        assert_int_equal(json_array_size(l), 2);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "id")), c);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 1), "id")), a);
+        /* a job that ran has a duration; a queued one has none */
+        assert_true(json_is_real(json_object_get(json_array_get(l, 1), "duration_s")));
+        assert_true(json_is_null(json_object_get(json_array_get(l, 0), "duration_s")));
+        assert_string_equal(job_str(json_array_get(l, 1), "key"), "nightly-1");
+        json_decref(l);
+        l = journal_list_json(j, &(struct journal_list_filter){ .state = "failed" });
+        assert_int_equal(json_array_size(l), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "id")), b);
+        json_decref(l);
+        l = journal_list_json(j, &(struct journal_list_filter){ .key = "nightly-1" });
+        assert_int_equal(json_array_size(l), 1);
+        json_decref(l);
+        l = journal_list_json(j, &(struct journal_list_filter){ .since_ms = util_now_ms() + 60000 });
+        assert_int_equal(json_array_size(l), 0);
+        json_decref(l);
+        l = journal_list_json(j, &(struct journal_list_filter){ .limit = 1 });
+        assert_int_equal(json_array_size(l), 1);
+        json_decref(l);
+
+        assert_int_equal(journal_event_add(j, a, "info", "load", "first"), 0);
+        assert_int_equal(journal_event_add(j, a, "info", "check", "second"), 0);
+        assert_int_equal(journal_event_add(j, a, "warning", "load", "third"), 0);
+        json_t *ev = journal_events_json(j, a, NULL);
+        size_t n = json_array_size(ev);
+        assert_true(n >= 3);
+        assert_string_equal(job_str(json_array_get(ev, n - 1), "message"), "third");
+        assert_non_null(json_string_value(json_object_get(json_array_get(ev, n - 1), "at")));
+        json_decref(ev);
+        ev = journal_events_json(j, a, "load");
+        n = json_array_size(ev);
+        assert_true(n >= 2);
+        for (size_t i = 0; i < n; i++)
+                assert_string_equal(job_str(json_array_get(ev, i), "step"), "load");
+        assert_string_equal(job_str(json_array_get(ev, n - 2), "message"), "first");
+        json_decref(ev);
+        journal_close(j);
+}
+
+/* Retention: what journal_prune removes and what it never does. */
+static void test_prune(void **state)
+{
+        struct journal *j;
+        char err[256] = "";
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
+        static const char *const one[] = { "s" };
+        int64_t id[9];
+        /* 0..2 etl, 3 provision (created a cluster), 4 teardown (deleted it),
+         * 5 provision (created a role, never deleted), 6 etl (published),
+         * 7 etl running, 8 etl (latest etl) */
+        const char *pipe[] = { "etl", "etl", "etl", "provision", "teardown", "provision",
+                               "etl", "etl", "etl" };
+        for (int i = 0; i < 9; i++) {
+                id[i] = add_job(j, pipe[i], one, 1, "{}", NULL, 0);
+                assert_int_equal(journal_job_set_state(j, id[i], JOB_RUNNING, NULL), 0);
+                if (i != 7)
+                        assert_int_equal(journal_job_set_state(j, id[i], i == 1 ? JOB_FAILED
+                                                                               : JOB_SUCCEEDED,
+                                                               NULL),
+                                         0);
+        }
+        assert_int_equal(journal_output_set(j, id[3], "cluster", "cluster_origin", "created"), 0);
+        assert_int_equal(journal_output_set(j, id[4], "td-cluster", "cluster_origin", "deleted"),
+                         0);
+        assert_int_equal(journal_output_set(j, id[5], "role", "role_origin", "created"), 0);
+        assert_int_equal(journal_output_set(j, id[4], "x", "mode", "full"), 0);
+        assert_int_equal(journal_output_set(j, id[0], "x", "mode", "full"), 0);
+        json_t *objs = json_pack("[{s:s, s:s, s:i, s:s}]", "source", "log_data", "uri",
+                                 "file:///d/log/a.json", "size", 10, "tag", "1");
+        assert_int_equal(journal_ledger_publish(j, "sqlite:///w.db", id[6], "full", objs), 0);
+        json_decref(objs);
+        json_t *rejects = json_pack("[{s:s}]", "filename", "x");
+        assert_int_equal(journal_load_errors_add(j, id[1], "load", rejects), 0);
+        json_decref(rejects);
+
+        /* keep_jobs = 1: every finished job is a candidate */
+        int n = journal_prune(j, 1, 0, util_now_ms());
+        json_t *l = journal_list_json(j, &(struct journal_list_filter){ .limit = 100 });
+        bool kept[9] = { 0 };
+        size_t i;
+        json_t *v;
+        json_array_foreach(l, i, v)
+                for (int k = 0; k < 9; k++)
+                        kept[k] |= json_integer_value(json_object_get(v, "id")) == id[k];
+        json_decref(l);
+        /* 0 (its "mode" output is not the latest: job 4's is), 1, 2: old etl jobs */
+        assert_false(kept[0]);
+        assert_false(kept[1]);
+        assert_false(kept[2]);
+        assert_false(kept[3]); /* its cluster was deleted by job 4 */
+        assert_true(kept[4]);  /* latest teardown, and latest cluster_origin */
+        assert_true(kept[5]);  /* a role that still exists */
+        assert_true(kept[6]);  /* published */
+        assert_true(kept[7]);  /* running */
+        assert_true(kept[8]);  /* latest etl */
+        assert_int_equal(n, 4);
+        /* the pruned job's load errors went with it */
+        json_t *errs = journal_load_errors_json(j, id[1], 10);
+        assert_int_equal(json_array_size(errs), 0);
+        json_decref(errs);
+
+        /* keep_days: nothing is that old yet; a day later everything
+         * unprotected goes, and no limit at all prunes nothing */
+        assert_int_equal(journal_prune(j, 0, 1, util_now_ms()), 0);
+        assert_int_equal(journal_prune(j, 0, 0, util_now_ms() + 86400000 * 9LL), 0);
+        assert_int_equal(journal_prune(j, 0, 1, util_now_ms() + 86400000 * 2LL), 0);
+        journal_close(j);
 }
 
 static void set_pragma(const char *sql)
@@ -329,7 +476,7 @@ static void test_not_before(void **state)
         assert_string_equal(job_str(job, "not_before"), "2024-05-01T03:00:00.000Z");
         assert_string_equal(job_str(job, "state"), "queued");
         json_decref(job);
-        json_t *list = journal_list_json(j, 10);
+        json_t *list = journal_list_json(j, &(struct journal_list_filter){ .limit = 10 });
         assert_string_equal(job_str(json_array_get(list, 0), "not_before"),
                             "2024-05-01T03:00:00.000Z");
         json_decref(list);
@@ -421,7 +568,7 @@ static void test_key_attempts(void **state)
         assert_true(json_is_null(json_object_get(job, "retry_of")));
         assert_string_equal(job_str(job, "key"), "nightly-1");
         json_decref(job);
-        json_t *list = journal_list_json(j, 10);
+        json_t *list = journal_list_json(j, &(struct journal_list_filter){ .limit = 10 });
         assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "retry_of")),
                          first);
         assert_true(json_is_null(json_object_get(json_array_get(list, 1), "retry_of")));
@@ -549,7 +696,7 @@ static void test_faulty_journal_refused_as_what_it_is(void **state)
         struct journal *j;
         char err[1024] = "";
         assert_int_equal(journal_open(path, JOURNAL_OPEN_NEW, &j, err, sizeof(err)), 0);
-        json_t *list = journal_list_json(j, 10);
+        json_t *list = journal_list_json(j, &(struct journal_list_filter){ .limit = 10 });
         assert_int_equal(json_array_size(list), 0);
         json_decref(list);
         journal_close(j);
@@ -591,6 +738,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_job_lifecycle, setup, teardown),
             cmocka_unit_test_setup_teardown(test_checks_events_errors, setup, teardown),
             cmocka_unit_test_setup_teardown(test_second_owner_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_list_filters_and_logs, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
             cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
             cmocka_unit_test_setup_teardown(test_migrate_from_schema_1, setup, teardown),
             cmocka_unit_test_setup_teardown(test_not_before, setup, teardown),
