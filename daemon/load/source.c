@@ -256,18 +256,25 @@ static void file_list_cancel(struct source_listing *l)
 }
 
 /* A read: open (pool job: confine_open), then uv_fs_read chunk by chunk,
- * then uv_fs_close.  At most one request of it is in flight; `paused` means
- * none is and buf[0..len) waits for the consumer. */
+ * then uv_fs_close.  At most one request of it is in flight.  `state` is
+ * the loop's; the open job writes only open_fd, err and msg, read back in
+ * its after callback. */
+enum file_read_state {
+        FR_OPENING, /* the open job is queued or running */
+        FR_READING, /* a uv_fs_read is in flight */
+        FR_PAUSED,  /* nothing in flight: buf[0..len) waits for the consumer */
+        FR_CLOSING, /* the final uv_fs_close is in flight */
+};
+
 struct file_read {
         struct source_read *rd;
+        enum file_read_state state;
         uv_work_t work;
         uv_fs_t fs;
-        int fd;
-        bool busy;    /* work or fs in flight */
-        bool closing; /* the final uv_fs_close is in flight */
-        bool paused;  /* the consumer returned SOURCE_PAUSE for buf[0..len) */
+        int fd;      /* the loop's */
+        int open_fd; /* the open job's result */
         size_t len;
-        int err; /* carried to the close callback */
+        int err; /* the open job's, then carried to the close callback */
         char msg[1024];
         char buf[FILE_CHUNK];
 };
@@ -288,13 +295,12 @@ static void file_closed(uv_fs_t *req)
 static void file_finish(struct file_read *f, int err, const char *msg)
 {
         f->err = err;
-        snprintf(f->msg, sizeof(f->msg), "%s", msg ? msg : "");
-        f->paused = false;
+        if (msg != f->msg)
+                snprintf(f->msg, sizeof(f->msg), "%s", msg ? msg : "");
         if (f->fd >= 0) {
                 int fd = f->fd;
                 f->fd = -1;
-                f->busy = true;
-                f->closing = true;
+                f->state = FR_CLOSING;
                 f->fs.data = f;
                 if (uv_fs_close(f->rd->s->env.loop, &f->fs, fd, file_closed) == 0)
                         return;
@@ -310,7 +316,7 @@ static void file_deliver(struct file_read *f)
 {
         int r = source_read_deliver(f->rd, f->buf, f->len);
         if (r == SOURCE_PAUSE) {
-                f->paused = true;
+                f->state = FR_PAUSED;
                 return;
         }
         if (r < 0) {
@@ -325,7 +331,6 @@ static void file_on_read(uv_fs_t *req)
         struct file_read *f = req->data;
         ssize_t n = req->result;
         uv_fs_req_cleanup(req);
-        f->busy = false;
         if (f->rd->cancelled) {
                 file_finish(f, -ECANCELED, "cancelled");
                 return;
@@ -348,18 +353,18 @@ static void file_on_read(uv_fs_t *req)
 static void file_read_next(struct file_read *f)
 {
         uv_buf_t b = uv_buf_init(f->buf, sizeof(f->buf));
-        f->busy = true;
+        f->state = FR_READING;
         f->fs.data = f;
         int r = uv_fs_read(f->rd->s->env.loop, &f->fs, f->fd, &b, 1, -1, file_on_read);
         if (r < 0) {
-                f->busy = false;
                 char msg[1024];
                 snprintf(msg, sizeof(msg), "cannot read '%s': %s", f->rd->obj.uri, uv_strerror(r));
                 file_finish(f, r, msg);
         }
 }
 
-/* Pool thread: opens the file through confine.  Only f->fd/err/msg change. */
+/* Pool thread: opens the file through confine.  Only f->open_fd/err/msg
+ * change. */
 static void file_open_work(uv_work_t *w)
 {
         struct file_read *f = w->data;
@@ -388,21 +393,19 @@ static void file_open_work(uv_work_t *w)
                          strerror(EISDIR));
                 return;
         }
-        f->fd = fd;
+        f->open_fd = fd;
 }
 
 static void file_open_after(uv_work_t *w, int status)
 {
         struct file_read *f = w->data;
-        f->busy = false;
+        f->fd = f->open_fd;
         if (status < 0 || f->rd->cancelled) {
                 file_finish(f, -ECANCELED, "cancelled"); /* closes an opened fd */
                 return;
         }
         if (f->err < 0) {
-                char msg[1024];
-                snprintf(msg, sizeof(msg), "%s", f->msg);
-                file_finish(f, f->err, msg);
+                file_finish(f, f->err, f->msg);
                 return;
         }
         file_read_next(f);
@@ -414,10 +417,9 @@ static int file_read(struct source_read *rd)
         if (!f)
                 return -ENOMEM;
         f->rd = rd;
+        f->state = FR_OPENING;
         f->fd = -1;
-        f->busy = true;
-        f->closing = false;
-        f->paused = false;
+        f->open_fd = -1;
         f->len = 0;
         f->err = 0;
         f->msg[0] = '\0';
@@ -434,27 +436,30 @@ static int file_read(struct source_read *rd)
 static void file_resume(struct source_read *rd)
 {
         struct file_read *f = rd->impl;
-        if (f && f->paused) {
-                f->paused = false;
+        if (f && f->state == FR_PAUSED)
                 file_deliver(f);
-        }
 }
 
 static void file_read_cancel(struct source_read *rd)
 {
         struct file_read *f = rd->impl;
-        if (!f || f->closing)
+        if (!f)
                 return;
-        if (f->paused) {
-                file_finish(f, -ECANCELED, "cancelled");
-                return;
-        }
         /* a request in flight: its callback sees rd->cancelled (uv_cancel
          * only speeds that up while it still waits for a pool thread) */
-        if (f->busy && f->fd < 0)
+        switch (f->state) {
+        case FR_PAUSED:
+                file_finish(f, -ECANCELED, "cancelled");
+                break;
+        case FR_OPENING:
                 uv_cancel((uv_req_t *)&f->work);
-        else if (f->busy)
+                break;
+        case FR_READING:
                 uv_cancel((uv_req_t *)&f->fs);
+                break;
+        case FR_CLOSING:
+                break;
+        }
 }
 
 static int file_open(struct source *s, char *err, size_t errlen)
