@@ -221,6 +221,7 @@ struct consumer {
         unsigned chunks, pauses;
         size_t max_chunk;
         bool pause_every_other; /* SOURCE_PAUSE on every other new chunk */
+        bool resume_inside;     /* ... and resumes before returning */
         bool paused;            /* waiting for the resume timer */
         bool offered;           /* the pending chunk was refused once */
         size_t cancel_after;    /* source_read_cancel once this many bytes came (0: never) */
@@ -250,8 +251,12 @@ static int on_data(void *ud, const char *data, size_t len)
         assert_true(len > 0);
         if (c->pause_every_other && !c->offered && c->chunks % 2 == 0) {
                 c->offered = true;
-                c->paused = true;
                 c->pauses++;
+                if (c->resume_inside) {
+                        source_read_resume(c->rd); /* changed its mind at once */
+                        return SOURCE_PAUSE;
+                }
+                c->paused = true;
                 uv_timer_start(&c->timer, resume_cb, 1, 0);
                 return SOURCE_PAUSE;
         }
@@ -379,6 +384,16 @@ static void test_file_read_pause_resume(void **state)
 
         /* a consumer that pauses on every other chunk gets every byte once */
         assert_int_equal(read_pausing(uri, &env, n), 3);
+
+        /* also one that resumes from inside data(), before returning SOURCE_PAUSE */
+        consumer_init(&c);
+        c.pause_every_other = true;
+        c.resume_inside = true;
+        read_uri(uri, &env, &c);
+        assert_int_equal(c.err, 0);
+        check_pattern(&c, n);
+        assert_int_equal(c.pauses, 3);
+        free(c.got);
 
         /* through a listed object of a source */
         snprintf(uri, sizeof(uri), "file://%s/big/", tmpdir);
