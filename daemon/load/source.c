@@ -682,8 +682,12 @@ int source_read_deliver(struct source_read *rd, const char *data, size_t len)
 {
         if (rd->cancelled)
                 return -ECANCELED;
+        int r;
         rd->delivering = true;
-        int r = rd->cb.data(rd->cb.ud, data, len);
+        do { /* a consumer that paused and resumed inside data() gets them again */
+                rd->resume_asked = false;
+                r = rd->cb.data(rd->cb.ud, data, len);
+        } while (r == SOURCE_PAUSE && rd->resume_asked && !rd->cancelled);
         rd->delivering = false;
         if (rd->cancelled)
                 return -ECANCELED;
@@ -773,8 +777,12 @@ int source_read_uri(const char *uri, const struct source_env *env, const struct 
 
 void source_read_resume(struct source_read *rd)
 {
-        if (rd && !rd->cancelled && !rd->done && !rd->delivering)
-                rd->s->ops->resume(rd);
+        if (!rd || rd->cancelled || rd->done)
+                return;
+        if (rd->delivering)
+                rd->resume_asked = true; /* source_read_deliver offers the bytes again */
+        else
+                rd->s->ops->resume(rd); /* data() may come before this returns */
 }
 
 void source_read_cancel(struct source_read *rd)

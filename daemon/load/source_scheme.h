@@ -9,7 +9,10 @@
  * flags, the copy of the object, and the deferral that makes every final
  * callback come on a later loop turn (a uv_timer_t that is never started,
  * closed to finish: its close callback calls the consumer and frees), so a
- * consumer is never called back from inside its own call to cancel. */
+ * consumer is never called back from inside its own call to cancel.  data()
+ * is the exception: it may come from inside source_read_resume (the paused
+ * bytes, at once), and a resume asked from inside data() offers the same
+ * bytes again as soon as data() returns SOURCE_PAUSE. */
 #pragma once
 #include <stdbool.h>
 #include <uv.h>
@@ -71,6 +74,7 @@ struct source_read {
         void *impl;           /* the scheme's */
         struct source *owned; /* source_read_uri: freed with the reader */
         bool cancelled, delivering, done;
+        bool resume_asked; /* source_read_resume from inside data() */
         struct source_read *prev, *next;
         uv_timer_t defer;
         int err;

@@ -221,6 +221,7 @@ struct consumer {
         unsigned chunks, pauses;
         size_t max_chunk;
         bool pause_every_other; /* SOURCE_PAUSE on every other new chunk */
+        bool resume_inside;     /* ... and resumes before returning */
         bool paused;            /* waiting for the resume timer */
         bool offered;           /* the pending chunk was refused once */
         size_t cancel_after;    /* source_read_cancel once this many bytes came (0: never) */
@@ -250,8 +251,12 @@ static int on_data(void *ud, const char *data, size_t len)
         assert_true(len > 0);
         if (c->pause_every_other && !c->offered && c->chunks % 2 == 0) {
                 c->offered = true;
-                c->paused = true;
                 c->pauses++;
+                if (c->resume_inside) {
+                        source_read_resume(c->rd); /* changed its mind at once */
+                        return SOURCE_PAUSE;
+                }
+                c->paused = true;
                 uv_timer_start(&c->timer, resume_cb, 1, 0);
                 return SOURCE_PAUSE;
         }
@@ -320,6 +325,45 @@ static void read_uri(const char *uri, const struct source_env *env, struct consu
         assert_true(c->ended);
 }
 
+/* Reads the pattern object of n bytes at uri with a consumer that pauses on
+ * every other chunk; every byte must come once, in order.  The pauses. */
+static unsigned read_pausing(const char *uri, const struct source_env *env, size_t n)
+{
+        struct consumer c;
+        consumer_init(&c);
+        c.pause_every_other = true;
+        read_uri(uri, env, &c);
+        if (c.err < 0)
+                fail_msg("%s", c.msg);
+        check_pattern(&c, n);
+        free(c.got);
+        return c.pauses;
+}
+
+/* Cancels a read of an object of n bytes (n > paused_at) twice: from a
+ * timer while paused once paused_at bytes came, then from inside data()
+ * after the first chunk.  Both end -ECANCELED with what came intact. */
+static void check_read_cancels(const char *uri, const struct source_env *env, size_t paused_at,
+                               size_t n)
+{
+        struct consumer c;
+        consumer_init(&c);
+        c.cancel_after = paused_at;
+        read_uri(uri, env, &c);
+        assert_int_equal(c.err, -ECANCELED);
+        assert_true(c.len >= paused_at && c.len < n);
+        check_pattern(&c, c.len);
+        free(c.got);
+
+        consumer_init(&c);
+        c.cancel_after = 1;
+        c.cancel_inside = true;
+        read_uri(uri, env, &c);
+        assert_int_equal(c.err, -ECANCELED);
+        assert_int_equal(c.chunks, 1);
+        free(c.got);
+}
+
 static void test_file_read_pause_resume(void **state)
 {
         (void)state;
@@ -339,8 +383,12 @@ static void test_file_read_pause_resume(void **state)
         free(c.got);
 
         /* a consumer that pauses on every other chunk gets every byte once */
+        assert_int_equal(read_pausing(uri, &env, n), 3);
+
+        /* also one that resumes from inside data(), before returning SOURCE_PAUSE */
         consumer_init(&c);
         c.pause_every_other = true;
+        c.resume_inside = true;
         read_uri(uri, &env, &c);
         assert_int_equal(c.err, 0);
         check_pattern(&c, n);
@@ -383,24 +431,8 @@ static void test_file_read_cancel(void **state)
         snprintf(uri, sizeof(uri), "file://%s/big/obj.bin", tmpdir);
         struct source_env env = file_env();
 
-        /* from a timer while paused */
         struct consumer c;
-        consumer_init(&c);
-        c.cancel_after = 2 * 256 * 1024;
-        read_uri(uri, &env, &c);
-        assert_int_equal(c.err, -ECANCELED);
-        assert_int_equal(c.len, 2 * 256 * 1024);
-        check_pattern(&c, c.len);
-        free(c.got);
-
-        /* from inside data() */
-        consumer_init(&c);
-        c.cancel_after = 1;
-        c.cancel_inside = true;
-        read_uri(uri, &env, &c);
-        assert_int_equal(c.err, -ECANCELED);
-        assert_int_equal(c.chunks, 1);
-        free(c.got);
+        check_read_cancels(uri, &env, 2 * 256 * 1024, n);
 
         /* right after starting, and the whole source: reads and listings */
         struct source *s = NULL;
@@ -705,6 +737,14 @@ static struct source_env s3_env(void)
         return (struct source_env){.loop = &loop, .ctx = S3.ctx};
 }
 
+/* A bucket with one pattern object of n bytes at key; its URI in uri. */
+static void s3_pattern_object(const char *key, size_t n, char *uri, size_t urilen)
+{
+        s3_make_bucket();
+        s3_put_many(&key, 1, n);
+        snprintf(uri, urilen, "s3://%s/%s", S3.bucket, key);
+}
+
 static void test_s3_list_pages(void **state)
 {
         (void)state;
@@ -764,23 +804,11 @@ static void test_s3_read_pause_resume(void **state)
 {
         (void)state;
         need_s3();
-        s3_make_bucket();
         const size_t n = 3 * 1024 * 1024 + 777;
-        const char *key = "obj/pattern.bin";
-        s3_put_many(&key, 1, n);
         char uri[128];
-        snprintf(uri, sizeof(uri), "s3://%s/%s", S3.bucket, key);
+        s3_pattern_object("obj/pattern.bin", n, uri, sizeof(uri));
         struct source_env env = s3_env();
-
-        struct consumer c;
-        consumer_init(&c);
-        c.pause_every_other = true;
-        read_uri(uri, &env, &c);
-        if (c.err < 0)
-                fail_msg("%s", c.msg);
-        check_pattern(&c, n);
-        assert_true(c.pauses > 1);
-        free(c.got);
+        assert_true(read_pausing(uri, &env, n) > 1);
 
         /* small read, and a missing object: -ENOENT naming it */
         struct small sm = read_small(uri, &env, 1024);
@@ -795,32 +823,13 @@ static void test_s3_read_cancel(void **state)
 {
         (void)state;
         need_s3();
-        s3_make_bucket();
         const size_t n = 4 * 1024 * 1024;
         const char *key = "obj/cancel.bin";
-        s3_put_many(&key, 1, n);
         char uri[128];
-        snprintf(uri, sizeof(uri), "s3://%s/%s", S3.bucket, key);
+        s3_pattern_object(key, n, uri, sizeof(uri));
         struct source_env env = s3_env();
 
-        /* while paused, from a timer */
-        struct consumer c;
-        consumer_init(&c);
-        c.cancel_after = 64 * 1024;
-        read_uri(uri, &env, &c);
-        assert_int_equal(c.err, -ECANCELED);
-        assert_true(c.len < n);
-        check_pattern(&c, c.len);
-        free(c.got);
-
-        /* from inside data() */
-        consumer_init(&c);
-        c.cancel_after = 1;
-        c.cancel_inside = true;
-        read_uri(uri, &env, &c);
-        assert_int_equal(c.err, -ECANCELED);
-        assert_int_equal(c.chunks, 1);
-        free(c.got);
+        check_read_cancels(uri, &env, 64 * 1024, n);
 
         /* the whole job through the ctx's tag: reads end, later ones are refused */
         struct source *s = NULL;
@@ -852,21 +861,11 @@ static void test_s3_dropped_transfer(void **state)
         need_s3();
         if (!getenv("ETLD_TEST_S3_DROPS"))
                 skip();
-        s3_make_bucket();
         const size_t n = 3 * 1024 * 1024;
-        const char *key = "drop.bin";
-        s3_put_many(&key, 1, n);
         char uri[128];
-        snprintf(uri, sizeof(uri), "s3://%s/%s", S3.bucket, key);
+        s3_pattern_object("drop.bin", n, uri, sizeof(uri));
         struct source_env env = s3_env();
-        struct consumer c;
-        consumer_init(&c);
-        c.pause_every_other = true;
-        read_uri(uri, &env, &c);
-        if (c.err < 0)
-                fail_msg("%s", c.msg);
-        check_pattern(&c, n);
-        free(c.got);
+        assert_true(read_pausing(uri, &env, n) > 1);
 }
 
 int main(void)
