@@ -86,3 +86,15 @@ int load_start(const struct load_request *req, load_done_fn done, struct load **
  * finish on its own, then done comes with -ECANCELED.  The warehouse is not
  * cancelled here (the caller owns it: wh_cancel). */
 void load_cancel(struct load *l);
+
+/* What a load holds now and the most it held, for tests and status (etld's
+ * addition to the contract).  Every figure is bounded by configuration:
+ * objects_reading by concurrency; bytes_buffered (read, not yet parsed) by
+ * about 1 MiB per object read; bytes_queued (converted rows waiting for the
+ * warehouse, with the batches it holds) by a fixed cap plus what the object
+ * being inserted and two batches hold. */
+struct load_stats {
+        size_t objects_reading, jobs, bytes_buffered, bytes_queued;
+        size_t peak_objects_reading, peak_jobs, peak_buffered, peak_queued;
+};
+void load_stats(const struct load *l, struct load_stats *ret);
