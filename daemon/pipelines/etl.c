@@ -879,7 +879,8 @@ static int start_publish(struct step_run *r)
 
 static void on_load_error(void *userdata, const struct load_error *e)
 {
-        step_load_error(userdata, e);
+        struct etl_step *s = userdata;
+        step_load_error(s->r, e);
 }
 
 static void copies_end(struct etl_step *s, int err, bool transient, const char *msg);
@@ -1034,7 +1035,7 @@ static void copy_begun(struct etl_step *s, const struct wh_result *res)
             .object_column = "etld_object",
             .file_roots = s->load_roots,
             .on_error = on_load_error,
-            .userdata = r,
+            .userdata = s, /* also done's */
         };
         struct load *l = NULL;
         int rc = load_start(&s->req, loaded, &l);
@@ -1134,6 +1135,7 @@ static void copy_planned(struct etl_step *s)
                 copies_end(s, res, false, msg);
                 return;
         }
+        s->file = "copy.sql";
         pool(s, sql_work, copies_read);
 }
 
