@@ -279,6 +279,10 @@ static void closed(void *ud)
         struct step_run *r = s->r;
         int result = s->result;
         bool transient = s->transient;
+        if (result < 0 && step_cancelled(r)) { /* cancelled while the connection closed */
+                result = -ECANCELED;
+                transient = false;
+        }
         char msg[sizeof(s->msg)];
         util_setf(msg, sizeof(msg), "%s", s->msg);
         etl_step_free(r);
