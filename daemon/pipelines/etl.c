@@ -1179,10 +1179,12 @@ static void manifests_deleted(struct s3_req *req, const struct s3_result *res, v
  * then the step ends with the COPYs' result. */
 static void copies_end(struct etl_step *s, int err, bool transient, const char *msg)
 {
+        char m[sizeof(s->load_msg)];
+        util_setf(m, sizeof(m), "%s", msg && err < 0 ? msg : ""); /* msg may be load_msg */
         s->fail = fail_finish;
         s->load_result = err;
         s->load_transient = transient;
-        util_setf(s->load_msg, sizeof(s->load_msg), "%s", msg && err < 0 ? msg : "");
+        util_setf(s->load_msg, sizeof(s->load_msg), "%s", m);
         s->cleaning = true;
         if (!s->redshift) {
                 s->work_res = 0;

@@ -11,7 +11,9 @@ the way Redshift speaks it (server_version 8.0.2, TLS, password login).
         rs.rule(r"pg_last_copy_count", cols=[("n", rsfake.INT8)], rows=[[42]])
         ... etld with warehouse.target = redshift://awsuser@127.0.0.1:%d/dev % rs.port
         rs.statements()   # every query text, in order, across connections
-        rs.sessions       # [{"user", "database", "tls", "params"}]
+        rs.sessions       # [{"user", "database", "tls", "params", "terminated"}]
+                          # terminated: the client ended the session (Terminate),
+                          # which rolls back its open transaction
 
 Rules are tried newest first; the first whose regular expression matches
 (re.search, re.S) answers: `error=(sqlstate, message)`, `rows` with `cols`
@@ -194,7 +196,7 @@ class Server:
         params = dict(zip([p.decode() for p in parts[0:-1:2]], [p.decode() for p in parts[1::2]]))
         user = params.get("user", "")
         session = {"user": user, "database": params.get("database", user), "tls": tls,
-                   "params": params, "password_ok": False}
+                   "params": params, "password_ok": False, "terminated": False}
         with self.lock:
             self.sessions.append(session)
             index = len(self.sessions) - 1
@@ -228,6 +230,7 @@ class Server:
                 (length,) = struct.unpack("!I", self._recv(conn, 4))
                 payload = self._recv(conn, length - 4)
                 if kind == b"X":
+                    session["terminated"] = True
                     return
                 if kind != b"Q":
                     conn.sendall(self._error("0A000", "rsfake answers simple queries only")

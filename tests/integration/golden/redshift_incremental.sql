@@ -12,8 +12,6 @@ INSERT INTO etld_plan (job_id, seq, source, uri, size, "tag") VALUES ({job}, 0, 
 ;;
 COMMIT
 ;;
-SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 2
-;;
 CREATE TABLE IF NOT EXISTS etld_copies (job_id INTEGER NOT NULL, stmt INTEGER NOT NULL, rows INTEGER NOT NULL, PRIMARY KEY (job_id, stmt))
 ;;
 SELECT COUNT(*) FROM etld_copies WHERE job_id = {job} AND stmt = 0
