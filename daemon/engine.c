@@ -110,6 +110,9 @@ static void emit(struct engine *e, int64_t job, json_t *ev)
         if (!ev)
                 return;
         json_object_set_new(ev, "job", json_integer(job));
+        char at[40];
+        util_iso_ms(util_now_ms(), at, sizeof(at));
+        json_object_set_new(ev, "at", json_string(at));
         e->emitting++;
         for (struct engine_watch *w = e->watches; w; w = w->next)
                 if (!w->dead && w->job == job)

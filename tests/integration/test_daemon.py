@@ -759,3 +759,15 @@ def test_journald_fields_and_failed_job_at_err(etld_factory, edge_data, workdir)
         assert running and running[0]["PRIORITY"] == "6", mine
     finally:
         srv.close()
+
+
+def test_watch_events_carry_their_time(etld, small_data, workdir):
+    """etlctl watch --json: every event has its UTC time ("at")."""
+    sub = etld.submit(settings_for(small_data, os.path.join(workdir, "wh.db")))
+    p = etldtest.etlctl(etld.sock, "--json", "watch", str(sub["job"]))
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(line) for line in p.stdout.splitlines()]
+    events = lines[1:]
+    assert events and events[-1]["kind"] == "end", lines
+    for e in events:
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", e["at"]), e
