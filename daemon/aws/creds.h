@@ -109,8 +109,9 @@ int creds_imds_fetch_region(const char *endpoint, long timeout_ms, char *region,
 /* BLOCKING (files, then IMDS when they have none and no profile was named):
  * the whole chain, as a step resolves it when it starts and again when a
  * service refuses the credentials during a job (rotate.h).  0 with *out and
- * source; or -errno with err a sentence for the step's error (never a
- * secret). */
+ * source; -ENOKEY when nothing in the chain has credentials (a configuration
+ * error: err says what was tried); or -errno with err a sentence for the
+ * step's error (never a secret). */
 int creds_resolve_chain(const char *profile, struct sigv4_creds *out, char *source,
                         size_t sourcelen, char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -771,3 +771,31 @@ def test_watch_events_carry_their_time(etld, small_data, workdir):
     assert events and events[-1]["kind"] == "end", lines
     for e in events:
         assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", e["at"]), e
+
+
+@pytest.mark.parametrize("imds", ["disabled", "unreachable"])
+def test_missing_credentials_fail_at_once_saying_what_was_tried(etld_factory, edge_data, workdir,
+                                                                imds):
+    """No AWS credentials anywhere is a configuration error: the job fails on
+    its first attempt (not retried as transient), naming what was tried; also
+    when the instance metadata service cannot be reached (here a local port
+    nobody listens on)."""
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
+           "AWS_PROFILE": "", "AWS_SHARED_CREDENTIALS_FILE": os.path.join(workdir, "no-creds"),
+           "AWS_CONFIG_FILE": os.path.join(workdir, "no-config"), "CREDENTIALS_DIRECTORY": ""}
+    if imds == "disabled":
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+    else:
+        env["AWS_EC2_METADATA_DISABLED"] = ""
+        env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:9"
+    d = etld_factory(env=env)
+    s = dict(settings_for(edge_data, os.path.join(workdir, "wh.db")),
+             **{"s3.song_data": "s3://no-such-bucket/song_data", "daemon.retry_base_ms": "50"})
+    job = d.submit(s)["job"]
+    st = d.wait_job(job, timeout=30)
+    assert st["state"] == "failed", st
+    load = step_of(st, "load")
+    assert load["attempts"] == 1, load
+    for what in ("no AWS credentials", "AWS_ACCESS_KEY_ID", os.path.join(workdir, "no-creds"),
+                 "AWS_EC2_METADATA_DISABLED" if imds == "disabled" else "instance metadata"):
+        assert what in st["error"], st["error"]
