@@ -462,6 +462,33 @@ out:
         return r;
 }
 
+int creds_profile_value(const char *profile, const char *key, char *out, size_t outlen,
+                        char *source, size_t sourcelen, char *err, size_t errlen)
+{
+        const char *name = profile_name(profile);
+        char *conf_path = aws_file_path("AWS_CONFIG_FILE", "config");
+        struct profile_kv kv = { 0 };
+        bool exists = false;
+        int r = -ENOENT;
+        out[0] = '\0';
+        if (!conf_path)
+                return -ENOENT;
+        int rr = read_profile(conf_path, true, name, &kv, &exists, err, errlen);
+        if (rr < 0) {
+                r = rr;
+        } else if (profile_get(&kv, key)) {
+                util_setf(out, outlen, "%s", profile_get(&kv, key));
+                if (strcmp(name, "default") == 0)
+                        util_setf(source, sourcelen, "%s [default]", conf_path);
+                else
+                        util_setf(source, sourcelen, "%s [profile %s]", conf_path, name);
+                r = 0;
+        }
+        profile_kv_clear(&kv);
+        free(conf_path);
+        return r;
+}
+
 int creds_resolve_region(const char *profile, char *region, size_t regionlen, char *source,
                          size_t sourcelen, char *err, size_t errlen)
 {
