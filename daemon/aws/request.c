@@ -106,6 +106,7 @@ int aws_request_init(struct aws_request *rq, struct aws_request_client *c, const
         vsnprintf(rq->what, (size_t)n + 1, what_fmt, ap);
         va_end(ap);
         rq->c = c;
+        rq->ops = c->ops;
         rq->tag = tag;
         uv_timer_init(c->loop, &rq->timer);
         rq->timer.data = rq;
@@ -115,13 +116,14 @@ int aws_request_init(struct aws_request *rq, struct aws_request_client *c, const
 static void on_closed(uv_handle_t *h)
 {
         struct aws_request *rq = h->data;
-        if (rq->c->ops->wipe && rq->x.resp.data)
+        /* the client may be gone already: only the request's own fields */
+        if (rq->ops->wipe && rq->x.resp.data)
                 memset(rq->x.resp.data, 0, rq->x.resp.len);
         http_xfer_reset(&rq->x);
         free(rq->url);
         free(rq->hlist);
         free(rq->what);
-        rq->c->ops->release(rq);
+        rq->ops->release(rq);
 }
 
 void aws_request_discard(struct aws_request *rq)
@@ -152,7 +154,7 @@ void aws_request_complete(struct aws_request *rq, int err)
         unlink_request(rq);
         if (err == -ECANCELED && !rq->msg[0])
                 aws_request_say(rq, "cancelled");
-        rq->c->ops->done(rq, err);
+        rq->ops->done(rq, err);
         uv_close((uv_handle_t *)&rq->timer, on_closed);
 }
 

@@ -30,7 +30,8 @@
  * The sentence of a failure is "WHAT: DETAIL", WHAT given at init ("S3
  * GetObject s3://b/k", "IAM GetRole"), DETAIL e.g. "403 AccessDenied: Access
  * Denied (request id 4442587FB7D0A2F9)", "connection refused (...), giving up
- * after 6 attempts" or "cancelled".
+ * after 6 attempts" or "cancelled" (a request cancelled while it waits to
+ * be tried again keeps the sentence of the failure that made it wait).
  *
  * The struct members below are the layer's; callers read `x` (the current
  * transfer), `aws`, `status`, `msg`, `request_id` and `cancelled`, and set
@@ -87,7 +88,8 @@ struct aws_request_client {
 };
 
 struct aws_request {
-        struct aws_request_client *c;
+        struct aws_request_client *c; /* may be freed before the request's memory */
+        const struct aws_request_ops *ops;
         struct aws_request *prev, *next;
         const void *tag;
         char *what; /* "S3 GetObject s3://b/k": the subject of messages */

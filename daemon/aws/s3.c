@@ -101,6 +101,7 @@ struct s3_req {
 
         /* what the current try signs (request.h: borrowed until the next) */
         struct s3_target target;
+        bool target_borrowed; /* base and host are the client's (c->ep) */
         struct sigv4_header try_hdrs[MAX_HDRS + 2];
         char range[64];
         char region[64];
@@ -662,11 +663,12 @@ void s3_client_free(struct s3_client *c)
         free(c);
 }
 
-/* Releases what prepare built of the target: with a parsed endpoint, only the path. */
+/* Releases what prepare built of the target: with a parsed endpoint, only
+ * the path (the client may be gone already: ask the request). */
 static void target_done(struct s3_req *r)
 {
         struct s3_target *t = &r->target;
-        if (r->c->ep.base) {
+        if (r->target_borrowed) {
                 free(t->path);
                 memset(t, 0, sizeof(*t));
         } else {
@@ -821,7 +823,9 @@ static int s3_prepare(struct aws_request *rq, struct aws_try *t)
                 struct buf u = {0};
                 rc = buf_cat(&u, r->key ? 4 : 2, "/", r->bucket, "/", r->key) == 0 ? 0 : -ENOMEM;
                 r->target = (struct s3_target){c->ep.base, c->ep.host, u.data};
+                r->target_borrowed = true;
         } else {
+                r->target_borrowed = false;
                 rc = s3_target_build(c->endpoint, c->path_style, r->region, r->bucket, r->key,
                                      &r->target);
         }
