@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define FORM_TYPE "application/x-www-form-urlencoded; charset=utf-8"
 

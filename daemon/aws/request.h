@@ -1,6 +1,9 @@
 /* request.h - one signed and retried AWS request on the HTTP engine: what
  * the S3 client (s3.c) and the query-protocol client (query.c) have in
  * common, so that each of them only says what is particular to its service.
+ * Only those two call it; the rest of etld uses s3.h and query.h, whose
+ * request handles are the structs that embed a struct aws_request here
+ * (valid until their done() returns).
  *
  * Lifecycle of a request (loop thread only):
  *   aws_request_init    the caller embeds a struct aws_request in its own
