@@ -238,6 +238,15 @@ static void teardown(struct fixture *f)
         assert_int_equal(uv_loop_close(&f->loop), 0);
 }
 
+/* Sets up, runs one request to its end, and checks done() ran once. */
+static void run_one(struct fixture *f, struct test_req *r, const char *const *replies, size_t n)
+{
+        setup(f, replies, n);
+        req_start(f, r, NULL);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+        assert_int_equal(r->done_calls, 1);
+}
+
 #define OK_REPLY                                                                                   \
         "HTTP/1.1 200 OK\r\nx-amz-request-id: OK1\r\nConnection: close\r\nContent-Length: "        \
         "0\r\n\r\n"
@@ -251,10 +260,7 @@ static void test_retry_then_success(void **state)
         static const char *const replies[] = {BUSY_REPLY, BUSY_REPLY, OK_REPLY};
         struct fixture f;
         struct test_req r;
-        setup(&f, replies, 3);
-        req_start(&f, &r, NULL);
-        uv_run(&f.loop, UV_RUN_DEFAULT);
-        assert_int_equal(r.done_calls, 1);
+        run_one(&f, &r, replies, 3);
         assert_int_equal(r.err, 0);
         assert_int_equal(r.attempts, 3);
         assert_int_equal(r.status, 200);
@@ -273,10 +279,7 @@ static void test_give_up(void **state)
             "Connection: close\r\nContent-Length: 0\r\n\r\n"};
         struct fixture f;
         struct test_req r;
-        setup(&f, replies, 1);
-        req_start(&f, &r, NULL);
-        uv_run(&f.loop, UV_RUN_DEFAULT);
-        assert_int_equal(r.done_calls, 1);
+        run_one(&f, &r, replies, 1);
         assert_int_equal(r.err, -EREMOTEIO);
         assert_int_equal(r.attempts, 3);
         assert_int_equal(f.srv.served, 3);
@@ -300,9 +303,7 @@ static void test_refusal_sentence(void **state)
         const char *const replies[] = {reply};
         struct fixture f;
         struct test_req r;
-        setup(&f, replies, 1);
-        req_start(&f, &r, NULL);
-        uv_run(&f.loop, UV_RUN_DEFAULT);
+        run_one(&f, &r, replies, 1);
         assert_int_equal(r.err, -EACCES);
         assert_int_equal(r.attempts, 1); /* not retried */
         assert_string_equal(r.aws.code, "AccessDenied");
@@ -320,9 +321,7 @@ static void test_redirect_is_not_a_try(void **state)
             BUSY_REPLY, BUSY_REPLY, OK_REPLY};
         struct fixture f;
         struct test_req r;
-        setup(&f, replies, 4);
-        req_start(&f, &r, NULL);
-        uv_run(&f.loop, UV_RUN_DEFAULT);
+        run_one(&f, &r, replies, 4);
         assert_true(r.redirected);
         assert_int_equal(r.err, 0);
         assert_int_equal(f.srv.served, 4);
