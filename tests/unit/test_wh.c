@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 #include <uv.h>
 
 #include "warehouse/wh.h"
+#include "warehouse/wh_pg_copytext.h"
+#include "whtest.h"
 
 static void rs_ok(const char *in, const char *want)
 {
@@ -78,84 +81,7 @@ static void test_redshift_errors(void **state)
         rs_err("postgresql://u@h/db", "not a redshift:// URI");
 }
 
-/* ---- running the loop until callbacks came ---------------------------------- */
-
-#define MAX_CALLS 64
-
-/* What callbacks saw, in order. */
-struct calls {
-        int n;
-        int tag[MAX_CALLS];
-        int err[MAX_CALLS];
-        char msg[MAX_CALLS][256];
-        json_t *rows[MAX_CALLS];
-        uint64_t count[MAX_CALLS];
-        int closed_after; /* n when the closed callback came; -1 before */
-};
-
-struct call {
-        struct calls *c;
-        int tag;
-};
-
-static uv_loop_t loop;
 static char dir[] = "/tmp/test_wh.XXXXXX";
-
-static void on_result(struct wh *w, const struct wh_result *res, void *ud)
-{
-        (void)w;
-        struct call *k = ud;
-        struct calls *c = k->c;
-        assert_true(c->n < MAX_CALLS);
-        assert_int_equal(c->closed_after, -1);
-        c->tag[c->n] = k->tag;
-        c->err[c->n] = res->err;
-        snprintf(c->msg[c->n], sizeof(c->msg[0]), "%s", res->msg);
-        c->rows[c->n] = res->rows ? json_incref(res->rows) : NULL;
-        c->count[c->n] = res->count;
-        c->n++;
-        free(k);
-}
-
-static void *tagged(struct calls *c, int tag)
-{
-        struct call *k = malloc(sizeof(*k));
-        assert_non_null(k);
-        k->c = c;
-        k->tag = tag;
-        return k;
-}
-
-static void on_closed(void *ud)
-{
-        struct calls *c = ud;
-        c->closed_after = c->n;
-}
-
-static void calls_free(struct calls *c)
-{
-        for (int i = 0; i < c->n; i++)
-                json_decref(c->rows[i]);
-}
-
-static void on_deadline(uv_timer_t *t)
-{
-        (void)t;
-        fail_msg("the awaited callbacks did not come within 20 s");
-}
-
-/* Runs the loop until c has n results (and the closed callback, if
- * closed). */
-static void run_until(struct calls *c, int n, bool closed)
-{
-        uv_timer_t deadline;
-        uv_timer_init(&loop, &deadline);
-        uv_timer_start(&deadline, on_deadline, 20000, 0);
-        while (c->n < n || (closed && c->closed_after < 0))
-                uv_run(&loop, UV_RUN_ONCE);
-        uv_close((uv_handle_t *)&deadline, NULL);
-        uv_run(&loop, UV_RUN_NOWAIT);
-}
 
 static struct wh *open_sqlite(const char *name)
 {
@@ -168,33 +94,6 @@ static struct wh *open_sqlite(const char *name)
         if (r < 0)
                 fail_msg("wh_open(%s): %d %s", uri, r, err);
         return w;
-}
-
-static void close_wh(struct wh *w, struct calls *c)
-{
-        wh_close(w, on_closed, c);
-        run_until(c, c->n, true);
-}
-
-/* Runs one statement alone and asserts it worked. */
-static void exec_ok(struct wh *w, const char *sql)
-{
-        struct calls c = {.closed_after = -1};
-        assert_int_equal(wh_exec(w, sql, on_result, tagged(&c, 0)), 0);
-        run_until(&c, 1, false);
-        if (c.err[0] < 0)
-                fail_msg("%s: %d %s", sql, c.err[0], c.msg[0]);
-}
-
-/* Runs a query alone and returns its rows (to json_decref). */
-static json_t *query_ok(struct wh *w, const char *sql)
-{
-        struct calls c = {.closed_after = -1};
-        assert_int_equal(wh_query(w, sql, on_result, tagged(&c, 0)), 0);
-        run_until(&c, 1, false);
-        if (c.err[0] < 0)
-                fail_msg("%s: %d %s", sql, c.err[0], c.msg[0]);
-        return c.rows[0];
 }
 
 /* ---- the tests ------------------------------------------------------------ */
@@ -435,6 +334,99 @@ static void test_copy_round_trip(void **state)
         calls_free(&c);
 }
 
+/* ---- the COPY text encoder of the PostgreSQL driver ----------------------- */
+
+static char *encode(const struct cell *cells, size_t n_rows, size_t n_cols)
+{
+        struct wh_rows rows = {.cells = cells, .n_rows = n_rows, .n_cols = n_cols};
+        struct buf b = {0};
+        assert_int_equal(wh_pg_copytext(&rows, &b), 0);
+        return b.data;
+}
+
+static void real_is(double d, const char *want)
+{
+        struct cell c = {.kind = CELL_REAL, .r = d};
+        char *got = encode(&c, 1, 1);
+        char line[64];
+        snprintf(line, sizeof(line), "%s\n", want);
+        if (strcmp(got, line) != 0)
+                fail_msg("%.17g encoded as '%s', want '%s'", d, got, want);
+        free(got);
+}
+
+static void test_copytext(void **state)
+{
+        (void)state;
+        const char text[] = "a\tb\nc\\d\re";
+        struct cell cells[] = {
+            {.kind = CELL_NULL},
+            {.kind = CELL_INT, .i = INT64_MIN},
+            {.kind = CELL_TEXT, .text = text, .len = sizeof(text) - 1},
+            {.kind = CELL_TEXT, .text = "", .len = 0},
+            {.kind = CELL_INT, .i = INT64_MAX},
+            {.kind = CELL_INT, .i = 0},
+            {.kind = CELL_TEXT, .text = "\\N", .len = 2},
+            {.kind = CELL_TEXT, .text = "cut", .len = 1},
+        };
+        char *got = encode(cells, 2, 4);
+        assert_string_equal(got, "\\N\t-9223372036854775808\ta\\tb\\nc\\\\d\\re\t\n"
+                                 "9223372036854775807\t0\t\\\\N\tc\n");
+        free(got);
+        /* appends; nothing for no rows */
+        struct wh_rows none = {.cells = cells, .n_rows = 0, .n_cols = 4};
+        struct buf b = {0};
+        assert_int_equal(buf_append(&b, "x", 1), 0);
+        assert_int_equal(wh_pg_copytext(&none, &b), 0);
+        struct wh_rows one = {.cells = cells + 5, .n_rows = 1, .n_cols = 1};
+        assert_int_equal(wh_pg_copytext(&one, &b), 0);
+        assert_int_equal(wh_pg_copytext(&one, &b), 0);
+        assert_string_equal(b.data, "x0\n0\n");
+        /* a buffer with a limit refuses what would not fit, appending nothing */
+        b.max = b.len + 2;
+        struct wh_rows long_text = {.cells = cells + 2, .n_rows = 1, .n_cols = 1};
+        assert_int_equal(wh_pg_copytext(&long_text, &b), -E2BIG);
+        assert_string_equal(b.data, "x0\n0\n");
+        buf_free(&b);
+}
+
+static void test_copytext_reals(void **state)
+{
+        (void)state;
+        real_is(0, "0");
+        real_is(3, "3");
+        real_is(-1.5, "-1.5");
+        real_is(0.1, "0.1");
+        real_is(427.02362, "427.02362");
+        real_is(0.000123, "0.000123");
+        real_is(-0.0, "-0");
+        real_is(1e20, "1e+20");
+        real_is(1.0 / 3, "0.33333333333333331");
+        real_is(NAN, "NaN");
+        real_is(INFINITY, "Infinity");
+        real_is(-INFINITY, "-Infinity");
+        /* every finite double reads back as itself */
+        uint64_t x = 0x9e3779b97f4a7c15u;
+        for (int i = 0; i < 100000; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                double d;
+                memcpy(&d, &x, sizeof(d));
+                if (!isfinite(d))
+                        continue;
+                if (i % 2)
+                        d = (double)(int64_t)(x % 100000000) / 1000.0; /* JSON-like decimals */
+                struct cell c = {.kind = CELL_REAL, .r = d};
+                char *t = encode(&c, 1, 1);
+                char *end = NULL;
+                double back = strtod(t, &end);
+                if (*end != '\n' || memcmp(&back, &d, sizeof(d)) != 0)
+                        fail_msg("%.17g encoded as '%s', reads back as %.17g", d, t, back);
+                free(t);
+        }
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -464,6 +456,8 @@ int main(void)
             cmocka_unit_test(test_cancel),
             cmocka_unit_test(test_close_cancels_and_rolls_back),
             cmocka_unit_test(test_copy_round_trip),
+            cmocka_unit_test(test_copytext),
+            cmocka_unit_test(test_copytext_reals),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
