@@ -1056,6 +1056,7 @@ static void drive(struct wh_pg *w)
         for (int guard = 0; guard < 64; guard++) {
                 enum pg_state before = w->state;
                 unsigned gen = w->gen;
+                bool started = w->req_started;
                 switch (w->state) {
                 case PG_IDLE:
                         if (guard == 0) /* woken while idle: see what came */
@@ -1076,7 +1077,7 @@ static void drive(struct wh_pg *w)
                 if (w->req != PG_REQ_NONE && !w->req_started && w->state != PG_RESOLVING &&
                     w->state != PG_CONNECTING && w->state != PG_BUSY)
                         start_req(w);
-                if (w->state == before && w->gen == gen)
+                if (w->state == before && w->gen == gen && w->req_started == started)
                         break;
         }
         w->driving = false;

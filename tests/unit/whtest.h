@@ -49,6 +49,7 @@ static inline void on_result(struct wh *w, const struct wh_result *res, void *ud
         c->count[c->n] = res->count;
         c->n++;
         free(k);
+        uv_stop(&loop); /* run_until looks again, without blocking in poll */
 }
 
 static inline void *tagged(struct calls *c, int tag)
@@ -64,6 +65,7 @@ static inline void on_closed(void *ud)
 {
         struct calls *c = ud;
         c->closed_after = c->n;
+        uv_stop(&loop);
 }
 
 static inline void calls_free(struct calls *c)
