@@ -6,7 +6,8 @@
  * release its connection, handles and pool jobs, then frees the connection
  * and calls closed.  The next operation is started from a zero timer, never
  * from within a call of wh.h or a driver's completion, so neither callers
- * nor drivers are re-entered.  See wh_driver.h for what a driver provides. */
+ * nor drivers are re-entered; a callback may queue, cancel or close at will.  See wh_driver.h for
+ * what a driver provides. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

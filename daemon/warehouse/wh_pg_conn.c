@@ -56,7 +56,7 @@ static void connect_failed(struct wh_pg *w, int err, const char *why);
 
 /* ---- messages --------------------------------------------------------------- */
 
-void pg_clean_msg(const struct wh_pg *w, const char *s, char *out, size_t outlen)
+void wh_pg_clean_msg(const struct wh_pg *w, const char *s, char *out, size_t outlen)
 {
         if (!outlen)
                 return;
@@ -99,7 +99,7 @@ void pg_clean_msg(const struct wh_pg *w, const char *s, char *out, size_t outlen
 /* The libpq message of the connection, cleaned. */
 static void conn_msg(const struct wh_pg *w, char *out, size_t outlen)
 {
-        pg_clean_msg(w, w->conn ? PQerrorMessage(w->conn) : "no connection", out, outlen);
+        wh_pg_clean_msg(w, w->conn ? PQerrorMessage(w->conn) : "no connection", out, outlen);
         if (!out[0])
                 util_setf(out, outlen, "unknown error");
 }
@@ -129,7 +129,7 @@ static int sqlstate_err(const struct wh_pg *w, const char *st)
 
 /* ---- requests ------------------------------------------------------------------ */
 
-void pg_conn_clear_results(struct wh_pg *w)
+void wh_pg_conn_clear_results(struct wh_pg *w)
 {
         for (size_t i = 0; i < w->nres; i++)
                 PQclear(w->res[i]);
@@ -158,7 +158,7 @@ static void finish(struct wh_pg *w, int err, const char *msg)
 static void set_req(struct wh_pg *w, enum pg_req_kind kind, const char *sql, int nparams,
                     const char *const *params, unsigned flags, pg_done_fn done)
 {
-        pg_conn_clear_results(w);
+        wh_pg_conn_clear_results(w);
         w->gen++;
         w->cmd_status[0] = '\0';
         w->req = kind;
@@ -173,23 +173,23 @@ static void set_req(struct wh_pg *w, enum pg_req_kind kind, const char *sql, int
         drive(w);
 }
 
-void pg_conn_query(struct wh_pg *w, const char *sql, int nparams, const char *const *params,
-                   unsigned flags, pg_done_fn done)
+void wh_pg_conn_query(struct wh_pg *w, const char *sql, int nparams, const char *const *params,
+                      unsigned flags, pg_done_fn done)
 {
         set_req(w, PG_REQ_QUERY, sql, nparams, params, flags, done);
 }
 
-void pg_conn_copy_start(struct wh_pg *w, const char *sql, pg_done_fn done)
+void wh_pg_conn_copy_start(struct wh_pg *w, const char *sql, pg_done_fn done)
 {
         set_req(w, PG_REQ_COPY_START, sql, 0, NULL, 0, done);
 }
 
-void pg_conn_copy_room(struct wh_pg *w, pg_done_fn done)
+void wh_pg_conn_copy_room(struct wh_pg *w, pg_done_fn done)
 {
         set_req(w, PG_REQ_COPY_ROOM, NULL, 0, NULL, 0, done);
 }
 
-void pg_conn_copy_end(struct wh_pg *w, pg_done_fn done)
+void wh_pg_conn_copy_end(struct wh_pg *w, pg_done_fn done)
 {
         set_req(w, PG_REQ_COPY_END, NULL, 0, NULL, 0, done);
 }
@@ -215,7 +215,7 @@ static void drop_chunks(struct wh_pg *w, int err, const char *msg)
         }
 }
 
-int pg_conn_copy_put(struct wh_pg *w, char *data, size_t len)
+int wh_pg_conn_copy_put(struct wh_pg *w, char *data, size_t len)
 {
         int err = w->copy_err;
         const char *why = w->copy_msg;
@@ -432,7 +432,7 @@ static void cancel_after(uv_work_t *req, int status)
         PQfreeCancel(cw->cancel);
         if (status == 0 && !cw->ok) {
                 char m[256];
-                pg_clean_msg(w, cw->err, m, sizeof(m));
+                wh_pg_clean_msg(w, cw->err, m, sizeof(m));
                 log_debug(w->base.drv->dialect, "%s: PQcancel failed: %s", w->label, m);
         }
         free(cw);
@@ -523,7 +523,7 @@ static void notice_processor(void *arg, const char *message)
 {
         struct wh_pg *w = arg;
         char m[512];
-        pg_clean_msg(w, message, m, sizeof(m));
+        wh_pg_clean_msg(w, message, m, sizeof(m));
         log_debug(w->base.drv->dialect, "%s: %s", w->label, m);
 }
 
@@ -757,11 +757,11 @@ static void result_error(struct wh_pg *w, const PGresult *r)
         w->err = sqlstate_err(w, st);
         char m[WH_MSG_MAX];
         const char *text = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-        pg_clean_msg(w, text ? text : PQresultErrorMessage(r), m, sizeof(m));
+        wh_pg_clean_msg(w, text ? text : PQresultErrorMessage(r), m, sizeof(m));
         const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
         char d[512] = "";
         if (detail)
-                pg_clean_msg(w, detail, d, sizeof(d));
+                wh_pg_clean_msg(w, detail, d, sizeof(d));
         if (w->err == -ECANCELED)
                 util_setf(w->msg, sizeof(w->msg), "cancelled (%s)", m);
         else
@@ -966,7 +966,7 @@ static void copy_end(struct wh_pg *w)
         w->want_write = true;
 }
 
-void pg_conn_cancel(struct wh_pg *w)
+void wh_pg_conn_cancel(struct wh_pg *w)
 {
         w->cancelled = true;
         switch (w->state) {
@@ -1084,13 +1084,13 @@ static void drive(struct wh_pg *w)
         update_poll(w);
 }
 
-void pg_conn_init(struct wh_pg *w)
+void wh_pg_conn_init(struct wh_pg *w)
 {
         w->poll_fd = -1;
         w->state = PG_NEW;
 }
 
-void pg_conn_close(struct wh_pg *w, pg_done_fn closed)
+void wh_pg_conn_close(struct wh_pg *w, pg_done_fn closed)
 {
         log_debug(w->base.drv->dialect, "%s: closing (was %s)", w->label, state_names[w->state]);
         w->state = PG_CLOSING;
@@ -1107,6 +1107,6 @@ void pg_conn_close(struct wh_pg *w, pg_done_fn closed)
                 w->conn = NULL;
         }
         drop_chunks(w, 0, NULL);
-        pg_conn_clear_results(w);
+        wh_pg_conn_clear_results(w);
         maybe_closed(w);
 }

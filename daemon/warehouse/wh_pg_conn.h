@@ -130,30 +130,30 @@ struct wh_pg {
 };
 
 /* Prepares the connection part of w (after the fields fixed at open). */
-void pg_conn_init(struct wh_pg *w);
+void wh_pg_conn_init(struct wh_pg *w);
 
 /* Runs a request; done(w) once it is over, with w->err, w->msg and (PG_KEEP)
  * w->res.  sql and params must stay valid until then. */
-void pg_conn_query(struct wh_pg *w, const char *sql, int nparams, const char *const *params,
-                   unsigned flags, pg_done_fn done);
-void pg_conn_copy_start(struct wh_pg *w, const char *sql, pg_done_fn done);
+void wh_pg_conn_query(struct wh_pg *w, const char *sql, int nparams, const char *const *params,
+                      unsigned flags, pg_done_fn done);
+void wh_pg_conn_copy_start(struct wh_pg *w, const char *sql, pg_done_fn done);
 /* Queues COPY data (takes data, malloc'ed; len > 0).  0, or the COPY's error
  * (data freed; w->msg says why). */
-int pg_conn_copy_put(struct wh_pg *w, char *data, size_t len);
+int wh_pg_conn_copy_put(struct wh_pg *w, char *data, size_t len);
 /* done(w) once the queued data dropped under PG_QUEUED_LOW (or the COPY
  * failed: w->err). */
-void pg_conn_copy_room(struct wh_pg *w, pg_done_fn done);
+void wh_pg_conn_copy_room(struct wh_pg *w, pg_done_fn done);
 /* Sends what is queued and ends the COPY; done with its result. */
-void pg_conn_copy_end(struct wh_pg *w, pg_done_fn done);
+void wh_pg_conn_copy_end(struct wh_pg *w, pg_done_fn done);
 
 /* Makes the running request end soon with -ECANCELED (see wh_pg.c). */
-void pg_conn_cancel(struct wh_pg *w);
+void wh_pg_conn_cancel(struct wh_pg *w);
 /* Drops the connection (the server rolls back), closes the handles and
  * waits for the PQcancel jobs; then closed(w). */
-void pg_conn_close(struct wh_pg *w, pg_done_fn closed);
+void wh_pg_conn_close(struct wh_pg *w, pg_done_fn closed);
 
 /* Frees the kept results. */
-void pg_conn_clear_results(struct wh_pg *w);
+void wh_pg_conn_clear_results(struct wh_pg *w);
 /* Copies s into out with white space runs made one space and every
  * secret of w replaced by "***". */
-void pg_clean_msg(const struct wh_pg *w, const char *s, char *out, size_t outlen);
+void wh_pg_clean_msg(const struct wh_pg *w, const char *s, char *out, size_t outlen);

@@ -93,8 +93,10 @@ static inline void run_until(struct calls *c, int n, bool closed)
         uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+/* Closes w and waits for its closed callback (c may have seen another). */
 static inline void close_wh(struct wh *w, struct calls *c)
 {
+        c->closed_after = -1;
         wh_close(w, on_closed, c);
         run_until(c, c->n, true);
 }
