@@ -90,8 +90,8 @@ static void complete(struct wh *w, struct wh_op *op)
         };
         if (op->cb)
                 op->cb(w, &res, op->ud);
-        else if (op->err < 0)
-                log_warning("wh", "%s: %s", op->kind == WH_OP_ROLLBACK ? "rollback" : "operation",
+        else if (op->err < 0 && op->err != -ECANCELED) /* a rollback nobody waits for */
+                log_warning("wh", "rollback failed: %s (the connection's end rolls back)",
                             op->msg);
         op_free(op);
 }

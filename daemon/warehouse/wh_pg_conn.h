@@ -113,7 +113,7 @@ struct wh_pg {
         const char *copy_end_msg; /* PG_COPY_ENDING: NULL = success */
         char bad_msg[WH_MSG_MAX]; /* why the connection is gone */
         int bad_err;
-        pg_done_fn closed; /* pg_conn_close's */
+        pg_done_fn closed; /* wh_pg_conn_close's */
         bool driving;      /* drive() runs: a nested call leaves it to that one */
 
         /* the driver face (wh_pg.c) */
