@@ -91,8 +91,7 @@ static void complete(struct wh *w, struct wh_op *op)
         if (op->cb)
                 op->cb(w, &res, op->ud);
         else if (op->err < 0 && op->err != -ECANCELED) /* a rollback nobody waits for */
-                log_warning("wh", "rollback failed: %s (the connection's end rolls back)",
-                            op->msg);
+                log_warning("wh", "rollback failed: %s (the connection's end rolls back)", op->msg);
         op_free(op);
 }
 

@@ -586,6 +586,8 @@ static void on_copy_started(struct wh_pg *w)
 
 static void start_copy(struct wh_pg *w, struct wh_op *op)
 {
+        if (w->state != PG_COPY_IN && w->state != PG_COPY_ENDING)
+                w->copying = false; /* it failed or was cancelled, and nobody ended it */
         if (w->copying || !*op->sql) {
                 wh_op_fail(op, -EINVAL,
                            w->copying ? "a COPY is in progress on this connection"
@@ -724,10 +726,11 @@ static void pg_start(struct wh *base, struct wh_op *op)
                 wh_pg_conn_query(w, "COMMIT", 0, NULL, PG_COMMIT, op_done);
                 break;
         case WH_OP_ROLLBACK:
+                w->copying = false;     /* the connection abandons a COPY first */
                 if (w->state == PG_NEW) /* never connected: nothing to roll back */
                         op_done(w);
                 else
-                        wh_pg_conn_query(w, "ROLLBACK", 0, NULL, PG_SKIP_IF_IDLE, op_done);
+                        wh_pg_conn_query(w, "ROLLBACK", 0, NULL, PG_ROLLBACK, op_done);
                 break;
         case WH_OP_COLUMNS:
                 start_columns(w, op);

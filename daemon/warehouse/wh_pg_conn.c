@@ -1000,7 +1000,7 @@ static void start_req(struct wh_pg *w)
                 begin_connect(w); /* the request starts once connected */
                 return;
         case PG_BAD:
-                if (w->req == PG_REQ_QUERY && (w->req_flags & PG_SKIP_IF_IDLE))
+                if (w->req == PG_REQ_QUERY && (w->req_flags & PG_ROLLBACK))
                         finish(w, 0, NULL); /* the server rolled back already */
                 else
                         finish(w, w->bad_err ? w->bad_err : -EAGAIN, w->bad_msg);
@@ -1012,8 +1012,7 @@ static void start_req(struct wh_pg *w)
                                w->copy_err ? w->copy_msg : "no COPY is in progress");
                         return;
                 }
-                if ((w->req_flags & PG_SKIP_IF_IDLE) &&
-                    PQtransactionStatus(w->conn) == PQTRANS_IDLE) {
+                if ((w->req_flags & PG_ROLLBACK) && PQtransactionStatus(w->conn) == PQTRANS_IDLE) {
                         finish(w, 0, NULL);
                         return;
                 }
@@ -1028,7 +1027,14 @@ static void start_req(struct wh_pg *w)
                 return;
         case PG_COPY_IN:
         case PG_COPY_ENDING:
-                if (w->req == PG_REQ_COPY_END) {
+                if (w->req == PG_REQ_QUERY && (w->req_flags & PG_ROLLBACK)) {
+                        /* abandon the COPY; the ROLLBACK goes once it ended */
+                        if (w->state == PG_COPY_IN) {
+                                drop_chunks(w, -ECANCELED, "COPY abandoned by a rollback");
+                                w->copy_end_msg = "COPY abandoned by etld";
+                                w->state = PG_COPY_ENDING;
+                        }
+                } else if (w->req == PG_REQ_COPY_END) {
                         w->req_started = true; /* copy_io ends the COPY once the data is out */
                 } else if (w->req == PG_REQ_COPY_ROOM && w->state == PG_COPY_IN) {
                         if (w->queued <= PG_QUEUED_LOW)

@@ -44,9 +44,10 @@ enum pg_req_kind {
 };
 
 enum {
-        PG_KEEP = 1,         /* keep the PGresults (w->res) */
-        PG_COMMIT = 2,       /* a COMMIT: a failed transaction is an error */
-        PG_SKIP_IF_IDLE = 4, /* nothing to do outside a transaction (ROLLBACK) */
+        PG_KEEP = 1,     /* keep the PGresults (w->res) */
+        PG_COMMIT = 2,   /* a COMMIT: a failed transaction is an error */
+        PG_ROLLBACK = 4, /* a ROLLBACK: nothing to do outside a transaction; a COPY in
+                            progress is abandoned first (PQputCopyEnd(errormsg)) */
 };
 
 /* What PG_BUSY is reading the results of. */
