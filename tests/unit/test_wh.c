@@ -87,13 +87,7 @@ static struct wh *open_sqlite(const char *name)
 {
         char uri[256];
         snprintf(uri, sizeof(uri), "sqlite://%s/%s", dir, name);
-        struct wh_params p = {.uri = uri, .loop = &loop};
-        struct wh *w = NULL;
-        char err[256] = "";
-        int r = wh_open(&p, &w, err, sizeof(err));
-        if (r < 0)
-                fail_msg("wh_open(%s): %d %s", uri, r, err);
-        return w;
+        return open_wh(uri, NULL);
 }
 
 /* ---- the tests ------------------------------------------------------------ */

@@ -110,17 +110,6 @@ static int teardown(void **state)
         return uv_loop_close(&loop) == 0 ? 0 : -1;
 }
 
-static struct wh *open_uri(const char *uri, const char *password)
-{
-        struct wh_params p = {.uri = uri, .loop = &loop, .password = password};
-        struct wh *w = NULL;
-        char err[256] = "";
-        int r = wh_open(&p, &w, err, sizeof(err));
-        if (r < 0)
-                fail_msg("wh_open(%s): %d %s", uri, r, err);
-        return w;
-}
-
 /* A connection over TCP to "localhost" (resolved with uv_getaddrinfo). */
 static struct wh *open_pg(void)
 {
@@ -128,7 +117,7 @@ static struct wh *open_pg(void)
                 skip();
         char uri[256];
         snprintf(uri, sizeof(uri), "postgresql://postgres@localhost:%d/postgres", port);
-        return open_uri(uri, NULL);
+        return open_wh(uri, NULL);
 }
 
 /* ... or over the Unix socket. */
@@ -138,7 +127,7 @@ static struct wh *open_pg_socket(void)
                 skip();
         char uri[256];
         snprintf(uri, sizeof(uri), "postgresql://postgres@/postgres?host=%s&port=%d", pgdir, port);
-        return open_uri(uri, NULL);
+        return open_wh(uri, NULL);
 }
 
 static void done_with(struct wh *w, struct calls *c)
@@ -417,7 +406,7 @@ static void test_errors(void **state)
         /* nothing listens: -EAGAIN (transient), naming the target, not the password */
         int nobody = free_port();
         snprintf(uri, sizeof(uri), "postgresql://postgres@127.0.0.1:%d/postgres", nobody);
-        struct wh *w = open_uri(uri, secret);
+        struct wh *w = open_wh(uri, secret);
         assert_int_equal(wh_exec(w, "SELECT 1", on_result, tagged(&c, 0)), 0);
         assert_int_equal(wh_exec(w, "SELECT 1", on_result, tagged(&c, 1)), 0);
         run_until(&c, 2, false);
@@ -432,7 +421,7 @@ static void test_errors(void **state)
         /* no such database: refused at login, -EACCES */
         struct calls d = {.closed_after = -1};
         snprintf(uri, sizeof(uri), "postgresql://postgres:%s@127.0.0.1:%d/nosuch", secret, port);
-        w = open_uri(uri, NULL);
+        w = open_wh(uri, NULL);
         assert_int_equal(wh_query(w, "SELECT 1", on_result, tagged(&d, 0)), 0);
         run_until(&d, 1, false);
         assert_int_equal(d.err[0], -EACCES);
@@ -478,7 +467,7 @@ static void test_redshift_load_errors_without_copy(void **state)
         char uri[256];
         snprintf(uri, sizeof(uri), "redshift://postgres@127.0.0.1:%d/postgres?sslmode=disable",
                  port);
-        struct wh *w = open_uri(uri, NULL);
+        struct wh *w = open_wh(uri, NULL);
         assert_string_equal(wh_dialect(w), "redshift");
         struct calls c = {.closed_after = -1};
         /* the session setup of Redshift's dialect works on PostgreSQL too */

@@ -93,6 +93,18 @@ static inline void run_until(struct calls *c, int n, bool closed)
         uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+/* Opens uri on the test loop, or fails the test. */
+static inline struct wh *open_wh(const char *uri, const char *password)
+{
+        struct wh_params p = {.uri = uri, .loop = &loop, .password = password};
+        struct wh *w = NULL;
+        char err[256] = "";
+        int r = wh_open(&p, &w, err, sizeof(err));
+        if (r < 0)
+                fail_msg("wh_open(%s): %d %s", uri, r, err);
+        return w;
+}
+
 /* Closes w and waits for its closed callback (c may have seen another). */
 static inline void close_wh(struct wh *w, struct calls *c)
 {
