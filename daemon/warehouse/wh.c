@@ -177,7 +177,10 @@ void wh_close(struct wh *w, void (*closed)(void *ud), void *ud)
         w->closing = true;
         w->closed = closed;
         w->closed_ud = ud;
+        bool again = w->cancelled;
         wh_cancel(w);
+        if (again && w->running) /* the driver may stop waiting for the server now */
+                w->drv->cancel(w, w->running);
         kick(w);
 }
 

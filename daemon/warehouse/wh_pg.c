@@ -21,10 +21,11 @@
  *
  * Cancel (wh_cancel, wh_close): a running statement gets PQcancel (on the
  * pool, with a PGcancel taken on the loop), and the connection is closed if
- * the server does not answer within 15 s; a COPY in progress is ended with
- * PQputCopyEnd(errormsg); a batch still being encoded is dropped.  wh_close
- * then drops the connection (the server rolls back), closes the handles and
- * waits for the PQcancel jobs before its callback.
+ * the server does not answer within 15 s (under wh_close, at once); a COPY
+ * in progress is ended with PQputCopyEnd(errormsg); a batch still being
+ * encoded is dropped.  wh_close then drops the connection (the server rolls
+ * back), closes the handles and waits for the PQcancel jobs before its
+ * callback.
  *
  * Errors: a lost connection (pg_terminate_backend, server restart, network)
  * and a failed connect that never reached the server are -EAGAIN, which the

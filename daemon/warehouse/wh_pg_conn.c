@@ -19,7 +19,8 @@
  * Cancel: a running statement gets PQcancel, which is blocking I/O and so
  * runs on the pool with a PGcancel taken here; the connection is driven on
  * until the server answers the statement with its error (then -ECANCELED),
- * or for 15 s at most, after which the connection is closed.  A COPY in
+ * or for 15 s at most (none under wh_close), after which the connection is
+ * closed.  A COPY in
  * progress is ended at once with PQputCopyEnd(errormsg); a connect in
  * progress is abandoned. */
 #include <arpa/inet.h>
@@ -440,11 +441,21 @@ static void cancel_after(uv_work_t *req, int status)
         maybe_closed(w);
 }
 
+/* PQcancel on the pool for the statement running now, and a deadline for
+ * the server's answer: CANCEL_GRACE_MS, or none when the connection is
+ * being closed (wh_close does not wait for the server: dropping the
+ * connection rolls back, and the cancel still stops the statement). */
 static void send_cancel(struct wh_pg *w)
 {
-        if (w->cancel_sent || !w->conn)
+        if (!w->conn)
                 return;
+        if (w->cancel_sent) {
+                if (w->base.closing)
+                        arm_timer(w, 0);
+                return;
+        }
         w->cancel_sent = true;
+        arm_timer(w, w->base.closing ? 0 : CANCEL_GRACE_MS);
         PGcancel *c = PQgetCancel(w->conn);
         struct cancel_work *cw = c ? calloc(1, sizeof(*cw)) : NULL;
         if (!cw) {
@@ -461,7 +472,6 @@ static void send_cancel(struct wh_pg *w)
         }
         w->cancels_out++;
         log_debug(w->base.drv->dialect, "%s: cancel requested", w->label);
-        arm_timer(w, CANCEL_GRACE_MS);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -474,8 +484,12 @@ static void on_timer(uv_timer_t *t)
                 connect_failed(w, -EAGAIN, m);
         } else if (w->cancel_sent && (w->state == PG_BUSY || w->state == PG_COPY_ENDING)) {
                 char m[128];
-                util_setf(m, sizeof(m), "no answer to the cancel request within %d s; closed",
-                          CANCEL_GRACE_MS / 1000);
+                if (w->base.closing)
+                        util_setf(m, sizeof(m), "closed by etld while a statement ran");
+                else
+                        util_setf(m, sizeof(m),
+                                  "no answer to the cancel request within %d s; closed",
+                                  CANCEL_GRACE_MS / 1000);
                 conn_lost(w, -ECANCELED, m);
         }
         drive(w);

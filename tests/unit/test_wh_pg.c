@@ -386,7 +386,7 @@ static void test_close_while_running(void **state)
         uint64_t t0 = uv_hrtime();
         wh_close(w, on_closed, &c);
         run_until(&c, 2, true);
-        assert_true((uv_hrtime() - t0) / 1000000 < 5000);
+        assert_true((uv_hrtime() - t0) / 1000000 < 2000); /* no wait for the server */
         assert_int_equal(c.closed_after, 2);
         assert_int_equal(c.err[0], -ECANCELED);
         assert_int_equal(c.err[1], -ECANCELED);
