@@ -35,6 +35,7 @@
 #include "warehouse/wh_pg_conn.h"
 
 #define CANCEL_GRACE_MS 15000 /* after PQcancel, before closing the connection */
+#define CANCEL_RETRY_MS 1000  /* PQcancel again while the statement runs on */
 
 static const char *const state_names[] = {
     [PG_NEW] = "new",
@@ -441,26 +442,16 @@ static void cancel_after(uv_work_t *req, int status)
         maybe_closed(w);
 }
 
-/* PQcancel on the pool for the statement running now, and a deadline for
- * the server's answer: CANCEL_GRACE_MS, or none when the connection is
- * being closed (wh_close does not wait for the server: dropping the
- * connection rolls back, and the cancel still stops the statement). */
-static void send_cancel(struct wh_pg *w)
+/* Queues a PQcancel on the pool, unless one is out already. */
+static void queue_cancel(struct wh_pg *w)
 {
-        if (!w->conn)
+        if (!w->conn || w->cancels_out)
                 return;
-        if (w->cancel_sent) {
-                if (w->base.closing)
-                        arm_timer(w, 0);
-                return;
-        }
-        w->cancel_sent = true;
-        arm_timer(w, w->base.closing ? 0 : CANCEL_GRACE_MS);
         PGcancel *c = PQgetCancel(w->conn);
         struct cancel_work *cw = c ? calloc(1, sizeof(*cw)) : NULL;
         if (!cw) {
                 PQfreeCancel(c);
-                return;
+                return; /* the deadline closes the connection then */
         }
         cw->w = w;
         cw->cancel = c;
@@ -474,6 +465,25 @@ static void send_cancel(struct wh_pg *w)
         log_debug(w->base.drv->dialect, "%s: cancel requested", w->label);
 }
 
+/* PQcancel for the statement running now, sent again every second (one
+ * that reached the server before the statement started did nothing; a late
+ * one can only hit a statement of this connection, whose later operations
+ * all fail after a cancel anyway), until the server answers or
+ * CANCEL_GRACE_MS passed; then the connection is closed.  Under wh_close
+ * there is no wait: dropping the connection rolls back, and the cancel
+ * still stops the statement. */
+static void send_cancel(struct wh_pg *w)
+{
+        if (!w->conn)
+                return;
+        if (!w->cancel_sent) {
+                w->cancel_sent = true;
+                w->cancel_deadline = uv_now(w->base.loop) + CANCEL_GRACE_MS;
+                queue_cancel(w);
+        }
+        arm_timer(w, w->base.closing ? 0 : CANCEL_RETRY_MS);
+}
+
 static void on_timer(uv_timer_t *t)
 {
         struct wh_pg *w = t->data;
@@ -482,6 +492,10 @@ static void on_timer(uv_timer_t *t)
                 util_setf(m, sizeof(m), "no answer within %" PRIu64 " s (connect_timeout)",
                           w->connect_timeout_ms / 1000);
                 connect_failed(w, -EAGAIN, m);
+        } else if (w->cancel_sent && (w->state == PG_BUSY || w->state == PG_COPY_ENDING) &&
+                   !w->base.closing && uv_now(w->base.loop) < w->cancel_deadline) {
+                queue_cancel(w);
+                arm_timer(w, CANCEL_RETRY_MS);
         } else if (w->cancel_sent && (w->state == PG_BUSY || w->state == PG_COPY_ENDING)) {
                 char m[128];
                 if (w->base.closing)

@@ -110,6 +110,7 @@ struct wh_pg {
         bool resolving;           /* a uv_getaddrinfo request is out */
         unsigned cancels_out;     /* PQcancel jobs on the pool */
         bool cancel_sent;         /* for the statement running now */
+        uint64_t cancel_deadline; /* uv_now when the connection is closed for it */
         bool cancelled;           /* wh_cancel came: 57014 is ours, not a timeout */
         const char *copy_end_msg; /* PG_COPY_ENDING: NULL = success */
         char bad_msg[WH_MSG_MAX]; /* why the connection is gone */

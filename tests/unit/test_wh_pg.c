@@ -480,6 +480,32 @@ static void test_redshift_load_errors_without_copy(void **state)
         done_with(w, &c);
 }
 
+/* A cancel sent as the statement is sent may reach the server first and do
+ * nothing: it is sent again until the statement ends. */
+static void test_cancel_at_once(void **state)
+{
+        (void)state;
+        struct wh *w = open_pg();
+        exec_ok(w, "SELECT 1"); /* connected */
+        for (int i = 0; i < 3; i++) {
+                struct calls c = {.closed_after = -1};
+                w = i ? open_pg() : w;
+                if (i)
+                        exec_ok(w, "SELECT 1");
+                assert_int_equal(wh_query(w, "SELECT pg_sleep(30)", on_result, tagged(&c, 0)), 0);
+                uv_run(&loop, UV_RUN_NOWAIT); /* sent */
+                uint64_t t0 = uv_hrtime();
+                wh_cancel(w);
+                run_until(&c, 1, false);
+                uint64_t ms = (uv_hrtime() - t0) / 1000000;
+                assert_int_equal(c.err[0], -ECANCELED);
+                if (ms > 4000)
+                        fail_msg("cancel took %llu ms", (unsigned long long)ms);
+                close_wh(w, &c);
+                calls_free(&c);
+        }
+}
+
 /* A rollback abandons a COPY nobody ended; the next one starts afresh. */
 static void test_copy_rollback(void **state)
 {
@@ -493,6 +519,7 @@ int main(void)
             cmocka_unit_test(test_exec_query_columns),
             cmocka_unit_test(test_copy),
             cmocka_unit_test(test_cancel),
+            cmocka_unit_test(test_cancel_at_once),
             cmocka_unit_test(test_cancel_copy),
             cmocka_unit_test(test_copy_rollback),
             cmocka_unit_test(test_close_while_running),
