@@ -1,10 +1,17 @@
 /* watch.c - printing a job's event stream as it happens.  See watch.h.
  *
- * etld answers `watch` with the job's current state, then sends "event"
- * notifications (kind step, progress, log, end) until the job ends.  On a
- * terminal one status line is redrawn in place with \r, and lines that
- * matter later (a step finished, a log message) are printed above it; into a
- * pipe or file every event is one plain, timestamped line, easy to grep. */
+ * etld answers `watch` with the job's current state (and the step running
+ * now, with its counters), then sends "event" notifications (kind step,
+ * progress, log, end) until the job ends.  On a terminal one status line is
+ * redrawn in place with \r, and lines that matter later (a step finished, a
+ * log message) are printed above it; into a pipe or file every event is one
+ * plain line stamped with its UTC time, easy to grep.  When the step says
+ * how much there is (objects_total, bytes_total), the line shows a bar, the
+ * share done, the rate since the step started and the time left:
+ *
+ *     job 7  load  [=====>    ] 42%  1,204/2,031 objects  18.2 MiB/s  ETA 0:41
+ *
+ * Ctrl-C stops watching, not the job: etlctl says so, and how to cancel. */
 #include "watch.h"
 
 #include <signal.h>
@@ -26,15 +33,105 @@ struct watch {
         char state[32];      /* its state, cleaned */
         char progress[256];  /* its counters, formatted */
         uint64_t step_start; /* monotonic ms when the step was seen running */
+        double bytes_start, objects_start; /* the counters then */
 };
+
+/* Said on Ctrl-C; made before the handler is installed (a handler may only
+ * write()). */
+static char interrupt_note[256];
 
 static void on_interrupt(int sig)
 {
-        /* Leave the shell prompt on a line of its own. */
-        ssize_t r = write(STDOUT_FILENO, "\n", 1);
+        ssize_t r = write(STDERR_FILENO, interrupt_note, strlen(interrupt_note));
         (void)r;
         signal(sig, SIG_DFL);
         raise(sig);
+}
+
+static double num(const json_t *p, const char *key)
+{
+        const json_t *v = json_object_get(p, key);
+        return json_is_number(v) ? json_number_value(v) : -1;
+}
+
+/* 1204 -> "1,204" */
+static void thousands(double v, char *out, size_t n)
+{
+        char digits[32];
+        snprintf(digits, sizeof(digits), "%.0f", v < 0 ? 0 : v);
+        size_t len = strlen(digits), o = 0;
+        for (size_t i = 0; i < len && o + 2 < n; i++) {
+                if (i && (len - i) % 3 == 0)
+                        out[o++] = ',';
+                out[o++] = digits[i];
+        }
+        out[o] = '\0';
+}
+
+/* The counters of a progress event, with the share done, rate and time
+ * left when the step gave its totals; bar: draw [=====>    ]. */
+static void format_progress(struct watch *w, const json_t *p, bool bar, char *out, size_t n)
+{
+        double objects = num(p, "objects"), bytes = num(p, "bytes");
+        double otot = num(p, "objects_total"), btot = num(p, "bytes_total");
+        if (otot <= 0 && btot <= 0) {
+                show_progress(p, out, n);
+                return;
+        }
+        double share = btot > 0 && bytes >= 0 ? bytes / btot : objects / otot;
+        if (share > 1)
+                share = 1;
+        if (share < 0)
+                share = 0;
+        size_t len = 0;
+        if (bar) {
+                char b[13] = "[          ]";
+                int fill = (int)(share * 10);
+                for (int i = 0; i < fill; i++)
+                        b[1 + i] = '=';
+                if (fill < 10)
+                        b[1 + fill] = '>';
+                len += (size_t)snprintf(out + len, n - len, "%s ", b);
+        }
+        char done[32], total[32];
+        thousands(objects, done, sizeof(done));
+        thousands(otot, total, sizeof(total));
+        len += (size_t)snprintf(out + len, n - len, "%.0f%%  %s/%s objects", share * 100, done,
+                                total);
+        double rows = num(p, "rows");
+        if (rows > 0 && len < n) {
+                thousands(rows, done, sizeof(done));
+                len += (size_t)snprintf(out + len, n - len, "  %s rows", done);
+        }
+        double secs = w->step_start ? (double)(util_now_mono_ms() - w->step_start) / 1000 : 0;
+        if (secs >= 1 && len < n) {
+                double rate = bytes >= 0 ? (bytes - w->bytes_start) / secs : -1;
+                double orate = (objects - w->objects_start) / secs;
+                if (rate > 0) {
+                        char r[32];
+                        show_bytes(rate, r, sizeof(r));
+                        len += (size_t)snprintf(out + len, n - len, "  %s/s", r);
+                }
+                double left = btot > 0 && rate > 0   ? (btot - bytes) / rate
+                              : otot > 0 && orate > 0 ? (otot - objects) / orate
+                                                      : -1;
+                if (left >= 0 && len < n) {
+                        long long t = (long long)(left + 0.5);
+                        if (t >= 3600)
+                                snprintf(out + len, n - len, "  ETA %lld:%02lld:%02lld", t / 3600,
+                                         t / 60 % 60, t % 60);
+                        else
+                                snprintf(out + len, n - len, "  ETA %lld:%02lld", t / 60, t % 60);
+                }
+        }
+}
+
+/* A step seen running from now: the rate counts from its counters now. */
+static void step_started(struct watch *w, const json_t *progress)
+{
+        w->step_start = util_now_mono_ms();
+        w->bytes_start = num(progress, "bytes") > 0 ? num(progress, "bytes") : 0;
+        w->objects_start = num(progress, "objects") > 0 ? num(progress, "objects") : 0;
 }
 
 static void clear_line(struct watch *w)
@@ -66,11 +163,8 @@ static void say(struct watch *w, const char *text)
 {
         clear_line(w);
         if (!w->tty) {
-                char when[16];
-                time_t now = time(NULL);
-                struct tm tm;
-                localtime_r(&now, &tm);
-                strftime(when, sizeof(when), "%H:%M:%S", &tm);
+                char when[40];
+                util_iso_ms(util_now_ms(), when, sizeof(when));
                 printf("%s ", when);
         }
         printf("%s\n", text);
@@ -95,7 +189,7 @@ static void on_step(struct watch *w, const json_t *p)
         }
         snprintf(w->state, sizeof(w->state), "%s", state);
         if (strcmp(state, "running") == 0) {
-                w->step_start = util_now_mono_ms();
+                step_started(w, NULL);
                 if (!w->live) {
                         snprintf(line, sizeof(line), "%s running", name);
                         say(w, line);
@@ -132,9 +226,11 @@ static void on_progress(struct watch *w, const json_t *p)
                 if (strcmp(name, w->step) != 0) {
                         snprintf(w->step, sizeof(w->step), "%s", name);
                         snprintf(w->state, sizeof(w->state), "running");
+                        step_started(w, json_object_get(p, "progress"));
                 }
         }
-        show_progress(json_object_get(p, "progress"), w->progress, sizeof(w->progress));
+        format_progress(w, json_object_get(p, "progress"), w->live, w->progress,
+                        sizeof(w->progress));
         if (w->live) {
                 redraw(w);
                 return;
@@ -198,11 +294,30 @@ int watch_job(const struct cli *cli, struct conn *c, long long job)
         }
         if (state)
                 snprintf(w.state, sizeof(w.state), "%s", state);
+        /* the first frame: the step running now, not "-" */
+        const char *step = json_string_value(json_object_get(res, "step"));
+        if (step) {
+                show_clean(step, 60, w.step, sizeof(w.step));
+                step_started(&w, json_object_get(res, "progress"));
+                format_progress(&w, json_object_get(res, "progress"), w.live, w.progress,
+                                sizeof(w.progress));
+        }
         json_decref(res);
-        if (w.live) {
+        snprintf(interrupt_note, sizeof(interrupt_note),
+                 "\netlctl: stopped watching; job %lld goes on in etld (stop it with "
+                 "'etlctl cancel %lld')\n",
+                 job, job);
+        if (!cli->json) {
                 signal(SIGINT, on_interrupt);
                 signal(SIGTERM, on_interrupt);
+        }
+        if (w.live)
                 redraw(&w);
+        else if (step && !cli->json) {
+                char line[512];
+                snprintf(line, sizeof(line), "%s %s%s%s", w.step, w.state,
+                         w.progress[0] ? ": " : "", w.progress);
+                say(&w, line);
         }
 
         for (;;) {

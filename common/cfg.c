@@ -518,6 +518,15 @@ const char *cfg_get(const struct cfg *c, const char *section, const char *key)
         return k->def;
 }
 
+bool cfg_is_set(const struct cfg *c, const char *section, const char *key)
+{
+        const struct cfg_key *k = cfg_find_key(section, key);
+        for (size_t i = 0; k && c && i < c->n; i++)
+                if (c->entries[i].key == k)
+                        return true;
+        return false;
+}
+
 long long cfg_get_int(const struct cfg *c, const char *section, const char *key)
 {
         const char *v = cfg_get(c, section, key);

@@ -69,6 +69,8 @@ int cfg_set_assignment(struct cfg *c, const char *assignment, char *err, size_t 
 
 /* The value of a key: what was set, else the default, else NULL. */
 const char *cfg_get(const struct cfg *c, const char *section, const char *key);
+/* Was the key given (etld.conf, --set, a job's settings), not just its default? */
+bool cfg_is_set(const struct cfg *c, const char *section, const char *key);
 long long cfg_get_int(const struct cfg *c, const char *section, const char *key);
 bool cfg_get_bool(const struct cfg *c, const char *section, const char *key);
 /* A CFG_DURATION key in milliseconds; 0 when unset or empty. */

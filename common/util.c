@@ -277,3 +277,13 @@ int64_t util_now_ms(void)
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+void util_iso_ms(int64_t ms, char *out, size_t n)
+{
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+        char when[32];
+        gmtime_r(&secs, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(out, n, "%s.%03dZ", when, (int)(ms % 1000));
+}

@@ -58,3 +58,5 @@ size_t util_pct_decode(const char *s, size_t n, bool plus_is_space, char *out);
 /* Milliseconds of CLOCK_MONOTONIC / CLOCK_REALTIME. */
 uint64_t util_now_mono_ms(void);
 int64_t util_now_ms(void);
+/* ms since the epoch as "2026-12-04T09:31:53.123Z" (UTC) into out (32 bytes do). */
+void util_iso_ms(int64_t ms, char *out, size_t n);

@@ -110,6 +110,9 @@ static void emit(struct engine *e, int64_t job, json_t *ev)
         if (!ev)
                 return;
         json_object_set_new(ev, "job", json_integer(job));
+        char at[40];
+        util_iso_ms(util_now_ms(), at, sizeof(at));
+        json_object_set_new(ev, "at", json_string(at));
         e->emitting++;
         for (struct engine_watch *w = e->watches; w; w = w->next)
                 if (!w->dead && w->job == job)
@@ -238,11 +241,15 @@ static void job_finish(struct job *job, enum job_state s, const char *error)
         if (s == JOB_CANCELLED)
                 journal_steps_finish(e->j, job->id, STEP_CANCELLED);
         journal_job_set_state(e->j, job->id, s, error);
+        /* a failed job at err, so that `journalctl -p err` shows it; a
+         * cancelled one was asked for */
         if (s == JOB_SUCCEEDED)
-                log_info("job", "job=%lld: succeeded", (long long)job->id);
+                log_job(LOG_INFO, "job", job->id, job->p->name, NULL, "job=%lld: succeeded",
+                        (long long)job->id);
         else
-                log_warning("job", "job=%lld: %s%s%s", (long long)job->id, job_state_name(s),
-                            error ? ": " : "", error ? error : "");
+                log_job(s == JOB_FAILED ? LOG_ERR : LOG_WARNING, "job", job->id, job->p->name,
+                        NULL, "job=%lld: %s%s%s", (long long)job->id, job_state_name(s),
+                        error ? ": " : "", error ? error : "");
         emit(e, job->id,
              json_pack("{s:s, s:s, s:o}", "kind", "end", "state", job_state_name(s), "error",
                        proto_json_text(error)));
@@ -373,7 +380,8 @@ static void step_finished(struct step_run *r)
 
         if (result == 0) {
                 journal_step_set_state(e->j, job->id, job->step, STEP_DONE, NULL);
-                log_info("job", "job=%lld step=%s: done", (long long)job->id, name);
+                log_job(LOG_INFO, "job", job->id, job->p->name, name, "job=%lld step=%s: done",
+                        (long long)job->id, name);
                 emit(e, job->id,
                      json_pack("{s:s, s:s, s:s}", "kind", "step", "step", name, "state", "done"));
                 run_free(r);
@@ -418,7 +426,8 @@ static void step_finished(struct step_run *r)
                 snprintf(msg, sizeof(msg), "%s (transient; attempt %d of %lld in %llu ms)", error,
                          job->attempts + 1, attempts_max, (unsigned long long)delay);
                 job_log(job, "warning", name, msg);
-                log_warning("job", "job=%lld: %s", (long long)job->id, msg);
+                log_job(LOG_WARNING, "job", job->id, job->p->name, name, "job=%lld: %s",
+                        (long long)job->id, msg);
                 job->retry_armed = true;
                 uv_timer_start(&job->retry, retry_cb, delay, 0);
                 return;
@@ -540,7 +549,8 @@ static void run_step(struct job *job)
         job->run = r;
         job->last_progress[0] = '\0';
         journal_step_set_state(e->j, job->id, job->step, STEP_RUNNING, NULL);
-        log_info("job", "job=%lld step=%s: running", (long long)job->id, r->ops->name);
+        log_job(LOG_INFO, "job", job->id, job->p->name, r->ops->name, "job=%lld step=%s: running",
+                (long long)job->id, r->ops->name);
         emit(e, job->id,
              json_pack("{s:s, s:s, s:s, s:s}", "kind", "step", "step", r->ops->name, "state",
                        "running", "message", r->ops->description));

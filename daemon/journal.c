@@ -1057,12 +1057,8 @@ int journal_jobs_in_state(struct journal *j, enum job_state s, int64_t **ret, si
 /* Times go out as ISO 8601 UTC with milliseconds, or null. */
 static json_t *ms_json(int64_t ms)
 {
-        time_t secs = (time_t)(ms / 1000);
-        struct tm tm;
-        char out[40], when[32];
-        gmtime_r(&secs, &tm);
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(out, sizeof(out), "%s.%03dZ", when, (int)(ms % 1000));
+        char out[40];
+        util_iso_ms(ms, out, sizeof(out));
         return json_string(out);
 }
 

@@ -307,6 +307,8 @@ int main(int argc, char **argv)
             {NULL, 0, NULL, 0},
         };
         struct daemon d = { .config_path = DEFAULT_CONFIG, .ready_fd = -1 };
+        /* tests stand in for journald with a socket of their own */
+        log_set_journal_socket(getenv("ETLD_JOURNAL_SOCKET"));
         const char *socket_opt = NULL, *state_opt = NULL;
         bool foreground = false;
         int o;

@@ -299,8 +299,22 @@ static json_t *m_watch(struct rpc_env *env, struct conn *c, json_t *id, json_t *
         const char *state = json_string_value(json_object_get(status, "state"));
         bool ended = strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
                      strcmp(state, "cancelled") == 0;
-        reply = rpc_make_result(id, json_pack("{s:I, s:s}", "job", (json_int_t)job, "state",
-                                              state));
+        /* the step running now and its counters, for the client's first frame */
+        json_t *result = json_pack("{s:I, s:s}", "job", (json_int_t)job, "state", state);
+        size_t i;
+        json_t *st;
+        json_array_foreach(json_object_get(status, "steps"), i, st)
+        {
+                const char *ss = json_string_value(json_object_get(st, "state"));
+                if (ss && strcmp(ss, "running") == 0) {
+                        json_object_set(result, "step", json_object_get(st, "name"));
+                        if (json_object_get(st, "progress"))
+                                json_object_set(result, "progress",
+                                                json_object_get(st, "progress"));
+                        break;
+                }
+        }
+        reply = rpc_make_result(id, result);
         conn_send(c, reply);
         json_decref(reply);
         if (ended) {

@@ -462,6 +462,33 @@ out:
         return r;
 }
 
+int creds_profile_value(const char *profile, const char *key, char *out, size_t outlen,
+                        char *source, size_t sourcelen, char *err, size_t errlen)
+{
+        const char *name = profile_name(profile);
+        char *conf_path = aws_file_path("AWS_CONFIG_FILE", "config");
+        struct profile_kv kv = { 0 };
+        bool exists = false;
+        int r = -ENOENT;
+        out[0] = '\0';
+        if (!conf_path)
+                return -ENOENT;
+        int rr = read_profile(conf_path, true, name, &kv, &exists, err, errlen);
+        if (rr < 0) {
+                r = rr;
+        } else if (profile_get(&kv, key)) {
+                util_setf(out, outlen, "%s", profile_get(&kv, key));
+                if (strcmp(name, "default") == 0)
+                        util_setf(source, sourcelen, "%s [default]", conf_path);
+                else
+                        util_setf(source, sourcelen, "%s [profile %s]", conf_path, name);
+                r = 0;
+        }
+        profile_kv_clear(&kv);
+        free(conf_path);
+        return r;
+}
+
 int creds_resolve_region(const char *profile, char *region, size_t regionlen, char *source,
                          size_t sourcelen, char *err, size_t errlen)
 {
@@ -1095,21 +1122,35 @@ int creds_resolve_chain(const char *profile, struct sigv4_creds *out, char *sour
         char e[512] = "";
         int r = creds_resolve(profile, out, source, sourcelen, e, sizeof(e));
         if (r == -ENOENT && !profile) {
+                /* Nothing anywhere is a configuration error, not trouble that
+                 * passes: it is said at once, with what was tried. */
+                char *cred_path = aws_file_path("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+                char *conf_path = aws_file_path("AWS_CONFIG_FILE", "config");
+                char files[1100];
+                util_setf(files, sizeof(files), "%s, %s", cred_path ? cred_path : "~/.aws/credentials",
+                          conf_path ? conf_path : "~/.aws/config");
+                free(cred_path);
+                free(conf_path);
                 if (creds_imds_disabled()) {
                         util_setf(err, errlen,
-                                  "no AWS credentials: none in the environment, the shared "
-                                  "credentials and config files or $CREDENTIALS_DIRECTORY, and "
-                                  "the instance metadata service is disabled");
-                        return -ENOENT;
+                                  "no AWS credentials: none in the environment "
+                                  "(AWS_ACCESS_KEY_ID), the shared credentials and config "
+                                  "files (%s) or $CREDENTIALS_DIRECTORY, and the instance "
+                                  "metadata service is disabled (AWS_EC2_METADATA_DISABLED)",
+                                  files);
+                        return -ENOKEY;
                 }
                 char ierr[512] = "";
                 r = creds_imds_fetch(NULL, 0, out, source, sourcelen, ierr, sizeof(ierr));
-                if (r < 0)
+                if (r < 0) {
                         util_setf(err, errlen,
-                                  "no AWS credentials: none in the environment, the shared "
-                                  "credentials and config files or $CREDENTIALS_DIRECTORY, and "
-                                  "the instance metadata service gave none (%s)",
-                                  ierr[0] ? ierr : strerror(-r));
+                                  "no AWS credentials: none in the environment "
+                                  "(AWS_ACCESS_KEY_ID), the shared credentials and config "
+                                  "files (%s) or $CREDENTIALS_DIRECTORY, and the instance "
+                                  "metadata service gave none (%s)",
+                                  files, ierr[0] ? ierr : strerror(-r));
+                        return -ENOKEY;
+                }
                 return r;
         }
         if (r < 0)

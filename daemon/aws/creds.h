@@ -37,6 +37,14 @@
 int creds_resolve(const char *profile, struct sigv4_creds *out, char *source, size_t sourcelen,
                   char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* BLOCKING (reads the config file): `key` of the profile's section of the
+ * shared config file (AWS_CONFIG_FILE, ~/.aws/config), e.g. endpoint_url.
+ * 0 with out and source ("FILE [profile NAME]"), -ENOENT when it has none,
+ * -EINVAL for a malformed file (err says where). */
+int creds_profile_value(const char *profile, const char *key, char *out, size_t outlen,
+                        char *source, size_t sourcelen, char *err, size_t errlen)
+        __attribute__((warn_unused_result));
+
 /* Region: AWS_REGION, AWS_DEFAULT_REGION, `region` of the profile in the
  * config file, the systemd credential aws_region.  Returns 0 with region and
  * source filled, -ENOENT when none says (the caller falls back to etld.conf's
@@ -109,8 +117,9 @@ int creds_imds_fetch_region(const char *endpoint, long timeout_ms, char *region,
 /* BLOCKING (files, then IMDS when they have none and no profile was named):
  * the whole chain, as a step resolves it when it starts and again when a
  * service refuses the credentials during a job (rotate.h).  0 with *out and
- * source; or -errno with err a sentence for the step's error (never a
- * secret). */
+ * source; -ENOKEY when nothing in the chain has credentials (a configuration
+ * error: err says what was tried); or -errno with err a sentence for the
+ * step's error (never a secret). */
 int creds_resolve_chain(const char *profile, struct sigv4_creds *out, char *source,
                         size_t sourcelen, char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -10,7 +10,7 @@
  *
  * Also here: the pure helpers (addressing, S3 reply XML, request bodies). */
 #include "aws/s3.h"
-#include "aws/rotate.h"
+#include "aws/request.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #define MAX_PARAMS 6
 #define MAX_HDRS 6
@@ -56,24 +55,19 @@ struct region_entry {
 };
 
 struct s3_client {
-        struct http_mux *mux;
-        uv_loop_t *loop;
+        struct aws_request_client rc;
+        uv_loop_t *loop; /* for s3_stream */
         char *region;
         char *endpoint;
         struct s3_target ep; /* the endpoint's base and host, parsed once (base NULL: not) */
         bool path_style;
-        struct http_retry_policy retry;
-        struct sigv4_creds creds;
-        struct creds_rotor rotor; /* credentials rotated during a job (rotate.h) */
         struct region_entry regions[REGION_CACHE];
         unsigned region_next;
-        struct s3_req *head;
-        uint64_t rng;
 };
 
 struct s3_req {
+        struct aws_request rq;
         struct s3_client *c;
-        struct s3_req *prev, *next;
         enum s3_op op;
         struct s3_cb cb;
         char *bucket, *key;
@@ -99,17 +93,18 @@ struct s3_req {
 
         char **keys;
         size_t nkeys, batch_start, batch_n;
+        bool batch_ready;   /* the body of keys[batch_start ...] is built */
+        char batch_md5[32]; /* its Content-MD5 */
 
-        struct http_xfer x;
-        char *url;
-        struct curl_slist *hlist; /* one allocation: free(), see hlist_build */
-        uv_timer_t timer;
-        unsigned attempt, redirects;
-        struct creds_try creds_try;
+        /* what the current try signs (request.h: borrowed until the next) */
+        struct s3_target target;
+        bool target_borrowed; /* base and host are the client's (c->ep) */
+        struct sigv4_header try_hdrs[MAX_HDRS + 2];
+        char range[64];
         char region[64];
         bool fixed_region;
+        unsigned redirects;
         struct s3_result res;
-        bool cancelled, finished, waiting;
         bool verifying;        /* CreateBucket: HeadBucket after BucketAlreadyExists */
         char verify_msg[1024]; /* ... and the CreateBucket error to report if not ours */
         struct aws_error verify_aws;
@@ -118,13 +113,9 @@ struct s3_req {
 
 /* ---- small helpers ---- */
 
-static uint64_t next_rand(struct s3_client *c)
+static struct s3_req *req_of(struct aws_request *rq)
 {
-        /* xorshift64*: jitter only, not security */
-        c->rng ^= c->rng >> 12;
-        c->rng ^= c->rng << 25;
-        c->rng ^= c->rng >> 27;
-        return c->rng * 0x2545F4914F6CDD1DULL;
+        return (struct s3_req *)((char *)rq - offsetof(struct s3_req, rq));
 }
 
 static void copy_str(char *dst, size_t size, const char *src)
@@ -623,25 +614,20 @@ static int md5_base64(const void *data, size_t len, char out[32])
 
 /* ---- the client ---- */
 
+static const struct aws_request_ops s3_ops;
+
 int s3_client_new(struct http_mux *mux, const struct s3_client_opts *opts,
                   const struct sigv4_creds *creds, struct s3_client **ret)
 {
         struct s3_client *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        c->mux = mux;
         c->loop = http_mux_loop(mux);
         c->region = strdup(opts && opts->region && *opts->region ? opts->region : "us-east-1");
         c->endpoint = opts && opts->endpoint && *opts->endpoint ? strdup(opts->endpoint) : NULL;
         c->path_style = (opts && opts->path_style) || c->endpoint;
-        c->retry = opts ? opts->retry : (struct http_retry_policy){0};
-        if (c->retry.max_attempts == 0)
-                c->retry = (struct http_retry_policy)HTTP_RETRY_DEFAULT;
-        c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9E3779B97F4A7C15ULL;
-        if (!c->rng)
-                c->rng = 1;
-        if (!c->region || (opts && opts->endpoint && *opts->endpoint && !c->endpoint) ||
-            (creds && sigv4_creds_copy(&c->creds, creds) < 0)) {
+        if (aws_request_client_init(&c->rc, mux, &s3_ops, opts ? &opts->retry : NULL, creds) < 0 ||
+            !c->region || (opts && opts->endpoint && *opts->endpoint && !c->endpoint)) {
                 s3_client_free(c);
                 return -ENOMEM;
         }
@@ -649,43 +635,47 @@ int s3_client_new(struct http_mux *mux, const struct s3_client_opts *opts,
          * bad endpoint is reported by the first request, as before. */
         if (c->endpoint && s3_target_build(c->endpoint, true, NULL, NULL, NULL, &c->ep) < 0)
                 memset(&c->ep, 0, sizeof(c->ep));
-        xml_init();
         *ret = c;
         return 0;
 }
 
 int s3_client_set_creds(struct s3_client *c, const struct sigv4_creds *creds)
 {
-        struct sigv4_creds n = {0};
-        if (sigv4_creds_copy(&n, creds) < 0)
-                return -ENOMEM;
-        sigv4_creds_clear(&c->creds);
-        c->creds = n;
-        return 0;
+        return aws_request_client_set_creds(&c->rc, creds);
 }
 
 int s3_client_rotate_creds(struct s3_client *c, const char *profile)
 {
-        return creds_rotor_enable(&c->rotor, c->loop, &c->creds, profile);
+        return aws_request_client_rotate_creds(&c->rc, profile);
 }
 
 void s3_client_free(struct s3_client *c)
 {
         if (!c)
                 return;
-        creds_rotor_clear(&c->rotor);
-        while (c->head)
-                s3_req_cancel(c->head);
-        sigv4_creds_clear(&c->creds);
+        aws_request_client_clear(&c->rc);
         free(c->region);
         free(c->endpoint);
         s3_target_clear(&c->ep);
         free(c);
 }
 
-static void req_closed(uv_handle_t *h)
+/* Releases what prepare built of the target: with a parsed endpoint, only
+ * the path (the client may be gone already: ask the request). */
+static void target_done(struct s3_req *r)
 {
-        struct s3_req *r = h->data;
+        struct s3_target *t = &r->target;
+        if (r->target_borrowed) {
+                free(t->path);
+                memset(t, 0, sizeof(*t));
+        } else {
+                s3_target_clear(t);
+        }
+}
+
+static void s3_release(struct aws_request *rq)
+{
+        struct s3_req *r = req_of(rq);
         for (size_t i = 0; i < r->nowned; i++)
                 free(r->owned[i]);
         if (r->keys) {
@@ -693,92 +683,28 @@ static void req_closed(uv_handle_t *h)
                         free(r->keys[i]);
                 free(r->keys);
         }
+        target_done(r);
         free(r->owned_body);
         free(r->bucket);
         free(r->key);
-        free(r->url);
-        free(r->hlist);
-        http_xfer_reset(&r->x);
         s3_list_page_free(r->res.page);
         free(r);
 }
 
-static void req_unlink(struct s3_req *r)
+static void s3_done(struct aws_request *rq, int err)
 {
-        struct s3_client *c = r->c;
-        if (r->prev)
-                r->prev->next = r->next;
-        else if (c->head == r)
-                c->head = r->next;
-        if (r->next)
-                r->next->prev = r->prev;
-        r->prev = r->next = NULL;
-}
-
-static void complete(struct s3_req *r, int err)
-{
-        if (r->finished)
-                return;
-        r->finished = true;
-        uv_timer_stop(&r->timer);
-        creds_rotor_forget(&r->c->rotor, &r->creds_try); /* cancelled while waiting */
-        req_unlink(r);
+        struct s3_req *r = req_of(rq);
         r->res.err = err;
-        r->res.attempts = r->attempt;
-        if (err == -ECANCELED && !r->res.msg[0])
-                snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: cancelled",
-                         op_names[r->op], r->bucket ? r->bucket : "", r->key ? r->key : "");
+        aws_request_outcome(rq, &r->res.status, &r->res.attempts, &r->res.aws, r->res.msg,
+                            r->res.request_id);
         if (r->op == OP_GET && !r->get.on_body && err == 0)
-                r->res.body = r->x.resp.data ? r->x.resp.data : "";
+                r->res.body = rq->x.resp.data ? rq->x.resp.data : "";
         r->cb.done(r, &r->res, r->cb.ud);
-        uv_close((uv_handle_t *)&r->timer, req_closed);
-}
-
-static void describe_aws(struct s3_req *r)
-{
-        const struct aws_error *a = &r->res.aws;
-        snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: %ld %s: %s (request id %s)",
-                 op_names[r->op], r->bucket ? r->bucket : "", r->key ? r->key : "", r->res.status,
-                 a->code, a->message[0] ? a->message : "no message",
-                 a->request_id[0]       ? a->request_id
-                 : r->res.request_id[0] ? r->res.request_id
-                                        : "none");
-}
-
-static void describe_transport(struct s3_req *r, int result)
-{
-        snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: %s%s%s%s", op_names[r->op],
-                 r->bucket ? r->bucket : "", r->key ? r->key : "", http_result_str(result),
-                 r->x.errbuf[0] ? " (" : "", r->x.errbuf, r->x.errbuf[0] ? ")" : "");
-}
-
-static void attempt(struct s3_req *r);
-
-static void on_backoff(uv_timer_t *t)
-{
-        struct s3_req *r = t->data;
-        r->waiting = false;
-        attempt(r);
-}
-
-/* Retry if tries remain; else fail with what res.msg already says. */
-static void retry_or_fail(struct s3_req *r, int err, int64_t retry_after_ms)
-{
-        if (r->attempt >= r->c->retry.max_attempts) {
-                size_t n = strlen(r->res.msg);
-                snprintf(r->res.msg + n, sizeof(r->res.msg) - n, ", giving up after %u attempts",
-                         r->attempt);
-                complete(r, err);
-                return;
-        }
-        uint64_t d = http_backoff_ms(&r->c->retry, r->attempt, next_rand(r->c), retry_after_ms);
-        r->waiting = true;
-        uv_timer_start(&r->timer, on_backoff, d, 0);
 }
 
 static void fill_info(struct s3_req *r)
 {
-        struct http_xfer *x = &r->x;
+        struct http_xfer *x = &r->rq.x;
         struct s3_object_info *i = &r->res.info;
         const char *v;
         long long n;
@@ -799,8 +725,8 @@ static void fill_info(struct s3_req *r)
 
 static int get_on_body(struct http_xfer *x, const char *data, size_t len)
 {
-        struct s3_req *r = x->userdata;
-        if (r->cancelled)
+        struct s3_req *r = req_of(x->userdata);
+        if (r->rq.cancelled)
                 return -ECANCELED;
         if (!r->got_first) {
                 r->got_first = true;
@@ -818,76 +744,51 @@ static int get_on_body(struct http_xfer *x, const char *data, size_t len)
 
 static long put_read(struct http_xfer *x, char *buf, size_t len)
 {
-        struct s3_req *r = x->userdata;
+        struct s3_req *r = req_of(x->userdata);
         long n = r->put.read(r->put.read_ud, r->put_off, buf, len);
         if (n > 0)
                 r->put_off += (uint64_t)n;
         return n;
 }
 
-static void on_xfer_done(struct http_xfer *x);
-static bool rotate_creds(struct s3_req *r);
-
-static int send_batch(struct s3_req *r);
-
-/* The request's header lines for CURLOPT_HTTPHEADER, "name: value" for each
- * of names[i]/values[i] (values[i] NULL: the line is names[i] as is), built
- * in one allocation: curl only reads the list, and curl_slist_append's two
- * allocations per line (and as many frees) showed in the profile.  Free the
- * result with free(), never curl_slist_free_all(). */
-static struct curl_slist *hlist_build(size_t n, const char *const *names, const char *const *values)
+/* The DeleteObjects body for keys[batch_start ...], its hash and headers. */
+static int build_batch(struct s3_req *r)
 {
-        size_t text = 0;
-        for (size_t i = 0; i < n; i++)
-                text += strlen(names[i]) + (values[i] ? 2 + strlen(values[i]) : 0) + 1;
-        struct curl_slist *l = malloc(n * sizeof(*l) + text);
-        if (!l)
-                return NULL;
-        char *p = (char *)(l + n);
-        for (size_t i = 0; i < n; i++) {
-                size_t k = strlen(names[i]);
-                l[i].data = p;
-                l[i].next = i + 1 < n ? &l[i + 1] : NULL;
-                memcpy(p, names[i], k);
-                p += k;
-                if (values[i]) {
-                        size_t v = strlen(values[i]);
-                        memcpy(p, ": ", 2);
-                        memcpy(p + 2, values[i], v);
-                        p += 2 + v;
-                }
-                *p++ = '\0';
-        }
-        return l;
+        size_t n = r->nkeys - r->batch_start;
+        if (n > S3_DELETE_BATCH)
+                n = S3_DELETE_BATCH;
+        free(r->owned_body);
+        r->owned_body = NULL;
+        int rc = s3_build_delete_body((const char *const *)r->keys + r->batch_start, n,
+                                      &r->owned_body, &r->body_len);
+        if (rc < 0)
+                return rc;
+        r->batch_n = n;
+        r->body = r->owned_body;
+        sigv4_sha256_hex(r->body, r->body_len, r->payload_hash);
+        if (md5_base64(r->body, r->body_len, r->batch_md5) < 0)
+                return -EIO;
+        r->hdrs[0] = (struct sigv4_header){"Content-MD5", r->batch_md5};
+        r->hdrs[1] = (struct sigv4_header){"Content-Type", "application/xml"};
+        r->nhdrs = 2;
+        r->batch_ready = true;
+        return 0;
 }
 
-/* Releases what attempt() built of `t`: with a parsed endpoint, only the path. */
-static void target_done(struct s3_client *c, struct s3_target *t)
+/* Each try: the bucket's region and address, Range/If-Match for a GetObject
+ * (from the first byte not yet delivered), the body. */
+static int s3_prepare(struct aws_request *rq, struct aws_try *t)
 {
-        if (c->ep.base) {
-                free(t->path);
-                t->path = NULL;
-        } else {
-                s3_target_clear(t);
-        }
-}
-
-static void attempt(struct s3_req *r)
-{
+        struct s3_req *r = req_of(rq);
         struct s3_client *c = r->c;
-        struct s3_target t = {0};
-        struct sigv4_signed s = {0};
-        struct buf u = {0};
-        struct sigv4_header h[MAX_HDRS + 3];
-        char range[64], err[256];
+        struct sigv4_header *h = r->try_hdrs;
         size_t nh = 0;
         int rc;
 
-        if (r->cancelled) {
-                complete(r, -ECANCELED);
-                return;
+        if (r->op == OP_DELETE_OBJECTS && !r->batch_ready && (rc = build_batch(r)) < 0) {
+                aws_request_say(rq, "cannot build the request: %s", strerror(-rc));
+                return rc;
         }
-        r->attempt++;
         if (!r->fixed_region) {
                 const char *br = r->bucket ? bucket_region(c, r->bucket) : NULL;
                 copy_str(r->region, sizeof(r->region), br ? br : c->region);
@@ -899,39 +800,40 @@ static void attempt(struct s3_req *r)
                 if (!r->get.on_body)
                         r->delivered = 0;
                 if (r->get.length > 0)
-                        snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)from,
+                        snprintf(r->range, sizeof(r->range), "bytes=%llu-%llu",
+                                 (unsigned long long)from,
                                  (unsigned long long)(r->get.offset + (uint64_t)r->get.length - 1));
                 else
-                        snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)from);
+                        snprintf(r->range, sizeof(r->range), "bytes=%llu-",
+                                 (unsigned long long)from);
                 if (from > 0 || r->get.length > 0)
-                        h[nh++] = (struct sigv4_header){"Range", range};
+                        h[nh++] = (struct sigv4_header){"Range", r->range};
                 const char *im = r->get.if_match    ? r->get.if_match
                                  : r->first_etag[0] ? r->first_etag
                                                     : NULL;
                 if (im)
                         h[nh++] = (struct sigv4_header){"If-Match", im};
         }
+        target_done(r);
         if (c->ep.base) {
                 /* with an endpoint: path style, the host parsed once */
-                t.base = c->ep.base;
-                t.host = c->ep.host;
+                struct buf u = {0};
                 rc = buf_cat(&u, r->key ? 4 : 2, "/", r->bucket, "/", r->key) == 0 ? 0 : -ENOMEM;
-                t.path = u.data;
-                u = (struct buf){0};
+                r->target = (struct s3_target){c->ep.base, c->ep.host, u.data};
+                r->target_borrowed = true;
         } else {
-                rc = s3_target_build(c->endpoint, c->path_style, r->region, r->bucket, r->key, &t);
+                r->target_borrowed = false;
+                rc = s3_target_build(c->endpoint, c->path_style, r->region, r->bucket, r->key,
+                                     &r->target);
         }
         if (rc < 0) {
-                snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: bad endpoint or name",
-                         op_names[r->op], r->bucket ? r->bucket : "", r->key ? r->key : "");
-                target_done(c, &t);
-                complete(r, rc);
-                return;
+                aws_request_say(rq, "bad endpoint or name");
+                return rc;
         }
-        struct sigv4_request sr = {
+        t->sign = (struct sigv4_request){
             .method = r->method,
-            .host = t.host,
-            .path = t.path,
+            .host = r->target.host,
+            .path = r->target.path,
             .params = r->params,
             .nparams = r->nparams,
             .headers = h,
@@ -939,80 +841,22 @@ static void attempt(struct s3_req *r)
             .payload_sha256_hex = r->payload_hash,
             .region = r->region,
             .service = "s3",
-            .now = time(NULL),
         };
-        r->creds_try.gen = c->rotor.gen;
-        rc = sigv4_sign(&sr, &c->creds, &s, err, sizeof(err));
-        if (rc < 0) {
-                snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s s3://%s/%s: cannot sign: %s",
-                         op_names[r->op], r->bucket ? r->bucket : "", r->key ? r->key : "", err);
-                target_done(c, &t);
-                complete(r, rc);
-                return;
-        }
-        rc = buf_cat(&u, 4, t.base, s.path, s.query[0] ? "?" : "", s.query);
-        /* Host, the signer's headers, ours, and no Expect/Accept */
-        const char *names[1 + SIGV4_MAX_OUT_HEADERS + MAX_HDRS + 3 + 2];
-        const char *values[sizeof(names) / sizeof(names[0])];
-        size_t n = 0;
-        names[n] = "Host";
-        values[n++] = t.host;
-        for (size_t i = 0; i < s.nheaders; i++) {
-                names[n] = s.headers[i].name;
-                values[n++] = s.headers[i].value;
-        }
-        for (size_t i = 0; i < nh; i++) {
-                names[n] = h[i].name;
-                values[n++] = h[i].value;
-        }
-        names[n] = "Expect:";
-        values[n++] = NULL;
-        names[n] = "Accept:";
-        values[n++] = NULL;
-        struct curl_slist *l = rc == 0 ? hlist_build(n, names, values) : NULL;
-        bool ok = l != NULL;
-        sigv4_signed_clear(&s);
-        target_done(c, &t);
-        if (!ok) {
-                buf_free(&u);
-                snprintf(r->res.msg, sizeof(r->res.msg), "S3 %s: out of memory", op_names[r->op]);
-                complete(r, -ENOMEM);
-                return;
-        }
-        free(r->url);
-        free(r->hlist);
-        r->url = u.data;
-        r->hlist = l;
-
-        struct http_xfer *x = &r->x;
-        x->method = r->method;
-        x->url = r->url;
-        x->headers = r->hlist;
+        t->base = r->target.base;
+        struct http_xfer *x = &rq->x;
         x->body = r->body;
         x->body_len = r->body_len;
-        x->read_body = r->put.read ? put_read : NULL;
-        x->read_len = r->put.read ? (int64_t)r->put.read_len : -1;
-        r->put_off = 0;
-        x->on_body = r->op == OP_GET && r->get.on_body ? get_on_body : NULL;
-        x->max_body = r->op == OP_GET ? r->get.max_body : 0;
-        x->tag = r->cb.tag;
-        x->done = on_xfer_done;
-        x->userdata = r;
-        r->got_first = false;
-        rc = http_submit(c->mux, x);
-        if (rc < 0) {
-                describe_transport(r, rc);
-                complete(r, rc);
+        if (r->put.read) {
+                x->read_body = put_read;
+                x->read_len = (int64_t)r->put.read_len;
         }
-}
-
-static int status_err(long status)
-{
-        if (status == 404)
-                return -ENOENT;
-        if (status == 403)
-                return -EACCES;
-        return -EREMOTEIO;
+        r->put_off = 0;
+        if (r->op == OP_GET) {
+                x->on_body = r->get.on_body ? get_on_body : NULL;
+                x->max_body = r->get.max_body;
+        }
+        r->got_first = false;
+        return 0;
 }
 
 static const char *status_code(long status)
@@ -1041,20 +885,19 @@ static const char *status_code(long status)
 
 /* A 2xx reply: finish the operation (or move to its next step).  Returns
  * false when the reply turned out to be an error (CopyObject's 200 + Error),
- * with res.aws filled, for the caller's error path. */
-static bool on_success(struct s3_req *r)
+ * with aws filled, for the layer's error path. */
+static bool s3_on_reply(struct aws_request *rq)
 {
-        struct http_xfer *x = &r->x;
+        struct s3_req *r = req_of(rq);
+        struct http_xfer *x = &rq->x;
         int rc;
 
         switch (r->op) {
         case OP_LIST:
                 rc = s3_parse_list(x->resp.data, x->resp.len, &r->res.page);
                 if (rc < 0) {
-                        snprintf(r->res.msg, sizeof(r->res.msg),
-                                 "S3 ListObjectsV2 s3://%s/: unreadable reply (%zu bytes)",
-                                 r->bucket, x->resp.len);
-                        complete(r, rc);
+                        aws_request_say(rq, "unreadable reply (%zu bytes)", x->resp.len);
+                        aws_request_complete(rq, rc);
                         return true;
                 }
                 break;
@@ -1073,13 +916,12 @@ static bool on_success(struct s3_req *r)
                 break;
         case OP_COPY:
                 rc = s3_parse_copy_result(x->resp.data, x->resp.len, r->res.info.etag,
-                                          sizeof(r->res.info.etag), &r->res.aws);
+                                          sizeof(r->res.info.etag), &rq->aws);
                 if (rc == -EREMOTEIO)
                         return false;
                 if (rc < 0) {
-                        snprintf(r->res.msg, sizeof(r->res.msg),
-                                 "S3 CopyObject s3://%s/%s: unreadable reply", r->bucket, r->key);
-                        complete(r, rc);
+                        aws_request_say(rq, "unreadable reply");
+                        aws_request_complete(rq, rc);
                         return true;
                 }
                 break;
@@ -1093,29 +935,25 @@ static bool on_success(struct s3_req *r)
                 struct aws_error first;
                 rc = s3_parse_delete_result(x->resp.data, x->resp.len, &del, &errs, &first);
                 if (rc < 0) {
-                        snprintf(r->res.msg, sizeof(r->res.msg),
-                                 "S3 DeleteObjects s3://%s/: unreadable reply", r->bucket);
-                        complete(r, rc);
+                        aws_request_say(rq, "unreadable reply");
+                        aws_request_complete(rq, rc);
                         return true;
                 }
                 /* Quiet mode lists only failures */
                 r->res.deleted += del ? del : r->batch_n - errs;
                 if (errs && !r->res.delete_errors) {
-                        r->res.aws = first;
-                        snprintf(r->res.msg, sizeof(r->res.msg),
-                                 "S3 DeleteObjects s3://%s/%s: %s: %s", r->bucket, first.bucket,
-                                 first.code, first.message);
+                        rq->aws = first;
+                        snprintf(rq->msg, sizeof(rq->msg), "S3 DeleteObjects s3://%s/%s: %s: %s",
+                                 r->bucket, first.bucket, first.code, first.message);
                 }
                 r->res.delete_errors += errs;
                 r->batch_start += r->batch_n;
                 if (r->batch_start < r->nkeys) {
-                        r->attempt = 0;
-                        rc = send_batch(r);
-                        if (rc < 0)
-                                complete(r, rc);
+                        r->batch_ready = false;
+                        aws_request_restart(rq);
                         return true;
                 }
-                complete(r, r->res.delete_errors ? -EREMOTEIO : 0);
+                aws_request_complete(rq, r->res.delete_errors ? -EREMOTEIO : 0);
                 return true;
         }
         case OP_CREATE_BUCKET:
@@ -1124,43 +962,17 @@ static bool on_success(struct s3_req *r)
         case OP_DELETE_BUCKET:
                 break;
         }
-        complete(r, 0);
+        aws_request_complete(rq, 0);
         return true;
 }
 
-static void on_xfer_done(struct http_xfer *x)
+/* A refusal: region redirects, CreateBucket of a bucket that is ours, a
+ * resumed GetObject that had everything already. */
+static bool s3_on_refusal(struct aws_request *rq)
 {
-        struct s3_req *r = x->userdata;
-        const char *v;
-
-        r->res.status = x->status;
-        v = http_xfer_header(x, "x-amz-request-id");
-        if (!v)
-                v = http_xfer_header(x, "x-amzn-RequestId");
-        copy_str(r->res.request_id, sizeof(r->res.request_id), v);
-        memset(&r->res.aws, 0, sizeof(r->res.aws));
-
-        if (r->cancelled || x->result == -ECANCELED) {
-                complete(r, -ECANCELED);
-                return;
-        }
-        if (x->result < 0) {
-                describe_transport(r, x->result);
-                if (x->cb_err || !http_result_retryable(x->result))
-                        complete(r, x->result);
-                else
-                        retry_or_fail(r, x->result, -1);
-                return;
-        }
-        if (x->status >= 200 && x->status < 300) {
-                if (on_success(r))
-                        return;
-        } else if (xml_parse_aws_error(x->resp.data, x->resp.len, &r->res.aws) < 0) {
-                copy_str(r->res.aws.code, sizeof(r->res.aws.code), status_code(x->status));
-        }
-        struct aws_error *a = &r->res.aws;
-        if (!a->request_id[0])
-                copy_str(a->request_id, sizeof(a->request_id), r->res.request_id);
+        struct s3_req *r = req_of(rq);
+        struct http_xfer *x = &rq->x;
+        struct aws_error *a = &rq->aws;
 
         /* the bucket lives in another region: go there */
         const char *hr = http_xfer_header(x, "x-amz-bucket-region");
@@ -1170,29 +982,28 @@ static void on_xfer_done(struct http_xfer *x)
              (r->op == OP_HEAD_BUCKET && x->status == 403))) {
                 set_bucket_region(r->c, r->bucket, nr);
                 r->redirects++;
-                r->attempt--; /* a redirect is not a failed try */
-                attempt(r);
-                return;
+                aws_request_redo(rq); /* a redirect is not a failed try */
+                return true;
         }
         if (r->op == OP_CREATE_BUCKET && strcmp(a->code, "BucketAlreadyOwnedByYou") == 0) {
                 r->res.already_existed = true;
-                complete(r, 0);
-                return;
+                aws_request_complete(rq, 0);
+                return true;
         }
         if (r->op == OP_CREATE_BUCKET && r->verifying) {
                 /* not ours after all: report the CreateBucket refusal */
-                r->res.aws = r->verify_aws;
-                r->res.status = r->verify_status;
-                copy_str(r->res.msg, sizeof(r->res.msg), r->verify_msg);
-                complete(r, status_err(r->verify_status));
-                return;
+                rq->aws = r->verify_aws;
+                rq->status = r->verify_status;
+                copy_str(rq->msg, sizeof(rq->msg), r->verify_msg);
+                aws_request_complete(rq, aws_request_status_err(r->verify_status));
+                return true;
         }
         if (r->op == OP_CREATE_BUCKET && strcmp(a->code, "BucketAlreadyExists") == 0) {
                 /* Emulators (and S3 for some races) say BucketAlreadyExists for
                  * a bucket of our own; it is ours if we may HeadBucket it (a
                  * stranger's bucket answers 403). */
-                describe_aws(r);
-                copy_str(r->verify_msg, sizeof(r->verify_msg), r->res.msg);
+                aws_request_say_refusal(rq);
+                copy_str(r->verify_msg, sizeof(r->verify_msg), rq->msg);
                 r->verify_aws = *a;
                 r->verify_status = x->status;
                 r->verifying = true;
@@ -1201,54 +1012,25 @@ static void on_xfer_done(struct http_xfer *x)
                 r->body_len = 0;
                 r->nhdrs = 0;
                 copy_str(r->payload_hash, sizeof(r->payload_hash), SIGV4_EMPTY_SHA256);
-                r->attempt = 0;
-                attempt(r);
-                return;
+                aws_request_restart(rq);
+                return true;
         }
         if (r->op == OP_GET && x->status == 416 && r->got_first == false && r->delivered > 0) {
-                complete(r, 0); /* everything had arrived before the failure */
-                return;
+                aws_request_complete(rq, 0); /* everything had arrived before the failure */
+                return true;
         }
-        describe_aws(r);
-        if (rotate_creds(r))
-                return;
-        if (http_status_retryable(x->status, a->code) ||
-            (x->status < 300 && http_status_retryable(500, a->code))) {
-                v = http_xfer_header(x, "Retry-After");
-                retry_or_fail(r, status_err(x->status), http_parse_retry_after(v, util_now_ms()));
-                return;
-        }
-        complete(r, status_err(x->status));
+        return false;
 }
 
-/* The credentials were resolved again (or not): send the request anew, or
- * fail it with what the refusal said and why no new ones came. */
-static void resume_after_rotation(struct creds_try *t, int err, const char *msg)
-{
-        struct s3_req *r = (struct s3_req *)((char *)t - offsetof(struct s3_req, creds_try));
-        if (err == 0) {
-                attempt(r);
-                return;
-        }
-        size_t n = strlen(r->res.msg);
-        snprintf(r->res.msg + n, sizeof(r->res.msg) - n,
-                 "; resolving the credentials again failed: %s", msg);
-        complete(r, status_err(r->res.status));
-}
-
-/* A refusal of the credentials themselves (rotate.h): true when the request
- * waits for them to be resolved again, or went again. */
-static bool rotate_creds(struct s3_req *r)
-{
-        enum creds_next n = creds_rotor_refused(&r->c->rotor, &r->creds_try, r->res.aws.code,
-                                                resume_after_rotation);
-        if (n == CREDS_NOT_MINE)
-                return false;
-        r->attempt--; /* not a failed try */
-        if (n == CREDS_SEND_AGAIN)
-                attempt(r);
-        return true;
-}
+static const struct aws_request_ops s3_ops = {
+    .request_id_header = "x-amz-request-id",
+    .prepare = s3_prepare,
+    .on_reply = s3_on_reply,
+    .on_refusal = s3_on_refusal,
+    .status_code = status_code,
+    .done = s3_done,
+    .release = s3_release,
+};
 
 static int req_new(struct s3_client *c, enum s3_op op, const char *method, const char *bucket,
                    const char *key, const struct s3_cb *cb, struct s3_req **ret)
@@ -1266,14 +1048,14 @@ static int req_new(struct s3_client *c, enum s3_op op, const char *method, const
         r->key = key ? strdup(key) : NULL;
         copy_str(r->payload_hash, sizeof(r->payload_hash), SIGV4_EMPTY_SHA256);
         r->res.info.size = -1;
-        if (!r->bucket || (key && !r->key)) {
+        if (!r->bucket || (key && !r->key) ||
+            aws_request_init(&r->rq, &c->rc, cb->tag, "S3 %s s3://%s/%s", op_names[op], bucket,
+                             key ? key : "") < 0) {
                 free(r->bucket);
                 free(r->key);
                 free(r);
                 return -ENOMEM;
         }
-        uv_timer_init(c->loop, &r->timer);
-        r->timer.data = r;
         *ret = r;
         return 0;
 }
@@ -1281,23 +1063,15 @@ static int req_new(struct s3_client *c, enum s3_op op, const char *method, const
 /* Discards a request that never started (no done() call). */
 static int req_abort(struct s3_req *r, int err)
 {
-        r->finished = true;
-        uv_close((uv_handle_t *)&r->timer, req_closed);
+        aws_request_discard(&r->rq);
         return err;
 }
 
 static int req_start(struct s3_req *r, struct s3_req **ret)
 {
-        struct s3_client *c = r->c;
-        r->next = c->head;
-        if (c->head)
-                c->head->prev = r;
-        c->head = r;
         if (ret)
                 *ret = r;
-        /* Start from the loop, so done() never runs inside the caller's call. */
-        r->waiting = true;
-        uv_timer_start(&r->timer, on_backoff, 0, 0);
+        aws_request_start(&r->rq);
         return 0;
 }
 
@@ -1443,48 +1217,6 @@ int s3_delete_bucket(struct s3_client *c, const char *bucket, const struct s3_cb
         return req_start(r, ret);
 }
 
-/* Prepares the DeleteObjects request for keys[batch_start ...]. */
-static int send_batch(struct s3_req *r)
-{
-        size_t n = r->nkeys - r->batch_start;
-        char md5[32];
-        if (n > S3_DELETE_BATCH)
-                n = S3_DELETE_BATCH;
-        free(r->owned_body);
-        r->owned_body = NULL;
-        int rc = s3_build_delete_body((const char *const *)r->keys + r->batch_start, n,
-                                      &r->owned_body, &r->body_len);
-        if (rc < 0)
-                return rc;
-        r->batch_n = n;
-        r->body = r->owned_body;
-        sigv4_sha256_hex(r->body, r->body_len, r->payload_hash);
-        if (md5_base64(r->body, r->body_len, md5) < 0)
-                return -EIO;
-        /* header slot 0 is Content-MD5, slot 1 Content-Type */
-        r->nhdrs = 0;
-        rc = add_hdr(r, "Content-MD5", md5);
-        if (rc == 0)
-                rc = add_hdr(r, "Content-Type", "application/xml");
-        if (rc < 0)
-                return rc;
-        attempt(r);
-        return 0;
-}
-
-static void start_batches(uv_timer_t *t)
-{
-        struct s3_req *r = t->data;
-        r->waiting = false;
-        if (r->cancelled) {
-                complete(r, -ECANCELED);
-                return;
-        }
-        int rc = send_batch(r);
-        if (rc < 0)
-                complete(r, rc);
-}
-
 int s3_delete_objects(struct s3_client *c, const char *bucket, const char *const *keys, size_t n,
                       const struct s3_cb *cb, struct s3_req **ret)
 {
@@ -1504,44 +1236,24 @@ int s3_delete_objects(struct s3_client *c, const char *bucket, const char *const
                 if (!r->keys[i])
                         return req_abort(r, -ENOMEM);
         }
-        req_start(r, ret);
-        uv_timer_start(&r->timer, start_batches, 0, 0);
-        return 0;
+        return req_start(r, ret);
 }
 
 void s3_req_cancel(struct s3_req *r)
 {
-        if (!r || r->finished || r->cancelled)
-                return;
-        r->cancelled = true;
-        if (r->x.active) {
-                http_cancel(&r->x); /* on_xfer_done completes, now or soon */
-                return;
-        }
-        complete(r, -ECANCELED);
+        if (r)
+                aws_request_cancel(&r->rq);
 }
 
 void s3_req_resume(struct s3_req *r)
 {
-        if (r && !r->finished && r->x.active)
-                http_resume(&r->x);
+        if (r && !r->rq.finished && r->rq.x.active)
+                http_resume(&r->rq.x);
 }
 
 unsigned s3_cancel_tag(struct s3_client *c, const void *tag)
 {
-        unsigned n = 0;
-        bool again = true;
-        while (again) {
-                again = false;
-                for (struct s3_req *r = c->head; r; r = r->next)
-                        if (r->cb.tag == tag && !r->cancelled) {
-                                n++;
-                                s3_req_cancel(r);
-                                again = true;
-                                break;
-                        }
-        }
-        return n;
+        return aws_request_cancel_tag(&c->rc, tag);
 }
 
 struct s3_list_page *s3_result_take_page(const struct s3_result *res)

@@ -10,9 +10,18 @@
  * credentials came from is logged; secrets stay in struct awsenv (wiped when
  * it is freed) and the clients.
  *
- * Endpoints: [aws] endpoint_url_s3, else [aws] endpoint_url, else AWS's own
- * (an override means path-style addressing, as for emulators).  Region:
- * [aws] region, or the one the caller names (e.g. [stage] source_region).
+ * The AWS CLI's conventions, which users already have set up, below
+ * etld.conf's keys:
+ *   region: [aws] region when given (etld.conf, --set, the job's settings),
+ *           else AWS_REGION, AWS_DEFAULT_REGION, the profile's `region`,
+ *           else us-west-2 (the key's default); a client may name its own
+ *           (e.g. [stage] source_region);
+ *   endpoint of SERVICE (s3, iam, ec2, redshift, sts): [aws]
+ *           endpoint_url_SERVICE, [aws] endpoint_url, AWS_ENDPOINT_URL_SERVICE,
+ *           AWS_ENDPOINT_URL, the profile's `endpoint_url`, else AWS's own;
+ *           AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true leaves out the
+ *           environment and the profile.  An override means path-style S3
+ *           addressing, as for emulators.
  *
  * Loop thread only. */
 #pragma once
@@ -25,12 +34,19 @@
 
 struct step_run;
 
+enum awsenv_service { AWS_S3, AWS_IAM, AWS_EC2, AWS_REDSHIFT, AWS_STS, AWS_SERVICES };
+
 struct awsenv {
         struct sigv4_creds creds;
         char creds_source[256]; /* "environment", "IMDS role NAME", ... (not secret) */
-        char region[64];        /* [aws] region */
-        char *endpoint_s3;      /* override or NULL */
+        char region[64];
+        char region_source[300]; /* "[aws] region", "AWS_REGION", "FILE [profile P]", ... */
+        char *endpoint[AWS_SERVICES]; /* override or NULL (AWS's own) */
+        char *endpoint_s3;            /* = endpoint[AWS_S3] */
 };
+
+/* "s3", "iam", "ec2", "redshift", "sts" */
+extern const char *const awsenv_service_names[AWS_SERVICES];
 
 /* Called on the loop once credentials are known: err 0 and env filled (the
  * callee owns it: awsenv_free), or err < 0, env NULL and msg a sentence
@@ -46,6 +62,9 @@ int awsenv_resolve(struct step_run *r, awsenv_ready_fn ready);
  * credentials and endpoint.  Retries per the client's default policy. */
 int awsenv_s3_client(struct step_run *r, const struct awsenv *env, const char *region,
                      struct s3_client **ret);
+
+/* The endpoint override of a service ("iam", ...), or NULL for AWS's own. */
+const char *awsenv_endpoint(const struct awsenv *env, const char *service);
 
 /* Wipes the secrets and frees.  NULL is a no-op. */
 void awsenv_free(struct awsenv *env);

@@ -6,7 +6,8 @@
  * release its connection, handles and pool jobs, then frees the connection
  * and calls closed.  The next operation is started from a zero timer, never
  * from within a call of wh.h or a driver's completion, so neither callers
- * nor drivers are re-entered.  See wh_driver.h for what a driver provides. */
+ * nor drivers are re-entered; a callback may queue, cancel or close at will.  See wh_driver.h for
+ * what a driver provides. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,9 +90,8 @@ static void complete(struct wh *w, struct wh_op *op)
         };
         if (op->cb)
                 op->cb(w, &res, op->ud);
-        else if (op->err < 0 && op->err != -ECANCELED) /* cancelled: wh_close rolls back */
-                log_warning("wh", "%s: %s", op->kind == WH_OP_ROLLBACK ? "rollback" : "operation",
-                            op->msg);
+        else if (op->err < 0 && op->err != -ECANCELED) /* a rollback nobody waits for */
+                log_warning("wh", "rollback failed: %s (the connection's end rolls back)", op->msg);
         op_free(op);
 }
 
@@ -177,7 +177,10 @@ void wh_close(struct wh *w, void (*closed)(void *ud), void *ud)
         w->closing = true;
         w->closed = closed;
         w->closed_ud = ud;
+        bool again = w->cancelled;
         wh_cancel(w);
+        if (again && w->running) /* the driver may stop waiting for the server now */
+                w->drv->cancel(w, w->running);
         kick(w);
 }
 

@@ -62,8 +62,10 @@ struct wh_driver {
         const char *dialect; /* the sql/ folder */
         /* Allocates the driver's struct (zeroed, struct wh first); no I/O. */
         int (*open)(const struct wh_params *p, struct wh **ret, char *err, size_t errlen);
-        /* Runs op (it is w->running); calls wh_op_done(w, op) later, from a
-         * loop callback, never from within start. */
+        /* Runs op (it is w->running); calls wh_op_done(w, op) when it is
+         * over: later, from a loop callback, or at once from within start
+         * (wh.c only ever calls start from its own timer callback, so no
+         * caller is re-entered either way). */
         void (*start)(struct wh *w, struct wh_op *op);
         /* Makes the running op end soon with -ECANCELED. */
         void (*cancel)(struct wh *w, struct wh_op *op);

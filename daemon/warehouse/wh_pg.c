@@ -21,10 +21,11 @@
  *
  * Cancel (wh_cancel, wh_close): a running statement gets PQcancel (on the
  * pool, with a PGcancel taken on the loop), and the connection is closed if
- * the server does not answer within 15 s; a COPY in progress is ended with
- * PQputCopyEnd(errormsg); a batch still being encoded is dropped.  wh_close
- * then drops the connection (the server rolls back), closes the handles and
- * waits for the PQcancel jobs before its callback.
+ * the server does not answer within 15 s (under wh_close, at once); a COPY
+ * in progress is ended with PQputCopyEnd(errormsg); a batch still being
+ * encoded is dropped.  wh_close then drops the connection (the server rolls
+ * back), closes the handles and waits for the PQcancel jobs before its
+ * callback.
  *
  * Errors: a lost connection (pg_terminate_backend, server restart, network)
  * and a failed connect that never reached the server are -EAGAIN, which the
@@ -138,7 +139,7 @@ static int open_drv(const struct wh_params *p, const struct wh_driver *drv, stru
         struct wh_pg *w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        pg_conn_init(w);
+        wh_pg_conn_init(w);
         w->setup_sql = drv == &wh_redshift_driver ? RS_SESSION_SETUP : SESSION_SETUP;
         w->uri = strdup(p->uri);
         if (p->password && *p->password)
@@ -153,7 +154,7 @@ static int open_drv(const struct wh_params *p, const struct wh_driver *drv, stru
         if (!opts) {
                 w->uri_password = uri_userinfo_password(w->uri);
                 char m[WH_MSG_MAX];
-                pg_clean_msg(w, perr ? perr : "out of memory", m, sizeof(m));
+                wh_pg_clean_msg(w, perr ? perr : "out of memory", m, sizeof(m));
                 util_setf(err, errlen, "warehouse.target: not a valid PostgreSQL URI: %s", m);
                 PQfreemem(perr);
                 pg_free(w);
@@ -424,7 +425,7 @@ static void op_done(struct wh_pg *w)
         w->op = NULL;
         if (w->err < 0 && op->err == 0)
                 wh_op_fail(op, w->err, "%s", w->msg);
-        pg_conn_clear_results(w);
+        wh_pg_conn_clear_results(w);
         wh_op_done(&w->base, op);
 }
 
@@ -483,7 +484,7 @@ static void start_columns(struct wh_pg *w, struct wh_op *op)
             "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped "
             "AND a.attidentity NOT IN ('a', 'd') AND a.attgenerated <> 's' "
             "ORDER BY a.attnum";
-        pg_conn_query(w, sql, 1, (const char *const *)&op->sql, PG_KEEP, on_columns);
+        wh_pg_conn_query(w, sql, 1, (const char *const *)&op->sql, PG_KEEP, on_columns);
 }
 
 /* Whether the first word of sql, after blanks and comments, is word. */
@@ -528,7 +529,7 @@ static void on_rs_pid(struct wh_pg *w)
                         util_setf(w->copy_since, sizeof(w->copy_since), "%s", since);
                 }
         }
-        pg_conn_query(w, w->op->sql, 0, NULL, 0, op_done);
+        wh_pg_conn_query(w, w->op->sql, 0, NULL, 0, op_done);
 }
 
 static void start_load_errors(struct wh_pg *w, struct wh_op *op)
@@ -552,7 +553,7 @@ static void start_load_errors(struct wh_pg *w, struct wh_op *op)
                 op_done(w);
                 return;
         }
-        pg_conn_query(w, op->sql, 0, NULL, PG_KEEP, on_query);
+        wh_pg_conn_query(w, op->sql, 0, NULL, PG_KEEP, on_query);
 }
 
 /* ---- COPY FROM STDIN --------------------------------------------------------------- */
@@ -586,6 +587,8 @@ static void on_copy_started(struct wh_pg *w)
 
 static void start_copy(struct wh_pg *w, struct wh_op *op)
 {
+        if (w->state != PG_COPY_IN && w->state != PG_COPY_ENDING)
+                w->copying = false; /* it failed or was cancelled, and nobody ended it */
         if (w->copying || !*op->sql) {
                 wh_op_fail(op, -EINVAL,
                            w->copying ? "a COPY is in progress on this connection"
@@ -616,7 +619,7 @@ static void start_copy(struct wh_pg *w, struct wh_op *op)
         }
         w->copy_sql = sql.data;
         w->copy_ncols = op->ncols;
-        pg_conn_copy_start(w, w->copy_sql, on_copy_started);
+        wh_pg_conn_copy_start(w, w->copy_sql, on_copy_started);
 }
 
 /* Pool: the batch in COPY text. */
@@ -646,14 +649,14 @@ static void encode_after(uv_work_t *req, int status)
         char *data = w->enc.data;
         size_t len = w->enc.len;
         w->enc = (struct buf){0};
-        int r = pg_conn_copy_put(w, data, len);
+        int r = wh_pg_conn_copy_put(w, data, len);
         if (r < 0) {
                 wh_op_fail(op, r, "%s", w->msg);
                 op_done(w);
                 return;
         }
         if (w->queued > PG_QUEUED_HIGH) {
-                pg_conn_copy_room(w, op_done);
+                wh_pg_conn_copy_room(w, op_done);
                 return;
         }
         w->err = 0;
@@ -696,7 +699,7 @@ static void start_copy_end(struct wh_pg *w, struct wh_op *op)
                 return;
         }
         w->copying = false;
-        pg_conn_copy_end(w, on_copy_end);
+        wh_pg_conn_copy_end(w, on_copy_end);
 }
 
 /* ---- the driver ---------------------------------------------------------------------- */
@@ -709,25 +712,26 @@ static void pg_start(struct wh *base, struct wh_op *op)
         switch (op->kind) {
         case WH_OP_EXEC:
                 if (base->drv == &wh_redshift_driver && first_word_is(op->sql, "COPY"))
-                        pg_conn_query(w, "SELECT pg_backend_pid(), SYSDATE", 0, NULL, PG_KEEP,
-                                      on_rs_pid);
+                        wh_pg_conn_query(w, "SELECT pg_backend_pid(), SYSDATE", 0, NULL, PG_KEEP,
+                                         on_rs_pid);
                 else
-                        pg_conn_query(w, op->sql, 0, NULL, 0, op_done);
+                        wh_pg_conn_query(w, op->sql, 0, NULL, 0, op_done);
                 break;
         case WH_OP_QUERY:
-                pg_conn_query(w, op->sql, 0, NULL, PG_KEEP, on_query);
+                wh_pg_conn_query(w, op->sql, 0, NULL, PG_KEEP, on_query);
                 break;
         case WH_OP_BEGIN:
-                pg_conn_query(w, "BEGIN", 0, NULL, 0, op_done);
+                wh_pg_conn_query(w, "BEGIN", 0, NULL, 0, op_done);
                 break;
         case WH_OP_COMMIT:
-                pg_conn_query(w, "COMMIT", 0, NULL, PG_COMMIT, op_done);
+                wh_pg_conn_query(w, "COMMIT", 0, NULL, PG_COMMIT, op_done);
                 break;
         case WH_OP_ROLLBACK:
+                w->copying = false;     /* the connection abandons a COPY first */
                 if (w->state == PG_NEW) /* never connected: nothing to roll back */
                         op_done(w);
                 else
-                        pg_conn_query(w, "ROLLBACK", 0, NULL, PG_SKIP_IF_IDLE, op_done);
+                        wh_pg_conn_query(w, "ROLLBACK", 0, NULL, PG_ROLLBACK, op_done);
                 break;
         case WH_OP_COLUMNS:
                 start_columns(w, op);
@@ -753,7 +757,7 @@ static void pg_cancel(struct wh *base, struct wh_op *op)
         struct wh_pg *w = pg(base);
         if (w->encoding)
                 (void)uv_cancel((uv_req_t *)&w->work); /* else encode_after sees cancelled */
-        pg_conn_cancel(w);
+        wh_pg_conn_cancel(w);
 }
 
 static void on_conn_closed(struct wh_pg *w)
@@ -764,7 +768,7 @@ static void on_conn_closed(struct wh_pg *w)
 
 static void pg_close(struct wh *base)
 {
-        pg_conn_close(pg(base), on_conn_closed);
+        wh_pg_conn_close(pg(base), on_conn_closed);
 }
 
 const struct wh_driver wh_pg_driver = {

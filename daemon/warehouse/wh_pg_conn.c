@@ -19,7 +19,8 @@
  * Cancel: a running statement gets PQcancel, which is blocking I/O and so
  * runs on the pool with a PGcancel taken here; the connection is driven on
  * until the server answers the statement with its error (then -ECANCELED),
- * or for 15 s at most, after which the connection is closed.  A COPY in
+ * or for 15 s at most (none under wh_close), after which the connection is
+ * closed.  A COPY in
  * progress is ended at once with PQputCopyEnd(errormsg); a connect in
  * progress is abandoned. */
 #include <arpa/inet.h>
@@ -34,6 +35,7 @@
 #include "warehouse/wh_pg_conn.h"
 
 #define CANCEL_GRACE_MS 15000 /* after PQcancel, before closing the connection */
+#define CANCEL_RETRY_MS 1000  /* PQcancel again while the statement runs on */
 
 static const char *const state_names[] = {
     [PG_NEW] = "new",
@@ -56,7 +58,7 @@ static void connect_failed(struct wh_pg *w, int err, const char *why);
 
 /* ---- messages --------------------------------------------------------------- */
 
-void pg_clean_msg(const struct wh_pg *w, const char *s, char *out, size_t outlen)
+void wh_pg_clean_msg(const struct wh_pg *w, const char *s, char *out, size_t outlen)
 {
         if (!outlen)
                 return;
@@ -99,7 +101,7 @@ void pg_clean_msg(const struct wh_pg *w, const char *s, char *out, size_t outlen
 /* The libpq message of the connection, cleaned. */
 static void conn_msg(const struct wh_pg *w, char *out, size_t outlen)
 {
-        pg_clean_msg(w, w->conn ? PQerrorMessage(w->conn) : "no connection", out, outlen);
+        wh_pg_clean_msg(w, w->conn ? PQerrorMessage(w->conn) : "no connection", out, outlen);
         if (!out[0])
                 util_setf(out, outlen, "unknown error");
 }
@@ -129,7 +131,7 @@ static int sqlstate_err(const struct wh_pg *w, const char *st)
 
 /* ---- requests ------------------------------------------------------------------ */
 
-void pg_conn_clear_results(struct wh_pg *w)
+void wh_pg_conn_clear_results(struct wh_pg *w)
 {
         for (size_t i = 0; i < w->nres; i++)
                 PQclear(w->res[i]);
@@ -158,7 +160,7 @@ static void finish(struct wh_pg *w, int err, const char *msg)
 static void set_req(struct wh_pg *w, enum pg_req_kind kind, const char *sql, int nparams,
                     const char *const *params, unsigned flags, pg_done_fn done)
 {
-        pg_conn_clear_results(w);
+        wh_pg_conn_clear_results(w);
         w->gen++;
         w->cmd_status[0] = '\0';
         w->req = kind;
@@ -173,23 +175,23 @@ static void set_req(struct wh_pg *w, enum pg_req_kind kind, const char *sql, int
         drive(w);
 }
 
-void pg_conn_query(struct wh_pg *w, const char *sql, int nparams, const char *const *params,
-                   unsigned flags, pg_done_fn done)
+void wh_pg_conn_query(struct wh_pg *w, const char *sql, int nparams, const char *const *params,
+                      unsigned flags, pg_done_fn done)
 {
         set_req(w, PG_REQ_QUERY, sql, nparams, params, flags, done);
 }
 
-void pg_conn_copy_start(struct wh_pg *w, const char *sql, pg_done_fn done)
+void wh_pg_conn_copy_start(struct wh_pg *w, const char *sql, pg_done_fn done)
 {
         set_req(w, PG_REQ_COPY_START, sql, 0, NULL, 0, done);
 }
 
-void pg_conn_copy_room(struct wh_pg *w, pg_done_fn done)
+void wh_pg_conn_copy_room(struct wh_pg *w, pg_done_fn done)
 {
         set_req(w, PG_REQ_COPY_ROOM, NULL, 0, NULL, 0, done);
 }
 
-void pg_conn_copy_end(struct wh_pg *w, pg_done_fn done)
+void wh_pg_conn_copy_end(struct wh_pg *w, pg_done_fn done)
 {
         set_req(w, PG_REQ_COPY_END, NULL, 0, NULL, 0, done);
 }
@@ -215,7 +217,7 @@ static void drop_chunks(struct wh_pg *w, int err, const char *msg)
         }
 }
 
-int pg_conn_copy_put(struct wh_pg *w, char *data, size_t len)
+int wh_pg_conn_copy_put(struct wh_pg *w, char *data, size_t len)
 {
         int err = w->copy_err;
         const char *why = w->copy_msg;
@@ -432,7 +434,7 @@ static void cancel_after(uv_work_t *req, int status)
         PQfreeCancel(cw->cancel);
         if (status == 0 && !cw->ok) {
                 char m[256];
-                pg_clean_msg(w, cw->err, m, sizeof(m));
+                wh_pg_clean_msg(w, cw->err, m, sizeof(m));
                 log_debug(w->base.drv->dialect, "%s: PQcancel failed: %s", w->label, m);
         }
         free(cw);
@@ -440,16 +442,16 @@ static void cancel_after(uv_work_t *req, int status)
         maybe_closed(w);
 }
 
-static void send_cancel(struct wh_pg *w)
+/* Queues a PQcancel on the pool, unless one is out already. */
+static void queue_cancel(struct wh_pg *w)
 {
-        if (w->cancel_sent || !w->conn)
+        if (!w->conn || w->cancels_out)
                 return;
-        w->cancel_sent = true;
         PGcancel *c = PQgetCancel(w->conn);
         struct cancel_work *cw = c ? calloc(1, sizeof(*cw)) : NULL;
         if (!cw) {
                 PQfreeCancel(c);
-                return;
+                return; /* the deadline closes the connection then */
         }
         cw->w = w;
         cw->cancel = c;
@@ -461,7 +463,25 @@ static void send_cancel(struct wh_pg *w)
         }
         w->cancels_out++;
         log_debug(w->base.drv->dialect, "%s: cancel requested", w->label);
-        arm_timer(w, CANCEL_GRACE_MS);
+}
+
+/* PQcancel for the statement running now, sent again every second (one
+ * that reached the server before the statement started did nothing; a late
+ * one can only hit a statement of this connection, whose later operations
+ * all fail after a cancel anyway), until the server answers or
+ * CANCEL_GRACE_MS passed; then the connection is closed.  Under wh_close
+ * there is no wait: dropping the connection rolls back, and the cancel
+ * still stops the statement. */
+static void send_cancel(struct wh_pg *w)
+{
+        if (!w->conn)
+                return;
+        if (!w->cancel_sent) {
+                w->cancel_sent = true;
+                w->cancel_deadline = uv_now(w->base.loop) + CANCEL_GRACE_MS;
+                queue_cancel(w);
+        }
+        arm_timer(w, w->base.closing ? 0 : CANCEL_RETRY_MS);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -472,10 +492,18 @@ static void on_timer(uv_timer_t *t)
                 util_setf(m, sizeof(m), "no answer within %" PRIu64 " s (connect_timeout)",
                           w->connect_timeout_ms / 1000);
                 connect_failed(w, -EAGAIN, m);
+        } else if (w->cancel_sent && (w->state == PG_BUSY || w->state == PG_COPY_ENDING) &&
+                   !w->base.closing && uv_now(w->base.loop) < w->cancel_deadline) {
+                queue_cancel(w);
+                arm_timer(w, CANCEL_RETRY_MS);
         } else if (w->cancel_sent && (w->state == PG_BUSY || w->state == PG_COPY_ENDING)) {
                 char m[128];
-                util_setf(m, sizeof(m), "no answer to the cancel request within %d s; closed",
-                          CANCEL_GRACE_MS / 1000);
+                if (w->base.closing)
+                        util_setf(m, sizeof(m), "closed by etld while a statement ran");
+                else
+                        util_setf(m, sizeof(m),
+                                  "no answer to the cancel request within %d s; closed",
+                                  CANCEL_GRACE_MS / 1000);
                 conn_lost(w, -ECANCELED, m);
         }
         drive(w);
@@ -523,7 +551,7 @@ static void notice_processor(void *arg, const char *message)
 {
         struct wh_pg *w = arg;
         char m[512];
-        pg_clean_msg(w, message, m, sizeof(m));
+        wh_pg_clean_msg(w, message, m, sizeof(m));
         log_debug(w->base.drv->dialect, "%s: %s", w->label, m);
 }
 
@@ -757,11 +785,11 @@ static void result_error(struct wh_pg *w, const PGresult *r)
         w->err = sqlstate_err(w, st);
         char m[WH_MSG_MAX];
         const char *text = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-        pg_clean_msg(w, text ? text : PQresultErrorMessage(r), m, sizeof(m));
+        wh_pg_clean_msg(w, text ? text : PQresultErrorMessage(r), m, sizeof(m));
         const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
         char d[512] = "";
         if (detail)
-                pg_clean_msg(w, detail, d, sizeof(d));
+                wh_pg_clean_msg(w, detail, d, sizeof(d));
         if (w->err == -ECANCELED)
                 util_setf(w->msg, sizeof(w->msg), "cancelled (%s)", m);
         else
@@ -966,7 +994,7 @@ static void copy_end(struct wh_pg *w)
         w->want_write = true;
 }
 
-void pg_conn_cancel(struct wh_pg *w)
+void wh_pg_conn_cancel(struct wh_pg *w)
 {
         w->cancelled = true;
         switch (w->state) {
@@ -1000,7 +1028,7 @@ static void start_req(struct wh_pg *w)
                 begin_connect(w); /* the request starts once connected */
                 return;
         case PG_BAD:
-                if (w->req == PG_REQ_QUERY && (w->req_flags & PG_SKIP_IF_IDLE))
+                if (w->req == PG_REQ_QUERY && (w->req_flags & PG_ROLLBACK))
                         finish(w, 0, NULL); /* the server rolled back already */
                 else
                         finish(w, w->bad_err ? w->bad_err : -EAGAIN, w->bad_msg);
@@ -1012,8 +1040,7 @@ static void start_req(struct wh_pg *w)
                                w->copy_err ? w->copy_msg : "no COPY is in progress");
                         return;
                 }
-                if ((w->req_flags & PG_SKIP_IF_IDLE) &&
-                    PQtransactionStatus(w->conn) == PQTRANS_IDLE) {
+                if ((w->req_flags & PG_ROLLBACK) && PQtransactionStatus(w->conn) == PQTRANS_IDLE) {
                         finish(w, 0, NULL);
                         return;
                 }
@@ -1028,7 +1055,14 @@ static void start_req(struct wh_pg *w)
                 return;
         case PG_COPY_IN:
         case PG_COPY_ENDING:
-                if (w->req == PG_REQ_COPY_END) {
+                if (w->req == PG_REQ_QUERY && (w->req_flags & PG_ROLLBACK)) {
+                        /* abandon the COPY; the ROLLBACK goes once it ended */
+                        if (w->state == PG_COPY_IN) {
+                                drop_chunks(w, -ECANCELED, "COPY abandoned by a rollback");
+                                w->copy_end_msg = "COPY abandoned by etld";
+                                w->state = PG_COPY_ENDING;
+                        }
+                } else if (w->req == PG_REQ_COPY_END) {
                         w->req_started = true; /* copy_io ends the COPY once the data is out */
                 } else if (w->req == PG_REQ_COPY_ROOM && w->state == PG_COPY_IN) {
                         if (w->queued <= PG_QUEUED_LOW)
@@ -1084,13 +1118,13 @@ static void drive(struct wh_pg *w)
         update_poll(w);
 }
 
-void pg_conn_init(struct wh_pg *w)
+void wh_pg_conn_init(struct wh_pg *w)
 {
         w->poll_fd = -1;
         w->state = PG_NEW;
 }
 
-void pg_conn_close(struct wh_pg *w, pg_done_fn closed)
+void wh_pg_conn_close(struct wh_pg *w, pg_done_fn closed)
 {
         log_debug(w->base.drv->dialect, "%s: closing (was %s)", w->label, state_names[w->state]);
         w->state = PG_CLOSING;
@@ -1107,6 +1141,6 @@ void pg_conn_close(struct wh_pg *w, pg_done_fn closed)
                 w->conn = NULL;
         }
         drop_chunks(w, 0, NULL);
-        pg_conn_clear_results(w);
+        wh_pg_conn_clear_results(w);
         maybe_closed(w);
 }

@@ -44,9 +44,10 @@ enum pg_req_kind {
 };
 
 enum {
-        PG_KEEP = 1,         /* keep the PGresults (w->res) */
-        PG_COMMIT = 2,       /* a COMMIT: a failed transaction is an error */
-        PG_SKIP_IF_IDLE = 4, /* nothing to do outside a transaction (ROLLBACK) */
+        PG_KEEP = 1,     /* keep the PGresults (w->res) */
+        PG_COMMIT = 2,   /* a COMMIT: a failed transaction is an error */
+        PG_ROLLBACK = 4, /* a ROLLBACK: nothing to do outside a transaction; a COPY in
+                            progress is abandoned first (PQputCopyEnd(errormsg)) */
 };
 
 /* What PG_BUSY is reading the results of. */
@@ -109,11 +110,12 @@ struct wh_pg {
         bool resolving;           /* a uv_getaddrinfo request is out */
         unsigned cancels_out;     /* PQcancel jobs on the pool */
         bool cancel_sent;         /* for the statement running now */
+        uint64_t cancel_deadline; /* uv_now when the connection is closed for it */
         bool cancelled;           /* wh_cancel came: 57014 is ours, not a timeout */
         const char *copy_end_msg; /* PG_COPY_ENDING: NULL = success */
         char bad_msg[WH_MSG_MAX]; /* why the connection is gone */
         int bad_err;
-        pg_done_fn closed; /* pg_conn_close's */
+        pg_done_fn closed; /* wh_pg_conn_close's */
         bool driving;      /* drive() runs: a nested call leaves it to that one */
 
         /* the driver face (wh_pg.c) */
@@ -130,30 +132,30 @@ struct wh_pg {
 };
 
 /* Prepares the connection part of w (after the fields fixed at open). */
-void pg_conn_init(struct wh_pg *w);
+void wh_pg_conn_init(struct wh_pg *w);
 
 /* Runs a request; done(w) once it is over, with w->err, w->msg and (PG_KEEP)
  * w->res.  sql and params must stay valid until then. */
-void pg_conn_query(struct wh_pg *w, const char *sql, int nparams, const char *const *params,
-                   unsigned flags, pg_done_fn done);
-void pg_conn_copy_start(struct wh_pg *w, const char *sql, pg_done_fn done);
+void wh_pg_conn_query(struct wh_pg *w, const char *sql, int nparams, const char *const *params,
+                      unsigned flags, pg_done_fn done);
+void wh_pg_conn_copy_start(struct wh_pg *w, const char *sql, pg_done_fn done);
 /* Queues COPY data (takes data, malloc'ed; len > 0).  0, or the COPY's error
  * (data freed; w->msg says why). */
-int pg_conn_copy_put(struct wh_pg *w, char *data, size_t len);
+int wh_pg_conn_copy_put(struct wh_pg *w, char *data, size_t len);
 /* done(w) once the queued data dropped under PG_QUEUED_LOW (or the COPY
  * failed: w->err). */
-void pg_conn_copy_room(struct wh_pg *w, pg_done_fn done);
+void wh_pg_conn_copy_room(struct wh_pg *w, pg_done_fn done);
 /* Sends what is queued and ends the COPY; done with its result. */
-void pg_conn_copy_end(struct wh_pg *w, pg_done_fn done);
+void wh_pg_conn_copy_end(struct wh_pg *w, pg_done_fn done);
 
 /* Makes the running request end soon with -ECANCELED (see wh_pg.c). */
-void pg_conn_cancel(struct wh_pg *w);
+void wh_pg_conn_cancel(struct wh_pg *w);
 /* Drops the connection (the server rolls back), closes the handles and
  * waits for the PQcancel jobs; then closed(w). */
-void pg_conn_close(struct wh_pg *w, pg_done_fn closed);
+void wh_pg_conn_close(struct wh_pg *w, pg_done_fn closed);
 
 /* Frees the kept results. */
-void pg_conn_clear_results(struct wh_pg *w);
+void wh_pg_conn_clear_results(struct wh_pg *w);
 /* Copies s into out with white space runs made one space and every
  * secret of w replaced by "***". */
-void pg_clean_msg(const struct wh_pg *w, const char *s, char *out, size_t outlen);
+void wh_pg_clean_msg(const struct wh_pg *w, const char *s, char *out, size_t outlen);

@@ -359,6 +359,9 @@ static void run(struct wh_sqlite *w, struct wh_op *op)
                 run_exec(w, op, "COMMIT");
                 break;
         case WH_OP_ROLLBACK:
+                if (w->ins) /* an insert nobody ended is abandoned */
+                        sqlite3_finalize(w->ins);
+                w->ins = NULL;
                 if (!sqlite3_get_autocommit(w->db))
                         run_exec(w, op, "ROLLBACK");
                 break;

@@ -708,3 +708,94 @@ def test_metrics_rpc_and_file(etld_factory, edge_data, workdir):
     if not promtool:
         pytest.skip("promtool is not installed (Debian's prometheus package has it): "
                     "the format was not checked")
+
+
+def _journal_fields(datagram):
+    """The fields of one datagram of journald's native protocol."""
+    fields, data = {}, datagram
+    while data:
+        nl = data.index(b"\n")
+        line = data[:nl]
+        if b"=" in line:
+            k, _, v = line.partition(b"=")
+            fields[k.decode()] = v.decode()
+            data = data[nl + 1:]
+        else:  # KEY\n<u64 little endian length><value>\n
+            n = int.from_bytes(data[nl + 1:nl + 9], "little")
+            fields[line.decode()] = data[nl + 9:nl + 9 + n].decode()
+            data = data[nl + 9 + n + 1:]
+    return fields
+
+
+def test_journald_fields_and_failed_job_at_err(etld_factory, edge_data, workdir):
+    """Under systemd (JOURNAL_STREAM) the messages about a job go to journald
+    through its native protocol with JOB=, PIPELINE=, STEP=; a failed job is
+    logged at err (PRIORITY=3) so `journalctl -p err` shows it.  A datagram
+    socket of the test stands in for journald's."""
+    path = os.path.join(etldtest.short_tmpdir(), "journal.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)
+    srv.settimeout(0.2)
+    try:
+        d = etld_factory(env={"JOURNAL_STREAM": "8:1234", "ETLD_JOURNAL_SOCKET": path})
+        bad = d.submit(dict(settings_for(edge_data, os.path.join(workdir, "wh.db")),
+                            **{"s3.song_data": "file:///nonexistent/x"}))["job"]
+        assert d.wait_job(bad)["state"] == "failed"
+        got = []
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                got.append(_journal_fields(srv.recv(65536)))
+            except socket.timeout:
+                if any(f.get("PRIORITY") == "3" for f in got):
+                    break
+        mine = [f for f in got if f.get("JOB") == str(bad)]
+        assert mine, got
+        assert all(f["SYSLOG_IDENTIFIER"] == "etld" and f["PIPELINE"] == "etl" for f in mine)
+        failed = [f for f in mine if f["PRIORITY"] == "3"]
+        assert len(failed) == 1 and "failed" in failed[0]["MESSAGE"], mine
+        assert "no objects found" in failed[0]["MESSAGE"]
+        running = [f for f in mine if f.get("STEP") == "load" and "running" in f["MESSAGE"]]
+        assert running and running[0]["PRIORITY"] == "6", mine
+    finally:
+        srv.close()
+
+
+def test_watch_events_carry_their_time(etld, small_data, workdir):
+    """etlctl watch --json: every event has its UTC time ("at")."""
+    sub = etld.submit(settings_for(small_data, os.path.join(workdir, "wh.db")))
+    p = etldtest.etlctl(etld.sock, "--json", "watch", str(sub["job"]))
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(line) for line in p.stdout.splitlines()]
+    events = lines[1:]
+    assert events and events[-1]["kind"] == "end", lines
+    for e in events:
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", e["at"]), e
+
+
+@pytest.mark.parametrize("imds", ["disabled", "unreachable"])
+def test_missing_credentials_fail_at_once_saying_what_was_tried(etld_factory, edge_data, workdir,
+                                                                imds):
+    """No AWS credentials anywhere is a configuration error: the job fails on
+    its first attempt (not retried as transient), naming what was tried; also
+    when the instance metadata service cannot be reached (here a local port
+    nobody listens on)."""
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
+           "AWS_PROFILE": "", "AWS_SHARED_CREDENTIALS_FILE": os.path.join(workdir, "no-creds"),
+           "AWS_CONFIG_FILE": os.path.join(workdir, "no-config"), "CREDENTIALS_DIRECTORY": ""}
+    if imds == "disabled":
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+    else:
+        env["AWS_EC2_METADATA_DISABLED"] = ""
+        env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:9"
+    d = etld_factory(env=env)
+    s = dict(settings_for(edge_data, os.path.join(workdir, "wh.db")),
+             **{"s3.song_data": "s3://no-such-bucket/song_data", "daemon.retry_base_ms": "50"})
+    job = d.submit(s)["job"]
+    st = d.wait_job(job, timeout=30)
+    assert st["state"] == "failed", st
+    load = step_of(st, "load")
+    assert load["attempts"] == 1, load
+    for what in ("no AWS credentials", "AWS_ACCESS_KEY_ID", os.path.join(workdir, "no-creds"),
+                 "AWS_EC2_METADATA_DISABLED" if imds == "disabled" else "instance metadata"):
+        assert what in st["error"], st["error"]

@@ -626,7 +626,7 @@ def test_watch_pipe(etld, final, code):
     assert p.returncode == code, p.stderr
     assert etld.requests[0]["params"] == {"job": 17}
     lines = p.stdout.splitlines()
-    stamp = r"^\d\d:\d\d:\d\d "
+    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "  # UTC, as status prints
     assert all(re.match(stamp, line) for line in lines), lines
     text = "\n".join(re.sub(stamp, "", line) for line in lines)
     assert "load running" in text
@@ -707,4 +707,71 @@ def test_watch_tty_redraws_one_line(etld):
     assert "\r" in text
     assert "load running  3 objects, 99 rows, 3.0 MiB" in text
     assert "job 17 succeeded" in text
-    assert not re.search(r"^\d\d:\d\d:\d\d ", text, re.M)
+    assert not re.search(r"^\d{4}-\d\d-\d\dT", text, re.M)
+
+
+def _pty_run(args, timeout=10, interrupt_when=None):
+    """Runs etlctl on a pseudo-terminal; returns (exit status, output, stderr).
+    interrupt_when: a text whose appearance makes the test send SIGINT."""
+    master, slave = pty.openpty()
+    env = dict(os.environ, LC_ALL="C.UTF-8")
+    env.pop("ETLD_SOCKET", None)
+    proc = subprocess.Popen([ETLCTL] + args, stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    sent = False
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if interrupt_when and not sent and interrupt_when in out.decode(errors="replace"):
+                proc.send_signal(2)
+                sent = True
+        elif proc.poll() is not None:
+            break
+    rc = proc.wait(timeout=10)
+    os.close(master)
+    return rc, out.decode(errors="replace"), proc.stderr.read().decode()
+
+
+def test_watch_first_frame_shows_the_running_step_with_totals(etld):
+    """The first frame names the step running now (from the watch reply),
+    and a step that gave its totals gets a bar, the share, the objects and
+    the time left."""
+    progress = {"objects": 1204, "objects_total": 2031, "bytes": 5 << 20,
+                "bytes_total": 10 << 20, "rows": 21586}
+    etld.on("watch", {"job": 17, "state": "running", "step": "load", "progress": progress},
+            event(17, "end", state="succeeded"))
+    rc, text, _ = _pty_run(["--socket", etld.path, "watch", "17"])
+    assert rc == 0
+    assert re.search(r"job 17  load running  \[=====>    \] 50%  1,204/2,031 objects  "
+                     r"21,586 rows", text), text
+    assert "job 17  -" not in text
+
+
+def test_watch_plain_line_with_totals(etld):
+    etld.on("watch", {"job": 17, "state": "running"},
+            event(17, "step", step="load", state="running"),
+            event(17, "progress", step="load", progress={"objects": 5, "objects_total": 20}),
+            event(17, "end", state="succeeded"))
+    p = ctl(etld, "watch", "17")
+    assert "load progress: 25%  5/20 objects" in p.stdout, p.stdout
+    assert "[" not in p.stdout  # no bar outside a terminal
+
+
+def test_watch_interrupt_says_the_job_goes_on(etld):
+    def forever(req):
+        yield result(req, {"job": 17, "state": "running", "step": "load"})
+        time.sleep(30)
+    etld.replies["watch"] = forever
+    rc, text, err = _pty_run(["--socket", etld.path, "watch", "17"], timeout=15,
+                             interrupt_when="load")
+    assert rc != 0
+    assert "stopped watching; job 17 goes on in etld (stop it with 'etlctl cancel 17')" in err, err

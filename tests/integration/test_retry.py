@@ -100,11 +100,13 @@ def test_key_runs_a_failed_night_again(etld, small_data, workdir):
     jobs = etld.rpc("list", {"limit": 10})["jobs"]
     assert [(j["id"], j["retry_of"]) for j in jobs] == [(second, first), (first, None)], jobs
     p = etldtest.etlctl(etld.sock, "list")
-    assert p.stdout.splitlines()[0].split() == ["ID", "PIPELINE", "STATE", "CREATED",
-                                                "FINISHED", "RETRY_OF", "ERROR"], p.stdout
-    assert list_row(p.stdout, second)[2:] == ["succeeded", st["created_at"], st["finished_at"],
-                                              str(first), "-"], p.stdout
-    assert list_row(p.stdout, first)[5] == "-", p.stdout
+    assert p.stdout.splitlines()[0].split() == ["ID", "PIPELINE", "STATE", "KEY", "CREATED",
+                                                "FINISHED", "DURATION", "RETRY_OF", "ERROR"], \
+        p.stdout
+    row = list_row(p.stdout, second)
+    assert row[2:6] == ["succeeded", key, st["created_at"], st["finished_at"]], p.stdout
+    assert re.match(r"^[0-9.hms]+$", row[6]) and row[7:] == [str(first), "-"], p.stdout
+    assert list_row(p.stdout, first)[7] == "-", p.stdout
     p = etldtest.etlctl(etld.sock, "status", str(second))
     assert re.search(r"^  retry of +job %d$" % first, p.stdout, re.M), p.stdout
     p = etldtest.etlctl(etld.sock, "status", str(first))

@@ -349,3 +349,38 @@ def test_etl_s3_wrong_secret(s3env, tree, etld_factory, workdir):  # noqa: F811
                     timeout=60)
     assert st["state"] == "failed"
     assert "SignatureDoesNotMatch" in st["error"] and "load" in st["error"], st["error"]
+
+
+@pytest.mark.parametrize("how", ["environment", "profile"])
+def test_region_and_endpoint_by_aws_cli_conventions(s3env, tree, etld_factory, workdir,  # noqa: F811
+                                                    how):
+    """With no [aws] region or endpoint in etld's settings, the AWS CLI's own
+    conventions apply: AWS_REGION and AWS_ENDPOINT_URL_S3 in the
+    environment, or the profile's region and endpoint_url."""
+    env = s3env.env()
+    if how == "environment":
+        env.update(AWS_REGION=s3env.region, AWS_ENDPOINT_URL_S3=s3env.endpoint)
+        more = {}
+        source = "AWS_REGION"
+    else:
+        conf = os.path.join(workdir, "aws-config")
+        with open(conf, "w") as f:
+            f.write("[profile etl]\nregion = %s\nendpoint_url = %s\n"
+                    % (s3env.region, s3env.endpoint))
+        env.update(AWS_CONFIG_FILE=conf, AWS_REGION="", AWS_DEFAULT_REGION="")
+        more = {"aws.profile": "etl"}
+        source = "%s [profile etl]" % conf
+        # the profile's credentials: the same keys, in its credentials file
+        creds = os.path.join(workdir, "aws-credentials")
+        with open(creds, "w") as f:
+            f.write("[etl]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+                    % (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]))
+        env.update(AWS_SHARED_CREDENTIALS_FILE=creds)
+    d = etld_factory(env=env)
+    s = etl_settings(s3env, os.path.join(workdir, "conv.db"), **more)
+    del s["aws.endpoint_url"], s["aws.region"]
+    st = d.wait_job(d.submit(s)["job"], timeout=60)
+    etldtest.assert_job_succeeded(st)
+    with open(d.stderr_path) as f:
+        log = f.read()
+    assert "region %s from %s" % (s3env.region, source) in log, log[-3000:]

@@ -22,7 +22,8 @@ import pytest
 
 BUILD = os.environ.get("ETLD_BUILD", "/work/main/build-gen")
 UNIT_DIR = os.path.join(BUILD, "systemd")
-UNITS = ["etld.service", "etld.socket", "etld-nightly.service", "etld-nightly.timer"]
+UNITS = ["etld.service", "etld.socket", "etld-nightly.service", "etld-nightly.timer",
+         "etld-failure@.service"]
 ANALYZE = shutil.which("systemd-analyze")
 
 
@@ -88,6 +89,25 @@ def test_systemd_analyze_verify(staged):
     r = subprocess.run([ANALYZE, "verify"] + [str(staged / u) for u in UNITS],
                        capture_output=True, text=True, timeout=60, cwd=str(staged))
     # verify exits 0 on warnings such as "Unknown key": any output is a problem.
+    problems = (r.stdout + r.stderr).strip()
+    assert r.returncode == 0 and not problems, problems
+
+
+def test_nightly_failure_starts_the_report_template(units, staged):
+    """A failed night starts etld-failure@etld-nightly.service.service, which
+    reports the failure at err; the instance verifies."""
+    on_failure = units["etld-nightly.service"][("Unit", "OnFailure")]
+    assert on_failure == ["etld-failure@%n.service"], on_failure
+    t = units["etld-failure@.service"]
+    assert t[("Service", "SyslogLevel")] == ["err"]
+    assert t[("Service", "ExecStart")][0].split()[1:] == ["list", "--state", "failed", "--limit",
+                                                          "1"]
+    if not ANALYZE:
+        pytest.skip("systemd-analyze is not installed")
+    inst = staged / "etld-failure@etld-nightly.service.service"
+    shutil.copy(staged / "etld-failure@.service", inst)
+    r = subprocess.run([ANALYZE, "verify", str(inst)], capture_output=True, text=True,
+                       timeout=60, cwd=str(staged))
     problems = (r.stdout + r.stderr).strip()
     assert r.returncode == 0 and not problems, problems
 

@@ -87,13 +87,7 @@ static struct wh *open_sqlite(const char *name)
 {
         char uri[256];
         snprintf(uri, sizeof(uri), "sqlite://%s/%s", dir, name);
-        struct wh_params p = {.uri = uri, .loop = &loop};
-        struct wh *w = NULL;
-        char err[256] = "";
-        int r = wh_open(&p, &w, err, sizeof(err));
-        if (r < 0)
-                fail_msg("wh_open(%s): %d %s", uri, r, err);
-        return w;
+        return open_wh(uri, NULL);
 }
 
 /* ---- the tests ------------------------------------------------------------ */
@@ -444,6 +438,13 @@ static int teardown(void **state)
         return system(cmd) == 0 ? 0 : -1;
 }
 
+/* A rollback abandons a COPY nobody ended; the next one starts afresh. */
+static void test_copy_rollback(void **state)
+{
+        (void)state;
+        check_copy_rollback(open_sqlite("rollback.db"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -456,6 +457,7 @@ int main(void)
             cmocka_unit_test(test_cancel),
             cmocka_unit_test(test_close_cancels_and_rolls_back),
             cmocka_unit_test(test_copy_round_trip),
+            cmocka_unit_test(test_copy_rollback),
             cmocka_unit_test(test_copytext),
             cmocka_unit_test(test_copytext_reals),
         };

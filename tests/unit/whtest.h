@@ -93,8 +93,22 @@ static inline void run_until(struct calls *c, int n, bool closed)
         uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+/* Opens uri on the test loop, or fails the test. */
+static inline struct wh *open_wh(const char *uri, const char *password)
+{
+        struct wh_params p = {.uri = uri, .loop = &loop, .password = password};
+        struct wh *w = NULL;
+        char err[256] = "";
+        int r = wh_open(&p, &w, err, sizeof(err));
+        if (r < 0)
+                fail_msg("wh_open(%s): %d %s", uri, r, err);
+        return w;
+}
+
+/* Closes w and waits for its closed callback (c may have seen another). */
 static inline void close_wh(struct wh *w, struct calls *c)
 {
+        c->closed_after = -1;
         wh_close(w, on_closed, c);
         run_until(c, c->n, true);
 }
@@ -118,4 +132,32 @@ static inline json_t *query_ok(struct wh *w, const char *sql)
         if (c.err[0] < 0)
                 fail_msg("%s: %d %s", sql, c.err[0], c.msg[0]);
         return c.rows[0];
+}
+
+/* Asserts that wh_rollback abandons a COPY nobody ended and that the next
+ * COPY starts afresh (table rb is made anew); closes w. */
+static inline void check_copy_rollback(struct wh *w)
+{
+        exec_ok(w, "DROP TABLE IF EXISTS rb; CREATE TABLE rb (a int)");
+        const char *const cols[] = {"a"};
+        struct cell one = {.kind = CELL_INT, .i = 1};
+        struct wh_rows rows = {.cells = &one, .n_rows = 1, .n_cols = 1};
+        struct calls c = {.closed_after = -1};
+        assert_int_equal(wh_begin(w, on_result, tagged(&c, 0)), 0);
+        assert_int_equal(wh_copy_begin(w, "rb", cols, 1, on_result, tagged(&c, 1)), 0);
+        assert_int_equal(wh_copy_rows(w, &rows, on_result, tagged(&c, 2)), 0);
+        assert_int_equal(wh_rollback(w, on_result, tagged(&c, 3)), 0);
+        assert_int_equal(wh_copy_begin(w, "rb", cols, 1, on_result, tagged(&c, 4)), 0);
+        assert_int_equal(wh_copy_rows(w, &rows, on_result, tagged(&c, 5)), 0);
+        assert_int_equal(wh_copy_end(w, on_result, tagged(&c, 6)), 0);
+        assert_int_equal(wh_query(w, "SELECT count(*) FROM rb", on_result, tagged(&c, 7)), 0);
+        run_until(&c, 8, false);
+        for (int i = 0; i < 8; i++) {
+                if (c.err[i] != 0)
+                        fail_msg("op %d: %d %s", i, c.err[i], c.msg[i]);
+        }
+        assert_int_equal(c.count[6], 1);
+        assert_int_equal(json_integer_value(json_array_get(json_array_get(c.rows[7], 0), 0)), 1);
+        close_wh(w, &c);
+        calls_free(&c);
 }
