@@ -29,13 +29,9 @@
  * err is -ENOENT for 404, -EACCES for 403, -EREMOTEIO for any other refusal,
  * -ECANCELED, or a transport error (-ETIMEDOUT, -ECONNRESET, ...).
  *
- * Consuming an object from a worker thread (the COPY emulator's workers run
- * on libuv's pool and read blocking): use struct s3_stream below.  It is the
- * bridge between the two sides: the loop side's body callback copies bytes
- * into a bounded buffer and returns S3_PAUSE when the buffer is full; the
- * worker's s3_stream_read() takes bytes out and, when enough room is free,
- * wakes the loop with uv_async_send() to resume the transfer.  Memory per
- * stream is the buffer size, whatever the object's size. */
+ * A streamed GetObject (s3_get_opts.on_body) hands the body to the caller
+ * on the loop thread as it arrives; the caller pauses the transfer by
+ * returning S3_PAUSE and continues it with s3_req_resume. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -179,33 +175,6 @@ unsigned s3_cancel_tag(struct s3_client *c, const void *tag);
 /* Moves the page out of a ListObjectsV2 result (NULL if none). */
 struct s3_list_page *s3_result_take_page(const struct s3_result *res);
 void s3_list_page_free(struct s3_list_page *p);
-
-/* ---- worker-thread bridge for GetObject ----
- *
- * s3_stream_open (loop thread) starts a streamed GetObject whose bytes are
- * kept in a buffer of `buffer_size` bytes (at least 64 KiB).  Any thread may
- * then s3_stream_read (blocking while the buffer is empty and the transfer
- * runs) and must finally s3_stream_close (from any thread), which cancels
- * the transfer if it still runs; the memory is released on the loop once both
- * sides are done.  Typical use from the COPY emulator:
- *
- *     loop thread:   s = s3_stream_open(c, bucket, key, 0, 1 << 20);
- *                    uv_queue_work(loop, &w->req, work_cb, after_cb);   // w->s = s
- *     work_cb:       while ((n = s3_stream_read(w->s, buf, sizeof buf)) > 0) parse(buf, n);
- *                    if (n < 0) s3_stream_error(w->s, w->msg, sizeof w->msg);
- *                    s3_stream_close(w->s);
- *
- * The loop must keep running while a worker reads. */
-struct s3_stream;
-int s3_stream_open(struct s3_client *c, const char *bucket, const char *key, uint64_t offset,
-                   size_t buffer_size, const void *tag, struct s3_stream **ret);
-/* Bytes read (> 0), 0 at the end of the object, or -errno (transfer failed). */
-ssize_t s3_stream_read(struct s3_stream *s, void *buf, size_t len);
-/* The failure as a sentence (like s3_result.msg); "" when none. */
-void s3_stream_error(struct s3_stream *s, char *buf, size_t size);
-/* Object metadata once the first bytes arrived (or the end); size -1 before. */
-void s3_stream_info(struct s3_stream *s, struct s3_object_info *ret);
-void s3_stream_close(struct s3_stream *s);
 
 /* ---- pure helpers (unit-tested) ---- */
 

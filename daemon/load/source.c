@@ -1,10 +1,16 @@
-/* source.c - COPY sources behind one small table of operations per scheme
- * (struct source_ops, source.h).  The file:// scheme walks the directory tree
- * under the root, descending only into folders that can still hold a matching
- * key, and reads objects with plain read(2) into the caller's buffer: no
- * memory of its own beyond the file descriptor.  Another scheme (s3://) is
- * one more entry in `schemes`.  See source.h. */
-#include "source.h"
+/* source.c - COPY sources on the loop: the scheme table, the bookkeeping
+ * every scheme shares (outstanding listings and reads, cancel, final
+ * callbacks deferred to a later loop turn), small whole reads, and the
+ * file:// scheme.
+ *
+ * file:// lists with one pool job that walks the tree under the root
+ * (descending only into folders that can still hold a matching key, each
+ * folder opened through confine) and sorts the keys.  A read opens the file
+ * in a pool job (confine_open is blocking), then reads it with uv_fs_read,
+ * which libuv runs on its pool, in chunks of 256 KiB: one chunk in memory
+ * per read, kept while the consumer pauses.  s3:// lives in source_s3.c.
+ * See source.h and source_scheme.h. */
+#include "load/source_scheme.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,6 +23,56 @@
 
 #include "confine.h"
 
+#define FILE_CHUNK (256 * 1024)
+
+/* ---- objects -------------------------------------------------------------- */
+
+int source_objects_push(struct source_object **objs, size_t *n, size_t *cap, char *key, char *uri,
+                        uint64_t size, char *tag)
+{
+        if (!key || !uri)
+                goto nomem;
+        if (*n == *cap) {
+                size_t nc = *cap ? *cap * 2 : 64;
+                struct source_object *o = realloc(*objs, nc * sizeof(*o));
+                if (!o)
+                        goto nomem;
+                *objs = o;
+                *cap = nc;
+        }
+        (*objs)[(*n)++] = (struct source_object){.key = key, .uri = uri, .size = size, .tag = tag};
+        return 0;
+nomem:
+        free(key);
+        free(uri);
+        free(tag);
+        return -ENOMEM;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+        const struct source_object *x = a, *y = b;
+        return strcmp(x->key, y->key);
+}
+
+void source_objects_sort(struct source_object *objs, size_t n)
+{
+        if (n > 1)
+                qsort(objs, n, sizeof(*objs), cmp_key);
+}
+
+void source_objects_free(struct source_object *objs, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(objs[i].key);
+                free(objs[i].uri);
+                free(objs[i].tag);
+        }
+        free(objs);
+}
+
+/* ---- file:// -------------------------------------------------------------- */
+
 /* The file:// scheme's state: the root folder. */
 struct file_source {
         char *root; /* the directory, without a final '/' ("" for "/") */
@@ -27,44 +83,32 @@ static const char *root_of(const struct source *s)
         return ((const struct file_source *)s->impl)->root;
 }
 
-/* ---- file:// ---------------------------------------------------------- */
-
-struct listing {
+/* A listing: the walk runs in a pool job and reads only immutable fields of
+ * the source (root, prefix, roots). */
+struct file_listing {
+        uv_work_t work;
+        struct source_listing *l;
         struct source_object *objs;
         size_t n, cap;
-        const struct source *src;
+        int err;
+        char msg[1024];
 };
 
-static int add_object(struct listing *l, const char *key, const struct stat *st)
+static int add_object(struct file_listing *fl, const char *key, const struct stat *st)
 {
-        if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 64;
-                struct source_object *o = realloc(l->objs, cap * sizeof(*o));
-                if (!o)
-                        return -ENOMEM;
-                l->objs = o;
-                l->cap = cap;
-        }
-        struct source_object *o = &l->objs[l->n];
-        o->key = strdup(key);
-        size_t ulen = strlen("file://") + strlen(root_of(l->src)) + 1 + strlen(key) + 1;
-        o->uri = malloc(ulen);
-        if (!o->key || !o->uri) {
-                free(o->key);
-                free(o->uri);
+        const struct source *s = fl->l->s;
+        char *uri = NULL, *tag = NULL;
+        if (asprintf(&uri, "file://%s/%s", root_of(s), key) < 0)
+                uri = NULL;
+        if (asprintf(&tag, "%lld%09ld", (long long)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec) <
+            0)
+                tag = NULL;
+        if (!tag) {
+                free(uri);
                 return -ENOMEM;
         }
-        snprintf(o->uri, ulen, "file://%s/%s", root_of(l->src), key);
-        o->size = (uint64_t)st->st_size;
-        o->tag = NULL;
-        if (asprintf(&o->tag, "%lld%09ld", (long long)st->st_mtim.tv_sec,
-                     (long)st->st_mtim.tv_nsec) < 0) {
-                free(o->key);
-                free(o->uri);
-                return -ENOMEM;
-        }
-        l->n++;
-        return 0;
+        return source_objects_push(&fl->objs, &fl->n, &fl->cap, strdup(key), uri,
+                                   (uint64_t)st->st_size, tag);
 }
 
 /* Could a key under folder rel ("a/b/", "" for the root) match prefix? */
@@ -74,15 +118,17 @@ static bool folder_may_match(const char *rel, const char *prefix)
         return strncmp(rel, prefix, a < b ? a : b) == 0;
 }
 
-/* Walks root/rel (rel is "" or ends with '/'). */
-static int walk(struct listing *l, const char *rel, char *err, size_t errlen)
+/* Walks root/rel (rel is "" or ends with '/').  Pool thread. */
+static int walk(struct file_listing *fl, const char *rel)
 {
-        const struct source *s = l->src;
+        const struct source *s = fl->l->s;
+        char *err = fl->msg;
+        size_t errlen = sizeof(fl->msg);
         char *dirpath = NULL;
         if (asprintf(&dirpath, "%s/%s", root_of(s), rel) < 0)
                 return -ENOMEM;
         char msg[512];
-        int fd = confine_open(s->roots, dirpath, O_RDONLY | O_DIRECTORY, msg, sizeof(msg));
+        int fd = confine_open(s->env.roots, dirpath, O_RDONLY | O_DIRECTORY, msg, sizeof(msg));
         DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
         if (!d) {
                 int r = fd >= 0 ? -errno : fd;
@@ -92,7 +138,7 @@ static int walk(struct listing *l, const char *rel, char *err, size_t errlen)
                         free(dirpath);
                         return 0; /* no root: no objects, as with an empty bucket */
                 }
-                if (r == -EACCES && s->roots)
+                if (r == -EACCES && s->env.roots)
                         snprintf(err, errlen, "folder 'file://%s': %s", dirpath, msg);
                 else
                         snprintf(err, errlen, "cannot open folder 'file://%s': %s", dirpath,
@@ -101,15 +147,14 @@ static int walk(struct listing *l, const char *rel, char *err, size_t errlen)
                 return r;
         }
         int r = 0;
-        struct dirent *e;
         for (;;) {
                 errno = 0;
-                e = readdir(d);
+                struct dirent *e = readdir(d);
                 if (!e) {
                         if (errno) {
                                 r = -errno;
-                                snprintf(err, errlen, "cannot read folder 'file://%s': %s",
-                                         dirpath, strerror(errno));
+                                snprintf(err, errlen, "cannot read folder 'file://%s': %s", dirpath,
+                                         strerror(errno));
                         }
                         break;
                 }
@@ -136,8 +181,7 @@ static int walk(struct listing *l, const char *rel, char *err, size_t errlen)
                 }
                 if (stat(path, &st) < 0) {
                         r = -errno;
-                        snprintf(err, errlen, "cannot stat 'file://%s': %s", path,
-                                 strerror(errno));
+                        snprintf(err, errlen, "cannot stat 'file://%s': %s", path, strerror(errno));
                         free(path);
                         free(key);
                         break;
@@ -149,11 +193,11 @@ static int walk(struct listing *l, const char *rel, char *err, size_t errlen)
                                 r = -ENOMEM;
                         } else {
                                 if (folder_may_match(sub, s->prefix))
-                                        r = walk(l, sub, err, errlen);
+                                        r = walk(fl, sub);
                                 free(sub);
                         }
                 } else if (S_ISREG(st.st_mode) && kl >= pl) {
-                        r = add_object(l, key, &st);
+                        r = add_object(fl, key, &st);
                 }
                 free(key);
                 if (r < 0)
@@ -164,103 +208,267 @@ static int walk(struct listing *l, const char *rel, char *err, size_t errlen)
         return r;
 }
 
-static int cmp_key(const void *a, const void *b)
+static void file_list_work(uv_work_t *w)
 {
-        const struct source_object *x = a, *y = b;
-        return strcmp(x->key, y->key);
+        struct file_listing *fl = w->data;
+        fl->err = walk(fl, "");
+        if (fl->err == -ENOMEM)
+                snprintf(fl->msg, sizeof(fl->msg), "out of memory listing '%s'", fl->l->s->uri);
+        if (fl->err == 0)
+                source_objects_sort(fl->objs, fl->n);
 }
 
-static int file_list(struct source *s, struct source_object **ret, size_t *ret_n, char *err,
-                     size_t errlen)
+static void file_list_after(uv_work_t *w, int status)
 {
-        struct listing l = { .src = s };
-        int r = walk(&l, "", err, errlen);
-        if (r < 0) {
-                if (r == -ENOMEM)
-                        snprintf(err, errlen, "out of memory listing '%s'", s->uri);
-                source_objects_free(l.objs, l.n);
-                return r;
+        struct file_listing *fl = w->data;
+        struct source_listing *l = fl->l;
+        l->impl = NULL;
+        if (status < 0 || fl->err < 0) {
+                source_objects_free(fl->objs, fl->n);
+                source_listing_done(l, status < 0 ? -ECANCELED : fl->err, fl->msg, NULL, 0);
+        } else {
+                source_listing_done(l, 0, "", fl->objs, fl->n);
         }
-        if (l.n)
-                qsort(l.objs, l.n, sizeof(*l.objs), cmp_key);
-        *ret = l.objs;
-        *ret_n = l.n;
-        return 0;
+        free(fl);
 }
 
-struct file_reader {
-        struct source_reader base;
-        int fd;
-        const char *uri; /* the object's, for messages (the caller keeps it alive) */
+static int file_list(struct source_listing *l)
+{
+        struct file_listing *fl = calloc(1, sizeof(*fl));
+        if (!fl)
+                return -ENOMEM;
+        fl->l = l;
+        fl->work.data = fl;
+        l->impl = fl;
+        int r = uv_queue_work(l->s->env.loop, &fl->work, file_list_work, file_list_after);
+        if (r < 0) {
+                l->impl = NULL;
+                free(fl);
+        }
+        return r;
+}
+
+static void file_list_cancel(struct source_listing *l)
+{
+        struct file_listing *fl = l->impl;
+        if (fl)
+                uv_cancel((uv_req_t *)&fl->work); /* fails once it runs: the flag decides */
+}
+
+/* A read: open (pool job: confine_open), then uv_fs_read chunk by chunk,
+ * then uv_fs_close.  At most one request of it is in flight.  `state` is
+ * the loop's; the open job writes only open_fd, err and msg, read back in
+ * its after callback. */
+enum file_read_state {
+        FR_OPENING, /* the open job is queued or running */
+        FR_READING, /* a uv_fs_read is in flight */
+        FR_PAUSED,  /* nothing in flight: buf[0..len) waits for the consumer */
+        FR_CLOSING, /* the final uv_fs_close is in flight */
 };
 
-static int file_open_object(struct source *s, const struct source_object *obj,
-                            struct source_reader **ret, char *err, size_t errlen)
+struct file_read {
+        struct source_read *rd;
+        enum file_read_state state;
+        uv_work_t work;
+        uv_fs_t fs;
+        int fd;      /* the loop's */
+        int open_fd; /* the open job's result */
+        size_t len;
+        int err; /* the open job's, then carried to the close callback */
+        char msg[1024];
+        char buf[FILE_CHUNK];
+};
+
+static void file_read_next(struct file_read *f);
+
+static void file_closed(uv_fs_t *req)
 {
+        struct file_read *f = req->data;
+        uv_fs_req_cleanup(req);
+        struct source_read *rd = f->rd;
+        rd->impl = NULL;
+        source_read_done(rd, f->err, f->msg);
+        free(f);
+}
+
+/* Ends the read with err (msg a sentence when err < 0). */
+static void file_finish(struct file_read *f, int err, const char *msg)
+{
+        f->err = err;
+        if (msg != f->msg)
+                snprintf(f->msg, sizeof(f->msg), "%s", msg ? msg : "");
+        if (f->fd >= 0) {
+                int fd = f->fd;
+                f->fd = -1;
+                f->state = FR_CLOSING;
+                f->fs.data = f;
+                if (uv_fs_close(f->rd->s->env.loop, &f->fs, fd, file_closed) == 0)
+                        return;
+                close(fd); /* not queued: close it here */
+        }
+        struct source_read *rd = f->rd;
+        rd->impl = NULL;
+        source_read_done(rd, f->err, f->msg);
+        free(f);
+}
+
+static void file_deliver(struct file_read *f)
+{
+        int r = source_read_deliver(f->rd, f->buf, f->len);
+        if (r == SOURCE_PAUSE) {
+                f->state = FR_PAUSED;
+                return;
+        }
+        if (r < 0) {
+                file_finish(f, r, "cancelled");
+                return;
+        }
+        file_read_next(f);
+}
+
+static void file_on_read(uv_fs_t *req)
+{
+        struct file_read *f = req->data;
+        ssize_t n = req->result;
+        uv_fs_req_cleanup(req);
+        if (f->rd->cancelled) {
+                file_finish(f, -ECANCELED, "cancelled");
+                return;
+        }
+        if (n < 0) {
+                char msg[1024];
+                snprintf(msg, sizeof(msg), "cannot read '%s': %s", f->rd->obj.uri,
+                         strerror((int)-n));
+                file_finish(f, (int)n, msg);
+                return;
+        }
+        if (n == 0) {
+                file_finish(f, 0, NULL);
+                return;
+        }
+        f->len = (size_t)n;
+        file_deliver(f);
+}
+
+static void file_read_next(struct file_read *f)
+{
+        uv_buf_t b = uv_buf_init(f->buf, sizeof(f->buf));
+        f->state = FR_READING;
+        f->fs.data = f;
+        int r = uv_fs_read(f->rd->s->env.loop, &f->fs, f->fd, &b, 1, -1, file_on_read);
+        if (r < 0) {
+                char msg[1024];
+                snprintf(msg, sizeof(msg), "cannot read '%s': %s", f->rd->obj.uri, uv_strerror(r));
+                file_finish(f, r, msg);
+        }
+}
+
+/* Pool thread: opens the file through confine.  Only f->open_fd/err/msg
+ * change. */
+static void file_open_work(uv_work_t *w)
+{
+        struct file_read *f = w->data;
+        const struct source_read *rd = f->rd;
+        const struct source *s = rd->s;
         char *path = NULL;
-        if (asprintf(&path, "%s/%s", root_of(s), obj->key) < 0) {
-                snprintf(err, errlen, "out of memory opening '%s'", obj->uri);
-                return -ENOMEM;
+        if (asprintf(&path, "%s/%s", root_of(s), rd->obj.key) < 0) {
+                f->err = -ENOMEM;
+                snprintf(f->msg, sizeof(f->msg), "out of memory opening '%s'", rd->obj.uri);
+                return;
         }
         char msg[512];
-        int fd = confine_open(s->roots, path, O_RDONLY, msg, sizeof(msg));
+        int fd = confine_open(s->env.roots, path, O_RDONLY, msg, sizeof(msg));
         free(path);
         if (fd < 0) {
-                if (fd == -EACCES && s->roots)
-                        snprintf(err, errlen, "cannot read '%s': %s", obj->uri, msg);
-                else
-                        snprintf(err, errlen, "cannot read '%s': %s", obj->uri, strerror(-fd));
-                return fd;
+                f->err = fd;
+                snprintf(f->msg, sizeof(f->msg), "cannot read '%s': %s", rd->obj.uri,
+                         fd == -EACCES && s->env.roots ? msg : strerror(-fd));
+                return;
         }
         struct stat st;
         if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
                 close(fd);
-                snprintf(err, errlen, "cannot read '%s': %s", obj->uri, strerror(EISDIR));
-                return -EISDIR;
+                f->err = -EISDIR;
+                snprintf(f->msg, sizeof(f->msg), "cannot read '%s': %s", rd->obj.uri,
+                         strerror(EISDIR));
+                return;
         }
-        struct file_reader *f = calloc(1, sizeof(*f));
-        if (!f) {
-                close(fd);
-                snprintf(err, errlen, "out of memory opening '%s'", obj->uri);
+        f->open_fd = fd;
+}
+
+static void file_open_after(uv_work_t *w, int status)
+{
+        struct file_read *f = w->data;
+        f->fd = f->open_fd;
+        if (status < 0 || f->rd->cancelled) {
+                file_finish(f, -ECANCELED, "cancelled"); /* closes an opened fd */
+                return;
+        }
+        if (f->err < 0) {
+                file_finish(f, f->err, f->msg);
+                return;
+        }
+        file_read_next(f);
+}
+
+static int file_read(struct source_read *rd)
+{
+        struct file_read *f = malloc(sizeof(*f));
+        if (!f)
                 return -ENOMEM;
+        f->rd = rd;
+        f->state = FR_OPENING;
+        f->fd = -1;
+        f->open_fd = -1;
+        f->len = 0;
+        f->err = 0;
+        f->msg[0] = '\0';
+        f->work.data = f;
+        rd->impl = f;
+        int r = uv_queue_work(rd->s->env.loop, &f->work, file_open_work, file_open_after);
+        if (r < 0) {
+                rd->impl = NULL;
+                free(f);
         }
-        f->fd = fd;
-        f->uri = obj->uri;
-        *ret = &f->base;
-        return 0;
+        return r;
 }
 
-static ssize_t file_read(struct source_reader *rd, void *buf, size_t cap, char *err,
-                         size_t errlen)
+static void file_resume(struct source_read *rd)
 {
-        struct file_reader *f = (struct file_reader *)rd;
-        for (;;) {
-                ssize_t n = read(f->fd, buf, cap);
-                if (n >= 0)
-                        return n;
-                if (errno == EINTR)
-                        continue;
-                int r = -errno;
-                snprintf(err, errlen, "cannot read '%s': %s", f->uri, strerror(errno));
-                return r;
+        struct file_read *f = rd->impl;
+        if (f && f->state == FR_PAUSED)
+                file_deliver(f);
+}
+
+static void file_read_cancel(struct source_read *rd)
+{
+        struct file_read *f = rd->impl;
+        if (!f)
+                return;
+        /* a request in flight: its callback sees rd->cancelled (uv_cancel
+         * only speeds that up while it still waits for a pool thread) */
+        switch (f->state) {
+        case FR_PAUSED:
+                file_finish(f, -ECANCELED, "cancelled");
+                break;
+        case FR_OPENING:
+                uv_cancel((uv_req_t *)&f->work);
+                break;
+        case FR_READING:
+                uv_cancel((uv_req_t *)&f->fs);
+                break;
+        case FR_CLOSING:
+                break;
         }
 }
 
-static void file_close(struct source_reader *rd)
+static int file_open(struct source *s, char *err, size_t errlen)
 {
-        struct file_reader *f = (struct file_reader *)rd;
-        close(f->fd);
-        free(f);
-}
-
-static int file_open(struct source *s, const struct source_ctx *ctx, char *err, size_t errlen)
-{
-        (void)ctx;
         const char *uri = s->uri;
         const char *path = uri + strlen("file://");
         if (path[0] != '/') {
-                snprintf(err, errlen,
-                         "source '%s' must be an absolute file:///path (no host part)", uri);
+                snprintf(err, errlen, "source '%s' must be an absolute file:///path (no host part)",
+                         uri);
                 return -EINVAL;
         }
         const char *slash = strrchr(path, '/');
@@ -283,38 +491,34 @@ static void file_free(struct source *s)
         free(f);
 }
 
-const struct source_ops source_file_ops = {
-        .scheme = "file://",
-        .open = file_open,
-        .free = file_free,
-        .list = file_list,
-        .open_object = file_open_object,
-        .read = file_read,
-        .close = file_close,
+static const struct source_scheme source_file_scheme = {
+    .scheme = "file://",
+    .open = file_open,
+    .free = file_free,
+    .list = file_list,
+    .list_cancel = file_list_cancel,
+    .read = file_read,
+    .resume = file_resume,
+    .read_cancel = file_read_cancel,
 };
 
-/* ---- scheme table ------------------------------------------------------- */
+/* ---- scheme table and the shared bookkeeping ------------------------------ */
 
-static const struct source_ops *const schemes[] = {
-        &source_file_ops,
-        &source_s3_ops,
+static const struct source_scheme *const schemes[] = {
+    &source_file_scheme,
+    &source_s3_scheme,
 };
 
-int source_open_ctx(const char *uri, const struct source_ctx *ctx, const struct confine *roots,
-                    struct source **ret, char *err, size_t errlen)
+int source_open(const char *uri, const struct source_env *env, struct source **ret, char *err,
+                size_t errlen)
 {
         *ret = NULL;
-        const struct source_ops *ops = NULL;
+        const struct source_scheme *ops = NULL;
         for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
                 if (strncmp(uri, schemes[i]->scheme, strlen(schemes[i]->scheme)) == 0) {
                         ops = schemes[i];
                         break;
                 }
-        if (!ops && strncmp(uri, "s3://", 5) == 0) {
-                snprintf(err, errlen, "s3:// sources are not supported yet ('%s'); use a "
-                         "file:// source", uri);
-                return -EPROTONOSUPPORT;
-        }
         if (!ops) {
                 snprintf(err, errlen, "unknown source '%s': expected s3:// or file://", uri);
                 return -EINVAL;
@@ -325,9 +529,9 @@ int source_open_ctx(const char *uri, const struct source_ctx *ctx, const struct 
                 return -ENOMEM;
         }
         s->ops = ops;
-        s->roots = roots;
+        s->env = *env;
         s->uri = strdup(uri);
-        int r = s->uri ? ops->open(s, ctx, err, errlen) : -ENOMEM;
+        int r = s->uri ? ops->open(s, err, errlen) : -ENOMEM;
         if (r == 0 && !s->prefix)
                 r = -ENOMEM;
         if (r < 0) {
@@ -340,136 +544,323 @@ int source_open_ctx(const char *uri, const struct source_ctx *ctx, const struct 
         return 0;
 }
 
-int source_open(const char *uri, struct source **ret, char *err, size_t errlen)
-{
-        return source_open_ctx(uri, NULL, NULL, ret, err, errlen);
-}
-
-struct source *source_free(struct source *s)
+void source_free(struct source *s)
 {
         if (!s)
-                return NULL;
+                return;
         if (s->ops && s->ops->free)
                 s->ops->free(s);
         free(s->uri);
         free(s->prefix);
         free(s);
-        return NULL;
 }
 
-int source_list(struct source *s, struct source_object **ret, size_t *ret_n, char *err,
-                size_t errlen)
+void source_cancel(struct source *s)
 {
-        return s->ops->list(s, ret, ret_n, err, errlen);
-}
-
-void source_objects_free(struct source_object *objs, size_t n)
-{
-        for (size_t i = 0; i < n; i++) {
-                free(objs[i].key);
-                free(objs[i].uri);
-                free(objs[i].tag);
-        }
-        free(objs);
-}
-
-int source_open_object(struct source *s, const struct source_object *obj,
-                       struct source_reader **ret, char *err, size_t errlen)
-{
-        *ret = NULL;
-        struct source_reader *rd = NULL;
-        int r = s->ops->open_object(s, obj, &rd, err, errlen);
-        if (r < 0)
-                return r;
-        rd->ops = s->ops;
-        rd->owned = NULL;
-        *ret = rd;
-        return 0;
-}
-
-int source_open_uri(const char *uri, const struct source_ctx *ctx, const struct confine *roots,
-                    struct source_reader **ret, char *err, size_t errlen)
-{
-        *ret = NULL;
-        struct source *s = NULL;
-        int r = source_open_ctx(uri, ctx, roots, &s, err, errlen);
-        if (r < 0)
-                return r;
-        struct source_object obj = { .key = s->prefix, .uri = s->uri };
-        r = source_open_object(s, &obj, ret, err, errlen);
-        if (r < 0) {
-                source_free(s);
-                return r;
-        }
-        (*ret)->owned = s;
-        return 0;
-}
-
-ssize_t source_read_chunk(struct source_reader *rd, void *buf, size_t cap, char *err,
-                          size_t errlen)
-{
-        if (cap == 0)
-                return 0;
-        return rd->ops->read(rd, buf, cap, err, errlen);
-}
-
-void source_close_object(struct source_reader *rd)
-{
-        if (!rd)
+        if (!s)
                 return;
-        struct source *owned = rd->owned;
-        rd->ops->close(rd);
-        source_free(owned);
-}
-
-int source_read_uri_ctx(const char *uri, const struct source_ctx *ctx,
-                        const struct confine *roots, size_t max, struct buf *out, char *err,
-                        size_t errlen)
-{
-        out->len = 0;
-        struct source_reader *rd = NULL;
-        int r = source_open_uri(uri, ctx, roots, &rd, err, errlen);
-        if (r < 0)
-                return r;
-        for (;;) {
-                if (out->cap - out->len < 4096 + 1) {
-                        size_t cap = out->cap ? out->cap * 2 : 8192;
-                        char *d = realloc(out->data, cap);
-                        if (!d) {
-                                snprintf(err, errlen, "out of memory reading '%s'", uri);
-                                r = -ENOMEM;
-                                break;
-                        }
-                        out->data = d;
-                        out->cap = cap;
-                }
-                /* one byte more than allowed tells "too large" from "exactly max" */
-                size_t room = out->cap - out->len - 1;
-                if (room > max + 1 - out->len)
-                        room = max + 1 - out->len;
-                ssize_t n = source_read_chunk(rd, out->data + out->len, room, err, errlen);
-                if (n < 0) {
-                        r = (int)n;
-                        break;
-                }
-                if (n == 0)
-                        break;
-                out->len += (size_t)n;
-                if (out->len > max) {
-                        snprintf(err, errlen, "'%s' is larger than %zu bytes", uri, max);
-                        r = -EFBIG;
-                        break;
+        s->cancelled = true;
+        for (struct source_listing *l = s->listings, *next; l; l = next) {
+                next = l->next;
+                if (!l->cancelled) {
+                        l->cancelled = true;
+                        s->ops->list_cancel(l);
                 }
         }
-        source_close_object(rd);
-        if (r < 0)
-                out->len = 0;
-        if (out->data)
-                out->data[out->len] = '\0';
+        for (struct source_read *rd = s->reads, *next; rd; rd = next) {
+                next = rd->next;
+                source_read_cancel(rd);
+        }
+}
+
+/* ---- listings ---- */
+
+static void listing_closed(uv_handle_t *h)
+{
+        struct source_listing *l = h->data;
+        struct source *s = l->s;
+        if (l->prev)
+                l->prev->next = l->next;
+        else
+                s->listings = l->next;
+        if (l->next)
+                l->next->prev = l->prev;
+        if (l->cancelled) {
+                source_objects_free(l->objs, l->n);
+                l->objs = NULL;
+                l->n = 0;
+                l->err = -ECANCELED;
+                snprintf(l->msg, sizeof(l->msg), "listing '%s' cancelled", s->uri);
+        }
+        l->cb(l->ud, l->err, l->msg, l->objs, l->n);
+        free(l);
+}
+
+void source_listing_done(struct source_listing *l, int err, const char *msg,
+                         struct source_object *objs, size_t n)
+{
+        l->err = err;
+        snprintf(l->msg, sizeof(l->msg), "%s", err < 0 && msg ? msg : "");
+        l->objs = err < 0 ? NULL : objs;
+        l->n = err < 0 ? 0 : n;
+        if (err < 0)
+                source_objects_free(objs, n);
+        uv_close((uv_handle_t *)&l->defer, listing_closed);
+}
+
+static void listing_free_unstarted(uv_handle_t *h)
+{
+        free(h->data);
+}
+
+int source_list(struct source *s, source_list_cb cb, void *ud)
+{
+        if (s->cancelled)
+                return -ECANCELED;
+        struct source_listing *l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        l->s = s;
+        l->cb = cb;
+        l->ud = ud;
+        int r = uv_timer_init(s->env.loop, &l->defer);
+        if (r < 0) {
+                free(l);
+                return r;
+        }
+        l->defer.data = l;
+        l->next = s->listings;
+        if (l->next)
+                l->next->prev = l;
+        s->listings = l;
+        r = s->ops->list(l);
+        if (r < 0) {
+                /* nothing started: unlink and free without a callback */
+                l->cb = NULL;
+                s->listings = l->next;
+                if (l->next)
+                        l->next->prev = NULL;
+                uv_close((uv_handle_t *)&l->defer, listing_free_unstarted);
+        }
         return r;
 }
 
-int source_read_uri(const char *uri, struct buf *out, char *err, size_t errlen)
+/* ---- reads ---- */
+
+static void read_closed(uv_handle_t *h)
 {
-        return source_read_uri_ctx(uri, NULL, NULL, SOURCE_SMALL_MAX, out, err, errlen);
+        struct source_read *rd = h->data;
+        struct source *s = rd->s;
+        if (rd->prev)
+                rd->prev->next = rd->next;
+        else
+                s->reads = rd->next;
+        if (rd->next)
+                rd->next->prev = rd->prev;
+        if (rd->cancelled) {
+                rd->err = -ECANCELED;
+                snprintf(rd->msg, sizeof(rd->msg), "reading '%s' cancelled", rd->obj.uri);
+        }
+        if (rd->cb.end)
+                rd->cb.end(rd->cb.ud, rd->err, rd->msg);
+        free(rd->obj.key);
+        free(rd->obj.uri);
+        free(rd->obj.tag);
+        source_free(rd->owned);
+        free(rd);
+}
+
+void source_read_done(struct source_read *rd, int err, const char *msg)
+{
+        rd->done = true;
+        rd->err = err;
+        snprintf(rd->msg, sizeof(rd->msg), "%s", err < 0 && msg ? msg : "");
+        uv_close((uv_handle_t *)&rd->defer, read_closed);
+}
+
+int source_read_deliver(struct source_read *rd, const char *data, size_t len)
+{
+        if (rd->cancelled)
+                return -ECANCELED;
+        int r;
+        rd->delivering = true;
+        do { /* a consumer that paused and resumed inside data() gets them again */
+                rd->resume_asked = false;
+                r = rd->cb.data(rd->cb.ud, data, len);
+        } while (r == SOURCE_PAUSE && rd->resume_asked && !rd->cancelled);
+        rd->delivering = false;
+        if (rd->cancelled)
+                return -ECANCELED;
+        return r == SOURCE_PAUSE ? SOURCE_PAUSE : 0;
+}
+
+static void read_free_unstarted(uv_handle_t *h)
+{
+        struct source_read *rd = h->data;
+        free(rd->obj.key);
+        free(rd->obj.uri);
+        free(rd->obj.tag);
+        free(rd);
+}
+
+static char *dup_or_null(const char *s, bool *bad)
+{
+        if (!s)
+                return NULL;
+        char *d = strdup(s);
+        if (!d)
+                *bad = true;
+        return d;
+}
+
+int source_read(struct source *s, const struct source_object *obj, const struct source_read_cb *cb,
+                struct source_read **ret)
+{
+        if (s->cancelled)
+                return -ECANCELED;
+        struct source_read *rd = calloc(1, sizeof(*rd));
+        if (!rd)
+                return -ENOMEM;
+        bool bad = false;
+        rd->s = s;
+        rd->cb = *cb;
+        rd->obj.key = dup_or_null(obj->key ? obj->key : s->prefix, &bad);
+        rd->obj.uri = dup_or_null(obj->uri ? obj->uri : s->uri, &bad);
+        rd->obj.tag = dup_or_null(obj->tag, &bad);
+        rd->obj.size = obj->size;
+        int r = bad ? -ENOMEM : uv_timer_init(s->env.loop, &rd->defer);
+        if (r < 0) {
+                free(rd->obj.key);
+                free(rd->obj.uri);
+                free(rd->obj.tag);
+                free(rd);
+                return r;
+        }
+        rd->defer.data = rd;
+        rd->next = s->reads;
+        if (rd->next)
+                rd->next->prev = rd;
+        s->reads = rd;
+        r = s->ops->read(rd);
+        if (r < 0) {
+                s->reads = rd->next;
+                if (rd->next)
+                        rd->next->prev = NULL;
+                uv_close((uv_handle_t *)&rd->defer, read_free_unstarted);
+                return r;
+        }
+        if (ret)
+                *ret = rd;
+        return 0;
+}
+
+int source_read_uri(const char *uri, const struct source_env *env, const struct source_read_cb *cb,
+                    struct source_read **ret, char *err, size_t errlen)
+{
+        struct source *s = NULL;
+        int r = source_open(uri, env, &s, err, errlen);
+        if (r < 0)
+                return r;
+        struct source_object obj = {.key = s->prefix, .uri = s->uri};
+        struct source_read *rd = NULL;
+        r = source_read(s, &obj, cb, &rd);
+        if (r < 0) {
+                snprintf(err, errlen, "cannot read '%s': %s", uri, strerror(-r));
+                source_free(s);
+                return r;
+        }
+        rd->owned = s;
+        if (ret)
+                *ret = rd;
+        return 0;
+}
+
+void source_read_resume(struct source_read *rd)
+{
+        if (!rd || rd->cancelled || rd->done)
+                return;
+        if (rd->delivering)
+                rd->resume_asked = true; /* source_read_deliver offers the bytes again */
+        else
+                rd->s->ops->resume(rd); /* data() may come before this returns */
+}
+
+void source_read_cancel(struct source_read *rd)
+{
+        if (!rd || rd->cancelled || rd->done)
+                return;
+        rd->cancelled = true;
+        if (!rd->delivering) /* else source_read_deliver says -ECANCELED */
+                rd->s->ops->read_cancel(rd);
+}
+
+/* ---- small whole reads ---- */
+
+struct small_read {
+        struct buf b;
+        size_t max;
+        bool too_big, nomem;
+        struct source_read *rd;
+        source_small_cb cb;
+        void *ud;
+        char uri[];
+};
+
+static int small_data(void *ud, const char *data, size_t len)
+{
+        struct small_read *sr = ud;
+        int r = sr->b.len + len > sr->max ? -EFBIG : buf_append(&sr->b, data, len);
+        if (r < 0) {
+                sr->too_big = r == -EFBIG;
+                sr->nomem = r != -EFBIG;
+                source_read_cancel(sr->rd);
+        }
+        return 0;
+}
+
+static void small_end(void *ud, int err, const char *msg)
+{
+        struct small_read *sr = ud;
+        char m[1024];
+        if (sr->too_big) {
+                err = -EFBIG;
+                snprintf(m, sizeof(m), "'%s' is larger than %zu bytes", sr->uri, sr->max);
+                msg = m;
+        } else if (sr->nomem) {
+                err = -ENOMEM;
+                snprintf(m, sizeof(m), "out of memory reading '%s'", sr->uri);
+                msg = m;
+        }
+        if (err < 0) {
+                buf_free(&sr->b);
+                sr->cb(sr->ud, err, msg, NULL);
+        } else {
+                if (!sr->b.data && buf_append(&sr->b, "", 0) < 0) {
+                        snprintf(m, sizeof(m), "out of memory reading '%s'", sr->uri);
+                        sr->cb(sr->ud, -ENOMEM, m, NULL);
+                } else {
+                        sr->cb(sr->ud, 0, "", &sr->b);
+                }
+        }
+        free(sr);
+}
+
+int source_read_small(const char *uri, const struct source_env *env, size_t max, source_small_cb cb,
+                      void *ud, char *err, size_t errlen)
+{
+        size_t ul = strlen(uri);
+        struct small_read *sr = calloc(1, sizeof(*sr) + ul + 1);
+        if (!sr) {
+                snprintf(err, errlen, "out of memory reading '%s'", uri);
+                return -ENOMEM;
+        }
+        memcpy(sr->uri, uri, ul + 1);
+        sr->max = max;
+        sr->cb = cb;
+        sr->ud = ud;
+        struct source_read_cb rcb = {.data = small_data, .end = small_end, .ud = sr};
+        int r = source_read_uri(uri, env, &rcb, &sr->rd, err, errlen);
+        if (r < 0)
+                free(sr);
+        return r;
 }

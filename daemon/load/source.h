@@ -1,74 +1,33 @@
 /* source.h - the objects a COPY reads: list the keys under a source URI and
- * read each object as a stream of bounded chunks.
+ * read each object as a stream of chunks, asynchronously on the loop.
  *
  * `file:///dir/prefix` is a local tree laid out like a bucket: the part up to
  * the last '/' is the root, keys are paths relative to it, and a key matches
  * when it starts with the prefix as a string (not a folder: `file:///d/log`
  * matches `log/2018/x.json` and `log_old/y.json`), as S3 and Redshift COPY
  * do.  Keys come sorted in byte order.  `s3://bucket/prefix` comes behind the
- * same calls (a scheme in the table of source.c); until it is registered it is
- * -EPROTONOSUPPORT.
+ * same calls, through the S3 client (source_s3.h).
  *
- * Reading is streaming: nothing here ever holds a whole data object.
+ * Every call is made on the loop thread and returns at once; callbacks come
+ * on the loop thread, exactly once for a listing or a small read, and for a
+ * streamed read any number of data() calls then exactly one end().  A call
+ * that returns < 0 started nothing and calls nothing.  file:// does its disk
+ * work with uv_fs_* and pool jobs; s3:// with the S3 client's requests.
+ * Nothing here holds a whole data object: a reader delivers the bytes as
+ * they come and pauses when the consumer says so.
  *
- *     source_open_object(s, &objs[i], &rd, err, errlen);
- *     while ((n = source_read_chunk(rd, buf, cap, err, errlen)) > 0)
- *             consume(buf, n);                     // n <= cap, any n >= 1
- *     // n == 0: end of object; n < 0: -errno, err says what and names the object
- *     source_close_object(rd);
+ *     source_open(uri, &env, &s, err, errlen);           // parses; no I/O
+ *     source_list(s, listed, ud);                        // -> listed(ud, 0, "", objs, n)
+ *     source_read(s, &objs[i], &cb, &rd);                // -> cb.data(...)..., cb.end(ud, 0, "")
+ *     source_free(s);                                    // nothing outstanding
  *
- * Bytes come raw (a GZIP object comes compressed: load.c inflates).  Only the
- * small files a COPY names (JSONPaths, manifest) are read whole, with
- * source_read_uri() and a size cap.
- *
- * Threads: source_open/source_list/source_free run on the COPY's worker
- * thread; source_open_object/read_chunk/close_object run on parser threads,
- * several objects of one source at once (one reader is used by one thread at a
- * time).  All calls may block.
- *
- * ---- Implementing a scheme ---------------------------------------------
- *
- * A scheme is a `const struct source_ops` (below), e.g. `source_s3_ops` in
- * source_s3.c, declared at the end of this header and listed in `schemes[]` in
- * source.c (the first whose `scheme` prefixes the URI wins).
- *
- *   open(s, ctx):  s->uri is set (a copy of the URI).  Parse it, set
- *                  s->prefix (malloc'd: the key prefix, which is also the key
- *                  of the single object when the URI names one, as for a
- *                  JSONPaths file or a manifest entry) and s->impl (the
- *                  scheme's own state, e.g. bucket, client).  ctx is what the
- *                  caller passed to source_open_ctx() (NULL from
- *                  source_open()); a scheme that needs it and gets NULL fails
- *                  with -EPROTONOSUPPORT and a sentence.  -EINVAL for a
- *                  malformed URI.
- *   free(s):       frees s->impl (not s, s->uri or s->prefix).
- *   list(s):       every object whose key starts with s->prefix, sorted by
- *                  key in byte order (strcmp), in a malloc'd array; each
- *                  key/uri/tag malloc'd (source_objects_free frees them); size
- *                  as listed (0 if unknown), tag as listed (NULL if unknown).  An empty list is not an error.
- *   open_object(s, obj): starts reading obj (a listed object, or for a single
- *                  URI { .key = s->prefix, .uri = s->uri, .size = 0 }).  The
- *                  scheme allocates its reader with `struct source_reader` as
- *                  its first member (the rest is the scheme's: fd, s3_stream,
- *                  ...) and returns it; source.c fills the base fields.
- *                  obj (and its strings) outlive the reader.
- *                  -ENOENT when the object is missing (a manifest's
- *                  `mandatory` relies on it: it may also surface from the
- *                  first read()).
- *   read(rd, buf, cap): blocks until at least one byte is available, then
- *                  copies 1..cap bytes into buf and returns the count; 0 at
- *                  the end of the object; -errno on failure with a sentence
- *                  in err naming the object's URI.  Must use bounded memory
- *                  (e.g. s3_stream_read with a fixed buffer_size) whatever
- *                  the object's size.  Not called again after 0 or < 0.
- *   close(rd):     releases the reader (also when read() was not run to the
- *                  end: an s3 scheme cancels the transfer) and frees it.
- *
- * err/errlen: every call that returns < 0 writes one sentence there. */
+ * Bytes come raw (a GZIP object comes compressed: the loader inflates).
+ * Cancel: source_cancel(s) ends every listing and read of s with
+ * -ECANCELED (their callbacks still come, maybe later). */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "util.h"
 
@@ -76,10 +35,19 @@
 #define SOURCE_SMALL_MAX ((size_t)1 << 20)
 
 struct source;
-struct source_ctx; /* what a scheme needs besides the URI (s3: client, loop);
+struct source_read;
+struct source_ctx; /* what a scheme needs besides the URI (s3: the client);
                       defined by that scheme, passed through untouched */
-struct source_reader;
 struct confine;
+
+/* Where sources live. */
+struct source_env {
+        void *loop;                   /* the uv_loop_t of every call and callback */
+        const struct source_ctx *ctx; /* s3: source_s3_ctx(); NULL: s3:// refused */
+        const struct confine *roots;  /* file://: the folders it may read (checked as
+                                         each folder and file is opened, -EACCES
+                                         outside); NULL: any */
+};
 
 struct source_object {
         char *key;  /* relative to the source root */
@@ -89,70 +57,53 @@ struct source_object {
                        quotes), a file's mtime in ns; NULL when unknown */
 };
 
-struct source_ops {
-        const char *scheme; /* "file://", "s3://" */
-        int (*open)(struct source *s, const struct source_ctx *ctx, char *err, size_t errlen);
-        void (*free)(struct source *s);
-        int (*list)(struct source *s, struct source_object **ret, size_t *ret_n, char *err,
-                    size_t errlen);
-        int (*open_object)(struct source *s, const struct source_object *obj,
-                           struct source_reader **ret, char *err, size_t errlen);
-        ssize_t (*read)(struct source_reader *rd, void *buf, size_t cap, char *err,
-                        size_t errlen);
-        void (*close)(struct source_reader *rd);
-};
-
-struct source {
-        const struct source_ops *ops;
-        const struct confine *roots; /* file://: the folders it may read (NULL: any) */
-        char *uri;    /* as given */
-        char *prefix; /* key prefix (set by ops->open) */
-        void *impl;   /* the scheme's */
-};
-
-/* The first member of every scheme's reader. */
-struct source_reader {
-        const struct source_ops *ops; /* set by source.c */
-        struct source *owned;         /* set by source.c: freed on close (source_open_uri) */
-};
-
-/* Parses uri.  -EINVAL for an unknown scheme or a malformed URI,
- * -EPROTONOSUPPORT for a scheme not built (or not given its ctx); err says
- * which.  roots (confine.h; NULL: no limit): the folders a file:// source
- * may read; every folder and file is checked when it is opened, -EACCES
- * outside them.  source_open(uri, ...) is source_open_ctx(uri, NULL, NULL, ...). */
-int source_open(const char *uri, struct source **ret, char *err, size_t errlen);
-int source_open_ctx(const char *uri, const struct source_ctx *ctx, const struct confine *roots,
-                    struct source **ret, char *err, size_t errlen);
-struct source *source_free(struct source *s);
-
-/* Every object whose key starts with the prefix, sorted by key.  An empty
- * list is not an error here (the caller decides); -errno for I/O errors. */
-int source_list(struct source *s, struct source_object **ret, size_t *ret_n, char *err,
+/* Parses uri (no I/O).  -EINVAL for an unknown scheme or a malformed URI,
+ * -EPROTONOSUPPORT for s3:// without env->ctx; err says which. */
+int source_open(const char *uri, const struct source_env *env, struct source **ret, char *err,
                 size_t errlen);
+/* Frees s; only once no listing or read of it is outstanding (after their
+ * callbacks).  NULL is a no-op. */
+void source_free(struct source *s);
+/* Ends every listing and read of s soon with -ECANCELED, and refuses later
+ * ones. */
+void source_cancel(struct source *s);
+
+/* Every object whose key starts with the prefix, sorted by key, handed to
+ * the callback, which owns them (source_objects_free).  An empty list is not
+ * an error here; err -errno with msg for I/O errors. */
+typedef void (*source_list_cb)(void *ud, int err, const char *msg, struct source_object *objs,
+                               size_t n);
+int source_list(struct source *s, source_list_cb cb, void *ud);
 void source_objects_free(struct source_object *objs, size_t n);
 
-/* Streaming reads of one object (see the top of this file). */
-int source_open_object(struct source *s, const struct source_object *obj,
-                       struct source_reader **ret, char *err, size_t errlen);
-/* The single object a URI names (a manifest entry): opens its own source. */
-int source_open_uri(const char *uri, const struct source_ctx *ctx, const struct confine *roots,
-                    struct source_reader **ret, char *err, size_t errlen);
-/* Bytes read (1..cap), 0 at the end, or -errno with err set. */
-ssize_t source_read_chunk(struct source_reader *rd, void *buf, size_t cap, char *err,
-                          size_t errlen);
-/* NULL is a no-op. */
-void source_close_object(struct source_reader *rd);
+/* A streamed read of one object. */
+#define SOURCE_PAUSE 1
+struct source_read_cb {
+        /* The next 1..n bytes of the object, in order; valid during the call
+         * only.  Return 0 when consumed, SOURCE_PAUSE when not (the same
+         * bytes come again after source_read_resume). */
+        int (*data)(void *ud, const char *data, size_t len);
+        /* Once, at the end: 0 when every byte was delivered; -ENOENT when the
+         * object is missing; -ECANCELED; other -errno with msg naming the
+         * object's URI.  The reader is freed after end returns. */
+        void (*end)(void *ud, int err, const char *msg);
+        void *ud;
+};
+/* Reads obj (a listed object of s, or { .uri = URI } of the single object a
+ * URI names: source_read_uri).  obj is copied. */
+int source_read(struct source *s, const struct source_object *obj, const struct source_read_cb *cb,
+                struct source_read **ret);
+/* The single object a URI names (a manifest entry), with a source of its
+ * own that is freed with the reader. */
+int source_read_uri(const char *uri, const struct source_env *env, const struct source_read_cb *cb,
+                    struct source_read **ret, char *err, size_t errlen);
+void source_read_resume(struct source_read *rd);
+/* end() comes with -ECANCELED (maybe later). */
+void source_read_cancel(struct source_read *rd);
 
-/* Reads the single object a URI names (a JSONPaths file, a manifest) whole
- * into out (replacing its contents, NUL-terminated), at most max bytes:
- * -EFBIG with a sentence when it is larger.  source_read_uri uses no ctx and
- * SOURCE_SMALL_MAX. */
-int source_read_uri(const char *uri, struct buf *out, char *err, size_t errlen);
-int source_read_uri_ctx(const char *uri, const struct source_ctx *ctx,
-                        const struct confine *roots, size_t max, struct buf *out, char *err,
-                        size_t errlen);
-
-/* ---- registered schemes (source.c lists them in schemes[]) ---- */
-extern const struct source_ops source_file_ops;
-extern const struct source_ops source_s3_ops; /* source_s3.c; its ctx: source_s3.h */
+/* Reads the single object a URI names (a JSONPaths file, a manifest) whole,
+ * at most max bytes (-EFBIG with a sentence when larger); the callback gets
+ * the bytes NUL-terminated in data (owned by the callback: buf_free). */
+typedef void (*source_small_cb)(void *ud, int err, const char *msg, struct buf *data);
+int source_read_small(const char *uri, const struct source_env *env, size_t max,
+                      source_small_cb cb, void *ud, char *err, size_t errlen);

@@ -8,7 +8,7 @@
  * Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
  *
  *   s3_tool [--endpoint URL] [--region R] [--attempts N] [--base-ms N] [--cap-ms N]
- *           [--concurrency N] [--size BYTES] [--max-keys N] [--bridge]
+ *           [--concurrency N] [--size BYTES] [--max-keys N] [--pause]
  *           [--slow-us N] [--cancel-after-bytes N] [--cancel-after-ms N] [--keys]
  *           [--offset N] COMMAND ARGS...
  *   mb BUCKET [REGION] | hb BUCKET | rb BUCKET | head BUCKET KEY
@@ -16,7 +16,8 @@
  *   put BUCKET KEY                       --size bytes of the test pattern, streamed
  *   putmany BUCKET PREFIX COUNT          COUNT objects PREFIX00000.. (--size each)
  *   get BUCKET KEY                       streamed, checked against the pattern
- *                                        (--bridge: through s3_stream on a thread)
+ *                                        (--pause: the consumer refuses every other
+ *                                        chunk with S3_PAUSE, resumed from a timer)
  *   getmany BUCKET PREFIX                list, then get and check every object
  *   cp SRCBUCKET SRCKEY DSTBUCKET DSTKEY
  *   cpmany SRCBUCKET PREFIX DSTBUCKET    list, then copy every object
@@ -41,7 +42,7 @@ struct opts {
         unsigned attempts, base_ms, cap_ms, concurrency, max_keys;
         long long size, cancel_after_bytes, cancel_after_ms, offset;
         long slow_us;
-        bool bridge, keys;
+        bool pause, keys;
 };
 
 static struct opts O = {.region = "us-east-1",
@@ -346,24 +347,35 @@ static void rm_from_list(struct lister *l)
                 abort();
 }
 
-/* ---- single streamed get, optionally through the worker bridge ---- */
+/* ---- single streamed get, optionally by a consumer that pauses ---- */
 
 struct getctx {
         const char *key;
         uint64_t pos;
         bool bad;
         struct s3_req *req;
-        struct s3_stream *stream;
-        uv_async_t finished;
         uv_timer_t cancel_timer;
-        uv_thread_t thread;
-        char err[1024];
-        ssize_t last;
+        uv_timer_t resume_timer;
+        bool refused; /* --pause: the pending chunk was refused once */
+        unsigned pauses;
 };
 static struct getctx G;
 
+static void on_resume_timer(uv_timer_t *t)
+{
+        s3_req_resume(G.req);
+}
+
 static int get_body(struct s3_req *req, const char *data, size_t len, void *ud)
 {
+        if (O.pause && !G.refused) {
+                /* not consumed: the same bytes come again after the resume */
+                G.refused = true;
+                G.pauses++;
+                uv_timer_start(&G.resume_timer, on_resume_timer, 1, 0);
+                return S3_PAUSE;
+        }
+        G.refused = false;
         for (size_t i = 0; i < len; i++)
                 if (data[i] != pattern_at(G.key, G.pos + i))
                         G.bad = true;
@@ -386,6 +398,8 @@ static void get_report(void)
 static void get_done(struct s3_req *req, const struct s3_result *res, void *ud)
 {
         uv_close((uv_handle_t *)&G.cancel_timer, NULL);
+        uv_close((uv_handle_t *)&G.resume_timer, NULL);
+        json_object_set_new(OUT, "pauses", json_integer(G.pauses));
         simple_done(req, res, ud);
         get_report();
 }
@@ -394,42 +408,6 @@ static void on_cancel_timer(uv_timer_t *t)
 {
         unsigned n = s3_cancel_tag(C, &TAG);
         json_object_set_new(OUT, "cancelled_requests", json_integer(n));
-}
-
-static void bridge_worker(void *arg)
-{
-        char buf[32768];
-        ssize_t n;
-        uint64_t start = uv_hrtime();
-        while ((n = s3_stream_read(G.stream, buf, sizeof(buf))) > 0) {
-                for (ssize_t i = 0; i < n; i++)
-                        if (buf[i] != pattern_at(G.key, G.pos + (uint64_t)i))
-                                G.bad = true;
-                G.pos += (uint64_t)n;
-                if (O.slow_us > 0)
-                        usleep((useconds_t)O.slow_us);
-                if (O.cancel_after_ms >= 0 &&
-                    (uv_hrtime() - start) / 1000000 >= (uint64_t)O.cancel_after_ms)
-                        break;
-        }
-        G.last = n;
-        if (n < 0)
-                s3_stream_error(G.stream, G.err, sizeof(G.err));
-        s3_stream_close(G.stream);
-        uv_async_send(&G.finished);
-}
-
-static void bridge_finished(uv_async_t *a)
-{
-        uv_thread_join(&G.thread);
-        uv_close((uv_handle_t *)a, NULL);
-        if (G.last < 0) {
-                FAILED = true;
-                json_object_set_new(OUT, "ok", json_false());
-                json_object_set_new(OUT, "error", json_string(G.err));
-        } else
-                json_object_set_new(OUT, "ok", json_true());
-        get_report();
 }
 
 /* ---- main ---- */
@@ -465,7 +443,7 @@ int main(int argc, char **argv)
             {"concurrency", required_argument, NULL, 'j'},
             {"size", required_argument, NULL, 's'},
             {"max-keys", required_argument, NULL, 'm'},
-            {"bridge", no_argument, NULL, 'B'},
+            {"pause", no_argument, NULL, 'B'},
             {"keys", no_argument, NULL, 'K'},
             {"slow-us", required_argument, NULL, 'u'},
             {"cancel-after-bytes", required_argument, NULL, 'x'},
@@ -501,7 +479,7 @@ int main(int argc, char **argv)
                         O.max_keys = (unsigned)num(optarg);
                         break;
                 case 'B':
-                        O.bridge = true;
+                        O.pause = true;
                         break;
                 case 'K':
                         O.keys = true;
@@ -608,21 +586,14 @@ int main(int argc, char **argv)
         } else if (strcmp(cmd, "get") == 0 && n >= 3) {
                 G.key = a[2];
                 G.pos = (uint64_t)O.offset;
-                if (O.bridge) {
-                        uv_async_init(L, &G.finished, bridge_finished);
-                        r = s3_stream_open(C, a[1], a[2], (uint64_t)O.offset, 256 * 1024, &TAG,
-                                           &G.stream);
-                        if (r == 0)
-                                uv_thread_create(&G.thread, bridge_worker, NULL);
-                } else {
-                        cb.done = get_done;
-                        uv_timer_init(L, &G.cancel_timer);
-                        if (O.cancel_after_ms >= 0)
-                                uv_timer_start(&G.cancel_timer, on_cancel_timer,
-                                               (uint64_t)O.cancel_after_ms, 0);
-                        struct s3_get_opts g = {.offset = (uint64_t)O.offset, .on_body = get_body};
-                        r = s3_get_object(C, a[1], a[2], &g, &cb, &G.req);
-                }
+                cb.done = get_done;
+                uv_timer_init(L, &G.cancel_timer);
+                uv_timer_init(L, &G.resume_timer);
+                if (O.cancel_after_ms >= 0)
+                        uv_timer_start(&G.cancel_timer, on_cancel_timer,
+                                       (uint64_t)O.cancel_after_ms, 0);
+                struct s3_get_opts g = {.offset = (uint64_t)O.offset, .on_body = get_body};
+                r = s3_get_object(C, a[1], a[2], &g, &cb, &G.req);
         } else
                 return usage();
         if (r < 0) {

@@ -1,5 +1,5 @@
-/* test_records.c - record splitting (daemon/load/records.h) and file://
- * sources (daemon/load/source.h). */
+/* test_records.c - record splitting (daemon/load/records.h).  The file://
+ * sources are tests/unit/test_source.c's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,7 +23,6 @@ static struct jv_doc *test_doc(void)
                 d = jv_doc_new();
         return d;
 }
-#include "load/source.h"
 
 struct rec {
         int kind; /* 1 value, 0 error */
@@ -192,125 +191,6 @@ static void test_invalid_utf8(void **state)
                 char overlong[] = "\xc0\xaf\xed\xa0\x80ok\xf4\x90\x80\x80";
         assert_int_equal(records_fix_utf8(overlong, strlen(overlong), '^'), 9);
         assert_string_equal(overlong, "^^^^^ok^^^^");
-}
-
-/* ---- file:// sources ---- */
-
-static char tmpdir[256];
-
-static void put(const char *rel, const char *text)
-{
-        char path[512];
-        snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
-        for (char *p = path + strlen(tmpdir) + 1; *p; p++) {
-                if (*p == '/') {
-                        *p = '\0';
-                        mkdir(path, 0755);
-                        *p = '/';
-                }
-        }
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        fputs(text, f);
-        fclose(f);
-}
-
-static int setup_tree(void **state)
-{
-        snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_records.XXXXXX");
-        if (!mkdtemp(tmpdir))
-                return -1;
-        put("log_data/2018/11/2018-11-02-events.json", "{}");
-        put("log_data/2018/11/2018-11-01-events.json", "{}");
-        put("log_data_old/x.json", "{}");
-        put("log_json_path.json", "{\"jsonpaths\":[\"$.a\"]}");
-        put("song_data/A/B/C/TRABC.json", "{}");
-        put("logbook.txt", "x");
-        return 0;
-}
-
-static int teardown_tree(void **state)
-{
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
-}
-
-static size_t list(const char *rel_uri, struct source_object **objs)
-{
-        char uri[512];
-        char err[256] = "";
-        snprintf(uri, sizeof(uri), "file://%s/%s", tmpdir, rel_uri);
-        struct source *s = NULL;
-        assert_int_equal(source_open(uri, &s, err, sizeof(err)), 0);
-        size_t n = 99;
-        int r = source_list(s, objs, &n, err, sizeof(err));
-        if (r < 0)
-                fail_msg("source_list: %s", err);
-        source_free(s);
-        return n;
-}
-
-static void test_source_prefix_is_a_string(void **state)
-{
-        struct source_object *o = NULL;
-        size_t n = list("log_data", &o);
-        assert_int_equal(n, 3);
-        assert_string_equal(o[0].key, "log_data/2018/11/2018-11-01-events.json");
-        assert_string_equal(o[1].key, "log_data/2018/11/2018-11-02-events.json");
-        assert_string_equal(o[2].key, "log_data_old/x.json");
-        char want[512];
-        snprintf(want, sizeof(want), "file://%s/log_data/2018/11/2018-11-01-events.json", tmpdir);
-        assert_string_equal(o[0].uri, want);
-        assert_int_equal(o[0].size, 2);
-        source_objects_free(o, n);
-
-        n = list("log_data/", &o);
-        assert_int_equal(n, 2);
-        source_objects_free(o, n);
-
-        n = list("log", &o);
-        assert_int_equal(n, 5); /* log_data (2), log_data_old, log_json_path, logbook */
-        assert_string_equal(o[3].key, "log_json_path.json");
-        assert_string_equal(o[4].key, "logbook.txt");
-        source_objects_free(o, n);
-
-        n = list("log_data/2018/11/2018-11-02", &o);
-        assert_int_equal(n, 1);
-        source_objects_free(o, n);
-
-        n = list("nothing", &o);
-        assert_int_equal(n, 0);
-        source_objects_free(o, n);
-
-        n = list("", &o);
-        assert_int_equal(n, 6);
-        source_objects_free(o, n);
-}
-
-static void test_source_read_and_errors(void **state)
-{
-        char uri[512];
-        char err[256] = "";
-        struct buf b = { 0 };
-        snprintf(uri, sizeof(uri), "file://%s/log_json_path.json", tmpdir);
-        assert_int_equal(source_read_uri(uri, &b, err, sizeof(err)), 0);
-        assert_string_equal(b.data, "{\"jsonpaths\":[\"$.a\"]}");
-        assert_int_equal(b.len, strlen(b.data));
-
-        snprintf(uri, sizeof(uri), "file://%s/missing.json", tmpdir);
-        assert_int_equal(source_read_uri(uri, &b, err, sizeof(err)), -ENOENT);
-        assert_non_null(strstr(err, uri));
-        buf_free(&b);
-
-        struct source *s = NULL;
-        assert_int_equal(source_open("s3://bucket/log_data", &s, err, sizeof(err)),
-                         -EPROTONOSUPPORT);
-        /* not built, or (once it is) not given etld's S3 client: refused either way */
-        assert_non_null(strstr(err, "s3://"));
-        assert_int_equal(source_open("http://x/y", &s, err, sizeof(err)), -EINVAL);
-        assert_int_equal(source_open("file://host/y", &s, err, sizeof(err)), -EINVAL);
-        assert_null(s);
 }
 
 /* ---- streaming: the same records whatever the chunk size ---- */
@@ -597,56 +477,6 @@ static void test_stream_window_is_bounded(void **state)
         jv_doc_free(doc);
 }
 
-/* file:// objects read in chunks; the small files read whole are capped. */
-static void test_source_stream(void **state)
-{
-        (void)state;
-        char uri[512], err[256] = "";
-        snprintf(uri, sizeof(uri), "file://%s/log_json_path.json", tmpdir);
-        struct source_reader *rd = NULL;
-        assert_int_equal(source_open_uri(uri, NULL, NULL, &rd, err, sizeof(err)), 0);
-        char got[64] = "";
-        size_t n = 0;
-        for (;;) {
-                ssize_t k = source_read_chunk(rd, got + n, 3, err, sizeof(err));
-                assert_true(k >= 0 && k <= 3);
-                if (k == 0)
-                        break;
-                n += (size_t)k;
-        }
-        source_close_object(rd);
-        assert_int_equal(n, strlen("{\"jsonpaths\":[\"$.a\"]}"));
-        assert_memory_equal(got, "{\"jsonpaths\":[\"$.a\"]}", n);
-
-        struct source *s = NULL;
-        snprintf(uri, sizeof(uri), "file://%s/log_data/", tmpdir);
-        assert_int_equal(source_open(uri, &s, err, sizeof(err)), 0);
-        struct source_object *o = NULL;
-        size_t no = 0;
-        assert_int_equal(source_list(s, &o, &no, err, sizeof(err)), 0);
-        assert_int_equal(no, 2);
-        assert_int_equal(source_open_object(s, &o[0], &rd, err, sizeof(err)), 0);
-        assert_int_equal(source_read_chunk(rd, got, sizeof(got), err, sizeof(err)), 2);
-        assert_int_equal(source_read_chunk(rd, got, sizeof(got), err, sizeof(err)), 0);
-        source_close_object(rd);
-        struct source_object missing = { .key = "log_data/none.json", .uri = "file:///x/none" };
-        assert_int_equal(source_open_object(s, &missing, &rd, err, sizeof(err)), -ENOENT);
-        assert_non_null(strstr(err, "file:///x/none"));
-        source_objects_free(o, no);
-        source_free(s);
-        source_close_object(NULL);
-
-        /* the cap on files read whole */
-        struct buf b = { 0 };
-        snprintf(uri, sizeof(uri), "file://%s/log_json_path.json", tmpdir);
-        assert_int_equal(source_read_uri_ctx(uri, NULL, NULL, 21, &b, err, sizeof(err)), 0);
-        assert_int_equal(b.len, 21);
-        assert_int_equal(source_read_uri_ctx(uri, NULL, NULL, 20, &b, err, sizeof(err)), -EFBIG);
-        assert_non_null(strstr(err, "is larger than 20 bytes"));
-        assert_non_null(strstr(err, uri));
-        buf_free(&b);
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -660,10 +490,6 @@ int main(void)
             cmocka_unit_test(test_stream_every_chunk_size),
             cmocka_unit_test(test_record_size_limit),
             cmocka_unit_test(test_stream_window_is_bounded),
-            cmocka_unit_test_setup_teardown(test_source_prefix_is_a_string, setup_tree,
-                                            teardown_tree),
-            cmocka_unit_test_setup_teardown(test_source_read_and_errors, setup_tree, teardown_tree),
-            cmocka_unit_test_setup_teardown(test_source_stream, setup_tree, teardown_tree),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
