@@ -1,21 +1,32 @@
-/* load.c - load_run(): the COPY emulator's driver.  It ties the pure pieces
- * together (copy.h parses, jsonpaths.h selects, convert.h converts, records.h
- * splits with jv.h) around the two parts that do I/O: source.h for objects
- * and the warehouse's prepared inserter for rows.
+/* load.c - load_start(): the COPY emulator's driver, a state machine on the
+ * loop thread.  It ties the pure pieces together (copy.h parses the
+ * statement, parse.h turns an object's bytes into rows) around the two
+ * parts that do I/O, both asynchronous on the same loop: source.h for the
+ * objects and wh.h's bulk insert for the rows.
  *
- * Concurrency: parser threads (at most load_request.concurrency, and no more
- * than the CPUs) each take the next object and stream it: read a chunk
- * (source.h), gunzip it as it comes (zlib inflate, every gzip member), split
- * it into records (records.h keeps only the partial record at the end of its
- * window) and convert the records into chunks of ready rows (cells plus the
- * bytes they point to) and rejects.  The calling thread is the only one that
- * touches the warehouse: it takes the chunks object by object, in key order, and inserts
- * them, so rows, rejects and MAXERROR come out exactly as with one thread.
- * Memory is bounded whatever the size of the objects: per parser one read
- * buffer (READ_CHUNK), one window of text (READ_CHUNK plus the record being
- * read, at most RECORD_MAX: a larger record fails the COPY); at most
- * `concurrency` objects in flight, each with at most SLOT_BYTES of converted
- * rows waiting; the slowest part (the insert) sets the pace.
+ * Set-up runs one step after the other, each ending in a callback: the
+ * table's columns (wh_columns), the JSONPaths file (source_read_small), the
+ * listing (source_list) or the manifest, then wh_copy_begin.  Then the
+ * pipeline:
+ *   - up to `concurrency` objects are read at once (source_read), in key
+ *     order; an object's bytes wait in its buffer, and its read pauses
+ *     (SOURCE_PAUSE) while OBJ_IN_MAX bytes wait;
+ *   - each object's bytes go, a piece at a time, to one pool job of pure
+ *     code (parse_run: gunzip, records, convert) that returns at most one
+ *     chunk of rows and rejects; the partial record at a piece's end stays
+ *     in the object's parse_obj, so one object's jobs run one after the
+ *     other while different objects' run in parallel.  An object whose
+ *     converted rows wait (OUT_OBJ_MAX), or any but the first while all
+ *     objects' rows wait (QUEUED_MAX), gets no job until they drain;
+ *   - the rows go to the warehouse in key order, object by object and chunk
+ *     by chunk, in batches of batch_rows rows (wh_copy_rows, at most two in
+ *     flight: the warehouse's callback is the flow control), and rejects are
+ *     reported and counted against MAXERROR as they come in that order, so
+ *     rows, rejects and line numbers do not depend on concurrency.
+ * Every callback ends in pump(), which moves what can move.  Cancel and
+ * failure are one path: cancel the sources, let running pool jobs finish
+ * (they are short), wait for what the warehouse holds, end the insert, then
+ * call done.  Nothing here blocks or waits on a lock.
  *
  * Options that parse but whose behaviour is not here yet fail the COPY with
  * "COPY option X is not supported yet" before anything is read.  See load.h. */
@@ -23,121 +34,178 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
-#include <zlib.h>
+#include <uv.h>
 
 #include <jansson.h>
 
 #include "copy.h"
-#include "convert.h"
-#include "jsonpaths.h"
+#include "parse.h"
 #include "records.h"
 #include "source.h"
 
-#define RAW_LINE_MAX 1024
-#define CHUNK_ROWS 512
-#define SLOT_BYTES (4u << 20)
-#define MAX_PARSERS 16
-#define READ_CHUNK (256u << 10)
 #define RECORD_MAX RECORDS_MAX_DEFAULT
+#define OBJ_IN_MAX ((size_t)1 << 20)    /* an object's unparsed bytes: its read pauses */
+#define JOB_MIN ((size_t)64 << 10)      /* bytes that make a job (or the object's end) */
+#define OUT_OBJ_MAX ((size_t)4 << 20)   /* an object's rows waiting: no more jobs for it */
+#define QUEUED_MAX ((size_t)32 << 20)   /* all rows waiting: only the first object parses */
+#define MAX_FLIGHT 1024                 /* cap on load.concurrency */
+#define BATCH_ROWS_DEFAULT 512
+#define BATCH_ROWS_MAX 100000
+#define N_BATCHES 2
 
-struct column {
-        char *name;       /* as the warehouse spells it */
-        char *match;      /* lower-cased: what a JSON key must equal for 'auto' */
-        size_t match_len;
-        char *decl;       /* declared type */
-        struct convert_type type;
-};
+struct flight;
 
 /* One object to read: a listed key, or a manifest entry. */
 struct object {
-        struct source_object src;  /* uri always set; key NULL for manifest entries */
-        bool mandatory;            /* manifest: a missing file fails the COPY */
+        struct source_object src; /* uri always set; key NULL for manifest entries */
+        bool mandatory;           /* manifest: a missing file fails the COPY */
+        bool started, parsed, skipped;
+        struct flight *fl;        /* while it is read and parsed */
+        int err;                  /* < 0: it failed; msg says why (reported in its turn) */
+        char *msg;
+        struct parse_chunk *head, *tail; /* converted, waiting for their turn */
+        size_t out_bytes;
 };
 
-/* A reject as a producer saw it; strings are offsets into the chunk's text. */
-struct reject {
-        size_t before_row;          /* rows of the chunk that come before it */
-        uint64_t line;
-        uint64_t position;
-        int col;                    /* -1: the record as a whole */
-        int code;
-        bool not_json; /* the object does not start with a record: fail */
-        size_t raw, raw_len, value, value_len, reason, reason_len;
+/* An object being read and parsed. */
+struct flight {
+        uv_work_t work;
+        struct load *l;
+        size_t idx;
+        struct source_read *rd;
+        bool reading;        /* end() has not come */
+        bool ended;          /* end() came with 0: in is the last of it */
+        bool paused;         /* data() said SOURCE_PAUSE */
+        bool read_cancelled;
+        struct buf in;       /* read, not given to a job yet */
+        struct parse_obj *parse;
+        /* the job: parses jin[joff..) */
+        bool running, cancel_tried, eof;
+        struct buf jin;
+        size_t joff, joff0;
+        enum parse_status status;
+        struct parse_chunk *chunk;
+        int err;
+        char msg[720];
 };
 
-struct chunk {
-        struct chunk *next;
-        struct cell *cells;         /* rows * n_cols; CELL_TEXT: .i is an offset in text */
-        size_t rows, cap_rows;
-        struct buf text;
-        struct reject *rejects;
-        size_t n_rejects, cap_rejects;
-        size_t bytes;               /* what it holds, for the in-flight bound */
+/* Rows handed to the warehouse at once; their text lives in the chunks
+ * refs holds until the warehouse's callback. */
+struct batch {
+        struct load *l;
+        struct cell *cells;
+        struct wh_rows rows;
+        struct parse_chunk **refs;
+        size_t n_refs, cap_refs;
+        bool busy;
 };
 
-struct slot {
-        size_t obj;                 /* which object it holds */
-        struct chunk *head, *tail;
-        size_t bytes;
-        bool done;                  /* the producer finished the object */
-        int err;                    /* < 0: the object failed; errmsg says why */
-        char errmsg[720];
-};
+enum phase { PH_SETUP, PH_RUN };
 
 struct load {
         const struct load_request *req;
+        uv_loop_t *loop;
+        load_done_fn done;
+        uv_timer_t timer; /* starts the set-up; pump() soon from where it cannot run */
+        enum phase phase;
+        bool begun;
+
         struct copy_stmt *stmt;
-        struct column *cols;
+        struct parse_column *cols;
         size_t n_cols;
         struct jsonpaths *paths;
         struct convert_timefmt *timeformat, *dateformat;
         struct convert_opts opts;
-        struct wh_inserter *ins;
-        struct cell *cells;      /* n_cols, plus the object column's */
-        bool object_column;      /* load_request.object_column is inserted too */
-        uint64_t rejects;
-        char *err;
-        size_t errlen;
-
+        struct parse_spec spec;
+        bool object_column; /* load_request.object_column is inserted too */
+        const char **names;
+        struct source_env env;
         struct source *src;
         struct object *objs;
         size_t n_objs;
+        size_t conc, batch_rows, width;
 
         /* the pipeline */
-        pthread_mutex_t mu;
-        pthread_cond_t to_consumer, to_producers;
-        struct slot *slots;
-        size_t n_slots;
-        size_t next_obj;            /* next object a producer takes */
-        size_t head_obj;            /* the object the consumer is on */
-        bool stop;
-        struct chunk *free_chunks;  /* recycled */
-        size_t n_free;
+        struct flight **flights;
+        size_t n_flights;
+        size_t next_start; /* next object to read */
+        size_t head;       /* the object whose rows go in now */
+        size_t first_bad;  /* no object after a failed one is started */
+        struct batch batches[N_BATCHES];
+        int fill; /* the batch being filled, or -1 */
+        uint64_t rejects;
+        struct load_stats st;
+
+        /* outstanding */
+        unsigned wh_ops;
+        bool small_pending, list_pending;
+        bool copy_open, end_sent;
+
+        /* ending */
+        bool stopping, flush, wh_failed, src_cancelled, closing;
+        int result;
+        char msg[1024];
+        bool in_pump, again;
 };
 
-static bool cancelled(const struct load *l)
+static void pump(struct load *l);
+
+/* The engine's counters (load_request.progress may be NULL). */
+#define PROGRESS(l, field, n)                                                  \
+        do {                                                                   \
+                if ((l)->req->progress)                                        \
+                        atomic_fetch_add(&(l)->req->progress->field, (n));     \
+        } while (0)
+
+static void peak(size_t now, size_t *p)
 {
-        return l->req->cancel && atomic_load(l->req->cancel);
+        if (now > *p)
+                *p = now;
 }
 
-static void progress_add(const struct load *l, _Atomic uint64_t *counter, uint64_t n)
+static void on_timer(uv_timer_t *t);
+
+static void kick(struct load *l)
 {
-        if (l->req->progress)
-                atomic_fetch_add(counter, n);
+        if (!l->closing)
+                uv_timer_start(&l->timer, on_timer, 0, 0);
 }
 
-/* ---- set-up ------------------------------------------------------------- */
+/* The first failure is the one reported; it stops the load (pump() does
+ * the rest).  flush: the rows before the failure still go in (the caller's
+ * transaction decides), as they would have one by one. */
+static void fail_how(struct load *l, int r, bool flush, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static void fail_how(struct load *l, int r, bool flush, const char *fmt, ...)
+{
+        if (l->stopping || l->closing)
+                return;
+        l->stopping = true;
+        l->flush = flush;
+        l->result = r;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(l->msg, sizeof(l->msg), fmt, ap);
+        va_end(ap);
+        if (l->msg[0] == '\0')
+                snprintf(l->msg, sizeof(l->msg), "COPY: %s", strerror(-r));
+        l->again = true;
+        if (!l->in_pump)
+                kick(l);
+}
+#define fail(l, r, ...) fail_how((l), (r), false, __VA_ARGS__)
+
+/* ---- set-up: statement, columns, JSONPaths, objects ---------------------- */
 
 static int not_supported(struct load *l, const char *option, const char *hint)
 {
-        snprintf(l->err, l->errlen, "COPY option %s is not supported yet%s%s%s", option,
-                 hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
+        fail(l, -ENOTSUP, "COPY option %s is not supported yet%s%s%s", option, hint ? " (" : "",
+             hint ? hint : "", hint ? ")" : "");
         return -ENOTSUP;
 }
 
@@ -148,51 +216,72 @@ static int check_options(struct load *l)
         const struct copy_stmt *s = l->stmt;
         char e[256];
         if (s->format == COPY_FORMAT_TEXT)
-                return not_supported(l, "FORMAT (pipe-delimited text)",
-                                     "give FORMAT AS JSON");
+                return not_supported(l, "FORMAT (pipe-delimited text)", "give FORMAT AS JSON");
         if (s->schema && strcmp(s->schema, "public") != 0) {
-                snprintf(l->err, l->errlen,
-                         "COPY: schema-qualified table names are not supported yet ('%s.%s')",
-                         s->schema, s->table);
+                fail(l, -ENOTSUP,
+                     "COPY: schema-qualified table names are not supported yet ('%s.%s')",
+                     s->schema, s->table);
                 return -ENOTSUP;
         }
         if (s->timefmt == COPY_TIME_STRING && s->timeformat &&
             convert_timefmt_compile(s->timeformat, &l->timeformat, e, sizeof(e)) < 0) {
-                snprintf(l->err, l->errlen, "COPY: TIMEFORMAT %s", e);
+                fail(l, -EINVAL, "COPY: TIMEFORMAT %s", e);
                 return -EINVAL;
         }
         if (s->dateformat && strcmp(s->dateformat, "auto") == 0) { /* case-sensitive */
                 l->opts.dateauto = true;
         } else if (s->dateformat && strcasecmp(s->dateformat, "YYYY-MM-DD") != 0 &&
                    convert_timefmt_compile(s->dateformat, &l->dateformat, e, sizeof(e)) < 0) {
-                snprintf(l->err, l->errlen, "COPY: DATEFORMAT %s", e);
+                fail(l, -EINVAL, "COPY: DATEFORMAT %s", e);
                 return -EINVAL;
+        }
+        l->opts.blanksasnull = s->blanksasnull;
+        l->opts.emptyasnull = s->emptyasnull;
+        l->opts.truncatecolumns = s->truncatecolumns;
+        l->opts.roundec = s->roundec;
+        l->opts.timeformat = l->timeformat;
+        l->opts.dateformat = l->dateformat;
+        switch (s->timefmt) {
+        case COPY_TIME_AUTO:
+                l->opts.timefmt = CONVERT_TIME_AUTO;
+                break;
+        case COPY_TIME_EPOCHSECS:
+                l->opts.timefmt = CONVERT_TIME_EPOCHSECS;
+                break;
+        case COPY_TIME_EPOCHMILLISECS:
+                l->opts.timefmt = CONVERT_TIME_EPOCHMILLISECS;
+                break;
+        default:
+                l->opts.timefmt = CONVERT_TIME_DEFAULT;
+                break;
         }
         return 0;
 }
-static int setup_columns(struct load *l)
+
+/* One [name, declared type] of wh_columns. */
+static const char *wcol(json_t *cols, size_t j, size_t k)
+{
+        const char *s = json_string_value(json_array_get(json_array_get(cols, j), k));
+        return s ? s : "";
+}
+
+/* The statement's columns (or the table's, less the object column) from
+ * the table's. */
+static int setup_columns(struct load *l, json_t *wc)
 {
         const struct copy_stmt *s = l->stmt;
-        struct wh_column *wc = NULL;
-        size_t n = 0;
-        int r = wh_columns(l->req->wh, s->table, &wc, &n, l->err, l->errlen);
-        if (r < 0) {
-                if (r == -ENOENT)
-                        snprintf(l->err, l->errlen, "COPY: table '%s' does not exist", s->table);
-                return r;
-        }
+        size_t n = json_array_size(wc);
         const char *oc = l->req->object_column;
         if (oc) { /* the object column is etld's, not the statement's */
                 bool found = false;
                 for (size_t j = 0; j < n; j++)
-                        found = found || strcasecmp(wc[j].name, oc) == 0;
+                        found = found || strcasecmp(wcol(wc, j, 0), oc) == 0;
                 for (size_t i = 0; i < s->n_columns; i++)
                         if (strcasecmp(s->columns[i], oc) == 0) {
-                                snprintf(l->err, l->errlen,
-                                         "COPY: column '%s' of table '%s' is etld's own and "
-                                         "cannot be loaded",
-                                         oc, s->table);
-                                wh_columns_free(wc, n);
+                                fail(l, -EINVAL,
+                                     "COPY: column '%s' of table '%s' is etld's own and cannot "
+                                     "be loaded",
+                                     oc, s->table);
                                 return -EINVAL;
                         }
                 l->object_column = found; /* a table without it: nothing to fill */
@@ -201,46 +290,41 @@ static int setup_columns(struct load *l)
         }
         size_t want = s->n_columns ? s->n_columns : n - (oc ? 1 : 0);
         l->cols = calloc(want ? want : 1, sizeof(*l->cols));
-        l->cells = calloc(want + 1, sizeof(*l->cells));
-        if (!l->cols || !l->cells) {
-                wh_columns_free(wc, n);
+        l->names = calloc(want + 2, sizeof(*l->names));
+        if (!l->cols || !l->names) {
+                fail(l, -ENOMEM, "COPY: out of memory");
                 return -ENOMEM;
         }
         for (size_t i = 0, next = 0; i < want; i++) {
-                const struct wh_column *src = NULL;
+                size_t src = n;
                 if (s->n_columns) {
-                        for (size_t j = 0; j < n && !src; j++)
-                                if (strcasecmp(wc[j].name, s->columns[i]) == 0)
-                                        src = &wc[j];
-                        if (!src) {
-                                snprintf(l->err, l->errlen,
-                                         "COPY: column '%s' of table '%s' does not exist",
-                                         s->columns[i], s->table);
-                                r = -EINVAL;
-                                break;
+                        for (size_t j = 0; j < n && src == n; j++)
+                                if (strcasecmp(wcol(wc, j, 0), s->columns[i]) == 0)
+                                        src = j;
+                        if (src == n) {
+                                fail(l, -EINVAL, "COPY: column '%s' of table '%s' does not exist",
+                                     s->columns[i], s->table);
+                                return -EINVAL;
                         }
                         for (size_t k = 0; k < i; k++)
-                                if (strcasecmp(l->cols[k].name, src->name) == 0) {
-                                        snprintf(l->err, l->errlen,
-                                                 "COPY: column '%s' is named twice",
-                                                 s->columns[i]);
-                                        r = -EINVAL;
+                                if (strcasecmp(l->cols[k].name, wcol(wc, src, 0)) == 0) {
+                                        fail(l, -EINVAL, "COPY: column '%s' is named twice",
+                                             s->columns[i]);
+                                        return -EINVAL;
                                 }
-                        if (r < 0)
-                                break;
                 } else {
-                        if (oc && strcasecmp(wc[next].name, oc) == 0)
+                        if (oc && strcasecmp(wcol(wc, next, 0), oc) == 0)
                                 next++;
-                        src = &wc[next++];
+                        src = next++;
                 }
-                struct column *c = &l->cols[i];
+                struct parse_column *c = &l->cols[i];
                 l->n_cols = i + 1;
-                c->name = strdup(src->name);
-                c->match = strdup(src->name);
-                c->decl = strdup(src->type ? src->type : "");
+                c->name = strdup(wcol(wc, src, 0));
+                c->match = strdup(wcol(wc, src, 0));
+                c->decl = strdup(wcol(wc, src, 1));
                 if (!c->name || !c->match || !c->decl) {
-                        r = -ENOMEM;
-                        break;
+                        fail(l, -ENOMEM, "COPY: out of memory");
+                        return -ENOMEM;
                 }
                 /* Redshift folds column names to lower case; 'auto' compares
                  * JSON keys with them case-sensitively. */
@@ -249,136 +333,149 @@ static int setup_columns(struct load *l)
                                 *p = (char)(*p - 'A' + 'a');
                 c->match_len = strlen(c->match);
                 if (convert_parse_type(c->decl, &c->type) < 0) {
-                        snprintf(l->err, l->errlen,
-                                 "COPY: column '%s' of table '%s' has type '%s' that COPY "
-                                 "cannot load into",
-                                 c->name, s->table, c->decl);
-                        r = -EINVAL;
-                        break;
+                        fail(l, -EINVAL,
+                             "COPY: column '%s' of table '%s' has type '%s' that COPY cannot "
+                             "load into",
+                             c->name, s->table, c->decl);
+                        return -EINVAL;
+                }
+                l->names[i] = c->name;
+        }
+        if (l->n_cols == 0) {
+                fail(l, -EINVAL, "COPY: table '%s' has no columns", s->table);
+                return -EINVAL;
+        }
+        if (l->object_column)
+                l->names[l->n_cols] = l->req->object_column;
+        return 0;
+}
+
+static void begin_paths(struct load *l);
+static void begin_list(struct load *l);
+static void begin_copy(struct load *l);
+
+static void columns_cb(struct wh *w, const struct wh_result *res, void *ud)
+{
+        (void)w;
+        struct load *l = ud;
+        l->wh_ops--;
+        if (!l->stopping) {
+                if (res->err == -ENOENT)
+                        fail(l, -ENOENT, "COPY: table '%s' does not exist", l->stmt->table);
+                else if (res->err < 0)
+                        fail(l, res->err, "%s", res->msg);
+                else if (setup_columns(l, res->rows) == 0)
+                        begin_paths(l);
+        }
+        pump(l);
+}
+
+static void begin_columns(struct load *l)
+{
+        int r = wh_columns(l->req->wh, l->stmt->table, columns_cb, l);
+        if (r < 0)
+                fail(l, r, "COPY: cannot read the columns of table '%s': %s", l->stmt->table,
+                     strerror(-r));
+        else
+                l->wh_ops++;
+}
+
+static void paths_cb(void *ud, int err, const char *msg, struct buf *data)
+{
+        struct load *l = ud;
+        const struct copy_stmt *s = l->stmt;
+        l->small_pending = false;
+        char e[512];
+        if (l->stopping) {
+                /* nothing */
+        } else if (err < 0) {
+                fail(l, err, "COPY: cannot read the JSONPaths file: %s", msg);
+        } else {
+                int r = jsonpaths_parse(data->data ? data->data : "", data->len, &l->paths, e,
+                                        sizeof(e));
+                if (r < 0) {
+                        fail(l, r, "COPY: %s (in '%s')", e, s->jsonpaths);
+                } else if (r == 0 && jsonpaths_count(l->paths) != l->n_cols) {
+                        fail(l, -EINVAL,
+                             "COPY: the number of jsonpaths and the number of columns should "
+                             "match; JSONPaths file '%s' has %zu paths, the %s has %zu columns",
+                             s->jsonpaths, jsonpaths_count(l->paths),
+                             s->n_columns ? "column list" : "table", l->n_cols);
+                } else {
+                        /* r == 1: not named "jsonpaths": 'auto' (l->paths stays NULL) */
+                        begin_list(l);
                 }
         }
-        wh_columns_free(wc, n);
+        if (data)
+                buf_free(data);
+        pump(l);
+}
+
+static void begin_paths(struct load *l)
+{
+        if (l->stmt->format != COPY_FORMAT_JSON_PATHS) {
+                begin_list(l);
+                return;
+        }
+        char e[512];
+        int r = source_read_small(l->stmt->jsonpaths, &l->env, SOURCE_SMALL_MAX, paths_cb, l, e,
+                                  sizeof(e));
         if (r < 0)
-                return r;
-        if (l->n_cols == 0) {
-                snprintf(l->err, l->errlen, "COPY: table '%s' has no columns", s->table);
-                return -EINVAL;
-        }
-        return 0;
+                fail(l, r, "COPY: cannot read the JSONPaths file: %s", e);
+        else
+                l->small_pending = true;
 }
 
-static int setup_paths(struct load *l)
+static void list_cb(void *ud, int err, const char *msg, struct source_object *so, size_t n)
 {
-        const struct copy_stmt *s = l->stmt;
-        if (s->format != COPY_FORMAT_JSON_PATHS)
-                return 0;
-        struct buf b = { 0 };
-        char e[512];
-        int r = source_read_uri_ctx(s->jsonpaths, l->req->source_ctx, l->req->file_roots,
-                                    SOURCE_SMALL_MAX, &b, e, sizeof(e));
-        if (r < 0) {
-                snprintf(l->err, l->errlen, "COPY: cannot read the JSONPaths file: %s", e);
-                buf_free(&b);
-                return r;
-        }
-        r = jsonpaths_parse(b.data, b.len, &l->paths, e, sizeof(e));
-        buf_free(&b);
-        if (r < 0) {
-                snprintf(l->err, l->errlen, "COPY: %s (in '%s')", e, s->jsonpaths);
-                return r;
-        }
-        if (r == 1)
-                return 0; /* not named "jsonpaths": 'auto' (l->paths stays NULL) */
-        if (jsonpaths_count(l->paths) != l->n_cols) {
-                snprintf(l->err, l->errlen,
-                         "COPY: the number of jsonpaths and the number of columns should "
-                         "match; JSONPaths file '%s' has %zu paths, the %s has %zu columns",
-                         s->jsonpaths, jsonpaths_count(l->paths),
-                         s->n_columns ? "column list" : "table", l->n_cols);
-                return -EINVAL;
-        }
-        return 0;
-}
-
-static int setup_inserter(struct load *l)
-{
-        const char **names = calloc(l->n_cols + 1, sizeof(*names));
-        if (!names)
-                return -ENOMEM;
-        for (size_t i = 0; i < l->n_cols; i++)
-                names[i] = l->cols[i].name;
-        if (l->object_column)
-                names[l->n_cols] = l->req->object_column;
-        int r = wh_inserter_new(l->req->wh, l->stmt->table, names,
-                                l->n_cols + (l->object_column ? 1 : 0), &l->ins, l->err,
-                                l->errlen);
-        free(names);
-        return r;
-}
-
-/* ---- objects: the listing or the manifest ------------------------------- */
-
-static int list_prefix(struct load *l)
-{
-        char e[512];
-        struct source_object *so = NULL;
-        size_t n = 0;
-        int r = source_list(l->src, &so, &n, e, sizeof(e));
-        if (r < 0) {
-                snprintf(l->err, l->errlen, "COPY: %s", e);
-                return r;
-        }
-        if (n == 0) {
+        struct load *l = ud;
+        l->list_pending = false;
+        if (l->stopping) {
+                source_objects_free(so, n);
+        } else if (err < 0) {
+                source_objects_free(so, n);
+                fail(l, err, "COPY: %s", msg);
+        } else if (n == 0) {
                 source_objects_free(so, n);
                 /* Redshift: "The specified S3 prefix ... does not exist" */
-                snprintf(l->err, l->errlen,
-                         "COPY: no objects found under '%s' (the prefix matches no key)",
-                         l->stmt->from);
-                return -EINVAL;
+                fail(l, -EINVAL, "COPY: no objects found under '%s' (the prefix matches no key)",
+                     l->stmt->from);
+        } else {
+                l->objs = calloc(n, sizeof(*l->objs));
+                if (!l->objs) {
+                        source_objects_free(so, n);
+                        fail(l, -ENOMEM, "COPY: out of memory");
+                } else {
+                        for (size_t i = 0; i < n; i++) {
+                                l->objs[i].src = so[i];
+                                l->objs[i].mandatory = true;
+                        }
+                        free(so); /* the strings moved into l->objs */
+                        l->n_objs = n;
+                        begin_copy(l);
+                }
         }
-        l->objs = calloc(n, sizeof(*l->objs));
-        if (!l->objs) {
-                source_objects_free(so, n);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++) {
-                l->objs[i].src = so[i];
-                l->objs[i].mandatory = true;
-        }
-        free(so); /* the strings moved into l->objs */
-        l->n_objs = n;
-        return 0;
+        pump(l);
 }
 
 /* "Using a manifest to specify data files": {"entries": [{"url": "...",
  * "mandatory": true|false}, ...]}; url names one object exactly. */
-static int list_manifest(struct load *l)
+static int parse_manifest(struct load *l, const struct buf *b)
 {
-        char e[512];
-        struct buf b = { 0 };
-        int r = source_read_uri_ctx(l->stmt->from, l->req->source_ctx, l->req->file_roots,
-                                    SOURCE_SMALL_MAX, &b, e, sizeof(e));
-        if (r < 0) {
-                snprintf(l->err, l->errlen, "COPY: cannot read the manifest: %s", e);
-                buf_free(&b);
-                return r;
-        }
         json_error_t je;
-        json_t *root = json_loadb(b.data ? b.data : "", b.len, 0, &je);
-        buf_free(&b);
+        json_t *root = json_loadb(b->data ? b->data : "", b->len, 0, &je);
         if (!root) {
                 /* where, never what (see jsonpaths_parse) */
-                snprintf(l->err, l->errlen,
-                         "COPY: manifest '%s' is not a JSON file: parsing stops at byte %d "
-                         "(line %d, column %d)",
-                         l->stmt->from, je.position, je.line, je.column);
+                fail(l, -EINVAL,
+                     "COPY: manifest '%s' is not a JSON file: parsing stops at byte %d (line %d, "
+                     "column %d)",
+                     l->stmt->from, je.position, je.line, je.column);
                 return -EINVAL;
         }
         json_t *entries = json_object_get(root, "entries");
         if (!json_is_array(entries)) {
-                snprintf(l->err, l->errlen,
-                         "COPY: manifest '%s' must be an object with an \"entries\" array",
-                         l->stmt->from);
+                fail(l, -EINVAL, "COPY: manifest '%s' must be an object with an \"entries\" array",
+                     l->stmt->from);
                 json_decref(root);
                 return -EINVAL;
         }
@@ -386,35 +483,37 @@ static int list_manifest(struct load *l)
         l->objs = calloc(n ? n : 1, sizeof(*l->objs));
         if (!l->objs) {
                 json_decref(root);
+                fail(l, -ENOMEM, "COPY: out of memory");
                 return -ENOMEM;
         }
-        r = 0;
+        int r = 0;
         for (size_t i = 0; i < n; i++) {
                 json_t *en = json_array_get(entries, i);
                 json_t *url = json_object_get(en, "url");
                 json_t *mand = json_object_get(en, "mandatory");
                 if (!json_is_object(en) || !json_is_string(url) ||
                     (mand && !json_is_boolean(mand))) {
-                        snprintf(l->err, l->errlen,
-                                 "COPY: manifest '%s' entry %zu must have a \"url\" string and "
-                                 "an optional \"mandatory\" boolean",
-                                 l->stmt->from, i + 1);
+                        fail(l, -EINVAL,
+                             "COPY: manifest '%s' entry %zu must have a \"url\" string and an "
+                             "optional \"mandatory\" boolean",
+                             l->stmt->from, i + 1);
                         r = -EINVAL;
                         break;
                 }
                 const char *u = json_string_value(url);
                 /* s3:// entries are read through the request's source_ctx
-                 * (source_open_uri says so when there is none) */
+                 * (source_read_uri says so when there is none) */
                 if (strncmp(u, "file://", 7) != 0 && strncmp(u, "s3://", 5) != 0) {
-                        snprintf(l->err, l->errlen,
-                                 "COPY: manifest entry '%s': unknown source (expected s3:// or "
-                                 "file://)",
-                                 u);
+                        fail(l, -EINVAL,
+                             "COPY: manifest entry '%s': unknown source (expected s3:// or "
+                             "file://)",
+                             u);
                         r = -EINVAL;
                         break;
                 }
                 l->objs[i].src.uri = strdup(u);
                 if (!l->objs[i].src.uri) {
+                        fail(l, -ENOMEM, "COPY: out of memory");
                         r = -ENOMEM;
                         break;
                 }
@@ -423,501 +522,387 @@ static int list_manifest(struct load *l)
         }
         json_decref(root);
         if (r == 0 && l->n_objs == 0) {
-                snprintf(l->err, l->errlen, "COPY: manifest '%s' lists no files",
-                         l->stmt->from);
+                fail(l, -EINVAL, "COPY: manifest '%s' lists no files", l->stmt->from);
                 r = -EINVAL;
         }
         return r;
 }
 
-static void objects_free(struct load *l)
+static void manifest_cb(void *ud, int err, const char *msg, struct buf *data)
 {
-        for (size_t i = 0; i < l->n_objs; i++) {
-                free(l->objs[i].src.key);
-                free(l->objs[i].src.uri);
-                free(l->objs[i].src.tag);
+        struct load *l = ud;
+        l->small_pending = false;
+        if (l->stopping) {
+                /* nothing */
+        } else if (err < 0) {
+                fail(l, err, "COPY: cannot read the manifest: %s", msg);
+        } else if (parse_manifest(l, data) == 0) {
+                begin_copy(l);
         }
-        free(l->objs);
+        if (data)
+                buf_free(data);
+        pump(l);
 }
 
-/* ---- chunks ------------------------------------------------------------- */
-
-static struct chunk *chunk_get(struct load *l)
+static void begin_list(struct load *l)
 {
-        pthread_mutex_lock(&l->mu);
-        struct chunk *c = l->free_chunks;
-        if (c) {
-                l->free_chunks = c->next;
-                l->n_free--;
-        }
-        pthread_mutex_unlock(&l->mu);
-        if (!c) {
-                c = calloc(1, sizeof(*c));
-                if (!c)
-                        return NULL;
-                c->cells = malloc(CHUNK_ROWS * l->n_cols * sizeof(*c->cells));
-                if (!c->cells) {
-                        free(c);
-                        return NULL;
-                }
-                c->cap_rows = CHUNK_ROWS;
-        }
-        c->next = NULL;
-        c->rows = 0;
-        c->text.len = 0;
-        c->n_rejects = 0;
-        c->bytes = 0;
-        return c;
-}
-
-static void chunk_destroy(struct chunk *c)
-{
-        free(c->cells);
-        buf_free(&c->text);
-        free(c->rejects);
-        free(c);
-}
-
-/* Recycles a few, frees the rest (caller holds no lock). */
-static void chunk_put(struct load *l, struct chunk *c)
-{
-        pthread_mutex_lock(&l->mu);
-        if (l->n_free < l->n_slots * 2 + 4 && c->text.cap <= 2 * SLOT_BYTES) {
-                c->next = l->free_chunks;
-                l->free_chunks = c;
-                l->n_free++;
-                c = NULL;
-        }
-        pthread_mutex_unlock(&l->mu);
-        if (c)
-                chunk_destroy(c);
-}
-
-static int chunk_text(struct chunk *c, const char *s, size_t n, size_t *off)
-{
-        *off = c->text.len;
-        if (n == 0)
-                return 0;
-        return buf_append(&c->text, s, n);
-}
-
-/* ---- the producers: objects to chunks ------------------------------------ */
-
-struct parser {
-        struct load *l;
-        pthread_t thread;
-        struct jv_doc *doc;
-        struct records rs;   /* the window of text */
-        char *zin;           /* GZIP: compressed bytes, READ_CHUNK */
-        struct buf *scratch; /* per column */
-        uint32_t *hints;     /* per column */
-        struct cell *cells;
-};
-
-/* Hands a chunk to the consumer; waits while the slot holds too much. */
-static void publish(struct load *l, struct slot *sl, struct chunk *c)
-{
-        pthread_mutex_lock(&l->mu);
-        c->bytes = c->text.len + c->rows * l->n_cols * sizeof(struct cell) + 64;
-        if (sl->tail)
-                sl->tail->next = c;
-        else
-                sl->head = c;
-        sl->tail = c;
-        sl->bytes += c->bytes;
-        pthread_cond_broadcast(&l->to_consumer);
-        while (!l->stop && sl->bytes > SLOT_BYTES)
-                pthread_cond_wait(&l->to_producers, &l->mu);
-        pthread_mutex_unlock(&l->mu);
-}
-
-static uint64_t count_newlines(const char *s, size_t len)
-{
-        uint64_t n = 0;
-        for (size_t i = 0; i < len; i++)
-                n += s[i] == '\n';
-        return n;
-}
-
-static int add_reject(struct chunk *c, const struct records_item *it, int col,
-                      int code, const char *reason, const char *value, size_t value_len)
-{
-        if (c->n_rejects == c->cap_rejects) {
-                size_t cap = c->cap_rejects ? c->cap_rejects * 2 : 8;
-                struct reject *r = realloc(c->rejects, cap * sizeof(*r));
-                if (!r)
-                        return -ENOMEM;
-                c->rejects = r;
-                c->cap_rejects = cap;
-        }
-        struct reject *rj = &c->rejects[c->n_rejects];
-        rj->before_row = c->rows;
-        /* STL_LOAD_ERRORS, line_number: "For COPY from JSON, the line
-         * number of the last line of the JSON object with the error." */
-        rj->line = it->value ? it->line + count_newlines(it->text, it->len) : it->err_line;
-        rj->position = it->offset;
-        rj->col = col;
-        rj->code = code;
-        rj->not_json = false;
-        const char *text = it->text;
-        size_t rl = it->len < RAW_LINE_MAX ? it->len : RAW_LINE_MAX;
-        if (rl > it->text_len)
-                rl = it->text_len;
-        /* cut at a UTF-8 boundary and at a NUL byte */
-        while (rl > 0 && rl < it->len && rl < it->text_len &&
-               ((unsigned char)text[rl] & 0xC0) == 0x80)
-                rl--;
-        const char *nul = memchr(text, '\0', rl);
-        if (nul)
-                rl = (size_t)(nul - text);
-        const char *vnul = value_len ? memchr(value, '\0', value_len) : NULL;
-        if (vnul)
-                value_len = (size_t)(vnul - value);
-        if (chunk_text(c, text, rl, &rj->raw) < 0)
-                return -ENOMEM;
-        rj->raw_len = rl;
-        if (chunk_text(c, value, value_len, &rj->value) < 0)
-                return -ENOMEM;
-        rj->value_len = value_len;
-        if (chunk_text(c, reason, strlen(reason), &rj->reason) < 0)
-                return -ENOMEM;
-        rj->reason_len = strlen(reason);
-        c->n_rejects++;
-        return 0;
-}
-
-/* Text that is not a JSON object or array (a bare value, or bytes that are
- * not JSON) is no record: its bytes never reach a load error, since the
- * object might be any file etld can read.  At the start of an object it
- * fails the COPY, naming the object and the byte; further on it is a reject
- * with no raw line. */
-static int not_a_record(struct chunk *c, const struct records_item *it)
-{
-        struct records_item hidden = *it;
-        hidden.text_len = 0;
-        int r = add_reject(c, &hidden, -1, 1216,
-                           "Invalid JSON record: the text there does not start a JSON object or "
-                           "array (not shown)",
-                           NULL, 0);
-        if (r == 0 && it->first)
-                c->rejects[c->n_rejects - 1].not_json = true;
-        return r;
-}
-
-/* Converts one record into a row of c, or a reject.  -EINVAL with m set
- * for what fails the whole COPY rather than the record. */
-static int convert_record(struct parser *p, struct chunk *c, const struct records_item *it,
-                          const struct object *obj, char *m, size_t mlen)
-{
-        struct load *l = p->l;
-        const struct jv *rec = it->value;
-        if (!rec && it->too_large) {
-                /* "COPY from JSON format": "The maximum size of a JSON
-                 * object in Amazon Redshift is 4 MB" -- the COPY fails. */
-                snprintf(m, mlen,
-                         "COPY %s: the JSON object at '%s' line %" PRIu64 " is larger than "
-                         "the %zu-byte maximum (Redshift: 4 MB per JSON object); the COPY "
-                         "fails",
-                         l->stmt->table, obj->src.uri, it->line, (size_t)RECORD_MAX);
-                return -EINVAL;
-        }
-        if (!it->text_len || (it->text[0] != '{' && it->text[0] != '['))
-                return not_a_record(c, it);
-        if (!rec)
-                return add_reject(c, it, -1, it->err_code, it->err, NULL, 0);
-        bool ok = rec->type == JV_OBJECT || (rec->type == JV_ARRAY && l->paths);
-        if (!ok)
-                return add_reject(c, it, -1, 1216,
-                                  l->stmt->format == COPY_FORMAT_JSON_PATHS
-                                          ? "Invalid JSONPath format: the record is not an "
-                                            "object or array"
-                                          : "Invalid JSON record: not an object",
-                                  NULL, 0);
-        for (size_t i = 0; i < l->n_cols; i++) {
-                const struct column *col = &l->cols[i];
-                const struct jv *v;
-                bool bad_index = false;
-                if (l->paths)
-                        v = jsonpaths_eval_checked(l->paths, i, rec, &p->hints[i], &bad_index);
-                else if (l->stmt->format == COPY_FORMAT_JSON_IGNORECASE)
-                        v = jv_get_ignorecase(rec, col->match, col->match_len);
-                else
-                        v = jv_get(rec, col->match, col->match_len, &p->hints[i]);
-                if (bad_index) {
-                        /* "COPY from JSON format": an index that does not
-                         * exist fails the COPY, with this text. */
-                        snprintf(m, mlen,
-                                 "COPY %s: Invalid JSONPath format: Not an array or index out "
-                                 "of range (path \"%s\", column '%s', '%s' line %" PRIu64 ")",
-                                 l->stmt->table, jsonpaths_text(l->paths, i), col->name,
-                                 obj->src.uri, it->line);
-                        return -EINVAL;
-                }
-                struct convert_reject rej;
-                int r = convert_value(&col->type, &l->opts, v, &p->scratch[i], &p->cells[i],
-                                      &rej);
-                if (r < 0)
-                        return r;
-                if (r > 0)
-                        return add_reject(c, it, (int)i, rej.code, rej.reason, rej.value,
-                                          strlen(rej.value));
-        }
-        struct cell *row = c->cells + c->rows * l->n_cols;
-        for (size_t i = 0; i < l->n_cols; i++) {
-                row[i] = p->cells[i];
-                if (row[i].kind == CELL_TEXT) {
-                        size_t off;
-                        if (chunk_text(c, p->cells[i].text, p->cells[i].len, &off) < 0)
-                                return -ENOMEM;
-                        row[i].i = (int64_t)off;
-                        row[i].text = NULL;
-                }
-        }
-        c->rows++;
-        return 0;
-}
-
-static void slot_fail(struct load *l, struct slot *sl, int err, const char *msg)
-{
-        pthread_mutex_lock(&l->mu);
-        sl->err = err;
-        snprintf(sl->errmsg, sizeof(sl->errmsg), "%s", msg);
-        pthread_mutex_unlock(&l->mu);
-}
-
-static bool stopping(struct load *l)
-{
-        pthread_mutex_lock(&l->mu);
-        bool s = l->stop;
-        pthread_mutex_unlock(&l->mu);
-        return s;
-}
-
-/* The object as text, chunk after chunk: reads (and, with GZIP, inflates)
- * into the records window until it has at least one new byte or the object
- * ended.  Returns 0, or < 0 with msg set. */
-struct feed {
-        struct source_reader *rd;
-        const struct object *obj;
-        bool gzip;
-        bool z_ready;   /* inflateInit2 done */
-        bool in_eof;    /* the source is over */
-        bool between;   /* GZIP: at a member boundary (or before the first) */
-        z_stream z;
-};
-
-static int feed_more(struct parser *p, struct feed *f, char *msg, size_t msglen)
-{
-        struct load *l = p->l;
-        struct records *rs = &p->rs;
-        char e[600];
-        /* a record longer than a chunk: grow geometrically, so that parsing
-         * it again from its start each time costs linear time overall */
-        size_t want = records_pending(rs);
-        if (want < READ_CHUNK)
-                want = READ_CHUNK;
-        size_t room;
-        char *dst = records_space(rs, want, &room);
-        if (!dst) {
-                snprintf(msg, msglen, "COPY: out of memory");
-                return -ENOMEM;
-        }
-        if (room > want)
-                room = want;
-        if (!f->gzip) {
-                ssize_t n = source_read_chunk(f->rd, dst, room, e, sizeof(e));
-                if (n < 0) {
-                        snprintf(msg, msglen, "COPY: %s", e);
-                        return (int)n;
-                }
-                if (n == 0) {
-                        records_end(rs);
-                } else {
-                        progress_add(l, l->req->progress ? &l->req->progress->bytes : NULL,
-                                     (uint64_t)n);
-                        records_commit(rs, (size_t)n);
-                }
-                return 0;
-        }
-        if (room > UINT32_MAX)
-                room = UINT32_MAX;
-        f->z.next_out = (Bytef *)dst;
-        f->z.avail_out = (uInt)room;
-        for (;;) {
-                if (f->z.avail_in == 0 && !f->in_eof) {
-                        ssize_t n = source_read_chunk(f->rd, p->zin, READ_CHUNK, e, sizeof(e));
-                        if (n < 0) {
-                                snprintf(msg, msglen, "COPY: %s", e);
-                                return (int)n;
-                        }
-                        if (n == 0) {
-                                f->in_eof = true;
-                        } else {
-                                progress_add(l,
-                                             l->req->progress ? &l->req->progress->bytes : NULL,
-                                             (uint64_t)n);
-                                f->z.next_in = (Bytef *)p->zin;
-                                f->z.avail_in = (uInt)n;
-                        }
-                }
-                if (f->z.avail_in == 0 && f->in_eof) {
-                        size_t got = room - f->z.avail_out;
-                        if (got) {
-                                records_commit(rs, got);
-                                return 0;
-                        }
-                        if (!f->between) {
-                                snprintf(msg, msglen, "COPY: '%s' is a truncated gzip stream",
-                                         f->obj->src.uri);
-                                return -EINVAL;
-                        }
-                        records_end(rs);
-                        return 0;
-                }
-                f->between = false;
-                int zr = inflate(&f->z, Z_NO_FLUSH);
-                if (zr == Z_STREAM_END) {
-                        inflateReset(&f->z); /* another gzip member may follow */
-                        f->between = true;
-                } else if (zr == Z_MEM_ERROR) {
-                        snprintf(msg, msglen, "COPY: out of memory");
-                        return -ENOMEM;
-                } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
-                        snprintf(msg, msglen, "COPY: '%s' is not valid gzip (GZIP given): %s",
-                                 f->obj->src.uri, f->z.msg ? f->z.msg : "bad data");
-                        return -EINVAL;
-                }
-                size_t got = room - f->z.avail_out;
-                if (got) {
-                        records_commit(rs, got);
-                        return 0;
-                }
-        }
-}
-
-/* Reads and converts one object into its slot. */
-static void produce(struct parser *p, size_t idx, struct slot *sl)
-{
-        struct load *l = p->l;
-        const struct object *obj = &l->objs[idx];
-        char e[600], m[720];
-        struct feed f = { .obj = obj, .gzip = l->stmt->gzip, .between = true };
+        char e[512];
         int r;
-        if (obj->src.key)
-                r = source_open_object(l->src, &obj->src, &f.rd, e, sizeof(e));
-        else
-                r = source_open_uri(obj->src.uri, l->req->source_ctx, l->req->file_roots, &f.rd, e, sizeof(e));
-        if (r == -ENOENT && !obj->mandatory && !obj->src.key)
-                return; /* an optional manifest entry that is not there */
-        if (r < 0) {
-                if (!obj->src.key && r == -ENOENT)
-                        snprintf(m, sizeof(m), "COPY: mandatory manifest entry '%s' not found",
-                                 obj->src.uri);
+        if (l->stmt->manifest) {
+                r = source_read_small(l->stmt->from, &l->env, SOURCE_SMALL_MAX, manifest_cb, l, e,
+                                      sizeof(e));
+                if (r < 0)
+                        fail(l, r, "COPY: cannot read the manifest: %s", e);
                 else
-                        snprintf(m, sizeof(m), "COPY: %s", e);
-                slot_fail(l, sl, r, m);
+                        l->small_pending = true;
                 return;
         }
-        if (f.gzip) {
-                if (inflateInit2(&f.z, 16 + MAX_WBITS) != Z_OK) {
-                        source_close_object(f.rd);
-                        slot_fail(l, sl, -ENOMEM, "COPY: out of memory");
-                        return;
-                }
-                f.z_ready = true;
-        }
-        struct buf win = p->rs.win; /* reuse the last object's window */
-        records_init_stream(&p->rs, p->doc, RECORD_MAX,
-                            l->stmt->acceptinvchars
-                                    ? (int)(unsigned char)l->stmt->acceptinvchars_char
-                                    : -1);
-        p->rs.win = win;
-        p->rs.win.len = 0;
-        struct records_item it;
-        struct chunk *c = chunk_get(l);
-        if (!c) {
-                r = -ENOMEM;
-                snprintf(m, sizeof(m), "COPY: out of memory");
-                goto fail;
-        }
-        for (;;) {
-                r = records_next(&p->rs, &it);
-                if (r == 0)
-                        break;
-                if (r == -EAGAIN) {
-                        if (stopping(l))
-                                goto out;
-                        r = feed_more(p, &f, m, sizeof(m));
-                        if (r < 0)
-                                goto fail;
-                        continue;
-                }
-                if (r > 0)
-                        r = convert_record(p, c, &it, obj, m, sizeof(m));
-                if (r < 0) {
-                        if (r != -EINVAL)
-                                snprintf(m, sizeof(m), "COPY: out of memory");
-                        goto fail;
-                }
-                if (c->rows == c->cap_rows || c->n_rejects >= 64 || c->text.len >= SLOT_BYTES / 4) {
-                        publish(l, sl, c);
-                        c = NULL;
-                        if (stopping(l))
-                                goto out;
-                        c = chunk_get(l);
-                        if (!c) {
-                                r = -ENOMEM;
-                                snprintf(m, sizeof(m), "COPY: out of memory");
-                                goto fail;
-                        }
-                }
-        }
-        if (c->rows || c->n_rejects)
-                publish(l, sl, c);
+        r = source_list(l->src, list_cb, l);
+        if (r < 0)
+                fail(l, r, "COPY: cannot list '%s': %s", l->stmt->from, strerror(-r));
         else
-                chunk_put(l, c);
-        c = NULL;
-        goto out;
-fail:
-        slot_fail(l, sl, r, m);
-out:
-        if (c)
-                chunk_put(l, c);
-        if (f.z_ready)
-                inflateEnd(&f.z);
-        source_close_object(f.rd);
-        /* keep a window of ordinary size for the next object, not a huge one */
-        if (p->rs.win.cap > 4 * READ_CHUNK)
-                records_free(&p->rs);
+                l->list_pending = true;
 }
 
-static void *parser_main(void *arg)
+static void begin_cb(struct wh *w, const struct wh_result *res, void *ud)
 {
-        struct parser *p = arg;
-        struct load *l = p->l;
-        for (;;) {
-                pthread_mutex_lock(&l->mu);
-                while (!l->stop && l->next_obj < l->n_objs &&
-                       l->next_obj >= l->head_obj + l->n_slots)
-                        pthread_cond_wait(&l->to_producers, &l->mu);
-                if (l->stop || l->next_obj >= l->n_objs) {
-                        pthread_mutex_unlock(&l->mu);
-                        break;
-                }
-                size_t idx = l->next_obj++;
-                struct slot *sl = &l->slots[idx % l->n_slots];
-                sl->obj = idx;
-                pthread_mutex_unlock(&l->mu);
-                produce(p, idx, sl);
-                pthread_mutex_lock(&l->mu);
-                sl->done = true;
-                pthread_cond_broadcast(&l->to_consumer);
-                pthread_mutex_unlock(&l->mu);
+        (void)w;
+        struct load *l = ud;
+        l->wh_ops--;
+        if (res->err == 0)
+                l->copy_open = true;
+        if (l->stopping) {
+                /* nothing */
+        } else if (res->err < 0) {
+                fail(l, res->err, "%s", res->msg);
+        } else {
+                l->phase = PH_RUN;
         }
+        pump(l);
+}
+
+static void begin_copy(struct load *l)
+{
+        l->width = l->n_cols + (l->object_column ? 1 : 0);
+        l->spec = (struct parse_spec){
+                .table = l->stmt->table,
+                .format = l->stmt->format,
+                .gzip = l->stmt->gzip,
+                .acceptinvchars =
+                        l->stmt->acceptinvchars ? (int)(unsigned char)l->stmt->acceptinvchars_char
+                                                : -1,
+                .record_max = RECORD_MAX,
+                .cols = l->cols,
+                .n_cols = l->n_cols,
+                .paths = l->paths,
+                .opts = &l->opts,
+                .object_column = l->object_column,
+        };
+        size_t n = l->conc < l->n_objs ? l->conc : l->n_objs;
+        l->flights = calloc(n ? n : 1, sizeof(*l->flights));
+        for (int i = 0; i < N_BATCHES; i++) {
+                l->batches[i].l = l;
+                l->batches[i].cells = malloc(l->batch_rows * l->width * sizeof(struct cell));
+                if (!l->batches[i].cells)
+                        break;
+        }
+        if (!l->flights || !l->batches[N_BATCHES - 1].cells) {
+                fail(l, -ENOMEM, "COPY: out of memory");
+                return;
+        }
+        int r = wh_copy_begin(l->req->wh, l->stmt->table, l->names, l->width, begin_cb, l);
+        if (r < 0)
+                fail(l, r, "COPY %s: the warehouse cannot start the insert: %s", l->stmt->table,
+                     strerror(-r));
+        else
+                l->wh_ops++;
+}
+
+/* ---- reading: objects to bytes ------------------------------------------- */
+
+static void try_job(struct load *l, struct flight *fl);
+
+static struct object *obj_of(const struct flight *fl)
+{
+        return &fl->l->objs[fl->idx];
+}
+
+static void obj_fail(struct load *l, struct object *o, int err, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static void obj_fail(struct load *l, struct object *o, int err, const char *fmt, ...)
+{
+        if (o->err)
+                return;
+        char m[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(m, sizeof(m), fmt, ap);
+        va_end(ap);
+        o->err = err;
+        o->msg = strdup(m);
+        size_t idx = (size_t)(o - l->objs);
+        if (idx < l->first_bad)
+                l->first_bad = idx;
+}
+
+/* The source's bytes wait in the object's buffer until a job takes them. */
+static int on_data(void *ud, const char *data, size_t len)
+{
+        struct flight *fl = ud;
+        struct load *l = fl->l;
+        if (l->stopping || obj_of(fl)->err)
+                return 0; /* dropped: the read is being cancelled */
+        if (fl->in.len >= OBJ_IN_MAX) {
+                fl->paused = true;
+                return SOURCE_PAUSE;
+        }
+        fl->paused = false;
+        if (buf_append(&fl->in, data, len) < 0) {
+                fail(l, -ENOMEM, "COPY: out of memory");
+                return 0;
+        }
+        l->st.bytes_buffered += len;
+        peak(l->st.bytes_buffered, &l->st.peak_buffered);
+        PROGRESS(l, bytes, len);
+        try_job(l, fl);
+        return 0;
+}
+
+static void on_end(void *ud, int err, const char *msg)
+{
+        struct flight *fl = ud;
+        struct load *l = fl->l;
+        struct object *o = obj_of(fl);
+        fl->reading = false;
+        fl->rd = NULL;
+        if (err == 0) {
+                fl->ended = true;
+        } else if (!l->stopping && !o->err) {
+                if (err == -ENOENT && !o->src.key && !o->mandatory)
+                        o->skipped = true; /* an optional manifest entry that is not there */
+                else if (err == -ENOENT && !o->src.key)
+                        obj_fail(l, o, err, "COPY: mandatory manifest entry '%s' not found",
+                                 o->src.uri);
+                else if (msg && msg[0])
+                        obj_fail(l, o, err, "COPY: %s", msg);
+                else
+                        obj_fail(l, o, err, "COPY: cannot read '%s': %s", o->src.uri,
+                                 strerror(-err));
+        }
+        pump(l);
+}
+
+static void flight_free(struct load *l, struct flight *fl)
+{
+        l->st.bytes_buffered -= fl->in.len + (fl->jin.len - fl->joff);
+        buf_free(&fl->in);
+        buf_free(&fl->jin);
+        parse_obj_free(fl->parse);
+        parse_chunk_free(fl->chunk);
+        obj_of(fl)->fl = NULL;
+        free(fl);
+}
+
+static void start_object(struct load *l, size_t idx)
+{
+        struct object *o = &l->objs[idx];
+        o->started = true;
+        struct flight *fl = calloc(1, sizeof(*fl));
+        if (fl) {
+                fl->parse = parse_obj_new(&l->spec, o->src.uri);
+                if (!fl->parse) {
+                        free(fl);
+                        fl = NULL;
+                }
+        }
+        if (!fl) {
+                fail(l, -ENOMEM, "COPY: out of memory");
+                return;
+        }
+        fl->l = l;
+        fl->idx = idx;
+        fl->work.data = fl;
+        o->fl = fl;
+        l->flights[l->n_flights++] = fl;
+        l->st.objects_reading = l->n_flights;
+        peak(l->n_flights, &l->st.peak_objects_reading);
+
+        const struct source_read_cb cb = { .data = on_data, .end = on_end, .ud = fl };
+        struct source_read *rd = NULL;
+        char e[512] = "";
+        int r;
+        fl->reading = true; /* on_end may come before the call returns */
+        if (o->src.key)
+                r = source_read(l->src, &o->src, &cb, &rd);
+        else
+                r = source_read_uri(o->src.uri, &l->env, &cb, &rd, e, sizeof(e));
+        if (r == 0) {
+                if (fl->reading)
+                        fl->rd = rd;
+                return;
+        }
+        fl->reading = false;
+        l->again = true; /* the flight is over: pump() frees it */
+        if (r == -ENOENT && !o->src.key && !o->mandatory)
+                o->skipped = true;
+        else if (r == -ENOENT && !o->src.key)
+                obj_fail(l, o, r, "COPY: mandatory manifest entry '%s' not found", o->src.uri);
+        else if (e[0])
+                obj_fail(l, o, r, "COPY: %s", e);
+        else
+                obj_fail(l, o, r, "COPY: cannot read '%s': %s", o->src.uri, strerror(-r));
+}
+
+/* ---- parsing: bytes to chunks, one pool job at a time per object --------- */
+
+static void job_run(uv_work_t *w)
+{
+        struct flight *fl = w->data;
+        fl->status = parse_run(fl->parse, fl->jin.data ? fl->jin.data : "", fl->jin.len,
+                               &fl->joff, fl->eof, &fl->chunk, &fl->err, fl->msg,
+                               sizeof(fl->msg));
+}
+
+static void publish(struct load *l, struct object *o, struct parse_chunk *c)
+{
+        c->next = NULL;
+        c->refs = 1; /* the object's queue */
+        if (o->tail)
+                o->tail->next = c;
+        else
+                o->head = c;
+        o->tail = c;
+        o->out_bytes += c->bytes;
+        l->st.bytes_queued += c->bytes;
+        peak(l->st.bytes_queued, &l->st.peak_queued);
+}
+
+static void chunk_unref(struct load *l, struct parse_chunk *c)
+{
+        if (--c->refs > 0)
+                return;
+        l->st.bytes_queued -= c->bytes;
+        parse_chunk_free(c);
+}
+
+static void job_done(uv_work_t *w, int status)
+{
+        struct flight *fl = w->data;
+        struct load *l = fl->l;
+        struct object *o = obj_of(fl);
+        fl->running = false;
+        l->st.jobs--;
+        if (status == 0) {
+                l->st.bytes_buffered -= fl->joff - fl->joff0;
+                if (fl->joff == fl->jin.len) {
+                        fl->jin.len = 0;
+                        fl->joff = 0;
+                }
+                struct parse_chunk *c = fl->chunk;
+                fl->chunk = NULL;
+                if (l->stopping || o->err) {
+                        parse_chunk_free(c);
+                } else {
+                        if (c)
+                                publish(l, o, c);
+                        if (fl->status == PARSE_END)
+                                o->parsed = true;
+                        else if (fl->status == PARSE_FAIL)
+                                obj_fail(l, o, fl->err, "%s", fl->msg);
+                }
+        }
+        pump(l);
+}
+
+/* Starts the object's next job when it has bytes for one and room for what
+ * it makes. */
+static void try_job(struct load *l, struct flight *fl)
+{
+        struct object *o = obj_of(fl);
+        if (l->stopping || fl->running || o->parsed || o->skipped || o->err)
+                return;
+        if (o->out_bytes >= OUT_OBJ_MAX)
+                return;
+        if (fl->idx != l->head && l->st.bytes_queued >= QUEUED_MAX)
+                return;
+        if (fl->jin.len == fl->joff) {
+                if (fl->in.len < JOB_MIN && !fl->ended)
+                        return;
+                struct buf t = fl->jin; /* the empty one keeps its memory for the next bytes */
+                fl->jin = fl->in;
+                fl->in = t;
+                fl->in.len = 0;
+                fl->joff = 0;
+        }
+        fl->eof = fl->ended && fl->in.len == 0;
+        fl->joff0 = fl->joff;
+        fl->running = true;
+        fl->cancel_tried = false;
+        int r = uv_queue_work(l->loop, &fl->work, job_run, job_done);
+        if (r < 0) {
+                fl->running = false;
+                fail(l, r, "COPY: cannot start a parse job: %s", uv_strerror(r));
+                return;
+        }
+        l->st.jobs++;
+        peak(l->st.jobs, &l->st.peak_jobs);
+}
+
+/* ---- inserting: chunks to batches, in key order ------------------------- */
+
+static void batch_release(struct load *l, struct batch *b)
+{
+        for (size_t i = 0; i < b->n_refs; i++)
+                chunk_unref(l, b->refs[i]);
+        b->n_refs = 0;
+        b->rows.n_rows = 0;
+}
+
+static void batch_cb(struct wh *w, const struct wh_result *res, void *ud)
+{
+        (void)w;
+        struct batch *b = ud;
+        struct load *l = b->l;
+        l->wh_ops--;
+        b->busy = false;
+        if (res->err < 0) {
+                l->wh_failed = true;
+                fail(l, res->err, "%s", res->msg);
+        } else {
+                PROGRESS(l, rows, b->rows.n_rows);
+        }
+        batch_release(l, b);
+        pump(l);
+}
+
+static int batch_send(struct load *l, struct batch *b)
+{
+        b->rows.cells = b->cells;
+        b->rows.n_cols = l->width;
+        l->fill = -1;
+        int r = wh_copy_rows(l->req->wh, &b->rows, batch_cb, b);
+        if (r < 0) {
+                batch_release(l, b);
+                fail(l, r, "COPY %s: the warehouse took no rows: %s", l->stmt->table,
+                     strerror(-r));
+                return r;
+        }
+        b->busy = true;
+        l->wh_ops++;
+        return 0;
+}
+
+static struct batch *batch_filling(struct load *l)
+{
+        if (l->fill >= 0)
+                return &l->batches[l->fill];
+        for (int i = 0; i < N_BATCHES; i++)
+                if (!l->batches[i].busy) {
+                        l->fill = i;
+                        return &l->batches[i];
+                }
         return NULL;
 }
-
-/* ---- the consumer: chunks to rows ---------------------------------------- */
 
 /* Reports one reject; fails the COPY when there are MAXERROR of them or
  * more.  "Data load operations", MAXERROR: "If the load returns the
@@ -925,25 +910,26 @@ static void *parser_main(void *arg)
  * value to 0 or 1 if you want the load to fail as soon as the first error
  * occurs": n allows n - 1 rejects, and 0 behaves as 1 (README, "The COPY
  * emulator", says why this reading). */
-static int report(struct load *l, const struct object *obj, struct chunk *c,
-                  const struct reject *rj)
+static int report(struct load *l, const struct object *obj, const struct parse_chunk *c,
+                  const struct parse_reject *rj)
 {
         if (rj->not_json) {
-                snprintf(l->err, l->errlen,
+                fail_how(l, -EINVAL, true,
                          "COPY %s: '%s' is not JSON: the text at byte %" PRIu64 " (line %" PRIu64
-                         ") does not start a JSON object or array; FORMAT JSON reads "
-                         "objects, one after another or one per line [error 1216]",
+                         ") does not start a JSON object or array; FORMAT JSON reads objects, "
+                         "one after another or one per line [error 1216]",
                          l->stmt->table, obj->src.uri, rj->position, rj->line);
-                util_utf8_trim(l->err);
+                util_utf8_trim(l->msg);
                 return -EINVAL;
         }
         l->rejects++;
-        progress_add(l, l->req->progress ? &l->req->progress->errors : NULL, 1);
-        const struct column *col = rj->col >= 0 ? &l->cols[rj->col] : NULL;
-        char raw[RAW_LINE_MAX + 1], value[300], reason[300];
-        snprintf(raw, sizeof(raw), "%.*s", (int)rj->raw_len, c->text.data + rj->raw);
-        snprintf(value, sizeof(value), "%.*s", (int)rj->value_len, c->text.data + rj->value);
-        snprintf(reason, sizeof(reason), "%.*s", (int)rj->reason_len, c->text.data + rj->reason);
+        PROGRESS(l, errors, 1);
+        const struct parse_column *col = rj->col >= 0 ? &l->cols[rj->col] : NULL;
+        char raw[PARSE_RAW_LINE_MAX + 1], value[300], reason[300];
+        snprintf(raw, sizeof(raw), "%.*s", (int)rj->raw_len, parse_chunk_str(c, rj->raw));
+        snprintf(value, sizeof(value), "%.*s", (int)rj->value_len, parse_chunk_str(c, rj->value));
+        snprintf(reason, sizeof(reason), "%.*s", (int)rj->reason_len,
+                 parse_chunk_str(c, rj->reason));
         if (l->req->on_error) {
                 struct load_error e = {
                         .filename = obj->src.uri,
@@ -959,289 +945,351 @@ static int report(struct load *l, const struct object *obj, struct chunk *c,
                 l->req->on_error(l->req->userdata, &e);
         }
         uint64_t limit = l->stmt->maxerror > 1 ? (uint64_t)l->stmt->maxerror : 1;
-        if (l->rejects >= limit) {
-                if (col)
-                        snprintf(l->err, l->errlen,
-                                 "COPY %s: record rejected at '%s' line %" PRIu64
-                                 ", column '%s' (%s): %s [error %d]; %" PRIu64
-                                 " reject(s), MAXERROR is %lld",
-                                 l->stmt->table, obj->src.uri, rj->line, col->name, col->decl,
-                                 reason, rj->code, l->rejects, l->stmt->maxerror);
-                else
-                        snprintf(l->err, l->errlen,
-                                 "COPY %s: record rejected at '%s' line %" PRIu64
-                                 ": %s [error %d]; %" PRIu64 " reject(s), MAXERROR is %lld",
-                                 l->stmt->table, obj->src.uri, rj->line, reason, rj->code,
-                                 l->rejects, l->stmt->maxerror);
-                util_utf8_trim(l->err);
-                return -EINVAL;
-        }
-        return 0;
+        if (l->rejects < limit)
+                return 0;
+        if (col)
+                fail_how(l, -EINVAL, true,
+                         "COPY %s: record rejected at '%s' line %" PRIu64
+                         ", column '%s' (%s): %s [error %d]; %" PRIu64
+                         " reject(s), MAXERROR is %lld",
+                         l->stmt->table, obj->src.uri, rj->line, col->name, col->decl, reason,
+                         rj->code, l->rejects, l->stmt->maxerror);
+        else
+                fail_how(l, -EINVAL, true,
+                         "COPY %s: record rejected at '%s' line %" PRIu64
+                         ": %s [error %d]; %" PRIu64 " reject(s), MAXERROR is %lld",
+                         l->stmt->table, obj->src.uri, rj->line, reason, rj->code, l->rejects,
+                         l->stmt->maxerror);
+        util_utf8_trim(l->msg);
+        return -EINVAL;
 }
 
-static int insert_rows(struct load *l, const struct object *obj, struct chunk *c, size_t from,
-                       size_t to)
+/* Moves the chunk's rows into batches and reports its rejects in order.
+ * 1: the chunk is used up; 0: wait for a batch; -1: the load stops. */
+static int drain_chunk(struct load *l, const struct object *o, struct parse_chunk *c)
 {
-        if (l->object_column)
-                l->cells[l->n_cols] = (struct cell){ .kind = CELL_TEXT,
-                                                     .text = obj->src.uri,
-                                                     .len = strlen(obj->src.uri) };
-        for (size_t r = from; r < to; r++) {
-                const struct cell *row = c->cells + r * l->n_cols;
-                for (size_t i = 0; i < l->n_cols; i++) {
-                        l->cells[i] = row[i];
-                        if (row[i].kind == CELL_TEXT)
-                                l->cells[i].text = c->text.data + row[i].i;
+        for (;;) {
+                if (c->next_reject < c->n_rejects &&
+                    c->rejects[c->next_reject].before_row == c->taken) {
+                        const struct parse_reject *rj = &c->rejects[c->next_reject++];
+                        if (report(l, o, c, rj) < 0 || l->stopping)
+                                return -1; /* on_error may have cancelled */
+                        continue;
                 }
-                int res = wh_inserter_row(l->ins, l->cells, l->err, l->errlen);
-                if (res < 0)
-                        return res;
-        }
-        progress_add(l, l->req->progress ? &l->req->progress->rows : NULL, to - from);
-        return 0;
-}
-
-static int consume_chunk(struct load *l, const struct object *obj, struct chunk *c)
-{
-        size_t done = 0;
-        for (size_t k = 0; k < c->n_rejects; k++) {
-                int r = insert_rows(l, obj, c, done, c->rejects[k].before_row);
-                if (r < 0)
-                        return r;
-                done = c->rejects[k].before_row;
-                r = report(l, obj, c, &c->rejects[k]);
-                if (r < 0)
-                        return r;
-        }
-        return insert_rows(l, obj, c, done, c->rows);
-}
-
-static int consume(struct load *l)
-{
-        int r = 0;
-        for (size_t idx = 0; idx < l->n_objs && r == 0; idx++) {
-                struct slot *sl = &l->slots[idx % l->n_slots];
-                for (;;) {
-                        if (cancelled(l)) {
-                                snprintf(l->err, l->errlen, "COPY %s: cancelled", l->stmt->table);
-                                return -ECANCELED;
+                if (c->taken == c->rows)
+                        return 1;
+                struct batch *b = batch_filling(l);
+                if (!b)
+                        return 0;
+                size_t end = c->next_reject < c->n_rejects ? c->rejects[c->next_reject].before_row
+                                                           : c->rows;
+                size_t n = end - c->taken;
+                if (n > l->batch_rows - b->rows.n_rows)
+                        n = l->batch_rows - b->rows.n_rows;
+                if (b->n_refs == 0 || b->refs[b->n_refs - 1] != c) {
+                        if (b->n_refs == b->cap_refs) {
+                                size_t cap = b->cap_refs ? b->cap_refs * 2 : 8;
+                                struct parse_chunk **refs = realloc(b->refs, cap * sizeof(*refs));
+                                if (!refs) {
+                                        fail(l, -ENOMEM, "COPY: out of memory");
+                                        return -1;
+                                }
+                                b->refs = refs;
+                                b->cap_refs = cap;
                         }
-                        pthread_mutex_lock(&l->mu);
-                        while (!(idx < l->next_obj && sl->obj == idx &&
-                                 (sl->head || sl->done || sl->err)))
-                                pthread_cond_wait(&l->to_consumer, &l->mu);
-                        struct chunk *c = sl->head;
-                        if (c) {
-                                sl->head = c->next;
-                                if (!sl->head)
-                                        sl->tail = NULL;
-                                sl->bytes -= c->bytes;
-                                pthread_cond_broadcast(&l->to_producers);
-                        }
-                        bool finished = !c && (sl->done || sl->err);
-                        int err = sl->err;
-                        if (!c && sl->err)
-                                snprintf(l->err, l->errlen, "%s", sl->errmsg);
-                        pthread_mutex_unlock(&l->mu);
-                        if (c) {
-                                r = consume_chunk(l, &l->objs[idx], c);
-                                chunk_put(l, c);
-                                if (r < 0)
-                                        return r;
-                                continue;
-                        }
-                        if (err < 0)
-                                return err;
-                        if (finished && sl->done)
-                                break;
+                        b->refs[b->n_refs++] = c;
+                        c->refs++;
                 }
-                pthread_mutex_lock(&l->mu);
-                sl->done = false;
-                sl->err = 0;
-                sl->bytes = 0;
-                l->head_obj = idx + 1;
-                pthread_cond_broadcast(&l->to_producers);
-                pthread_mutex_unlock(&l->mu);
-                progress_add(l, l->req->progress ? &l->req->progress->objects : NULL, 1);
+                memcpy(b->cells + b->rows.n_rows * l->width, c->cells + c->taken * l->width,
+                       n * l->width * sizeof(struct cell));
+                b->rows.n_rows += n;
+                c->taken += n;
+                if (b->rows.n_rows == l->batch_rows && batch_send(l, b) < 0)
+                        return -1;
         }
-        return r;
 }
 
-static unsigned n_parsers(const struct load *l)
+/* The consumer: the head object's chunks, then its end, then the next. */
+static void drain(struct load *l)
 {
-        unsigned want = l->req->concurrency ? l->req->concurrency : 1;
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        if (cpus < 1)
-                cpus = 1;
-        if (want > (unsigned)cpus)
-                want = (unsigned)cpus;
-        if (want > MAX_PARSERS)
-                want = MAX_PARSERS;
-        if (want > l->n_objs)
-                want = (unsigned)l->n_objs;
-        return want ? want : 1;
+        while (!l->stopping && l->head < l->n_objs) {
+                struct object *o = &l->objs[l->head];
+                if (!o->started)
+                        return;
+                struct parse_chunk *c = o->head;
+                if (c) {
+                        if (drain_chunk(l, o, c) <= 0)
+                                return;
+                        o->head = c->next;
+                        if (!o->head)
+                                o->tail = NULL;
+                        o->out_bytes -= c->bytes;
+                        chunk_unref(l, c);
+                        continue;
+                }
+                if (o->fl && o->fl->running)
+                        return; /* more may come */
+                if (o->err) {
+                        fail_how(l, o->err, true, "%s", o->msg);
+                        return;
+                }
+                if (!o->parsed && !o->skipped)
+                        return;
+                PROGRESS(l, objects, 1);
+                l->head++;
+        }
 }
 
-static void parser_free(struct parser *p, size_t n_cols)
+/* ---- the pump ------------------------------------------------------------ */
+
+static void remove_flight(struct load *l, size_t i)
 {
-        jv_doc_free(p->doc);
-        records_free(&p->rs);
-        free(p->zin);
-        if (p->scratch)
-                for (size_t i = 0; i < n_cols; i++)
-                        buf_free(&p->scratch[i]);
-        free(p->scratch);
-        free(p->hints);
-        free(p->cells);
+        flight_free(l, l->flights[i]);
+        l->flights[i] = l->flights[--l->n_flights];
+        l->st.objects_reading = l->n_flights;
 }
 
-static int run_pipeline(struct load *l)
+static void run_step(struct load *l)
 {
-        size_t slots = l->req->concurrency ? l->req->concurrency : 1;
-        if (slots > 256)
-                slots = 256;
-        l->n_slots = slots;
-        l->slots = calloc(slots, sizeof(*l->slots));
-        if (!l->slots)
-                return -ENOMEM;
-        for (size_t i = 0; i < slots; i++)
-                l->slots[i].obj = SIZE_MAX;
-        pthread_mutex_init(&l->mu, NULL);
-        pthread_cond_init(&l->to_consumer, NULL);
-        pthread_cond_init(&l->to_producers, NULL);
-        unsigned np = n_parsers(l);
-        struct parser ps[MAX_PARSERS];
-        memset(ps, 0, sizeof(ps));
-        unsigned started = 0;
-        int r = 0;
-        for (unsigned i = 0; i < np; i++) {
-                struct parser *p = &ps[i];
-                p->l = l;
-                p->doc = jv_doc_new();
-                p->scratch = calloc(l->n_cols, sizeof(*p->scratch));
-                p->hints = calloc(l->n_cols, sizeof(*p->hints));
-                p->cells = calloc(l->n_cols, sizeof(*p->cells));
-                p->zin = l->stmt->gzip ? malloc(READ_CHUNK) : NULL;
-                if (!p->doc || !p->scratch || !p->hints || !p->cells ||
-                    (l->stmt->gzip && !p->zin)) {
-                        r = -ENOMEM;
+        drain(l);
+        for (size_t i = 0; i < l->n_flights && !l->stopping;) {
+                struct flight *fl = l->flights[i];
+                struct object *o = obj_of(fl);
+                bool over = o->parsed || o->skipped || o->err;
+                if (over && !fl->reading && !fl->running) {
+                        remove_flight(l, i);
+                        continue;
+                }
+                if (o->err && fl->reading && !fl->read_cancelled) {
+                        fl->read_cancelled = true;
+                        source_read_cancel(fl->rd);
+                } else if (fl->paused && fl->reading && fl->in.len < OBJ_IN_MAX / 2) {
+                        fl->paused = false;
+                        source_read_resume(fl->rd);
+                }
+                try_job(l, fl);
+                i++;
+        }
+        while (!l->stopping && l->n_flights < l->conc && l->next_start < l->n_objs &&
+               l->next_start <= l->first_bad)
+                start_object(l, l->next_start++);
+        if (l->stopping || l->head < l->n_objs || l->n_flights)
+                return;
+        /* every object is in: the last rows, then the end of the insert */
+        if (l->fill >= 0 && l->batches[l->fill].rows.n_rows > 0) {
+                if (batch_send(l, &l->batches[l->fill]) < 0)
+                        return;
+        }
+        if (l->wh_ops == 0 && !l->end_sent) {
+                l->stopping = true; /* with result 0: stop_step() ends the insert */
+                l->again = true;
+        }
+}
+
+static void end_cb(struct wh *w, const struct wh_result *res, void *ud)
+{
+        (void)w;
+        struct load *l = ud;
+        l->wh_ops--;
+        l->copy_open = false;
+        if (res->err < 0 && l->result == 0) {
+                /* a streaming driver (PostgreSQL COPY) reports its result here */
+                l->result = res->err;
+                snprintf(l->msg, sizeof(l->msg), "%s", res->msg);
+        }
+        pump(l);
+}
+
+static void on_closed(uv_handle_t *h);
+
+/* Stopping, after success or failure: cancel the sources, let running jobs
+ * end, wait for the warehouse, end the insert, then done. */
+static void stop_step(struct load *l)
+{
+        if (!l->src_cancelled && l->result != 0) {
+                l->src_cancelled = true;
+                if (l->src)
+                        source_cancel(l->src);
+        }
+        for (size_t i = 0; i < l->n_flights;) {
+                struct flight *fl = l->flights[i];
+                if (fl->reading && !fl->read_cancelled) {
+                        fl->read_cancelled = true;
+                        source_read_cancel(fl->rd); /* on_end may come at once */
+                }
+                if (fl->running && !fl->cancel_tried) {
+                        fl->cancel_tried = true;
+                        uv_cancel((uv_req_t *)&fl->work); /* a queued job never runs */
+                }
+                if (!fl->reading && !fl->running) {
+                        remove_flight(l, i);
+                        continue;
+                }
+                i++;
+        }
+        if (l->fill >= 0) {
+                struct batch *b = &l->batches[l->fill];
+                if (l->flush && !l->wh_failed && l->copy_open && b->rows.n_rows > 0) {
+                        l->flush = false;
+                        batch_send(l, b);
+                } else {
+                        batch_release(l, b);
+                        l->fill = -1;
+                }
+        }
+        if (l->n_flights || l->small_pending || l->list_pending || l->wh_ops)
+                return;
+        if (l->copy_open && !l->end_sent) {
+                int r = wh_copy_end(l->req->wh, end_cb, l);
+                l->end_sent = true;
+                if (r == 0) {
+                        l->wh_ops++;
+                        return;
+                }
+                l->copy_open = false;
+                if (l->result == 0) {
+                        l->result = r;
+                        snprintf(l->msg, sizeof(l->msg),
+                                 "COPY %s: the warehouse cannot end the insert: %s",
+                                 l->stmt->table, strerror(-r));
+                }
+        }
+        if (!l->closing) {
+                l->closing = true;
+                uv_timer_stop(&l->timer);
+                uv_close((uv_handle_t *)&l->timer, on_closed);
+        }
+}
+
+static void pump(struct load *l)
+{
+        if (l->in_pump) {
+                l->again = true;
+                return;
+        }
+        l->in_pump = true;
+        do {
+                l->again = false;
+                if (l->closing)
                         break;
-                }
-                if (pthread_create(&p->thread, NULL, parser_main, p) != 0) {
-                        r = -EAGAIN;
-                        snprintf(l->err, l->errlen, "COPY: cannot start a parser thread");
-                        break;
-                }
-                started++;
-        }
-        if (r == 0)
-                r = consume(l);
-        pthread_mutex_lock(&l->mu);
-        l->stop = true;
-        pthread_cond_broadcast(&l->to_producers);
-        pthread_mutex_unlock(&l->mu);
-        for (unsigned i = 0; i < started; i++)
-                pthread_join(ps[i].thread, NULL);
-        for (unsigned i = 0; i < np; i++)
-                parser_free(&ps[i], l->n_cols);
-        for (size_t i = 0; i < slots; i++) {
-                struct chunk *c = l->slots[i].head;
-                while (c) {
-                        struct chunk *n = c->next;
-                        chunk_destroy(c);
-                        c = n;
-                }
-        }
-        while (l->free_chunks) {
-                struct chunk *n = l->free_chunks->next;
-                chunk_destroy(l->free_chunks);
-                l->free_chunks = n;
-        }
-        free(l->slots);
-        pthread_cond_destroy(&l->to_consumer);
-        pthread_cond_destroy(&l->to_producers);
-        pthread_mutex_destroy(&l->mu);
-        return r;
+                if (l->stopping)
+                        stop_step(l);
+                else if (l->phase == PH_RUN)
+                        run_step(l);
+        } while (l->again);
+        l->in_pump = false;
 }
 
-/* ---- entry point -------------------------------------------------------- */
+static void on_timer(uv_timer_t *t)
+{
+        struct load *l = t->data;
+        if (!l->begun) {
+                l->begun = true;
+                if (!l->stopping)
+                        begin_columns(l);
+        }
+        pump(l);
+}
+
+/* ---- entry points ------------------------------------------------------- */
 
 static void load_free(struct load *l)
 {
-        wh_inserter_free(l->ins);
+        for (size_t i = 0; i < l->n_flights; i++)
+                flight_free(l, l->flights[i]);
+        free(l->flights);
+        for (int i = 0; i < N_BATCHES; i++) {
+                batch_release(l, &l->batches[i]);
+                free(l->batches[i].cells);
+                free(l->batches[i].refs);
+        }
+        for (size_t i = 0; i < l->n_objs; i++) {
+                struct object *o = &l->objs[i];
+                while (o->head) {
+                        struct parse_chunk *n = o->head->next;
+                        chunk_unref(l, o->head);
+                        o->head = n;
+                }
+                free(o->msg);
+                free(o->src.key);
+                free(o->src.uri);
+                free(o->src.tag);
+        }
+        free(l->objs);
         for (size_t i = 0; i < l->n_cols; i++) {
                 free(l->cols[i].name);
                 free(l->cols[i].match);
                 free(l->cols[i].decl);
         }
         free(l->cols);
-        free(l->cells);
+        free(l->names);
         jsonpaths_free(l->paths);
         convert_timefmt_free(l->timeformat);
         convert_timefmt_free(l->dateformat);
-        objects_free(l);
         source_free(l->src);
         copy_stmt_free(l->stmt);
+        free(l);
 }
 
-int load_run(const struct load_request *req, char *err, size_t errlen)
+static void on_closed(uv_handle_t *h)
 {
-        struct load l = { .req = req, .err = err, .errlen = errlen };
-        char e[512];
+        struct load *l = h->data;
+        if (l->result == -ENOMEM && l->msg[0] == '\0')
+                snprintf(l->msg, sizeof(l->msg), "COPY: out of memory");
+        l->done(l->req->userdata, l->result, l->result == 0 ? "" : l->msg);
+        load_free(l);
+}
 
-        if (errlen)
-                err[0] = '\0';
-        int r = copy_parse(req->statement, &l.stmt, err, errlen);
-        if (r < 0)
+int load_start(const struct load_request *req, load_done_fn done, struct load **ret)
+{
+        struct load *l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        l->req = req;
+        l->loop = req->loop;
+        l->done = done;
+        l->fill = -1;
+        l->first_bad = SIZE_MAX;
+        l->conc = req->concurrency ? req->concurrency : 1;
+        if (l->conc > MAX_FLIGHT)
+                l->conc = MAX_FLIGHT;
+        l->batch_rows = req->batch_rows ? req->batch_rows : BATCH_ROWS_DEFAULT;
+        if (l->batch_rows > BATCH_ROWS_MAX)
+                l->batch_rows = BATCH_ROWS_MAX;
+        l->env = (struct source_env){
+                .loop = req->loop, .ctx = req->source_ctx, .roots = req->file_roots
+        };
+        int r = uv_timer_init(l->loop, &l->timer);
+        if (r < 0) {
+                free(l);
                 return r;
-        r = check_options(&l);
-        if (r < 0)
-                goto out;
-        l.opts.blanksasnull = l.stmt->blanksasnull;
-        l.opts.emptyasnull = l.stmt->emptyasnull;
-        l.opts.truncatecolumns = l.stmt->truncatecolumns;
-        l.opts.roundec = l.stmt->roundec;
-        l.opts.timeformat = l.timeformat;
-        l.opts.dateformat = l.dateformat;
-        switch (l.stmt->timefmt) {
-        case COPY_TIME_AUTO:
-                l.opts.timefmt = CONVERT_TIME_AUTO;
-                break;
-        case COPY_TIME_EPOCHSECS:
-                l.opts.timefmt = CONVERT_TIME_EPOCHSECS;
-                break;
-        case COPY_TIME_EPOCHMILLISECS:
-                l.opts.timefmt = CONVERT_TIME_EPOCHMILLISECS;
-                break;
-        default:
-                l.opts.timefmt = CONVERT_TIME_DEFAULT;
-                break;
         }
-        if (!l.stmt->manifest) {
-                r = source_open_ctx(l.stmt->from, req->source_ctx, req->file_roots, &l.src, e, sizeof(e));
-                if (r < 0) {
-                        snprintf(err, errlen, "COPY: %s", e);
-                        goto out;
-                }
+        l->timer.data = l;
+        /* what needs no I/O happens now; a failure is reported through done */
+        char e[512];
+        r = copy_parse(req->statement, &l->stmt, e, sizeof(e));
+        if (r < 0)
+                fail(l, r, "%s", e);
+        else if (check_options(l) == 0 && !l->stmt->manifest) {
+                r = source_open(l->stmt->from, &l->env, &l->src, e, sizeof(e));
+                if (r < 0)
+                        fail(l, r, "COPY: %s", e);
         }
-        r = setup_columns(&l);
-        if (r < 0)
-                goto out;
-        r = setup_paths(&l);
-        if (r < 0)
-                goto out;
-        r = l.stmt->manifest ? list_manifest(&l) : list_prefix(&l);
-        if (r < 0)
-                goto out;
-        r = setup_inserter(&l);
-        if (r < 0)
-                goto out;
-        r = run_pipeline(&l);
-        if (r == 0) /* a streaming driver (PostgreSQL COPY) reports its result here */
-                r = wh_inserter_finish(l.ins, err, errlen);
-out:
-        if (r == -ENOMEM && err[0] == '\0')
-                snprintf(err, errlen, "COPY: out of memory");
-        load_free(&l);
-        return r;
+        kick(l);
+        if (ret)
+                *ret = l;
+        return 0;
+}
+
+void load_cancel(struct load *l)
+{
+        if (!l || l->stopping || l->closing)
+                return;
+        fail(l, -ECANCELED, "COPY %s: cancelled", l->stmt ? l->stmt->table : "");
+        pump(l);
+}
+
+void load_stats(const struct load *l, struct load_stats *ret)
+{
+        *ret = l->st;
 }

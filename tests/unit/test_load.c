@@ -1,5 +1,6 @@
-/* test_load.c - load_run() end to end: a temp folder laid out like the
- * Sparkify bucket, loaded into a temp SQLite warehouse. */
+/* test_load.c - load_start() end to end: a temp folder laid out like the
+ * Sparkify bucket, loaded into a temp SQLite warehouse on the test's loop
+ * (testload.h runs it to its end). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include "testfs.h"
+#include "testload.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -24,7 +26,7 @@ struct fx {
         char dir[256];
         struct wh *wh;
         struct load_progress progress;
-        atomic_bool cancel;
+        bool cancel; /* load_cancel right after load_start */
         int n_errors;
         struct {
                 char filename[512];
@@ -62,7 +64,7 @@ static void on_error(void *userdata, const struct load_error *e)
         snprintf(f->last.field, sizeof(f->last.field), "%s", e->raw_field_value);
         f->last.position = e->position;
         if (f->cancel_on_error)
-                atomic_store(&f->cancel, true);
+                testload_cancel();
 }
 
 static const char *const ddl =
@@ -109,11 +111,11 @@ static int setup(void **state)
                 return -1;
         char uri[400], err[256];
         snprintf(uri, sizeof(uri), "sqlite://%s/wh.db", f->dir);
-        if (wh_open(uri, NULL, &f->wh, err, sizeof(err)) < 0) {
+        if (testload_wh_open(uri, &f->wh, err, sizeof(err)) < 0) {
                 fprintf(stderr, "wh_open: %s\n", err);
                 return -1;
         }
-        if (wh_exec(f->wh, ddl, err, sizeof(err)) < 0) {
+        if (testload_exec(f->wh, ddl, err, sizeof(err)) < 0) {
                 fprintf(stderr, "ddl: %s\n", err);
                 return -1;
         }
@@ -125,7 +127,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct fx *f = *state;
-        wh_close(f->wh);
+        testload_wh_close(f->wh);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
         int r = system(cmd);
@@ -149,21 +151,20 @@ static int run(struct fx *f, const char *stmt, char *err, size_t errlen)
         struct load_request req = {
                 .statement = sql,
                 .wh = f->wh,
-                .cancel = &f->cancel,
                 .progress = &f->progress,
                 .batch_rows = 2,
                 .on_error = on_error,
                 .userdata = f,
         };
         err[0] = '\0';
-        return load_run(&req, err, errlen);
+        return testload_run(&req, f->cancel, err, errlen);
 }
 
 static json_t *query(struct fx *f, const char *sql)
 {
         json_t *rows = NULL;
         char err[256];
-        if (wh_query(f->wh, sql, &rows, err, sizeof(err)) < 0)
+        if (testload_query(f->wh, sql, &rows, err, sizeof(err)) < 0)
                 fail_msg("query %s: %s", sql, err);
         return rows;
 }
@@ -173,7 +174,7 @@ static void expect_ok(struct fx *f, const char *stmt)
         char err[512];
         int r = run(f, stmt, err, sizeof(err));
         if (r != 0)
-                fail_msg("load_run: %d %s", r, err);
+                fail_msg("load: %d %s", r, err);
 }
 
 static void expect_fail(struct fx *f, const char *stmt, int code, const char *want)
@@ -181,7 +182,7 @@ static void expect_fail(struct fx *f, const char *stmt, int code, const char *wa
         char err[512];
         int r = run(f, stmt, err, sizeof(err));
         if (r != code)
-                fail_msg("load_run gave %d (%s), want %d", r, err, code);
+                fail_msg("load gave %d (%s), want %d", r, err, code);
         if (!strstr(err, want))
                 fail_msg("error '%s' lacks '%s'", err, want);
 }
@@ -257,7 +258,7 @@ static void test_songs_auto(void **state)
         assert_true(json_is_null(json_array_get(json_array_get(rows, 1), 0)));
         json_decref(rows);
 
-        wh_exec(f->wh, "DELETE FROM staging_songs", NULL, 0);
+        testload_exec(f->wh, "DELETE FROM staging_songs", NULL, 0);
         expect_ok(f, "COPY staging_songs FROM 'file://%D/bucket/song_data' "
                      "FORMAT AS JSON 'auto ignorecase'");
         rows = query(f, "SELECT artist_id FROM staging_songs WHERE title = 'T2'");
@@ -279,7 +280,7 @@ static void test_column_names_fold_and_column_list(void **state)
         assert_true(json_is_null(json_array_get(json_array_get(rows, 1), 1)));
         json_decref(rows);
 
-        wh_exec(f->wh, "DELETE FROM small", NULL, 0);
+        testload_exec(f->wh, "DELETE FROM small", NULL, 0);
         expect_ok(f, "COPY small (name, id) FROM 'file://%D/in/a' JSON 'auto'");
         rows = query(f, "SELECT id, name, Mixed FROM small ORDER BY id");
         assert_true(json_is_null(json_array_get(json_array_get(rows, 0), 2)));
@@ -313,7 +314,7 @@ static void test_maxerror_and_on_error(void **state)
 
         /* MAXERROR 5: four rejects (fewer than 5) and the good rows load */
         f->n_errors = 0;
-        wh_exec(f->wh, "DELETE FROM small", NULL, 0);
+        testload_exec(f->wh, "DELETE FROM small", NULL, 0);
         expect_ok(f, "COPY small FROM 'file://%D/in/bad.json' JSON 'auto' MAXERROR 5");
         assert_int_equal(f->n_errors, 4);
         assert_int_equal(count(f, "small"), 2);
@@ -322,13 +323,13 @@ static void test_maxerror_and_on_error(void **state)
 
         /* MAXERROR 4: the fourth reject reaches it */
         f->n_errors = 0;
-        wh_exec(f->wh, "DELETE FROM small", NULL, 0);
+        testload_exec(f->wh, "DELETE FROM small", NULL, 0);
         expect_fail(f, "COPY small FROM 'file://%D/in/bad.json' JSON 'auto' MAXERROR 4",
                     -EINVAL, "line 5: Invalid JSON record: not an object [error 1216]");
 
         /* TRUNCATECOLUMNS turns the long name into a row */
         f->n_errors = 0;
-        wh_exec(f->wh, "DELETE FROM small", NULL, 0);
+        testload_exec(f->wh, "DELETE FROM small", NULL, 0);
         expect_ok(f, "COPY small FROM 'file://%D/in/bad.json' JSON 'auto' MAXERROR 10 "
                      "TRUNCATECOLUMNS");
         assert_int_equal(f->n_errors, 3);
@@ -429,12 +430,12 @@ static void test_cancel(void **state)
         for (int i = 0; i < 100; i++)
                 used += (size_t)snprintf(text + used, sizeof(text) - used, "{\"id\": %d}\n", i);
         put(f, "many/a.json", text);
-        atomic_store(&f->cancel, true);
+        f->cancel = true;
         expect_fail(f, "COPY small FROM 'file://%D/many/' JSON 'auto'", -ECANCELED, "cancelled");
         assert_int_equal(atomic_load(&f->progress.rows), 0);
 
         /* cancelled in the middle: stops within one batch (batch_rows = 2) */
-        atomic_store(&f->cancel, false);
+        f->cancel = false;
         put(f, "many/b.json", "{\"id\": \"bad\"}");
         f->cancel_on_error = true;
         /* b.json sorts after a.json; cancel is set by the reject in b, then
@@ -482,7 +483,7 @@ static void test_errors(void **state)
         if (access(path, R_OK) != 0) /* root reads anything */
                 expect_fail(f, "COPY small FROM 'file://%D/unreadable/' JSON 'auto'", -EACCES,
                             "unreadable/a.json");
-        /* only the truncated object's first record went in: load_run never
+        /* only the truncated object's first record went in: a load never
          * rolls back, the caller's transaction does */
         assert_int_equal(count(f, "small"), 1);
 }
@@ -522,7 +523,7 @@ static void test_streaming_large_objects(void **state)
 {
         struct fx *f = *state;
         char terr[256];
-        assert_int_equal(wh_begin(f->wh, terr, sizeof(terr)), 0); /* one fsync */
+        assert_int_equal(testload_begin(f->wh, terr, sizeof(terr)), 0); /* one fsync */
         struct buf b = { 0 };
         const int rows = 120000; /* ~3.5 MB: many 256 KiB chunks */
         uint64_t bad_line[2] = { 0 }, bad_pos[2] = { 0 };
@@ -588,7 +589,7 @@ static void test_streaming_large_objects(void **state)
         free(junk);
         free(gz);
         buf_free(&b);
-        assert_int_equal(wh_commit(f->wh, terr, sizeof(terr)), 0);
+        assert_int_equal(testload_commit(f->wh, terr, sizeof(terr)), 0);
 }
 
 /* Redshift, COPY from JSON: "The maximum size of a JSON object in Amazon
@@ -598,7 +599,7 @@ static void test_record_larger_than_4mb(void **state)
 {
         struct fx *f = *state;
         char terr[256];
-        assert_int_equal(wh_begin(f->wh, terr, sizeof(terr)), 0); /* one fsync */
+        assert_int_equal(testload_begin(f->wh, terr, sizeof(terr)), 0); /* one fsync */
         struct buf b = { 0 };
         buf_printf(&b, "{\"id\": 1}\n{\"id\": 2, \"name\": \"");
         size_t big = (4u << 20) + 10;
@@ -619,15 +620,15 @@ static void test_record_larger_than_4mb(void **state)
         /* the object failed whole: none of its rows reached the table */
         assert_int_equal(count(f, "small"), 0);
         buf_free(&b);
-        assert_int_equal(wh_commit(f->wh, terr, sizeof(terr)), 0);
+        assert_int_equal(testload_commit(f->wh, terr, sizeof(terr)), 0);
 }
 
-/* Rows in key order, the same rejects, with 1 and 8 parsers. */
-static void test_same_with_1_and_8_threads(void **state)
+/* Rows in key order, the same rejects, with 1, 8 and 32 objects in flight. */
+static void test_same_with_1_8_and_32_in_flight(void **state)
 {
         struct fx *f = *state;
         char terr[256];
-        assert_int_equal(wh_begin(f->wh, terr, sizeof(terr)), 0); /* one fsync */
+        assert_int_equal(testload_begin(f->wh, terr, sizeof(terr)), 0); /* one fsync */
         for (int o = 0; o < 12; o++) {
                 struct buf b = { 0 };
                 int n = 2000 + o * 997;
@@ -643,43 +644,44 @@ static void test_same_with_1_and_8_threads(void **state)
                 put_bytes(f, rel, b.data, b.len);
                 buf_free(&b);
         }
-        json_t *res[2];
-        int errs[2];
-        uint64_t lastline[2], lastpos[2];
-        unsigned conc[2] = { 1, 8 };
-        for (int k = 0; k < 2; k++) {
+        json_t *res[3];
+        int errs[3];
+        uint64_t lastline[3], lastpos[3];
+        unsigned conc[3] = { 1, 8, 32 };
+        for (int k = 0; k < 3; k++) {
                 char err[512];
                 char sql[600];
-                assert_int_equal(wh_exec(f->wh, "DELETE FROM small", err, sizeof(err)), 0);
+                assert_int_equal(testload_exec(f->wh, "DELETE FROM small", err, sizeof(err)), 0);
                 snprintf(sql, sizeof(sql),
                          "COPY small FROM 'file://%s/par/' JSON 'auto' MAXERROR 100", f->dir);
                 f->n_errors = 0;
                 struct load_request req = {
                         .statement = sql,
                         .wh = f->wh,
-                        .cancel = &f->cancel,
                         .progress = &f->progress,
                         .concurrency = conc[k],
                         .on_error = on_error,
                         .userdata = f,
                 };
-                int r = load_run(&req, err, sizeof(err));
+                int r = testload_run(&req, false, err, sizeof(err));
                 if (r != 0)
-                        fail_msg("load_run (%u threads): %s", conc[k], err);
+                        fail_msg("load (%u in flight): %s", conc[k], err);
                 res[k] = query(f, "SELECT id, name FROM small ORDER BY rowid");
                 errs[k] = f->n_errors;
                 lastline[k] = f->last.line;
                 lastpos[k] = f->last.position;
         }
         assert_true(json_array_size(res[0]) > 30000);
-        assert_true(json_equal(res[0], res[1]));
-        assert_int_equal(errs[0], errs[1]);
         assert_true(errs[0] > 12);
-        assert_int_equal(lastline[0], lastline[1]);
-        assert_int_equal(lastpos[0], lastpos[1]);
-        json_decref(res[0]);
-        json_decref(res[1]);
-        assert_int_equal(wh_commit(f->wh, terr, sizeof(terr)), 0);
+        for (int k = 1; k < 3; k++) {
+                assert_true(json_equal(res[0], res[k]));
+                assert_int_equal(errs[0], errs[k]);
+                assert_int_equal(lastline[0], lastline[k]);
+                assert_int_equal(lastpos[0], lastpos[k]);
+        }
+        for (int k = 0; k < 3; k++)
+                json_decref(res[k]);
+        assert_int_equal(testload_commit(f->wh, terr, sizeof(terr)), 0);
 }
 
 int main(void)
@@ -696,7 +698,9 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
             cmocka_unit_test_setup_teardown(test_streaming_large_objects, setup, teardown),
             cmocka_unit_test_setup_teardown(test_record_larger_than_4mb, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_same_with_1_and_8_threads, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_same_with_1_8_and_32_in_flight, setup, teardown),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        int r = cmocka_run_group_tests(tests, NULL, NULL);
+        testload_loop_close();
+        return r;
 }
