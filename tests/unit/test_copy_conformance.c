@@ -1,8 +1,8 @@
 /* test_copy_conformance.c - the conformance table of the COPY emulator: one
  * test per documented Redshift COPY behaviour, each naming the AWS
  * documentation section (Amazon Redshift Database Developer Guide) it checks.
- * Every test runs a real COPY statement through load_run() into a temporary
- * SQLite warehouse and looks at what landed and what was rejected. */
+ * Every test runs a real COPY statement through load_start() into a temporary
+ * SQLite warehouse, on the test's loop (testload.h), and looks at what landed and what was rejected. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "testfs.h"
+#include "testload.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -31,7 +32,6 @@ struct fx {
         char dir[256];
         struct wh *wh;
         struct load_progress progress;
-        atomic_bool cancel;
         unsigned concurrency;
         int n_errors;
         struct rejected errs[16];
@@ -76,7 +76,7 @@ static int setup(void **state)
                 return -1;
         char uri[400], err[256];
         snprintf(uri, sizeof(uri), "sqlite://%s/wh.db", f->dir);
-        if (wh_open(uri, NULL, &f->wh, err, sizeof(err)) < 0)
+        if (testload_wh_open(uri, &f->wh, err, sizeof(err)) < 0)
                 return -1;
         f->concurrency = 2;
         *state = f;
@@ -86,7 +86,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct fx *f = *state;
-        wh_close(f->wh);
+        testload_wh_close(f->wh);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
         int r = system(cmd);
@@ -99,8 +99,8 @@ static void ddl(struct fx *f, const char *sql)
         char err[256];
         char drop[64];
         snprintf(drop, sizeof(drop), "DROP TABLE IF EXISTS t");
-        assert_int_equal(wh_exec(f->wh, drop, err, sizeof(err)), 0);
-        if (wh_exec(f->wh, sql, err, sizeof(err)) < 0)
+        assert_int_equal(testload_exec(f->wh, drop, err, sizeof(err)), 0);
+        if (testload_exec(f->wh, sql, err, sizeof(err)) < 0)
                 fail_msg("ddl %s: %s", sql, err);
 }
 
@@ -118,7 +118,6 @@ static int run(struct fx *f, const char *stmt)
         struct load_request req = {
                 .statement = sql,
                 .wh = f->wh,
-                .cancel = &f->cancel,
                 .progress = &f->progress,
                 .concurrency = f->concurrency,
                 .on_error = on_error,
@@ -126,21 +125,21 @@ static int run(struct fx *f, const char *stmt)
         };
         f->n_errors = 0;
         f->err[0] = '\0';
-        return load_run(&req, f->err, sizeof(f->err));
+        return testload_run(&req, false, f->err, sizeof(f->err));
 }
 
 static void ok(struct fx *f, const char *stmt)
 {
         int r = run(f, stmt);
         if (r != 0)
-                fail_msg("load_run: %d %s", r, f->err);
+                fail_msg("load: %d %s", r, f->err);
 }
 
 static void fails(struct fx *f, const char *stmt, const char *want)
 {
         int r = run(f, stmt);
         if (r >= 0)
-                fail_msg("load_run succeeded, want an error with '%s'", want);
+                fail_msg("load succeeded, want an error with '%s'", want);
         if (!strstr(f->err, want))
                 fail_msg("error '%s' lacks '%s'", f->err, want);
 }
@@ -153,7 +152,7 @@ static const char *val(struct fx *f, const char *sql)
         char *o = out[k++ % 4];
         json_t *rows = NULL;
         char err[256];
-        if (wh_query(f->wh, sql, &rows, err, sizeof(err)) < 0)
+        if (testload_query(f->wh, sql, &rows, err, sizeof(err)) < 0)
                 fail_msg("query %s: %s", sql, err);
         json_t *v = json_array_get(json_array_get(rows, 0), 0);
         if (!v || json_is_null(v))
@@ -936,5 +935,7 @@ int main(void)
                 T(test_concurrency_keeps_key_order),
 #undef T
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        int r = cmocka_run_group_tests(tests, NULL, NULL);
+        testload_loop_close();
+        return r;
 }

@@ -4,7 +4,7 @@
  *  - jv_parse against jansson on random and mutated JSON text: the same
  *    texts are accepted and rejected (jansson's own limits aside), nothing
  *    crashes, consumed lengths are sane;
- *  - load_run on objects of random records with random byte mutations
+ *  - a load (load_start, run on a loop by testload.h) on objects of random records with random byte mutations
  *    (never a newline): it never fails with MAXERROR high, every unmutated
  *    record is loaded, every row counted is in the table, every reject is
  *    reported once, and the result is the same with 1 and 4 parser threads. */
@@ -25,6 +25,7 @@
 #include "load/jv.h"
 #include "load/load.h"
 #include "load/records.h"
+#include "testload.h"
 
 static uint64_t rng_state;
 
@@ -193,7 +194,7 @@ static void test_records_random_bytes(void **state)
         jv_doc_free(doc);
 }
 
-/* ---- load_run ----------------------------------------------------------- */
+/* ---- the load ----------------------------------------------------------- */
 
 struct fx {
         char dir[256];
@@ -214,7 +215,7 @@ static int64_t query_int(struct fx *f, const char *sql)
 {
         json_t *rows = NULL;
         char err[256];
-        if (wh_query(f->wh, sql, &rows, err, sizeof(err)) < 0)
+        if (testload_query(f->wh, sql, &rows, err, sizeof(err)) < 0)
                 fail_msg("%s: %s", sql, err);
         int64_t v = json_integer_value(json_array_get(json_array_get(rows, 0), 0));
         json_decref(rows);
@@ -225,7 +226,7 @@ static void run_once(struct fx *f, unsigned concurrency, uint64_t *rows, uint64_
                      int64_t *sum)
 {
         char err[1024];
-        assert_int_equal(wh_exec(f->wh, "DROP TABLE IF EXISTS p; CREATE TABLE p (id BIGINT, "
+        assert_int_equal(testload_exec(f->wh, "DROP TABLE IF EXISTS p; CREATE TABLE p (id BIGINT, "
                                          "k0 VARCHAR(8), k1 INTEGER, k2 DOUBLE PRECISION, "
                                          "k3 TIMESTAMP, k4 BOOLEAN, k5 DECIMAL(6,2))",
                                  err, sizeof(err)),
@@ -235,14 +236,13 @@ static void run_once(struct fx *f, unsigned concurrency, uint64_t *rows, uint64_
                  "COPY p FROM 'file://%s/obj/' JSON 'auto' MAXERROR 100000 TRUNCATECOLUMNS",
                  f->dir);
         struct load_progress pr = { 0 };
-        atomic_bool cancel = false;
-        struct load_request req = { .statement = stmt, .wh = f->wh, .cancel = &cancel,
+        struct load_request req = { .statement = stmt, .wh = f->wh,
                                     .progress = &pr, .concurrency = concurrency,
                                     .on_error = on_error, .userdata = f };
         f->errors = 0;
-        int r = load_run(&req, err, sizeof(err));
+        int r = testload_run(&req, false, err, sizeof(err));
         if (r != 0)
-                fail_msg("load_run: %d %s", r, err);
+                fail_msg("load: %d %s", r, err);
         *rows = atomic_load(&pr.rows);
         *errors = f->errors;
         assert_int_equal(atomic_load(&pr.errors), f->errors);
@@ -258,7 +258,7 @@ static void test_load_mutated_records(void **state)
         assert_non_null(mkdtemp(f.dir));
         char uri[400], err[256], path[600];
         snprintf(uri, sizeof(uri), "sqlite://%s/wh.db", f.dir);
-        assert_int_equal(wh_open(uri, NULL, &f.wh, err, sizeof(err)), 0);
+        assert_int_equal(testload_wh_open(uri, &f.wh, err, sizeof(err)), 0);
         snprintf(path, sizeof(path), "%s/obj", f.dir);
         mkdir(path, 0755);
         rng_state = 99;
@@ -318,7 +318,7 @@ static void test_load_mutated_records(void **state)
         snprintf(q, sizeof(q), "SELECT count(*) FROM p WHERE k0 IS NULL AND k1 IS NULL AND "
                                "k2 IS NULL AND k3 IS NULL AND k4 IS NULL AND k5 IS NULL");
         assert_true(query_int(&f, q) >= intact);
-        wh_close(f.wh);
+        testload_wh_close(f.wh);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f.dir);
         assert_int_equal(system(cmd), 0);
@@ -331,5 +331,7 @@ int main(void)
                 cmocka_unit_test(test_records_random_bytes),
                 cmocka_unit_test(test_load_mutated_records),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        int r = cmocka_run_group_tests(tests, NULL, NULL);
+        testload_loop_close();
+        return r;
 }
