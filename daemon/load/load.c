@@ -52,7 +52,8 @@
 #define OBJ_IN_MAX ((size_t)1 << 20)    /* an object's unparsed bytes: its read pauses */
 #define JOB_MIN ((size_t)64 << 10)      /* bytes that make a job (or the object's end) */
 #define OUT_OBJ_MAX ((size_t)4 << 20)   /* an object's rows waiting: no more jobs for it */
-#define QUEUED_MAX ((size_t)32 << 20)   /* all rows waiting: only the first object parses */
+#define QUEUED_MAX ((size_t)16 << 20)   /* all rows waiting: only the first object parses */
+#define JOB_OUT_MAX ((size_t)1 << 20)   /* rows one job makes (at least one chunk) */
 #define MAX_FLIGHT 1024                 /* cap on load.concurrency */
 #define BATCH_ROWS_DEFAULT 512
 #define BATCH_ROWS_MAX 100000
@@ -88,8 +89,9 @@ struct flight {
         bool running, cancel_tried, eof;
         struct buf jin;
         size_t joff, joff0;
+        size_t budget;       /* bytes of chunks the job may make */
         enum parse_status status;
-        struct parse_chunk *chunk;
+        struct parse_chunk *chunks; /* what it made, in order */
         int err;
         char msg[720];
 };
@@ -692,13 +694,22 @@ static void on_end(void *ud, int err, const char *msg)
         pump(l);
 }
 
+static void chunks_free(struct parse_chunk *c)
+{
+        while (c) {
+                struct parse_chunk *n = c->next;
+                parse_chunk_free(c);
+                c = n;
+        }
+}
+
 static void flight_free(struct load *l, struct flight *fl)
 {
         l->st.bytes_buffered -= fl->in.len + (fl->jin.len - fl->joff);
         buf_free(&fl->in);
         buf_free(&fl->jin);
         parse_obj_free(fl->parse);
-        parse_chunk_free(fl->chunk);
+        chunks_free(fl->chunks);
         obj_of(fl)->fl = NULL;
         free(fl);
 }
@@ -755,13 +766,26 @@ static void start_object(struct load *l, size_t idx)
 
 /* ---- parsing: bytes to chunks, one pool job at a time per object --------- */
 
+/* The pool's side: parse_run until the bytes or the budget run out. */
 static void job_run(uv_work_t *w)
 {
         struct flight *fl = w->data;
-        fl->status = parse_run(fl->parse, fl->jin.data ? fl->jin.data : "", fl->jin.len,
-                               &fl->joff, fl->eof, &fl->chunk, &fl->err, fl->msg,
-                               sizeof(fl->msg));
+        struct parse_chunk **tail = &fl->chunks;
+        size_t made = 0;
+        do {
+                struct parse_chunk *c = NULL;
+                fl->status = parse_run(fl->parse, fl->jin.data ? fl->jin.data : "", fl->jin.len,
+                                       &fl->joff, fl->eof, &c, &fl->err, fl->msg,
+                                       sizeof(fl->msg));
+                if (c) {
+                        c->next = NULL;
+                        *tail = c;
+                        tail = &c->next;
+                        made += c->bytes;
+                }
+        } while (fl->status == PARSE_CHUNK && made < fl->budget);
 }
+
 
 static void publish(struct load *l, struct object *o, struct parse_chunk *c)
 {
@@ -798,13 +822,16 @@ static void job_done(uv_work_t *w, int status)
                         fl->jin.len = 0;
                         fl->joff = 0;
                 }
-                struct parse_chunk *c = fl->chunk;
-                fl->chunk = NULL;
+                struct parse_chunk *c = fl->chunks;
+                fl->chunks = NULL;
                 if (l->stopping || o->err) {
-                        parse_chunk_free(c);
+                        chunks_free(c);
                 } else {
-                        if (c)
+                        while (c) {
+                                struct parse_chunk *n = c->next;
                                 publish(l, o, c);
+                                c = n;
+                        }
                         if (fl->status == PARSE_END)
                                 o->parsed = true;
                         else if (fl->status == PARSE_FAIL)
@@ -823,8 +850,15 @@ static void try_job(struct load *l, struct flight *fl)
                 return;
         if (o->out_bytes >= OUT_OBJ_MAX)
                 return;
-        if (fl->idx != l->head && l->st.bytes_queued >= QUEUED_MAX)
-                return;
+        fl->budget = OUT_OBJ_MAX - o->out_bytes;
+        if (fl->idx != l->head) {
+                if (l->st.bytes_queued >= QUEUED_MAX)
+                        return;
+                if (fl->budget > QUEUED_MAX - l->st.bytes_queued)
+                        fl->budget = QUEUED_MAX - l->st.bytes_queued;
+        }
+        if (fl->budget > JOB_OUT_MAX)
+                fl->budget = JOB_OUT_MAX;
         if (fl->jin.len == fl->joff) {
                 if (fl->in.len < JOB_MIN && !fl->ended)
                         return;
