@@ -49,12 +49,12 @@
 #include "source.h"
 
 #define RECORD_MAX RECORDS_MAX_DEFAULT
-#define OBJ_IN_MAX ((size_t)1 << 20)    /* an object's unparsed bytes: its read pauses */
-#define JOB_MIN ((size_t)64 << 10)      /* bytes that make a job (or the object's end) */
-#define OUT_OBJ_MAX ((size_t)4 << 20)   /* an object's rows waiting: no more jobs for it */
-#define QUEUED_MAX ((size_t)16 << 20)   /* all rows waiting: only the first object parses */
-#define JOB_OUT_MAX ((size_t)1 << 20)   /* rows one job makes (at least one chunk) */
-#define MAX_FLIGHT 1024                 /* cap on load.concurrency */
+#define OBJ_IN_MAX ((size_t)1 << 20)  /* an object's unparsed bytes: its read pauses */
+#define JOB_MIN ((size_t)64 << 10)    /* bytes that make a job (or the object's end) */
+#define OUT_OBJ_MAX ((size_t)4 << 20) /* an object's rows waiting: no more jobs for it */
+#define QUEUED_MAX ((size_t)16 << 20) /* all rows waiting: only the first object parses */
+#define JOB_OUT_MAX ((size_t)1 << 20) /* rows one job makes (at least one chunk) */
+#define MAX_FLIGHT 1024               /* cap on load.concurrency */
 #define BATCH_ROWS_DEFAULT 512
 #define BATCH_ROWS_MAX 100000
 #define N_BATCHES 2
@@ -66,8 +66,8 @@ struct object {
         struct source_object src; /* uri always set; key NULL for manifest entries */
         bool mandatory;           /* manifest: a missing file fails the COPY */
         bool started, parsed, skipped;
-        struct flight *fl;        /* while it is read and parsed */
-        int err;                  /* < 0: it failed; msg says why (reported in its turn) */
+        struct flight *fl; /* while it is read and parsed */
+        int err;           /* < 0: it failed; msg says why (reported in its turn) */
         char *msg;
         struct parse_chunk *head, *tail; /* converted, waiting for their turn */
         size_t out_bytes;
@@ -79,17 +79,17 @@ struct flight {
         struct load *l;
         size_t idx;
         struct source_read *rd;
-        bool reading;        /* end() has not come */
-        bool ended;          /* end() came with 0: in is the last of it */
-        bool paused;         /* data() said SOURCE_PAUSE */
+        bool reading; /* end() has not come */
+        bool ended;   /* end() came with 0: in is the last of it */
+        bool paused;  /* data() said SOURCE_PAUSE */
         bool read_cancelled;
-        struct buf in;       /* read, not given to a job yet */
+        struct buf in; /* read, not given to a job yet */
         struct parse_obj *parse;
         /* the job: parses jin[joff..) */
         bool running, cancel_tried, eof;
         struct buf jin;
         size_t joff, joff0;
-        size_t budget;       /* bytes of chunks the job may make */
+        size_t budget; /* bytes of chunks the job may make */
         enum parse_status status;
         struct parse_chunk *chunks; /* what it made, in order */
         int err;
@@ -158,10 +158,10 @@ struct load {
 static void pump(struct load *l);
 
 /* The engine's counters (load_request.progress may be NULL). */
-#define PROGRESS(l, field, n)                                                  \
-        do {                                                                   \
-                if ((l)->req->progress)                                        \
-                        atomic_fetch_add(&(l)->req->progress->field, (n));     \
+#define PROGRESS(l, field, n)                                                                      \
+        do {                                                                                       \
+                if ((l)->req->progress)                                                            \
+                        atomic_fetch_add(&(l)->req->progress->field, (n));                         \
         } while (0)
 
 static void peak(size_t now, size_t *p)
@@ -182,7 +182,7 @@ static void kick(struct load *l)
  * the rest).  flush: the rows before the failure still go in (the caller's
  * transaction decides), as they would have one by one. */
 static void fail_how(struct load *l, int r, bool flush, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void fail_how(struct load *l, int r, bool flush, const char *fmt, ...)
 {
         if (l->stopping || l->closing)
@@ -587,18 +587,17 @@ static void begin_copy(struct load *l)
 {
         l->width = l->n_cols + (l->object_column ? 1 : 0);
         l->spec = (struct parse_spec){
-                .table = l->stmt->table,
-                .format = l->stmt->format,
-                .gzip = l->stmt->gzip,
-                .acceptinvchars =
-                        l->stmt->acceptinvchars ? (int)(unsigned char)l->stmt->acceptinvchars_char
-                                                : -1,
-                .record_max = RECORD_MAX,
-                .cols = l->cols,
-                .n_cols = l->n_cols,
-                .paths = l->paths,
-                .opts = &l->opts,
-                .object_column = l->object_column,
+            .table = l->stmt->table,
+            .format = l->stmt->format,
+            .gzip = l->stmt->gzip,
+            .acceptinvchars =
+                l->stmt->acceptinvchars ? (int)(unsigned char)l->stmt->acceptinvchars_char : -1,
+            .record_max = RECORD_MAX,
+            .cols = l->cols,
+            .n_cols = l->n_cols,
+            .paths = l->paths,
+            .opts = &l->opts,
+            .object_column = l->object_column,
         };
         size_t n = l->conc < l->n_objs ? l->conc : l->n_objs;
         l->flights = calloc(n ? n : 1, sizeof(*l->flights));
@@ -630,7 +629,7 @@ static struct object *obj_of(const struct flight *fl)
 }
 
 static void obj_fail(struct load *l, struct object *o, int err, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void obj_fail(struct load *l, struct object *o, int err, const char *fmt, ...)
 {
         if (o->err)
@@ -738,7 +737,7 @@ static void start_object(struct load *l, size_t idx)
         l->st.objects_reading = l->n_flights;
         peak(l->n_flights, &l->st.peak_objects_reading);
 
-        const struct source_read_cb cb = { .data = on_data, .end = on_end, .ud = fl };
+        const struct source_read_cb cb = {.data = on_data, .end = on_end, .ud = fl};
         struct source_read *rd = NULL;
         char e[512] = "";
         int r;
@@ -775,8 +774,7 @@ static void job_run(uv_work_t *w)
         do {
                 struct parse_chunk *c = NULL;
                 fl->status = parse_run(fl->parse, fl->jin.data ? fl->jin.data : "", fl->jin.len,
-                                       &fl->joff, fl->eof, &c, &fl->err, fl->msg,
-                                       sizeof(fl->msg));
+                                       &fl->joff, fl->eof, &c, &fl->err, fl->msg, sizeof(fl->msg));
                 if (c) {
                         c->next = NULL;
                         *tail = c;
@@ -785,7 +783,6 @@ static void job_run(uv_work_t *w)
                 }
         } while (fl->status == PARSE_CHUNK && made < fl->budget);
 }
-
 
 static void publish(struct load *l, struct object *o, struct parse_chunk *c)
 {
@@ -917,8 +914,7 @@ static int batch_send(struct load *l, struct batch *b)
         int r = wh_copy_rows(l->req->wh, &b->rows, batch_cb, b);
         if (r < 0) {
                 batch_release(l, b);
-                fail(l, r, "COPY %s: the warehouse took no rows: %s", l->stmt->table,
-                     strerror(-r));
+                fail(l, r, "COPY %s: the warehouse took no rows: %s", l->stmt->table, strerror(-r));
                 return r;
         }
         b->busy = true;
@@ -966,15 +962,15 @@ static int report(struct load *l, const struct object *obj, const struct parse_c
                  parse_chunk_str(c, rj->reason));
         if (l->req->on_error) {
                 struct load_error e = {
-                        .filename = obj->src.uri,
-                        .line_number = rj->line,
-                        .colname = col ? col->name : "",
-                        .type = col ? col->decl : "",
-                        .position = rj->position,
-                        .raw_line = raw,
-                        .raw_field_value = value,
-                        .err_code = rj->code,
-                        .err_reason = reason,
+                    .filename = obj->src.uri,
+                    .line_number = rj->line,
+                    .colname = col ? col->name : "",
+                    .type = col ? col->decl : "",
+                    .position = rj->position,
+                    .raw_line = raw,
+                    .raw_field_value = value,
+                    .err_code = rj->code,
+                    .err_reason = reason,
                 };
                 l->req->on_error(l->req->userdata, &e);
         }
@@ -1015,8 +1011,8 @@ static int drain_chunk(struct load *l, const struct object *o, struct parse_chun
                 struct batch *b = batch_filling(l);
                 if (!b)
                         return 0;
-                size_t end = c->next_reject < c->n_rejects ? c->rejects[c->next_reject].before_row
-                                                           : c->rows;
+                size_t end =
+                    c->next_reject < c->n_rejects ? c->rejects[c->next_reject].before_row : c->rows;
                 size_t n = end - c->taken;
                 if (n > l->batch_rows - b->rows.n_rows)
                         n = l->batch_rows - b->rows.n_rows;
@@ -1184,8 +1180,8 @@ static void stop_step(struct load *l)
                 if (l->result == 0) {
                         l->result = r;
                         snprintf(l->msg, sizeof(l->msg),
-                                 "COPY %s: the warehouse cannot end the insert: %s",
-                                 l->stmt->table, strerror(-r));
+                                 "COPY %s: the warehouse cannot end the insert: %s", l->stmt->table,
+                                 strerror(-r));
                 }
         }
         if (!l->closing) {
@@ -1291,8 +1287,7 @@ int load_start(const struct load_request *req, load_done_fn done, struct load **
         if (l->batch_rows > BATCH_ROWS_MAX)
                 l->batch_rows = BATCH_ROWS_MAX;
         l->env = (struct source_env){
-                .loop = req->loop, .ctx = req->source_ctx, .roots = req->file_roots
-        };
+            .loop = req->loop, .ctx = req->source_ctx, .roots = req->file_roots};
         int r = uv_timer_init(l->loop, &l->timer);
         if (r < 0) {
                 free(l);

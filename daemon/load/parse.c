@@ -24,16 +24,16 @@ struct parse_obj {
         const char *uri;
         struct jv_doc *doc;
         struct records rs;
-        bool started;   /* records_init_stream done */
-        bool parsing;   /* records_next may run: bytes came since it said -EAGAIN */
-        size_t need;    /* bytes to add before records_next runs again */
-        size_t added;   /* bytes added since */
-        bool z_ready;   /* inflateInit2 done */
-        bool between;   /* GZIP: at a member boundary (or before the first) */
+        bool started; /* records_init_stream done */
+        bool parsing; /* records_next may run: bytes came since it said -EAGAIN */
+        size_t need;  /* bytes to add before records_next runs again */
+        size_t added; /* bytes added since */
+        bool z_ready; /* inflateInit2 done */
+        bool between; /* GZIP: at a member boundary (or before the first) */
         z_stream z;
-        struct buf *scratch; /* per column */
-        uint32_t *hints;     /* per column */
-        struct cell *cells;  /* per column: the record being converted */
+        struct buf *scratch;       /* per column */
+        uint32_t *hints;           /* per column */
+        struct cell *cells;        /* per column: the record being converted */
         struct parse_chunk *chunk; /* being filled */
 };
 
@@ -127,7 +127,7 @@ static struct parse_chunk *chunk_seal(struct parse_obj *p)
                         if (row[i].kind == CELL_TEXT)
                                 row[i].text = parse_chunk_str(c, (size_t)row[i].i);
                 if (c->width > n)
-                        row[n] = (struct cell){ .kind = CELL_TEXT, .text = p->uri, .len = urilen };
+                        row[n] = (struct cell){.kind = CELL_TEXT, .text = p->uri, .len = urilen};
         }
         c->bytes = sizeof(*c) + c->text.cap + PARSE_CHUNK_ROWS * c->width * sizeof(struct cell) +
                    c->cap_rejects * sizeof(struct parse_reject);
@@ -219,8 +219,7 @@ static int not_a_record(struct parse_chunk *c, const struct records_item *it)
 
 /* Converts one record into a row of the chunk, or a reject.  -EINVAL with
  * m set for what fails the whole COPY rather than the record. */
-static int convert_record(struct parse_obj *p, const struct records_item *it, char *m,
-                          size_t mlen)
+static int convert_record(struct parse_obj *p, const struct records_item *it, char *m, size_t mlen)
 {
         const struct parse_spec *sp = p->spec;
         struct parse_chunk *c = p->chunk;
@@ -243,9 +242,9 @@ static int convert_record(struct parse_obj *p, const struct records_item *it, ch
         if (!ok)
                 return add_reject(c, it, -1, 1216,
                                   sp->format == COPY_FORMAT_JSON_PATHS
-                                          ? "Invalid JSONPath format: the record is not an "
-                                            "object or array"
-                                          : "Invalid JSON record: not an object",
+                                      ? "Invalid JSONPath format: the record is not an "
+                                        "object or array"
+                                      : "Invalid JSON record: not an object",
                                   NULL, 0);
         for (size_t i = 0; i < sp->n_cols; i++) {
                 const struct parse_column *col = &sp->cols[i];

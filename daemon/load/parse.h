@@ -35,10 +35,10 @@
 
 /* A column of the COPY's target, in the statement's order. */
 struct parse_column {
-        char *name;       /* as the warehouse spells it */
-        char *match;      /* lower-cased: what a JSON key must equal for 'auto' */
+        char *name;  /* as the warehouse spells it */
+        char *match; /* lower-cased: what a JSON key must equal for 'auto' */
         size_t match_len;
-        char *decl;       /* declared type */
+        char *decl; /* declared type */
         struct convert_type type;
 };
 
@@ -62,7 +62,7 @@ struct parse_reject {
         size_t before_row; /* rows of the chunk that come before it */
         uint64_t line;
         uint64_t position;
-        int col;       /* -1: the record as a whole */
+        int col; /* -1: the record as a whole */
         int code;
         bool not_json; /* the object does not start with a record: the COPY fails */
         size_t raw, raw_len, value, value_len, reason, reason_len;

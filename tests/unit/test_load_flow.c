@@ -41,7 +41,7 @@ static struct fake {
         bool paused;
         unsigned delay_ms;
         /* what came */
-        int64_t next_id;    /* rows must come with ids 0, 1, 2... */
+        int64_t next_id; /* rows must come with ids 0, 1, 2... */
         bool out_of_order;
         size_t batches, last_batch, odd_batches; /* batches not of batch_rows rows */
         size_t batch_rows;
@@ -68,7 +68,7 @@ static void deliver(uv_timer_t *t)
                 return;
         struct op op = wh_fake.ops[0];
         memmove(wh_fake.ops, wh_fake.ops + 1, --wh_fake.n_ops * sizeof(op));
-        struct wh_result res = { .msg = "" };
+        struct wh_result res = {.msg = ""};
         json_t *cols = NULL;
         if (op.kind == OP_COLUMNS) {
                 cols = json_pack("[[ss][ss][ss]]", "id", "BIGINT", "name", "VARCHAR(16)", "src",
@@ -85,7 +85,7 @@ static void deliver(uv_timer_t *t)
 static int queue(enum op_kind kind, wh_cb cb, void *ud)
 {
         assert_true(wh_fake.n_ops < MAX_OPS);
-        wh_fake.ops[wh_fake.n_ops++] = (struct op){ kind, cb, ud };
+        wh_fake.ops[wh_fake.n_ops++] = (struct op){kind, cb, ud};
         if (wh_fake.n_ops > wh_fake.max_queued_ops)
                 wh_fake.max_queued_ops = wh_fake.n_ops;
         schedule();
@@ -99,8 +99,8 @@ int wh_columns(struct wh *w, const char *table, wh_cb cb, void *ud)
         return queue(OP_COLUMNS, cb, ud);
 }
 
-int wh_copy_begin(struct wh *w, const char *table, const char *const *columns, size_t n,
-                  wh_cb cb, void *ud)
+int wh_copy_begin(struct wh *w, const char *table, const char *const *columns, size_t n, wh_cb cb,
+                  void *ud)
 {
         (void)w;
         assert_string_equal(table, "t");
@@ -124,7 +124,8 @@ int wh_copy_rows(struct wh *w, const struct wh_rows *rows, wh_cb cb, void *ud)
                         wh_fake.out_of_order = true;
                 wh_fake.next_id++;
                 char want[32];
-                snprintf(want, sizeof(want), "/%03lld.json", (long long)(c[0].i / wh_fake.per_object));
+                snprintf(want, sizeof(want), "/%03lld.json",
+                         (long long)(c[0].i / wh_fake.per_object));
                 if (c[2].kind != CELL_TEXT || c[2].len < strlen(want) ||
                     memcmp(c[2].text + c[2].len - strlen(want), want, strlen(want)) != 0)
                         wh_fake.uri_ok = false;
@@ -164,7 +165,7 @@ static uint64_t make_objects(const char *sub, int objects, int rows)
         wh_fake.per_object = rows;
         uint64_t total = 0;
         for (int o = 0; o < objects; o++) {
-                struct buf b = { 0 };
+                struct buf b = {0};
                 for (int i = 0; i < rows; i++)
                         buf_printf(&b, "{\"id\": %d, \"name\": \"r%06d\", \"pad\": \"%s\"}\n",
                                    o * rows + i, i, "..................................");
@@ -182,13 +183,13 @@ static void start(const char *sub, unsigned concurrency, size_t batch_rows,
 {
         snprintf(stmt, len, "COPY t FROM 'file://%s/%s/' JSON 'auto'", dir, sub);
         *req = (struct load_request){
-                .statement = stmt,
-                .wh = (struct wh *)&wh_fake, /* never looked into: this file is the warehouse */
-                .loop = &loop,
-                .progress = pr,
-                .concurrency = concurrency,
-                .batch_rows = batch_rows,
-                .object_column = "src",
+            .statement = stmt,
+            .wh = (struct wh *)&wh_fake, /* never looked into: this file is the warehouse */
+            .loop = &loop,
+            .progress = pr,
+            .concurrency = concurrency,
+            .batch_rows = batch_rows,
+            .object_column = "src",
         };
         wh_fake.paused = false;
         wh_fake.next_id = 0;
@@ -237,7 +238,7 @@ static void test_paused_warehouse_bounds_memory(void **state)
         const unsigned conc = 4;
         const int objects = 16, rows = 40000; /* 16 x ~2.9 MB */
         uint64_t total = make_objects("big", objects, rows);
-        struct load_progress pr = { 0 };
+        struct load_progress pr = {0};
         struct load_request req;
         char stmt[512];
         wh_fake.paused = false;
@@ -287,9 +288,9 @@ static void test_slow_warehouse_key_order(void **state)
         (void)state;
         const int objects = 9, rows = 1500;
         make_objects("slow", objects, rows);
-        unsigned concs[] = { 1, 3, 16 };
+        unsigned concs[] = {1, 3, 16};
         for (size_t k = 0; k < 3; k++) {
-                struct load_progress pr = { 0 };
+                struct load_progress pr = {0};
                 struct load_request req;
                 char stmt[512];
                 start("slow", concs[k], 0, &pr, &req, stmt, sizeof(stmt));
@@ -315,7 +316,7 @@ static void test_cancel_while_warehouse_holds_rows(void **state)
 {
         (void)state;
         make_objects("hold", 3, 3000);
-        struct load_progress pr = { 0 };
+        struct load_progress pr = {0};
         struct load_request req;
         char stmt[512];
         start("hold", 2, 100, &pr, &req, stmt, sizeof(stmt));
@@ -361,9 +362,9 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_paused_warehouse_bounds_memory),
-                cmocka_unit_test(test_slow_warehouse_key_order),
-                cmocka_unit_test(test_cancel_while_warehouse_holds_rows),
+            cmocka_unit_test(test_paused_warehouse_bounds_memory),
+            cmocka_unit_test(test_slow_warehouse_key_order),
+            cmocka_unit_test(test_cancel_while_warehouse_holds_rows),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
