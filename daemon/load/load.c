@@ -1060,7 +1060,7 @@ static void drain(struct load *l)
                 if (o->fl && o->fl->running)
                         return; /* more may come */
                 if (o->err) {
-                        fail_how(l, o->err, true, "%s", o->msg);
+                        fail_how(l, o->err, true, "%s", o->msg ? o->msg : "");
                         return;
                 }
                 if (!o->parsed && !o->skipped)
