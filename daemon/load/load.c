@@ -54,6 +54,7 @@
 #define OUT_OBJ_MAX ((size_t)4 << 20) /* an object's rows waiting: no more jobs for it */
 #define QUEUED_MAX ((size_t)16 << 20) /* all rows waiting: only the first object parses */
 #define JOB_OUT_MAX ((size_t)1 << 20) /* rows one job makes (at least one chunk) */
+#define INLINE_MAX ((size_t)16 << 10) /* the last bytes of an object, parsed on the loop */
 #define MAX_FLIGHT 1024               /* cap on load.concurrency */
 #define BATCH_ROWS_DEFAULT 512
 #define BATCH_ROWS_MAX 100000
@@ -94,6 +95,7 @@ struct flight {
         struct parse_chunk *chunks; /* what it made, in order */
         int err;
         char msg[720];
+        struct flight *next_spare;
 };
 
 /* Rows handed to the warehouse at once; their text lives in the chunks
@@ -135,6 +137,8 @@ struct load {
         /* the pipeline */
         struct flight **flights;
         size_t n_flights;
+        struct flight *spare; /* over, kept for the next objects */
+        size_t n_spare;
         size_t next_start; /* next object to read */
         size_t head;       /* the object whose rows go in now */
         size_t first_bad;  /* no object after a failed one is started */
@@ -702,25 +706,54 @@ static void chunks_free(struct parse_chunk *c)
         }
 }
 
-static void flight_free(struct load *l, struct flight *fl)
+static void flight_destroy(struct flight *fl)
 {
-        l->st.bytes_buffered -= fl->in.len + (fl->jin.len - fl->joff);
         buf_free(&fl->in);
         buf_free(&fl->jin);
         parse_obj_free(fl->parse);
         chunks_free(fl->chunks);
-        obj_of(fl)->fl = NULL;
         free(fl);
+}
+
+/* The object is over: its flight waits for the next object, with its
+ * buffers when they are of ordinary size. */
+static void flight_free(struct load *l, struct flight *fl)
+{
+        l->st.bytes_buffered -= fl->in.len + (fl->jin.len - fl->joff);
+        obj_of(fl)->fl = NULL;
+        chunks_free(fl->chunks);
+        fl->chunks = NULL;
+        if (l->n_spare >= l->conc || fl->in.cap > 2 * OBJ_IN_MAX || fl->jin.cap > 2 * OBJ_IN_MAX) {
+                flight_destroy(fl);
+                return;
+        }
+        struct buf in = fl->in, jin = fl->jin;
+        struct parse_obj *parse = fl->parse;
+        memset(fl, 0, sizeof(*fl));
+        fl->in = in;
+        fl->jin = jin;
+        fl->in.len = fl->jin.len = 0;
+        fl->parse = parse;
+        fl->next_spare = l->spare;
+        l->spare = fl;
+        l->n_spare++;
 }
 
 static void start_object(struct load *l, size_t idx)
 {
         struct object *o = &l->objs[idx];
         o->started = true;
-        struct flight *fl = calloc(1, sizeof(*fl));
+        struct flight *fl = l->spare;
         if (fl) {
-                fl->parse = parse_obj_new(&l->spec, o->src.uri);
-                if (!fl->parse) {
+                l->spare = fl->next_spare;
+                l->n_spare--;
+                fl->next_spare = NULL;
+                parse_obj_reset(fl->parse, o->src.uri);
+        } else {
+                fl = calloc(1, sizeof(*fl));
+                if (fl)
+                        fl->parse = parse_obj_new(&l->spec, o->src.uri);
+                if (fl && !fl->parse) {
                         free(fl);
                         fl = NULL;
                 }
@@ -838,6 +871,11 @@ static void job_done(uv_work_t *w, int status)
         pump(l);
 }
 
+static bool gzip(const struct load *l)
+{
+        return l->stmt->gzip;
+}
+
 /* Starts the object's next job when it has bytes for one and room for what
  * it makes. */
 static void try_job(struct load *l, struct flight *fl)
@@ -869,6 +907,14 @@ static void try_job(struct load *l, struct flight *fl)
         fl->joff0 = fl->joff;
         fl->running = true;
         fl->cancel_tried = false;
+        if (fl->eof && fl->jin.len - fl->joff <= INLINE_MAX && !gzip(l)) {
+                /* the whole rest of a small object: parsing it takes less
+                 * than a trip to the pool and back */
+                l->st.jobs++;
+                job_run(&fl->work);
+                job_done(&fl->work, 0);
+                return;
+        }
         int r = uv_queue_work(l->loop, &fl->work, job_run, job_done);
         if (r < 0) {
                 fl->running = false;
@@ -1228,6 +1274,11 @@ static void load_free(struct load *l)
         for (size_t i = 0; i < l->n_flights; i++)
                 flight_free(l, l->flights[i]);
         free(l->flights);
+        while (l->spare) {
+                struct flight *n = l->spare->next_spare;
+                flight_destroy(l->spare);
+                l->spare = n;
+        }
         for (int i = 0; i < N_BATCHES; i++) {
                 batch_release(l, &l->batches[i]);
                 free(l->batches[i].cells);
