@@ -12,12 +12,14 @@
  *     order; an object's bytes wait in its buffer, and its read pauses
  *     (SOURCE_PAUSE) while OBJ_IN_MAX bytes wait;
  *   - each object's bytes go, a piece at a time, to one pool job of pure
- *     code (parse_run: gunzip, records, convert) that returns at most one
- *     chunk of rows and rejects; the partial record at a piece's end stays
- *     in the object's parse_obj, so one object's jobs run one after the
- *     other while different objects' run in parallel.  An object whose
- *     converted rows wait (OUT_OBJ_MAX), or any but the first while all
- *     objects' rows wait (QUEUED_MAX), gets no job until they drain;
+ *     code (parse_run: gunzip, records, convert) that returns up to
+ *     JOB_OUT_MAX of chunks of rows and rejects; the partial record at a
+ *     piece's end stays in the object's parse_obj, so one object's jobs run
+ *     one after the other while different objects' run in parallel (the
+ *     last few KiB of an object are parsed on the loop: less work than a
+ *     trip to the pool).  An object whose converted rows wait (OUT_OBJ_MAX),
+ *     or any but the first while all objects' rows wait (QUEUED_MAX), gets
+ *     no job until they drain;
  *   - the rows go to the warehouse in key order, object by object and chunk
  *     by chunk, in batches of batch_rows rows (wh_copy_rows, at most two in
  *     flight: the warehouse's callback is the flow control), and rejects are
