@@ -12,12 +12,14 @@
  *     order; an object's bytes wait in its buffer, and its read pauses
  *     (SOURCE_PAUSE) while OBJ_IN_MAX bytes wait;
  *   - each object's bytes go, a piece at a time, to one pool job of pure
- *     code (parse_run: gunzip, records, convert) that returns at most one
- *     chunk of rows and rejects; the partial record at a piece's end stays
- *     in the object's parse_obj, so one object's jobs run one after the
- *     other while different objects' run in parallel.  An object whose
- *     converted rows wait (OUT_OBJ_MAX), or any but the first while all
- *     objects' rows wait (QUEUED_MAX), gets no job until they drain;
+ *     code (parse_run: gunzip, records, convert) that returns up to
+ *     JOB_OUT_MAX of chunks of rows and rejects; the partial record at a
+ *     piece's end stays in the object's parse_obj, so one object's jobs run
+ *     one after the other while different objects' run in parallel (the
+ *     last few KiB of an object are parsed on the loop: less work than a
+ *     trip to the pool).  An object whose converted rows wait (OUT_OBJ_MAX),
+ *     or any but the first while all objects' rows wait (QUEUED_MAX), gets
+ *     no job until they drain;
  *   - the rows go to the warehouse in key order, object by object and chunk
  *     by chunk, in batches of batch_rows rows (wh_copy_rows, at most two in
  *     flight: the warehouse's callback is the flow control), and rejects are
@@ -49,11 +51,13 @@
 #include "source.h"
 
 #define RECORD_MAX RECORDS_MAX_DEFAULT
-#define OBJ_IN_MAX ((size_t)1 << 20)    /* an object's unparsed bytes: its read pauses */
-#define JOB_MIN ((size_t)64 << 10)      /* bytes that make a job (or the object's end) */
-#define OUT_OBJ_MAX ((size_t)4 << 20)   /* an object's rows waiting: no more jobs for it */
-#define QUEUED_MAX ((size_t)32 << 20)   /* all rows waiting: only the first object parses */
-#define MAX_FLIGHT 1024                 /* cap on load.concurrency */
+#define OBJ_IN_MAX ((size_t)1 << 20)  /* an object's unparsed bytes: its read pauses */
+#define JOB_MIN ((size_t)64 << 10)    /* bytes that make a job (or the object's end) */
+#define OUT_OBJ_MAX ((size_t)4 << 20) /* an object's rows waiting: no more jobs for it */
+#define QUEUED_MAX ((size_t)16 << 20) /* all rows waiting: only the first object parses */
+#define JOB_OUT_MAX ((size_t)1 << 20) /* rows one job makes (at least one chunk) */
+#define INLINE_MAX ((size_t)16 << 10) /* the last bytes of an object, parsed on the loop */
+#define MAX_FLIGHT 1024               /* cap on load.concurrency */
 #define BATCH_ROWS_DEFAULT 512
 #define BATCH_ROWS_MAX 100000
 #define N_BATCHES 2
@@ -65,8 +69,8 @@ struct object {
         struct source_object src; /* uri always set; key NULL for manifest entries */
         bool mandatory;           /* manifest: a missing file fails the COPY */
         bool started, parsed, skipped;
-        struct flight *fl;        /* while it is read and parsed */
-        int err;                  /* < 0: it failed; msg says why (reported in its turn) */
+        struct flight *fl; /* while it is read and parsed */
+        int err;           /* < 0: it failed; msg says why (reported in its turn) */
         char *msg;
         struct parse_chunk *head, *tail; /* converted, waiting for their turn */
         size_t out_bytes;
@@ -78,20 +82,22 @@ struct flight {
         struct load *l;
         size_t idx;
         struct source_read *rd;
-        bool reading;        /* end() has not come */
-        bool ended;          /* end() came with 0: in is the last of it */
-        bool paused;         /* data() said SOURCE_PAUSE */
+        bool reading; /* end() has not come */
+        bool ended;   /* end() came with 0: in is the last of it */
+        bool paused;  /* data() said SOURCE_PAUSE */
         bool read_cancelled;
-        struct buf in;       /* read, not given to a job yet */
+        struct buf in; /* read, not given to a job yet */
         struct parse_obj *parse;
         /* the job: parses jin[joff..) */
         bool running, cancel_tried, eof;
         struct buf jin;
         size_t joff, joff0;
+        size_t budget; /* bytes of chunks the job may make */
         enum parse_status status;
-        struct parse_chunk *chunk;
+        struct parse_chunk *chunks; /* what it made, in order */
         int err;
         char msg[720];
+        struct flight *next_spare;
 };
 
 /* Rows handed to the warehouse at once; their text lives in the chunks
@@ -133,6 +139,8 @@ struct load {
         /* the pipeline */
         struct flight **flights;
         size_t n_flights;
+        struct flight *spare; /* over, kept for the next objects */
+        size_t n_spare;
         size_t next_start; /* next object to read */
         size_t head;       /* the object whose rows go in now */
         size_t first_bad;  /* no object after a failed one is started */
@@ -156,10 +164,10 @@ struct load {
 static void pump(struct load *l);
 
 /* The engine's counters (load_request.progress may be NULL). */
-#define PROGRESS(l, field, n)                                                  \
-        do {                                                                   \
-                if ((l)->req->progress)                                        \
-                        atomic_fetch_add(&(l)->req->progress->field, (n));     \
+#define PROGRESS(l, field, n)                                                                      \
+        do {                                                                                       \
+                if ((l)->req->progress)                                                            \
+                        atomic_fetch_add(&(l)->req->progress->field, (n));                         \
         } while (0)
 
 static void peak(size_t now, size_t *p)
@@ -180,7 +188,7 @@ static void kick(struct load *l)
  * the rest).  flush: the rows before the failure still go in (the caller's
  * transaction decides), as they would have one by one. */
 static void fail_how(struct load *l, int r, bool flush, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void fail_how(struct load *l, int r, bool flush, const char *fmt, ...)
 {
         if (l->stopping || l->closing)
@@ -585,18 +593,17 @@ static void begin_copy(struct load *l)
 {
         l->width = l->n_cols + (l->object_column ? 1 : 0);
         l->spec = (struct parse_spec){
-                .table = l->stmt->table,
-                .format = l->stmt->format,
-                .gzip = l->stmt->gzip,
-                .acceptinvchars =
-                        l->stmt->acceptinvchars ? (int)(unsigned char)l->stmt->acceptinvchars_char
-                                                : -1,
-                .record_max = RECORD_MAX,
-                .cols = l->cols,
-                .n_cols = l->n_cols,
-                .paths = l->paths,
-                .opts = &l->opts,
-                .object_column = l->object_column,
+            .table = l->stmt->table,
+            .format = l->stmt->format,
+            .gzip = l->stmt->gzip,
+            .acceptinvchars =
+                l->stmt->acceptinvchars ? (int)(unsigned char)l->stmt->acceptinvchars_char : -1,
+            .record_max = RECORD_MAX,
+            .cols = l->cols,
+            .n_cols = l->n_cols,
+            .paths = l->paths,
+            .opts = &l->opts,
+            .object_column = l->object_column,
         };
         size_t n = l->conc < l->n_objs ? l->conc : l->n_objs;
         l->flights = calloc(n ? n : 1, sizeof(*l->flights));
@@ -628,7 +635,7 @@ static struct object *obj_of(const struct flight *fl)
 }
 
 static void obj_fail(struct load *l, struct object *o, int err, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void obj_fail(struct load *l, struct object *o, int err, const char *fmt, ...)
 {
         if (o->err)
@@ -692,25 +699,63 @@ static void on_end(void *ud, int err, const char *msg)
         pump(l);
 }
 
-static void flight_free(struct load *l, struct flight *fl)
+static void chunks_free(struct parse_chunk *c)
 {
-        l->st.bytes_buffered -= fl->in.len + (fl->jin.len - fl->joff);
+        while (c) {
+                struct parse_chunk *n = c->next;
+                parse_chunk_free(c);
+                c = n;
+        }
+}
+
+static void flight_destroy(struct flight *fl)
+{
         buf_free(&fl->in);
         buf_free(&fl->jin);
         parse_obj_free(fl->parse);
-        parse_chunk_free(fl->chunk);
-        obj_of(fl)->fl = NULL;
+        chunks_free(fl->chunks);
         free(fl);
+}
+
+/* The object is over: its flight waits for the next object, with its
+ * buffers when they are of ordinary size. */
+static void flight_free(struct load *l, struct flight *fl)
+{
+        l->st.bytes_buffered -= fl->in.len + (fl->jin.len - fl->joff);
+        obj_of(fl)->fl = NULL;
+        chunks_free(fl->chunks);
+        fl->chunks = NULL;
+        if (l->n_spare >= l->conc || fl->in.cap > 2 * OBJ_IN_MAX || fl->jin.cap > 2 * OBJ_IN_MAX) {
+                flight_destroy(fl);
+                return;
+        }
+        struct buf in = fl->in, jin = fl->jin;
+        struct parse_obj *parse = fl->parse;
+        memset(fl, 0, sizeof(*fl));
+        fl->in = in;
+        fl->jin = jin;
+        fl->in.len = fl->jin.len = 0;
+        fl->parse = parse;
+        fl->next_spare = l->spare;
+        l->spare = fl;
+        l->n_spare++;
 }
 
 static void start_object(struct load *l, size_t idx)
 {
         struct object *o = &l->objs[idx];
         o->started = true;
-        struct flight *fl = calloc(1, sizeof(*fl));
+        struct flight *fl = l->spare;
         if (fl) {
-                fl->parse = parse_obj_new(&l->spec, o->src.uri);
-                if (!fl->parse) {
+                l->spare = fl->next_spare;
+                l->n_spare--;
+                fl->next_spare = NULL;
+                parse_obj_reset(fl->parse, o->src.uri);
+        } else {
+                fl = calloc(1, sizeof(*fl));
+                if (fl)
+                        fl->parse = parse_obj_new(&l->spec, o->src.uri);
+                if (fl && !fl->parse) {
                         free(fl);
                         fl = NULL;
                 }
@@ -727,7 +772,7 @@ static void start_object(struct load *l, size_t idx)
         l->st.objects_reading = l->n_flights;
         peak(l->n_flights, &l->st.peak_objects_reading);
 
-        const struct source_read_cb cb = { .data = on_data, .end = on_end, .ud = fl };
+        const struct source_read_cb cb = {.data = on_data, .end = on_end, .ud = fl};
         struct source_read *rd = NULL;
         char e[512] = "";
         int r;
@@ -755,12 +800,23 @@ static void start_object(struct load *l, size_t idx)
 
 /* ---- parsing: bytes to chunks, one pool job at a time per object --------- */
 
+/* The pool's side: parse_run until the bytes or the budget run out. */
 static void job_run(uv_work_t *w)
 {
         struct flight *fl = w->data;
-        fl->status = parse_run(fl->parse, fl->jin.data ? fl->jin.data : "", fl->jin.len,
-                               &fl->joff, fl->eof, &fl->chunk, &fl->err, fl->msg,
-                               sizeof(fl->msg));
+        struct parse_chunk **tail = &fl->chunks;
+        size_t made = 0;
+        do {
+                struct parse_chunk *c = NULL;
+                fl->status = parse_run(fl->parse, fl->jin.data ? fl->jin.data : "", fl->jin.len,
+                                       &fl->joff, fl->eof, &c, &fl->err, fl->msg, sizeof(fl->msg));
+                if (c) {
+                        c->next = NULL;
+                        *tail = c;
+                        tail = &c->next;
+                        made += c->bytes;
+                }
+        } while (fl->status == PARSE_CHUNK && made < fl->budget);
 }
 
 static void publish(struct load *l, struct object *o, struct parse_chunk *c)
@@ -798,13 +854,16 @@ static void job_done(uv_work_t *w, int status)
                         fl->jin.len = 0;
                         fl->joff = 0;
                 }
-                struct parse_chunk *c = fl->chunk;
-                fl->chunk = NULL;
+                struct parse_chunk *c = fl->chunks;
+                fl->chunks = NULL;
                 if (l->stopping || o->err) {
-                        parse_chunk_free(c);
+                        chunks_free(c);
                 } else {
-                        if (c)
+                        while (c) {
+                                struct parse_chunk *n = c->next;
                                 publish(l, o, c);
+                                c = n;
+                        }
                         if (fl->status == PARSE_END)
                                 o->parsed = true;
                         else if (fl->status == PARSE_FAIL)
@@ -812,6 +871,11 @@ static void job_done(uv_work_t *w, int status)
                 }
         }
         pump(l);
+}
+
+static bool gzip(const struct load *l)
+{
+        return l->stmt->gzip;
 }
 
 /* Starts the object's next job when it has bytes for one and room for what
@@ -823,8 +887,15 @@ static void try_job(struct load *l, struct flight *fl)
                 return;
         if (o->out_bytes >= OUT_OBJ_MAX)
                 return;
-        if (fl->idx != l->head && l->st.bytes_queued >= QUEUED_MAX)
-                return;
+        fl->budget = OUT_OBJ_MAX - o->out_bytes;
+        if (fl->idx != l->head) {
+                if (l->st.bytes_queued >= QUEUED_MAX)
+                        return;
+                if (fl->budget > QUEUED_MAX - l->st.bytes_queued)
+                        fl->budget = QUEUED_MAX - l->st.bytes_queued;
+        }
+        if (fl->budget > JOB_OUT_MAX)
+                fl->budget = JOB_OUT_MAX;
         if (fl->jin.len == fl->joff) {
                 if (fl->in.len < JOB_MIN && !fl->ended)
                         return;
@@ -838,6 +909,14 @@ static void try_job(struct load *l, struct flight *fl)
         fl->joff0 = fl->joff;
         fl->running = true;
         fl->cancel_tried = false;
+        if (fl->eof && fl->jin.len - fl->joff <= INLINE_MAX && !gzip(l)) {
+                /* the whole rest of a small object: parsing it takes less
+                 * than a trip to the pool and back */
+                l->st.jobs++;
+                job_run(&fl->work);
+                job_done(&fl->work, 0);
+                return;
+        }
         int r = uv_queue_work(l->loop, &fl->work, job_run, job_done);
         if (r < 0) {
                 fl->running = false;
@@ -883,8 +962,7 @@ static int batch_send(struct load *l, struct batch *b)
         int r = wh_copy_rows(l->req->wh, &b->rows, batch_cb, b);
         if (r < 0) {
                 batch_release(l, b);
-                fail(l, r, "COPY %s: the warehouse took no rows: %s", l->stmt->table,
-                     strerror(-r));
+                fail(l, r, "COPY %s: the warehouse took no rows: %s", l->stmt->table, strerror(-r));
                 return r;
         }
         b->busy = true;
@@ -932,15 +1010,15 @@ static int report(struct load *l, const struct object *obj, const struct parse_c
                  parse_chunk_str(c, rj->reason));
         if (l->req->on_error) {
                 struct load_error e = {
-                        .filename = obj->src.uri,
-                        .line_number = rj->line,
-                        .colname = col ? col->name : "",
-                        .type = col ? col->decl : "",
-                        .position = rj->position,
-                        .raw_line = raw,
-                        .raw_field_value = value,
-                        .err_code = rj->code,
-                        .err_reason = reason,
+                    .filename = obj->src.uri,
+                    .line_number = rj->line,
+                    .colname = col ? col->name : "",
+                    .type = col ? col->decl : "",
+                    .position = rj->position,
+                    .raw_line = raw,
+                    .raw_field_value = value,
+                    .err_code = rj->code,
+                    .err_reason = reason,
                 };
                 l->req->on_error(l->req->userdata, &e);
         }
@@ -981,8 +1059,8 @@ static int drain_chunk(struct load *l, const struct object *o, struct parse_chun
                 struct batch *b = batch_filling(l);
                 if (!b)
                         return 0;
-                size_t end = c->next_reject < c->n_rejects ? c->rejects[c->next_reject].before_row
-                                                           : c->rows;
+                size_t end =
+                    c->next_reject < c->n_rejects ? c->rejects[c->next_reject].before_row : c->rows;
                 size_t n = end - c->taken;
                 if (n > l->batch_rows - b->rows.n_rows)
                         n = l->batch_rows - b->rows.n_rows;
@@ -1030,7 +1108,7 @@ static void drain(struct load *l)
                 if (o->fl && o->fl->running)
                         return; /* more may come */
                 if (o->err) {
-                        fail_how(l, o->err, true, "%s", o->msg);
+                        fail_how(l, o->err, true, "%s", o->msg ? o->msg : "");
                         return;
                 }
                 if (!o->parsed && !o->skipped)
@@ -1150,8 +1228,8 @@ static void stop_step(struct load *l)
                 if (l->result == 0) {
                         l->result = r;
                         snprintf(l->msg, sizeof(l->msg),
-                                 "COPY %s: the warehouse cannot end the insert: %s",
-                                 l->stmt->table, strerror(-r));
+                                 "COPY %s: the warehouse cannot end the insert: %s", l->stmt->table,
+                                 strerror(-r));
                 }
         }
         if (!l->closing) {
@@ -1198,6 +1276,11 @@ static void load_free(struct load *l)
         for (size_t i = 0; i < l->n_flights; i++)
                 flight_free(l, l->flights[i]);
         free(l->flights);
+        while (l->spare) {
+                struct flight *n = l->spare->next_spare;
+                flight_destroy(l->spare);
+                l->spare = n;
+        }
         for (int i = 0; i < N_BATCHES; i++) {
                 batch_release(l, &l->batches[i]);
                 free(l->batches[i].cells);
@@ -1257,8 +1340,7 @@ int load_start(const struct load_request *req, load_done_fn done, struct load **
         if (l->batch_rows > BATCH_ROWS_MAX)
                 l->batch_rows = BATCH_ROWS_MAX;
         l->env = (struct source_env){
-                .loop = req->loop, .ctx = req->source_ctx, .roots = req->file_roots
-        };
+            .loop = req->loop, .ctx = req->source_ctx, .roots = req->file_roots};
         int r = uv_timer_init(l->loop, &l->timer);
         if (r < 0) {
                 free(l);

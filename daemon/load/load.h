@@ -7,7 +7,8 @@
  * warehouse's bulk insert (wh.h).  It is a state machine on the loop thread:
  * objects in flight are the loop's (source.h), each chunk of an object is
  * parsed and converted by one job on libuv's thread pool (pure code:
- * records.h, jv.h, jsonpaths.h, convert.h), and rows go to the warehouse in
+ * parse.h over records.h, jv.h, jsonpaths.h, convert.h; the last few KiB
+ * of an object on the loop itself), and rows go to the warehouse in
  * key order, so results, rejects and line numbers do not depend on
  * concurrency.  It never begins or commits a transaction: the caller wraps
  * it in one so that a failed or cancelled COPY leaves nothing behind, as on

@@ -24,16 +24,16 @@ struct parse_obj {
         const char *uri;
         struct jv_doc *doc;
         struct records rs;
-        bool started;   /* records_init_stream done */
-        bool parsing;   /* records_next may run: bytes came since it said -EAGAIN */
-        size_t need;    /* bytes to add before records_next runs again */
-        size_t added;   /* bytes added since */
-        bool z_ready;   /* inflateInit2 done */
-        bool between;   /* GZIP: at a member boundary (or before the first) */
+        bool started; /* records_init_stream done */
+        bool parsing; /* records_next may run: bytes came since it said -EAGAIN */
+        size_t need;  /* bytes to add before records_next runs again */
+        size_t added; /* bytes added since */
+        bool z_ready; /* inflateInit2 done */
+        bool between; /* GZIP: at a member boundary (or before the first) */
         z_stream z;
-        struct buf *scratch; /* per column */
-        uint32_t *hints;     /* per column */
-        struct cell *cells;  /* per column: the record being converted */
+        struct buf *scratch;       /* per column */
+        uint32_t *hints;           /* per column */
+        struct cell *cells;        /* per column: the record being converted */
         struct parse_chunk *chunk; /* being filled */
 };
 
@@ -62,6 +62,27 @@ struct parse_obj *parse_obj_new(const struct parse_spec *spec, const char *uri)
                 p->z_ready = true;
         }
         return p;
+}
+
+void parse_obj_reset(struct parse_obj *p, const char *uri)
+{
+        p->uri = uri;
+        if (p->rs.win.cap > 4 * PARSE_READ_CHUNK) { /* after a large record */
+                records_free(&p->rs);
+                jv_doc_free(p->doc);
+                p->doc = jv_doc_new();
+                for (size_t i = 0; i < p->spec->n_cols; i++)
+                        buf_free(&p->scratch[i]);
+        }
+        p->started = false;
+        p->parsing = true;
+        p->need = p->added = 0;
+        p->between = true;
+        if (p->z_ready)
+                inflateReset(&p->z);
+        memset(p->hints, 0, p->spec->n_cols * sizeof(*p->hints));
+        parse_chunk_free(p->chunk);
+        p->chunk = NULL;
 }
 
 void parse_chunk_free(struct parse_chunk *c)
@@ -100,12 +121,27 @@ static struct parse_chunk *chunk_new(const struct parse_spec *sp)
         if (!c)
                 return NULL;
         c->width = sp->n_cols + (sp->object_column ? 1 : 0);
-        c->cells = malloc(PARSE_CHUNK_ROWS * c->width * sizeof(*c->cells));
+        c->cap_rows = 16; /* grows to PARSE_CHUNK_ROWS: a small object stays small */
+        c->cells = malloc(c->cap_rows * c->width * sizeof(*c->cells));
         if (!c->cells) {
                 free(c);
                 return NULL;
         }
         return c;
+}
+
+/* Room for one more row. */
+static int chunk_room(struct parse_chunk *c)
+{
+        if (c->rows < c->cap_rows)
+                return 0;
+        size_t cap = c->cap_rows * 4 < PARSE_CHUNK_ROWS ? c->cap_rows * 4 : PARSE_CHUNK_ROWS;
+        struct cell *cells = realloc(c->cells, cap * c->width * sizeof(*cells));
+        if (!cells)
+                return -ENOMEM;
+        c->cells = cells;
+        c->cap_rows = cap;
+        return 0;
 }
 
 static bool chunk_full(const struct parse_chunk *c)
@@ -127,9 +163,9 @@ static struct parse_chunk *chunk_seal(struct parse_obj *p)
                         if (row[i].kind == CELL_TEXT)
                                 row[i].text = parse_chunk_str(c, (size_t)row[i].i);
                 if (c->width > n)
-                        row[n] = (struct cell){ .kind = CELL_TEXT, .text = p->uri, .len = urilen };
+                        row[n] = (struct cell){.kind = CELL_TEXT, .text = p->uri, .len = urilen};
         }
-        c->bytes = sizeof(*c) + c->text.cap + PARSE_CHUNK_ROWS * c->width * sizeof(struct cell) +
+        c->bytes = sizeof(*c) + c->text.cap + c->cap_rows * c->width * sizeof(struct cell) +
                    c->cap_rejects * sizeof(struct parse_reject);
         return c;
 }
@@ -219,8 +255,7 @@ static int not_a_record(struct parse_chunk *c, const struct records_item *it)
 
 /* Converts one record into a row of the chunk, or a reject.  -EINVAL with
  * m set for what fails the whole COPY rather than the record. */
-static int convert_record(struct parse_obj *p, const struct records_item *it, char *m,
-                          size_t mlen)
+static int convert_record(struct parse_obj *p, const struct records_item *it, char *m, size_t mlen)
 {
         const struct parse_spec *sp = p->spec;
         struct parse_chunk *c = p->chunk;
@@ -243,9 +278,9 @@ static int convert_record(struct parse_obj *p, const struct records_item *it, ch
         if (!ok)
                 return add_reject(c, it, -1, 1216,
                                   sp->format == COPY_FORMAT_JSON_PATHS
-                                          ? "Invalid JSONPath format: the record is not an "
-                                            "object or array"
-                                          : "Invalid JSON record: not an object",
+                                      ? "Invalid JSONPath format: the record is not an "
+                                        "object or array"
+                                      : "Invalid JSON record: not an object",
                                   NULL, 0);
         for (size_t i = 0; i < sp->n_cols; i++) {
                 const struct parse_column *col = &sp->cols[i];
@@ -275,6 +310,8 @@ static int convert_record(struct parse_obj *p, const struct records_item *it, ch
                         return add_reject(c, it, (int)i, rej.code, rej.reason, rej.value,
                                           strlen(rej.value));
         }
+        if (chunk_room(c) < 0)
+                return -ENOMEM;
         struct cell *row = c->cells + c->rows * c->width;
         for (size_t i = 0; i < sp->n_cols; i++) {
                 row[i] = p->cells[i];
@@ -383,7 +420,10 @@ enum parse_status parse_run(struct parse_obj *p, const char *in, size_t len, siz
         *chunk = NULL;
         *err = 0;
         if (!p->started) {
+                struct buf win = p->rs.win; /* the last object's window, reused */
                 records_init_stream(&p->rs, p->doc, sp->record_max, sp->acceptinvchars);
+                p->rs.win = win;
+                p->rs.win.len = 0;
                 p->started = true;
         }
         int r;

@@ -35,10 +35,10 @@
 
 /* A column of the COPY's target, in the statement's order. */
 struct parse_column {
-        char *name;       /* as the warehouse spells it */
-        char *match;      /* lower-cased: what a JSON key must equal for 'auto' */
+        char *name;  /* as the warehouse spells it */
+        char *match; /* lower-cased: what a JSON key must equal for 'auto' */
         size_t match_len;
-        char *decl;       /* declared type */
+        char *decl; /* declared type */
         struct convert_type type;
 };
 
@@ -62,7 +62,7 @@ struct parse_reject {
         size_t before_row; /* rows of the chunk that come before it */
         uint64_t line;
         uint64_t position;
-        int col;       /* -1: the record as a whole */
+        int col; /* -1: the record as a whole */
         int code;
         bool not_json; /* the object does not start with a record: the COPY fails */
         size_t raw, raw_len, value, value_len, reason, reason_len;
@@ -74,7 +74,7 @@ struct parse_reject {
 struct parse_chunk {
         struct parse_chunk *next; /* the consumer's queue */
         struct cell *cells;
-        size_t rows, width;
+        size_t rows, cap_rows, width;
         struct buf text;
         struct parse_reject *rejects;
         size_t n_rejects, cap_rejects;
@@ -97,6 +97,9 @@ enum parse_status {
 /* uri (not copied) names the object in messages and in the object column;
  * spec must outlive the parse_obj.  NULL: out of memory. */
 struct parse_obj *parse_obj_new(const struct parse_spec *spec, const char *uri);
+/* Makes p ready for another object, keeping its buffers when they are of
+ * ordinary size (a load reuses them: small objects cost no big allocation). */
+void parse_obj_reset(struct parse_obj *p, const char *uri);
 void parse_obj_free(struct parse_obj *p);
 
 /* Parses in[*off..len) (the object's next bytes; *off advances over what

@@ -488,6 +488,91 @@ static void test_errors(void **state)
         assert_int_equal(count(f, "small"), 1);
 }
 
+/* Cancels the running load once the counter it watches passes a mark. */
+struct canceller {
+        uv_timer_t t;
+        const _Atomic uint64_t *counter;
+        uint64_t mark;
+        bool fired;
+};
+
+static void canceller_tick(uv_timer_t *t)
+{
+        struct canceller *c = t->data;
+        if (!c->fired && atomic_load(c->counter) >= c->mark) {
+                c->fired = true;
+                testload_cancel();
+        }
+}
+
+static void canceller_closed(uv_handle_t *h)
+{
+        (void)h;
+}
+
+/* load_cancel in the middle of reading, parsing and inserting many objects:
+ * done comes with -ECANCELED, every row the warehouse took is counted, the
+ * connection is usable at once (the insert was ended), and nothing leaks
+ * (valgrind: meson test --wrap=valgrind test_load). */
+static void test_cancel_mid_load(void **state)
+{
+        struct fx *f = *state;
+        char terr[256];
+        assert_int_equal(testload_begin(f->wh, terr, sizeof(terr)), 0);
+        const int objects = 12, per = 6000;
+        for (int o = 0; o < objects; o++) {
+                struct buf b = { 0 };
+                for (int i = 0; i < per; i++)
+                        buf_printf(&b, "{\"id\": %d, \"name\": \"n%d\"}\n", o * per + i, i % 7);
+                char rel[64];
+                snprintf(rel, sizeof(rel), "mid/%02d.json", o);
+                put_bytes(f, rel, b.data, b.len);
+                buf_free(&b);
+        }
+        char sql[600];
+        snprintf(sql, sizeof(sql), "COPY small FROM 'file://%s/mid/' JSON 'auto'", f->dir);
+        struct {
+                size_t field;
+                uint64_t mark;
+        } when[] = {
+                { offsetof(struct load_progress, bytes), 1 },        /* reading */
+                { offsetof(struct load_progress, rows), 1 },         /* inserting */
+                { offsetof(struct load_progress, rows), per * 3 },   /* a few objects in */
+                { offsetof(struct load_progress, objects), 5 },      /* between objects */
+        };
+        for (size_t k = 0; k < sizeof(when) / sizeof(when[0]); k++) {
+                char err[512];
+                assert_int_equal(testload_exec(f->wh, "DELETE FROM small", err, sizeof(err)), 0);
+                memset(&f->progress, 0, sizeof(f->progress));
+                struct canceller c = {
+                        .counter = (const _Atomic uint64_t *)((const char *)&f->progress +
+                                                               when[k].field),
+                        .mark = when[k].mark,
+                };
+                uv_timer_init(testload_loop(), &c.t);
+                c.t.data = &c;
+                uv_timer_start(&c.t, canceller_tick, 0, 1);
+                struct load_request req = {
+                        .statement = sql,
+                        .wh = f->wh,
+                        .progress = &f->progress,
+                        .concurrency = 4,
+                        .batch_rows = 64,
+                        .userdata = f,
+                };
+                int r = testload_run(&req, false, err, sizeof(err));
+                uv_close((uv_handle_t *)&c.t, canceller_closed);
+                assert_true(c.fired);
+                if (r != -ECANCELED)
+                        fail_msg("cancel at mark %zu: %d %s", k, r, err);
+                assert_non_null(strstr(err, "COPY small: cancelled"));
+                uint64_t rows = atomic_load(&f->progress.rows);
+                assert_true(rows < (uint64_t)(objects * per));
+                assert_int_equal(count(f, "small"), (int64_t)rows);
+        }
+        assert_int_equal(testload_commit(f->wh, terr, sizeof(terr)), 0);
+}
+
 /* gzip of text in members cut at the given byte offsets of text. */
 static unsigned char *gzip_members(const char *text, size_t len, const size_t *cuts, size_t ncuts,
                                    size_t *outlen)
@@ -695,6 +780,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_gzip_and_acceptinvchars, setup, teardown),
             cmocka_unit_test_setup_teardown(test_not_json_never_shown, setup, teardown),
             cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_cancel_mid_load, setup, teardown),
             cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
             cmocka_unit_test_setup_teardown(test_streaming_large_objects, setup, teardown),
             cmocka_unit_test_setup_teardown(test_record_larger_than_4mb, setup, teardown),

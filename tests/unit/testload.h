@@ -78,7 +78,7 @@ static inline int testload_wait_wh(int r, struct testload_wait *t, char *err, si
 
 static inline int testload_wh_open(const char *uri, struct wh **ret, char *err, size_t errlen)
 {
-        struct wh_params p = { .uri = uri, .loop = testload_loop() };
+        struct wh_params p = {.uri = uri, .loop = testload_loop()};
         return wh_open(&p, ret, err, errlen);
 }
 
@@ -96,16 +96,17 @@ static inline void testload_wh_close(struct wh *w)
 
 static inline int testload_exec(struct wh *w, const char *sql, char *err, size_t errlen)
 {
-        struct testload_wait t = { 0 };
+        struct testload_wait t = {0};
         int r = testload_wait_wh(wh_exec(w, sql, testload_on_wh, &t), &t, err, errlen);
         json_decref(t.rows);
         return r;
 }
 
 /* *rows (the caller's: json_decref) is set on success. */
-static inline int testload_query(struct wh *w, const char *sql, json_t **rows, char *err, size_t errlen)
+static inline int testload_query(struct wh *w, const char *sql, json_t **rows, char *err,
+                                 size_t errlen)
 {
-        struct testload_wait t = { 0 };
+        struct testload_wait t = {0};
         int r = testload_wait_wh(wh_query(w, sql, testload_on_wh, &t), &t, err, errlen);
         if (r == 0)
                 *rows = t.rows;
@@ -116,13 +117,13 @@ static inline int testload_query(struct wh *w, const char *sql, json_t **rows, c
 
 static inline int testload_begin(struct wh *w, char *err, size_t errlen)
 {
-        struct testload_wait t = { 0 };
+        struct testload_wait t = {0};
         return testload_wait_wh(wh_begin(w, testload_on_wh, &t), &t, err, errlen);
 }
 
 static inline int testload_commit(struct wh *w, char *err, size_t errlen)
 {
-        struct testload_wait t = { 0 };
+        struct testload_wait t = {0};
         return testload_wait_wh(wh_commit(w, testload_on_wh, &t), &t, err, errlen);
 }
 
