@@ -96,9 +96,9 @@ static void cl_created(struct prov *p, const struct aws_query_result *res)
         }
         /* recorded at once: a cancel or a stop during the wait keeps it */
         prov_record(p, "cluster", p->cluster, "created");
-        prov_event(p, "created Redshift cluster %s (%s x %lld)", p->cluster,
+        prov_event(p, "created Redshift cluster %s (%s x %lld) with IAM role %s", p->cluster,
                    cfg_get(p->r->cfg, "cluster", "node_type"),
-                   cfg_get_int(p->r->cfg, "cluster", "nodes"));
+                   cfg_get_int(p->r->cfg, "cluster", "nodes"), p->role_arn);
         p->wait_start = util_now_mono_ms();
         p->status[0] = '\0';
         cl_poll(p, NULL);
@@ -108,10 +108,11 @@ static void cl_create(struct prov *p)
 {
         char sg[64], sn[256], nodes[32], port[32];
         if (!prov_job_output(p, "security_group_id", sg, sizeof(sg)) ||
-            !prov_job_output(p, "subnet_group_id", sn, sizeof(sn))) {
+            !prov_job_output(p, "subnet_group_id", sn, sizeof(sn)) ||
+            !prov_job_output(p, "role_arn", p->role_arn, sizeof(p->role_arn))) {
                 prov_finish(p, -ENOENT, false,
-                            "the security-group and subnet-group steps of this job recorded "
-                            "no ids");
+                            "the iam-role, security-group and subnet-group steps of this job "
+                            "recorded no ARN or ids");
                 return;
         }
         char *pw = NULL;
@@ -136,6 +137,9 @@ static void cl_create(struct prov *p)
         aws_params_add(&q, "Port", port);
         aws_params_add(&q, "ClusterSubnetGroupName", sn);
         aws_params_add(&q, "VpcSecurityGroupIds.VpcSecurityGroupId.1", sg);
+        /* attached at birth: no "modifying" cycle afterwards (attach-role
+         * finds it in sync), and endpoints without ModifyClusterIamRoles work */
+        aws_params_add(&q, "IamRoles.IamRoleArn.1", p->role_arn);
         aws_params_add(&q, "PubliclyAccessible",
                        cfg_get_bool(p->r->cfg, "cluster", "publicly_accessible") ? "true"
                                                                                  : "false");
@@ -278,6 +282,7 @@ static void at_polled(struct prov *p, const struct aws_query_result *res)
                         return;
                 }
                 prov_copy(p->origin, sizeof(p->origin), "asked");
+                prov_waiting(p, "attaching the IAM role");
                 struct aws_params q = {0};
                 aws_params_add(&q, "ClusterIdentifier", p->cluster);
                 aws_params_add(&q, "AddIamRoles.IamRoleArn.1", p->role_arn);
@@ -288,6 +293,7 @@ static void at_polled(struct prov *p, const struct aws_query_result *res)
                 if (strcmp(status, p->status) != 0)
                         prov_live(p, "IAM role on cluster %s: %s", p->cluster, status);
                 prov_copy(p->status, sizeof(p->status), status);
+                prov_waiting(p, status);
                 prov_wait_more(p, at_poll, "attaching the IAM role");
                 return;
         }
@@ -434,6 +440,7 @@ static void tc_polled(struct prov *p, const struct aws_query_result *res)
                 if (strcmp(p->status, "deleting") != 0)
                         prov_live(p, "Redshift cluster %s is being deleted", p->cluster);
                 prov_copy(p->status, sizeof(p->status), "deleting");
+                prov_waiting(p, "deleting");
                 prov_wait_more(p, tc_poll, "deleting the Redshift cluster");
                 return;
         }
@@ -454,7 +461,9 @@ static void tc_start(struct prov *p)
 PROV_STEP(step_prov_cluster, "cluster", "Redshift cluster, created then waited for until available",
           cl_start, 0);
 PROV_STEP(step_prov_attach, "attach-role",
-          "attach the IAM role to the cluster and wait until in sync", at_start, 0);
+          "the IAM role on the cluster (given at creation; ModifyClusterIamRoles only for a "
+          "cluster that lacks it), waited for until in sync",
+          at_start, 0);
 PROV_STEP(step_td_cluster, "delete-cluster",
           "delete the Redshift cluster etld created (no final snapshot) and wait until it is gone",
           tc_start, PROV_TEARDOWN);
