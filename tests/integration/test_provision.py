@@ -1,4 +1,4 @@
-"""test_provision.py - the provision and teardown pipelines (daemon/provision.c,
+"""test_provision.py - the provision and teardown pipelines (daemon/pipelines/provision/,
 daemon/aws/query.c) against moto behind the SigV4-checking proxy (motoenv.py),
 and teardown's delete-bucket step against s3rver behind its proxy (s3env.py).
 
