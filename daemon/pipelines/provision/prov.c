@@ -24,6 +24,14 @@ void prov_copy(char *dst, size_t size, const char *src)
         snprintf(dst, size, "%s", src ? src : "");
 }
 
+/* The log's line of an event, with the job's fields for journald. */
+static void log_line(struct prov *p, const char *m)
+{
+        log_job(LOG_INFO, "job", (long long)p->r->job_id, p->teardown ? "teardown" : "provision",
+                p->r->ops->name, "job=%lld step=%s: %s", (long long)p->r->job_id, p->r->ops->name,
+                m);
+}
+
 void prov_event(struct prov *p, const char *fmt, ...)
 {
         char m[1024];
@@ -32,7 +40,7 @@ void prov_event(struct prov *p, const char *fmt, ...)
         vsnprintf(m, sizeof(m), fmt, ap);
         va_end(ap);
         step_event(p->r, "%s", m);
-        log_info("job", "job=%lld step=%s: %s", (long long)p->r->job_id, p->r->ops->name, m);
+        log_line(p, m);
 }
 
 void prov_live(struct prov *p, const char *fmt, ...)
@@ -44,7 +52,7 @@ void prov_live(struct prov *p, const char *fmt, ...)
         va_end(ap);
         if (p->r->journal)
                 journal_event_add(p->r->journal, p->r->job_id, "info", p->r->ops->name, m);
-        log_info("job", "job=%lld step=%s: %s", (long long)p->r->job_id, p->r->ops->name, m);
+        log_line(p, m);
 }
 
 void prov_plan(struct prov *p, const char *key, const char *fmt, ...)
