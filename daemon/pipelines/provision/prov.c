@@ -417,17 +417,14 @@ void provision_followup(const struct cfg *c, struct pipeline_followup *ret)
 
 /* ---- step plumbing ---- */
 
+/* A client of `service` with the job's credentials, region and endpoint
+ * (awsenv.h: etld.conf's keys, then the AWS CLI's environment and profile). */
 static int client(struct prov *p, const char *service, struct aws_query_client **ret)
 {
-        char key[64];
-        snprintf(key, sizeof(key), "endpoint_url_%s", service);
-        const char *ep = cfg_get(p->r->cfg, "aws", key);
-        if (!ep || !*ep)
-                ep = cfg_get(p->r->cfg, "aws", "endpoint_url");
         struct aws_query_opts o = {
             .service = service,
-            .region = cfg_get(p->r->cfg, "aws", "region"),
-            .endpoint = ep && *ep ? ep : NULL,
+            .region = p->env->region,
+            .endpoint = awsenv_endpoint(p->env, service),
         };
         int r = aws_query_client_new(p->r->http, &o, &p->env->creds, ret);
         if (r < 0)
