@@ -267,6 +267,10 @@ static json_t *progress_json(struct step_run *r)
                               (json_int_t)atomic_load(&r->progress.errors));
         if (p && r->progress_text[0])
                 json_object_set_new(p, "text", proto_json_text(r->progress_text));
+        if (p && r->objects_total)
+                json_object_set_new(p, "objects_total", json_integer((json_int_t)r->objects_total));
+        if (p && r->bytes_total)
+                json_object_set_new(p, "bytes_total", json_integer((json_int_t)r->bytes_total));
         return p;
 }
 

@@ -29,6 +29,12 @@ void step_progress_text(struct step_run *r, const char *fmt, ...)
         util_utf8_trim(r->progress_text);
 }
 
+void step_progress_total(struct step_run *r, uint64_t objects, uint64_t bytes)
+{
+        r->objects_total = objects;
+        r->bytes_total = bytes;
+}
+
 void step_event(struct step_run *r, const char *fmt, ...)
 {
         char msg[1024];

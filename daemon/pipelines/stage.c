@@ -542,6 +542,7 @@ static void plan(struct stage *st)
                    st->ntodo, (unsigned long long)todo_bytes, st->concurrency);
         log_info("job", "job=%lld step=copy: %zu objects to copy, %llu present",
                  (long long)st->r->job_id, st->ntodo, (unsigned long long)st->skipped);
+        step_progress_total(st->r, st->ntodo, todo_bytes);
         copy_fill(st);
 }
 

@@ -568,6 +568,8 @@ def test_delete_bucket_empties_and_deletes_the_bucket_stage_created(s3env, sourc
     out = outputs(td)
     assert out["bucket"] == "prov-proj" and out["bucket_deleted"] == "true"
     assert out["bucket_objects_deleted"] == "1004"
+    prog = etldtest.step_of(td, "delete-bucket").get("progress") or {}
+    assert prog.get("objects") == 1004 and prog.get("objects_total") == 1004, prog
     stats = s3env.stats()
     assert stats["methods"].get("POST") == 2, stats  # DeleteObjects: 1000, then 4
     assert stats["methods"].get("DELETE") == 1, stats  # DeleteBucket

@@ -144,6 +144,9 @@ static void tb_listed(struct prov *p, const struct s3_result *res)
                 prov_done(p);
                 return;
         }
+        /* the last page tells how many there were in all */
+        if (!(page && page->truncated))
+                step_progress_total(p->r, p->objects + n, 0);
         struct s3_cb cb = {.done = on_s3, .ud = p, .tag = p};
         int rc;
         if (n == 0) {
