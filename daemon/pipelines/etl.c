@@ -429,8 +429,6 @@ static int setup_work(struct etl_step *s, char *err, size_t errlen)
                 res = job_roots(r, AUTHZ_WAREHOUSE_ROOTS, &s->wh_roots, err, errlen);
         if (res == 0 && r->ops == &step_load)
                 res = job_roots(r, AUTHZ_DATA_ROOTS, &s->data_roots, err, errlen);
-        if (res == 0 && r->ops == &step_load)
-                res = job_roots(r, AUTHZ_LOAD_ROOTS, &s->load_roots, err, errlen);
         return res;
 }
 
@@ -1143,12 +1141,17 @@ static void copy_planned(struct etl_step *s)
         pool(s, sql_work, copies_read);
 }
 
-/* Pool job: the manifests in STATE_DIR/manifests. */
+/* Pool job: the manifests in STATE_DIR/manifests, and the folders the
+ * COPYs may read. */
 static int manifests_work(struct etl_step *s, char *err, size_t errlen)
 {
         char dir[4096];
         util_setf(dir, sizeof(dir), "%s/manifests", s->r->state_dir);
-        return etlplan_write_manifests(s->plan, dir, s->r->job_id, err, errlen);
+        int res = etlplan_write_manifests(s->plan, dir, s->r->job_id, err, errlen);
+        /* the COPYs' roots include the manifests' folder, which exists now */
+        if (res == 0)
+                res = job_roots(s->r, AUTHZ_LOAD_ROOTS, &s->load_roots, err, errlen);
+        return res;
 }
 
 /* Pool job: and away with them. */
