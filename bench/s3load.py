@@ -26,7 +26,8 @@ the tree into bucket `src`, then in one run:
     etld     the same etl job again, in a fresh state directory; the load
              step's objects/s from its timings in `etlctl status --json`
              (objects = its progress.objects), against the ceiling's
-             (goal: >= 0.9).
+             (goal: >= 0.9).  The ceiling runs before and after that job;
+             the ratio takes the better of the two (the machine is shared).
 
 Every etld gets AWS_EC2_METADATA_DISABLED=true; nothing leaves loopback.
 
@@ -102,6 +103,24 @@ def run_etl(a, work, label, endpoint, env):
     return wall, st, cpu, rss
 
 
+def run_ceiling(a, direct, denv, s3rver_pid, objects, size, data):
+    """s3_tool getmany over the whole bucket: the emulator's objects/s."""
+    c0, t0 = benchlib.proc_cpu(s3rver_pid), time.monotonic()
+    out = s3_tool(a.build, direct, denv, "--concurrency", a.ceiling_concurrency, "getmany",
+                  BUCKET, "", check=False)
+    secs, node = time.monotonic() - t0, benchlib.proc_cpu(s3rver_pid) - c0
+    # every object and byte of the bucket: the tree plus log_json_path.json
+    jp = os.path.getsize(os.path.join(data, "log_json_path.json"))
+    if out.get("objects") != objects + 1 or out.get("failures") != 0 or out.get(
+            "bytes") != size + jp:
+        raise SystemExit("ceiling: s3_tool getmany read %s" % out)
+    print("  ceiling      %8.2f s  %d objects, %.0f objects/s (s3_tool getmany, %d in flight;"
+          " s3rver CPU %.2f of a core; load average %.2f)"
+          % (secs, objects + 1, (objects + 1) / secs, a.ceiling_concurrency, node / secs,
+             os.getloadavg()[0]), flush=True)
+    return (objects + 1) / secs
+
+
 def load_step(st):
     step = next(s for s in st["steps"] if s["name"] == "load")
     return benchlib.step_seconds(st, "load"), step["progress"]
@@ -116,8 +135,9 @@ def print_job(label, wall, st, cpu, rss, objects):
                          % (label, prog.get("objects"), objects, prog))
     print("  etld job     %8.2f s  (steps: %s)" % (wall, steps))
     print("  etld load    %8.2f s  %d objects, %s rows, %.0f objects/s; etld CPU %.2f s,"
-          " peak RSS %.1f MiB" % (secs, objects, prog.get("rows"), objects / secs, cpu,
-                                  rss / 1024))
+          " peak RSS %.1f MiB; load average %.2f"
+          % (secs, objects, prog.get("rows"), objects / secs, cpu, rss / 1024,
+             os.getloadavg()[0]), flush=True)
     return objects / secs
 
 
@@ -179,7 +199,8 @@ def main():
                 if got != objects:
                     raise SystemExit("aws s3 cp downloaded %d objects of %d" % (got, objects))
                 shutil.rmtree(dl)
-                print("  aws s3 cp    %8.2f s  (--recursive, download alone)" % secs, flush=True)
+                print("  aws s3 cp    %8.2f s  (--recursive, download alone; load average %.2f)"
+                      % (secs, os.getloadavg()[0]), flush=True)
             wall, st, cpu, rss = run_etl(a, work, "latency", env.endpoint, cenv)
             print_job("latency", wall, st, cpu, rss, objects)
             if not a.skip_cli:
@@ -188,25 +209,15 @@ def main():
 
         if not a.skip_ceiling:
             print("straight to s3rver, no latency:")
-            c0, t0 = benchlib.proc_cpu(s3rver_pid), time.monotonic()
-            out = s3_tool(a.build, direct, denv, "--concurrency", a.ceiling_concurrency,
-                          "getmany", BUCKET, "", check=False)
-            secs, node = time.monotonic() - t0, benchlib.proc_cpu(s3rver_pid) - c0
-            # every object and byte of the bucket: the tree plus log_json_path.json
-            jp = os.path.getsize(os.path.join(data, "log_json_path.json"))
-            if (out.get("objects") != objects + 1 or out.get("failures") != 0
-                    or out.get("bytes") != size + jp):
-                raise SystemExit("ceiling: s3_tool getmany read %s" % out)
-            ceiling = (objects + 1) / secs
-            print("  ceiling      %8.2f s  %d objects, %.0f objects/s (s3_tool getmany,"
-                  " %d in flight; s3rver CPU %.2f of a core)"
-                  % (secs, objects + 1, ceiling, a.ceiling_concurrency, node / secs), flush=True)
+            before = run_ceiling(a, direct, denv, s3rver_pid, objects, size, data)
             c0 = benchlib.proc_cpu(s3rver_pid)
             wall, st, cpu, rss = run_etl(a, work, "direct", direct, denv)
             node = benchlib.proc_cpu(s3rver_pid) - c0
             rate = print_job("direct", wall, st, cpu, rss, objects)
-            print("  s3rver CPU over the etld job %.2f s; load step / ceiling: %.2f of the"
-                  " emulator's objects/s  (goal: >= 0.9)" % (node, rate / ceiling))
+            print("  s3rver CPU over the etld job: %.2f s" % node)
+            after = run_ceiling(a, direct, denv, s3rver_pid, objects, size, data)
+            print("  load step / ceiling: %.2f of the emulator's objects/s, the better of its"
+                  " two runs  (goal: >= 0.9)" % (rate / max(before, after)))
         print("load average at the end: %s" % " ".join("%.2f" % x for x in os.getloadavg()))
     finally:
         if env:
