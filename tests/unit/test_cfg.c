@@ -416,6 +416,34 @@ static void test_target_schemes(void **state)
         cfg_free(c);
 }
 
+/* Every key of the table is in the etld.conf(5) manual page (its scdoc
+ * source), so the page and the table stay in step. */
+static void test_every_key_in_man_page(void **state)
+{
+        const char *root = getenv("ETLD_SOURCE_ROOT");
+        if (!root)
+                skip();
+        char path[1024];
+        char *man = NULL;
+        snprintf(path, sizeof(path), "%s/doc/etld.conf.5.scd", root);
+        assert_int_equal(util_read_file(path, &man, NULL), 0);
+        for (const struct cfg_key *k = cfg_keys; k->section; k++) {
+                char section[80], entry[160];
+                snprintf(section, sizeof(section), "\n## [%s]\n", k->section);
+                snprintf(entry, sizeof(entry), "\n*%s* = ", k->key);
+                const char *sec = strstr(man, section);
+                if (!sec)
+                        fail_msg("etld.conf(5) has no section '## [%s]'", k->section);
+                /* the key is documented under its own section heading */
+                const char *next = strstr(sec + 1, "\n## ");
+                const char *at = strstr(sec, entry);
+                if (!at || (next && at > next))
+                        fail_msg("etld.conf(5) does not document %s.%s under [%s] (as '*%s* = ')",
+                                 k->section, k->key, k->section, k->key);
+        }
+        free(man);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -431,6 +459,7 @@ int main(void)
             cmocka_unit_test(test_long_lines),
             cmocka_unit_test(test_suggestions),
             cmocka_unit_test(test_target_schemes),
+            cmocka_unit_test(test_every_key_in_man_page),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
