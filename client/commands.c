@@ -159,6 +159,14 @@ static const char backup_help[] =
     "sqlite3, or put it in place of STATE_DIR/journal.db while etld is stopped.\n" COMMON_HELP
     "\nExit status:\n  0  FILE written\n" STATUS_HELP;
 
+static const char keys_help[] =
+    "Usage: etlctl keys\n"
+    "\n"
+    "Lists the configuration keys --set and --config take (etld.conf(5) says\n"
+    "more), one a line: SECTION.KEY, its default, and what it is for.  Needs no\n"
+    "etld; the shell completions read it.  With --json: one object per key.\n" COMMON_HELP
+    "\nExit status:\n  0  success\n  2  usage error\n";
+
 static const struct option common_only[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
 
 /* Runs getopt_long over a command with only the common options and checks
@@ -843,6 +851,29 @@ int cmd_version(struct cli *cli, int argc, char **argv)
                     "; upgrade the older one\n",
                     protocol);
         json_decref(res);
+        return CLI_EXIT_OK;
+}
+
+/* ---- keys ------------------------------------------------------------------------ */
+
+int cmd_keys(struct cli *cli, int argc, char **argv)
+{
+        int pos, r = parse_simple(cli, argc, argv, keys_help, 0, 0, &pos);
+        if (r >= 0)
+                return r;
+        for (const struct cfg_key *k = cfg_keys; k->section; k++) {
+                char dotted[128];
+                snprintf(dotted, sizeof(dotted), "%s.%s", k->section, k->key);
+                if (cli->json) {
+                        json_t *o = json_pack("{s:s, s:s?, s:s, s:b}", "key", dotted, "default",
+                                              k->def, "help", k->help, "secret", k->secret);
+                        cli_print_json(o);
+                        json_decref(o);
+                } else {
+                        printf("%-32s %-12s %s\n", dotted, k->def && *k->def ? k->def : "-",
+                               k->help);
+                }
+        }
         return CLI_EXIT_OK;
 }
 

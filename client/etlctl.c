@@ -24,7 +24,7 @@ static const struct command commands[] = {
     {"submit", cmd_submit},   {"status", cmd_status}, {"list", cmd_list},     {"watch", cmd_watch},
     {"cancel", cmd_cancel},   {"retry", cmd_retry},   {"errors", cmd_errors}, {"ping", cmd_ping},
     {"version", cmd_version}, {"backup", cmd_backup}, {"logs", cmd_logs},
-    {"metrics", cmd_metrics},
+    {"metrics", cmd_metrics}, {"keys", cmd_keys},
 };
 
 static const char usage[] =
@@ -53,6 +53,7 @@ static const char usage[] =
     "  backup FILE     have etld write a consistent copy of its journal into FILE\n"
     "                  (a new file; root or etld's uid only)\n"
     "  ping            check that etld answers\n"
+    "  keys            the configuration keys --set takes (no etld needed)\n"
     "  version         etlctl's version, then etld's and the pipelines it runs\n"
     "  help [COMMAND]  this help, or a command's (same as COMMAND --help)\n"
     "\n"
@@ -216,7 +217,7 @@ int main(int argc, char **argv)
         if (optind >= argc)
                 return cli_usage_error("etlctl", "missing COMMAND (submit, status, list, "
                                                  "watch, cancel, retry, errors, ping, "
-                                                 "version)");
+                                                 "version, keys)");
         const char *name = argv[optind];
         if (strcmp(name, "help") == 0)
                 return help(&cli, argc - optind, argv + optind);

@@ -1,0 +1,122 @@
+# etlctl.bash - bash completion for etlctl, installed as
+# DATADIR/bash-completion/completions/etlctl (bash-completion loads it on
+# first use).  Completes commands, options, pipelines, configuration keys
+# after --set, and job ids.  Pipelines and job ids come from etld when it
+# answers (`etlctl version`, `etlctl --json list`, two seconds at most, on
+# the --socket given on the line if any); keys from `etlctl keys`, which
+# needs no etld.  tests/integration/test_completion.py drives it.
+
+# The --socket option of the line being completed, for the helpers below.
+_etlctl_socket_args()
+{
+    local i
+    for ((i = 1; i < ${#COMP_WORDS[@]} - 1; i++)); do
+        if [[ ${COMP_WORDS[i]} == --socket ]]; then
+            printf '%s\n' --socket "${COMP_WORDS[i + 1]}"
+            return
+        fi
+    done
+}
+
+# Runs etlctl quietly, giving up after two seconds.
+_etlctl_run()
+{
+    local -a sock
+    mapfile -t sock < <(_etlctl_socket_args)
+    if command -v timeout >/dev/null 2>&1; then
+        timeout 2 "${COMP_WORDS[0]}" "${sock[@]}" "$@" 2>/dev/null
+    else
+        "${COMP_WORDS[0]}" "${sock[@]}" "$@" 2>/dev/null
+    fi
+}
+
+# The pipelines etld runs; the four it has always run when it does not answer.
+_etlctl_pipelines()
+{
+    local line names=""
+    while IFS= read -r line; do
+        if [[ $line == "pipelines: "* ]]; then
+            names=${line#pipelines: }
+            names=${names//,/}
+        fi
+    done < <(_etlctl_run version)
+    printf '%s\n' "${names:-etl stage provision teardown}"
+}
+
+# The ids of recent jobs, newest first; nothing when etld does not answer.
+_etlctl_jobs()
+{
+    _etlctl_run --json list --limit 50 | grep -o '"id":[0-9]*' | cut -d: -f2
+}
+
+_etlctl()
+{
+    local cur prev
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD - 1]}
+    local commands="submit status list watch cancel retry errors backup ping version keys help"
+    local common="--json --socket --debug --help"
+
+    # The command: the first word that is not an option or an option's value.
+    local i cmd=""
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in
+            --socket | --config | --set | --key | --limit) ((i++)) ;;
+            -*) ;;
+            *) cmd=${COMP_WORDS[i]}; break ;;
+        esac
+    done
+
+    case $prev in
+        --socket)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return
+            ;;
+        --config)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return
+            ;;
+        --set)
+            COMPREPLY=($(compgen -W "$(_etlctl_run keys | cut -d' ' -f1)" -- "$cur"))
+            # the value follows the key: no space after it
+            COMPREPLY=("${COMPREPLY[@]/%/=}")
+            compopt -o nospace 2>/dev/null
+            return
+            ;;
+        --key | --limit)
+            return
+            ;;
+    esac
+
+    if [[ $cur == -* ]]; then
+        local opts=$common
+        case $cmd in
+            "") opts="$common --version" ;;
+            submit) opts="--config --set --key --wait $common" ;;
+            list | errors) opts="--limit $common" ;;
+            retry) opts="--wait $common" ;;
+        esac
+        COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+        return
+    fi
+
+    # Positional arguments: only the first one after the command.
+    local npos=0
+    for ((i = i + 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in
+            --socket | --config | --set | --key | --limit) ((i++)) ;;
+            -*) ;;
+            *) ((npos++)) ;;
+        esac
+    done
+    case $cmd in
+        "") COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
+        submit) ((npos == 0)) && COMPREPLY=($(compgen -W "$(_etlctl_pipelines)" -- "$cur")) ;;
+        status | watch | cancel | retry | errors)
+            ((npos == 0)) && COMPREPLY=($(compgen -W "$(_etlctl_jobs)" -- "$cur"))
+            ;;
+        backup) ((npos == 0)) && COMPREPLY=($(compgen -f -- "$cur")) ;;
+        help) ((npos == 0)) && COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
+    esac
+}
+complete -F _etlctl etlctl
