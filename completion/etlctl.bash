@@ -57,13 +57,14 @@ _etlctl()
     local commands="submit status list watch cancel retry errors backup ping version keys help"
     local common="--json --socket --debug --help"
 
-    # The command: the first word that is not an option or an option's value.
-    local i cmd=""
+    # The command is the first word that is neither an option nor an
+    # option's value; npos counts the arguments after it.
+    local i cmd="" npos=0
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
             --socket | --config | --set | --key | --limit) ((i++)) ;;
             -*) ;;
-            *) cmd=${COMP_WORDS[i]}; break ;;
+            *) [[ -z $cmd ]] && cmd=${COMP_WORDS[i]} || ((npos++)) ;;
         esac
     done
 
@@ -101,14 +102,6 @@ _etlctl()
     fi
 
     # Positional arguments: only the first one after the command.
-    local npos=0
-    for ((i = i + 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in
-            --socket | --config | --set | --key | --limit) ((i++)) ;;
-            -*) ;;
-            *) ((npos++)) ;;
-        esac
-    done
     case $cmd in
         "") COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
         submit) ((npos == 0)) && COMPREPLY=($(compgen -W "$(_etlctl_pipelines)" -- "$cur")) ;;

@@ -252,18 +252,25 @@ static void test_json_diff(void **state)
         json_decref(b);
 }
 
-/* Every key of the table is in etc/etld.conf and in the README. */
-static void test_every_key_documented(void **state)
+/* The text of a file of the source tree (a new string); skips the test
+ * when the tree is unknown (run outside meson test). */
+static char *read_source(const char *rel)
 {
         const char *root = getenv("ETLD_SOURCE_ROOT");
         if (!root)
                 skip();
         char path[1024];
-        char *conf = NULL, *readme = NULL;
-        snprintf(path, sizeof(path), "%s/etc/etld.conf", root);
-        assert_int_equal(util_read_file(path, &conf, NULL), 0);
-        snprintf(path, sizeof(path), "%s/README.md", root);
-        assert_int_equal(util_read_file(path, &readme, NULL), 0);
+        char *text = NULL;
+        snprintf(path, sizeof(path), "%s/%s", root, rel);
+        assert_int_equal(util_read_file(path, &text, NULL), 0);
+        return text;
+}
+
+/* Every key of the table is in etc/etld.conf and in the README. */
+static void test_every_key_documented(void **state)
+{
+        char *conf = read_source("etc/etld.conf");
+        char *readme = read_source("README.md");
         for (const struct cfg_key *k = cfg_keys; k->section; k++) {
                 char section[80], line[160], dotted[160];
                 snprintf(section, sizeof(section), "[%s]", k->section);
@@ -420,13 +427,7 @@ static void test_target_schemes(void **state)
  * source), so the page and the table stay in step. */
 static void test_every_key_in_man_page(void **state)
 {
-        const char *root = getenv("ETLD_SOURCE_ROOT");
-        if (!root)
-                skip();
-        char path[1024];
-        char *man = NULL;
-        snprintf(path, sizeof(path), "%s/doc/etld.conf.5.scd", root);
-        assert_int_equal(util_read_file(path, &man, NULL), 0);
+        char *man = read_source("doc/etld.conf.5.scd");
         for (const struct cfg_key *k = cfg_keys; k->section; k++) {
                 char section[80], entry[160];
                 snprintf(section, sizeof(section), "\n## [%s]\n", k->section);
