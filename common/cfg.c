@@ -194,36 +194,39 @@ const char *cfg_choices(const struct cfg_key *k)
         return NULL;
 }
 
-/* The URI schemes of keys that name a URI, as one string for messages.
- * warehouse.target's are the drivers of daemon/warehouse/wh.c (schemes[]): a
- * target of another scheme is refused when it is set (etld.conf, etlctl
- * --set, a submit's settings), not when the job reaches the warehouse. */
+/* The URI schemes of keys that name a URI, as one string for messages, and
+ * the one word such a key also takes instead of a URI.  warehouse.target's
+ * are the drivers of daemon/warehouse/wh.c (schemes[]), and "redshift", the
+ * provisioned cluster (daemon/pipelines/etl.c).  A target of another scheme
+ * is refused when it is set (etld.conf, etlctl --set, a submit's settings),
+ * not when the job reaches the warehouse. */
 static const struct {
-        const char *section, *key, *schemes;
+        const char *section, *key, *schemes, *word;
 } uri_keys[] = {
-    {"warehouse", "target", "sqlite://, postgresql://, postgres://, redshift://"},
+    {"warehouse", "target", "sqlite://, postgresql://, postgres://, redshift://", "redshift"},
 };
 
-static const char *uri_schemes(const struct cfg_key *k)
+/* NULL when k takes any text or value is one of k's schemes (or its word);
+ * else the entry that refuses it. */
+static const char *refused_scheme(const struct cfg_key *k, const char *value, const char **ret_word)
 {
-        for (size_t i = 0; i < sizeof(uri_keys) / sizeof(uri_keys[0]); i++)
-                if (strcmp(uri_keys[i].section, k->section) == 0 &&
-                    strcmp(uri_keys[i].key, k->key) == 0)
-                        return uri_keys[i].schemes;
-        return NULL;
-}
-
-/* Whether value starts with one of the ", "-separated schemes. */
-static bool has_scheme(const char *value, const char *schemes)
-{
-        for (const char *w = schemes; *w;) {
-                size_t wl = strcspn(w, ",");
-                if (strncmp(value, w, wl) == 0)
-                        return true;
-                w += wl;
-                w += strspn(w, ", ");
+        for (size_t i = 0; i < sizeof(uri_keys) / sizeof(uri_keys[0]); i++) {
+                if (strcmp(uri_keys[i].section, k->section) != 0 ||
+                    strcmp(uri_keys[i].key, k->key) != 0)
+                        continue;
+                if (!*value || (uri_keys[i].word && strcmp(value, uri_keys[i].word) == 0))
+                        return NULL;
+                for (const char *w = uri_keys[i].schemes; *w;) {
+                        size_t wl = strcspn(w, ",");
+                        if (strncmp(value, w, wl) == 0)
+                                return NULL;
+                        w += wl;
+                        w += strspn(w, ", ");
+                }
+                *ret_word = uri_keys[i].word;
+                return uri_keys[i].schemes;
         }
-        return false;
+        return NULL;
 }
 
 struct cfg_entry {
@@ -388,15 +391,17 @@ static int check_value(const struct cfg_key *k, const char *value, char *err, si
                 }
                 break;
         case CFG_STRING: {
-                const char *schemes = uri_schemes(k);
-                if (schemes && *value && !has_scheme(value, schemes)) {
+                const char *word = NULL;
+                const char *schemes = refused_scheme(k, value, &word);
+                if (schemes) {
                         /* Only the scheme is quoted: the rest of a URI may hold
                          * a password. */
                         size_t sl = strcspn(value, ":/");
                         snprintf(err, errlen,
-                                 "%s.%s: unknown scheme '%.*s' (known: %s; e.g. "
+                                 "%s.%s: unknown scheme '%.*s' (known: %s%s%s; e.g. "
                                  "sqlite:///var/lib/etld/warehouse.db)",
-                                 k->section, k->key, (int)(sl < 32 ? sl : 32), value, schemes);
+                                 k->section, k->key, (int)(sl < 32 ? sl : 32), value, schemes,
+                                 word ? ", or just " : "", word ? word : "");
                         return -EINVAL;
                 }
                 break;

@@ -51,7 +51,8 @@ def test_unknown_warehouse_scheme_refused_at_submit(etld, small_data, workdir):
     except RpcError as e:
         assert e.code == -32602, e.error
         assert "warehouse.target: unknown scheme 'mysql'" in e.message, e.message
-        assert "sqlite://, postgresql://, postgres://, redshift://" in e.message, e.message
+        assert "sqlite://, postgresql://, postgres://, redshift://, or just redshift" in e.message, \
+            e.message
         assert "s3cret" not in e.message
     assert etld.rpc("list", {"limit": 5})["jobs"] == []
     assert "s3cret" not in etld.stderr_text()

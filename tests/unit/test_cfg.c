@@ -407,18 +407,21 @@ static void test_target_schemes(void **state)
 {
         struct cfg *c = cfg_new();
         char err[512] = "";
-        static const char *const good[] = {"", "sqlite:///var/lib/etld/w.db", "postgresql://u@h/db",
-                                           "postgres:///db", "redshift://awsuser@host:5439/dev"};
+        static const char *const good[] = {
+            "",         "sqlite:///var/lib/etld/w.db",     "postgresql://u@h/db", "postgres:///db",
+            "redshift", "redshift://awsuser@host:5439/dev"};
         for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
                 if (cfg_set(c, "warehouse.target", good[i], err, sizeof(err)) < 0)
                         fail_msg("%s: %s", good[i], err);
         assert_int_equal(cfg_set(c, "warehouse.target", "mysql://u:s3cret@h/db", err, sizeof(err)),
                          -EINVAL);
         assert_non_null(strstr(err, "warehouse.target: unknown scheme 'mysql'"));
-        assert_non_null(strstr(err, "known: sqlite://, postgresql://, postgres://, redshift://"));
+        assert_non_null(strstr(
+            err, "known: sqlite://, postgresql://, postgres://, redshift://, or just redshift"));
         assert_null(strstr(err, "s3cret"));
         assert_int_equal(cfg_set(c, "warehouse.target", "/var/lib/w.db", err, sizeof(err)),
                          -EINVAL);
+        assert_int_equal(cfg_set(c, "warehouse.target", "redshiftx", err, sizeof(err)), -EINVAL);
         assert_string_equal(cfg_get(c, "warehouse", "target"), "redshift://awsuser@host:5439/dev");
         cfg_free(c);
 }
