@@ -1,10 +1,10 @@
 # etlctl.bash - bash completion for etlctl, installed as
 # DATADIR/bash-completion/completions/etlctl (bash-completion loads it on
-# first use).  Completes commands, options, pipelines, configuration keys
-# after --set, and job ids.  Pipelines and job ids come from etld when it
-# answers (`etlctl version`, `etlctl --json list`, two seconds at most, on
-# the --socket given on the line if any); keys from `etlctl keys`, which
-# needs no etld.  tests/integration/test_completion.py drives it.
+# first use).  Completes commands, options, pipelines, steps, states,
+# configuration keys after --set, and job ids.  Pipelines, steps and job ids
+# come from etld when it answers (`etlctl version`, `etlctl --json list`,
+# two seconds at most, on the --socket given on the line if any); keys from
+# `etlctl keys`, which needs no etld.  tests/integration/test_completion.py drives it.
 
 # The --socket option of the line being completed, for the helpers below.
 _etlctl_socket_args()
@@ -43,6 +43,13 @@ _etlctl_pipelines()
     printf '%s\n' "${names:-etl stage provision teardown}"
 }
 
+# The names of the steps of etld's pipelines; nothing when etld does not answer.
+_etlctl_steps()
+{
+    _etlctl_run --json version | grep -o '"steps":\[[^]]*\]' | grep -o '"[^"]*"' |
+        grep -v '"steps"' | tr -d '"' | sort -u
+}
+
 # The ids of recent jobs, newest first; nothing when etld does not answer.
 _etlctl_jobs()
 {
@@ -54,7 +61,7 @@ _etlctl()
     local cur prev
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="submit status list watch cancel retry errors backup ping version keys help"
+    local commands="submit status list watch cancel retry errors logs backup metrics ping version keys help"
     local common="--json --socket --debug --help"
 
     # The command is the first word that is neither an option nor an
@@ -62,7 +69,7 @@ _etlctl()
     local i cmd="" npos=0
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-            --socket | --config | --set | --key | --limit) ((i++)) ;;
+            --socket | --config | --set | --key | --limit | --pipeline | --state | --since | --step) ((i++)) ;;
             -*) ;;
             *) [[ -z $cmd ]] && cmd=${COMP_WORDS[i]} || ((npos++)) ;;
         esac
@@ -84,7 +91,19 @@ _etlctl()
             compopt -o nospace 2>/dev/null
             return
             ;;
-        --key | --limit)
+        --pipeline)
+            COMPREPLY=($(compgen -W "$(_etlctl_pipelines)" -- "$cur"))
+            return
+            ;;
+        --state)
+            COMPREPLY=($(compgen -W "queued running succeeded failed cancelled" -- "$cur"))
+            return
+            ;;
+        --step)
+            COMPREPLY=($(compgen -W "$(_etlctl_steps)" -- "$cur"))
+            return
+            ;;
+        --key | --limit | --since)
             return
             ;;
     esac
@@ -94,7 +113,9 @@ _etlctl()
         case $cmd in
             "") opts="$common --version" ;;
             submit) opts="--config --set --key --wait $common" ;;
-            list | errors) opts="--limit $common" ;;
+            list) opts="--limit --pipeline --state --key --since $common" ;;
+            errors) opts="--limit $common" ;;
+            logs) opts="--step $common" ;;
             retry) opts="--wait $common" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
@@ -105,7 +126,7 @@ _etlctl()
     case $cmd in
         "") COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
         submit) ((npos == 0)) && COMPREPLY=($(compgen -W "$(_etlctl_pipelines)" -- "$cur")) ;;
-        status | watch | cancel | retry | errors)
+        status | watch | cancel | retry | errors | logs)
             ((npos == 0)) && COMPREPLY=($(compgen -W "$(_etlctl_jobs)" -- "$cur"))
             ;;
         backup) ((npos == 0)) && COMPREPLY=($(compgen -f -- "$cur")) ;;

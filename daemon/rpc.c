@@ -54,15 +54,21 @@ static json_t *m_ping(struct rpc_env *env, struct conn *c, json_t *id, json_t *p
         return rpc_make_result(id, json_pack("{s:b}", "pong", 1));
 }
 
-/* The version, and the pipelines this etld runs: etlctl checks a submit's
- * pipeline name against them (a usage error, before it sends anything
- * else), and the shell completions offer them. */
+/* The version, and the pipelines this etld runs with their steps: etlctl
+ * checks a submit's pipeline name against them (a usage error, before it
+ * sends anything else), and the shell completions offer them. */
 static json_t *m_version(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
 {
         json_t *names = json_array();
-        for (size_t i = 0; names && pipelines[i]; i++)
-                json_array_append_new(names, json_pack("{s:s, s:s}", "name", pipelines[i]->name,
-                                                       "description", pipelines[i]->description));
+        for (size_t i = 0; names && pipelines[i]; i++) {
+                json_t *steps = json_array();
+                for (size_t j = 0; steps && j < pipelines[i]->nsteps; j++)
+                        json_array_append_new(steps, json_string(pipelines[i]->steps[j]->name));
+                json_array_append_new(names,
+                                      json_pack("{s:s, s:s, s:o}", "name", pipelines[i]->name,
+                                                "description", pipelines[i]->description, "steps",
+                                                steps ? steps : json_array()));
+        }
         return rpc_make_result(id, json_pack("{s:s, s:i, s:o}", "version", ETLD_VERSION, "protocol",
                                              1, "pipelines", names ? names : json_array()));
 }

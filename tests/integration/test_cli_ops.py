@@ -12,7 +12,7 @@ command line").
 """
 import os
 
-from etldtest import RpcError, etlctl, settings_for
+from etldtest import STEPS, RpcError, etlctl, settings_for
 
 PIPELINES = ["etl", "stage", "provision", "teardown"]
 
@@ -21,6 +21,7 @@ def test_version_names_the_pipelines(etld):
     v = etld.rpc("version")
     assert [p["name"] for p in v["pipelines"]] == PIPELINES, v
     assert all(p["description"] for p in v["pipelines"]), v
+    assert v["pipelines"][0]["steps"] == STEPS, v  # the completions offer them for logs --step
     p = etlctl(etld.sock, "version")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()

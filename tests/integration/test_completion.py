@@ -28,13 +28,16 @@ ZSH = shutil.which("zsh")
 
 
 class FakeEtld:
-    """Answers version (pipelines etl and nightly-x) and list (jobs 41, 42)."""
+    """Answers version (pipelines etl and nightly-x, steps check, load and
+    tick) and list (jobs 41, 42)."""
 
     def __init__(self, path):
         replies = {
             "version": {"version": "0.1.0", "protocol": 1,
-                        "pipelines": [{"name": "etl", "description": "x"},
-                                      {"name": "nightly-x", "description": "y"}]},
+                        "pipelines": [{"name": "etl", "description": "x",
+                                       "steps": ["load", "check"]},
+                                      {"name": "nightly-x", "description": "y",
+                                       "steps": ["tick"]}]},
             "list": {"jobs": [{"id": 42, "pipeline": "etl", "state": "running"},
                               {"id": 41, "pipeline": "etl", "state": "failed"}]},
         }
@@ -89,12 +92,18 @@ def bash_complete(*words, socket=None):
 
 def test_bash_commands_and_options(nobody):
     assert bash_complete("") == ["submit", "status", "list", "watch", "cancel", "retry",
-                                 "errors", "backup", "ping", "version", "keys", "help"]
+                                 "errors", "logs", "backup", "metrics", "ping", "version",
+                                 "keys", "help"]
     assert bash_complete("st") == ["status"]
     assert bash_complete("--") == ["--json", "--socket", "--debug", "--help", "--version"]
     assert bash_complete("submit", "etl", "--") == ["--config", "--set", "--key", "--wait",
                                                     "--json", "--socket", "--debug", "--help"]
     assert bash_complete("list", "--l") == ["--limit"]
+    assert bash_complete("list", "--state", "f") == ["failed"]
+    assert bash_complete("list", "--state", "failed", "--s") == ["--state", "--since",
+                                                                "--socket"]
+    assert bash_complete("logs", "3", "--") == ["--step", "--json", "--socket", "--debug",
+                                                "--help"]
     assert bash_complete("help", "ca") == ["cancel"]
 
 
@@ -111,15 +120,19 @@ def test_bash_pipelines_and_jobs_from_etld(fake, nobody):
     assert bash_complete("cancel", "", socket=fake) == ["42", "41"]
     assert bash_complete("watch", "4", socket=fake) == ["42", "41"]
     assert bash_complete("cancel", "42", "", socket=fake) == []  # one JOB only
+    assert bash_complete("logs", "42", "--step", "", socket=fake) == ["check", "load", "tick"]
+    assert bash_complete("list", "--pipeline", "n", socket=fake) == ["nightly-x"]
     # no etld: the pipelines etld has always run, no job ids, and quickly
     assert bash_complete("submit", "", socket=nobody) == ["etl", "stage", "provision", "teardown"]
     assert bash_complete("status", "", socket=nobody) == []
+    assert bash_complete("logs", "1", "--step", "", socket=nobody) == []
 
 
 def test_bash_jobs_of_the_real_etld(etld, small_data, workdir):
     job = etld.submit(settings_for(small_data, os.path.join(workdir, "w.db")))["job"]
     etld.wait_job(job)
     assert bash_complete("status", "", socket=etld.sock) == [str(job)]
+    assert bash_complete("logs", str(job), "--step", "tr", socket=etld.sock) == ["transform"]
     assert bash_complete("submit", "", socket=etld.sock) == ["etl", "stage", "provision",
                                                              "teardown"]
 
@@ -136,7 +149,7 @@ def zsh_complete(tmp_path, *lines):
         if line.startswith("=== "):
             n = int(line[4:])
             offered[n] = []
-        elif line:
+        elif line and line != "--- done":
             offered[n].append(line)
     return [sorted(set(offered.get(i + 1, []))) for i in range(len(lines))]
 
@@ -160,7 +173,9 @@ def test_zsh_completion(tmp_path, fake, nobody):
         "etlctl --socket %s submit " % fake,
         "etlctl --socket %s cancel " % fake,
         "etlctl --socket %s submit " % nobody,
-        "etlctl help w")
+        "etlctl help w",
+        "etlctl --socket %s logs 42 --step " % fake,
+        "etlctl list --state f")
     assert got[0] == ["submit"], got
     assert "--set" in got[1], got
     assert got[2] == ["load.concurrency"], got
@@ -168,3 +183,5 @@ def test_zsh_completion(tmp_path, fake, nobody):
     assert got[4] == ["41", "42"], got
     assert got[5] == ["etl", "provision", "stage", "teardown"], got
     assert got[6] == ["watch"], got
+    assert got[7] == ["check", "load", "tick"], got
+    assert got[8] == ["failed"], got
