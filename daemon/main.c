@@ -26,7 +26,7 @@
 #include "server.h"
 #include "util.h"
 
-#define DEFAULT_CONFIG "/etc/etld/etld.conf"
+#define DEFAULT_CONFIG ETLD_SYSCONFDIR "/etld/etld.conf" /* meson.build: the build's sysconfdir */
 
 struct daemon {
         uv_loop_t *loop;
