@@ -8,7 +8,13 @@
  * A queued job may carry a time before which it must not start (not_before,
  * journaled with the job: provision's ttl teardown).  One timer, `wake`, is
  * armed for the earliest such time whenever the queue is looked at, so a
- * waiting job costs nothing but its row. */
+ * waiting job costs nothing but its row.
+ *
+ * A step attempt is a state machine on the loop (step.h).  Cancelling a job,
+ * or stopping etld, sets its step_run.cancel and calls the step's cancel,
+ * which cancels the requests the step has outstanding; the attempt ends when
+ * the step calls step_done, once their callbacks came, and only then is the
+ * job marked cancelled (or left to resume at the next start). */
 #include "engine.h"
 
 #include <errno.h>

@@ -1,7 +1,10 @@
 /* main.c - etld's process shell: arguments, configuration, the state
  * directory, signals, systemd readiness, and the loop.  Everything else
  * lives in its own module: journal (the memory), engine (the jobs), server
- * and rpc (the socket), the pipelines' steps. */
+ * and rpc (the socket), the pipelines' steps.  One thread runs the one loop:
+ * every connection (the socket's clients, HTTP, libpq) is I/O on it, and
+ * libuv's thread pool only computes or runs short blocking calls that never
+ * wait on the loop (the SQLite warehouse, reading credentials and files). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
