@@ -3,7 +3,8 @@
  * A resolution is a uv_work_t: the chain is read on the pool, the result
  * handed to the owner on the loop.  An owner (a client being freed) may
  * abandon it while the pool works: the after-work callback then only wipes
- * and frees. */
+ * and frees.  The same resolution serves refusals and expiry: whoever comes
+ * while one runs waits for it. */
 #include "aws/rotate.h"
 
 #include <errno.h>
@@ -142,14 +143,10 @@ static void rotor_rotated(void *owner, int err, const struct sigv4_creds *creds,
         }
 }
 
-enum creds_next creds_rotor_refused(struct creds_rotor *ro, struct creds_try *t,
-                                    const char *aws_code, creds_resume_fn resume)
+/* t joins the waiters of a resolution, started if none runs. */
+static enum creds_next rotor_wait(struct creds_rotor *ro, struct creds_try *t,
+                                  creds_resume_fn resume)
 {
-        if (!ro->on || t->retried || !creds_refused(aws_code))
-                return CREDS_NOT_MINE;
-        t->retried = true;
-        if (t->gen != ro->gen) /* newer credentials arrived meanwhile */
-                return CREDS_SEND_AGAIN;
         if (!ro->rotation)
                 ro->rotation = creds_rotation_start(ro->loop, ro->profile, rotor_rotated, ro);
         if (!ro->rotation)
@@ -159,4 +156,28 @@ enum creds_next creds_rotor_refused(struct creds_rotor *ro, struct creds_try *t,
         t->waiting = true;
         ro->waiting = t;
         return CREDS_WAIT;
+}
+
+enum creds_next creds_rotor_expiring(struct creds_rotor *ro, struct creds_try *t, time_t now,
+                                     creds_resume_fn resume)
+{
+        if (!ro->on || !creds_expiring(ro->creds, now, CREDS_REFRESH_MARGIN_S))
+                return CREDS_NOT_MINE;
+        if (!ro->rotation) {
+                if (ro->refreshed && now - ro->refreshed < 60)
+                        return CREDS_NOT_MINE; /* what the source gives: use it */
+                ro->refreshed = now;
+        }
+        return rotor_wait(ro, t, resume);
+}
+
+enum creds_next creds_rotor_refused(struct creds_rotor *ro, struct creds_try *t,
+                                    const char *aws_code, creds_resume_fn resume)
+{
+        if (!ro->on || t->retried || !creds_refused(aws_code))
+                return CREDS_NOT_MINE;
+        t->retried = true;
+        if (t->gen != ro->gen) /* newer credentials arrived meanwhile */
+                return CREDS_SEND_AGAIN;
+        return rotor_wait(ro, t, resume);
 }

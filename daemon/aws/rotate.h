@@ -10,9 +10,17 @@
  * the step.  One resolution at a time per client: requests refused meanwhile
  * wait for it.
  *
+ * Temporary credentials (a credential process's, an assumed role's, web
+ * identity's, the container endpoint's, IMDS's) carry their expiration: a
+ * request about to be signed with ones that expire within
+ * CREDS_REFRESH_MARGIN_S resolves the chain again first
+ * (creds_rotor_expiring), at most once a minute, so a source that keeps
+ * handing out short-lived credentials is not asked before every request.
+ *
  * Loop thread only (the resolution itself runs on the pool). */
 #pragma once
 #include <stdbool.h>
+#include <time.h>
 #include <uv.h>
 
 #include "aws/sigv4.h"
@@ -58,6 +66,7 @@ struct creds_rotor {
         unsigned gen;                    /* bumped when rotated credentials arrive */
         struct creds_rotation *rotation; /* resolving the chain again, or NULL */
         struct creds_try *waiting;       /* requests waiting for it */
+        time_t refreshed;                /* when an expiry last started a resolution */
 };
 
 /* From now on refusals of creds (the client's credentials, which the rotor
@@ -75,5 +84,11 @@ enum creds_next {
 /* A reply with aws_code came for a request signed per t: what next. */
 enum creds_next creds_rotor_refused(struct creds_rotor *ro, struct creds_try *t,
                                     const char *aws_code, creds_resume_fn resume);
+/* A request of t is about to be signed at now: CREDS_WAIT (resume(t, ...)
+ * runs when the chain was resolved again; err < 0 then means the old
+ * credentials are all there is) when the credentials expire within
+ * CREDS_REFRESH_MARGIN_S, else CREDS_NOT_MINE: sign now. */
+enum creds_next creds_rotor_expiring(struct creds_rotor *ro, struct creds_try *t, time_t now,
+                                     creds_resume_fn resume);
 /* A request that ends (cancelled) while it waits leaves the list. */
 void creds_rotor_forget(struct creds_rotor *ro, struct creds_try *t);
