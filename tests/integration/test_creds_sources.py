@@ -339,7 +339,9 @@ def test_expiring_credentials_refreshed_midjob(proxy, tree, etld_factory, workdi
                    pipeline="stage")["job"]
     deadline = time.monotonic() + 30
     while "new" not in calls(log):
-        assert time.monotonic() < deadline, (calls(log), d.status(job))
+        st = d.status(job)
+        assert st["state"] == "running", ("ended without resolving again", calls(log), st)
+        assert time.monotonic() < deadline, (calls(log), st)
         time.sleep(0.05)
     time.sleep(0.5)  # requests signed before the refresh are answered
     proxy.set_credentials({NEW[0]: NEW[1]})  # OLD is no good from now on
