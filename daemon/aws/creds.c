@@ -600,7 +600,7 @@ int creds_imds_parse_role(const char *body, size_t len, char **role)
  * kept, numbers, true/false/null skipped; nesting is an error. */
 struct json_member {
         char *key;
-        char *value;  /* a string's value, or a number's (true, false, null) text */
+        char *value; /* a string's value, or a number's (true, false, null) text */
         bool string;
 };
 
@@ -802,13 +802,12 @@ static int json_creds(const char *what, bool process, const char *body, size_t l
         size_t n = 0;
         const char *code, *exp;
         const char *token_key = process ? "SessionToken" : "Token";
-        struct sigv4_creds c = { 0 };
+        struct sigv4_creds c = {0};
         int r = -EINVAL;
 
         memset(out, 0, sizeof(*out));
         if (json_flat_parse(body, len, m, &n) < 0) {
-                util_setf(err, errlen, "%s: the credentials reply is not a flat JSON object",
-                          what);
+                util_setf(err, errlen, "%s: the credentials reply is not a flat JSON object", what);
                 return -EINVAL;
         }
         code = member(m, n, "Code");
@@ -1330,8 +1329,7 @@ static int credential_process(const char *cmd, const char *where, struct sigv4_c
         int st = 0;
         int r = creds_process_split(cmd, &argv);
         if (r == -EINVAL || r == -ENOENT) {
-                util_setf(err, errlen,
-                          "%s: credential_process: %s", where,
+                util_setf(err, errlen, "%s: credential_process: %s", where,
                           r == -EINVAL ? "an unclosed quote or a trailing backslash"
                                        : "the command is empty");
                 return -EINVAL;
@@ -1344,8 +1342,8 @@ static int credential_process(const char *cmd, const char *where, struct sigv4_c
                 util_setf(err, errlen, "%s: credential_process %s did not finish in %ld s, killed",
                           where, argv[0], process_timeout_ms() / 1000);
         else if (r == -E2BIG)
-                util_setf(err, errlen, "%s: credential_process %s wrote more than %d bytes",
-                          where, argv[0], PROCESS_MAX_OUT);
+                util_setf(err, errlen, "%s: credential_process %s wrote more than %d bytes", where,
+                          argv[0], PROCESS_MAX_OUT);
         else if (r < 0) {
                 util_setf(err, errlen, "%s: credential_process %s: %s", where, argv[0],
                           strerror(-r));
@@ -1353,12 +1351,11 @@ static int credential_process(const char *cmd, const char *where, struct sigv4_c
                  * -ENOENT, which means "no credentials here, go on" */
                 if (r != -ENOMEM)
                         r = -EINVAL;
-        }
-        else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
                 util_setf(err, errlen, "%s: credential_process %s %s %d%s%s", where, argv[0],
                           WIFEXITED(st) ? "exited with status" : "killed by signal",
-                          WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-                          errtext[0] ? ": " : "", errtext);
+                          WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), errtext[0] ? ": " : "",
+                          errtext);
                 r = -EINVAL;
         } else {
                 r = creds_process_parse(o.data ? o.data : "", o.len, out, e, sizeof(e));
@@ -1437,11 +1434,12 @@ int creds_container_req(struct creds_imds_req *out, char *err, size_t errlen)
                 out->url = join_url(CREDS_CONTAINER_HOST, rel, NULL);
         } else if (full) {
                 if (!creds_container_url_allowed(full)) {
-                        util_setf(err, errlen,
-                                  "AWS_CONTAINER_CREDENTIALS_FULL_URI %.200s: only https, or http to "
-                                  "a loopback address, 169.254.170.2, 169.254.170.23 or "
-                                  "fd00:ec2::23, is allowed (as in the AWS SDKs)",
-                                  full);
+                        util_setf(
+                            err, errlen,
+                            "AWS_CONTAINER_CREDENTIALS_FULL_URI %.200s: only https, or http to "
+                            "a loopback address, 169.254.170.2, 169.254.170.23 or "
+                            "fd00:ec2::23, is allowed (as in the AWS SDKs)",
+                            full);
                         return -EINVAL;
                 }
                 out->url = strdup(full);
@@ -1500,8 +1498,8 @@ static int container_fetch(struct sigv4_creds *out, char *source, size_t sourcel
                 return -ENOMEM;
         }
         r = easy_do(curl, "container credentials", "GET", rq.url, rq.header ? &rq.header : NULL,
-                    rq.header ? 1 : 0, NULL, false, CREDS_CONTAINER_TIMEOUT_MS, &body, &status,
-                    err, errlen);
+                    rq.header ? 1 : 0, NULL, false, CREDS_CONTAINER_TIMEOUT_MS, &body, &status, err,
+                    errlen);
         if (r == 0 && status != 200) {
                 util_setf(err, errlen, "container credentials %s: HTTP %ld", rq.url, status);
                 r = status == 401 || status == 403 ? -EACCES : -EHOSTUNREACH;
@@ -1525,9 +1523,9 @@ static int container_fetch(struct sigv4_creds *out, char *source, size_t sourcel
 #define CHAIN_MAX_DEPTH 8
 
 struct chain {
-        const char *profile;    /* the argument: NULL or "" unless explicit */
+        const char *profile; /* the argument: NULL or "" unless explicit */
         bool explicit_profile;
-        bool static_only;       /* creds_resolve: files only, nothing run or sent */
+        bool static_only; /* creds_resolve: files only, nothing run or sent */
         char *cred_path, *conf_path;
         const char *visited[CHAIN_MAX_DEPTH];
         size_t nvisited;
@@ -1655,8 +1653,10 @@ static int parse_duration(const struct chain *ch, const struct merged *m, const 
                 return 0;
         if (util_parse_ll(v, &d) < 0 || d < 900 || d > 43200) {
                 where_key(ch, m, name, "duration_seconds", where, sizeof(where));
-                util_setf(err, errlen, "%s: duration_seconds must be a number of seconds from 900 "
-                          "to 43200", where);
+                util_setf(err, errlen,
+                          "%s: duration_seconds must be a number of seconds from 900 "
+                          "to 43200",
+                          where);
                 return -EINVAL;
         }
         *ret = (long)d;
@@ -1676,8 +1676,8 @@ static bool has_static(const struct merged *m)
  * source_profile (loops refused, a profile naming itself allowed when it has
  * static keys, as in botocore). */
 static int role_source(struct chain *ch, const char *name, const struct merged *m,
-                       const char *where, struct sigv4_creds *src, char *srcname,
-                       size_t srcnamelen, char *err, size_t errlen)
+                       const char *where, struct sigv4_creds *src, char *srcname, size_t srcnamelen,
+                       char *err, size_t errlen)
 {
         const char *sp = merged_get(m, "source_profile");
         const char *cs = merged_get(m, "credential_source");
@@ -1738,8 +1738,10 @@ static int role_source(struct chain *ch, const char *name, const struct merged *
                         buf_cat(&path, 2, ch->visited[k], " -> ");
                 buf_cat(&path, 1, sp);
                 buf_append(&path, "", 1);
-                util_setf(err, errlen, "%s: source_profile loop: %s; a source profile needs keys "
-                          "of its own", where, path.data ? path.data : sp);
+                util_setf(err, errlen,
+                          "%s: source_profile loop: %s; a source profile needs keys "
+                          "of its own",
+                          where, path.data ? path.data : sp);
                 buf_free(&path);
                 return -EINVAL;
         }
@@ -1832,8 +1834,10 @@ static int web_identity(struct chain *ch, const char *name, bool use_env, const 
         if (!session)
                 session = merged_get(m, "role_session_name");
         if (!arn) {
-                util_setf(err, errlen, "%s: a web identity token but no role: set AWS_ROLE_ARN "
-                          "or role_arn", where);
+                util_setf(err, errlen,
+                          "%s: a web identity token but no role: set AWS_ROLE_ARN "
+                          "or role_arn",
+                          where);
                 return -EINVAL;
         }
         r = util_read_file(file, &data, &len);
@@ -1856,8 +1860,8 @@ static int web_identity(struct chain *ch, const char *name, bool use_env, const 
                 util_setf(err, errlen, "%s: assuming role %s with web identity: %s", where, arn,
                           e[0] ? e : strerror(-r));
         else
-                util_setf(source, sourcelen, "role %s assumed with the web identity token %s",
-                          arn, file);
+                util_setf(source, sourcelen, "role %s assumed with the web identity token %s", arn,
+                          file);
 out:
         sts_req_clear(&rq);
         OPENSSL_cleanse(data, len);
@@ -1885,8 +1889,8 @@ static int profile_creds(struct chain *ch, const char *name, bool top, bool *fou
                 goto out;
         }
         if (!ch->static_only) {
-                r = web_identity(ch, name, top && !ch->explicit_profile, &m, out, source,
-                                 sourcelen, err, errlen);
+                r = web_identity(ch, name, top && !ch->explicit_profile, &m, out, source, sourcelen,
+                                 err, errlen);
                 if (r <= 0)
                         goto out;
         }

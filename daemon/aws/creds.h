@@ -41,9 +41,9 @@
 
 #include "aws/sigv4.h"
 
-/* Steps 1, 4, 6 and 7: synchronous, local files only, nothing run or sent.  On success fills *out (clear it
- * with sigv4_creds_clear) and source with where they came from, e.g.
- * "environment", "/root/.aws/credentials [default]",
+/* Steps 1, 4, 6 and 7: synchronous, local files only, nothing run or sent.
+ * On success fills *out (clear it with sigv4_creds_clear) and source with
+ * where they came from, e.g. "environment", "/root/.aws/credentials [default]",
  * "/root/.aws/config [profile ci]" or "$CREDENTIALS_DIRECTORY".
  * Returns 0; -ENOENT when no source has credentials (try IMDS next); -EINVAL
  * for partial credentials, a malformed file or an explicit profile that
@@ -130,9 +130,10 @@ int creds_imds_fetch_region(const char *endpoint, long timeout_ms, char *region,
         __attribute__((warn_unused_result));
 
 /* BLOCKING (files, processes, STS, then the container endpoint and IMDS when
- * they have none and no profile was named): the whole chain, as a step resolves it when it starts and again when a
- * service refuses the credentials during a job (rotate.h).  0 with *out and
- * source; -ENOKEY when nothing in the chain has credentials (a configuration
+ * they have none and no profile was named): the whole chain, as a step
+ * resolves it when it starts and again when a service refuses the
+ * credentials or they are about to expire during a job (rotate.h).  0 with
+ * *out and source; -ENOKEY when nothing in the chain has credentials (a configuration
  * error: err says what was tried); or -errno with err a sentence for the
  * step's error (never a secret). */
 int creds_resolve_chain(const char *profile, struct sigv4_creds *out, char *source,

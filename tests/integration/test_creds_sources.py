@@ -68,6 +68,26 @@ def write(path, text, mode=0o600):
     return path
 
 
+def reply(handler, status, body, ctype):
+    handler.send_response(status)
+    handler.send_header("Content-Type", ctype)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def serve(handler_class):
+    """A threaded local HTTP server, started; stop it with stop_server."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def stop_server(server):
+    server.shutdown()
+    server.server_close()
+
+
 def run_stage(d, s3, bucket, timeout=90, **more):
     job = d.submit(settings(s3, bucket, src="srcs", **more), pipeline="stage")["job"]
     return job, d.wait_job(job, timeout=timeout)
@@ -172,22 +192,16 @@ class StsTap:
                     tap.s3.set_credentials(dict(tap.issued))
                     tap.moto.set_credentials(dict(tap.issued, **{tap.moto.access_key:
                                                                  tap.moto.secret_key}))
-                self.send_response(r.status)
-                self.send_header("Content-Type", r.getheader("Content-Type", "text/xml"))
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply(self, r.status, data, r.getheader("Content-Type", "text/xml"))
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.endpoint = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def actions(self):
         return [f["Action"][0] for f, _ in self.calls]
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        stop_server(self.server)
         self.moto.set_credentials({self.moto.access_key: self.moto.secret_key})
 
 
@@ -280,19 +294,13 @@ class ContainerServer:
                                        "Token": "container-token", "Expiration": exp,
                                        "RoleArn": ROLE}).encode()
                     status = 200
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply(self, status, body, "application/json")
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.url = "http://127.0.0.1:%d/v2/credentials/task-1" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        stop_server(self.server)
 
 
 @pytest.fixture

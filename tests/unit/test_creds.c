@@ -42,15 +42,32 @@ static void write_file(const char *leaf, const char *text)
 }
 
 static const char *const env_vars[] = {
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-        "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
-        "CREDENTIALS_DIRECTORY", "AWS_REGION", "AWS_DEFAULT_REGION",
-        "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
-        "AWS_EC2_METADATA_DISABLED", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-        "AWS_ROLE_SESSION_NAME", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS",
-        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "ETLD_CREDENTIAL_PROCESS_TIMEOUT", NULL,
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "CREDENTIALS_DIRECTORY",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "ETLD_CREDENTIAL_PROCESS_TIMEOUT",
+    NULL,
 };
 
 static int setup(void **state)
@@ -390,18 +407,17 @@ static void test_imds_pieces(void **state)
         }
 }
 
-
 static void test_process_split(void **state)
 {
         static const struct {
                 const char *cmd;
                 const char *words[5];
         } ok[] = {
-                {"/bin/helper --profile ci", {"/bin/helper", "--profile", "ci"}},
-                {"  a   'b c'  \"d \\\" e\"\tf\\ g ", {"a", "b c", "d \" e", "f g"}},
-                {"x'y'\"z\"", {"xyz"}},
-                {"\"\" ''", {"", ""}},
-                {"a\\\\b \"c\\\\d\\q\"", {"a\\b", "c\\d\\q"}},
+            {"/bin/helper --profile ci", {"/bin/helper", "--profile", "ci"}},
+            {"  a   'b c'  \"d \\\" e\"\tf\\ g ", {"a", "b c", "d \" e", "f g"}},
+            {"x'y'\"z\"", {"xyz"}},
+            {"\"\" ''", {"", ""}},
+            {"a\\\\b \"c\\\\d\\q\"", {"a\\b", "c\\d\\q"}},
         };
         char **argv;
 
@@ -447,14 +463,15 @@ static void test_process_parse(void **state)
         assert_int_equal(sts_parse_time("2030-01-02T03:04:05+02:00", &t), -EINVAL);
 
         static const char *const bad[] = {
-                "{\"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"SECRETPROC\"}",
-                "{\"Version\": 2, \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"SECRETPROC\"}",
-                "{\"Version\": \"1\", \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"SECRETPROC\"}",
-                "{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\"}",
-                "{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"SECRETPROC\", "
-                "\"Expiration\": \"tomorrow SECRET\"}",
-                "SECRETPROC not json",
-                "",
+            "{\"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"SECRETPROC\"}",
+            "{\"Version\": 2, \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"SECRETPROC\"}",
+            "{\"Version\": \"1\", \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": "
+            "\"SECRETPROC\"}",
+            "{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\"}",
+            "{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"SECRETPROC\", "
+            "\"Expiration\": \"tomorrow SECRET\"}",
+            "SECRETPROC not json",
+            "",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 err[0] = '\0';
@@ -468,12 +485,13 @@ static void test_process_parse(void **state)
 
 /* A credential process: a shell script in tmpdir printing body (and
  * stderr text), exiting with status. */
-static const char *script(const char *leaf, const char *body, const char *stderr_text,
-                          int status)
+static const char *script(const char *leaf, const char *body, const char *stderr_text, int status)
 {
         char text[1024];
-        snprintf(text, sizeof(text), "#!/bin/sh\necho \"$@\" >> '%s/args'\ncat <<'EOF'\n%s\nEOF\n"
-                 "echo '%s' >&2\nexit %d\n", tmpdir, body, stderr_text, status);
+        snprintf(text, sizeof(text),
+                 "#!/bin/sh\necho \"$@\" >> '%s/args'\ncat <<'EOF'\n%s\nEOF\n"
+                 "echo '%s' >&2\nexit %d\n",
+                 tmpdir, body, stderr_text, status);
         write_file(leaf, text);
         assert_int_equal(chmod(tmp_path(leaf), 0755), 0);
         return tmp_path(leaf);
@@ -522,8 +540,8 @@ static void test_process_chain(void **state)
         unsetenv("AWS_SHARED_CREDENTIALS_FILE");
 
         /* a failing process: its status and stderr in the error, not its stdout */
-        const char *bad = script("bad.sh", "{\"SecretAccessKey\": \"SECRETLEAK\"}",
-                                 "no session for you", 3);
+        const char *bad =
+            script("bad.sh", "{\"SecretAccessKey\": \"SECRETLEAK\"}", "no session for you", 3);
         snprintf(conf, sizeof(conf), "[default]\ncredential_process = %s\n", bad);
         write_file("config", conf);
         assert_int_equal(creds_resolve_chain(NULL, &c, src, sizeof(src), err, sizeof(err)),
@@ -607,14 +625,14 @@ static void test_sts_requests(void **state)
 
         /* refused before anything is sent */
         role.role_session_name = "bad name";
-        assert_int_equal(sts_web_identity_req("https://sts.example.com", &role, "t", 1, &rq, err,
-                                              sizeof(err)),
-                         -EINVAL);
+        assert_int_equal(
+            sts_web_identity_req("https://sts.example.com", &role, "t", 1, &rq, err, sizeof(err)),
+            -EINVAL);
         assert_non_null(strstr(err, "role_session_name"));
         role.role_session_name = NULL;
         role.duration_s = 60;
-        assert_int_equal(sts_assume_role_req("https://sts.example.com", "us-east-1", &role, &src,
-                                             1, &rq, err, sizeof(err)),
+        assert_int_equal(sts_assume_role_req("https://sts.example.com", "us-east-1", &role, &src, 1,
+                                             &rq, err, sizeof(err)),
                          -EINVAL);
         assert_non_null(strstr(err, "duration_seconds 60"));
         role.duration_s = 0;
@@ -622,9 +640,9 @@ static void test_sts_requests(void **state)
                                              err, sizeof(err)),
                          -EINVAL);
         assert_non_null(strstr(err, "STS endpoint"));
-        assert_int_equal(sts_web_identity_req("https://sts.example.com", &role, "", 1, &rq, err,
-                                              sizeof(err)),
-                         -EINVAL);
+        assert_int_equal(
+            sts_web_identity_req("https://sts.example.com", &role, "", 1, &rq, err, sizeof(err)),
+            -EINVAL);
 }
 
 static void test_sts_replies(void **state)
@@ -646,18 +664,18 @@ static void test_sts_replies(void **state)
         assert_int_equal(c.expiration, 1893553445);
         sigv4_creds_clear(&c);
         /* the reply of the other action is not this one's */
-        assert_int_equal(sts_parse_reply("AssumeRoleWithWebIdentity", 200, ok, strlen(ok), &c, err,
-                                         sizeof(err)),
-                         -EBADMSG);
+        assert_int_equal(
+            sts_parse_reply("AssumeRoleWithWebIdentity", 200, ok, strlen(ok), &c, err, sizeof(err)),
+            -EBADMSG);
         assert_null(c.access_key_id);
 
         const char *denied =
             "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>"
             "<Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to "
             "perform: sts:AssumeRole</Message></Error><RequestId>r</RequestId></ErrorResponse>";
-        assert_int_equal(sts_parse_reply("AssumeRole", 403, denied, strlen(denied), &c, err,
-                                         sizeof(err)),
-                         -EACCES);
+        assert_int_equal(
+            sts_parse_reply("AssumeRole", 403, denied, strlen(denied), &c, err, sizeof(err)),
+            -EACCES);
         assert_non_null(strstr(err, "STS AssumeRole: AccessDenied: User is not authorized"));
         assert_int_equal(sts_parse_reply("AssumeRole", 502, "<html>", 6, &c, err, sizeof(err)),
                          -EBADMSG);
@@ -679,8 +697,8 @@ static void test_sts_replies(void **state)
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 err[0] = '\0';
-                assert_int_equal(sts_parse_reply("AssumeRole", 200, bad[i], strlen(bad[i]), &c,
-                                                 err, sizeof(err)),
+                assert_int_equal(sts_parse_reply("AssumeRole", 200, bad[i], strlen(bad[i]), &c, err,
+                                                 sizeof(err)),
                                  -EBADMSG);
                 assert_true(err[0] != '\0');
                 assert_no_secret(err);
@@ -725,24 +743,25 @@ static void test_roles_chain(void **state)
                 int r;
                 const char *says;
         } cases[] = {
-                {"r", -EHOSTUNREACH, "assuming role arn:aws:iam::1:role/r: STS AssumeRole at "
-                                     "http://127.0.0.1:9/"},
-                {"loop1", -EINVAL, "source_profile loop: loop1 -> loop2 -> loop1"},
-                {"self", -EHOSTUNREACH, "assuming role arn:aws:iam::1:role/s"},
-                {"selfless", -EINVAL, "source_profile loop: selfless -> selfless"},
-                {"mfa", -EINVAL, "cannot prompt"},
-                {"both", -EINVAL, "both source_profile and credential_source"},
-                {"none", -EINVAL, "needs source_profile or credential_source"},
-                {"ghost", -EINVAL, "source_profile 'nobody' does not exist"},
-                {"env", -EINVAL, "credential_source Environment, but AWS_ACCESS_KEY_ID"},
-                {"odd", -EINVAL, "credential_source 'Vault' is not"},
-                {"long", -EINVAL, "duration_seconds must be"},
-                {"wi", -EINVAL, "/nonexistent/token"},
+            {"r", -EHOSTUNREACH,
+             "assuming role arn:aws:iam::1:role/r: STS AssumeRole at "
+             "http://127.0.0.1:9/"},
+            {"loop1", -EINVAL, "source_profile loop: loop1 -> loop2 -> loop1"},
+            {"self", -EHOSTUNREACH, "assuming role arn:aws:iam::1:role/s"},
+            {"selfless", -EINVAL, "source_profile loop: selfless -> selfless"},
+            {"mfa", -EINVAL, "cannot prompt"},
+            {"both", -EINVAL, "both source_profile and credential_source"},
+            {"none", -EINVAL, "needs source_profile or credential_source"},
+            {"ghost", -EINVAL, "source_profile 'nobody' does not exist"},
+            {"env", -EINVAL, "credential_source Environment, but AWS_ACCESS_KEY_ID"},
+            {"odd", -EINVAL, "credential_source 'Vault' is not"},
+            {"long", -EINVAL, "duration_seconds must be"},
+            {"wi", -EINVAL, "/nonexistent/token"},
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 err[0] = '\0';
-                int r = creds_resolve_chain(cases[i].profile, &c, src, sizeof(src), err,
-                                            sizeof(err));
+                int r =
+                    creds_resolve_chain(cases[i].profile, &c, src, sizeof(src), err, sizeof(err));
                 if (r != cases[i].r || !strstr(err, cases[i].says))
                         fail_msg("profile %s: %d %s", cases[i].profile, r, err);
                 assert_no_secret(err);
@@ -767,8 +786,7 @@ static void test_roles_chain(void **state)
         assert_non_null(strstr(err, "STS AssumeRoleWithWebIdentity at"));
         assert_null(strstr(err, "eyJ"));
         /* an explicit profile ignores the variables, as aws --profile does */
-        assert_int_equal(creds_resolve_chain("default", &c, src, sizeof(src), err, sizeof(err)),
-                         0);
+        assert_int_equal(creds_resolve_chain("default", &c, src, sizeof(src), err, sizeof(err)), 0);
         assert_string_equal(c.access_key_id, "AKIDDEF");
         sigv4_creds_clear(&c);
 }
@@ -777,32 +795,27 @@ static void test_sts_endpoint(void **state)
 {
         char ep[256], region[64], err[256];
 
-        assert_int_equal(creds_sts_endpoint(NULL, ep, sizeof(ep), region, sizeof(region), err,
-                                            sizeof(err)),
-                         0);
+        assert_int_equal(
+            creds_sts_endpoint(NULL, ep, sizeof(ep), region, sizeof(region), err, sizeof(err)), 0);
         assert_string_equal(ep, "https://sts.us-east-1.amazonaws.com");
         write_file("config", "[default]\nregion = eu-north-1\nendpoint_url = http://prof:1\n");
         setenv("AWS_CONFIG_FILE", tmp_path("config"), 1);
-        assert_int_equal(creds_sts_endpoint(NULL, ep, sizeof(ep), region, sizeof(region), err,
-                                            sizeof(err)),
-                         0);
+        assert_int_equal(
+            creds_sts_endpoint(NULL, ep, sizeof(ep), region, sizeof(region), err, sizeof(err)), 0);
         assert_string_equal(ep, "http://prof:1");
         assert_string_equal(region, "eu-north-1");
         setenv("AWS_ENDPOINT_URL", "http://all:2", 1);
-        assert_int_equal(creds_sts_endpoint(NULL, ep, sizeof(ep), region, sizeof(region), err,
-                                            sizeof(err)),
-                         0);
+        assert_int_equal(
+            creds_sts_endpoint(NULL, ep, sizeof(ep), region, sizeof(region), err, sizeof(err)), 0);
         assert_string_equal(ep, "http://all:2");
         setenv("AWS_ENDPOINT_URL_STS", "http://sts:3", 1);
-        assert_int_equal(creds_sts_endpoint(NULL, ep, sizeof(ep), region, sizeof(region), err,
-                                            sizeof(err)),
-                         0);
+        assert_int_equal(
+            creds_sts_endpoint(NULL, ep, sizeof(ep), region, sizeof(region), err, sizeof(err)), 0);
         assert_string_equal(ep, "http://sts:3");
         setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
         setenv("AWS_REGION", "ap-south-2", 1);
-        assert_int_equal(creds_sts_endpoint(NULL, ep, sizeof(ep), region, sizeof(region), err,
-                                            sizeof(err)),
-                         0);
+        assert_int_equal(
+            creds_sts_endpoint(NULL, ep, sizeof(ep), region, sizeof(region), err, sizeof(err)), 0);
         assert_string_equal(ep, "https://sts.ap-south-2.amazonaws.com");
 }
 
@@ -812,14 +825,16 @@ static void test_container(void **state)
         char err[512];
 
         static const char *const allowed[] = {
-                "http://127.0.0.1:8080/creds", "http://127.1.2.3/x", "http://localhost/x",
-                "http://[::1]:9/x", "http://169.254.170.2/v2", "http://169.254.170.23/v1",
-                "http://[fd00:ec2::23]/v1", "https://creds.example.com/x",
+            "http://127.0.0.1:8080/creds", "http://127.1.2.3/x",
+            "http://localhost/x",          "http://[::1]:9/x",
+            "http://169.254.170.2/v2",     "http://169.254.170.23/v1",
+            "http://[fd00:ec2::23]/v1",    "https://creds.example.com/x",
         };
         static const char *const refused[] = {
-                "http://10.0.0.1/creds", "http://example.com/x", "http://169.254.169.254/x",
-                "http://[fd00:ec2::254]/x", "ftp://127.0.0.1/x", "http://127.0.0.1@evil.com/x",
-                "http://128.0.0.1/", "",
+            "http://10.0.0.1/creds",    "http://example.com/x",
+            "http://169.254.169.254/x", "http://[fd00:ec2::254]/x",
+            "ftp://127.0.0.1/x",        "http://127.0.0.1@evil.com/x",
+            "http://128.0.0.1/",        "",
         };
         for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
                 if (!creds_container_url_allowed(allowed[i]))
@@ -875,21 +890,21 @@ static void test_expiring(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_nothing, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_credentials_file, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_systemd, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_imds_pieces, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_process_split, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_process_parse, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_process_chain, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_sts_requests, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_sts_replies, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_roles_chain, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_sts_endpoint, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_container, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_expiring, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_nothing, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_credentials_file, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_systemd, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_imds_pieces, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_process_split, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_process_parse, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_process_chain, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sts_requests, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sts_replies, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_roles_chain, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sts_endpoint, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_container, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_expiring, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

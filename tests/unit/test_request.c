@@ -397,12 +397,25 @@ static void test_transport_failure(void **state)
  * before a request is signed (rotate.h): the request goes with the new ones;
  * when nothing new comes it goes with the old ones while they last, and
  * fails without being sent once they have expired. */
+static void run_expiring(struct fixture *f, struct test_req *r, const char *const *replies,
+                         time_t expires_in)
+{
+        setup(f, replies, 1);
+        assert_int_equal(aws_request_client_rotate_creds(&f->c, NULL), 0);
+        f->c.creds.expiration = time(NULL) + expires_in;
+        req_start(f, r, NULL);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+        assert_int_equal(r->done_calls, 1);
+}
+
 static void test_refresh_before_expiry(void **state)
 {
         (void)state;
         static const char *const replies[] = {OK_REPLY};
-        static const char *const vars[] = {"AWS_PROFILE", "AWS_SESSION_TOKEN",
-                                           "CREDENTIALS_DIRECTORY", "AWS_WEB_IDENTITY_TOKEN_FILE",
+        static const char *const vars[] = {"AWS_PROFILE",
+                                           "AWS_SESSION_TOKEN",
+                                           "CREDENTIALS_DIRECTORY",
+                                           "AWS_WEB_IDENTITY_TOKEN_FILE",
                                            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
                                            "AWS_CONTAINER_CREDENTIALS_FULL_URI"};
         struct fixture f;
@@ -415,12 +428,7 @@ static void test_refresh_before_expiry(void **state)
         setenv("AWS_ACCESS_KEY_ID", "AKIDFRESH", 1);
         setenv("AWS_SECRET_ACCESS_KEY", "fresh/secret", 1);
 
-        setup(&f, replies, 1);
-        assert_int_equal(aws_request_client_rotate_creds(&f.c, NULL), 0);
-        f.c.creds.expiration = time(NULL) + 60;
-        req_start(&f, &r, NULL);
-        uv_run(&f.loop, UV_RUN_DEFAULT);
-        assert_int_equal(r.done_calls, 1);
+        run_expiring(&f, &r, replies, 60);
         assert_int_equal(r.err, 0);
         assert_int_equal(r.attempts, 1);
         assert_string_equal(f.srv.keys[0], "AKIDFRESH");
@@ -430,22 +438,13 @@ static void test_refresh_before_expiry(void **state)
         /* nothing new: the old ones while they last */
         unsetenv("AWS_ACCESS_KEY_ID");
         unsetenv("AWS_SECRET_ACCESS_KEY");
-        setup(&f, replies, 1);
-        assert_int_equal(aws_request_client_rotate_creds(&f.c, NULL), 0);
-        f.c.creds.expiration = time(NULL) + 60;
-        req_start(&f, &r, NULL);
-        uv_run(&f.loop, UV_RUN_DEFAULT);
+        run_expiring(&f, &r, replies, 60);
         assert_int_equal(r.err, 0);
         assert_string_equal(f.srv.keys[0], "AKIDEXAMPLE");
         teardown(&f);
 
         /* expired, and nothing new: not sent */
-        setup(&f, replies, 1);
-        assert_int_equal(aws_request_client_rotate_creds(&f.c, NULL), 0);
-        f.c.creds.expiration = time(NULL) - 1;
-        req_start(&f, &r, NULL);
-        uv_run(&f.loop, UV_RUN_DEFAULT);
-        assert_int_equal(r.done_calls, 1);
+        run_expiring(&f, &r, replies, -1);
         assert_int_equal(r.err, -EKEYEXPIRED);
         assert_int_equal(f.srv.served, 0);
         teardown(&f);
