@@ -559,7 +559,9 @@ static void test_process_chain(void **state)
         write_file("config", "[default]\ncredential_process = /nonexistent/helper\n");
         assert_int_equal(creds_resolve_chain(NULL, &c, src, sizeof(src), err, sizeof(err)),
                          -EINVAL);
-        assert_non_null(strstr(err, "/nonexistent/helper: No such file"));
+        /* posix_spawnp says ENOENT; under valgrind the child exits 127 */
+        assert_non_null(strstr(err, "/nonexistent/helper"));
+        assert_true(strstr(err, "No such file") || strstr(err, "status 127"));
         /* an unclosed quote */
         write_file("config", "[default]\ncredential_process = helper 'x\n");
         assert_int_equal(creds_resolve_chain(NULL, &c, src, sizeof(src), err, sizeof(err)),
