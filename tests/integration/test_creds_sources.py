@@ -11,6 +11,7 @@ source only, and proves etld used it:
   proxy the keys STS issued, and only those;
 - web identity: AssumeRoleWithWebIdentity, unsigned, with the token file;
 - container credentials: a local server that wants the token file's token;
+  also as an assumed role's credential_source (EcsContainer);
 - expiry mid-job: the process's first credentials expire within minutes,
   etld resolves again before signing, and the S3 proxy then refuses the old
   key: no request is refused and the job succeeds.
@@ -330,6 +331,26 @@ def test_container_wrong_token(container, proxy, tree, etld_factory, workdir):
     assert st["state"] == "failed", st
     assert "container credentials %s: HTTP 401" % container.url in json.dumps(st)
     assert container.requests[0][1] == "Bearer wrong"
+
+
+def test_role_from_container_credentials(tap, motoenv, proxy, tree, etld_factory,  # noqa: F811
+                                         workdir):
+    # credential_source = EcsContainer: the container's keys sign AssumeRole
+    ctr = ContainerServer("Bearer t", (motoenv.access_key, motoenv.secret_key))
+    try:
+        write(os.path.join(workdir, "config"),
+              "[profile etl]\nrole_arn = %s\ncredential_source = EcsContainer\n" % ROLE)
+        d = etld_factory(env=clean_env(workdir, AWS_PROFILE="etl", AWS_REGION=proxy.region,
+                                       AWS_ENDPOINT_URL_STS=tap.endpoint,
+                                       AWS_CONTAINER_CREDENTIALS_FULL_URI=ctr.url,
+                                       AWS_CONTAINER_AUTHORIZATION_TOKEN="Bearer t"))
+        job, st = run_stage(d, proxy, "role3")
+        assert st["state"] == "succeeded", (st, d.stderr_tail())
+        assert ctr.requests and tap.actions()[0] == "AssumeRole", (ctr.requests, tap.calls)
+        assert motoenv.stats().get("auth_failures", 0) == 0
+        assert "assumed with container credentials %s" % ctr.url in creds_line(d)
+    finally:
+        ctr.stop()
 
 
 OLD = ("AKIDETLDEXPIREOLD001", "old/secret/0123456789abcdefghijklmnop")
