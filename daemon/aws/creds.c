@@ -1526,6 +1526,7 @@ struct chain {
         const char *profile; /* the argument: NULL or "" unless explicit */
         bool explicit_profile;
         bool static_only; /* creds_resolve: files only, nothing run or sent */
+        const struct creds_sts *sts; /* the caller's STS place, or NULL */
         char *cred_path, *conf_path;
         const char *visited[CHAIN_MAX_DEPTH];
         size_t nvisited;
@@ -1616,6 +1617,23 @@ int creds_sts_endpoint(const char *profile, char *endpoint, size_t endpointlen, 
         }
         if (ep)
                 util_setf(endpoint, endpointlen, "%s", ep);
+        else
+                util_setf(endpoint, endpointlen, "https://sts.%s.amazonaws.com", region);
+        return 0;
+}
+
+/* The STS endpoint and region of this resolution. */
+static int chain_sts(const struct chain *ch, char *endpoint, size_t endpointlen, char *region,
+                     size_t regionlen, char *err, size_t errlen)
+{
+        if (!ch->sts)
+                return creds_sts_endpoint(ch->profile, endpoint, endpointlen, region, regionlen,
+                                          err, errlen);
+        util_setf(region, regionlen, "%s",
+                  ch->sts->region && ch->sts->region[0] ? ch->sts->region
+                                                        : CREDS_STS_DEFAULT_REGION);
+        if (ch->sts->endpoint && ch->sts->endpoint[0])
+                util_setf(endpoint, endpointlen, "%s", ch->sts->endpoint);
         else
                 util_setf(endpoint, endpointlen, "https://sts.%s.amazonaws.com", region);
         return 0;
@@ -1791,8 +1809,7 @@ static int assume_role(struct chain *ch, const char *name, const struct merged *
         r = role_source(ch, name, m, where, &src, srcname, sizeof(srcname), err, errlen);
         if (r < 0)
                 return r;
-        r = creds_sts_endpoint(ch->profile, endpoint, sizeof(endpoint), region, sizeof(region), e,
-                               sizeof(e));
+        r = chain_sts(ch, endpoint, sizeof(endpoint), region, sizeof(region), e, sizeof(e));
         if (r == 0)
                 r = sts_assume_role_req(endpoint, region, &role, &src, time(NULL), &rq, e,
                                         sizeof(e));
@@ -1849,8 +1866,7 @@ static int web_identity(struct chain *ch, const char *name, bool use_env, const 
         r = parse_duration(ch, m, name, &role.duration_s, err, errlen);
         if (r < 0)
                 goto out;
-        r = creds_sts_endpoint(ch->profile, endpoint, sizeof(endpoint), region, sizeof(region), e,
-                               sizeof(e));
+        r = chain_sts(ch, endpoint, sizeof(endpoint), region, sizeof(region), e, sizeof(e));
         if (r == 0)
                 r = sts_web_identity_req(endpoint, &role, trim(data, data + len), time(NULL), &rq,
                                          e, sizeof(e));
@@ -1924,13 +1940,15 @@ out:
         return r;
 }
 
-static int chain_resolve(const char *profile, bool static_only, struct sigv4_creds *out,
-                         char *source, size_t sourcelen, char *err, size_t errlen)
+static int chain_resolve(const char *profile, bool static_only, const struct creds_sts *sts,
+                         struct sigv4_creds *out, char *source, size_t sourcelen, char *err,
+                         size_t errlen)
 {
         struct chain ch = {
             .profile = profile && profile[0] ? profile : NULL,
             .explicit_profile = profile && profile[0],
             .static_only = static_only,
+            .sts = sts,
         };
         const char *name = profile_name(profile);
         bool named = ch.explicit_profile || env_nonempty("AWS_PROFILE") ||
@@ -1991,14 +2009,21 @@ out:
 int creds_resolve(const char *profile, struct sigv4_creds *out, char *source, size_t sourcelen,
                   char *err, size_t errlen)
 {
-        return chain_resolve(profile, true, out, source, sourcelen, err, errlen);
+        return chain_resolve(profile, true, NULL, out, source, sourcelen, err, errlen);
 }
 
 int creds_resolve_chain(const char *profile, struct sigv4_creds *out, char *source,
                         size_t sourcelen, char *err, size_t errlen)
 {
+        return creds_resolve_chain_at(profile, NULL, out, source, sourcelen, err, errlen);
+}
+
+int creds_resolve_chain_at(const char *profile, const struct creds_sts *sts,
+                           struct sigv4_creds *out, char *source, size_t sourcelen, char *err,
+                           size_t errlen)
+{
         char e[1024] = "";
-        int r = chain_resolve(profile, false, out, source, sourcelen, e, sizeof(e));
+        int r = chain_resolve(profile, false, sts, out, source, sourcelen, e, sizeof(e));
         if (r == -ENOENT && !(profile && profile[0])) {
                 /* Nothing in the files: the container endpoint, then IMDS.
                  * Nothing anywhere is a configuration error, not trouble that

@@ -140,6 +140,19 @@ int creds_resolve_chain(const char *profile, struct sigv4_creds *out, char *sour
                         size_t sourcelen, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* Where the chain's STS calls go when the caller knows: etld.conf's
+ * [aws] endpoint_url_sts / endpoint_url and region, as awsenv.c resolved
+ * them above the AWS conventions.  endpoint NULL:
+ * https://sts.REGION.amazonaws.com. */
+struct creds_sts {
+        const char *endpoint;
+        const char *region;
+};
+/* creds_resolve_chain with STS at sts (NULL: creds_sts_endpoint's). */
+int creds_resolve_chain_at(const char *profile, const struct creds_sts *sts,
+                           struct sigv4_creds *out, char *source, size_t sourcelen, char *err,
+                           size_t errlen) __attribute__((warn_unused_result));
+
 /* ---- the sources that run or ask something (pure pieces, for tests) ---- */
 
 #define CREDS_PROCESS_TIMEOUT_S 60 /* ETLD_CREDENTIAL_PROCESS_TIMEOUT overrides */

@@ -65,6 +65,11 @@ int aws_request_client_rotate_creds(struct aws_request_client *c, const char *pr
         return creds_rotor_enable(&c->rotor, c->loop, &c->creds, profile);
 }
 
+int aws_request_client_set_sts(struct aws_request_client *c, const struct creds_sts *sts)
+{
+        return creds_rotor_set_sts(&c->rotor, sts);
+}
+
 unsigned aws_request_cancel_tag(struct aws_request_client *c, const void *tag)
 {
         unsigned n = 0;

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "aws/creds.h"
 #include "aws/sigv4.h"
 
 /* Is this AWS error code a refusal of the credentials themselves? */
@@ -40,6 +41,11 @@ typedef void (*creds_rotated_fn)(void *owner, int err, const struct sigv4_creds 
  * NULL when it cannot start (out of memory). */
 struct creds_rotation *creds_rotation_start(uv_loop_t *loop, const char *profile,
                                             creds_rotated_fn fn, void *owner);
+/* The same with the chain's STS calls at sts (creds_resolve_chain_at;
+ * NULL: the AWS conventions). */
+struct creds_rotation *creds_rotation_start_at(uv_loop_t *loop, const char *profile,
+                                               const struct creds_sts *sts, creds_rotated_fn fn,
+                                               void *owner);
 /* The owner goes away: fn will not run; the memory goes when the pool is done. */
 void creds_rotation_abandon(struct creds_rotation *r);
 
@@ -61,6 +67,7 @@ struct creds_try {
 struct creds_rotor {
         bool on;                         /* creds_rotor_enable was called */
         char *profile;                   /* NULL: the default */
+        char *sts_endpoint, *sts_region; /* creds_rotor_set_sts's, or NULL */
         uv_loop_t *loop;
         struct sigv4_creds *creds;       /* the client's, replaced by rotated ones */
         unsigned gen;                    /* bumped when rotated credentials arrive */
@@ -73,6 +80,8 @@ struct creds_rotor {
  * replaces) resolve the chain of profile again.  -ENOMEM. */
 int creds_rotor_enable(struct creds_rotor *ro, uv_loop_t *loop, struct sigv4_creds *creds,
                        const char *profile);
+/* The chain's STS calls go to sts from now on (copied).  -ENOMEM. */
+int creds_rotor_set_sts(struct creds_rotor *ro, const struct creds_sts *sts);
 /* Abandons a resolution in flight; the client cancels its waiting requests. */
 void creds_rotor_clear(struct creds_rotor *ro);
 

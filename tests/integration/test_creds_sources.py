@@ -89,8 +89,16 @@ def stop_server(server):
     server.server_close()
 
 
+def stage_settings(s3, bucket, **more):
+    """The stage job's settings, the emulator as S3's endpoint only: STS is
+    where the test says (aws.endpoint_url would be every service's)."""
+    s = settings(s3, bucket, src="srcs", **more)
+    s["aws.endpoint_url_s3"] = s.pop("aws.endpoint_url")
+    return s
+
+
 def run_stage(d, s3, bucket, timeout=90, **more):
-    job = d.submit(settings(s3, bucket, src="srcs", **more), pipeline="stage")["job"]
+    job = d.submit(stage_settings(s3, bucket, **more), pipeline="stage")["job"]
     return job, d.wait_job(job, timeout=timeout)
 
 
@@ -258,11 +266,13 @@ def test_assume_role_refused_says_why(tap, motoenv, proxy, tree, etld_factory,  
 
 
 def test_web_identity(tap, motoenv, proxy, tree, etld_factory, workdir):  # noqa: F811
+    # STS at etld.conf's aws.endpoint_url_sts, which wins over the environment's
     token = write(os.path.join(workdir, "token"), "eyJhbGciOiJSUzI1NiJ9.etld.sig\n")
     d = etld_factory(env=clean_env(workdir, AWS_WEB_IDENTITY_TOKEN_FILE=token,
                                    AWS_ROLE_ARN=ROLE, AWS_ROLE_SESSION_NAME="pod-7",
-                                   AWS_REGION=proxy.region, AWS_ENDPOINT_URL_STS=tap.endpoint))
-    job, st = run_stage(d, proxy, "web1")
+                                   AWS_REGION=proxy.region,
+                                   AWS_ENDPOINT_URL_STS="http://127.0.0.1:9"))
+    job, st = run_stage(d, proxy, "web1", **{"aws.endpoint_url_sts": tap.endpoint})
     assert st["state"] == "succeeded", (st, d.stderr_tail())
     form, signed = tap.calls[0]
     assert form["Action"] == ["AssumeRoleWithWebIdentity"] and not signed
@@ -364,7 +374,7 @@ def test_expiring_credentials_refreshed_midjob(proxy, tree, etld_factory, workdi
     proxy.set_credentials({OLD[0]: OLD[1], NEW[0]: NEW[1]})
     proxy.faults([{"fault": "latency", "ms": 200, "match": r"^PUT /exp1/."}])
     d = etld_factory(env=clean_env(workdir, AWS_PROFILE="etl"))
-    job = d.submit(settings(proxy, "exp1", src="srcs", **{"stage.concurrency": 2}),
+    job = d.submit(stage_settings(proxy, "exp1", **{"stage.concurrency": 2}),
                    pipeline="stage")["job"]
     deadline = time.monotonic() + 30
     while "new" not in calls(log):

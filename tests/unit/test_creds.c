@@ -769,6 +769,11 @@ static void test_roles_chain(void **state)
                 assert_no_secret(err);
                 assert_non_null(strstr(err, tmp_path("config")));
         }
+        /* the caller's STS place (etld.conf's) wins over the environment's */
+        const struct creds_sts at = {"http://127.0.0.1:8", "eu-west-3"};
+        assert_int_equal(creds_resolve_chain_at("r", &at, &c, src, sizeof(src), err, sizeof(err)),
+                         -EHOSTUNREACH);
+        assert_non_null(strstr(err, "STS AssumeRole at http://127.0.0.1:8/"));
         /* creds_resolve ignores roles: the self profile's own keys */
         assert_int_equal(creds_resolve("self", &c, src, sizeof(src), err, sizeof(err)), 0);
         assert_string_equal(c.access_key_id, "AKIDSELF");
