@@ -1525,7 +1525,7 @@ static int container_fetch(struct sigv4_creds *out, char *source, size_t sourcel
 struct chain {
         const char *profile; /* the argument: NULL or "" unless explicit */
         bool explicit_profile;
-        bool static_only; /* creds_resolve: files only, nothing run or sent */
+        bool static_only;            /* creds_resolve: files only, nothing run or sent */
         const struct creds_sts *sts; /* the caller's STS place, or NULL */
         char *cred_path, *conf_path;
         const char *visited[CHAIN_MAX_DEPTH];

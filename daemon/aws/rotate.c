@@ -201,9 +201,8 @@ static enum creds_next rotor_wait(struct creds_rotor *ro, struct creds_try *t,
 {
         struct creds_sts sts = {ro->sts_endpoint, ro->sts_region};
         if (!ro->rotation)
-                ro->rotation = creds_rotation_start_at(ro->loop, ro->profile,
-                                                       ro->sts_region ? &sts : NULL, rotor_rotated,
-                                                       ro);
+                ro->rotation = creds_rotation_start_at(
+                    ro->loop, ro->profile, ro->sts_region ? &sts : NULL, rotor_rotated, ro);
         if (!ro->rotation)
                 return CREDS_NOT_MINE;
         t->resume = resume;

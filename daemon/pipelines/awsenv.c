@@ -93,9 +93,9 @@ static void resolve_work(uv_work_t *w)
         q->result = resolve_places(q);
         struct creds_sts sts = {env->endpoint[AWS_STS], env->region};
         if (q->result == 0)
-                q->result = creds_resolve_chain_at(q->profile, &sts, &env->creds,
-                                                   env->creds_source, sizeof(env->creds_source),
-                                                   q->err, sizeof(q->err));
+                q->result =
+                    creds_resolve_chain_at(q->profile, &sts, &env->creds, env->creds_source,
+                                           sizeof(env->creds_source), q->err, sizeof(q->err));
 }
 
 static void resolve_free(struct resolve *q)
