@@ -46,14 +46,6 @@
 #include "aws/sts.h"
 #include "util.h"
 
-static void free_secret(char *s)
-{
-        if (!s)
-                return;
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-}
-
 static const char *env_nonempty(const char *name)
 {
         const char *v = getenv(name);
@@ -122,7 +114,7 @@ static void profile_kv_clear(struct profile_kv *p)
 {
         for (size_t i = 0; i < p->n; i++) {
                 free(p->keys[i]);
-                free_secret(p->values[i]);
+                sigv4_secret_free(p->values[i]);
         }
         memset(p, 0, sizeof(*p));
 }
@@ -245,7 +237,7 @@ static int read_profile(const char *path, bool config_style, const char *profile
                 out->values[out->n] = strdup(value);
                 if (!out->keys[out->n] || !out->values[out->n]) {
                         free(out->keys[out->n]);
-                        free_secret(out->values[out->n]);
+                        sigv4_secret_free(out->values[out->n]);
                         r = -ENOMEM;
                         util_setf(err, errlen, "out of memory");
                         break;
@@ -502,7 +494,7 @@ void creds_imds_req_clear(struct creds_imds_req *r)
         if (!r)
                 return;
         free(r->url);
-        free_secret(r->header);
+        sigv4_secret_free(r->header);
         memset(r, 0, sizeof(*r));
 }
 
@@ -688,7 +680,7 @@ static void members_free(struct json_member *m, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
                 free(m[i].key);
-                free_secret(m[i].value);
+                sigv4_secret_free(m[i].value);
         }
 }
 
@@ -751,7 +743,7 @@ static int json_flat_parse(const char *body, size_t len, struct json_member *m, 
                 }
                 if (*n == JSON_MAX_MEMBERS) {
                         free(key);
-                        free_secret(value);
+                        sigv4_secret_free(value);
                         goto bad;
                 }
                 m[*n].key = key;
@@ -1054,7 +1046,7 @@ int creds_imds_fetch(const char *endpoint, long timeout_ms, struct sigv4_creds *
                 util_setf(source, sourcelen, "IMDS role %s", role);
 out:
         body_wipe(&body);
-        free_secret(token);
+        sigv4_secret_free(token);
         free(role);
         curl_easy_cleanup(curl);
         return r;
@@ -1090,7 +1082,7 @@ int creds_imds_fetch_region(const char *endpoint, long timeout_ms, char *region,
                 util_setf(region, regionlen, "%s", reg);
         free(reg);
         body_wipe(&body);
-        free_secret(token);
+        sigv4_secret_free(token);
         curl_easy_cleanup(curl);
         return r;
 }

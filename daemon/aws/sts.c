@@ -16,22 +16,14 @@
 #define STS_VERSION "2011-06-15"
 #define STS_CONTENT_TYPE "application/x-www-form-urlencoded; charset=utf-8"
 
-static void free_secret(char *s)
-{
-        if (!s)
-                return;
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-}
-
 void sts_req_clear(struct sts_req *r)
 {
         if (!r)
                 return;
         free(r->url);
-        free_secret(r->body);
+        sigv4_secret_free(r->body);
         for (size_t i = 0; i < r->nheaders; i++)
-                free_secret(r->headers[i]);
+                sigv4_secret_free(r->headers[i]);
         memset(r, 0, sizeof(*r));
 }
 
@@ -83,7 +75,7 @@ static int form_add(struct buf *b, const char *name, const char *value)
         if (!enc)
                 return -ENOMEM;
         int r = buf_cat(b, 4, b->len ? "&" : "", name, "=", enc);
-        free_secret(enc);
+        sigv4_secret_free(enc);
         return r;
 }
 
