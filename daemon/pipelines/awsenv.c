@@ -29,12 +29,6 @@ struct resolve {
         char err[512];
 };
 
-static bool env_true(const char *name)
-{
-        const char *v = getenv(name);
-        return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0);
-}
-
 /* Pool thread: the region and the endpoints, by the conventions of awsenv.h. */
 static int resolve_places(struct resolve *q)
 {
@@ -57,7 +51,7 @@ static int resolve_places(struct resolve *q)
                                  "[aws] region's default");
                 }
         }
-        bool ignore = env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+        bool ignore = creds_env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
         char profile_ep[1024] = "", src[300];
         if (!ignore && creds_profile_value(q->profile, "endpoint_url", profile_ep,
                                            sizeof(profile_ep), src, sizeof(src), e,
