@@ -135,8 +135,19 @@ void show_progress(const json_t *p, char *out, size_t n)
         const json_t *objects = json_object_get(p, "objects");
         const json_t *rows = json_object_get(p, "rows");
         const json_t *bytes = json_object_get(p, "bytes");
+        const char *text = json_string_value(json_object_get(p, "text"));
+        if (text && *text) {
+                /* what the step waits for; its counters only when they count */
+                char clean[160];
+                show_clean(text, 120, clean, sizeof(clean));
+                len = (size_t)snprintf(out, n, "%s", clean);
+                if (len >= n ||
+                    (number(objects) == 0 && number(rows) == 0 && number(bytes) == 0))
+                        return;
+        }
         if (json_is_number(objects))
-                len += (size_t)snprintf(out + len, n - len, "%.0f objects", number(objects));
+                len += (size_t)snprintf(out + len, n - len, "%s%.0f objects", len ? ", " : "",
+                                        number(objects));
         if (json_is_number(rows) && len < n)
                 len += (size_t)snprintf(out + len, n - len, "%s%.0f rows", len ? ", " : "",
                                         number(rows));

@@ -21,7 +21,8 @@ bool show_parse_time(const char *iso, double *ret);
 void show_duration(double seconds, char *out, size_t n);
 /* 123 B, 1.2 KiB, 45.0 MiB... */
 void show_bytes(double bytes, char *out, size_t n);
-/* "10 objects, 456 rows, 1.2 MiB" from a progress object; "" when empty. */
+/* "10 objects, 456 rows, 1.2 MiB" from a progress object, after its "text"
+ * when it has one ("creating, 4 min"); "" when empty. */
 void show_progress(const json_t *progress, char *out, size_t n);
 /* A string with control characters replaced, cut to max display columns
  * (0 = no limit) with "…" or "..." when cut. */

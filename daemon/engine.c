@@ -260,11 +260,18 @@ static void job_finish(struct job *job, enum job_state s, const char *error)
 
 static json_t *progress_json(struct step_run *r)
 {
-        return json_pack("{s:I, s:I, s:I, s:I}", "objects",
-                         (json_int_t)atomic_load(&r->progress.objects), "bytes",
-                         (json_int_t)atomic_load(&r->progress.bytes), "rows",
-                         (json_int_t)atomic_load(&r->progress.rows), "errors",
-                         (json_int_t)atomic_load(&r->progress.errors));
+        json_t *p = json_pack("{s:I, s:I, s:I, s:I}", "objects",
+                              (json_int_t)atomic_load(&r->progress.objects), "bytes",
+                              (json_int_t)atomic_load(&r->progress.bytes), "rows",
+                              (json_int_t)atomic_load(&r->progress.rows), "errors",
+                              (json_int_t)atomic_load(&r->progress.errors));
+        if (p && r->progress_text[0])
+                json_object_set_new(p, "text", proto_json_text(r->progress_text));
+        if (p && r->objects_total)
+                json_object_set_new(p, "objects_total", json_integer((json_int_t)r->objects_total));
+        if (p && r->bytes_total)
+                json_object_set_new(p, "bytes_total", json_integer((json_int_t)r->bytes_total));
+        return p;
 }
 
 /* Publishes a step's counters when they changed; journals them at most once
@@ -276,7 +283,8 @@ static void publish_progress(struct job *job, bool force)
                 return;
         json_t *p = progress_json(r);
         if (!job->last_progress[0] && atomic_load(&r->progress.objects) == 0 &&
-            atomic_load(&r->progress.rows) == 0 && atomic_load(&r->progress.bytes) == 0) {
+            atomic_load(&r->progress.rows) == 0 && atomic_load(&r->progress.bytes) == 0 &&
+            !r->progress_text[0]) {
                 json_decref(p); /* a step that counts nothing has no progress to show */
                 return;
         }

@@ -17,6 +17,24 @@ void step_output(struct step_run *r, const char *key, const char *value)
         json_object_set_new(r->outputs, key, proto_json_text(value ? value : ""));
 }
 
+void step_progress_text(struct step_run *r, const char *fmt, ...)
+{
+        r->progress_text[0] = '\0';
+        if (!fmt)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->progress_text, sizeof(r->progress_text), fmt, ap);
+        va_end(ap);
+        util_utf8_trim(r->progress_text);
+}
+
+void step_progress_total(struct step_run *r, uint64_t objects, uint64_t bytes)
+{
+        r->objects_total = objects;
+        r->bytes_total = bytes;
+}
+
 void step_event(struct step_run *r, const char *fmt, ...)
 {
         char msg[1024];

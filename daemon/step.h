@@ -66,6 +66,8 @@ struct step_run {
         struct journal *journal; /* read-only lookups (provision/teardown: what etld created) */
         atomic_bool cancel;      /* set by cancel or shutdown */
         struct load_progress progress; /* counters the engine publishes */
+        char progress_text[128]; /* what the step waits for (step_progress_text) */
+        uint64_t objects_total, bytes_total; /* how much there is (step_progress_total) */
 
         /* What the step reported through the verbs below; recorded by the
          * engine when the step ends.  Steps do not touch these directly. */
@@ -109,6 +111,16 @@ int step_work_then(struct step_run *r, int (*fn)(struct step_run *r, char *err, 
 /* A value later steps and jobs may read (role ARN, endpoint, mode...);
  * a later call with the same key replaces it.  value NULL: "". */
 void step_output(struct step_run *r, const char *key, const char *value);
+/* What the step is doing when counters say nothing, e.g. "creating, 4 min"
+ * while a cluster is created (loop thread); published with the counters
+ * as the progress's "text" (`etlctl status`, `watch`).  NULL: none. */
+void step_progress_text(struct step_run *r, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+/* How much the step has to do, once it knows (loop thread): the counters'
+ * totals, published with them as objects_total and bytes_total, so that
+ * `etlctl watch` shows the share done, the rate and the time left.  0: not
+ * known. */
+void step_progress_total(struct step_run *r, uint64_t objects, uint64_t bytes);
 /* An informational line in the job's event log. */
 void step_event(struct step_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One quality check's result; the step's checks replace the job's earlier ones. */

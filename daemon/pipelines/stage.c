@@ -196,17 +196,6 @@ static void fail_s3(struct stage *st, const struct s3_result *res)
              res->msg[0] ? res->msg : strerror(-res->err));
 }
 
-static void event(struct stage *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void event(struct stage *st, const char *fmt, ...)
-{
-        char msg[1200];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        json_array_append_new(st->r->events, proto_json_text(msg));
-}
-
 static void output(struct stage *st, const char *key, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 static void output(struct stage *st, const char *key, const char *fmt, ...)
@@ -216,7 +205,7 @@ static void output(struct stage *st, const char *key, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(v, sizeof(v), fmt, ap);
         va_end(ap);
-        json_object_set_new(st->r->outputs, key, json_string(v));
+        step_output(st->r, key, v);
 }
 
 /* ---- the step's life ---- */
@@ -329,12 +318,13 @@ static void bucket_done(struct s3_req *req, const struct s3_result *res, void *u
         const char *region = st->env->region;
         if (st->dry_run) {
                 if (res->err == 0) {
-                        event(st, "dry run: bucket s3://%s exists already; nothing to create",
-                              st->bucket);
+                        step_event(st->r,
+                                   "dry run: bucket s3://%s exists already; nothing to create",
+                                   st->bucket);
                         output(st, "bucket_would_create", "false");
                 } else if (res->err == -ENOENT) {
-                        event(st, "dry run: would create bucket s3://%s in %s", st->bucket,
-                              region);
+                        step_event(st->r, "dry run: would create bucket s3://%s in %s", st->bucket,
+                                   region);
                         output(st, "bucket_would_create", "true");
                 } else {
                         fail_s3(st, res);
@@ -346,10 +336,10 @@ static void bucket_done(struct s3_req *req, const struct s3_result *res, void *u
                 output(st, "bucket_region", "%s", region);
                 if (res->already_existed) {
                         output(st, "bucket_existed", "true");
-                        event(st, "bucket s3://%s is ours already", st->bucket);
+                        step_event(st->r, "bucket s3://%s is ours already", st->bucket);
                 } else {
                         output(st, "bucket_created", "true");
-                        event(st, "created bucket s3://%s in %s", st->bucket, region);
+                        step_event(st->r, "created bucket s3://%s in %s", st->bucket, region);
                 }
         }
         finish(st);
@@ -471,13 +461,13 @@ static void copy_fill(struct stage *st)
         /* all back */
         copy_outputs(st);
         if (st->err == 0 && !step_cancelled(st->r))
-                event(st, "copied %llu objects (%llu bytes) into s3://%s",
-                      (unsigned long long)st->copied, (unsigned long long)st->copied_bytes,
-                      st->bucket);
+                step_event(st->r, "copied %llu objects (%llu bytes) into s3://%s",
+                           (unsigned long long)st->copied, (unsigned long long)st->copied_bytes,
+                           st->bucket);
         else if (st->copied)
-                event(st, "copied %llu objects (%llu bytes) into s3://%s before stopping",
-                      (unsigned long long)st->copied, (unsigned long long)st->copied_bytes,
-                      st->bucket);
+                step_event(st->r, "copied %llu objects (%llu bytes) into s3://%s before stopping",
+                           (unsigned long long)st->copied, (unsigned long long)st->copied_bytes,
+                           st->bucket);
         finish(st);
 }
 
@@ -529,29 +519,30 @@ static void plan(struct stage *st)
         if (st->dry_run) {
                 /* the list, then the summary (status shows the newest events) */
                 for (size_t i = 0; i < st->ntodo && i < DRY_RUN_LIST_MAX; i++)
-                        event(st, "dry run: would copy s3://%s/%s (%lld bytes)", st->src_bucket,
-                              st->todo[i]->key, (long long)st->todo[i]->size);
+                        step_event(st->r, "dry run: would copy s3://%s/%s (%lld bytes)",
+                                   st->src_bucket, st->todo[i]->key, (long long)st->todo[i]->size);
                 if (st->ntodo > DRY_RUN_LIST_MAX)
-                        event(st, "dry run: ... and %zu more objects",
-                              st->ntodo - DRY_RUN_LIST_MAX);
-                event(st,
-                      "dry run: s3://%s holds %llu objects (%llu bytes) to stage; %llu are in "
-                      "s3://%s already; would copy %zu (%llu bytes)",
-                      st->src_bucket, (unsigned long long)st->total,
-                      (unsigned long long)st->total_bytes, (unsigned long long)st->skipped,
-                      st->bucket, st->ntodo, (unsigned long long)todo_bytes);
+                        step_event(st->r, "dry run: ... and %zu more objects",
+                                   st->ntodo - DRY_RUN_LIST_MAX);
+                step_event(st->r,
+                           "dry run: s3://%s holds %llu objects (%llu bytes) to stage; %llu are in "
+                           "s3://%s already; would copy %zu (%llu bytes)",
+                           st->src_bucket, (unsigned long long)st->total,
+                           (unsigned long long)st->total_bytes, (unsigned long long)st->skipped,
+                           st->bucket, st->ntodo, (unsigned long long)todo_bytes);
                 copy_outputs(st);
                 finish(st);
                 return;
         }
-        event(st,
-              "s3://%s holds %llu objects (%llu bytes) to stage; %llu are in s3://%s already; "
-              "copying %zu (%llu bytes), %u at a time",
-              st->src_bucket, (unsigned long long)st->total, (unsigned long long)st->total_bytes,
-              (unsigned long long)st->skipped, st->bucket, st->ntodo,
-              (unsigned long long)todo_bytes, st->concurrency);
+        step_event(st->r,
+                   "s3://%s holds %llu objects (%llu bytes) to stage; %llu are in s3://%s already; "
+                   "copying %zu (%llu bytes), %u at a time",
+                   st->src_bucket, (unsigned long long)st->total,
+                   (unsigned long long)st->total_bytes, (unsigned long long)st->skipped, st->bucket,
+                   st->ntodo, (unsigned long long)todo_bytes, st->concurrency);
         log_info("job", "job=%lld step=copy: %zu objects to copy, %llu present",
                  (long long)st->r->job_id, st->ntodo, (unsigned long long)st->skipped);
+        step_progress_total(st->r, st->ntodo, todo_bytes);
         copy_fill(st);
 }
 

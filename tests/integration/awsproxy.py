@@ -23,9 +23,12 @@ connection.
 
 Where moto 5.2 falls short of AWS, the proxy fills the gap (and only there):
   - ModifyClusterIamRoles is not implemented by moto (and its ModifyCluster
-    takes no IamRoles): the proxy keeps the roles attached that way per
-    cluster, answers ModifyClusterIamRoles in its shape (the cluster as moto
-    describes it, with those roles, ApplyStatus in-sync), adds them to
+    takes no IamRoles).  etld gives the role in CreateCluster and sends
+    ModifyClusterIamRoles only for a cluster that lacks it, which a test
+    stages with POST /__proxy/cluster_roles {"cluster": ID, "arns": [...]}
+    (the roles the proxy says the cluster has).  The proxy keeps such roles
+    per cluster, answers ModifyClusterIamRoles in its shape (the cluster as
+    moto describes it, with those roles, ApplyStatus in-sync), puts them in
     DescribeClusters replies, and forgets them when the cluster is deleted;
   - moto reports a new cluster `available` at once, where AWS takes minutes:
     after POST /__proxy/config {"creating_polls": N} the next N
@@ -92,6 +95,11 @@ class Handler(s3proxy.Handler):
             with self.server.state.lock:
                 if "creating_polls" in cfg:
                     self.server.state.creating_polls = int(cfg["creating_polls"])
+            return self.reply(200, b'{"ok":true}', {"Content-Type": "application/json"})
+        if self.path.split("?")[0] == "/__proxy/cluster_roles" and self.command == "POST":
+            cfg = json.loads(body or b"{}")
+            with self.server.state.lock:
+                self.server.state.iam_roles[cfg["cluster"]] = list(cfg["arns"])
             return self.reply(200, b'{"ok":true}', {"Content-Type": "application/json"})
         return super().control(body)
 

@@ -1,7 +1,9 @@
 """motoenv.py - moto (IAM, EC2, Redshift) behind the SigV4-checking proxy
-awsproxy.py, for the provisioning tests.
+awsproxy.py, for the provisioning tests; or moto alone (plain_moto), to show
+that etld needs nothing moto lacks.
 
     from motoenv import motoenv         # the pytest fixture (module scope)
+    from motoenv import plain_moto      # moto alone: endpoint, env, client, snapshot
     def test_x(motoenv):
         motoenv.endpoint                # "http://127.0.0.1:PORT" (the proxy)
         motoenv.env()                   # os.environ + AWS_ACCESS_KEY_ID/SECRET
@@ -57,14 +59,17 @@ def missing():
 
 
 class MotoEnv(ProxiedEmulator):
-    def __init__(self, workdir):
+    def __init__(self, workdir, proxy=True):
         super().__init__(workdir, ACCESS_KEY, SECRET_KEY, REGION)
         self.moto_port = free_port()
         env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
         p = self.spawn([moto_python(), "-m", "moto.server", "-H", "127.0.0.1",
                         "-p", str(self.moto_port)], "moto.log", env=env)
         wait_port(self.moto_port, p, "moto", timeout=60)
-        self.start_proxy(PROXY, self.moto_port, "awsproxy")
+        if proxy:
+            self.start_proxy(PROXY, self.moto_port, "awsproxy")
+        else:  # no control API then (faults, stats, config)
+            self.endpoint = "http://127.0.0.1:%d" % self.moto_port
 
     def env(self, **extra):
         return self.credentials_env(dict({"AWS_EC2_METADATA_DISABLED": "true"}, **extra),
@@ -72,6 +77,11 @@ class MotoEnv(ProxiedEmulator):
 
     def config(self, **cfg):
         return self._control("config", cfg)
+
+    def cluster_roles(self, cluster, arns):
+        """The proxy says the cluster has these IAM roles (until
+        ModifyClusterIamRoles or DeleteCluster): a cluster that lacks one."""
+        return self._control("cluster_roles", {"cluster": cluster, "arns": arns})
 
     def actions(self):
         return self.stats()["actions"]
@@ -104,17 +114,27 @@ class MotoEnv(ProxiedEmulator):
         return json.loads(json.dumps(out, default=str, sort_keys=True))
 
 
-@pytest.fixture(scope="module")
-def motoenv():
+def _moto_fixture(proxy):
     why = missing()
     if why and os.environ.get("CI"):
         pytest.fail("%s: in CI these tests must run, not skip" % why)
     if why:
         pytest.skip(why)
     d = tempfile.mkdtemp(prefix="etld-moto-")
-    env = MotoEnv(d)
+    env = MotoEnv(d, proxy=proxy)
     try:
         yield env
     finally:
         env.stop()
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def motoenv():
+    yield from _moto_fixture(True)
+
+
+@pytest.fixture(scope="module")
+def plain_moto():
+    """moto as `python3 -m moto.server` runs it, nothing in between."""
+    yield from _moto_fixture(False)

@@ -1,11 +1,13 @@
-"""test_provision.py - the provision and teardown pipelines (daemon/provision.c,
+"""test_provision.py - the provision and teardown pipelines (daemon/pipelines/provision/,
 daemon/aws/query.c) against moto behind the SigV4-checking proxy (motoenv.py),
 and teardown's delete-bucket step against s3rver behind its proxy (s3env.py).
 
 Each test uses its own resource names, so the module shares one moto and one
 s3rver.  The proxy records every action; it answers `creating` for
-DescribeClusters when a test asks (moto makes a cluster available at once) and
-carries out ModifyClusterIamRoles, which moto lacks.
+DescribeClusters when a test asks (moto makes a cluster available at once) and,
+for the one test of a cluster that lacks the role, carries out
+ModifyClusterIamRoles, which moto lacks.  One test runs against moto alone
+(plain_moto), with nothing in between.
 
 [provision] ttl: the scheduled teardown, its not_before time across a kill -9,
 its idempotency when provision resumes, cancelling it, refusing bad values.
@@ -15,6 +17,7 @@ import datetime
 import http.client
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import time
@@ -24,7 +27,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import etldtest
-from motoenv import motoenv  # noqa: F401  (the fixture)
+from motoenv import motoenv, plain_moto  # noqa: F401  (the fixtures)
 from s3env import s3env  # noqa: F401  (the fixture)
 
 PASSWORD = "Pw-Sekrit-7f3a9c-etld"
@@ -103,7 +106,10 @@ def test_provision_then_teardown_leaves_moto_as_it_was(etld_factory, motoenv, wo
     assert out["role_attached"] == out["role_arn"]
     assert "0.0.0.0/0" in events(st) and "warning" in events(st)
     acts = motoenv.actions()
-    assert count(acts, "CreateCluster") == 1 and count(acts, "ModifyClusterIamRoles") == 1
+    # the role is given at creation: nothing to modify afterwards
+    assert count(acts, "CreateCluster") == 1 and count(acts, "ModifyClusterIamRoles") == 0
+    cl = motoenv.client("redshift").describe_clusters(ClusterIdentifier="etld-rt")["Clusters"][0]
+    assert [r["IamRoleArn"] for r in cl["IamRoles"]] == [out["role_arn"]], cl["IamRoles"]
     assert count(acts, "DescribeClusters") >= 4  # three faked `creating` polls
     st_ = motoenv.stats()
     assert st_["faults"].get("throttle") == 2 + 1 and st_["faults"].get("error500") == 1
@@ -116,6 +122,16 @@ def test_provision_then_teardown_leaves_moto_as_it_was(etld_factory, motoenv, wo
     assert not [a for a in motoenv.actions() if a.split(":")[1].startswith(MUTATING)], \
         motoenv.actions()
     assert outputs(st2)["cluster_origin"] == "created"
+
+    # a cluster that lacks the role (created before etld passed it along)
+    # gets it through ModifyClusterIamRoles, once
+    motoenv.reset()
+    motoenv.cluster_roles("etld-rt", [])
+    st3 = run(d, "provision", s)
+    assert_ok(st3)
+    acts = motoenv.actions()
+    assert count(acts, "ModifyClusterIamRoles") == 1 and count(acts, "CreateCluster") == 0, acts
+    assert outputs(st3)["role_attached"] == out["role_arn"]
 
     # secrets: never in the log, a status reply or the journal
     for text in (d.stderr_text(), json.dumps(d.status(st["id"])),
@@ -136,6 +152,26 @@ def test_provision_then_teardown_leaves_moto_as_it_was(etld_factory, motoenv, wo
     motoenv.reset()
     assert_ok(run(d, "teardown", s))
     assert motoenv.actions() == []
+
+
+def test_provision_then_teardown_on_plain_moto(etld_factory, plain_moto, workdir):  # noqa
+    """`python3 -m moto.server` alone, no proxy: etld needs nothing moto lacks
+    (ModifyClusterIamRoles), and teardown leaves moto as it was."""
+    before = plain_moto.snapshot()
+    d = start_daemon(etld_factory, plain_moto, workdir)
+    s = names("pm")
+    st = run(d, "provision", s)
+    assert_ok(st)
+    out = outputs(st)
+    assert out["cluster_origin"] == "created" and out["role_attached"] == out["role_arn"]
+    during = plain_moto.snapshot()
+    assert [c["ClusterIdentifier"] for c in during["clusters"]] == ["etld-pm"]
+    assert [r["IamRoleArn"] for r in during["clusters"][0]["IamRoles"]] == [out["role_arn"]]
+    assert "etld-pm-role" in [r["RoleName"] for r in during["roles"]]
+    assert "etld-pm-sng" in [g["ClusterSubnetGroupName"] for g in during["subnet_groups"]]
+    assert "etld-pm-sg" in [g["GroupName"] for g in during["security_groups"]]
+    assert_ok(run(d, "teardown", s))
+    assert_same(before, plain_moto.snapshot())
 
 
 def test_kill9_during_cluster_wait_resumes_polling(etld_factory, motoenv, workdir):  # noqa
@@ -176,6 +212,17 @@ def test_cancel_during_wait_then_teardown(etld_factory, motoenv, workdir):  # no
     while count(motoenv.actions(), "DescribeClusters") < 3:
         assert time.time() < deadline, motoenv.actions()
         time.sleep(0.05)
+    # the cluster step's progress says what it waits for, not counters
+    deadline = time.time() + 20
+    prog = {}
+    while not prog.get("text"):
+        assert time.time() < deadline, d.status(job)
+        time.sleep(0.1)
+        prog = (etldtest.step_of(d.status(job), "cluster") or {}).get("progress") or {}
+    assert re.fullmatch(r"creating, \d+ s", prog["text"]), prog
+    assert prog.get("objects") == 0, prog
+    shown = etldtest.etlctl(d.sock, "status", str(job)).stdout
+    assert "creating, " in shown and "objects" not in shown, shown
     r = etldtest.etlctl(d.sock, "cancel", str(job))
     assert r.returncode == 0, r.stderr
     st = d.wait_job(job, timeout=20)
@@ -521,6 +568,8 @@ def test_delete_bucket_empties_and_deletes_the_bucket_stage_created(s3env, sourc
     out = outputs(td)
     assert out["bucket"] == "prov-proj" and out["bucket_deleted"] == "true"
     assert out["bucket_objects_deleted"] == "1004"
+    prog = etldtest.step_of(td, "delete-bucket").get("progress") or {}
+    assert prog.get("objects") == 1004 and prog.get("objects_total") == 1004, prog
     stats = s3env.stats()
     assert stats["methods"].get("POST") == 2, stats  # DeleteObjects: 1000, then 4
     assert stats["methods"].get("DELETE") == 1, stats  # DeleteBucket

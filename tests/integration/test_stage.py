@@ -192,6 +192,8 @@ def test_stage_twice_copies_once(s3env, tree, etld_factory):  # noqa: F811
     assert outputs(st, "create-bucket").get("bucket_created") == "true"
     prog = etldtest.step_of(st, "copy").get("progress") or {}
     assert prog.get("objects") == n and prog.get("bytes") == int(out["bytes_total"])
+    # the totals a watcher's bar and time left come from
+    assert prog.get("objects_total") == n and prog.get("bytes_total") == int(out["bytes_total"])
 
     s3env.reset()
     count_copies(s3env, "proj")
