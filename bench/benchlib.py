@@ -34,6 +34,13 @@ def vm_hwm_kib(pid):
     return 0
 
 
+def proc_cpu(pid):
+    """CPU seconds (user + system) a live process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ts_text(ms):
     """Epoch milliseconds as the TIMESTAMP text etld's COPY writes."""
     t = datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
@@ -55,11 +62,13 @@ def step_seconds(status, name):
 class Etld:
     """An etld in the foreground with its own socket and state directory.
 
-    data: a folder laid out like the bucket; target: the warehouse URI;
-    extra: more configuration lines (INI), e.g. a [warehouse] password."""
+    data: a folder laid out like the bucket, or an s3://bucket URI; target:
+    the warehouse URI; extra: more configuration lines (INI), e.g. a
+    [warehouse] password; env: etld's environment (default: ours)."""
 
-    def __init__(self, build, work, data, target=None, extra="", label="etld"):
-        self.build, self.work = build, work
+    def __init__(self, build, work, data, target=None, extra="", label="etld", env=None):
+        self.build, self.work, self.env = build, work, env
+        base = data if data.startswith("s3://") else "file://" + data
         self.state = tempfile.mkdtemp(prefix="state-" + label + "-", dir=work)
         self.conf = os.path.join(work, label + ".conf")
         target = target or f"sqlite://{self.state}/warehouse.db"
@@ -68,9 +77,9 @@ class Etld:
 sql_dir = {ROOT}/sql
 log_level = warning
 [s3]
-song_data = file://{data}/song_data
-log_data = file://{data}/log_data
-log_jsonpath = file://{data}/log_json_path.json
+song_data = {base}/song_data
+log_data = {base}/log_data
+log_jsonpath = {base}/log_json_path.json
 [warehouse]
 target = {target}
 {extra}""")
@@ -82,7 +91,7 @@ target = {target}
 
     def start(self):
         self.log = open(self.conf[:-len(".conf")] + ".log", "w")
-        env = dict(os.environ, AWS_EC2_METADATA_DISABLED="true")  # loopback only
+        env = dict(self.env or os.environ, AWS_EC2_METADATA_DISABLED="true")  # loopback only
         self.proc = subprocess.Popen(
             [f"{self.build}/daemon/etld", "--foreground", "--config", self.conf,
              "--socket", self.sock, "--state-dir", self.state], stderr=self.log, env=env)

@@ -2,8 +2,9 @@
 """bench/etl.py - how fast is the etl pipeline, and how much memory does etld use?
 
 Runs the etl job through the real etld and etlctl on the real Sparkify sample
-(when ../shared/data/sparkify exists) and on generated data 10x and 100x its
-size, and prints the time of each step, the whole job, and etld's peak RSS
+(the tests' etldtest.SAMPLE: ../shared/data/sparkify, else
+/work/shared/data/sparkify) and on generated data 10x and 100x its size
+(--sizes 1 is generated data of the sample's size), and prints the time of each step, the whole job, and etld's peak RSS
 (VmHWM) after each run.  The reference is measured elsewhere: a typical
 Python implementation (pandas + psycopg2, one INSERT per row) took about 8.8 s
 on the real sample on this machine; the goal is 20x faster than that.
@@ -14,12 +15,14 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
 from benchlib import ROOT, Etld, step_seconds
 
-REAL = os.path.join(os.path.dirname(ROOT), "shared", "data", "sparkify")
+sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
+from etldtest import SAMPLE as REAL  # noqa: E402  (the tests' sample, wherever it is)
 REFERENCE_PYTHON_S = 8.8
 
 

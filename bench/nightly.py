@@ -28,7 +28,7 @@ import tempfile
 import benchlib
 from benchlib import ROOT, iso
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
 import pgenv  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench/pg.py - how fast does etld load PostgreSQL, against psql's \\copy?
 
-Starts a throw-away PostgreSQL (tests/integration/pgenv.py: initdb in a
+Starts a throw-away PostgreSQL (tests/harness/pgenv.py: initdb in a
 temporary directory, 127.0.0.1 on a free port), generates N Sparkify events
 (bench/etld-gen), and in the same run:
 
@@ -39,7 +39,7 @@ from benchlib import EVENT_COLUMNS as COLUMNS
 from benchlib import FINAL, ROOT, generate, step_seconds, ts_text
 import benchlib
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
 import pgenv  # noqa: E402
 
 

@@ -7,7 +7,7 @@ integration tests in front of it, adding that many ms to every request),
 puts N small objects under song_data/ in a source bucket, then copies them
 into a fresh bucket three ways:
 
-  ceiling  tests/unit/s3_tool cpmany: 64 parallel keep-alive CopyObject
+  ceiling  tests/tools/s3_tool cpmany: 64 parallel keep-alive CopyObject
            streams, no bookkeeping: what the emulator itself can take;
   etld     the real daemon's `stage` job (create-bucket, list both buckets,
            server-side copies, [stage] concurrency = 64 by default), submitted
@@ -43,7 +43,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
 # bench/copy.py would shadow the standard library's copy module
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
 import s3env  # noqa: E402
 
 AWS = "/usr/bin/aws"
@@ -62,7 +62,7 @@ def proc_cpu(pid):
 
 
 def tool(build, endpoint, env, *args):
-    r = subprocess.run([os.path.join(build, "tests", "unit", "s3_tool"), "--endpoint", endpoint]
+    r = subprocess.run([os.path.join(build, "tests", "tools", "s3_tool"), "--endpoint", endpoint]
                        + [str(a) for a in args], capture_output=True, text=True, env=env,
                        timeout=1200)
     out = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}

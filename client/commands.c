@@ -36,10 +36,11 @@ static const char submit_help[] =
     "Usage: etlctl submit PIPELINE [--config FILE]... [--set SECTION.KEY=VALUE]...\n"
     "                     [--key KEY] [--wait]\n"
     "\n"
-    "Queues a run of PIPELINE (etl, stage, provision, teardown; etld refuses one\n"
-    "it does not know) and prints its job id.  Settings are checked\n"
-    "here, before anything is sent: an unknown key or a value of the wrong type\n"
-    "is an error naming it.\n"
+    "Queues a run of PIPELINE (etl, stage, provision, teardown: 'etlctl version'\n"
+    "lists those etld runs) and prints its job id.  Settings and the pipeline\n"
+    "are checked here, before the job is sent: an unknown key (with the nearest\n"
+    "known one), a value of the wrong type or a pipeline etld does not run is a\n"
+    "usage error naming it.\n"
     "\n"
     "  --config FILE    settings for this job from an INI file laid out like\n"
     "                   /etc/etld/etld.conf; repeatable, read in order\n"
@@ -103,8 +104,10 @@ static const char cancel_help[] =
     "\n"
     "Stops JOB: a queued job ends at once, a running one once its in-flight\n"
     "transfers and SQL are stopped ('cancelling'; 'etlctl watch JOB' shows the\n"
-    "end).  Cloud resources it created stay recorded for the teardown pipeline.\n" COMMON_HELP
-    "\nExit status:\n  0  success\n" STATUS_HELP;
+    "end).  Cloud resources it created stay recorded for the teardown pipeline.\n"
+    "A job that has already ended is left as it is, with a note saying how it\n"
+    "ended (like 'systemctl stop' of a stopped unit).\n" COMMON_HELP
+    "\nExit status:\n  0  JOB is cancelled, cancelling, or had already ended\n" STATUS_HELP;
 
 static const char retry_help[] =
     "Usage: etlctl retry JOB [--wait]\n"
@@ -139,7 +142,9 @@ static const char ping_help[] = "Usage: etlctl ping\n"
 static const char version_help[] =
     "Usage: etlctl version\n"
     "\n"
-    "Prints etlctl's version and etld's version and protocol.\n" COMMON_HELP
+    "Prints etlctl's version, then asks etld for its version, protocol and the\n"
+    "pipelines it runs ('etlctl --version' prints only etlctl's, without etld).\n"
+    "With --json: etld's reply with \"etlctl\" (etlctl's version) added.\n" COMMON_HELP
     "\nExit status:\n  0  success\n" STATUS_HELP;
 
 static const char backup_help[] =
@@ -153,6 +158,14 @@ static const char backup_help[] =
     "and etld's uid may ask.  The copy is a plain SQLite database: open it with\n"
     "sqlite3, or put it in place of STATE_DIR/journal.db while etld is stopped.\n" COMMON_HELP
     "\nExit status:\n  0  FILE written\n" STATUS_HELP;
+
+static const char keys_help[] =
+    "Usage: etlctl keys\n"
+    "\n"
+    "Lists the configuration keys --set and --config take (etld.conf(5) says\n"
+    "more), one a line: SECTION.KEY, its default, and what it is for.  Needs no\n"
+    "etld; the shell completions read it.  With --json: one object per key.\n" COMMON_HELP
+    "\nExit status:\n  0  success\n  2  usage error\n";
 
 static const struct option common_only[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
 
@@ -235,6 +248,41 @@ static int submitted(struct cli *cli, struct conn *c, json_t *res, const char *k
         if (job <= 0)
                 return cli_fail(CLI_EXIT_RPC_ERROR, "etld's reply has no job id");
         return watch_job(cli, c, job);
+}
+
+/* Whether etld runs `pipeline`: it names them in its version reply (the
+ * daemon's table of pipelines is the truth; a list kept here too would go
+ * out of step with an etld of another version).  0 when it does, or when
+ * etld is too old to say; else a usage error listing them. */
+static int check_pipeline(struct conn *c, const char *prog, const char *pipeline)
+{
+        json_t *res;
+        int r = conn_call(c, "version", json_object(), &res);
+        if (r)
+                return r;
+        json_t *list = json_object_get(res, "pipelines");
+        if (!json_is_array(list) || json_array_size(list) == 0) {
+                json_decref(res);
+                return 0;
+        }
+        char names[512] = "";
+        size_t len = 0, i;
+        json_t *p;
+        bool known = false;
+        json_array_foreach(list, i, p)
+        {
+                const char *name = json_string_value(json_object_get(p, "name"));
+                if (!name)
+                        continue;
+                known = known || strcmp(name, pipeline) == 0;
+                int n = snprintf(names + len, sizeof(names) - len, "%s%s", len ? ", " : "", name);
+                if (n > 0 && (size_t)n < sizeof(names) - len)
+                        len += (size_t)n;
+        }
+        if (!known)
+                r = cli_usage_error(prog, "unknown pipeline '%s' (etld runs: %s)", pipeline, names);
+        json_decref(res);
+        return r;
 }
 
 enum {
@@ -338,6 +386,12 @@ int cmd_submit(struct cli *cli, int argc, char **argv)
 
         struct conn c;
         r = open_conn(cli, &c);
+        if (r) {
+                json_decref(params);
+                conn_close(&c);
+                goto out;
+        }
+        r = check_pipeline(&c, argv[0], pipeline);
         if (r) {
                 json_decref(params);
                 conn_close(&c);
@@ -674,6 +728,34 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
         return r;
 }
 
+/* etld refused a cancel (takes error).  A job that has already ended is
+ * what the user wanted: a note and 0, like `systemctl stop` of a stopped
+ * unit.  Anything else (no such job, not yours) is the error it is. */
+static int cancel_refused(struct cli *cli, long long job, json_t *error)
+{
+        const char *message = json_string_value(json_object_get(error, "message"));
+        const char *state =
+            json_string_value(json_object_get(json_object_get(error, "data"), "state"));
+        int r;
+        if (json_integer_value(json_object_get(error, "code")) == RPC_BAD_STATE && state &&
+            cli_state_final(state)) {
+                if (cli->json) {
+                        json_t *res = json_pack("{s:I, s:s, s:b}", "job", (json_int_t)job, "state",
+                                                state, "ended_before", 1);
+                        cli_print_json(res);
+                        json_decref(res);
+                } else {
+                        printf("job %lld had already ended (%s); nothing to cancel\n", job, state);
+                }
+                r = CLI_EXIT_OK;
+        } else {
+                r = cli_fail(CLI_EXIT_RPC_ERROR, "%s",
+                             message ? message : "etld refused the cancel");
+        }
+        json_decref(error);
+        return r;
+}
+
 int cmd_cancel(struct cli *cli, int argc, char **argv)
 {
         int pos, r = parse_simple(cli, argc, argv, cancel_help, 1, 1, &pos);
@@ -682,8 +764,15 @@ int cmd_cancel(struct cli *cli, int argc, char **argv)
         long long job;
         if ((r = cli_parse_positive(argv[0], "JOB", argv[pos], &job)))
                 return r;
-        json_t *res;
-        r = call_once(cli, "cancel", json_pack("{s:I}", "job", (json_int_t)job), &res);
+        struct conn c;
+        json_t *res = NULL, *error = NULL;
+        r = open_conn(cli, &c);
+        if (r == 0)
+                r = conn_call_error(&c, "cancel", json_pack("{s:I}", "job", (json_int_t)job), &res,
+                                    &error);
+        conn_close(&c);
+        if (error)
+                return cancel_refused(cli, job, error);
         if (r)
                 return r;
         const char *state = json_string_value(json_object_get(res, "state"));
@@ -727,17 +816,34 @@ int cmd_version(struct cli *cli, int argc, char **argv)
         int pos, r = parse_simple(cli, argc, argv, version_help, 0, 0, &pos);
         if (r >= 0)
                 return r;
+        /* etlctl's own version first: it is worth having when no etld answers. */
+        if (!cli->json) {
+                printf("etlctl %s\n", ETLD_VERSION);
+                fflush(stdout);
+        }
         json_t *res;
         r = call_once(cli, "version", json_object(), &res);
         if (r)
                 return r;
         const char *version = json_string_value(json_object_get(res, "version"));
         json_int_t protocol = json_integer_value(json_object_get(res, "protocol"));
-        if (cli->json)
+        if (cli->json) {
+                json_object_set_new(res, "etlctl", json_string(ETLD_VERSION));
                 cli_print_json(res);
-        else
-                printf("etlctl %s\netld %s (protocol %" JSON_INTEGER_FORMAT ")\n", ETLD_VERSION,
-                       version ? version : "?", protocol);
+        } else {
+                printf("etld %s (protocol %" JSON_INTEGER_FORMAT ")\n", version ? version : "?",
+                       protocol);
+                json_t *list = json_object_get(res, "pipelines");
+                size_t i;
+                json_t *p;
+                json_array_foreach(list, i, p)
+                {
+                        const char *name = json_string_value(json_object_get(p, "name"));
+                        printf("%s%s", i ? ", " : "pipelines: ", name ? name : "?");
+                }
+                if (json_array_size(list))
+                        putchar('\n');
+        }
         if (protocol != 1)
                 fprintf(
                     stderr,
@@ -745,6 +851,29 @@ int cmd_version(struct cli *cli, int argc, char **argv)
                     "; upgrade the older one\n",
                     protocol);
         json_decref(res);
+        return CLI_EXIT_OK;
+}
+
+/* ---- keys ------------------------------------------------------------------------ */
+
+int cmd_keys(struct cli *cli, int argc, char **argv)
+{
+        int pos, r = parse_simple(cli, argc, argv, keys_help, 0, 0, &pos);
+        if (r >= 0)
+                return r;
+        for (const struct cfg_key *k = cfg_keys; k->section; k++) {
+                char dotted[128];
+                snprintf(dotted, sizeof(dotted), "%s.%s", k->section, k->key);
+                if (cli->json) {
+                        json_t *o = json_pack("{s:s, s:s?, s:s, s:b}", "key", dotted, "default",
+                                              k->def, "help", k->help, "secret", k->secret);
+                        cli_print_json(o);
+                        json_decref(o);
+                } else {
+                        printf("%-32s %-12s %s\n", dotted, k->def && *k->def ? k->def : "-",
+                               k->help);
+                }
+        }
         return CLI_EXIT_OK;
 }
 

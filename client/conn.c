@@ -181,6 +181,12 @@ static int reply_error(json_t *error)
 
 int conn_call(struct conn *c, const char *method, json_t *params, json_t **result)
 {
+        return conn_call_error(c, method, params, result, NULL);
+}
+
+int conn_call_error(struct conn *c, const char *method, json_t *params, json_t **result,
+                    json_t **ret_error)
+{
         long long id = c->next_id++;
         json_t *req = rpc_make_request(method, params, id);
         char *line = req ? rpc_dump_line(req, NULL) : NULL;
@@ -217,6 +223,11 @@ int conn_call(struct conn *c, const char *method, json_t *params, json_t **resul
                         continue;
                 }
                 json_t *error = json_object_get(msg, "error");
+                if (error && ret_error) {
+                        *ret_error = json_incref(error);
+                        json_decref(msg);
+                        return CLI_EXIT_RPC_ERROR;
+                }
                 if (error) {
                         r = reply_error(error);
                         json_decref(msg);

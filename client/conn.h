@@ -27,6 +27,11 @@ void conn_close(struct conn *c);
  * (a new reference); 4 after printing etld's error message; 3 when etld hangs
  * up first.  Notifications arriving before the reply are kept for conn_next. */
 int conn_call(struct conn *c, const char *method, json_t *params, json_t **result);
+/* The same, but etld's error to this request is not printed: 4 with
+ * *ret_error (a new reference to the error object, {"code", "message",
+ * "data"?}) for the caller to judge. */
+int conn_call_error(struct conn *c, const char *method, json_t *params, json_t **result,
+                    json_t **ret_error);
 
 /* Reads the next message from etld (a notification or a stray reply).  0 with
  * *msg (a new reference, always a JSON object); 3 when etld hangs up. */

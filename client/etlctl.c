@@ -24,7 +24,7 @@ static const struct command commands[] = {
     {"submit", cmd_submit},   {"status", cmd_status}, {"list", cmd_list},     {"watch", cmd_watch},
     {"cancel", cmd_cancel},   {"retry", cmd_retry},   {"errors", cmd_errors}, {"ping", cmd_ping},
     {"version", cmd_version}, {"backup", cmd_backup}, {"logs", cmd_logs},
-    {"metrics", cmd_metrics},
+    {"metrics", cmd_metrics}, {"keys", cmd_keys},
 };
 
 static const char usage[] =
@@ -53,7 +53,8 @@ static const char usage[] =
     "  backup FILE     have etld write a consistent copy of its journal into FILE\n"
     "                  (a new file; root or etld's uid only)\n"
     "  ping            check that etld answers\n"
-    "  version         etlctl's and etld's versions\n"
+    "  keys            the configuration keys --set takes (no etld needed)\n"
+    "  version         etlctl's version, then etld's and the pipelines it runs\n"
     "  help [COMMAND]  this help, or a command's (same as COMMAND --help)\n"
     "\n"
     "Options (before or after the command):\n"
@@ -61,6 +62,7 @@ static const char usage[] =
     "  --json          print etld's replies as JSON, one object per line\n"
     "  --debug         trace the JSON-RPC lines sent and received on stderr\n"
     "  -h, --help      show this help\n"
+    "  -V, --version   print etlctl's version (no etld needed)\n"
     "\n"
     "Exit status:\n"
     "  0  success; for submit --wait, watch and status JOB: the job succeeded\n"
@@ -192,16 +194,21 @@ static int help(struct cli *cli, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-        static const struct option opts[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
+        static const struct option opts[] = {
+            CLI_COMMON_OPTIONS, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
         struct cli cli = {0};
         int opt;
 
         show_init();
         argv[0] = (char *)"etlctl";
         /* '+': stop at the command name, the command parses the rest. */
-        while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
                 if (opt == 'h') {
                         fputs(usage, stdout);
+                        return CLI_EXIT_OK;
+                }
+                if (opt == 'V') {
+                        printf("etlctl %s\n", ETLD_VERSION);
                         return CLI_EXIT_OK;
                 }
                 if (!cli_common_option(&cli, opt, optarg))
@@ -210,7 +217,7 @@ int main(int argc, char **argv)
         if (optind >= argc)
                 return cli_usage_error("etlctl", "missing COMMAND (submit, status, list, "
                                                  "watch, cancel, retry, errors, ping, "
-                                                 "version)");
+                                                 "version, keys)");
         const char *name = argv[optind];
         if (strcmp(name, "help") == 0)
                 return help(&cli, argc - optind, argv + optind);

@@ -1,8 +1,8 @@
-/* cfg.c - the configuration table and its INI reader (inih).  See cfg.h. */
+/* cfg.c - the configuration table, its INI reader and the checks of every
+ * value against its key.  See cfg.h. */
 #include "cfg.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +76,9 @@ const struct cfg_key cfg_keys[] = {
           CFG_ADMIN, "etld sends its signed requests and session token there" },
         { "aws", "endpoint_url_redshift", CFG_STRING, NULL, false, true,
           "Redshift endpoint override",
+          CFG_ADMIN, "etld sends its signed requests and session token there" },
+        { "aws", "endpoint_url_sts", CFG_STRING, NULL, false, true,
+          "STS endpoint override (assumed roles, web identity)",
           CFG_ADMIN, "etld sends its signed requests and session token there" },
         { "iam", "role_name", CFG_STRING, "etld-redshift-s3-read", false, true,
           "IAM role Redshift assumes to read S3",
@@ -191,6 +194,41 @@ const char *cfg_choices(const struct cfg_key *k)
                 if (strcmp(choices[i].section, k->section) == 0 &&
                     strcmp(choices[i].key, k->key) == 0)
                         return choices[i].words;
+        return NULL;
+}
+
+/* The URI schemes of keys that name a URI, as one string for messages, and
+ * the one word such a key also takes instead of a URI.  warehouse.target's
+ * are the drivers of daemon/warehouse/wh.c (schemes[]), and "redshift", the
+ * provisioned cluster (daemon/pipelines/etl.c).  A target of another scheme
+ * is refused when it is set (etld.conf, etlctl --set, a submit's settings),
+ * not when the job reaches the warehouse. */
+static const struct {
+        const char *section, *key, *schemes, *word;
+} uri_keys[] = {
+    {"warehouse", "target", "sqlite://, postgresql://, postgres://, redshift://", "redshift"},
+};
+
+/* NULL when k takes any text or value is one of k's schemes (or its word);
+ * else the entry that refuses it. */
+static const char *refused_scheme(const struct cfg_key *k, const char *value, const char **ret_word)
+{
+        for (size_t i = 0; i < sizeof(uri_keys) / sizeof(uri_keys[0]); i++) {
+                if (strcmp(uri_keys[i].section, k->section) != 0 ||
+                    strcmp(uri_keys[i].key, k->key) != 0)
+                        continue;
+                if (!*value || (uri_keys[i].word && strcmp(value, uri_keys[i].word) == 0))
+                        return NULL;
+                for (const char *w = uri_keys[i].schemes; *w;) {
+                        size_t wl = strcspn(w, ",");
+                        if (strncmp(value, w, wl) == 0)
+                                return NULL;
+                        w += wl;
+                        w += strspn(w, ", ");
+                }
+                *ret_word = uri_keys[i].word;
+                return uri_keys[i].schemes;
+        }
         return NULL;
 }
 
@@ -355,10 +393,90 @@ static int check_value(const struct cfg_key *k, const char *value, char *err, si
                         return -EINVAL;
                 }
                 break;
-        case CFG_STRING:
+        case CFG_STRING: {
+                const char *word = NULL;
+                const char *schemes = refused_scheme(k, value, &word);
+                if (schemes) {
+                        /* Only the scheme is quoted: the rest of a URI may hold
+                         * a password. */
+                        size_t sl = strcspn(value, ":/");
+                        snprintf(err, errlen,
+                                 "%s.%s: unknown scheme '%.*s' (known: %s%s%s; e.g. "
+                                 "sqlite:///var/lib/etld/warehouse.db)",
+                                 k->section, k->key, (int)(sl < 32 ? sl : 32), value, schemes,
+                                 word ? ", or just " : "", word ? word : "");
+                        return -EINVAL;
+                }
                 break;
         }
+        }
         return 0;
+}
+
+/* Levenshtein distance between a and b (insertions, deletions and
+ * substitutions, one each); names longer than 127 bytes count as far from
+ * everything. */
+static size_t edit_distance(const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = strlen(b);
+        size_t row[128];
+        if (la >= sizeof(row) / sizeof(row[0]) || lb >= sizeof(row) / sizeof(row[0]))
+                return SIZE_MAX;
+        for (size_t j = 0; j <= lb; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= la; i++) {
+                size_t diag = row[0]; /* row[i-1][j-1] */
+                row[0] = i;
+                for (size_t j = 1; j <= lb; j++) {
+                        size_t up = row[j];
+                        size_t best = diag + (a[i - 1] != b[j - 1]);
+                        if (up + 1 < best)
+                                best = up + 1;
+                        if (row[j - 1] + 1 < best)
+                                best = row[j - 1] + 1;
+                        row[j] = best;
+                        diag = up;
+                }
+        }
+        return row[lb];
+}
+
+const struct cfg_key *cfg_nearest_key(const char *dotted)
+{
+        const struct cfg_key *best = NULL;
+        size_t best_d = SIZE_MAX;
+        for (const struct cfg_key *k = cfg_keys; k->section; k++) {
+                char name[128];
+                snprintf(name, sizeof(name), "%s.%s", k->section, k->key);
+                size_t d = edit_distance(dotted, name);
+                if (d < best_d) {
+                        best_d = d;
+                        best = k;
+                }
+        }
+        /* A third of the name may be wrong, at most three edits: further
+         * than that the "nearest" key is a guess, not a spelling. */
+        size_t len = strlen(dotted);
+        size_t limit = len / 3 < 3 ? len / 3 : 3;
+        return best_d <= limit ? best : NULL;
+}
+
+/* "unknown key 'S.K'", with the nearest known key when there is one. */
+static void unknown_dotted(const char *dotted, char *err, size_t errlen)
+{
+        const struct cfg_key *near = cfg_nearest_key(dotted);
+        if (near)
+                snprintf(err, errlen, "unknown key '%.150s' (did you mean '%s.%s'?)", dotted,
+                         near->section, near->key);
+        else
+                snprintf(err, errlen, "unknown key '%.150s'", dotted);
+}
+
+static void unknown_key(const char *section, const char *key, char *err, size_t errlen)
+{
+        char dotted[160];
+        snprintf(dotted, sizeof(dotted), "%s.%s", section, key);
+        unknown_dotted(dotted, err, errlen);
 }
 
 static int set_key(struct cfg *c, const char *section, const char *key, const char *value,
@@ -366,7 +484,7 @@ static int set_key(struct cfg *c, const char *section, const char *key, const ch
 {
         const struct cfg_key *k = cfg_find_key(section, key);
         if (!k) {
-                snprintf(err, errlen, "unknown key '%s.%s'", section, key);
+                unknown_key(section, key, err, errlen);
                 return -EINVAL;
         }
         int r = check_value(k, value, err, errlen);
@@ -385,7 +503,7 @@ int cfg_set(struct cfg *c, const char *dotted, const char *value, char *err, siz
         char section[64];
         size_t len = (size_t)(dot - dotted);
         if (len >= sizeof(section)) {
-                snprintf(err, errlen, "unknown key '%s'", dotted);
+                unknown_dotted(dotted, err, errlen);
                 return -EINVAL;
         }
         memcpy(section, dotted, len);
@@ -408,73 +526,97 @@ int cfg_set_assignment(struct cfg *c, const char *assignment, char *err, size_t 
         return r;
 }
 
-struct load_state {
-        struct cfg *c;
-        FILE *f;
-        const char *path;
-        int lineno;    /* of the line inih is looking at: our reader counts them */
-        bool too_long; /* a line did not fit inih's buffer */
-        bool nul;      /* a line held a NUL byte */
-        char *err;
-        size_t errlen;
-        int r;
-};
+/* ---- the INI reader --------------------------------------------------------------
+ *
+ * etld.conf is read here, not by inih.  Debian's inih reads each line into a
+ * buffer of INI_MAX_LINE (200) bytes fixed when the library was built, on its
+ * stack (INI_USE_STACK, no INI_ALLOW_REALLOC): ini_parse_stream() hands its
+ * reader that buffer, so no reader of ours can give it a longer line, and a
+ * libpq URI with its options (warehouse.target) is longer than that.
+ * Splitting such a line into pieces inih then joins again would need its
+ * multi-line continuation, which turns any indented line into part of the key
+ * above.  So the reader below does what inih does with Debian's build options,
+ * for lines of up to CFG_LINE_MAX bytes, and counts its own lines:
+ *   - a UTF-8 byte order mark at the start of the file is skipped;
+ *   - blank lines and lines starting with ';' or '#' are comments;
+ *   - "[section]" starts a section (a comment may follow it);
+ *   - "key = value" or "key: value" sets a key; whitespace around both is
+ *     dropped, and " ;" starts a comment inside the value;
+ *   - anything else is a syntax error.
+ * Unlike inih, an indented line is an ordinary line, not the continuation of
+ * the value above (which would quietly replace it).  A NUL byte is refused: it
+ * would end the line there in C. */
 
-/* inih's line reader, counting lines (Debian's inih is built without line
- * numbers in the handler) and refusing lines longer than its buffer instead
- * of letting them split in two, and lines with a NUL byte. */
-static char *read_line(char *str, int num, void *stream)
+#define CFG_LINE_MAX (64 * 1024) /* longest line of a configuration file */
+
+static bool is_blank(char ch)
 {
-        struct load_state *s = stream;
-        if (s->too_long || s->nul)
-                return NULL;
-        long before = ftell(s->f);
-        char *line = fgets(str, num, s->f);
-        if (!line)
-                return NULL;
-        s->lineno++;
-        /* A NUL byte would end the line there for inih, silently dropping the
-         * rest of it (found by tests/fuzz/fuzz_cfg.c). */
-        long after = ftell(s->f);
-        if (before >= 0 && after >= 0 && (size_t)(after - before) != strlen(line)) {
-                s->nul = true;
-                return NULL;
-        }
-        if (!strchr(line, '\n') && strlen(line) == (size_t)num - 1 && !feof(s->f)) {
-                s->too_long = true;
-                return NULL;
-        }
-        return line;
+        return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' || ch == '\f';
 }
 
-static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+/* s without the whitespace at both ends (in place). */
+static char *trim(char *s)
 {
-        struct load_state *s = user;
-        int lineno = s->lineno;
-        char msg[512];
-        bool known_section = false;
-        for (const struct cfg_key *k = cfg_keys; k->section; k++)
-                if (strcmp(k->section, section) == 0)
-                        known_section = true;
-        if (section[0] && !known_section) {
-                snprintf(s->err, s->errlen, "%s:%d: unknown section [%s]", s->path, lineno,
-                         section);
-                s->r = -EINVAL;
-                return 0;
+        while (is_blank(*s))
+                s++;
+        size_t n = strlen(s);
+        while (n > 0 && is_blank(s[n - 1]))
+                s[--n] = '\0';
+        return s;
+}
+
+/* Cuts a value at its inline comment: ';' after whitespace, as inih does. */
+static void cut_comment(char *v)
+{
+        for (char *p = v; *p; p++) {
+                if (*p == ';' && p > v && is_blank(p[-1])) {
+                        *p = '\0';
+                        return;
+                }
         }
+}
+
+/* One line: NULL when it is fine, else what is wrong with it (a sentence
+ * without the FILE:LINE prefix, in msg). */
+static const char *parse_line(struct cfg *c, char *line, char *section, size_t seclen, char *msg,
+                              size_t msglen)
+{
+        char *s = trim(line);
+        if (!*s || *s == ';' || *s == '#')
+                return NULL;
+        if (*s == '[') {
+                char *end = strchr(s, ']');
+                char *rest = end ? trim(end + 1) : NULL;
+                if (!end || (*rest && *rest != ';' && *rest != '#'))
+                        return "syntax error (expected [section] or key = value)";
+                *end = '\0';
+                char *name = trim(s + 1);
+                bool known = false;
+                for (const struct cfg_key *k = cfg_keys; k->section; k++)
+                        if (strcmp(k->section, name) == 0)
+                                known = true;
+                if (!known) {
+                        snprintf(msg, msglen, "unknown section [%.64s]", name);
+                        return msg;
+                }
+                snprintf(section, seclen, "%s", name);
+                return NULL;
+        }
+        char *eq = s + strcspn(s, "=:");
+        if (!*eq || eq == s)
+                return "syntax error (expected [section] or key = value)";
+        *eq = '\0';
+        char *name = trim(s);
+        char *value = eq + 1;
+        cut_comment(value);
+        value = trim(value);
         if (!section[0]) {
-                snprintf(s->err, s->errlen, "%s:%d: key '%s' outside any [section]", s->path,
-                         lineno, name);
-                s->r = -EINVAL;
-                return 0;
+                snprintf(msg, msglen, "key '%.64s' outside any [section]", name);
+                return msg;
         }
-        int r = set_key(s->c, section, name, value, msg, sizeof(msg));
-        if (r < 0) {
-                snprintf(s->err, s->errlen, "%s:%d: %s", s->path, lineno, msg);
-                s->r = r;
-                return 0;
-        }
-        return 1;
+        if (set_key(c, section, name, value, msg, msglen) < 0)
+                return msg;
+        return NULL;
 }
 
 int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
@@ -485,26 +627,38 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
                 snprintf(err, errlen, "%s: %s", path, strerror(errno));
                 return r;
         }
-        struct load_state s = { .c = c, .f = f, .path = path, .err = err, .errlen = errlen };
-        int line = ini_parse_stream(read_line, &s, on_ini_entry, &s);
+        char section[64] = "";
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        int lineno = 0, r = 0;
+        char msg[512];
+        const char *what = NULL;
+        while (!what && (len = getline(&line, &cap, f)) >= 0) {
+                lineno++;
+                char *s = line;
+                if (lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+                        s += 3;
+                if ((size_t)len > CFG_LINE_MAX) {
+                        snprintf(msg, sizeof(msg), "line longer than %d bytes", CFG_LINE_MAX);
+                        what = msg;
+                } else if (strlen(line) != (size_t)len) {
+                        what = "a NUL byte; is this a text file?";
+                } else {
+                        what = parse_line(c, s, section, sizeof(section), msg, sizeof(msg));
+                }
+        }
+        if (!what && ferror(f)) {
+                r = -EIO;
+                snprintf(err, errlen, "%s:%d: read error", path, lineno + 1);
+        }
+        if (what) {
+                r = -EINVAL;
+                snprintf(err, errlen, "%s:%d: %s", path, lineno, what);
+        }
+        free(line);
         fclose(f);
-        if (s.r < 0)
-                return s.r;
-        if (s.too_long) {
-                snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, s.lineno + 1,
-                         INI_MAX_LINE - 1);
-                return -EINVAL;
-        }
-        if (s.nul) {
-                snprintf(err, errlen, "%s:%d: a NUL byte; is this a text file?", path, s.lineno);
-                return -EINVAL;
-        }
-        if (line != 0) {
-                snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
-                         path, line);
-                return -EINVAL;
-        }
-        return 0;
+        return r;
 }
 
 const char *cfg_get(const struct cfg *c, const char *section, const char *key)
@@ -613,7 +767,7 @@ int cfg_apply_json(struct cfg *c, json_t *obj, char *err, size_t errlen)
                         return -EINVAL;
                 }
                 if (!text) {
-                        snprintf(err, errlen, "unknown key '%s'", name);
+                        unknown_dotted(name, err, errlen);
                         return -EINVAL;
                 }
                 int r = cfg_set(c, name, text, err, errlen);

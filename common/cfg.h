@@ -5,7 +5,7 @@
  * naming anything else is an error that names the file and line, or the
  * override.  Both etld (daemon config, per-job overrides) and etlctl
  * (`submit --config FILE`) use this module.  No I/O besides reading the file,
- * no logging. */
+ * no logging.  An unknown key's error names the nearest known one. */
 #pragma once
 #include <jansson.h>
 #include <stdbool.h>
@@ -81,6 +81,11 @@ const char *cfg_choices(const struct cfg_key *k);
 
 /* Looks a key up in the table; NULL when unknown. */
 const struct cfg_key *cfg_find_key(const char *section, const char *key);
+
+/* The known key nearest to "section.key" by edit distance, when it is close
+ * enough to be a misspelling of it (at most a third of its bytes, and three,
+ * differ); NULL otherwise.  The "did you mean" of every unknown-key error. */
+const struct cfg_key *cfg_nearest_key(const char *dotted);
 
 /* {"section.key": "value", ...} of the keys set explicitly; secrets left out
  * unless with_secrets. */

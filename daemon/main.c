@@ -27,7 +27,7 @@
 #include "util.h"
 #include "warehouse/wh.h"
 
-#define DEFAULT_CONFIG "/etc/etld/etld.conf"
+#define DEFAULT_CONFIG ETLD_SYSCONFDIR "/etld/etld.conf" /* meson.build: the build's sysconfdir */
 
 struct daemon {
         uv_loop_t *loop;

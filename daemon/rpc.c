@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "proto.h"
 #include "server.h"
+#include "step.h"
 #include "util.h"
 
 struct method {
@@ -53,9 +54,23 @@ static json_t *m_ping(struct rpc_env *env, struct conn *c, json_t *id, json_t *p
         return rpc_make_result(id, json_pack("{s:b}", "pong", 1));
 }
 
+/* The version, and the pipelines this etld runs with their steps: etlctl
+ * checks a submit's pipeline name against them (a usage error, before it
+ * sends anything else), and the shell completions offer them. */
 static json_t *m_version(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
 {
-        return rpc_make_result(id, json_pack("{s:s, s:i}", "version", ETLD_VERSION, "protocol", 1));
+        json_t *names = json_array();
+        for (size_t i = 0; names && pipelines[i]; i++) {
+                json_t *steps = json_array();
+                for (size_t j = 0; steps && j < pipelines[i]->nsteps; j++)
+                        json_array_append_new(steps, json_string(pipelines[i]->steps[j]->name));
+                json_array_append_new(names,
+                                      json_pack("{s:s, s:s, s:o}", "name", pipelines[i]->name,
+                                                "description", pipelines[i]->description, "steps",
+                                                steps ? steps : json_array()));
+        }
+        return rpc_make_result(id, json_pack("{s:s, s:i, s:o}", "version", ETLD_VERSION, "protocol",
+                                             1, "pipelines", names ? names : json_array()));
 }
 
 /* The reply to a submit or a retry: {"job", "existing", "state", "retry_of"},
@@ -245,6 +260,21 @@ static json_t *m_logs(struct rpc_env *env, struct conn *c, json_t *id, json_t *p
                                              journal_events_json(env->journal, job, step)));
 }
 
+/* Cancel of a job that has ended: RPC_BAD_STATE, with the job's final state
+ * in the error's data ({"state": "succeeded"}) so that etlctl can tell it
+ * from other refusals and end like `systemctl stop` of a stopped unit. */
+static json_t *ended_error(struct rpc_env *env, json_t *id, int64_t job, const char *err)
+{
+        json_t *reply = rpc_make_error(id, RPC_BAD_STATE, "%s", err);
+        struct journal_job jj;
+        if (reply && journal_job_get(env->journal, job, &jj) == 0) {
+                json_object_set_new(json_object_get(reply, "error"), "data",
+                                    json_pack("{s:s}", "state", job_state_name(jj.state)));
+                journal_job_clear(&jj);
+        }
+        return reply;
+}
+
 static json_t *m_cancel(struct rpc_env *env, struct conn *c, json_t *id, json_t *params)
 {
         int64_t job;
@@ -271,7 +301,7 @@ static json_t *m_cancel(struct rpc_env *env, struct conn *c, json_t *id, json_t 
         if (r == -ENOENT)
                 return rpc_make_error(id, RPC_NO_SUCH_JOB, "%s", err);
         if (r == -EALREADY)
-                return rpc_make_error(id, RPC_BAD_STATE, "%s", err);
+                return ended_error(env, id, job, err);
         if (r < 0)
                 return rpc_make_error(id, RPC_INTERNAL_ERROR, "cancel failed: %s", strerror(-r));
         log_info("rpc", "job=%lld: cancel by uid %ld", (long long)job, conn_uid(c));

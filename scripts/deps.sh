@@ -20,6 +20,7 @@ packages=(
   python3 python3-pytest python3-botocore sqlite3 systemd valgrind
   postgresql
   clang libclang-rt-14-dev
+  scdoc mandoc zsh    # manual pages: built, linted; zsh completion tested
 )
 # Node.js and npm come with the machine image (NodeSource's nodejs); Debian's
 # npm package is only a fallback where there is none, since installing it

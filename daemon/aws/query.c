@@ -384,6 +384,11 @@ int aws_query_client_rotate_creds(struct aws_query_client *c, const char *profil
         return aws_request_client_rotate_creds(&c->rc, profile);
 }
 
+int aws_query_client_set_sts(struct aws_query_client *c, const struct creds_sts *sts)
+{
+        return aws_request_client_set_sts(&c->rc, sts);
+}
+
 const char *aws_query_client_name(const struct aws_query_client *c)
 {
         return c->name;

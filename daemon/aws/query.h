@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "aws/creds.h"
 #include "aws/http.h"
 #include "aws/sigv4.h"
 #include "aws/xml.h"
@@ -93,6 +94,8 @@ int aws_query_client_set_creds(struct aws_query_client *c, const struct sigv4_cr
  * InvalidClientTokenId, InvalidAccessKeyId or InvalidToken resolves the
  * chain of profile again and is sent once more; a second refusal fails it. */
 int aws_query_client_rotate_creds(struct aws_query_client *c, const char *profile);
+/* As s3_client_set_sts: the chain resolved again asks STS at sts.  -ENOMEM. */
+int aws_query_client_set_sts(struct aws_query_client *c, const struct creds_sts *sts);
 /* Cancels what still runs (done() gets -ECANCELED), then frees.  NULL: no-op. */
 void aws_query_client_free(struct aws_query_client *c);
 /* "IAM", "EC2", "Redshift": for messages. */

@@ -65,6 +65,11 @@ int aws_request_client_rotate_creds(struct aws_request_client *c, const char *pr
         return creds_rotor_enable(&c->rotor, c->loop, &c->creds, profile);
 }
 
+int aws_request_client_set_sts(struct aws_request_client *c, const struct creds_sts *sts)
+{
+        return creds_rotor_set_sts(&c->rotor, sts);
+}
+
 unsigned aws_request_cancel_tag(struct aws_request_client *c, const void *tag)
 {
         unsigned n = 0;
@@ -301,6 +306,7 @@ static int build(struct aws_request *rq, const struct aws_try *t, const struct s
 }
 
 static void on_xfer_done(struct http_xfer *x);
+static void resume_before_sign(struct creds_try *t, int err, const char *msg);
 
 static void attempt(struct aws_request *rq)
 {
@@ -314,6 +320,10 @@ static void attempt(struct aws_request *rq)
                 aws_request_complete(rq, -ECANCELED);
                 return;
         }
+        /* credentials about to expire: it goes once they were resolved again */
+        if (creds_rotor_expiring(&c->rotor, &rq->creds_try, time(NULL), resume_before_sign) ==
+            CREDS_WAIT)
+                return;
         rq->attempt++;
         http_xfer_reset(x);
         x->body = NULL;
@@ -409,6 +419,21 @@ static void resume_after_rotation(struct creds_try *t, int err, const char *msg)
         }
         append(rq, "; resolving the credentials again failed: %s", msg);
         aws_request_complete(rq, aws_request_status_err(rq->status));
+}
+
+/* The credentials were about to expire and the chain was resolved again:
+ * sign with what is there now, unless that failed and they have expired. */
+static void resume_before_sign(struct creds_try *t, int err, const char *msg)
+{
+        struct aws_request *rq =
+            (struct aws_request *)((char *)t - offsetof(struct aws_request, creds_try));
+        if (err < 0 && rq->c->creds.expiration <= time(NULL)) {
+                aws_request_say(rq, "the credentials expired and resolving them again failed: %s",
+                                msg);
+                aws_request_complete(rq, err == -ECANCELED ? err : -EKEYEXPIRED);
+                return;
+        }
+        attempt(rq);
 }
 
 /* A refusal of the credentials themselves (rotate.h): true when the request

@@ -121,6 +121,8 @@ void aws_request_client_clear(struct aws_request_client *c);
 int aws_request_client_set_creds(struct aws_request_client *c, const struct sigv4_creds *creds);
 /* Refused credentials resolve the chain of profile again (rotate.h). */
 int aws_request_client_rotate_creds(struct aws_request_client *c, const char *profile);
+/* ...with the chain's STS calls at sts (creds_rotor_set_sts).  -ENOMEM. */
+int aws_request_client_set_sts(struct aws_request_client *c, const struct creds_sts *sts);
 /* Cancels every request of c with this tag; returns how many. */
 unsigned aws_request_cancel_tag(struct aws_request_client *c, const void *tag);
 

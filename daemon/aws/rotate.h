@@ -10,11 +10,20 @@
  * the step.  One resolution at a time per client: requests refused meanwhile
  * wait for it.
  *
+ * Temporary credentials (a credential process's, an assumed role's, web
+ * identity's, the container endpoint's, IMDS's) carry their expiration: a
+ * request about to be signed with ones that expire within
+ * CREDS_REFRESH_MARGIN_S resolves the chain again first
+ * (creds_rotor_expiring), at most once a minute, so a source that keeps
+ * handing out short-lived credentials is not asked before every request.
+ *
  * Loop thread only (the resolution itself runs on the pool). */
 #pragma once
 #include <stdbool.h>
+#include <time.h>
 #include <uv.h>
 
+#include "aws/creds.h"
 #include "aws/sigv4.h"
 
 /* Is this AWS error code a refusal of the credentials themselves? */
@@ -32,6 +41,11 @@ typedef void (*creds_rotated_fn)(void *owner, int err, const struct sigv4_creds 
  * NULL when it cannot start (out of memory). */
 struct creds_rotation *creds_rotation_start(uv_loop_t *loop, const char *profile,
                                             creds_rotated_fn fn, void *owner);
+/* The same with the chain's STS calls at sts (creds_resolve_chain_at;
+ * NULL: the AWS conventions). */
+struct creds_rotation *creds_rotation_start_at(uv_loop_t *loop, const char *profile,
+                                               const struct creds_sts *sts, creds_rotated_fn fn,
+                                               void *owner);
 /* The owner goes away: fn will not run; the memory goes when the pool is done. */
 void creds_rotation_abandon(struct creds_rotation *r);
 
@@ -53,17 +67,21 @@ struct creds_try {
 struct creds_rotor {
         bool on;                         /* creds_rotor_enable was called */
         char *profile;                   /* NULL: the default */
+        char *sts_endpoint, *sts_region; /* creds_rotor_set_sts's, or NULL */
         uv_loop_t *loop;
         struct sigv4_creds *creds;       /* the client's, replaced by rotated ones */
         unsigned gen;                    /* bumped when rotated credentials arrive */
         struct creds_rotation *rotation; /* resolving the chain again, or NULL */
         struct creds_try *waiting;       /* requests waiting for it */
+        time_t refreshed;                /* when an expiry last started a resolution */
 };
 
 /* From now on refusals of creds (the client's credentials, which the rotor
  * replaces) resolve the chain of profile again.  -ENOMEM. */
 int creds_rotor_enable(struct creds_rotor *ro, uv_loop_t *loop, struct sigv4_creds *creds,
                        const char *profile);
+/* The chain's STS calls go to sts from now on (copied).  -ENOMEM. */
+int creds_rotor_set_sts(struct creds_rotor *ro, const struct creds_sts *sts);
 /* Abandons a resolution in flight; the client cancels its waiting requests. */
 void creds_rotor_clear(struct creds_rotor *ro);
 
@@ -75,5 +93,11 @@ enum creds_next {
 /* A reply with aws_code came for a request signed per t: what next. */
 enum creds_next creds_rotor_refused(struct creds_rotor *ro, struct creds_try *t,
                                     const char *aws_code, creds_resume_fn resume);
+/* A request of t is about to be signed at now: CREDS_WAIT (resume(t, ...)
+ * runs when the chain was resolved again; err < 0 then means the old
+ * credentials are all there is) when the credentials expire within
+ * CREDS_REFRESH_MARGIN_S, else CREDS_NOT_MINE: sign now. */
+enum creds_next creds_rotor_expiring(struct creds_rotor *ro, struct creds_try *t, time_t now,
+                                     creds_resume_fn resume);
 /* A request that ends (cancelled) while it waits leaves the list. */
 void creds_rotor_forget(struct creds_rotor *ro, struct creds_try *t);

@@ -649,6 +649,11 @@ int s3_client_rotate_creds(struct s3_client *c, const char *profile)
         return aws_request_client_rotate_creds(&c->rc, profile);
 }
 
+int s3_client_set_sts(struct s3_client *c, const struct creds_sts *sts)
+{
+        return aws_request_client_set_sts(&c->rc, sts);
+}
+
 void s3_client_free(struct s3_client *c)
 {
         if (!c)

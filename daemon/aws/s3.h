@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "aws/creds.h"
 #include "aws/http.h"
 #include "aws/sigv4.h"
 #include "aws/xml.h"
@@ -137,6 +138,8 @@ int s3_client_set_creds(struct s3_client *c, const struct sigv4_creds *creds);
  * chain of `profile` (NULL/"": the default) again and is sent once more with
  * what it gives; a second refusal fails it.  -ENOMEM. */
 int s3_client_rotate_creds(struct s3_client *c, const char *profile);
+/* The chain resolved again asks STS at sts (etld.conf's place).  -ENOMEM. */
+int s3_client_set_sts(struct s3_client *c, const struct creds_sts *sts);
 /* Cancels what is still running (done() runs with -ECANCELED), then frees.
  * Safe with requests waiting in backoff.  NULL is a no-op. */
 void s3_client_free(struct s3_client *c);

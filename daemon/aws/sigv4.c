@@ -819,7 +819,7 @@ int sigv4_presign(const struct sigv4_request *req, const struct sigv4_creds *cre
         return do_sign(req, creds, (long)expires_s, out, err, errlen);
 }
 
-static void free_secret(char *s)
+void sigv4_secret_free(char *s)
 {
         if (!s)
                 return;
@@ -834,8 +834,8 @@ void sigv4_signed_clear(struct sigv4_signed *out)
         free(out->path);
         free(out->query);
         for (size_t i = 0; i < out->nheaders; i++)
-                free_secret(out->headers[i].value);
-        free_secret(out->canonical_request);
+                sigv4_secret_free(out->headers[i].value);
+        sigv4_secret_free(out->canonical_request);
         free(out->string_to_sign);
         memset(out, 0, sizeof(*out));
 }
@@ -864,8 +864,8 @@ void sigv4_creds_clear(struct sigv4_creds *c)
 {
         if (!c)
                 return;
-        free_secret(c->access_key_id);
-        free_secret(c->secret_access_key);
-        free_secret(c->session_token);
+        sigv4_secret_free(c->access_key_id);
+        sigv4_secret_free(c->secret_access_key);
+        sigv4_secret_free(c->session_token);
         memset(c, 0, sizeof(*c));
 }

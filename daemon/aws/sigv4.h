@@ -160,6 +160,10 @@ bool sigv4_service_is_s3(const char *service);
 /* Deep copy of src into dst (dst is overwritten, not cleared).  0 or -ENOMEM. */
 int sigv4_creds_copy(struct sigv4_creds *dst, const struct sigv4_creds *src);
 
+/* Wipe a secret string (a key, a token, a body holding one) and free it.
+ * NULL is a no-op. */
+void sigv4_secret_free(char *s);
+
 /* Wipe and free the strings of c and zero it.  NULL is a no-op. */
 void sigv4_creds_clear(struct sigv4_creds *c);
 

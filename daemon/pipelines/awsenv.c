@@ -29,12 +29,6 @@ struct resolve {
         char err[512];
 };
 
-static bool env_true(const char *name)
-{
-        const char *v = getenv(name);
-        return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0);
-}
-
 /* Pool thread: the region and the endpoints, by the conventions of awsenv.h. */
 static int resolve_places(struct resolve *q)
 {
@@ -57,7 +51,7 @@ static int resolve_places(struct resolve *q)
                                  "[aws] region's default");
                 }
         }
-        bool ignore = env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+        bool ignore = creds_env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
         char profile_ep[1024] = "", src[300];
         if (!ignore && creds_profile_value(q->profile, "endpoint_url", profile_ep,
                                            sizeof(profile_ep), src, sizeof(src), e,
@@ -91,10 +85,11 @@ static void resolve_work(uv_work_t *w)
         struct resolve *q = w->data;
         struct awsenv *env = q->env;
         q->result = resolve_places(q);
+        struct creds_sts sts = {env->endpoint[AWS_STS], env->region};
         if (q->result == 0)
-                q->result = creds_resolve_chain(q->profile, &env->creds, env->creds_source,
-                                                sizeof(env->creds_source), q->err,
-                                                sizeof(q->err));
+                q->result =
+                    creds_resolve_chain_at(q->profile, &sts, &env->creds, env->creds_source,
+                                           sizeof(env->creds_source), q->err, sizeof(q->err));
 }
 
 static void resolve_free(struct resolve *q)
@@ -181,8 +176,12 @@ int awsenv_s3_client(struct step_run *r, const struct awsenv *env, const char *r
         int res = s3_client_new(r->http, &o, &env->creds, ret);
         if (res < 0)
                 return res;
-        /* credentials rotated during the job are picked up (rotate.h) */
+        /* credentials rotated during the job are picked up (rotate.h), with
+         * STS where the step's first resolution asked it */
+        struct creds_sts sts = {env->endpoint[AWS_STS], env->region};
         res = s3_client_rotate_creds(*ret, cfg_get(r->cfg, "aws", "profile"));
+        if (res == 0)
+                res = s3_client_set_sts(*ret, &sts);
         if (res < 0) {
                 s3_client_free(*ret);
                 *ret = NULL;

@@ -1,4 +1,4 @@
-/* fuzz_cfg.c - etld.conf's reader (common/cfg.h, inih underneath) and the
+/* fuzz_cfg.c - etld.conf's reader (common/cfg.h) and the
  * other ways settings arrive: `--set section.key=value` and the JSON object
  * of a submit.
  *

@@ -335,8 +335,10 @@ static void on_stopped(void *userdata)
 
 static void remove_tree(const char *dir)
 {
-        static const char *const leaves[] = {"journal.db", "journal.db-wal", "journal.db-shm",
-                                             "journal.db-journal", "journal.db.created", "s"};
+        static const char *const leaves[] = {"journal.db",         "journal.db-wal",
+                                             "journal.db-shm",     "journal.db-journal",
+                                             "journal.db.created", "journal.db.lock",
+                                             "s"};
         char path[256];
         for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
                 snprintf(path, sizeof(path), "%s/%s", dir, leaves[i]);

@@ -13,15 +13,21 @@ Fixtures (other test files may use them):
 
 The daemon's stderr (all runs of it) is attached to the report of a failing test
 as a section named "etld stderr".  Marker: slow (deselect with -m "not slow").
-Binaries come from $ETLD_BUILD (default /work/main/build).
+Binaries come from $ETLD_BUILD (default /work/main/build).  The helpers
+(etldtest, datagen, s3env, pgenv...) live in tests/harness/, which the
+benchmarks import too; this file puts that folder on sys.path before pytest
+imports any test file.
 """
 import os
 import shutil
+import sys
 
 import pytest
 
-import datagen
-import etldtest
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "harness"))
+import datagen  # noqa: E402
+import etldtest  # noqa: E402
 
 BIG_EVENTS = int(os.environ.get("ETLD_TEST_BIG_EVENTS", "300000"))
 

@@ -276,7 +276,8 @@ def run_etld(conf, sock, state, timeout=10):
 @pytest.mark.parametrize("body,line,word", [
     ("[daemon]\nlog_level = debug\nnosuch = 1\n", 3, "nosuch"),
     ("[daemon]\nmax_jobs = lots\n", 2, "max_jobs"),
-    ("[daemon]\nlog_level = debug\n[nosection]\nkey = v\n", 4, "nosection"),
+    # the line of the [nosection] header itself (inih named the first key after it)
+    ("[daemon]\nlog_level = debug\n[nosection]\nkey = v\n", 3, "nosection"),
     ("[s3]\nsong_data = file:///x\n\n[warehouse]\ntarget = sqlite:///tmp/x.db\nbogus\n", 6, ""),
 ], ids=["unknown-key", "bad-int", "unknown-section", "not-key-value"])
 def test_config_error_names_file_and_line(binaries, workdir, body, line, word):

@@ -191,7 +191,10 @@ def test_every_option_in_help_is_accepted(sockdir):
             assert p.returncode == 3, (command, name, p.stderr)
             checked += 1
     for name, takes_value in help_options(run("--help").stdout):
-        if name != "--help":
+        if name == "--version":  # like --help, it answers without etld
+            p = run(name, "--socket", missing, "ping")
+            assert p.returncode == 0 and re.fullmatch(r"etlctl \d+\.\d+\.\d+\n", p.stdout), p
+        elif name != "--help":
             p = run(name, *([values[name]] if takes_value else []), "--socket", missing, "ping")
             assert p.returncode == 3, (name, p.stderr)
     assert checked >= 9 * 3 + 4 + 2 + 1
@@ -304,7 +307,72 @@ def test_version(etld):
     assert p.returncode == 0
     assert "etlctl 0.1.0" in p.stdout and "etld 0.1.0 (protocol 1)" in p.stdout
     p = ctl(etld, "--json", "version")
-    assert json.loads(p.stdout) == {"version": "0.1.0", "protocol": 1}
+    assert json.loads(p.stdout) == {"version": "0.1.0", "protocol": 1, "etlctl": "0.1.0"}
+    etld.on("version", {"version": "0.2.0", "protocol": 1,
+                        "pipelines": [{"name": "etl", "description": "x"},
+                                      {"name": "stage", "description": "y"}]})
+    p = ctl(etld, "version")
+    assert p.stdout.splitlines() == ["etlctl 0.1.0", "etld 0.2.0 (protocol 1)",
+                                     "pipelines: etl, stage"], p.stdout
+
+
+def test_version_without_etld(sockdir):
+    """etlctl's version needs no daemon: --version never connects, and the
+    version command prints etlctl's line before it finds nobody answering."""
+    missing = os.path.join(sockdir, "nobody.sock")
+    for args in (["--version"], ["-V"], ["--socket", missing, "--version", "status"]):
+        p = subprocess.run([ETLCTL] + args, capture_output=True, text=True, timeout=10)
+        assert p.returncode == 0 and p.stdout == "etlctl 0.1.0\n" and p.stderr == "", (args, p)
+    p = subprocess.run([ETLCTL, "--socket", missing, "version"], capture_output=True, text=True,
+                       timeout=10)
+    assert p.returncode == 3, p
+    assert p.stdout == "etlctl 0.1.0\n"
+    assert p.stderr.strip() == NO_DAEMON.format(missing)
+
+
+PIPELINES = {"version": "0.1.0", "protocol": 1,
+             "pipelines": [{"name": n, "description": n} for n in
+                           ("etl", "stage", "provision", "teardown")]}
+
+
+def test_submit_unknown_pipeline_is_a_usage_error(etld):
+    etld.on("version", PIPELINES)
+    etld.on("submit", {"job": 3, "existing": False, "state": "queued"})
+    p = ctl(etld, "submit", "etll", "--set", "load.concurrency=2")
+    assert p.returncode == 2, p
+    assert p.stderr.splitlines() == [
+        "etlctl submit: unknown pipeline 'etll' (etld runs: etl, stage, provision, teardown)",
+        "Try 'etlctl submit --help' for more information."], p.stderr
+    assert etld.methods() == ["version"], "nothing may be submitted"
+    p = ctl(etld, "submit", "teardown")
+    assert p.returncode == 0 and p.stdout == "job 3 queued\n", p
+    assert etld.methods() == ["version", "version", "submit"]
+
+
+def test_submit_misspelled_key_names_the_nearest(etld):
+    p = ctl(etld, "submit", "etl", "--set", "load.concurency=2")
+    assert p.returncode == 2, p
+    assert p.stderr.strip() == ("etlctl: --set: unknown key 'load.concurency' "
+                                "(did you mean 'load.concurrency'?)")
+    assert etld.requests == []
+
+
+@pytest.mark.parametrize("state", ["succeeded", "failed", "cancelled"])
+def test_cancel_of_an_ended_job_is_a_note(etld, state):
+    msg = "job 12 has already ended (%s)" % state
+    etld.replies["cancel"] = lambda req: [{"jsonrpc": "2.0", "id": req["id"], "error": {
+        "code": -32002, "message": msg, "data": {"state": state}}}]
+    p = ctl(etld, "cancel", "12")
+    assert p.returncode == 0, p
+    assert p.stdout == "job 12 had already ended (%s); nothing to cancel\n" % state
+    assert p.stderr == ""
+    p = ctl(etld, "--json", "cancel", "12")
+    assert p.returncode == 0, p
+    assert json.loads(p.stdout) == {"job": 12, "state": state, "ended_before": True}
+    # no such job stays an error; so does a refusal without the job's state
+    etld.replies["cancel"] = lambda req: [error(req, -32001, "no job 12")]
+    p = ctl(etld, "cancel", "12")
+    assert p.returncode == 4 and p.stderr.strip() == "etlctl: no job 12" and p.stdout == "", p
 
 
 def test_replies_skip_notifications_and_stray_ids(etld):
@@ -352,7 +420,9 @@ def test_submit_sends_config_sets_and_key(etld, sockdir):
             "--set", "s3.song_data=file:///data/song_data", "--key", "nightly-1")
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "job 17 queued"
-    [req] = etld.requests
+    # the pipeline is checked against the version reply first, on the same connection
+    version, req = etld.requests
+    assert version["method"] == "version" and etld.connections == 1
     assert req["method"] == "submit"
     assert req["params"] == {
         "pipeline": "etl",
@@ -367,7 +437,7 @@ def test_submit_minimal_and_json(etld):
     p = ctl(etld, "submit", "provision", "--json")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == {"job": 5, "existing": True, "state": "running"}
-    assert etld.requests[0]["params"] == {"pipeline": "provision", "settings": {}}
+    assert etld.requests[1]["params"] == {"pipeline": "provision", "settings": {}}
     p = ctl(etld, "submit", "etl", "--key", "k")
     assert "job 5 running" in p.stdout and "already" in p.stdout
 
@@ -382,9 +452,9 @@ def test_submit_wait(etld, final, code):
             event(8, "end", state=final, message="boom" if final == "failed" else None))
     p = ctl(etld, "submit", "etl", "--wait")
     assert p.returncode == code, p.stderr
-    assert etld.methods() == ["submit", "watch"]
+    assert etld.methods() == ["version", "submit", "watch"]
     assert etld.connections == 1
-    assert etld.requests[1]["params"] == {"job": 8}
+    assert etld.requests[2]["params"] == {"job": 8}
     assert "job 8 queued" in p.stdout
     assert ("job 8 %s" % final) in p.stdout
 

@@ -1,7 +1,7 @@
 """test_s3.py - the S3 client (daemon/aws/s3.c on the libuv HTTP engine) against
 s3rver behind the SigV4-checking, fault-injecting proxy (s3env.py).
 
-The C side is driven through build/tests/unit/s3_tool, which prints one JSON
+The C side is driven through build/tests/tools/s3_tool, which prints one JSON
 object per run.  Objects carry a pattern the tool checks byte by byte, so a
 lost, duplicated or reordered byte (a bad Range resume) shows as
 pattern_ok=false or mismatches > 0.
@@ -15,7 +15,7 @@ import pytest
 from s3env import s3env  # noqa: F401  (the fixture)
 
 BUILD = os.environ.get("ETLD_BUILD", "/work/main/build")
-TOOL = os.path.join(BUILD, "tests", "unit", "s3_tool")
+TOOL = os.path.join(BUILD, "tests", "tools", "s3_tool")
 MiB = 1024 * 1024
 
 

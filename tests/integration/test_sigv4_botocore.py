@@ -3,7 +3,7 @@
 Signs many generated requests (odd paths: spaces, unicode, '~', '+', '=', '/'
 runs, dot segments; empty query values, repeated keys, values needing
 encoding; repeated and untidy headers; session tokens; S3 and other services;
-presigned S3 URLs) with etld's C signer, through tests/unit/sigv4_tool, and
+presigned S3 URLs) with etld's C signer, through tests/tools/sigv4_tool, and
 with botocore's SigV4Auth / S3SigV4Auth / S3SigV4QueryAuth at the same fixed
 time, and compares the Authorization headers (and the wire path and query).
 
@@ -35,7 +35,7 @@ from botocore.config import Config  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
 BUILD = os.environ.get("ETLD_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
-TOOL = os.path.join(BUILD, "tests", "unit", "sigv4_tool")
+TOOL = os.path.join(BUILD, "tests", "tools", "sigv4_tool")
 
 AK = "AKIDEXAMPLE"
 SK = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

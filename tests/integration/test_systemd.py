@@ -12,6 +12,7 @@ at stand-ins (copies of /bin/true), so that every line verify prints is a real
 problem.  User=etld needs no such care: verify does not resolve users.
 """
 import datetime
+import json
 import os
 import re
 import shlex
@@ -25,6 +26,7 @@ UNIT_DIR = os.path.join(BUILD, "systemd")
 UNITS = ["etld.service", "etld.socket", "etld-nightly.service", "etld-nightly.timer",
          "etld-failure@.service"]
 ANALYZE = shutil.which("systemd-analyze")
+MAN_PAGES = ["etld.8", "etlctl.1", "etld.conf.5"]  # what doc/meson.build makes
 
 
 def read_unit(path):
@@ -50,6 +52,15 @@ def units():
     missing = [u for u in UNITS if not os.path.isfile(os.path.join(UNIT_DIR, u))]
     assert not missing, "meson did not generate %s in %s" % (missing, UNIT_DIR)
     return {u: read_unit(os.path.join(UNIT_DIR, u)) for u in UNITS}
+
+
+def build_sysconfdir():
+    """SYSCONFDIR of the build (prefix joined with the sysconfdir option)."""
+    r = subprocess.run(["meson", "introspect", "--buildoptions", BUILD], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    opts = {o["name"]: o["value"] for o in json.loads(r.stdout)}
+    return os.path.join(opts["prefix"], opts["sysconfdir"])
 
 
 def bindir_of(units):
@@ -86,8 +97,21 @@ def test_substituted(units):
 def test_systemd_analyze_verify(staged):
     if not ANALYZE:
         pytest.skip("systemd-analyze is not installed")
-    r = subprocess.run([ANALYZE, "verify"] + [str(staged / u) for u in UNITS],
-                       capture_output=True, text=True, timeout=60, cwd=str(staged))
+    # Documentation=man:... is checked against the pages the build made
+    # (doc/), staged as a man tree; without them, not at all.
+    env = dict(os.environ)
+    pages = [p for p in MAN_PAGES if os.path.isfile(os.path.join(BUILD, "doc", p))]
+    args = [ANALYZE, "verify"]
+    if pages == MAN_PAGES:
+        for p in pages:
+            d = staged / "man" / ("man" + p[-1])
+            d.mkdir(parents=True, exist_ok=True)
+            shutil.copy(os.path.join(BUILD, "doc", p), d / p)
+        env["MANPATH"] = str(staged / "man")
+    else:
+        args.append("--man=no")
+    r = subprocess.run(args + [str(staged / u) for u in UNITS],
+                       capture_output=True, text=True, timeout=60, cwd=str(staged), env=env)
     # verify exits 0 on warnings such as "Unknown key": any output is a problem.
     problems = (r.stdout + r.stderr).strip()
     assert r.returncode == 0 and not problems, problems
@@ -128,7 +152,8 @@ def test_service_settings(units):
         return s[("Service", key)][-1]
 
     assert one("Type") == "notify"
-    assert one("ExecStart").split()[1:] == ["--foreground", "--config", "/etc/etld/etld.conf"]
+    assert one("ExecStart").split()[1:] == ["--foreground", "--config",
+                                            build_sysconfdir() + "/etld/etld.conf"]
     assert one("ExecReload") == "/bin/kill -HUP $MAINPID"
     assert one("User") == "etld" and one("DynamicUser") == "no"
     assert one("StateDirectory") == "etld" and one("StateDirectoryMode") == "0750"
@@ -226,3 +251,52 @@ def test_starting_the_unit_again_runs_a_failed_night_again(units, etld_factory, 
     assert r.returncode == 0 and "job %d succeeded (already submitted" % second in r.stdout, \
         r.stdout + r.stderr
     assert [j["id"] for j in d.rpc("list", {"limit": 10})["jobs"]] == [second, first]
+
+
+# The exposure levels `systemd-analyze security` gave the units when issue 14
+# was filed; hardening may lower them, never raise them.
+EXPOSURE_MAX = {"etld.service": 1.9, "etld-nightly.service": 2.8}
+
+
+@pytest.mark.parametrize("unit", sorted(EXPOSURE_MAX))
+def test_security_exposure(staged, unit):
+    """systemd-analyze security on the unit file itself (--offline, systemd
+    250 and later): the overall exposure stays at or below EXPOSURE_MAX."""
+    if not ANALYZE:
+        pytest.skip("systemd-analyze is not installed")
+    r = subprocess.run([ANALYZE, "security", "--offline=yes", "--no-pager", str(staged / unit)],
+                       capture_output=True, text=True, timeout=60, cwd=str(staged))
+    if "--offline" in r.stderr and ("unrecognized" in r.stderr or "Unknown" in r.stderr):
+        pytest.skip("this systemd-analyze cannot analyze a unit file offline: %s" % r.stderr.strip())
+    m = re.search(r"Overall exposure level for %s: (\d+\.\d+)" % re.escape(unit), r.stdout)
+    assert m, "no exposure level in:\n%s\n%s" % (r.stdout[-2000:], r.stderr[-2000:])
+    level = float(m.group(1))
+    assert level <= EXPOSURE_MAX[unit], "%s: exposure %.1f > %.1f:\n%s" % (
+        unit, level, EXPOSURE_MAX[unit], r.stdout)
+
+
+def test_nightly_hardened_like_etld(units):
+    """etld-nightly.service has each hardening setting etld.service has
+    (issue 14): the ones named there, and the rest of etld's list."""
+    etld, nightly = units["etld.service"], units["etld-nightly.service"]
+    for key in ("SystemCallFilter", "SystemCallErrorNumber", "SystemCallArchitectures",
+                "ProtectClock", "ProtectHostname", "RestrictSUIDSGID", "UMask",
+                "NoNewPrivileges", "ProtectSystem", "PrivateTmp", "PrivateDevices",
+                "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
+                "ProtectControlGroups", "RestrictNamespaces", "LockPersonality",
+                "MemoryDenyWriteExecute", "RestrictRealtime", "CapabilityBoundingSet"):
+        assert ("Service", key) in etld, "etld.service lost %s" % key
+        assert ("Service", key) in nightly, "etld-nightly.service lacks %s" % key
+    assert nightly[("Service", "ProtectProc")] == ["invisible"]
+    assert nightly[("Service", "UMask")] == ["0077"]
+    assert "@system-service" in nightly[("Service", "SystemCallFilter")]
+
+
+def test_config_path_is_the_builds(units):
+    """etld.service starts etld with the configuration meson installs:
+    SYSCONFDIR/etld/etld.conf of this build, as etld's own default."""
+    exec_start = units["etld.service"][("Service", "ExecStart")][0]
+    conf = shlex.split(exec_start)[shlex.split(exec_start).index("--config") + 1]
+    r = subprocess.run([os.path.join(BUILD, "daemon", "etld"), "--help"], capture_output=True,
+                       text=True, timeout=30)
+    assert "(default %s," % conf in r.stdout, (conf, r.stdout)

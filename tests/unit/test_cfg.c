@@ -58,7 +58,7 @@ static void test_file_errors_name_file_and_line(void **state)
 {
         expect_file_error("[daemon]\nmax_jobs = 2\nnosuch = 1\n", ":3: unknown key 'daemon.nosuch'");
         expect_file_error("[daemon]\nmax_jobs = lots\n", ":2: daemon.max_jobs: 'lots'");
-        expect_file_error("[nowhere]\nx = 1\n", ":2: unknown section [nowhere]");
+        expect_file_error("[nowhere]\nx = 1\n", ":1: unknown section [nowhere]");
         expect_file_error("[daemon]\nthis line has no equals sign\n", ":2: syntax error");
         expect_file_error("max_jobs = 1\n", ":1: key 'max_jobs' outside any [section]");
         expect_file_error("[cluster]\npublicly_accessible = maybe\n", "not a boolean");
@@ -252,18 +252,25 @@ static void test_json_diff(void **state)
         json_decref(b);
 }
 
-/* Every key of the table is in etc/etld.conf and in the README. */
-static void test_every_key_documented(void **state)
+/* The text of a file of the source tree (a new string); skips the test
+ * when the tree is unknown (run outside meson test). */
+static char *read_source(const char *rel)
 {
         const char *root = getenv("ETLD_SOURCE_ROOT");
         if (!root)
                 skip();
         char path[1024];
-        char *conf = NULL, *readme = NULL;
-        snprintf(path, sizeof(path), "%s/etc/etld.conf", root);
-        assert_int_equal(util_read_file(path, &conf, NULL), 0);
-        snprintf(path, sizeof(path), "%s/README.md", root);
-        assert_int_equal(util_read_file(path, &readme, NULL), 0);
+        char *text = NULL;
+        snprintf(path, sizeof(path), "%s/%s", root, rel);
+        assert_int_equal(util_read_file(path, &text, NULL), 0);
+        return text;
+}
+
+/* Every key of the table is in etc/etld.conf and in the README. */
+static void test_every_key_documented(void **state)
+{
+        char *conf = read_source("etc/etld.conf");
+        char *readme = read_source("README.md");
         for (const struct cfg_key *k = cfg_keys; k->section; k++) {
                 char section[80], line[160], dotted[160];
                 snprintf(section, sizeof(section), "[%s]", k->section);
@@ -314,18 +321,149 @@ static void test_regions(void **state)
         cfg_free(c);
 }
 
+/* A line as long as a real libpq URI with its options (Debian's inih stopped
+ * at 199 bytes): a 4 KiB value is read whole, and an error after it names
+ * the right line. */
+static void test_long_lines(void **state)
+{
+        size_t n = 4096;
+        char *value = malloc(n + 1);
+        assert_non_null(value);
+        static const char head[] = "postgresql://etl@db.example:5432/dev?application_name=";
+        memcpy(value, head, sizeof(head) - 1);
+        for (size_t i = sizeof(head) - 1; i < n; i++)
+                value[i] = (char)('a' + i % 26);
+        value[n] = '\0';
+        size_t tlen = n + 256;
+        char *text = malloc(tlen);
+        assert_non_null(text);
+        snprintf(text, tlen, "; a comment\n[warehouse]\ntarget = %s\n\n[daemon]\nmax_jobs = 3\n",
+                 value);
+        struct cfg *c = cfg_new();
+        char err[512] = "";
+        char *path = write_temp(text);
+        if (cfg_load_file(c, path, err, sizeof(err)) < 0)
+                fail_msg("%s", err);
+        assert_int_equal(strlen(cfg_get(c, "warehouse", "target")), n);
+        assert_string_equal(cfg_get(c, "warehouse", "target"), value);
+        assert_int_equal(cfg_get_int(c, "daemon", "max_jobs"), 3);
+        unlink(path);
+        free(path);
+        cfg_free(c);
+        /* the line after the long one is line 4, the bad one line 6 */
+        snprintf(text, tlen, "[warehouse]\n\ntarget = %s\n[daemon]\nmax_jobs = 1\nmax_jobs = x\n",
+                 value);
+        expect_file_error(text, ":6: daemon.max_jobs: 'x'");
+        snprintf(text, tlen, "[warehouse]\ntarget = %s\nnot a key\n", value);
+        expect_file_error(text, ":3: syntax error");
+        free(text);
+        free(value);
+        /* what inih accepted still reads the same: BOM, ':' as the separator,
+         * comments after a value and after a section, CRLF, indentation */
+        c = cfg_new();
+        path = write_temp("\xEF\xBB\xBF[daemon] ; the daemon\r\n  max_jobs: 7 ; seven\r\n"
+                          "\tlog_level = debug\n# done\n");
+        if (cfg_load_file(c, path, err, sizeof(err)) < 0)
+                fail_msg("%s", err);
+        assert_int_equal(cfg_get_int(c, "daemon", "max_jobs"), 7);
+        assert_string_equal(cfg_get(c, "daemon", "log_level"), "debug");
+        unlink(path);
+        free(path);
+        cfg_free(c);
+        expect_file_error("[daemon\nmax_jobs = 1\n", ":1: syntax error");
+        expect_file_error("[daemon]\n= 1\n", ":2: syntax error");
+}
+
+/* A misspelled key's error names the key meant; a word far from every key
+ * gets no guess. */
+static void test_suggestions(void **state)
+{
+        struct cfg *c = cfg_new();
+        char err[512] = "";
+        assert_int_equal(cfg_set(c, "daemon.max_job", "3", err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "unknown key 'daemon.max_job' (did you mean 'daemon.max_jobs'?)");
+        assert_int_equal(cfg_set(c, "warehouse.traget", "", err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "(did you mean 'warehouse.target'?)"));
+        assert_int_equal(cfg_set(c, "laod.concurency", "3", err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "(did you mean 'load.concurrency'?)"));
+        assert_int_equal(cfg_set(c, "colour.scheme", "blue", err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "unknown key 'colour.scheme'");
+        assert_null(cfg_nearest_key("x.y"));
+        assert_ptr_equal(cfg_nearest_key("cluster.node"), cfg_find_key("cluster", "nodes"));
+        /* in a file, and in a submit's JSON */
+        expect_file_error("[daemon]\nmax_job = 3\n", ":2: unknown key 'daemon.max_job' (did you "
+                                                     "mean 'daemon.max_jobs'?)");
+        json_t *j = json_pack("{s:i}", "load.batchrows", 10);
+        assert_int_equal(cfg_apply_json(c, j, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "did you mean 'load.batch_rows'?"));
+        json_decref(j);
+        cfg_free(c);
+}
+
+/* warehouse.target takes the warehouse drivers' schemes only, and the
+ * message quotes the scheme, never the rest of the URI (it may hold a
+ * password). */
+static void test_target_schemes(void **state)
+{
+        struct cfg *c = cfg_new();
+        char err[512] = "";
+        static const char *const good[] = {
+            "",         "sqlite:///var/lib/etld/w.db",     "postgresql://u@h/db", "postgres:///db",
+            "redshift", "redshift://awsuser@host:5439/dev"};
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+                if (cfg_set(c, "warehouse.target", good[i], err, sizeof(err)) < 0)
+                        fail_msg("%s: %s", good[i], err);
+        assert_int_equal(cfg_set(c, "warehouse.target", "mysql://u:s3cret@h/db", err, sizeof(err)),
+                         -EINVAL);
+        assert_non_null(strstr(err, "warehouse.target: unknown scheme 'mysql'"));
+        assert_non_null(strstr(
+            err, "known: sqlite://, postgresql://, postgres://, redshift://, or just redshift"));
+        assert_null(strstr(err, "s3cret"));
+        assert_int_equal(cfg_set(c, "warehouse.target", "/var/lib/w.db", err, sizeof(err)),
+                         -EINVAL);
+        assert_int_equal(cfg_set(c, "warehouse.target", "redshiftx", err, sizeof(err)), -EINVAL);
+        assert_string_equal(cfg_get(c, "warehouse", "target"), "redshift://awsuser@host:5439/dev");
+        cfg_free(c);
+}
+
+/* Every key of the table is in the etld.conf(5) manual page (its scdoc
+ * source), so the page and the table stay in step. */
+static void test_every_key_in_man_page(void **state)
+{
+        char *man = read_source("doc/etld.conf.5.scd");
+        for (const struct cfg_key *k = cfg_keys; k->section; k++) {
+                char section[80], entry[160];
+                snprintf(section, sizeof(section), "\n## [%s]\n", k->section);
+                snprintf(entry, sizeof(entry), "\n*%s* = ", k->key);
+                const char *sec = strstr(man, section);
+                if (!sec)
+                        fail_msg("etld.conf(5) has no section '## [%s]'", k->section);
+                /* the key is documented under its own section heading */
+                const char *next = strstr(sec + 1, "\n## ");
+                const char *at = strstr(sec, entry);
+                if (!at || (next && at > next))
+                        fail_msg("etld.conf(5) does not document %s.%s under [%s] (as '*%s* = ')",
+                                 k->section, k->key, k->section, k->key);
+        }
+        free(man);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_defaults_and_file),
-                cmocka_unit_test(test_file_errors_name_file_and_line),
-                cmocka_unit_test(test_missing_file),
-                cmocka_unit_test(test_overrides_and_json),
-                cmocka_unit_test(test_durations),
-                cmocka_unit_test(test_json_diff),
-                cmocka_unit_test(test_every_key_documented),
-                cmocka_unit_test(test_every_key_has_a_scope),
-                cmocka_unit_test(test_regions),
+            cmocka_unit_test(test_defaults_and_file),
+            cmocka_unit_test(test_file_errors_name_file_and_line),
+            cmocka_unit_test(test_missing_file),
+            cmocka_unit_test(test_overrides_and_json),
+            cmocka_unit_test(test_durations),
+            cmocka_unit_test(test_json_diff),
+            cmocka_unit_test(test_every_key_documented),
+            cmocka_unit_test(test_every_key_has_a_scope),
+            cmocka_unit_test(test_regions),
+            cmocka_unit_test(test_long_lines),
+            cmocka_unit_test(test_suggestions),
+            cmocka_unit_test(test_target_schemes),
+            cmocka_unit_test(test_every_key_in_man_page),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

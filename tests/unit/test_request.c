@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "aws/request.h"
@@ -24,6 +25,7 @@ struct server {
         size_t nreplies, served;
         unsigned signed_requests; /* requests that carried an Authorization header */
         char dates[8][32];        /* X-Amz-Date of each request */
+        char keys[8][32];         /* the access key id each request was signed with */
 };
 
 struct conn {
@@ -72,9 +74,14 @@ static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         uv_read_stop(st);
         const char *d = strstr(c->in, "X-Amz-Date: ");
         if (strstr(c->in, "Authorization: AWS4-HMAC-SHA256 ") && d) {
-                if (s->signed_requests < 8)
+                const char *k = strstr(c->in, "Credential=");
+                if (s->signed_requests < 8) {
                         snprintf(s->dates[s->signed_requests], sizeof(s->dates[0]), "%.16s",
                                  d + 12);
+                        if (k)
+                                snprintf(s->keys[s->signed_requests], sizeof(s->keys[0]), "%.*s",
+                                         (int)strcspn(k + 11, "/"), k + 11);
+                }
                 s->signed_requests++;
         }
         size_t i = s->served < s->nreplies ? s->served : s->nreplies - 1;
@@ -386,6 +393,63 @@ static void test_transport_failure(void **state)
         teardown(&f);
 }
 
+/* Credentials that expire within CREDS_REFRESH_MARGIN_S are resolved again
+ * before a request is signed (rotate.h): the request goes with the new ones;
+ * when nothing new comes it goes with the old ones while they last, and
+ * fails without being sent once they have expired. */
+static void run_expiring(struct fixture *f, struct test_req *r, const char *const *replies,
+                         time_t expires_in)
+{
+        setup(f, replies, 1);
+        assert_int_equal(aws_request_client_rotate_creds(&f->c, NULL), 0);
+        f->c.creds.expiration = time(NULL) + expires_in;
+        req_start(f, r, NULL);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+        assert_int_equal(r->done_calls, 1);
+}
+
+static void test_refresh_before_expiry(void **state)
+{
+        (void)state;
+        static const char *const replies[] = {OK_REPLY};
+        static const char *const vars[] = {"AWS_PROFILE",
+                                           "AWS_SESSION_TOKEN",
+                                           "CREDENTIALS_DIRECTORY",
+                                           "AWS_WEB_IDENTITY_TOKEN_FILE",
+                                           "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                                           "AWS_CONTAINER_CREDENTIALS_FULL_URI"};
+        struct fixture f;
+        struct test_req r;
+        for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+                unsetenv(vars[i]);
+        setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+        setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+        setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+        setenv("AWS_ACCESS_KEY_ID", "AKIDFRESH", 1);
+        setenv("AWS_SECRET_ACCESS_KEY", "fresh/secret", 1);
+
+        run_expiring(&f, &r, replies, 60);
+        assert_int_equal(r.err, 0);
+        assert_int_equal(r.attempts, 1);
+        assert_string_equal(f.srv.keys[0], "AKIDFRESH");
+        assert_int_equal(f.c.creds.expiration, 0); /* the environment's do not expire */
+        teardown(&f);
+
+        /* nothing new: the old ones while they last */
+        unsetenv("AWS_ACCESS_KEY_ID");
+        unsetenv("AWS_SECRET_ACCESS_KEY");
+        run_expiring(&f, &r, replies, 60);
+        assert_int_equal(r.err, 0);
+        assert_string_equal(f.srv.keys[0], "AKIDEXAMPLE");
+        teardown(&f);
+
+        /* expired, and nothing new: not sent */
+        run_expiring(&f, &r, replies, -1);
+        assert_int_equal(r.err, -EKEYEXPIRED);
+        assert_int_equal(f.srv.served, 0);
+        teardown(&f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -395,6 +459,7 @@ int main(void)
             cmocka_unit_test(test_redirect_is_not_a_try),
             cmocka_unit_test(test_cancel_tag_in_backoff),
             cmocka_unit_test(test_transport_failure),
+            cmocka_unit_test(test_refresh_before_expiry),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -429,8 +429,12 @@ static int client(struct prov *p, const char *service, struct aws_query_client *
         int r = aws_query_client_new(p->r->http, &o, &p->env->creds, ret);
         if (r < 0)
                 return r;
-        /* credentials rotated during the job are picked up (aws/rotate.h) */
+        /* credentials rotated during the job are picked up (aws/rotate.h),
+         * with STS where the step's first resolution asked it */
+        struct creds_sts sts = {awsenv_endpoint(p->env, "sts"), p->env->region};
         r = aws_query_client_rotate_creds(*ret, cfg_get(p->r->cfg, "aws", "profile"));
+        if (r == 0)
+                r = aws_query_client_set_sts(*ret, &sts);
         if (r < 0) {
                 aws_query_client_free(*ret);
                 *ret = NULL;

@@ -17,7 +17,8 @@ Rules are tried newest first; the first whose regular expression matches
 (re.search, re.S) answers: `error=(sqlstate, message)`, `rows` with `cols`
 (name, type oid; rows may be a function of the match), `block=True` (the
 query waits until a CancelRequest for its connection arrives, then fails with
-57014 as PostgreSQL and Redshift do), or `drop=True` (the connection is
+57014 as PostgreSQL and Redshift do), `delay=SECONDS` (the answer comes that
+much later, or a cancel ends the wait as with block), or `drop=True` (the connection is
 closed without an answer, as when the leader node restarts).  `times=N`
 limits a rule to its first N matches.
 Unmatched queries succeed with no rows.  Transaction status (I/T/E) is kept
@@ -54,10 +55,11 @@ SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST, PROTOCOL_3 = 80877103, 80877104, 80
 
 class _Rule:
     def __init__(self, pattern, error=None, cols=None, rows=None, block=False, drop=False,
-                 times=None):
+                 times=None, delay=0):
         self.pattern = re.compile(pattern, re.S)
         self.error, self.cols, self.rows, self.block = error, cols, rows, block
         self.drop = drop
+        self.delay = delay  # seconds the answer takes (a long COPY)
         self.times = times  # None: always; N: the first N matches only
 
 
@@ -273,6 +275,10 @@ class Server:
         r, m = self._rule_for(query)
         if r and r.drop:
             raise ConnectionError("dropped by the test's rule")
+        if r and r.delay:
+            cancel.clear()
+            if cancel.wait(r.delay) and not self.stopping:
+                return self._error("57014", "canceling statement due to user request"), failed
         if r and r.block:
             cancel.clear()
             if cancel.wait(120) and not self.stopping:
