@@ -513,6 +513,23 @@ static int parse_limit(struct cli *cli, int argc, char **argv, const char *help,
         return -1;
 }
 
+/* Calls method; prints the reply as JSON with --json, else the array under
+ * key with show. */
+static int call_and_show(struct cli *cli, const char *method, json_t *params, const char *key,
+                         void (*show)(FILE *f, const json_t *items))
+{
+        json_t *res;
+        int r = call_once(cli, method, params, &res);
+        if (r)
+                return r;
+        if (cli->json)
+                cli_print_json(res);
+        else
+                show(stdout, json_object_get(res, key));
+        json_decref(res);
+        return CLI_EXIT_OK;
+}
+
 /* --since: "2026-12-01", "2026-12-01T22:00:00Z" (UTC), or "N[smhd]" ago;
  * milliseconds since the epoch. */
 static int parse_since(const char *prog, const char *arg, int64_t *ret)
@@ -597,16 +614,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
         json_object_set_new(params, "limit", json_integer(limit));
         if (since >= 0)
                 json_object_set_new(params, "since", json_integer(since));
-        json_t *res;
-        r = call_once(cli, "list", params, &res);
-        if (r)
-                return r;
-        if (cli->json)
-                cli_print_json(res);
-        else
-                show_list(stdout, json_object_get(res, "jobs"));
-        json_decref(res);
-        return CLI_EXIT_OK;
+        return call_and_show(cli, "list", params, "jobs", show_list);
 }
 
 static const char metrics_help[] =
@@ -678,16 +686,7 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
         json_t *params = json_pack("{s:I}", "job", (json_int_t)job);
         if (step)
                 json_object_set_new(params, "step", json_string(step));
-        json_t *res;
-        r = call_once(cli, "logs", params, &res);
-        if (r)
-                return r;
-        if (cli->json)
-                cli_print_json(res);
-        else
-                show_logs(stdout, json_object_get(res, "events"));
-        json_decref(res);
-        return CLI_EXIT_OK;
+        return call_and_show(cli, "logs", params, "events", show_logs);
 }
 
 int cmd_errors(struct cli *cli, int argc, char **argv)
@@ -696,18 +695,7 @@ int cmd_errors(struct cli *cli, int argc, char **argv)
         int r = parse_limit(cli, argc, argv, errors_help, true, &job, &limit);
         if (r >= 0)
                 return r;
-        json_t *res;
-        r = call_once(cli, "errors",
-                      json_pack("{s:I, s:I}", "job", (json_int_t)job, "limit", (json_int_t)limit),
-                      &res);
-        if (r)
-                return r;
-        if (cli->json)
-                cli_print_json(res);
-        else
-                show_errors(stdout, json_object_get(res, "errors"));
-        json_decref(res);
-        return CLI_EXIT_OK;
+        return call_and_show(cli, "errors", json_pack("{s:I, s:I}", "job", (json_int_t)job, "limit", (json_int_t)limit), "errors", show_errors);
 }
 
 /* ---- watch and cancel ------------------------------------------------------------ */
