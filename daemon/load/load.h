@@ -92,8 +92,9 @@ void load_cancel(struct load *l);
  * addition to the contract).  Every figure is bounded by configuration:
  * objects_reading by concurrency; bytes_buffered (read, not yet parsed) by
  * about 1 MiB per object read; bytes_queued (converted rows waiting for the
- * warehouse, with the batches it holds) by a fixed cap plus what the object
- * being inserted and two batches hold. */
+ * warehouse, with the batches it holds) by a fixed cap (16 MiB) plus what
+ * the object being inserted (4 MiB), one job per object read (1 MiB) and
+ * two batches hold. */
 struct load_stats {
         size_t objects_reading, jobs, bytes_buffered, bytes_queued;
         size_t peak_objects_reading, peak_jobs, peak_buffered, peak_queued;
