@@ -557,7 +557,7 @@ static void begin_list(struct load *l)
         char e[512];
         int r;
         if (l->stmt->manifest) {
-                r = source_read_small(l->stmt->from, &l->env, SOURCE_SMALL_MAX, manifest_cb, l, e,
+                r = source_read_small(l->stmt->from, &l->env, SOURCE_MANIFEST_MAX, manifest_cb, l, e,
                                       sizeof(e));
                 if (r < 0)
                         fail(l, r, "COPY: cannot read the manifest: %s", e);

@@ -128,6 +128,13 @@ struct etl_step {
         int load_result;      /* the COPYs' result, kept while cleaning up */
         bool load_transient;
         char load_msg[1024];
+        /* Redshift: a COPY's progress from STV_LOAD_STATE, read on a second
+         * connection while the COPY runs on the first (rs_watch_*) */
+        struct wh *mon_w;
+        uv_timer_t *mon_timer;
+        long long copy_pid;   /* the COPY session's pg_backend_pid(); 0: not known */
+        bool mon_querying;
+        uint64_t bytes_before; /* progress.bytes before the running COPY */
         /* Redshift: the manifests put on S3 (stage.bucket, etld/manifests/) */
         char *manifest_key[ETLPLAN_SOURCES];
         char *manifest_text[ETLPLAN_SOURCES]; /* bodies, borrowed by the puts */
@@ -289,6 +296,103 @@ static void closed(void *ud)
         step_done(r, result, transient, msg[0] ? "%s" : NULL, msg);
 }
 
+static void rs_watch_stop(struct etl_step *s);
+
+static void close_main(struct etl_step *s)
+{
+        struct wh *w = s->w;
+        s->w = NULL;
+        if (w)
+                wh_close(w, closed, s);
+        else
+                closed(s);
+}
+
+static void mon_closed(void *ud)
+{
+        close_main(ud);
+}
+
+/* ---- Redshift: a COPY's progress from the cluster ----
+ *
+ * Redshift's COPY reads S3 itself, so nothing moves on etld's side until it
+ * ends.  While one runs, a second connection (opened with the first, used
+ * only for this) reads every RS_PROGRESS_MS what STV_LOAD_STATE says of the
+ * COPY's session: bytes loaded and lines, summed over the slices (the COPY
+ * updates them every million records; "STV_LOAD_STATE" page).  The session
+ * is the COPY connection's pg_backend_pid(), asked once before its first
+ * COPY.  Best effort: a failed read only stops the monitoring. */
+
+#define RS_PROGRESS_MS 2000
+#define RS_LOAD_STATE                                                                              \
+        "SELECT COALESCE(SUM(bytes_loaded), 0), COALESCE(SUM(lines), 0) FROM stv_load_state "     \
+        "WHERE session = %lld"
+
+static void timer_free(uv_handle_t *h)
+{
+        free(h);
+}
+
+static void rs_watch_stop(struct etl_step *s)
+{
+        if (s->mon_timer) {
+                uv_close((uv_handle_t *)s->mon_timer, timer_free);
+                s->mon_timer = NULL;
+        }
+}
+
+static long long first_int(const struct wh_result *res);
+
+static void rs_watched(struct wh *w, const struct wh_result *res, void *ud)
+{
+        struct etl_step *s = ud;
+        s->mon_querying = false;
+        if (res->err < 0) {
+                if (res->err != -ECANCELED)
+                        log_debug("etl", "job %lld: cannot read stv_load_state: %s",
+                                  (long long)s->r->job_id, res->msg);
+                rs_watch_stop(s);
+                return;
+        }
+        if (!s->mon_timer) /* the COPY ended meanwhile: its own counts win */
+                return;
+        json_t *row = json_array_get(res->rows, 0);
+        long long bytes = 0, lines = 0;
+        for (int i = 0; i < 2; i++) {
+                json_t *v = json_array_get(row, (size_t)i);
+                long long n = json_is_string(v) ? 0 : (long long)json_integer_value(v);
+                if (json_is_string(v))
+                        util_parse_ll(json_string_value(v), &n);
+                *(i == 0 ? &bytes : &lines) = n > 0 ? n : 0;
+        }
+        atomic_store(&s->r->progress.bytes, s->bytes_before + (uint64_t)bytes);
+        atomic_store(&s->r->progress.rows, s->rows_before + (uint64_t)lines);
+}
+
+static void rs_watch_tick(uv_timer_t *t)
+{
+        struct etl_step *s = t->data;
+        if (s->mon_querying || !s->mon_w || s->copy_pid <= 0)
+                return;
+        char sql[256];
+        util_setf(sql, sizeof(sql), RS_LOAD_STATE, s->copy_pid);
+        if (wh_query(s->mon_w, sql, rs_watched, s) == 0)
+                s->mon_querying = true;
+}
+
+static void rs_watch_start(struct etl_step *s)
+{
+        if (!s->mon_w || s->copy_pid <= 0 || s->mon_timer)
+                return;
+        s->bytes_before = atomic_load(&s->r->progress.bytes);
+        s->mon_timer = malloc(sizeof(*s->mon_timer));
+        if (!s->mon_timer)
+                return;
+        uv_timer_init(s->r->loop, s->mon_timer);
+        s->mon_timer->data = s;
+        uv_timer_start(s->mon_timer, rs_watch_tick, RS_PROGRESS_MS, RS_PROGRESS_MS);
+}
+
 /* Ends the step: closes the connection (which rolls back what is open) and
  * reports once it is gone.  Called when nothing else of the step is
  * outstanding. */
@@ -313,12 +417,14 @@ static void finish(struct etl_step *s, int result, bool transient, const char *f
                 vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
                 va_end(ap);
         }
-        struct wh *w = s->w;
-        s->w = NULL;
-        if (w)
-                wh_close(w, closed, s);
-        else
-                closed(s);
+        rs_watch_stop(s);
+        struct wh *mon = s->mon_w;
+        s->mon_w = NULL;
+        if (mon) {
+                wh_close(mon, mon_closed, s); /* then the COPY's connection */
+                return;
+        }
+        close_main(s);
 }
 
 static void fail_finish(struct etl_step *s, int err, bool transient, const char *msg)
@@ -403,6 +509,8 @@ static void etl_cancel(struct step_run *r)
                 load_cancel(s->load);
         if (s->w)
                 wh_cancel(s->w);
+        if (s->mon_w)
+                wh_cancel(s->mon_w);
         if (s->ctx)
                 source_s3_ctx_cancel(s->ctx); /* the sources' requests, and later ones */
         if (s->client)
@@ -451,6 +559,11 @@ static void setup_done(struct etl_step *s)
         };
         char err[512] = "";
         int res = wh_open(&p, &s->w, err, sizeof(err));
+        /* Redshift's load: a second connection reads the COPYs' progress (it
+         * connects with its first query, during the first COPY) */
+        if (res == 0 && s->redshift && s->r->ops == &step_load &&
+            wh_open(&p, &s->mon_w, err, sizeof(err)) < 0)
+                s->mon_w = NULL;
         s->master = secret_free(s->master); /* wh_open copied it */
         if (res < 0) {
                 s->w = NULL;
@@ -1000,17 +1113,33 @@ static void rs_counted(struct etl_step *s, const struct wh_result *res)
                 return;
         }
         long long n = first_int(res);
-        atomic_fetch_add(&s->r->progress.rows, (uint64_t)(n > 0 ? n : 0));
+        atomic_store(&s->r->progress.rows, s->rows_before + (uint64_t)(n > 0 ? n : 0));
         copy_mark(s);
 }
 
 static void rs_copied(struct etl_step *s, const struct wh_result *res)
 {
+        rs_watch_stop(s);
         if (res->err < 0) {
                 copy_failed(s, res->err, res->msg);
                 return;
         }
         call(s, rs_counted, wh_query(s->w, "SELECT pg_last_copy_count()", on_wh, s));
+}
+
+static void copy_begun(struct etl_step *s, const struct wh_result *res);
+
+static void rs_pid(struct etl_step *s, const struct wh_result *res)
+{
+        if (res->err < 0) {
+                copy_failed(s, res->err, res->msg);
+                return;
+        }
+        s->copy_pid = first_int(res);
+        if (s->copy_pid <= 0)
+                s->copy_pid = -1; /* asked once: no monitoring */
+        struct wh_result ok = {.msg = ""};
+        copy_begun(s, &ok);
 }
 
 static void copy_begun(struct etl_step *s, const struct wh_result *res)
@@ -1023,6 +1152,11 @@ static void copy_begun(struct etl_step *s, const struct wh_result *res)
         s->rows_before = atomic_load(&r->progress.rows);
         const char *stmt = s->stmts[s->i];
         if (s->redshift) {
+                if (s->mon_w && !s->copy_pid) { /* the session the monitor asks about */
+                        call(s, rs_pid, wh_query(s->w, "SELECT pg_backend_pid()", on_wh, s));
+                        return;
+                }
+                rs_watch_start(s);
                 call(s, rs_copied, wh_exec(s->w, stmt, on_wh, s));
                 return;
         }
@@ -1279,6 +1413,13 @@ static void planned(void *ud, int err, const char *msg, struct etl_plan *plan)
         step_output(r, "mode", plan->mode);
         step_output(r, "plan", plan->reason);
         step_event(r, "%s run: %s", plan->mode, plan->reason);
+        /* how much there is, for the share done and the time left */
+        uint64_t bytes = 0;
+        size_t i;
+        json_t *o;
+        json_array_foreach(plan->objects, i, o)
+                bytes += (uint64_t)json_integer_value(json_object_get(o, "size"));
+        step_progress_total(r, json_array_size(plan->objects), bytes);
         if (s->redshift) {
                 put_manifests(s);
                 return;

@@ -57,6 +57,12 @@ def test_generated_data(etld, small_data, workdir):
     rows = (load.get("progress") or {}).get("rows")
     want = len(exp["staging_events"]) + len(exp["staging_songs"])
     assert rows == want, "load progress rows = %r, expected %d (staged rows): %s" % (rows, want, load)
+    # the planned totals: every data object under the two prefixes, and their bytes
+    files = [os.path.join(dp, f) for src in ("song_data", "log_data")
+             for dp, _, fs in os.walk(os.path.join(small_data, src)) for f in fs]
+    prog = load["progress"]
+    assert prog["objects_total"] == len(files) == prog["objects"], prog
+    assert prog["bytes_total"] == sum(os.path.getsize(f) for f in files) == prog["bytes"], prog
 
 
 def test_submit_reply_says_queued(etld, edge_data, workdir):

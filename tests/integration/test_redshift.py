@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 
 import pytest
 
@@ -140,6 +141,8 @@ def answer_like_redshift(rs, copied=24):
     rs.rule(r"^SELECT pg_backend_pid\(\), SYSDATE$",
             cols=[("pg_backend_pid", rsfake.INT4), ("sysdate", rsfake.TIMESTAMP)],
             rows=[[BACKEND_PID, COPY_SINCE]])
+    rs.rule(r"^SELECT pg_backend_pid\(\)$", cols=[("pg_backend_pid", rsfake.INT4)],
+            rows=[[BACKEND_PID]])
 
     def last_publish(m):
         jobs = [int(x) for q in rs.statements() if q.startswith("INSERT INTO etld_publishes")
@@ -327,7 +330,10 @@ def test_failed_copy_reads_stl_load_errors(etld_factory, workdir, rs):
     # The marker was read in the COPY's transaction, before it; the lookup
     # after the rollback uses it, not pg_last_copy_id() (whose page speaks
     # of the most recently completed COPY only).
-    assert qs[i - 1] == "SELECT pg_backend_pid(), SYSDATE" and qs[i - 2] == "BEGIN", qs[i - 2:i]
+    # BEGIN, the session asked once for the progress monitor (before the
+    # first COPY), then the driver's pid and start for STL_LOAD_ERRORS
+    before = [q for q in qs[i - 3:i] if q != "SELECT pg_backend_pid()"]
+    assert before[-2:] == ["BEGIN", "SELECT pg_backend_pid(), SYSDATE"], qs[i - 3:i]
     assert qs[i + 1] == "ROLLBACK" and "stl_load_errors" in qs[i + 2], qs[i:i + 3]
     assert qs[i + 2] == (
         "SELECT filename, line_number, colname, type, position, raw_line, raw_field_value, "
@@ -368,6 +374,39 @@ def test_unreadable_password_file_is_clear(etld_factory, workdir, rs):
     assert st["state"] == "failed", st
     assert "cannot read the master password file %s/no-such-file" % workdir in st["error"], st
     assert rs.sessions == []
+
+
+# The query that reads a running COPY's progress: pinned, as the golden files
+# pin the rest.
+LOAD_STATE = ("SELECT COALESCE(SUM(bytes_loaded), 0), COALESCE(SUM(lines), 0) FROM "
+              "stv_load_state WHERE session = %d" % BACKEND_PID)
+
+
+def test_copy_progress_from_stv_load_state(etld_factory, workdir, rs):
+    """While Redshift runs a COPY (here: answered 6 s later), etld reads its
+    progress from STV_LOAD_STATE on a second connection every 2 s and shows
+    it as the load step's bytes and rows."""
+    answer_like_redshift(rs)
+    rs.rule(r"(?m)^COPY staging_events", delay=6, times=1)
+    rs.rule(r"^SELECT COALESCE\(SUM\(bytes_loaded\), 0\)", cols=[("b", rsfake.INT8),
+            ("l", rsfake.INT8)], rows=[[123456, 789]])
+    d = rs_daemon(etld_factory, workdir)
+    job = d.submit(rs_settings(rs))["job"]
+    seen = None
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        prog = (etldtest.step_of(d.status(job), "load") or {}).get("progress") or {}
+        if prog.get("bytes") == 123456:
+            seen = prog
+            break
+        time.sleep(0.2)
+    assert seen and seen["rows"] == 789, seen
+    st = d.wait_job(job, timeout=60)
+    etldtest.assert_job_succeeded(st)
+    assert LOAD_STATE in sent(rs), [q for q in sent(rs) if "stv_load_state" in q]
+    # once the COPY ended, its own count wins
+    load = etldtest.step_of(st, "load")
+    assert load["progress"]["rows"] == 24 * 2, load
 
 
 def test_cancel_during_copy(etld_factory, workdir, rs):

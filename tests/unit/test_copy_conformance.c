@@ -695,6 +695,30 @@ static void test_manifest_mandatory(void **state)
         fails(f, "COPY t FROM 'file://%D/cust.manifest' JSON 'auto' MANIFEST", "gone.json");
 }
 
+/* A manifest is read whole, and may name as many objects as a real bucket
+ * holds: Sparkify's song_data is ~15,000 objects, a manifest of 1.5 MB. */
+static void test_manifest_of_a_real_bucket(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        put(f, "m/x.json", "{\"id\":1}");
+        struct buf man = {0};
+        assert_int_equal(buf_printf(&man, "{\"entries\": [{\"url\":\"file://%s/m/x.json\"}", f->dir),
+                         0);
+        for (int i = 0; i < 15000; i++)
+                assert_int_equal(buf_printf(&man,
+                                            ",{\"url\":\"file://%s/m/song-%05d-not-staged.json\","
+                                            "\"mandatory\":false}",
+                                            f->dir, i),
+                                 0);
+        assert_int_equal(buf_printf(&man, "]}"), 0);
+        assert_true(man.len > ((size_t)1 << 20));
+        put(f, "big.manifest", man.data);
+        buf_free(&man);
+        ok(f, "COPY t FROM 'file://%D/big.manifest' JSON 'auto' MANIFEST");
+        EQ(f, "SELECT COUNT(*) FROM t", "1");
+}
+
 /* ---- "STL_LOAD_ERRORS", MAXERROR ---------------------------------------- */
 
 /* "STL_LOAD_ERRORS": filename, line_number, colname, type, position,
@@ -924,6 +948,7 @@ int main(void)
                 T(test_empty_prefix_is_an_error),
                 T(test_gzip),
                 T(test_manifest_mandatory),
+                T(test_manifest_of_a_real_bucket),
                 T(test_stl_load_errors_fields),
                 T(test_invalid_json_record_rejected),
                 T(test_maxerror_boundary),

@@ -18,6 +18,8 @@ SELECT COUNT(*) FROM etld_copies WHERE job_id = {job} AND stmt = 0
 ;;
 BEGIN
 ;;
+SELECT pg_backend_pid()
+;;
 SELECT pg_backend_pid(), SYSDATE
 ;;
 -- copy.sql (redshift): the load step's COPY statements, sent to Redshift as
