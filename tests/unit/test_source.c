@@ -328,12 +328,16 @@ static void read_uri(const char *uri, const struct source_env *env, struct consu
 }
 
 /* Reads the pattern object of n bytes at uri with a consumer that pauses on
- * every other chunk; every byte must come once, in order.  The pauses. */
-static unsigned read_pausing(const char *uri, const struct source_env *env, size_t n)
+ * every other chunk (and resumes from a timer, or from inside data() before
+ * returning SOURCE_PAUSE); every byte must come once, in order.  The
+ * pauses. */
+static unsigned read_pausing(const char *uri, const struct source_env *env, size_t n,
+                             bool resume_inside)
 {
         struct consumer c;
         consumer_init(&c);
         c.pause_every_other = true;
+        c.resume_inside = resume_inside;
         read_uri(uri, env, &c);
         if (c.err < 0)
                 fail_msg("%s", c.msg);
@@ -385,17 +389,9 @@ static void test_file_read_pause_resume(void **state)
         free(c.got);
 
         /* a consumer that pauses on every other chunk gets every byte once */
-        assert_int_equal(read_pausing(uri, &env, n), 3);
-
+        assert_int_equal(read_pausing(uri, &env, n, false), 3);
         /* also one that resumes from inside data(), before returning SOURCE_PAUSE */
-        consumer_init(&c);
-        c.pause_every_other = true;
-        c.resume_inside = true;
-        read_uri(uri, &env, &c);
-        assert_int_equal(c.err, 0);
-        check_pattern(&c, n);
-        assert_int_equal(c.pauses, 3);
-        free(c.got);
+        assert_int_equal(read_pausing(uri, &env, n, true), 3);
 
         /* through a listed object of a source */
         snprintf(uri, sizeof(uri), "file://%s/big/", tmpdir);
@@ -487,15 +483,8 @@ static void test_file_read_whole(void **state)
         free(c.got);
 
         /* refused once, offered again after a resume from a timer, then from inside data() */
-        assert_int_equal(read_pausing(uri, &env, n), 1);
-        consumer_init(&c);
-        c.pause_every_other = true;
-        c.resume_inside = true;
-        read_uri(uri, &env, &c);
-        assert_int_equal(c.err, 0);
-        check_pattern(&c, n);
-        assert_int_equal(c.pauses, 1);
-        free(c.got);
+        assert_int_equal(read_pausing(uri, &env, n, false), 1);
+        assert_int_equal(read_pausing(uri, &env, n, true), 1);
 
         /* cancelled while paused on the only chunk, and from inside data() */
         consumer_init(&c);
@@ -938,7 +927,7 @@ static void test_s3_read_pause_resume(void **state)
         char uri[128];
         s3_pattern_object("obj/pattern.bin", n, uri, sizeof(uri));
         struct source_env env = s3_env();
-        assert_true(read_pausing(uri, &env, n) > 1);
+        assert_true(read_pausing(uri, &env, n, false) > 1);
 
         /* small read, and a missing object: -ENOENT naming it */
         struct small sm = read_small(uri, &env, 1024);
@@ -995,7 +984,7 @@ static void test_s3_dropped_transfer(void **state)
         char uri[128];
         s3_pattern_object("drop.bin", n, uri, sizeof(uri));
         struct source_env env = s3_env();
-        assert_true(read_pausing(uri, &env, n) > 1);
+        assert_true(read_pausing(uri, &env, n, false) > 1);
 }
 
 int main(void)
