@@ -6,10 +6,15 @@
  * file:// lists with one pool job that walks the tree under the root
  * (descending only into folders that can still hold a matching key, each
  * folder opened through confine) and sorts the keys.  A read opens the file
- * in a pool job (confine_open is blocking), then reads it with uv_fs_read,
- * which libuv runs on its pool, in chunks of 256 KiB: one chunk in memory
- * per read, kept while the consumer pauses.  s3:// lives in source_s3.c.
- * See source.h and source_scheme.h. */
+ * in a pool job (confine_open is blocking).  A file smaller than a chunk (by
+ * fstat there: the listed size is only a hint) is read whole and closed in
+ * that same job, so a small object costs one pool trip rather than four
+ * (open, read, the read that finds the end, close), into a chunk buffer
+ * the source keeps from read to read; should it have grown
+ * since fstat, the rest is streamed as a larger file is: with uv_fs_read,
+ * which libuv runs on its pool, in chunks of 256 KiB.  Either way one chunk
+ * at most is in memory per read, kept while the consumer pauses.  s3://
+ * lives in source_s3.c.  See source.h and source_scheme.h. */
 #include "load/source_scheme.h"
 
 #include <dirent.h>
@@ -24,6 +29,8 @@
 #include "confine.h"
 
 #define FILE_CHUNK (256 * 1024)
+/* Chunk buffers a source keeps for its next reads (a COPY reads 8 at once). */
+#define FILE_SPARE 16
 
 /* ---- objects -------------------------------------------------------------- */
 
@@ -73,9 +80,13 @@ void source_objects_free(struct source_object *objs, size_t n)
 
 /* ---- file:// -------------------------------------------------------------- */
 
-/* The file:// scheme's state: the root folder. */
+/* The file:// scheme's state: the root folder, and the chunk buffers of
+ * finished reads (the loop's), so that a read of a small object costs no
+ * allocation of 256 KiB (an mmap and munmap each). */
 struct file_source {
         char *root; /* the directory, without a final '/' ("" for "/") */
+        char *spare[FILE_SPARE];
+        size_t nspare;
 };
 
 static const char *root_of(const struct source *s)
@@ -255,9 +266,10 @@ static void file_list_cancel(struct source_listing *l)
                 uv_cancel((uv_req_t *)&fl->work); /* fails once it runs: the flag decides */
 }
 
-/* A read: open (pool job: confine_open), then uv_fs_read chunk by chunk,
- * then uv_fs_close.  At most one request of it is in flight.  `state` is
- * the loop's; the open job writes only open_fd, err and msg, read back in
+/* A read: open (pool job: confine_open, and for a small file the whole
+ * read and the close), then uv_fs_read chunk by chunk, then uv_fs_close.
+ * At most one request of it is in flight.  `state` is the loop's; the open
+ * job writes only open_fd, err, msg, whole, len and buf's bytes, read back in
  * its after callback. */
 enum file_read_state {
         FR_OPENING, /* the open job is queued or running */
@@ -273,22 +285,34 @@ struct file_read {
         uv_fs_t fs;
         int fd;      /* the loop's */
         int open_fd; /* the open job's result */
+        bool whole;  /* the open job read up to the end and closed the file */
+        char *buf;   /* FILE_CHUNK bytes, from the source's spares */
         size_t len;
         int err; /* the open job's, then carried to the close callback */
         char msg[1024];
-        char buf[FILE_CHUNK];
 };
 
 static void file_read_next(struct file_read *f);
+
+/* Ends the read with f->err and frees f (the file is closed). */
+static void file_done(struct file_read *f)
+{
+        struct source_read *rd = f->rd;
+        struct file_source *fs = rd->s->impl;
+        if (fs->nspare < FILE_SPARE)
+                fs->spare[fs->nspare++] = f->buf;
+        else
+                free(f->buf);
+        rd->impl = NULL;
+        source_read_done(rd, f->err, f->msg);
+        free(f);
+}
 
 static void file_closed(uv_fs_t *req)
 {
         struct file_read *f = req->data;
         uv_fs_req_cleanup(req);
-        struct source_read *rd = f->rd;
-        rd->impl = NULL;
-        source_read_done(rd, f->err, f->msg);
-        free(f);
+        file_done(f);
 }
 
 /* Ends the read with err (msg a sentence when err < 0). */
@@ -306,10 +330,7 @@ static void file_finish(struct file_read *f, int err, const char *msg)
                         return;
                 close(fd); /* not queued: close it here */
         }
-        struct source_read *rd = f->rd;
-        rd->impl = NULL;
-        source_read_done(rd, f->err, f->msg);
-        free(f);
+        file_done(f);
 }
 
 static void file_deliver(struct file_read *f)
@@ -352,7 +373,11 @@ static void file_on_read(uv_fs_t *req)
 
 static void file_read_next(struct file_read *f)
 {
-        uv_buf_t b = uv_buf_init(f->buf, sizeof(f->buf));
+        if (f->whole) { /* every byte delivered; the file is closed */
+                file_finish(f, 0, NULL);
+                return;
+        }
+        uv_buf_t b = uv_buf_init(f->buf, FILE_CHUNK);
         f->state = FR_READING;
         f->fs.data = f;
         int r = uv_fs_read(f->rd->s->env.loop, &f->fs, f->fd, &b, 1, -1, file_on_read);
@@ -363,8 +388,34 @@ static void file_read_next(struct file_read *f)
         }
 }
 
-/* Pool thread: opens the file through confine.  Only f->open_fd/err/msg
- * change. */
+/* Pool thread: reads a file of size (< FILE_CHUNK) bytes by fstat, asking
+ * for size + 1, so that getting them all means it grew: then f->whole stays
+ * false and the loop streams the rest from where this stopped.  -errno with
+ * f->err and f->msg set on failure. */
+static int file_read_whole(struct file_read *f, int fd, size_t size)
+{
+        const char *uri = f->rd->obj.uri;
+        while (f->len < size + 1) {
+                ssize_t n = read(fd, f->buf + f->len, size + 1 - f->len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        f->err = -errno;
+                        snprintf(f->msg, sizeof(f->msg), "cannot read '%s': %s", uri,
+                                 strerror(errno));
+                        return f->err;
+                }
+                if (n == 0) {
+                        f->whole = true;
+                        return 0;
+                }
+                f->len += (size_t)n;
+        }
+        return 0;
+}
+
+/* Pool thread: opens the file through confine (and reads a small one
+ * whole).  Only the fields named above struct file_read change. */
 static void file_open_work(uv_work_t *w)
 {
         struct file_read *f = w->data;
@@ -386,14 +437,22 @@ static void file_open_work(uv_work_t *w)
                 return;
         }
         struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        bool st_ok = fstat(fd, &st) == 0;
+        if (st_ok && S_ISDIR(st.st_mode)) {
                 close(fd);
                 f->err = -EISDIR;
                 snprintf(f->msg, sizeof(f->msg), "cannot read '%s': %s", rd->obj.uri,
                          strerror(EISDIR));
                 return;
         }
-        f->open_fd = fd;
+        if (st_ok && S_ISREG(st.st_mode) && st.st_size >= 0 && st.st_size < FILE_CHUNK) {
+                int r = file_read_whole(f, fd, (size_t)st.st_size);
+                if (r < 0 || f->whole) {
+                        close(fd);
+                        return;
+                }
+        }
+        f->open_fd = fd; /* large, or grown since fstat: the loop streams the rest */
 }
 
 static void file_open_after(uv_work_t *w, int status)
@@ -408,18 +467,29 @@ static void file_open_after(uv_work_t *w, int status)
                 file_finish(f, f->err, f->msg);
                 return;
         }
+        if (f->len > 0) {
+                file_deliver(f); /* what the open job read; then the end or the rest */
+                return;
+        }
         file_read_next(f);
 }
 
 static int file_read(struct source_read *rd)
 {
+        struct file_source *fs = rd->s->impl;
         struct file_read *f = malloc(sizeof(*f));
-        if (!f)
+        char *buf = fs->nspare ? fs->spare[--fs->nspare] : malloc(FILE_CHUNK);
+        if (!f || !buf) {
+                free(f);
+                free(buf);
                 return -ENOMEM;
+        }
         f->rd = rd;
         f->state = FR_OPENING;
         f->fd = -1;
         f->open_fd = -1;
+        f->whole = false;
+        f->buf = buf;
         f->len = 0;
         f->err = 0;
         f->msg[0] = '\0';
@@ -428,6 +498,7 @@ static int file_read(struct source_read *rd)
         int r = uv_queue_work(rd->s->env.loop, &f->work, file_open_work, file_open_after);
         if (r < 0) {
                 rd->impl = NULL;
+                free(f->buf);
                 free(f);
         }
         return r;
@@ -486,8 +557,11 @@ static int file_open(struct source *s, char *err, size_t errlen)
 static void file_free(struct source *s)
 {
         struct file_source *f = s->impl;
-        if (f)
+        if (f) {
                 free(f->root);
+                for (size_t i = 0; i < f->nspare; i++)
+                        free(f->spare[i]);
+        }
         free(f);
 }
 

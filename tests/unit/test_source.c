@@ -1,7 +1,9 @@
 /* test_source.c - the COPY sources on the loop (daemon/load/source.h).
  *
  * file://: listing order and string-prefix matching, streamed reads in
- * 256 KiB chunks with a consumer that pauses, cancel mid-read, a missing
+ * 256 KiB chunks with a consumer that pauses, objects under a chunk read
+ * whole (one data() call, paused and cancelled alike; a listed size gone
+ * stale; a file larger than fstat said), cancel mid-read, a missing
  * object (-ENOENT), the cap of small reads (-EFBIG), confinement (-EACCES).
  * s3://: the same calls against s3rver behind the test proxy, when
  * ETLD_TEST_S3_ENDPOINT names it (tests/integration/test_source_s3.py runs
@@ -326,12 +328,16 @@ static void read_uri(const char *uri, const struct source_env *env, struct consu
 }
 
 /* Reads the pattern object of n bytes at uri with a consumer that pauses on
- * every other chunk; every byte must come once, in order.  The pauses. */
-static unsigned read_pausing(const char *uri, const struct source_env *env, size_t n)
+ * every other chunk (and resumes from a timer, or from inside data() before
+ * returning SOURCE_PAUSE); every byte must come once, in order.  The
+ * pauses. */
+static unsigned read_pausing(const char *uri, const struct source_env *env, size_t n,
+                             bool resume_inside)
 {
         struct consumer c;
         consumer_init(&c);
         c.pause_every_other = true;
+        c.resume_inside = resume_inside;
         read_uri(uri, env, &c);
         if (c.err < 0)
                 fail_msg("%s", c.msg);
@@ -383,17 +389,9 @@ static void test_file_read_pause_resume(void **state)
         free(c.got);
 
         /* a consumer that pauses on every other chunk gets every byte once */
-        assert_int_equal(read_pausing(uri, &env, n), 3);
-
+        assert_int_equal(read_pausing(uri, &env, n, false), 3);
         /* also one that resumes from inside data(), before returning SOURCE_PAUSE */
-        consumer_init(&c);
-        c.pause_every_other = true;
-        c.resume_inside = true;
-        read_uri(uri, &env, &c);
-        assert_int_equal(c.err, 0);
-        check_pattern(&c, n);
-        assert_int_equal(c.pauses, 3);
-        free(c.got);
+        assert_int_equal(read_pausing(uri, &env, n, true), 3);
 
         /* through a listed object of a source */
         snprintf(uri, sizeof(uri), "file://%s/big/", tmpdir);
@@ -463,6 +461,127 @@ static void test_file_read_cancel(void **state)
         assert_int_equal(source_read(s, &obj, &cb, &c.rd), -ECANCELED);
         assert_int_equal(source_list(s, on_listed, &l), -ECANCELED);
         source_free(s);
+}
+
+/* An object under a chunk comes in one data() call; pausing, resuming and
+ * cancelling work on it as on a chunk of a larger one. */
+static void test_file_read_whole(void **state)
+{
+        (void)state;
+        const size_t n = 1000;
+        put_pattern("small/obj.json", n);
+        char uri[512];
+        snprintf(uri, sizeof(uri), "file://%s/small/obj.json", tmpdir);
+        struct source_env env = file_env();
+
+        struct consumer c;
+        consumer_init(&c);
+        read_uri(uri, &env, &c);
+        assert_int_equal(c.err, 0);
+        check_pattern(&c, n);
+        assert_int_equal(c.chunks, 1);
+        free(c.got);
+
+        /* refused once, offered again after a resume from a timer, then from inside data() */
+        assert_int_equal(read_pausing(uri, &env, n, false), 1);
+        assert_int_equal(read_pausing(uri, &env, n, true), 1);
+
+        /* cancelled while paused on the only chunk, and from inside data() */
+        consumer_init(&c);
+        c.cancel_after = n;
+        read_uri(uri, &env, &c);
+        assert_int_equal(c.err, -ECANCELED);
+        assert_int_equal(c.chunks, 1);
+        assert_non_null(strstr(c.msg, uri));
+        free(c.got);
+        consumer_init(&c);
+        c.cancel_after = 1;
+        c.cancel_inside = true;
+        read_uri(uri, &env, &c);
+        assert_int_equal(c.err, -ECANCELED);
+        assert_int_equal(c.chunks, 1);
+        free(c.got);
+
+        /* cancelled before the open job ends: no data at all */
+        consumer_init(&c);
+        char err[256] = "";
+        struct source_read_cb cb = consumer_cb(&c);
+        assert_int_equal(source_read_uri(uri, &env, &cb, &c.rd, err, sizeof(err)), 0);
+        source_read_cancel(c.rd);
+        assert_false(c.ended);
+        run();
+        assert_int_equal(c.err, -ECANCELED);
+        assert_int_equal(c.chunks, 0);
+
+        /* many reads of one source in turn (the chunk buffers are reused) */
+        snprintf(uri, sizeof(uri), "file://%s/small/", tmpdir);
+        struct source *s = NULL;
+        assert_int_equal(source_open(uri, &env, &s, err, sizeof(err)), 0);
+        struct source_object obj = {.key = "obj.json", .uri = "file:///the/uri"};
+        for (int i = 0; i < 40; i++) {
+                consumer_init(&c);
+                c.pause_every_other = i % 2 == 1;
+                cb = consumer_cb(&c);
+                assert_int_equal(source_read(s, &obj, &cb, &c.rd), 0);
+                run();
+                assert_int_equal(c.err, 0);
+                check_pattern(&c, n);
+                free(c.got);
+        }
+        source_free(s);
+}
+
+/* The size in a listing is a hint: the object read is the file as it is
+ * when opened, shrunk, grown within a chunk or grown past one. */
+static void test_file_read_stale_size(void **state)
+{
+        (void)state;
+        put_pattern("stale/obj.json", 1000);
+        char uri[512];
+        snprintf(uri, sizeof(uri), "file://%s/stale/", tmpdir);
+        struct source_env env = file_env();
+        struct listed l = list_uri(uri, &env);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.objs[0].size, 1000);
+        struct source *s = NULL;
+        char err[256];
+        assert_int_equal(source_open(uri, &env, &s, err, sizeof(err)), 0);
+        const size_t sizes[] = {300, 0, 200 * 1024, 256 * 1024 - 1, 256 * 1024, 3 * 256 * 1024 + 7};
+        const unsigned chunks[] = {1, 0, 1, 1, 1, 4};
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+                put_pattern("stale/obj.json", sizes[i]);
+                struct consumer c;
+                consumer_init(&c);
+                struct source_read_cb cb = consumer_cb(&c);
+                assert_int_equal(source_read(s, &l.objs[0], &cb, &c.rd), 0);
+                run();
+                if (c.err < 0)
+                        fail_msg("%zu bytes: %s", sizes[i], c.msg);
+                check_pattern(&c, sizes[i]);
+                assert_int_equal(c.chunks, chunks[i]);
+                free(c.got);
+        }
+        source_objects_free(l.objs, l.n);
+        source_free(s);
+
+        /* a file longer than fstat says (0 for /proc's): read to its end */
+        FILE *fp = fopen("/proc/version", "r");
+        assert_non_null(fp);
+        char want[4096];
+        size_t wn = fread(want, 1, sizeof(want), fp);
+        fclose(fp);
+        assert_true(wn > 1);
+        for (int pausing = 0; pausing < 2; pausing++) {
+                struct consumer c;
+                consumer_init(&c);
+                c.pause_every_other = pausing;
+                read_uri("file:///proc/version", &env, &c);
+                if (c.err < 0)
+                        fail_msg("%s", c.msg);
+                assert_int_equal(c.len, wn);
+                assert_memory_equal(c.got, want, wn);
+                free(c.got);
+        }
 }
 
 static void test_file_read_missing(void **state)
@@ -808,7 +927,7 @@ static void test_s3_read_pause_resume(void **state)
         char uri[128];
         s3_pattern_object("obj/pattern.bin", n, uri, sizeof(uri));
         struct source_env env = s3_env();
-        assert_true(read_pausing(uri, &env, n) > 1);
+        assert_true(read_pausing(uri, &env, n, false) > 1);
 
         /* small read, and a missing object: -ENOENT naming it */
         struct small sm = read_small(uri, &env, 1024);
@@ -865,7 +984,7 @@ static void test_s3_dropped_transfer(void **state)
         char uri[128];
         s3_pattern_object("drop.bin", n, uri, sizeof(uri));
         struct source_env env = s3_env();
-        assert_true(read_pausing(uri, &env, n) > 1);
+        assert_true(read_pausing(uri, &env, n, false) > 1);
 }
 
 int main(void)
@@ -876,6 +995,8 @@ int main(void)
             T(test_open_errors),
             T(test_file_read_pause_resume),
             T(test_file_read_cancel),
+            T(test_file_read_whole),
+            T(test_file_read_stale_size),
             T(test_file_read_missing),
             T(test_file_read_small),
             T(test_file_confined),
