@@ -513,6 +513,130 @@ static void test_copy_rollback(void **state)
         check_copy_rollback(open_pg());
 }
 
+/* Each operation queued from the previous one's callback (as the etl steps
+ * and the COPY pipeline do), over TCP, many times: every one must call back
+ * within OP_DEADLINE_MS.  A reply that arrives while the driver does not
+ * watch for it (or that libpq read but nobody parsed) leaves an operation
+ * without its callback and the loop waiting forever; this catches it.
+ * An operation may also complete within its start (a zero timer), before
+ * uv_run polls: the flag that ends the wait comes with uv_stop. */
+#define CHAIN_CYCLES 300
+#define OP_DEADLINE_MS 5000
+
+struct chain {
+        struct wh *w;
+        uv_timer_t deadline;
+        int cycle; /* 0..CHAIN_CYCLES-1 */
+        int step;  /* the step whose callback is awaited */
+        int ops;   /* callbacks seen */
+        bool done;
+        int err;
+        char msg[256];
+        struct cell one;
+        struct wh_rows rows;
+};
+
+static void chain_next(struct chain *k);
+
+static void on_chain_deadline(uv_timer_t *t)
+{
+        struct chain *k = t->data;
+        fail_msg("cycle %d step %d (after %d callbacks): no callback within %d ms", k->cycle,
+                 k->step, k->ops, OP_DEADLINE_MS);
+}
+
+static void on_chain(struct wh *w, const struct wh_result *res, void *ud)
+{
+        (void)w;
+        struct chain *k = ud;
+        k->ops++;
+        if (res->err < 0) {
+                k->err = res->err;
+                snprintf(k->msg, sizeof(k->msg), "cycle %d step %d: %s", k->cycle, k->step,
+                         res->msg);
+                k->done = true;
+                uv_timer_stop(&k->deadline);
+                uv_stop(&loop);
+                return;
+        }
+        chain_next(k);
+}
+
+/* Queues the next step (from the previous one's callback). */
+static void chain_next(struct chain *k)
+{
+        static const char *const cols[] = {"a"};
+        /* every tenth cycle loads with COPY instead of INSERT */
+        bool copy = k->cycle % 10 == 9;
+        int steps = copy ? 6 : 4;
+        if (k->ops > 0 && ++k->step == steps) {
+                k->step = 0;
+                k->cycle++;
+                copy = k->cycle % 10 == 9;
+        }
+        if (k->cycle == CHAIN_CYCLES) {
+                k->done = true;
+                uv_timer_stop(&k->deadline);
+                uv_stop(&loop); /* the last may come before UV_RUN_ONCE polls */
+                return;
+        }
+        uv_timer_start(&k->deadline, on_chain_deadline, OP_DEADLINE_MS, 0);
+        char sql[128];
+        int r;
+        k->one.i = k->cycle;
+        switch (copy ? k->step : k->step == 3 ? 5 : k->step) {
+        case 0:
+                r = wh_exec(k->w, "DROP TABLE IF EXISTS chain; CREATE TABLE chain (a int)",
+                            on_chain, k);
+                break;
+        case 1:
+                r = wh_begin(k->w, on_chain, k);
+                break;
+        case 2:
+                if (copy) {
+                        r = wh_copy_begin(k->w, "chain", cols, 1, on_chain, k);
+                } else {
+                        snprintf(sql, sizeof(sql), "INSERT INTO chain VALUES (%d)", k->cycle);
+                        r = wh_exec(k->w, sql, on_chain, k);
+                }
+                break;
+        case 3:
+                r = wh_copy_rows(k->w, &k->rows, on_chain, k);
+                break;
+        case 4:
+                r = wh_copy_end(k->w, on_chain, k);
+                break;
+        default:
+                r = wh_commit(k->w, on_chain, k);
+                break;
+        }
+        if (r < 0)
+                fail_msg("cycle %d step %d: queueing failed: %d", k->cycle, k->step, r);
+}
+
+static void test_chained_ops(void **state)
+{
+        (void)state;
+        struct chain k = {.w = open_pg()};
+        k.one.kind = CELL_INT;
+        k.rows = (struct wh_rows){.cells = &k.one, .n_rows = 1, .n_cols = 1};
+        uv_timer_init(&loop, &k.deadline);
+        k.deadline.data = &k;
+        chain_next(&k);
+        while (!k.done)
+                uv_run(&loop, UV_RUN_ONCE);
+        if (k.err)
+                fail_msg("%d %s", k.err, k.msg);
+        assert_int_equal(k.ops, CHAIN_CYCLES * 4 + CHAIN_CYCLES / 10 * 2);
+        json_t *rows = query_ok(k.w, "SELECT count(*) FROM chain");
+        /* a table made anew each cycle: the last cycle's row (a COPY) */
+        assert_int_equal(json_integer_value(cell(rows, 0, 0)), 1);
+        json_decref(rows);
+        uv_close((uv_handle_t *)&k.deadline, NULL);
+        struct calls c = {.closed_after = -1};
+        done_with(k.w, &c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -525,6 +649,7 @@ int main(void)
             cmocka_unit_test(test_close_while_running),
             cmocka_unit_test(test_errors),
             cmocka_unit_test(test_redshift_load_errors_without_copy),
+            cmocka_unit_test(test_chained_ops),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

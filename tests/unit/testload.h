@@ -27,7 +27,12 @@ static inline uv_loop_t *testload_loop(void)
 }
 
 /* Runs the loop until *done; a loop with nothing left to do before then is
- * a callback that never came. */
+ * a callback that never came.  Every callback that sets a done flag calls
+ * testload_wake: a callback may come before UV_RUN_ONCE polls (a driver
+ * may complete from within an operation's start, which runs from a zero
+ * timer, e.g. a COMMIT whose answer is in by the time libpq looks), and
+ * without uv_stop that uv_run would then block in epoll_wait for events that
+ * never come: the flag is set, but nobody looks at it. */
 static inline void testload_run_until(const bool *done)
 {
         while (!*done)
@@ -45,6 +50,11 @@ static inline void testload_loop_close(void)
         }
 }
 
+static inline void testload_wake(void)
+{
+        uv_stop(testload_loop());
+}
+
 struct testload_wait {
         bool done;
         int err;
@@ -60,6 +70,7 @@ static inline void testload_on_wh(struct wh *w, const struct wh_result *res, voi
         util_setf(t->msg, sizeof(t->msg), "%s", res->msg);
         t->rows = res->rows ? json_incref(res->rows) : NULL;
         t->done = true;
+        testload_wake();
 }
 
 /* An operation's outcome, its message in err (may be NULL). */
@@ -85,6 +96,7 @@ static inline int testload_wh_open(const char *uri, struct wh **ret, char *err, 
 static inline void testload_on_closed(void *ud)
 {
         *(bool *)ud = true;
+        testload_wake();
 }
 
 static inline void testload_wh_close(struct wh *w)
@@ -143,6 +155,7 @@ static inline void testload_on_done(void *userdata, int result, const char *msg)
         testload_now.done = true;
         testload_now.result = result;
         util_setf(testload_now.msg, sizeof(testload_now.msg), "%s", msg);
+        testload_wake();
 }
 
 /* Cancels the running load (from a callback: on_error, a timer). */
