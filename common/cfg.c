@@ -163,7 +163,7 @@ const struct cfg_key cfg_keys[] = {
         { "stage", "dry_run", CFG_BOOL, "false", false, true,
           "list what stage would create and copy, change nothing",
           CFG_JOB, NULL },
-        { "load", "concurrency", CFG_INT, "8", false, true, "objects read at once",
+        { "load", "concurrency", CFG_INT, "64", false, true, "objects read at once",
           CFG_JOB, NULL },
         { "load", "batch_rows", CFG_INT, "5000", false, true, "rows per insert batch",
           CFG_JOB, NULL },

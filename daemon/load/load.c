@@ -51,10 +51,14 @@
 #include "source.h"
 
 #define RECORD_MAX RECORDS_MAX_DEFAULT
-#define OBJ_IN_MAX ((size_t)1 << 20)  /* an object's unparsed bytes: its read pauses */
+#define OBJ_IN_MAX ((size_t)512 << 10) /* an object's unparsed bytes: its read pauses */
+#define FLIGHT_BYTES_MAX ((uint64_t)16 << 20) /* sizes of the objects in flight: big ones
+                                                 go a few at a time, small ones many */
+#define IN_TOTAL_MAX ((size_t)8 << 20) /* all objects' unparsed bytes: reads but the head's
+                                          pause, so many objects in flight stay cheap */
 #define JOB_MIN ((size_t)64 << 10)    /* bytes that make a job (or the object's end) */
-#define OUT_OBJ_MAX ((size_t)4 << 20) /* an object's rows waiting: no more jobs for it */
-#define QUEUED_MAX ((size_t)16 << 20) /* all rows waiting: only the first object parses */
+#define OUT_OBJ_MAX ((size_t)1 << 20) /* an object's rows waiting: no more jobs for it */
+#define QUEUED_MAX ((size_t)8 << 20)  /* all rows waiting: only the first object parses */
 #define JOB_OUT_MAX ((size_t)1 << 20) /* rows one job makes (at least one chunk) */
 #define INLINE_MAX ((size_t)16 << 10) /* the last bytes of an object, parsed on the loop */
 #define MAX_FLIGHT 1024               /* cap on load.concurrency */
@@ -139,6 +143,7 @@ struct load {
         /* the pipeline */
         struct flight **flights;
         size_t n_flights;
+        uint64_t flight_bytes; /* listed sizes of the objects in flight (weight()) */
         struct flight *spare; /* over, kept for the next objects */
         size_t n_spare;
         size_t next_start; /* next object to read */
@@ -652,6 +657,15 @@ static void obj_fail(struct load *l, struct object *o, int err, const char *fmt,
                 l->first_bad = idx;
 }
 
+/* Must the object's read wait?  Its own bound, and all objects' but the
+ * head's (the object whose rows go in now always reads on, so the others'
+ * bytes can drain). */
+static bool read_full(const struct load *l, const struct flight *fl, size_t own)
+{
+        return fl->in.len >= own ||
+               (fl->idx != l->head && l->st.bytes_buffered >= IN_TOTAL_MAX);
+}
+
 /* The source's bytes wait in the object's buffer until a job takes them. */
 static int on_data(void *ud, const char *data, size_t len)
 {
@@ -659,7 +673,7 @@ static int on_data(void *ud, const char *data, size_t len)
         struct load *l = fl->l;
         if (l->stopping || obj_of(fl)->err)
                 return 0; /* dropped: the read is being cancelled */
-        if (fl->in.len >= OBJ_IN_MAX) {
+        if (read_full(l, fl, OBJ_IN_MAX)) {
                 fl->paused = true;
                 return SOURCE_PAUSE;
         }
@@ -741,10 +755,18 @@ static void flight_free(struct load *l, struct flight *fl)
         l->n_spare++;
 }
 
+/* What an object in flight counts against FLIGHT_BYTES_MAX: its listed
+ * size, or one read buffer's worth when the listing gave none. */
+static uint64_t weight(const struct object *o)
+{
+        return o->src.size ? o->src.size : OBJ_IN_MAX;
+}
+
 static void start_object(struct load *l, size_t idx)
 {
         struct object *o = &l->objs[idx];
         o->started = true;
+        l->flight_bytes += weight(o);
         struct flight *fl = l->spare;
         if (fl) {
                 l->spare = fl->next_spare;
@@ -1122,6 +1144,7 @@ static void drain(struct load *l)
 
 static void remove_flight(struct load *l, size_t i)
 {
+        l->flight_bytes -= weight(obj_of(l->flights[i]));
         flight_free(l, l->flights[i]);
         l->flights[i] = l->flights[--l->n_flights];
         l->st.objects_reading = l->n_flights;
@@ -1141,7 +1164,7 @@ static void run_step(struct load *l)
                 if (o->err && fl->reading && !fl->read_cancelled) {
                         fl->read_cancelled = true;
                         source_read_cancel(fl->rd);
-                } else if (fl->paused && fl->reading && fl->in.len < OBJ_IN_MAX / 2) {
+                } else if (fl->paused && fl->reading && !read_full(l, fl, OBJ_IN_MAX / 2)) {
                         fl->paused = false;
                         source_read_resume(fl->rd);
                 }
@@ -1149,7 +1172,9 @@ static void run_step(struct load *l)
                 i++;
         }
         while (!l->stopping && l->n_flights < l->conc && l->next_start < l->n_objs &&
-               l->next_start <= l->first_bad)
+               l->next_start <= l->first_bad &&
+               (l->n_flights == 0 ||
+                l->flight_bytes + weight(&l->objs[l->next_start]) <= FLIGHT_BYTES_MAX))
                 start_object(l, l->next_start++);
         if (l->stopping || l->head < l->n_objs || l->n_flights)
                 return;
