@@ -270,7 +270,8 @@ def test_uid_in_status(etld, edge_data, workdir):
 
 def run_etld(conf, sock, state, timeout=10):
     return subprocess.run([etldtest.ETLD, "--foreground", "--config", conf, "--socket", sock,
-                           "--state-dir", state], capture_output=True, text=True, timeout=timeout)
+                           "--state-dir", state], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, AWS_EC2_METADATA_DISABLED="true"))
 
 
 @pytest.mark.parametrize("body,line,word", [
