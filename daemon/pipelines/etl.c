@@ -341,7 +341,7 @@ static void rs_watch_stop(struct etl_step *s)
         }
 }
 
-static long long first_int(const struct wh_result *res);
+static long long int_at(const struct wh_result *res, size_t col);
 
 static void rs_watched(struct wh *w, const struct wh_result *res, void *ud)
 {
@@ -356,17 +356,9 @@ static void rs_watched(struct wh *w, const struct wh_result *res, void *ud)
         }
         if (!s->mon_timer) /* the COPY ended meanwhile: its own counts win */
                 return;
-        json_t *row = json_array_get(res->rows, 0);
-        long long bytes = 0, lines = 0;
-        for (int i = 0; i < 2; i++) {
-                json_t *v = json_array_get(row, (size_t)i);
-                long long n = json_is_string(v) ? 0 : (long long)json_integer_value(v);
-                if (json_is_string(v))
-                        util_parse_ll(json_string_value(v), &n);
-                *(i == 0 ? &bytes : &lines) = n > 0 ? n : 0;
-        }
-        atomic_store(&s->r->progress.bytes, s->bytes_before + (uint64_t)bytes);
-        atomic_store(&s->r->progress.rows, s->rows_before + (uint64_t)lines);
+        long long bytes = int_at(res, 0), lines = int_at(res, 1);
+        atomic_store(&s->r->progress.bytes, s->bytes_before + (uint64_t)(bytes > 0 ? bytes : 0));
+        atomic_store(&s->r->progress.rows, s->rows_before + (uint64_t)(lines > 0 ? lines : 0));
 }
 
 static void rs_watch_tick(uv_timer_t *t)
@@ -720,15 +712,20 @@ static bool uses_s3(const struct cfg *c)
         return false;
 }
 
-/* The first value of a query's first row as a number (PostgreSQL's
- * BIGINT may come back as text). */
-static long long first_int(const struct wh_result *res)
+/* Column col of a query's first row as an integer (a string is parsed: libpq's
+ * text results); 0 when missing or not a number. */
+static long long int_at(const struct wh_result *res, size_t col)
 {
-        json_t *v = json_array_get(json_array_get(res->rows, 0), 0);
+        json_t *v = json_array_get(json_array_get(res->rows, 0), col);
         long long n = 0;
         if (json_is_string(v))
                 return util_parse_ll(json_string_value(v), &n) == 0 ? n : 0;
         return (long long)json_integer_value(v);
+}
+
+static long long first_int(const struct wh_result *res)
+{
+        return int_at(res, 0);
 }
 
 /* Prepares (loop thread), then opens the warehouse and goes on with then;
