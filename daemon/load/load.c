@@ -9,22 +9,27 @@
  * listing (source_list) or the manifest, then wh_copy_begin.  Then the
  * pipeline:
  *   - up to `concurrency` objects are read at once (source_read), in key
- *     order; an object's bytes wait in its buffer, and its read pauses
- *     (SOURCE_PAUSE) while OBJ_IN_MAX bytes wait;
+ *     order, as long as their listed sizes add up to FLIGHT_BYTES_MAX; an
+ *     object's bytes wait in its buffer, and its read pauses (SOURCE_PAUSE)
+ *     while OBJ_IN_MAX bytes wait, or IN_TOTAL_MAX for all objects;
  *   - each object's bytes go, a piece at a time, to one pool job of pure
  *     code (parse_run: gunzip, records, convert) that returns up to
  *     JOB_OUT_MAX of chunks of rows and rejects; the partial record at a
  *     piece's end stays in the object's parse_obj, so one object's jobs run
- *     one after the other while different objects' run in parallel (the
- *     last few KiB of an object are parsed on the loop: less work than a
- *     trip to the pool).  An object whose converted rows wait (OUT_OBJ_MAX),
- *     or any but the first while all objects' rows wait (QUEUED_MAX), gets
- *     no job until they drain;
+ *     one after the other while different objects' run in parallel, at most
+ *     JOBS_MAX at once (the last few KiB of an object are parsed on the
+ *     loop: less work than a trip to the pool).  An object whose converted
+ *     rows wait (OUT_OBJ_MAX), or any but the first while all objects' rows
+ *     wait or are promised to jobs (QUEUED_MAX), gets no job until they
+ *     drain;
  *   - the rows go to the warehouse in key order, object by object and chunk
- *     by chunk, in batches of batch_rows rows (wh_copy_rows, at most two in
- *     flight: the warehouse's callback is the flow control), and rejects are
- *     reported and counted against MAXERROR as they come in that order, so
- *     rows, rejects and line numbers do not depend on concurrency.
+ *     by chunk, in batches of batch_rows rows or BATCH_BYTES_MAX of chunks
+ *     (wh_copy_rows, at most two in flight: the warehouse's callback is the
+ *     flow control), and rejects are reported and counted against MAXERROR
+ *     as they come in that order, so rows, rejects and line numbers do not
+ *     depend on concurrency.
+ * Every bound is a constant, so what a load holds does not grow with the
+ * data: `bench/etl.py --sizes 1,100` shows etld's peak RSS at both sizes.
  * Every callback ends in pump(), which moves what can move.  Cancel and
  * failure are one path: cancel the sources, let running pool jobs finish
  * (they are short), wait for what the warehouse holds, end the insert, then
@@ -51,20 +56,24 @@
 #include "source.h"
 
 #define RECORD_MAX RECORDS_MAX_DEFAULT
-#define OBJ_IN_MAX ((size_t)512 << 10) /* an object's unparsed bytes: its read pauses */
-#define FLIGHT_BYTES_MAX ((uint64_t)16 << 20) /* sizes of the objects in flight: big ones
+#define OBJ_IN_MAX ((size_t)128 << 10) /* an object's unparsed bytes: its read pauses */
+#define FLIGHT_BYTES_MAX ((uint64_t)2 << 20) /* sizes of the objects in flight: big ones
                                                  go a few at a time, small ones many */
-#define IN_TOTAL_MAX ((size_t)8 << 20) /* all objects' unparsed bytes: reads but the head's
+#define IN_TOTAL_MAX ((size_t)4 << 20) /* all objects' unparsed bytes: reads but the head's
                                           pause, so many objects in flight stay cheap */
 #define JOB_MIN ((size_t)64 << 10)    /* bytes that make a job (or the object's end) */
-#define OUT_OBJ_MAX ((size_t)1 << 20) /* an object's rows waiting: no more jobs for it */
-#define QUEUED_MAX ((size_t)8 << 20)  /* all rows waiting: only the first object parses */
-#define JOB_OUT_MAX ((size_t)1 << 20) /* rows one job makes (at least one chunk) */
+#define OUT_OBJ_MAX ((size_t)512 << 10) /* an object's rows waiting: no more jobs for it */
+#define QUEUED_MAX ((size_t)4 << 20)  /* all rows waiting: only the first object parses */
+#define JOB_OUT_MAX ((size_t)512 << 10) /* rows one job makes (at least one chunk) */
+#define JOBS_MAX 4 /* jobs queued at once but the head's: the pool has 4 threads, and a
+                      job that waits for one still holds its room in QUEUED_MAX */
 #define INLINE_MAX ((size_t)16 << 10) /* the last bytes of an object, parsed on the loop */
 #define MAX_FLIGHT 1024               /* cap on load.concurrency */
 #define BATCH_ROWS_DEFAULT 512
 #define BATCH_ROWS_MAX 100000
 #define N_BATCHES 2
+#define BATCH_BYTES_MAX ((size_t)1 << 20) /* a batch goes early when its chunks hold this:
+                                             rows of small objects are a chunk each */
 
 struct flight;
 
@@ -112,6 +121,7 @@ struct batch {
         struct wh_rows rows;
         struct parse_chunk **refs;
         size_t n_refs, cap_refs;
+        size_t ref_bytes; /* the bytes of the chunks refs holds */
         bool busy;
 };
 
@@ -144,6 +154,7 @@ struct load {
         struct flight **flights;
         size_t n_flights;
         uint64_t flight_bytes; /* listed sizes of the objects in flight (weight()) */
+        size_t reserved;       /* of QUEUED_MAX: the budgets of the jobs out */
         struct flight *spare; /* over, kept for the next objects */
         size_t n_spare;
         size_t next_start; /* next object to read */
@@ -657,12 +668,13 @@ static void obj_fail(struct load *l, struct object *o, int err, const char *fmt,
                 l->first_bad = idx;
 }
 
-/* Must the object's read wait?  Its own bound, and all objects' but the
- * head's (the object whose rows go in now always reads on, so the others'
- * bytes can drain). */
-static bool read_full(const struct load *l, const struct flight *fl, size_t own)
+/* Must the object's read wait before len more bytes?  Its own bound (which
+ * the buffer's size stays within: buf keeps a NUL after the bytes), and all
+ * objects' but the head's (the object whose rows go in now always reads
+ * on, so the others' bytes can drain). */
+static bool read_full(const struct load *l, const struct flight *fl, size_t own, size_t len)
 {
-        return fl->in.len >= own ||
+        return (fl->in.len > 0 && fl->in.len + len + 1 > own) ||
                (fl->idx != l->head && l->st.bytes_buffered >= IN_TOTAL_MAX);
 }
 
@@ -673,7 +685,7 @@ static int on_data(void *ud, const char *data, size_t len)
         struct load *l = fl->l;
         if (l->stopping || obj_of(fl)->err)
                 return 0; /* dropped: the read is being cancelled */
-        if (read_full(l, fl, OBJ_IN_MAX)) {
+        if (read_full(l, fl, OBJ_IN_MAX, len)) {
                 fl->paused = true;
                 return SOURCE_PAUSE;
         }
@@ -870,6 +882,7 @@ static void job_done(uv_work_t *w, int status)
         struct object *o = obj_of(fl);
         fl->running = false;
         l->st.jobs--;
+        l->reserved -= fl->budget;
         if (status == 0) {
                 l->st.bytes_buffered -= fl->joff - fl->joff0;
                 if (fl->joff == fl->jin.len) {
@@ -911,10 +924,11 @@ static void try_job(struct load *l, struct flight *fl)
                 return;
         fl->budget = OUT_OBJ_MAX - o->out_bytes;
         if (fl->idx != l->head) {
-                if (l->st.bytes_queued >= QUEUED_MAX)
+                size_t held = l->st.bytes_queued + l->reserved;
+                if (held >= QUEUED_MAX)
                         return;
-                if (fl->budget > QUEUED_MAX - l->st.bytes_queued)
-                        fl->budget = QUEUED_MAX - l->st.bytes_queued;
+                if (fl->budget > QUEUED_MAX - held)
+                        fl->budget = QUEUED_MAX - held;
         }
         if (fl->budget > JOB_OUT_MAX)
                 fl->budget = JOB_OUT_MAX;
@@ -928,12 +942,16 @@ static void try_job(struct load *l, struct flight *fl)
                 fl->joff = 0;
         }
         fl->eof = fl->ended && fl->in.len == 0;
+        /* the whole rest of a small object: parsing it takes less than a
+         * trip to the pool and back */
+        bool inline_job = fl->eof && fl->jin.len - fl->joff <= INLINE_MAX && !gzip(l);
+        if (!inline_job && fl->idx != l->head && l->st.jobs >= JOBS_MAX)
+                return;
         fl->joff0 = fl->joff;
         fl->running = true;
         fl->cancel_tried = false;
-        if (fl->eof && fl->jin.len - fl->joff <= INLINE_MAX && !gzip(l)) {
-                /* the whole rest of a small object: parsing it takes less
-                 * than a trip to the pool and back */
+        l->reserved += fl->budget;
+        if (inline_job) {
                 l->st.jobs++;
                 job_run(&fl->work);
                 job_done(&fl->work, 0);
@@ -942,6 +960,7 @@ static void try_job(struct load *l, struct flight *fl)
         int r = uv_queue_work(l->loop, &fl->work, job_run, job_done);
         if (r < 0) {
                 fl->running = false;
+                l->reserved -= fl->budget;
                 fail(l, r, "COPY: cannot start a parse job: %s", uv_strerror(r));
                 return;
         }
@@ -956,6 +975,7 @@ static void batch_release(struct load *l, struct batch *b)
         for (size_t i = 0; i < b->n_refs; i++)
                 chunk_unref(l, b->refs[i]);
         b->n_refs = 0;
+        b->ref_bytes = 0;
         b->rows.n_rows = 0;
 }
 
@@ -1098,13 +1118,15 @@ static int drain_chunk(struct load *l, const struct object *o, struct parse_chun
                                 b->cap_refs = cap;
                         }
                         b->refs[b->n_refs++] = c;
+                        b->ref_bytes += c->bytes;
                         c->refs++;
                 }
                 memcpy(b->cells + b->rows.n_rows * l->width, c->cells + c->taken * l->width,
                        n * l->width * sizeof(struct cell));
                 b->rows.n_rows += n;
                 c->taken += n;
-                if (b->rows.n_rows == l->batch_rows && batch_send(l, b) < 0)
+                if ((b->rows.n_rows == l->batch_rows || b->ref_bytes >= BATCH_BYTES_MAX) &&
+                    batch_send(l, b) < 0)
                         return -1;
         }
 }
@@ -1164,7 +1186,7 @@ static void run_step(struct load *l)
                 if (o->err && fl->reading && !fl->read_cancelled) {
                         fl->read_cancelled = true;
                         source_read_cancel(fl->rd);
-                } else if (fl->paused && fl->reading && !read_full(l, fl, OBJ_IN_MAX / 2)) {
+                } else if (fl->paused && fl->reading && !read_full(l, fl, OBJ_IN_MAX / 2, 0)) {
                         fl->paused = false;
                         source_read_resume(fl->rd);
                 }

@@ -150,11 +150,34 @@ static bool chunk_full(const struct parse_chunk *c)
                c->text.len >= PARSE_CHUNK_TEXT;
 }
 
+/* A chunk that waits gives back the room it did not fill: the rows of a
+ * small object (a song file is one) would otherwise hold a chunk's first
+ * allocation each, and a batch refers to thousands of them.  Shrinking in
+ * place cannot fail; a failed move keeps the larger block. */
+static void chunk_fit(struct parse_chunk *c)
+{
+        if (c->rows && c->rows < c->cap_rows) {
+                struct cell *cells = realloc(c->cells, c->rows * c->width * sizeof(*cells));
+                if (cells) {
+                        c->cells = cells;
+                        c->cap_rows = c->rows;
+                }
+        }
+        if (c->text.len && c->text.len + 1 < c->text.cap) { /* buf keeps a NUL after len */
+                char *t = realloc(c->text.data, c->text.len + 1);
+                if (t) {
+                        c->text.data = t;
+                        c->text.cap = c->text.len + 1;
+                }
+        }
+}
+
 /* The text no longer moves: offsets become pointers. */
 static struct parse_chunk *chunk_seal(struct parse_obj *p)
 {
         struct parse_chunk *c = p->chunk;
         p->chunk = NULL;
+        chunk_fit(c);
         size_t n = p->spec->n_cols;
         size_t urilen = strlen(p->uri);
         for (size_t r = 0; r < c->rows; r++) {
@@ -320,7 +343,6 @@ static int convert_record(struct parse_obj *p, const struct records_item *it, ch
                         if (chunk_text(c, p->cells[i].text, p->cells[i].len, &off) < 0)
                                 return -ENOMEM;
                         row[i].i = (int64_t)off; /* a pointer once the chunk is sealed */
-                        row[i].text = NULL;
                 }
         }
         c->rows++;

@@ -31,7 +31,7 @@
 #define PARSE_CHUNK_TEXT ((size_t)1 << 20)
 #define PARSE_RAW_LINE_MAX 1024
 /* Bytes inflated or copied into the records window at a time. */
-#define PARSE_READ_CHUNK ((size_t)256 << 10)
+#define PARSE_READ_CHUNK ((size_t)64 << 10)
 
 /* A column of the COPY's target, in the statement's order. */
 struct parse_column {

@@ -28,7 +28,7 @@
 
 #include "confine.h"
 
-#define FILE_CHUNK (256 * 1024)
+#define FILE_CHUNK SOURCE_FILE_CHUNK
 /* Chunk buffers a source keeps for its next reads (a COPY reads 8 at once). */
 #define FILE_SPARE 16
 
@@ -445,7 +445,7 @@ static void file_open_work(uv_work_t *w)
                          strerror(EISDIR));
                 return;
         }
-        if (st_ok && S_ISREG(st.st_mode) && st.st_size >= 0 && st.st_size < FILE_CHUNK) {
+        if (st_ok && S_ISREG(st.st_mode) && st.st_size >= 0 && (size_t)st.st_size < FILE_CHUNK) {
                 int r = file_read_whole(f, fd, (size_t)st.st_size);
                 if (r < 0 || f->whole) {
                         close(fd);

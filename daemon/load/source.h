@@ -79,8 +79,10 @@ typedef void (*source_list_cb)(void *ud, int err, const char *msg, struct source
 int source_list(struct source *s, source_list_cb cb, void *ud);
 void source_objects_free(struct source_object *objs, size_t n);
 
-/* A streamed read of one object. */
+/* A streamed read of one object.  file:// reads SOURCE_FILE_CHUNK bytes
+ * at a time, and a smaller file whole, in the job that opens it. */
 #define SOURCE_PAUSE 1
+#define SOURCE_FILE_CHUNK ((size_t)64 << 10)
 struct source_read_cb {
         /* The next 1..n bytes of the object, in order; valid during the call
          * only.  Return 0 when consumed, SOURCE_PAUSE when not (the same

@@ -99,13 +99,16 @@ int wh_columns(struct wh *w, const char *table, wh_cb cb, void *ud);
 
 enum cell_kind { CELL_NULL, CELL_INT, CELL_REAL, CELL_TEXT };
 
-/* One value of a row.  text need not be NUL-terminated. */
+/* One value of a row: kind says which of i, r and text holds it (16
+ * bytes, since a load holds many).  text need not be NUL-terminated. */
 struct cell {
         enum cell_kind kind;
-        int64_t i;
-        double r;
-        const char *text;
-        size_t len;
+        uint32_t len; /* of text (a record is at most 4 MB) */
+        union {
+                int64_t i;
+                double r;
+                const char *text;
+        };
 };
 
 /* n_rows rows of n_cols cells each, row after row. */

@@ -1,7 +1,7 @@
 /* test_source.c - the COPY sources on the loop (daemon/load/source.h).
  *
  * file://: listing order and string-prefix matching, streamed reads in
- * 256 KiB chunks with a consumer that pauses, objects under a chunk read
+ * SOURCE_FILE_CHUNK pieces with a consumer that pauses, objects under a chunk read
  * whole (one data() call, paused and cancelled alike; a listed size gone
  * stale; a file larger than fstat said), cancel mid-read, a missing
  * object (-ENOENT), the cap of small reads (-EFBIG), confinement (-EACCES).
@@ -373,7 +373,7 @@ static void check_read_cancels(const char *uri, const struct source_env *env, si
 static void test_file_read_pause_resume(void **state)
 {
         (void)state;
-        const size_t n = 5 * 256 * 1024 + 12345;
+        const size_t n = 5 * SOURCE_FILE_CHUNK + 12345;
         put_pattern("big/obj.bin", n);
         char uri[512];
         snprintf(uri, sizeof(uri), "file://%s/big/obj.bin", tmpdir);
@@ -385,7 +385,7 @@ static void test_file_read_pause_resume(void **state)
         assert_int_equal(c.err, 0);
         check_pattern(&c, n);
         assert_int_equal(c.chunks, 6);
-        assert_int_equal(c.max_chunk, 256 * 1024);
+        assert_int_equal(c.max_chunk, SOURCE_FILE_CHUNK);
         free(c.got);
 
         /* a consumer that pauses on every other chunk gets every byte once */
@@ -423,14 +423,14 @@ static void test_file_read_pause_resume(void **state)
 static void test_file_read_cancel(void **state)
 {
         (void)state;
-        const size_t n = 8 * 256 * 1024;
+        const size_t n = 8 * SOURCE_FILE_CHUNK;
         put_pattern("big/obj.bin", n);
         char uri[512];
         snprintf(uri, sizeof(uri), "file://%s/big/obj.bin", tmpdir);
         struct source_env env = file_env();
 
         struct consumer c;
-        check_read_cancels(uri, &env, 2 * 256 * 1024, n);
+        check_read_cancels(uri, &env, 2 * SOURCE_FILE_CHUNK, n);
 
         /* right after starting, and the whole source: reads and listings */
         struct source *s = NULL;
@@ -546,7 +546,8 @@ static void test_file_read_stale_size(void **state)
         struct source *s = NULL;
         char err[256];
         assert_int_equal(source_open(uri, &env, &s, err, sizeof(err)), 0);
-        const size_t sizes[] = {300, 0, 200 * 1024, 256 * 1024 - 1, 256 * 1024, 3 * 256 * 1024 + 7};
+        const size_t chunk = SOURCE_FILE_CHUNK;
+        const size_t sizes[] = {300, 0, chunk * 3 / 4, chunk - 1, chunk, 3 * chunk + 7};
         const unsigned chunks[] = {1, 0, 1, 1, 1, 4};
         for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
                 put_pattern("stale/obj.json", sizes[i]);
