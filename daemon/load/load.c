@@ -483,7 +483,10 @@ static void list_cb(void *ud, int err, const char *msg, struct source_object *so
 }
 
 /* "Using a manifest to specify data files": {"entries": [{"url": "...",
- * "mandatory": true|false}, ...]}; url names one object exactly. */
+ * "mandatory": true|false, "meta": {"content_length": N}}, ...]}; url names
+ * one object exactly.  content_length (which Redshift needs only for ORC
+ * and Parquet) is a hint here, as a listing's size is: it weighs the object
+ * against FLIGHT_BYTES_MAX, and the read delivers what the object holds. */
 static int parse_manifest(struct load *l, const struct buf *b)
 {
         json_error_t je;
@@ -515,15 +518,20 @@ static int parse_manifest(struct load *l, const struct buf *b)
                 json_t *en = json_array_get(entries, i);
                 json_t *url = json_object_get(en, "url");
                 json_t *mand = json_object_get(en, "mandatory");
+                json_t *meta = json_object_get(en, "meta");
+                json_t *len = json_object_get(meta, "content_length");
                 if (!json_is_object(en) || !json_is_string(url) ||
-                    (mand && !json_is_boolean(mand))) {
+                    (mand && !json_is_boolean(mand)) || (meta && !json_is_object(meta)) ||
+                    (len && (!json_is_integer(len) || json_integer_value(len) < 0))) {
                         fail(l, -EINVAL,
-                             "COPY: manifest '%s' entry %zu must have a \"url\" string and an "
-                             "optional \"mandatory\" boolean",
+                             "COPY: manifest '%s' entry %zu must have a \"url\" string, an "
+                             "optional \"mandatory\" boolean and an optional \"meta\" object "
+                             "whose \"content_length\" is a byte count",
                              l->stmt->from, i + 1);
                         r = -EINVAL;
                         break;
                 }
+                l->objs[i].src.size = len ? (uint64_t)json_integer_value(len) : 0;
                 const char *u = json_string_value(url);
                 /* s3:// entries are read through the request's source_ctx
                  * (source_read_uri says so when there is none) */

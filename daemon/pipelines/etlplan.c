@@ -685,9 +685,12 @@ char *etlplan_manifest_json(const struct etl_plan *p, int src)
         {
                 if (source_index(json_string_value(json_object_get(o, "source"))) != src)
                         continue;
+                /* meta.content_length (Redshift's, optional for JSON): the
+                 * listed size, which tells the COPY how big a read to expect */
                 json_array_append_new(
-                    entries,
-                    json_pack("{s:O, s:b}", "url", json_object_get(o, "uri"), "mandatory", true));
+                    entries, json_pack("{s:O, s:b, s:{s:O}}", "url", json_object_get(o, "uri"),
+                                       "mandatory", true, "meta", "content_length",
+                                       json_object_get(o, "size")));
         }
         char *text = man ? json_dumps(man, JSON_COMPACT) : NULL;
         json_decref(man);

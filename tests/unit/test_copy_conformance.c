@@ -695,6 +695,37 @@ static void test_manifest_mandatory(void **state)
         fails(f, "COPY t FROM 'file://%D/cust.manifest' JSON 'auto' MANIFEST", "gone.json");
 }
 
+/* An entry's "meta": {"content_length": N} (Redshift's, required only for
+ * ORC and Parquet) is a size hint: a wrong one reads the object as it is;
+ * one that is no byte count fails the COPY, naming the entry. */
+static void test_manifest_meta(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        put(f, "m/x.json", "{\"id\":1}");
+        put(f, "m/y.json", "{\"id\":2}{\"id\":3}");
+        char man[2048];
+        snprintf(man, sizeof(man),
+                 "{\"entries\": [{\"url\":\"file://%s/m/x.json\", \"meta\":{\"content_length\":8}},"
+                 "{\"url\":\"file://%s/m/y.json\", \"meta\":{\"content_length\":1}}]}",
+                 f->dir, f->dir);
+        put(f, "meta.manifest", man);
+        ok(f, "COPY t FROM 'file://%D/meta.manifest' JSON 'auto' MANIFEST");
+        EQ(f, "SELECT group_concat(id, '') FROM t", "123");
+        const char *bad[] = {"\"meta\":{\"content_length\":\"8\"}",
+                             "\"meta\":{\"content_length\":-1}", "\"meta\":[8]"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                snprintf(man, sizeof(man),
+                         "{\"entries\": [{\"url\":\"file://%s/m/x.json\"},"
+                         "{\"url\":\"file://%s/m/y.json\", %s}]}",
+                         f->dir, f->dir, bad[i]);
+                put(f, "meta.manifest", man);
+                fails(f, "COPY t FROM 'file://%D/meta.manifest' JSON 'auto' MANIFEST",
+                      "entry 2 must have");
+        }
+        EQ(f, "SELECT COUNT(*) FROM t", "3");
+}
+
 /* A manifest is read whole, and may name as many objects as a real bucket
  * holds: Sparkify's song_data is ~15,000 objects, a manifest of 1.5 MB. */
 static void test_manifest_of_a_real_bucket(void **state)
@@ -948,6 +979,7 @@ int main(void)
                 T(test_empty_prefix_is_an_error),
                 T(test_gzip),
                 T(test_manifest_mandatory),
+                T(test_manifest_meta),
                 T(test_manifest_of_a_real_bucket),
                 T(test_stl_load_errors_fields),
                 T(test_invalid_json_record_rejected),

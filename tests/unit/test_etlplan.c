@@ -339,6 +339,13 @@ static void test_manifests(void **state)
         assert_string_equal(json_string_value(json_object_get(json_array_get(e, 1), "url")),
                             uri_at(p, 1));
         assert_true(json_is_true(json_object_get(json_array_get(e, 0), "mandatory")));
+        for (size_t i = 0; i < 2; i++) { /* the listed size, as Redshift's meta.content_length */
+                json_t *size = json_object_get(json_array_get(p->objects, i), "size");
+                json_t *len = json_object_get(json_object_get(json_array_get(e, i), "meta"),
+                                              "content_length");
+                assert_true(json_is_integer(len));
+                assert_int_equal(json_integer_value(len), json_integer_value(size));
+        }
         json_decref(m);
         assert_int_not_equal(access(p->manifest[1] + strlen("file://"), F_OK), 0);
         etlplan_remove_manifests(p);
