@@ -7,8 +7,8 @@
  * here blocks and nothing is shared between threads, except the COPY text
  * encoder (wh_pg_copytext.c), which runs on the pool for each wh_copy_rows
  * batch; its text is queued for PQputCopyData on the loop, and the batch's
- * callback comes as soon as the queue is under 8 MiB (else once it drained
- * under 4 MiB), so the next batch is encoded while this one is sent.
+ * callback comes as soon as the queue is under 2 MiB (else once it drained
+ * under 1 MiB), so the next batch is encoded while this one is sent.
  *
  * Connecting: the first operation connects.  Host names are resolved with
  * uv_getaddrinfo before PQconnectStart (and given to libpq as hostaddr),

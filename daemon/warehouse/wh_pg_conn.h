@@ -20,8 +20,8 @@
 #include "warehouse/wh_driver.h"
 
 #define PG_CHUNK_BYTES (256u << 10) /* COPY data given to PQputCopyData at once */
-#define PG_QUEUED_HIGH (8u << 20)   /* a wh_copy_rows waits above this... */
-#define PG_QUEUED_LOW (4u << 20)    /* ...until the connection sent it below this */
+#define PG_QUEUED_HIGH (2u << 20)   /* a wh_copy_rows waits above this... */
+#define PG_QUEUED_LOW (1u << 20)    /* ...until the connection sent it below this */
 
 enum pg_state {
         PG_NEW,         /* no connection yet */
