@@ -91,10 +91,10 @@ void load_cancel(struct load *l);
 /* What a load holds now and the most it held, for tests and status (etld's
  * addition to the contract).  Every figure is bounded by configuration:
  * objects_reading by concurrency; bytes_buffered (read, not yet parsed) by
- * about 1 MiB per object read; bytes_queued (converted rows waiting for the
- * warehouse, with the batches it holds) by a fixed cap (16 MiB) plus what
- * the object being inserted (4 MiB), one job per object read (1 MiB) and
- * two batches hold. */
+ * about 256 KiB per object read and 4 MiB in all; bytes_queued (converted
+ * rows waiting for the warehouse, with the batches it holds) by a fixed cap
+ * (4 MiB) plus what the object being inserted (512 KiB), a chunk per job
+ * and two batches (1 MiB each) hold. */
 struct load_stats {
         size_t objects_reading, jobs, bytes_buffered, bytes_queued;
         size_t peak_objects_reading, peak_jobs, peak_buffered, peak_queued;
