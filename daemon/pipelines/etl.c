@@ -1257,6 +1257,10 @@ static void copy_planned(struct etl_step *s)
         int res = s->work_res;
         if (res < 0)
                 util_setf(msg, sizeof(msg), "%s", s->work_msg);
+        /* The COPYs read the manifests: the plan's objects (about 500 bytes
+         * each, 15,000 for the real bucket) need not stay for them.  Publish
+         * reads them back from the warehouse. */
+        json_array_clear(s->plan->objects);
         for (int i = 0; res == 0 && i < ETLPLAN_SOURCES; i++) {
                 char key[32];
                 util_setf(key, sizeof(key), "s3.%s", etlplan_sources[i]);
@@ -1407,6 +1411,8 @@ static void planned(void *ud, int err, const char *msg, struct etl_plan *plan)
                 return;
         }
         s->plan = plan;
+        json_decref(s->ledger.objects); /* the plan is made: the ledger has done its part */
+        s->ledger.objects = NULL;
         step_output(r, "mode", plan->mode);
         step_output(r, "plan", plan->reason);
         step_event(r, "%s run: %s", plan->mode, plan->reason);
