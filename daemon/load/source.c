@@ -28,8 +28,7 @@
 
 #include "confine.h"
 
-#define FILE_CHUNK SOURCE_FILE_CHUNK
-/* Chunk buffers a source keeps for its next reads (a COPY reads 8 at once). */
+/* Read buffers (SOURCE_FILE_CHUNK each) a source keeps for its next reads. */
 #define FILE_SPARE 16
 
 /* ---- objects -------------------------------------------------------------- */
@@ -286,7 +285,7 @@ struct file_read {
         int fd;      /* the loop's */
         int open_fd; /* the open job's result */
         bool whole;  /* the open job read up to the end and closed the file */
-        char *buf;   /* FILE_CHUNK bytes, from the source's spares */
+        char *buf;   /* SOURCE_FILE_CHUNK bytes, from the source's spares */
         size_t len;
         int err; /* the open job's, then carried to the close callback */
         char msg[1024];
@@ -377,7 +376,7 @@ static void file_read_next(struct file_read *f)
                 file_finish(f, 0, NULL);
                 return;
         }
-        uv_buf_t b = uv_buf_init(f->buf, FILE_CHUNK);
+        uv_buf_t b = uv_buf_init(f->buf, SOURCE_FILE_CHUNK);
         f->state = FR_READING;
         f->fs.data = f;
         int r = uv_fs_read(f->rd->s->env.loop, &f->fs, f->fd, &b, 1, -1, file_on_read);
@@ -388,10 +387,10 @@ static void file_read_next(struct file_read *f)
         }
 }
 
-/* Pool thread: reads a file of size (< FILE_CHUNK) bytes by fstat, asking
- * for size + 1, so that getting them all means it grew: then f->whole stays
- * false and the loop streams the rest from where this stopped.  -errno with
- * f->err and f->msg set on failure. */
+/* Pool thread: reads a file of size (< SOURCE_FILE_CHUNK) bytes by fstat,
+ * asking for size + 1, so that getting them all means it grew: then
+ * f->whole stays false and the loop streams the rest from where this
+ * stopped.  -errno with f->err and f->msg set on failure. */
 static int file_read_whole(struct file_read *f, int fd, size_t size)
 {
         const char *uri = f->rd->obj.uri;
@@ -445,7 +444,8 @@ static void file_open_work(uv_work_t *w)
                          strerror(EISDIR));
                 return;
         }
-        if (st_ok && S_ISREG(st.st_mode) && st.st_size >= 0 && (size_t)st.st_size < FILE_CHUNK) {
+        if (st_ok && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+            (size_t)st.st_size < SOURCE_FILE_CHUNK) {
                 int r = file_read_whole(f, fd, (size_t)st.st_size);
                 if (r < 0 || f->whole) {
                         close(fd);
@@ -478,7 +478,7 @@ static int file_read(struct source_read *rd)
 {
         struct file_source *fs = rd->s->impl;
         struct file_read *f = malloc(sizeof(*f));
-        char *buf = fs->nspare ? fs->spare[--fs->nspare] : malloc(FILE_CHUNK);
+        char *buf = fs->nspare ? fs->spare[--fs->nspare] : malloc(SOURCE_FILE_CHUNK);
         if (!f || !buf) {
                 free(f);
                 free(buf);

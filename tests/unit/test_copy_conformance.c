@@ -669,6 +669,19 @@ static void test_gzip(void **state)
         EQ(f, "SELECT sum(id) FROM t", "15");
 }
 
+/* Writes the manifest name, formatted (its entries name files under f->dir). */
+static void put_manifest(struct fx *f, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void put_manifest(struct fx *f, const char *name, const char *fmt, ...)
+{
+        char man[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(man, sizeof(man), fmt, ap);
+        va_end(ap);
+        put(f, name, man);
+}
+
 /* "Using a manifest to specify data files": the entries' files are loaded;
  * "mandatory": true fails the COPY when the file is not found; an optional
  * file that is missing is skipped. */
@@ -678,20 +691,17 @@ static void test_manifest_mandatory(void **state)
         ddl(f, "CREATE TABLE t (id INTEGER)");
         put(f, "m/x.json", "{\"id\":1}");
         put(f, "m/y.json", "{\"id\":2}");
-        char man[2048];
-        snprintf(man, sizeof(man),
-                 "{\"entries\": [{\"url\":\"file://%s/m/y.json\", \"mandatory\":true},"
-                 "{\"url\":\"file://%s/m/x.json\"},"
-                 "{\"url\":\"file://%s/m/gone.json\", \"mandatory\":false}]}",
-                 f->dir, f->dir, f->dir);
-        put(f, "cust.manifest", man);
+        put_manifest(f, "cust.manifest",
+                     "{\"entries\": [{\"url\":\"file://%s/m/y.json\", \"mandatory\":true},"
+                     "{\"url\":\"file://%s/m/x.json\"},"
+                     "{\"url\":\"file://%s/m/gone.json\", \"mandatory\":false}]}",
+                     f->dir, f->dir, f->dir);
         ok(f, "COPY t FROM 'file://%D/cust.manifest' JSON 'auto' MANIFEST");
         EQ(f, "SELECT group_concat(id, '') FROM t", "21"); /* manifest order */
-        snprintf(man, sizeof(man),
-                 "{\"entries\": [{\"url\":\"file://%s/m/x.json\", \"mandatory\":true},"
-                 "{\"url\":\"file://%s/m/gone.json\", \"mandatory\":true}]}",
-                 f->dir, f->dir);
-        put(f, "cust.manifest", man);
+        put_manifest(f, "cust.manifest",
+                     "{\"entries\": [{\"url\":\"file://%s/m/x.json\", \"mandatory\":true},"
+                     "{\"url\":\"file://%s/m/gone.json\", \"mandatory\":true}]}",
+                     f->dir, f->dir);
         fails(f, "COPY t FROM 'file://%D/cust.manifest' JSON 'auto' MANIFEST", "gone.json");
 }
 
@@ -704,22 +714,20 @@ static void test_manifest_meta(void **state)
         ddl(f, "CREATE TABLE t (id INTEGER)");
         put(f, "m/x.json", "{\"id\":1}");
         put(f, "m/y.json", "{\"id\":2}{\"id\":3}");
-        char man[2048];
-        snprintf(man, sizeof(man),
-                 "{\"entries\": [{\"url\":\"file://%s/m/x.json\", \"meta\":{\"content_length\":8}},"
-                 "{\"url\":\"file://%s/m/y.json\", \"meta\":{\"content_length\":1}}]}",
-                 f->dir, f->dir);
-        put(f, "meta.manifest", man);
+        put_manifest(f, "meta.manifest",
+                     "{\"entries\": [{\"url\":\"file://%s/m/x.json\", "
+                     "\"meta\":{\"content_length\":8}},"
+                     "{\"url\":\"file://%s/m/y.json\", \"meta\":{\"content_length\":1}}]}",
+                     f->dir, f->dir);
         ok(f, "COPY t FROM 'file://%D/meta.manifest' JSON 'auto' MANIFEST");
         EQ(f, "SELECT group_concat(id, '') FROM t", "123");
         const char *bad[] = {"\"meta\":{\"content_length\":\"8\"}",
                              "\"meta\":{\"content_length\":-1}", "\"meta\":[8]"};
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-                snprintf(man, sizeof(man),
-                         "{\"entries\": [{\"url\":\"file://%s/m/x.json\"},"
-                         "{\"url\":\"file://%s/m/y.json\", %s}]}",
-                         f->dir, f->dir, bad[i]);
-                put(f, "meta.manifest", man);
+                put_manifest(f, "meta.manifest",
+                             "{\"entries\": [{\"url\":\"file://%s/m/x.json\"},"
+                             "{\"url\":\"file://%s/m/y.json\", %s}]}",
+                             f->dir, f->dir, bad[i]);
                 fails(f, "COPY t FROM 'file://%D/meta.manifest' JSON 'auto' MANIFEST",
                       "entry 2 must have");
         }
