@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK_MIN (64 * 1024)
+#define BLOCK_MIN (4 * 1024) /* doubles as records need: small objects stay small */
 
 struct block {
         struct block *next;

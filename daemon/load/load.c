@@ -822,7 +822,7 @@ static void start_object(struct load *l, size_t idx)
         if (o->src.key)
                 r = source_read(l->src, &o->src, &cb, &rd);
         else
-                r = source_read_uri(o->src.uri, &l->env, &cb, &rd, e, sizeof(e));
+                r = source_read_uri(o->src.uri, o->src.size, &l->env, &cb, &rd, e, sizeof(e));
         if (r == 0) {
                 if (fl->reading)
                         fl->rd = rd;

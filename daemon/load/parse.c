@@ -365,6 +365,10 @@ static int feed(struct parse_obj *p, const char *in, size_t len, size_t *off, bo
                  * time costs linear time overall */
                 size_t pending = records_pending(rs);
                 size_t want = pending > PARSE_READ_CHUNK ? pending : PARSE_READ_CHUNK;
+                /* plain text: no more room than the bytes at hand, so that
+                 * a small object's window stays its size */
+                if (!p->spec->gzip && want > len - *off)
+                        want = len - *off > 0 ? len - *off : 1;
                 size_t room;
                 char *dst = records_space(rs, want, &room);
                 if (!dst) {

@@ -285,7 +285,8 @@ struct file_read {
         int fd;      /* the loop's */
         int open_fd; /* the open job's result */
         bool whole;  /* the open job read up to the end and closed the file */
-        char *buf;   /* SOURCE_FILE_CHUNK bytes, from the source's spares */
+        char *buf;   /* cap bytes: SOURCE_FILE_CHUNK, or what a smaller object needs */
+        size_t cap;
         size_t len;
         int err; /* the open job's, then carried to the close callback */
         char msg[1024];
@@ -298,7 +299,7 @@ static void file_done(struct file_read *f)
 {
         struct source_read *rd = f->rd;
         struct file_source *fs = rd->s->impl;
-        if (fs->nspare < FILE_SPARE)
+        if (f->cap == SOURCE_FILE_CHUNK && fs->nspare < FILE_SPARE)
                 fs->spare[fs->nspare++] = f->buf;
         else
                 free(f->buf);
@@ -376,7 +377,20 @@ static void file_read_next(struct file_read *f)
                 file_finish(f, 0, NULL);
                 return;
         }
-        uv_buf_t b = uv_buf_init(f->buf, SOURCE_FILE_CHUNK);
+        if (f->cap < SOURCE_FILE_CHUNK) { /* it grew past its listed size */
+                struct file_source *fs = f->rd->s->impl;
+                char *full = fs->nspare ? fs->spare[--fs->nspare] : malloc(SOURCE_FILE_CHUNK);
+                if (!full) {
+                        snprintf(f->msg, sizeof(f->msg), "out of memory reading '%s'",
+                                 f->rd->obj.uri);
+                        file_finish(f, -ENOMEM, f->msg);
+                        return;
+                }
+                free(f->buf);
+                f->buf = full;
+                f->cap = SOURCE_FILE_CHUNK;
+        }
+        uv_buf_t b = uv_buf_init(f->buf, (unsigned int)f->cap);
         f->state = FR_READING;
         f->fs.data = f;
         int r = uv_fs_read(f->rd->s->env.loop, &f->fs, f->fd, &b, 1, -1, file_on_read);
@@ -387,7 +401,7 @@ static void file_read_next(struct file_read *f)
         }
 }
 
-/* Pool thread: reads a file of size (< SOURCE_FILE_CHUNK) bytes by fstat,
+/* Pool thread: reads a file of size (< f->cap) bytes by fstat,
  * asking for size + 1, so that getting them all means it grew: then
  * f->whole stays false and the loop streams the rest from where this
  * stopped.  -errno with f->err and f->msg set on failure. */
@@ -445,7 +459,7 @@ static void file_open_work(uv_work_t *w)
                 return;
         }
         if (st_ok && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-            (size_t)st.st_size < SOURCE_FILE_CHUNK) {
+            (size_t)st.st_size < f->cap) {
                 int r = file_read_whole(f, fd, (size_t)st.st_size);
                 if (r < 0 || f->whole) {
                         close(fd);
@@ -478,7 +492,15 @@ static int file_read(struct source_read *rd)
 {
         struct file_source *fs = rd->s->impl;
         struct file_read *f = malloc(sizeof(*f));
-        char *buf = fs->nspare ? fs->spare[--fs->nspare] : malloc(SOURCE_FILE_CHUNK);
+        /* an object listed smaller than a chunk gets a buffer of its size
+         * (+ 1, to see that it grew): many small objects in flight stay
+         * small; one that grew since is streamed through it */
+        size_t cap = SOURCE_FILE_CHUNK;
+        if (rd->obj.size > 0 && rd->obj.size < SOURCE_FILE_CHUNK - 1)
+                cap = (size_t)rd->obj.size + 1;
+        char *buf = cap < SOURCE_FILE_CHUNK ? malloc(cap)
+                    : fs->nspare            ? fs->spare[--fs->nspare]
+                                            : malloc(cap);
         if (!f || !buf) {
                 free(f);
                 free(buf);
@@ -490,6 +512,7 @@ static int file_read(struct source_read *rd)
         f->open_fd = -1;
         f->whole = false;
         f->buf = buf;
+        f->cap = cap;
         f->len = 0;
         f->err = 0;
         f->msg[0] = '\0';
@@ -828,14 +851,15 @@ int source_read(struct source *s, const struct source_object *obj, const struct 
         return 0;
 }
 
-int source_read_uri(const char *uri, const struct source_env *env, const struct source_read_cb *cb,
-                    struct source_read **ret, char *err, size_t errlen)
+int source_read_uri(const char *uri, uint64_t size, const struct source_env *env,
+                    const struct source_read_cb *cb, struct source_read **ret, char *err,
+                    size_t errlen)
 {
         struct source *s = NULL;
         int r = source_open(uri, env, &s, err, errlen);
         if (r < 0)
                 return r;
-        struct source_object obj = {.key = s->prefix, .uri = s->uri};
+        struct source_object obj = {.key = s->prefix, .uri = s->uri, .size = size};
         struct source_read *rd = NULL;
         r = source_read(s, &obj, cb, &rd);
         if (r < 0) {
@@ -933,7 +957,7 @@ int source_read_small(const char *uri, const struct source_env *env, size_t max,
         sr->cb = cb;
         sr->ud = ud;
         struct source_read_cb rcb = {.data = small_data, .end = small_end, .ud = sr};
-        int r = source_read_uri(uri, env, &rcb, &sr->rd, err, errlen);
+        int r = source_read_uri(uri, 0, env, &rcb, &sr->rd, err, errlen);
         if (r < 0)
                 free(sr);
         return r;

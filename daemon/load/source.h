@@ -80,7 +80,8 @@ int source_list(struct source *s, source_list_cb cb, void *ud);
 void source_objects_free(struct source_object *objs, size_t n);
 
 /* A streamed read of one object.  file:// reads SOURCE_FILE_CHUNK bytes
- * at a time, and a smaller file whole, in the job that opens it. */
+ * at a time, and a smaller file whole, in the job that opens it, into a
+ * buffer of the object's listed size when that is smaller. */
 #define SOURCE_PAUSE 1
 #define SOURCE_FILE_CHUNK ((size_t)64 << 10)
 struct source_read_cb {
@@ -99,9 +100,11 @@ struct source_read_cb {
 int source_read(struct source *s, const struct source_object *obj, const struct source_read_cb *cb,
                 struct source_read **ret);
 /* The single object a URI names (a manifest entry), with a source of its
- * own that is freed with the reader. */
-int source_read_uri(const char *uri, const struct source_env *env, const struct source_read_cb *cb,
-                    struct source_read **ret, char *err, size_t errlen);
+ * own that is freed with the reader.  size: what the manifest says it
+ * holds (0: not said), only a hint for the size of a read buffer. */
+int source_read_uri(const char *uri, uint64_t size, const struct source_env *env,
+                    const struct source_read_cb *cb, struct source_read **ret, char *err,
+                    size_t errlen);
 void source_read_resume(struct source_read *rd);
 /* end() comes with -ECANCELED (maybe later). */
 void source_read_cancel(struct source_read *rd);

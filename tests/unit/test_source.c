@@ -320,7 +320,7 @@ static void read_uri(const char *uri, const struct source_env *env, struct consu
 {
         char err[512] = "";
         struct source_read_cb cb = consumer_cb(c);
-        if (source_read_uri(uri, env, &cb, &c->rd, err, sizeof(err)) < 0)
+        if (source_read_uri(uri, 0, env, &cb, &c->rd, err, sizeof(err)) < 0)
                 fail_msg("source_read_uri %s: %s", uri, err);
         assert_false(c->ended);
         run();
@@ -506,7 +506,7 @@ static void test_file_read_whole(void **state)
         consumer_init(&c);
         char err[256] = "";
         struct source_read_cb cb = consumer_cb(&c);
-        assert_int_equal(source_read_uri(uri, &env, &cb, &c.rd, err, sizeof(err)), 0);
+        assert_int_equal(source_read_uri(uri, 0, &env, &cb, &c.rd, err, sizeof(err)), 0);
         source_read_cancel(c.rd);
         assert_false(c.ended);
         run();
