@@ -328,6 +328,7 @@ static void run_free(struct step_run *r)
         json_decref(r->load_errors);
         json_decref(r->events);
         json_decref(r->published);
+        objlist_free(&r->published_objects);
         free(r);
 }
 
@@ -351,7 +352,7 @@ static void record_results(struct job *job, struct step_run *r)
         json_t *p = r->published;
         if (p && journal_ledger_publish(e->j, json_string_value(json_object_get(p, "target")),
                                         job->id, json_string_value(json_object_get(p, "mode")),
-                                        json_object_get(p, "objects")) < 0 &&
+                                        &r->published_objects) < 0 &&
             r->result == 0) {
                 r->result = -EIO;
                 r->transient = true;

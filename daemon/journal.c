@@ -818,27 +818,19 @@ char *journal_output_latest_for(struct journal *j, const char *name_key, const c
 }
 
 int journal_ledger_publish(struct journal *j, const char *target, int64_t job, const char *mode,
-                           json_t *objects)
+                           const struct objlist *objects)
 {
         int r = exec(j, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         if (strcmp(mode, "full") == 0)
                 r = run(j, prep(j, "DELETE FROM ledger WHERE target = ?1", "t", target));
-        size_t i;
-        json_t *o;
-        json_array_foreach(objects, i, o)
-        {
-                if (r < 0)
-                        break;
+        for (size_t i = 0; r == 0 && i < objects->n; i++) {
+                const struct objlist_item *o = &objects->v[i];
                 r = run(j, prep(j,
                                 "INSERT OR REPLACE INTO ledger (target, source, uri, size, tag, "
                                 "job_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                                "ttti" "ti", target,
-                                json_string_value(json_object_get(o, "source")),
-                                json_string_value(json_object_get(o, "uri")),
-                                (int64_t)json_integer_value(json_object_get(o, "size")),
-                                json_string_value(json_object_get(o, "tag")), job));
+                                "ttti" "ti", target, o->source, o->uri, o->size, o->tag, job));
         }
         if (r == 0)
                 r = run(j, prep(j,
@@ -853,33 +845,35 @@ int journal_ledger_publish(struct journal *j, const char *target, int64_t job, c
         return exec(j, "COMMIT");
 }
 
-json_t *journal_ledger_get(struct journal *j, const char *target, int64_t *ret_job)
+int journal_ledger_get(struct journal *j, const char *target, struct objlist *out,
+                       int64_t *ret_job)
 {
         *ret_job = 0;
-        json_t *out = json_object();
+        objlist_free(out);
         sqlite3_stmt *st = prep(j, "SELECT job_id FROM publications WHERE target = ?1", "t",
                                 target);
         if (st && sqlite3_step(st) == SQLITE_ROW)
                 *ret_job = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
-        st = prep(j, "SELECT uri, source, size, tag, job_id FROM ledger WHERE target = ?1", "t",
-                  target);
-        if (!st || !out) {
-                sqlite3_finalize(st);
-                json_decref(out);
-                return NULL;
-        }
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                const char *tag = (const char *)sqlite3_column_text(st, 3);
-                json_object_set_new(out, (const char *)sqlite3_column_text(st, 0),
-                                    json_pack("{s:s, s:I, s:s?, s:I}", "source",
-                                              (const char *)sqlite3_column_text(st, 1), "size",
-                                              (json_int_t)sqlite3_column_int64(st, 2), "tag",
-                                              tag, "job",
-                                              (json_int_t)sqlite3_column_int64(st, 4)));
-        }
+        st = prep(j,
+                  "SELECT uri, source, size, tag, job_id FROM ledger WHERE target = ?1 "
+                  "ORDER BY uri",
+                  "t", target);
+        if (!st)
+                return -EIO;
+        int r = 0, rc;
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                r = objlist_add(out, (const char *)sqlite3_column_text(st, 1),
+                                (const char *)sqlite3_column_text(st, 0),
+                                sqlite3_column_int64(st, 2),
+                                (const char *)sqlite3_column_text(st, 3),
+                                sqlite3_column_int64(st, 4));
+        if (r == 0 && rc != SQLITE_DONE)
+                r = -EIO;
         sqlite3_finalize(st);
-        return out;
+        if (r < 0)
+                objlist_free(out);
+        return r;
 }
 
 static json_t *time_json(sqlite3_stmt *st, int col);

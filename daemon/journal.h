@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "objlist.h"
+
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED, JOB_STATE_MAX };
 enum step_state {
         STEP_PENDING,
@@ -113,14 +115,16 @@ int journal_load_errors_add(struct journal *j, int64_t job, const char *step, js
 /* ---- the warehouses' ledger (see sql/journal/0003-ledger.sql) ---- */
 
 /* Records that job published target: mode "full" replaces the target's
- * ledger with objects, "incremental" adds objects to it; objects is an array
- * of {"source", "uri", "size", "tag"}.  One transaction; running it again
- * with the same arguments changes nothing. */
+ * ledger with objects, "incremental" adds objects to it (their job fields
+ * are not read).  One transaction; running it again with the same
+ * arguments changes nothing. */
 int journal_ledger_publish(struct journal *j, const char *target, int64_t job, const char *mode,
-                           json_t *objects);
-/* The target's ledger as {"uri": {"source", "size", "tag", "job"}}, the job
- * that published last in *ret_job (0 and an empty object when none). */
-json_t *journal_ledger_get(struct journal *j, const char *target, int64_t *ret_job);
+                           const struct objlist *objects);
+/* The target's ledger into *out (emptied first), sorted by URI
+ * (objlist_find), each object with the job that published it, and the job that published last in *ret_job (0 and
+ * no objects when none).  0, or -ENOMEM / -EIO. */
+int journal_ledger_get(struct journal *j, const char *target, struct objlist *out,
+                       int64_t *ret_job);
 /* [{"target", "job", "mode", "objects", "published_at" (ISO 8601)}], one
  * per target: the job whose tables each warehouse publishes. */
 json_t *journal_publications_json(struct journal *j);

@@ -74,11 +74,14 @@ void step_load_error(struct step_run *r, const struct load_error *e)
                       e->err_code, "err_reason", proto_json_text(e->err_reason)));
 }
 
-void step_published(struct step_run *r, const char *target, const char *mode, json_t *objects)
+void step_published(struct step_run *r, const char *target, const char *mode,
+                    struct objlist *objects)
 {
         json_decref(r->published);
-        r->published = json_pack("{s:s, s:s, s:o}", "target", target, "mode", mode, "objects",
-                                 objects ? json_incref(objects) : json_array());
+        r->published = json_pack("{s:s, s:s}", "target", target, "mode", mode);
+        objlist_free(&r->published_objects);
+        if (objects)
+                objlist_move(&r->published_objects, objects);
 }
 
 void step_done(struct step_run *r, int result, bool transient, const char *fmt, ...)

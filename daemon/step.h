@@ -19,6 +19,7 @@
 
 #include "cfg.h"
 #include "load/load.h"
+#include "objlist.h"
 
 struct step_run;
 struct http_mux;
@@ -76,7 +77,8 @@ struct step_run {
         json_t *checks;      /* [{"name","ok","detail"}] */
         json_t *load_errors; /* [{STL_LOAD_ERRORS-like}], the first STEP_LOAD_ERRORS_MAX */
         json_t *events;      /* ["message", ...] informational */
-        json_t *published;   /* {"target", "mode", "objects"} (step_published) */
+        json_t *published;   /* {"target", "mode"} (step_published) */
+        struct objlist published_objects;
 
         /* how the step ended (step_done) */
         int result;
@@ -111,10 +113,11 @@ void step_event(struct step_run *r, const char *fmt, ...) __attribute__((format(
 void step_check_result(struct step_run *r, const char *name, bool ok, const char *detail);
 /* One rejected record (kept up to STEP_LOAD_ERRORS_MAX per attempt). */
 void step_load_error(struct step_run *r, const struct load_error *e);
-/* The warehouse target was published with these objects ([{"source", "uri",
- * "size", "tag"}], a reference is taken): the engine records them in the
- * ledger (journal.h); failing that, the step fails as transient. */
-void step_published(struct step_run *r, const char *target, const char *mode, json_t *objects);
+/* The warehouse target was published with these objects (moved out of
+ * *objects; NULL: none): the engine records them in the ledger
+ * (journal.h); failing that, the step fails as transient. */
+void step_published(struct step_run *r, const char *target, const char *mode,
+                    struct objlist *objects);
 
 /* Ends the step (loop thread). */
 void step_done(struct step_run *r, int result, bool transient, const char *fmt, ...)

@@ -166,7 +166,7 @@ static void etl_step_free(struct step_run *r)
                 free(s->manifest_key[i]);
                 free(s->manifest_text[i]);
         }
-        json_decref(s->ledger.objects);
+        objlist_free(&s->ledger.objects);
         confine_free(s->wh_roots);
         confine_free(s->data_roots);
         confine_free(s->load_roots);
@@ -882,9 +882,7 @@ static void plan_read(void *ud, int err, const char *msg, struct etl_plan *plan)
                 return;
         }
         const char *mode = plan ? plan->mode : cfg_get(job_cfg(s->r), "etl", "mode");
-        json_t *none = plan ? NULL : json_array();
-        step_published(s->r, s->ledger_target, mode, plan ? plan->objects : none);
-        json_decref(none);
+        step_published(s->r, s->ledger_target, mode, plan ? &plan->objects : NULL);
         step_event(s->r, "%s %s publish of %s", s->published_before ? "found the" : "made the",
                    mode, s->ledger_target);
         etlplan_free(plan);
@@ -1257,10 +1255,10 @@ static void copy_planned(struct etl_step *s)
         int res = s->work_res;
         if (res < 0)
                 util_setf(msg, sizeof(msg), "%s", s->work_msg);
-        /* The COPYs read the manifests: the plan's objects (about 500 bytes
-         * each, 15,000 for the real bucket) need not stay for them.  Publish
-         * reads them back from the warehouse. */
-        json_array_clear(s->plan->objects);
+        /* The COPYs read the manifests: the plan's objects (15,000 for the
+         * real bucket) need not stay for them.  Publish reads them back from
+         * the warehouse. */
+        objlist_free(&s->plan->objects);
         for (int i = 0; res == 0 && i < ETLPLAN_SOURCES; i++) {
                 char key[32];
                 util_setf(key, sizeof(key), "s3.%s", etlplan_sources[i]);
@@ -1411,18 +1409,15 @@ static void planned(void *ud, int err, const char *msg, struct etl_plan *plan)
                 return;
         }
         s->plan = plan;
-        json_decref(s->ledger.objects); /* the plan is made: the ledger has done its part */
-        s->ledger.objects = NULL;
+        objlist_free(&s->ledger.objects); /* the plan is made: the ledger has done its part */
         step_output(r, "mode", plan->mode);
         step_output(r, "plan", plan->reason);
         step_event(r, "%s run: %s", plan->mode, plan->reason);
         /* how much there is, for the share done and the time left */
         uint64_t bytes = 0;
-        size_t i;
-        json_t *o;
-        json_array_foreach(plan->objects, i, o)
-                bytes += (uint64_t)json_integer_value(json_object_get(o, "size"));
-        step_progress_total(r, json_array_size(plan->objects), bytes);
+        for (size_t i = 0; i < plan->objects.n; i++)
+                bytes += (uint64_t)plan->objects.v[i].size;
+        step_progress_total(r, plan->objects.n, bytes);
         if (s->redshift) {
                 put_manifests(s);
                 return;
@@ -1473,9 +1468,8 @@ static int start_load(struct step_run *r)
         }
         struct etl_step *s = st(r);
         if (r->journal) {
-                s->ledger.objects =
-                    journal_ledger_get(r->journal, s->ledger_target, &s->ledger.job);
-                if (!s->ledger.objects) {
+                if (journal_ledger_get(r->journal, s->ledger_target, &s->ledger.objects,
+                                       &s->ledger.job) < 0) {
                         finish(s, -EIO, true, "cannot read the ledger from the journal");
                         return 0;
                 }

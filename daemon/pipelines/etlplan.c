@@ -28,7 +28,7 @@ struct etl_plan *etlplan_free(struct etl_plan *p)
 {
         if (!p)
                 return NULL;
-        json_decref(p->objects);
+        objlist_free(&p->objects);
         for (int i = 0; i < ETLPLAN_SOURCES; i++)
                 free(p->manifest[i]);
         free(p);
@@ -37,10 +37,7 @@ struct etl_plan *etlplan_free(struct etl_plan *p)
 
 static struct etl_plan *plan_new(void)
 {
-        struct etl_plan *p = calloc(1, sizeof(*p));
-        if (p && !(p->objects = json_array()))
-                p = etlplan_free(p);
-        return p;
+        return calloc(1, sizeof(struct etl_plan));
 }
 
 static int source_index(const char *name)
@@ -51,15 +48,12 @@ static int source_index(const char *name)
         return -1;
 }
 
-static int add_object(struct etl_plan *p, int src, const char *uri, json_int_t size,
-                      const char *tag)
+static int add_object(struct etl_plan *p, int src, const char *uri, int64_t size, const char *tag)
 {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:s?}", "source", etlplan_sources[src], "uri", uri,
-                              "size", size, "tag", tag);
-        if (!o || json_array_append_new(p->objects, o) < 0)
-                return -ENOMEM;
-        p->count[src]++;
-        return 0;
+        int r = objlist_add(&p->objects, etlplan_sources[src], uri, size, tag, 0);
+        if (r == 0)
+                p->count[src]++;
+        return r;
 }
 
 static json_int_t cell_int(json_t *row, size_t i)
@@ -75,6 +69,7 @@ static json_int_t cell_int(json_t *row, size_t i)
 /* ---- the state machine ---- */
 
 #define STORE_BATCH 512 /* plan rows per wh_copy_rows */
+#define READ_PAGE 2000  /* plan rows per query when a plan is read back */
 
 struct etlplan_req {
         struct wh *w;
@@ -94,14 +89,13 @@ struct etlplan_req {
         int listing;             /* the source being listed */
         struct source *src;      /* its source, while listed */
         struct etl_plan *listed; /* every object (a full plan) */
-        json_t *by_uri;          /* {"uri": index in listed->objects} */
         int64_t wh_last;         /* the warehouse's latest publish */
         /* the plan, made or read */
         struct etl_plan *plan;
         /* store: rows handed to wh_copy_rows, valid until its callback */
         struct cell *cells;
         struct wh_rows rows;
-        size_t stored;  /* plan objects handed over so far */
+        size_t stored;  /* plan objects handed over (or read back) so far */
         struct buf sql; /* Redshift's INSERTs */
 };
 
@@ -112,7 +106,6 @@ static void req_free(struct etlplan_req *q)
         source_free(q->src);
         etlplan_free(q->listed);
         etlplan_free(q->plan);
-        json_decref(q->by_uri);
         free(q->cells);
         buf_free(&q->sql);
         free(q);
@@ -180,6 +173,23 @@ static void decide(struct etlplan_req *q);
 
 /* ---- reading a recorded plan ---- */
 
+static void plan_rows(struct etlplan_req *q, const struct wh_result *res);
+
+/* The plan's rows come READ_PAGE at a time (seq counts from 0), so that
+ * reading back a plan of many objects holds one page of result rows. */
+static void plan_page(struct etlplan_req *q)
+{
+        char sql[320];
+        /* "tag" quoted: TAG is a reserved word on Redshift ("Reserved
+         * words", r_pg_keywords.html); quoted it is the same column on all
+         * three targets. */
+        util_setf(sql, sizeof(sql),
+                  "SELECT source, uri, size, \"tag\" FROM etld_plan WHERE job_id = %" PRId64
+                  " AND seq >= %zu ORDER BY seq LIMIT %d",
+                  q->job, q->stored, READ_PAGE);
+        call(q, plan_rows, wh_query(q->w, sql, on_wh, q));
+}
+
 static void plan_rows(struct etlplan_req *q, const struct wh_result *res)
 {
         size_t i;
@@ -187,15 +197,19 @@ static void plan_rows(struct etlplan_req *q, const struct wh_result *res)
         json_array_foreach(res->rows, i, row)
         {
                 int src = source_index(json_string_value(json_array_get(row, 0)));
-                if (src < 0)
-                        continue;
-                if (add_object(q->plan, src, json_string_value(json_array_get(row, 1)),
-                               cell_int(row, 2), json_string_value(json_array_get(row, 3))) < 0) {
+                if (src >= 0 && add_object(q->plan, src, json_string_value(json_array_get(row, 1)),
+                                           cell_int(row, 2),
+                                           json_string_value(json_array_get(row, 3))) < 0) {
                         end(q, -ENOMEM, NULL);
                         return;
                 }
         }
-        end(q, 0, NULL);
+        q->stored += json_array_size(res->rows);
+        if (json_array_size(res->rows) < READ_PAGE) {
+                end(q, 0, NULL);
+                return;
+        }
+        plan_page(q);
 }
 
 static void last_publish(struct etlplan_req *q, const struct wh_result *res);
@@ -221,15 +235,8 @@ static void run_row(struct etlplan_req *q, const struct wh_result *res)
                   json_string_value(json_array_get(run, 0)));
         util_setf(q->plan->reason, sizeof(q->plan->reason), "%s",
                   json_string_value(json_array_get(run, 1)));
-        /* "tag" quoted: TAG is a reserved word on Redshift ("Reserved
-         * words", r_pg_keywords.html); quoted it is the same column on all
-         * three targets. */
-        char sql[256];
-        util_setf(sql, sizeof(sql),
-                  "SELECT source, uri, size, \"tag\" FROM etld_plan WHERE job_id = %" PRId64
-                  " ORDER BY seq",
-                  q->job);
-        call(q, plan_rows, wh_query(q->w, sql, on_wh, q));
+        q->stored = 0;
+        plan_page(q);
 }
 
 static int req_start(struct wh *w, int64_t job, etlplan_cb cb, void *ud, struct etlplan_req **ret,
@@ -287,12 +294,8 @@ static void listed_cb(void *ud, int err, const char *msg, struct source_object *
                 return;
         }
         int r = 0;
-        for (size_t k = 0; r == 0 && k < n; k++) {
-                r = add_object(q->listed, i, objs[k].uri, (json_int_t)objs[k].size, objs[k].tag);
-                json_t *at = json_integer((json_int_t)json_array_size(q->listed->objects) - 1);
-                if (r == 0 && json_object_set_new(q->by_uri, objs[k].uri, at) < 0)
-                        r = -ENOMEM;
-        }
+        for (size_t k = 0; r == 0 && k < n; k++)
+                r = add_object(q->listed, i, objs[k].uri, (int64_t)objs[k].size, objs[k].tag);
         source_objects_free(objs, n);
         if (r < 0) {
                 end(q, r, "out of memory listing s3.%s", etlplan_sources[i]);
@@ -324,25 +327,24 @@ static void list_next(struct etlplan_req *q)
 static void last_publish(struct etlplan_req *q, const struct wh_result *res)
 {
         q->wh_last = (int64_t)cell_int(json_array_get(res->rows, 0), 0);
-        if (!(q->listed = plan_new()) || !(q->by_uri = json_object())) {
+        if (!(q->listed = plan_new())) {
                 end(q, -ENOMEM, NULL);
                 return;
         }
         list_next(q);
 }
 
-static bool same_tag(json_t *a, json_t *b)
+static bool same_tag(const char *a, const char *b)
 {
-        if (!json_is_string(a) || !json_is_string(b))
-                return !json_is_string(a) && !json_is_string(b);
-        return strcmp(json_string_value(a), json_string_value(b)) == 0;
+        return a && b ? strcmp(a, b) == 0 : !a && !b;
 }
 
 /* Incremental: the listed objects the ledger lacks, or why a full rebuild
- * is needed instead (*full set, reason written). */
-static int incremental(const struct etl_plan *listed, json_t *by_uri,
-                       const struct etlplan_ledger *l, int64_t wh_last, struct etl_plan *p,
-                       bool *full)
+ * is needed instead (*full set, reason written).  The ledger is sorted by
+ * URI; an object listed under another source than the ledger's counts as
+ * gone from where it was. */
+static int incremental(const struct etl_plan *listed, const struct etlplan_ledger *l,
+                       int64_t wh_last, struct etl_plan *p, bool *full)
 {
         *full = true;
         if (!l || l->job == 0) {
@@ -357,50 +359,52 @@ static int incremental(const struct etl_plan *listed, json_t *by_uri,
                           wh_last, l->job);
                 return 0;
         }
-        const char *uri;
-        json_t *e;
-        json_object_foreach(l->objects, uri, e)
-        {
-                json_t *at = json_object_get(by_uri, uri);
-                json_t *o =
-                    at ? json_array_get(listed->objects, (size_t)json_integer_value(at)) : NULL;
-                const char *src = json_string_value(json_object_get(e, "source"));
-                if (!o || !json_equal(json_object_get(o, "source"), json_object_get(e, "source"))) {
-                        util_setf(p->reason, sizeof(p->reason),
-                                  "'%s' (s3.%s), published by job %" PRId64
-                                  ", is no longer there: a full rebuild",
-                                  uri, src ? src : "?",
-                                  (int64_t)json_integer_value(json_object_get(e, "job")));
-                        return 0;
-                }
-                if (!json_equal(json_object_get(o, "size"), json_object_get(e, "size")) ||
-                    !same_tag(json_object_get(o, "tag"), json_object_get(e, "tag"))) {
-                        util_setf(p->reason, sizeof(p->reason),
-                                  "'%s', published by job %" PRId64
-                                  ", changed since (size or ETag/mtime): a full rebuild",
-                                  uri, (int64_t)json_integer_value(json_object_get(e, "job")));
-                        return 0;
-                }
+        const struct objlist *led = &l->objects;
+        bool *seen = calloc(led->n ? led->n : 1, sizeof(*seen));
+        if (!seen)
+                return -ENOMEM;
+        const struct objlist_item *changed = NULL;
+        for (size_t i = 0; i < listed->objects.n; i++) {
+                const struct objlist_item *o = &listed->objects.v[i];
+                const struct objlist_item *e = objlist_find(led, o->uri);
+                if (!e || strcmp(e->source, o->source) != 0)
+                        continue;
+                seen[e - led->v] = true;
+                if (!changed && (e->size != o->size || !same_tag(e->tag, o->tag)))
+                        changed = e;
+        }
+        const struct objlist_item *gone = NULL;
+        for (size_t i = 0; !gone && i < led->n; i++)
+                if (!seen[i])
+                        gone = &led->v[i];
+        free(seen);
+        if (gone) {
+                util_setf(p->reason, sizeof(p->reason),
+                          "'%s' (s3.%s), published by job %" PRId64
+                          ", is no longer there: a full rebuild",
+                          gone->uri, gone->source, gone->job);
+                return 0;
+        }
+        if (changed) {
+                util_setf(p->reason, sizeof(p->reason),
+                          "'%s', published by job %" PRId64
+                          ", changed since (size or ETag/mtime): a full rebuild",
+                          changed->uri, changed->job);
+                return 0;
         }
         *full = false;
-        size_t i;
-        json_t *o;
-        json_array_foreach(listed->objects, i, o)
-        {
-                const char *u = json_string_value(json_object_get(o, "uri"));
-                if (json_object_get(l->objects, u))
+        for (size_t i = 0; i < listed->objects.n; i++) {
+                const struct objlist_item *o = &listed->objects.v[i];
+                if (objlist_find(led, o->uri))
                         continue;
-                int src = source_index(json_string_value(json_object_get(o, "source")));
-                int r = add_object(p, src, u, json_integer_value(json_object_get(o, "size")),
-                                   json_string_value(json_object_get(o, "tag")));
+                int r = add_object(p, source_index(o->source), o->uri, o->size, o->tag);
                 if (r < 0)
                         return r;
         }
         util_setf(p->reason, sizeof(p->reason),
                   "%zu new objects (%zu log_data, %zu song_data) after job %" PRId64
                   "'s publish of %zu",
-                  json_array_size(p->objects), p->count[0], p->count[1], l->job,
-                  json_object_size(l->objects));
+                  p->objects.n, p->count[0], p->count[1], l->job, led->n);
         return 0;
 }
 
@@ -436,7 +440,7 @@ static void insert_next(struct etlplan_req *q, const struct wh_result *res)
 {
         (void)res;
         const struct etl_plan *p = q->plan;
-        size_t n = json_array_size(p->objects);
+        size_t n = p->objects.n;
         if (q->stored == n) {
                 commit(q, NULL);
                 return;
@@ -447,23 +451,21 @@ static void insert_next(struct etlplan_req *q, const struct wh_result *res)
                               "VALUES "); /* reserved: quoted */
         for (size_t k = 0; r == 0 && k < 500 && q->stored < n; k++, q->stored++) {
                 size_t i = q->stored;
-                json_t *o = json_array_get(p->objects, i);
-                const char *tag = json_string_value(json_object_get(o, "tag"));
+                const struct objlist_item *o = &p->objects.v[i];
                 if (k > 0)
                         r = buf_append(b, ", ", 2);
                 if (r == 0)
                         r = buf_printf(b, "(%" PRId64 ", %zu, ", q->job, i);
                 if (r == 0)
-                        r = literal(b, json_string_value(json_object_get(o, "source")));
+                        r = literal(b, o->source);
                 if (r == 0)
                         r = buf_append(b, ", ", 2);
                 if (r == 0)
-                        r = literal(b, json_string_value(json_object_get(o, "uri")));
+                        r = literal(b, o->uri);
                 if (r == 0)
-                        r = buf_printf(b, ", %" JSON_INTEGER_FORMAT ", ",
-                                       json_integer_value(json_object_get(o, "size")));
+                        r = buf_printf(b, ", %" PRId64 ", ", o->size);
                 if (r == 0)
-                        r = tag ? literal(b, tag) : buf_append(b, "NULL", 4);
+                        r = o->tag ? literal(b, o->tag) : buf_append(b, "NULL", 4);
                 if (r == 0)
                         r = buf_append(b, ")", 1);
         }
@@ -502,30 +504,27 @@ static void plan_copy_end(struct etlplan_req *q, const struct wh_result *res)
         call(q, commit, wh_copy_end(q->w, on_wh, q));
 }
 
-/* The next batch of etld_plan rows; the cells point into the plan's JSON,
- * which outlives the callback. */
+/* The next batch of etld_plan rows; the cells point into the plan's
+ * strings, which outlive the callback. */
 static void plan_copy_rows(struct etlplan_req *q, const struct wh_result *res)
 {
         (void)res;
         const struct etl_plan *p = q->plan;
-        size_t n = json_array_size(p->objects);
+        size_t n = p->objects.n;
         if (q->stored == n) {
                 plan_copy_end(q, NULL);
                 return;
         }
         size_t k = 0;
         for (; k < STORE_BATCH && q->stored < n; k++, q->stored++) {
-                json_t *o = json_array_get(p->objects, q->stored);
-                const char *src = json_string_value(json_object_get(o, "source"));
-                const char *uri = json_string_value(json_object_get(o, "uri"));
-                const char *tag = json_string_value(json_object_get(o, "tag"));
+                const struct objlist_item *o = &p->objects.v[q->stored];
+                const char *src = o->source, *uri = o->uri, *tag = o->tag;
                 struct cell *c = q->cells + k * 6;
                 c[0] = (struct cell){.kind = CELL_INT, .i = q->job};
                 c[1] = (struct cell){.kind = CELL_INT, .i = (int64_t)q->stored};
                 c[2] = (struct cell){.kind = CELL_TEXT, .text = src, .len = strlen(src)};
                 c[3] = (struct cell){.kind = CELL_TEXT, .text = uri, .len = strlen(uri)};
-                c[4] = (struct cell){.kind = CELL_INT,
-                                     .i = json_integer_value(json_object_get(o, "size"))};
+                c[4] = (struct cell){.kind = CELL_INT, .i = o->size};
                 c[5] = (struct cell){
                     .kind = tag ? CELL_TEXT : CELL_NULL, .text = tag, .len = tag ? strlen(tag) : 0};
         }
@@ -589,7 +588,7 @@ static void decide(struct etlplan_req *q)
         }
         bool full = true;
         if (q->incremental) {
-                int r = incremental(q->listed, q->by_uri, q->l, q->wh_last, p, &full);
+                int r = incremental(q->listed, q->l, q->wh_last, p, &full);
                 if (r < 0) {
                         etlplan_free(p);
                         end(q, r, NULL);
@@ -606,7 +605,7 @@ static void decide(struct etlplan_req *q)
                 q->listed = NULL;
                 util_setf(p->reason, sizeof(p->reason),
                           "%s: %zu objects (%zu log_data, %zu song_data)", why,
-                          json_array_size(p->objects), p->count[0], p->count[1]);
+                          p->objects.n, p->count[0], p->count[1]);
                 for (int i = 0; i < ETLPLAN_SOURCES; i++) {
                         if (p->count[i] > 0)
                                 continue;
@@ -677,24 +676,32 @@ static int write_file(const char *path, const char *data, size_t len, char *err,
 
 char *etlplan_manifest_json(const struct etl_plan *p, int src)
 {
-        json_t *entries = json_array();
-        json_t *man = json_pack("{s:o}", "entries", entries);
-        size_t k;
-        json_t *o;
-        json_array_foreach(p->objects, k, o)
-        {
-                if (source_index(json_string_value(json_object_get(o, "source"))) != src)
+        /* written entry by entry, not built as one JSON tree: a manifest of
+         * 15,000 entries is a megabyte of text, the tree would be ten */
+        struct buf b = {0};
+        int r = buf_append(&b, "{\"entries\":[", 12);
+        for (size_t k = 0; r == 0 && k < p->objects.n; k++) {
+                const struct objlist_item *o = &p->objects.v[k];
+                if (source_index(o->source) != src)
                         continue;
+                json_t *url = json_string(o->uri);
+                char *text = url ? json_dumps(url, JSON_ENCODE_ANY) : NULL;
+                json_decref(url);
                 /* meta.content_length (Redshift's, optional for JSON): the
                  * listed size, which tells the COPY how big a read to expect */
-                json_array_append_new(
-                    entries, json_pack("{s:O, s:b, s:{s:O}}", "url", json_object_get(o, "uri"),
-                                       "mandatory", true, "meta", "content_length",
-                                       json_object_get(o, "size")));
+                r = text ? buf_printf(&b, "%s{\"url\":%s,\"mandatory\":true,"
+                                          "\"meta\":{\"content_length\":%" PRId64 "}}",
+                                      b.data[b.len - 1] == '[' ? "" : ",", text, o->size)
+                         : -ENOMEM;
+                free(text);
         }
-        char *text = man ? json_dumps(man, JSON_COMPACT) : NULL;
-        json_decref(man);
-        return text;
+        if (r == 0)
+                r = buf_append(&b, "]}", 2);
+        if (r < 0) {
+                buf_free(&b);
+                return NULL;
+        }
+        return b.data;
 }
 
 int etlplan_write_manifests(struct etl_plan *p, const char *dir, int64_t job, char *err,

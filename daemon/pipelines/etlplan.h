@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "objlist.h"
 #include "load/source.h"
 #include "warehouse/wh.h"
 
@@ -34,17 +35,17 @@
 extern const char *const etlplan_sources[ETLPLAN_SOURCES]; /* "log_data", "song_data" */
 
 struct etl_plan {
-        char mode[16];    /* "full" or "incremental" */
-        char reason[640]; /* why, for the job's events */
-        json_t *objects;  /* [{"source", "uri", "size", "tag"}] in key order per source */
+        char mode[16];          /* "full" or "incremental" */
+        char reason[640];       /* why, for the job's events */
+        struct objlist objects; /* in key order per source, log_data first */
         size_t count[ETLPLAN_SOURCES];   /* objects per source */
         char *manifest[ETLPLAN_SOURCES]; /* file:// URI of each source's manifest */
 };
 
 /* What the journal says about the warehouse (read on the loop thread). */
 struct etlplan_ledger {
-        json_t *objects; /* journal_ledger_get(): {"uri": {"source", "size", "tag"}} */
-        int64_t job;     /* the job that published last; 0: none */
+        struct objlist objects; /* journal_ledger_get(): sorted by URI */
+        int64_t job;            /* the job that published last; 0: none */
 };
 
 /* A planning in progress. */

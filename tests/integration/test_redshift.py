@@ -166,13 +166,15 @@ def answer_like_redshift(rs, copied=24):
     def plan_rows(m):
         rows = []
         for q in inserted("etld_plan"):
-            for t in re.findall(r"\(%s, \d+, '([^']*)', '([^']*)', (\d+), '([^']*)'\)"
+            for t in re.findall(r"\(%s, (\d+), '([^']*)', '([^']*)', (\d+), '([^']*)'\)"
                                 % m.group(1), q):
-                rows.append([t[0], t[1], int(t[2]), t[3]])
-        return rows
+                rows.append((int(t[0]), [t[1], t[2], int(t[3]), t[4]]))
+        first, limit = int(m.group(2)), int(m.group(3))
+        return [r for seq, r in sorted(rows, key=lambda x: x[0]) if seq >= first][:limit]
     rs.rule(r"^SELECT mode, reason FROM etld_run WHERE job_id = (\d+)$",
             cols=[("mode", rsfake.VARCHAR), ("reason", rsfake.VARCHAR)], rows=run_rows)
-    rs.rule(r'^SELECT source, uri, size, "tag" FROM etld_plan WHERE job_id = (\d+) ORDER BY seq$',
+    rs.rule(r'^SELECT source, uri, size, "tag" FROM etld_plan WHERE job_id = (\d+) '
+            r'AND seq >= (\d+) ORDER BY seq LIMIT (\d+)$',
             cols=[("source", rsfake.VARCHAR), ("uri", rsfake.VARCHAR), ("size", rsfake.INT8),
                   ("tag", rsfake.VARCHAR)], rows=plan_rows)
     rs.rule(r"(?m)^SELECT '([^']+)',", cols=[("name", rsfake.VARCHAR), ("ok", rsfake.INT4),

@@ -146,23 +146,19 @@ static int teardown(void **state)
 
 static const char *uri_at(const struct etl_plan *p, size_t i)
 {
-        return json_string_value(json_object_get(json_array_get(p->objects, i), "uri"));
+        return p->objects.v[i].uri;
 }
 
-/* A ledger that holds every object of a full plan, published by job. */
-static json_t *ledger_of(const struct etl_plan *p, int64_t job)
+/* A ledger that holds every object of a full plan, published by job
+ * (sorted by URI, as journal_ledger_get gives it). */
+static struct objlist ledger_of(const struct etl_plan *p, int64_t job)
 {
-        json_t *l = json_object();
-        size_t i;
-        json_t *o;
-        json_array_foreach(p->objects, i, o)
-        {
-                json_object_set_new(l, json_string_value(json_object_get(o, "uri")),
-                                    json_pack("{s:O, s:O, s:O, s:I}", "source",
-                                              json_object_get(o, "source"), "size",
-                                              json_object_get(o, "size"), "tag",
-                                              json_object_get(o, "tag"), "job", (json_int_t)job));
+        struct objlist l = {0};
+        for (size_t i = 0; i < p->objects.n; i++) {
+                const struct objlist_item *o = &p->objects.v[i];
+                assert_int_equal(objlist_add(&l, o->source, o->uri, o->size, o->tag, job), 0);
         }
+        objlist_sort_by_uri(&l);
         return l;
 }
 
@@ -181,11 +177,11 @@ static void test_full_plan_is_kept_for_a_resume(void **state)
         /* a new object arrives; the resumed load reads the same plan */
         put(f, "data/log_data/2018/c.json", "{}");
         assert_int_equal(plan_sync(f, 5, NULL, NULL, &p), 0);
-        assert_int_equal(json_array_size(p->objects), 3);
+        assert_int_equal(p->objects.n, 3);
         etlplan_free(p);
         /* another job plans anew */
         assert_int_equal(plan_sync(f, 6, NULL, NULL, &p), 0);
-        assert_int_equal(json_array_size(p->objects), 4);
+        assert_int_equal(p->objects.n, 4);
         etlplan_free(p);
 }
 
@@ -249,9 +245,9 @@ static void incremental_case(struct fx *f, int64_t wh_last, void (*change)(struc
         assert_int_equal(plan_sync(f, 8, &l, NULL, &p), 0);
         assert_string_equal(p->mode, mode);
         assert_non_null(strstr(p->reason, reason));
-        assert_int_equal(json_array_size(p->objects), objects);
+        assert_int_equal(p->objects.n, objects);
         etlplan_free(p);
-        json_decref(l.objects);
+        objlist_free(&l.objects);
 }
 
 static void add_one(struct fx *f)
@@ -308,12 +304,12 @@ static void test_no_ledger_is_a_full_run(void **state)
         struct fx *f = *state;
         struct etl_plan *p = NULL;
         assert_int_equal(cfg_set(f->c, "etl.mode", "incremental", f->err, sizeof(f->err)), 0);
-        struct etlplan_ledger none = {.objects = json_object(), .job = 0};
+        struct etlplan_ledger none = {.job = 0};
         assert_int_equal(plan_sync(f, 9, &none, NULL, &p), 0);
         assert_string_equal(p->mode, "full");
         assert_non_null(strstr(p->reason, "no earlier publish"));
         etlplan_free(p);
-        json_decref(none.objects);
+        objlist_free(&none.objects);
 }
 
 static void test_manifests(void **state)
@@ -340,11 +336,10 @@ static void test_manifests(void **state)
                             uri_at(p, 1));
         assert_true(json_is_true(json_object_get(json_array_get(e, 0), "mandatory")));
         for (size_t i = 0; i < 2; i++) { /* the listed size, as Redshift's meta.content_length */
-                json_t *size = json_object_get(json_array_get(p->objects, i), "size");
                 json_t *len = json_object_get(json_object_get(json_array_get(e, i), "meta"),
                                               "content_length");
                 assert_true(json_is_integer(len));
-                assert_int_equal(json_integer_value(len), json_integer_value(size));
+                assert_int_equal(json_integer_value(len), p->objects.v[i].size);
         }
         json_decref(m);
         assert_int_not_equal(access(p->manifest[1] + strlen("file://"), F_OK), 0);
@@ -374,6 +369,56 @@ static void test_read_back(void **state)
         assert_int_equal(g.plan->count[1], 1);
         assert_non_null(strstr(uri_at(g.plan, 2), "song_data/x.json"));
         etlplan_free(g.plan);
+}
+
+/* A plan of more objects than one page of etld_plan rows reads back whole
+ * and in order; a key with a quote and a backslash survives the manifest. */
+static void test_large_plan_reads_back_in_pages(void **state)
+{
+        struct fx *f = *state;
+        const size_t n = 4321; /* two pages and some */
+        for (size_t i = 0; i < n; i++) {
+                char rel[128];
+                snprintf(rel, sizeof(rel), "data/log_data/2018/e%05zu.json", i);
+                put(f, rel, "{}\n");
+        }
+        put(f, "data/log_data/2018/q\"uo\\te.json", "{}\n");
+        struct etl_plan *p = NULL;
+        assert_int_equal(plan_sync(f, 5, NULL, NULL, &p), 0);
+        assert_int_equal(p->count[0], n + 3);
+        char dir[300];
+        snprintf(dir, sizeof(dir), "%s/manifests", f->dir);
+        assert_int_equal(etlplan_write_manifests(p, dir, 5, f->err, sizeof(f->err)), 0);
+        json_error_t je;
+        json_t *m = json_load_file(p->manifest[0] + strlen("file://"), 0, &je);
+        if (!m)
+                fail_msg("manifest: %s (line %d)", je.text, je.line);
+        json_t *e = json_object_get(m, "entries");
+        assert_int_equal(json_array_size(e), n + 3);
+        bool quoted = false;
+        for (size_t i = 0; i < n + 3; i++) {
+                const char *url = json_string_value(json_object_get(json_array_get(e, i), "url"));
+                assert_string_equal(url, uri_at(p, i));
+                quoted |= strstr(url, "q\"uo\\te.json") != NULL;
+        }
+        assert_true(quoted);
+        json_decref(m);
+        etlplan_remove_manifests(p);
+
+        struct got g = {0};
+        assert_int_equal(etlplan_read(f->w, 5, plan_cb, &g, NULL), 0);
+        run_until(f, &g.done);
+        assert_int_equal(g.err, 0);
+        assert_int_equal(g.plan->objects.n, p->objects.n);
+        assert_int_equal(g.plan->count[0], n + 3);
+        assert_int_equal(g.plan->count[1], 1);
+        for (size_t i = 0; i < p->objects.n; i++) {
+                assert_string_equal(uri_at(g.plan, i), uri_at(p, i));
+                assert_string_equal(g.plan->objects.v[i].source, p->objects.v[i].source);
+                assert_int_equal(g.plan->objects.v[i].size, p->objects.v[i].size);
+        }
+        etlplan_free(g.plan);
+        etlplan_free(p);
 }
 
 /* Cancelled at once: the callback says so, and no plan was written. */
@@ -409,6 +454,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_no_ledger_is_a_full_run, setup, teardown),
             cmocka_unit_test_setup_teardown(test_manifests, setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_back, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_large_plan_reads_back_in_pages, setup, teardown),
             cmocka_unit_test_setup_teardown(test_cancel_writes_nothing, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -330,10 +330,10 @@ static void test_prune(void **state)
         assert_int_equal(journal_output_set(j, id[5], "role", "role_origin", "created"), 0);
         assert_int_equal(journal_output_set(j, id[4], "x", "mode", "full"), 0);
         assert_int_equal(journal_output_set(j, id[0], "x", "mode", "full"), 0);
-        json_t *objs = json_pack("[{s:s, s:s, s:i, s:s}]", "source", "log_data", "uri",
-                                 "file:///d/log/a.json", "size", 10, "tag", "1");
-        assert_int_equal(journal_ledger_publish(j, "sqlite:///w.db", id[6], "full", objs), 0);
-        json_decref(objs);
+        struct objlist objs = {0};
+        assert_int_equal(objlist_add(&objs, "log_data", "file:///d/log/a.json", 10, "1", 0), 0);
+        assert_int_equal(journal_ledger_publish(j, "sqlite:///w.db", id[6], "full", &objs), 0);
+        objlist_free(&objs);
         json_t *rejects = json_pack("[{s:s}]", "filename", "x");
         assert_int_equal(journal_load_errors_add(j, id[1], "load", rejects), 0);
         json_decref(rejects);
@@ -519,6 +519,64 @@ static void test_output_latest_for(void **state)
         assert_null(journal_output_latest_for(j, "bucket", "two", "bucket_deleted", &job));
         assert_int_equal(job, 0);
         assert_null(journal_output_latest_for(j, "bucket", "three", "bucket_created", NULL));
+        journal_close(j);
+}
+
+/* The ledger: a full publish replaces a target's objects, an incremental
+ * one adds to them; read back sorted by URI, each with the job that
+ * published it, a NULL tag kept NULL, other targets apart. */
+static void test_ledger(void **state)
+{
+        struct journal *j;
+        char err[256];
+        assert_int_equal(journal_open(path, 0, &j, err, sizeof(err)), 0);
+        const char *const st[] = {"publish"};
+        int64_t a = add_job(j, "etl", st, 1, "{}", NULL, 0);
+        int64_t b = add_job(j, "etl", st, 1, "{}", NULL, 0);
+        int64_t c = add_job(j, "etl", st, 1, "{}", NULL, 0);
+        struct objlist o = {0};
+        assert_int_equal(objlist_add(&o, "song_data", "file:///d/s/z.json", 30, NULL, 0), 0);
+        assert_int_equal(objlist_add(&o, "log_data", "file:///d/l/b.json", 20, "e2", 0), 0);
+        assert_int_equal(objlist_add(&o, "log_data", "file:///d/l/a.json", 10, "e1", 0), 0);
+        assert_int_equal(journal_ledger_publish(j, "t1", a, "full", &o), 0);
+        objlist_free(&o);
+        assert_int_equal(objlist_add(&o, "log_data", "file:///d/l/c.json", 40, "e3", 0), 0);
+        assert_int_equal(journal_ledger_publish(j, "t1", b, "incremental", &o), 0);
+        assert_int_equal(journal_ledger_publish(j, "t2", c, "full", &o), 0);
+        objlist_free(&o);
+
+        int64_t job = -1;
+        struct objlist l = {0};
+        assert_int_equal(journal_ledger_get(j, "t1", &l, &job), 0);
+        assert_int_equal(job, b);
+        assert_int_equal(l.n, 4);
+        const char *uris[] = {"file:///d/l/a.json", "file:///d/l/b.json", "file:///d/l/c.json",
+                              "file:///d/s/z.json"};
+        const int64_t jobs[] = {a, a, b, a};
+        for (size_t i = 0; i < 4; i++) {
+                assert_string_equal(l.v[i].uri, uris[i]);
+                assert_int_equal(l.v[i].job, jobs[i]);
+        }
+        const struct objlist_item *z = objlist_find(&l, "file:///d/s/z.json");
+        assert_non_null(z);
+        assert_string_equal(z->source, "song_data");
+        assert_int_equal(z->size, 30);
+        assert_null(z->tag);
+        assert_string_equal(objlist_find(&l, "file:///d/l/b.json")->tag, "e2");
+        assert_null(objlist_find(&l, "file:///d/l/x.json"));
+
+        /* a full publish replaces; an unknown target has nothing */
+        assert_int_equal(objlist_add(&o, "log_data", "file:///d/l/a.json", 11, "e9", 0), 0);
+        assert_int_equal(journal_ledger_publish(j, "t1", c, "full", &o), 0);
+        objlist_free(&o);
+        assert_int_equal(journal_ledger_get(j, "t1", &l, &job), 0);
+        assert_int_equal(job, c);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.v[0].size, 11);
+        assert_int_equal(journal_ledger_get(j, "t3", &l, &job), 0);
+        assert_int_equal(job, 0);
+        assert_int_equal(l.n, 0);
+        objlist_free(&l);
         journal_close(j);
 }
 
@@ -744,6 +802,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_migrate_from_schema_1, setup, teardown),
             cmocka_unit_test_setup_teardown(test_not_before, setup, teardown),
             cmocka_unit_test_setup_teardown(test_output_latest_for, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_ledger, setup, teardown),
             cmocka_unit_test_setup_teardown(test_key_attempts, setup, teardown),
             cmocka_unit_test_setup_teardown(test_migrate_keys, setup, teardown),
             cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup, teardown),

@@ -749,5 +749,5 @@ COMMIT
 ;;
 SELECT mode, reason FROM etld_run WHERE job_id = {job}
 ;;
-SELECT source, uri, size, "tag" FROM etld_plan WHERE job_id = {job} ORDER BY seq
+SELECT source, uri, size, "tag" FROM etld_plan WHERE job_id = {job} AND seq >= 0 ORDER BY seq LIMIT 2000
 ;;
