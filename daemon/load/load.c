@@ -51,9 +51,11 @@
 #include <jansson.h>
 
 #include "copy.h"
+#include "jv.h"
 #include "parse.h"
 #include "records.h"
 #include "source.h"
+#include "util.h"
 
 #define RECORD_MAX RECORDS_MAX_DEFAULT
 #define OBJ_IN_MAX ((size_t)128 << 10) /* an object's unparsed bytes: its read pauses */
@@ -486,73 +488,112 @@ static void list_cb(void *ud, int err, const char *msg, struct source_object *so
  * "mandatory": true|false, "meta": {"content_length": N}}, ...]}; url names
  * one object exactly.  content_length (which Redshift needs only for ORC
  * and Parquet) is a hint here, as a listing's size is: it weighs the object
- * against FLIGHT_BYTES_MAX, and the read delivers what the object holds. */
-static int parse_manifest(struct load *l, const struct buf *b)
+ * against FLIGHT_BYTES_MAX, and the read delivers what the object holds.
+ * Read with jv, whose values live in one arena (a manifest of 15,000
+ * entries is a few MB there, not a jansson tree of a dozen allocations per
+ * entry). */
+static bool manifest_size(const struct jv *len, uint64_t *size)
 {
-        json_error_t je;
-        json_t *root = json_loadb(b->data ? b->data : "", b->len, 0, &je);
-        if (!root) {
-                /* where, never what (see jsonpaths_parse) */
+        char digits[24];
+        if (!len) {
+                *size = 0;
+                return true;
+        }
+        if (len->type != JV_NUMBER || !len->integer || len->len >= sizeof(digits) ||
+            len->s[0] == '-')
+                return false;
+        memcpy(digits, len->s, len->len);
+        digits[len->len] = '\0';
+        long long v = 0;
+        if (util_parse_ll(digits, &v) < 0 || v < 0)
+                return false;
+        *size = (uint64_t)v;
+        return true;
+}
+
+static int manifest_entry(struct load *l, const struct jv *en, size_t i)
+{
+        const struct jv *url = en->type == JV_OBJECT ? jv_get(en, "url", 3, NULL) : NULL;
+        const struct jv *mand = en->type == JV_OBJECT ? jv_get(en, "mandatory", 9, NULL) : NULL;
+        const struct jv *meta = en->type == JV_OBJECT ? jv_get(en, "meta", 4, NULL) : NULL;
+        const struct jv *len =
+            meta && meta->type == JV_OBJECT ? jv_get(meta, "content_length", 14, NULL) : NULL;
+        uint64_t size = 0;
+        if (!url || url->type != JV_STRING || (mand && mand->type != JV_TRUE &&
+                                               mand->type != JV_FALSE) ||
+            (meta && meta->type != JV_OBJECT) || !manifest_size(len, &size)) {
                 fail(l, -EINVAL,
-                     "COPY: manifest '%s' is not a JSON file: parsing stops at byte %d (line %d, "
-                     "column %d)",
-                     l->stmt->from, je.position, je.line, je.column);
+                     "COPY: manifest '%s' entry %zu must have a \"url\" string, an optional "
+                     "\"mandatory\" boolean and an optional \"meta\" object whose "
+                     "\"content_length\" is a byte count",
+                     l->stmt->from, i + 1);
                 return -EINVAL;
         }
-        json_t *entries = json_object_get(root, "entries");
-        if (!json_is_array(entries)) {
-                fail(l, -EINVAL, "COPY: manifest '%s' must be an object with an \"entries\" array",
-                     l->stmt->from);
-                json_decref(root);
-                return -EINVAL;
-        }
-        size_t n = json_array_size(entries);
-        l->objs = calloc(n ? n : 1, sizeof(*l->objs));
-        if (!l->objs) {
-                json_decref(root);
+        char *u = strndup(url->s, url->len);
+        if (!u) {
                 fail(l, -ENOMEM, "COPY: out of memory");
                 return -ENOMEM;
         }
-        int r = 0;
-        for (size_t i = 0; i < n; i++) {
-                json_t *en = json_array_get(entries, i);
-                json_t *url = json_object_get(en, "url");
-                json_t *mand = json_object_get(en, "mandatory");
-                json_t *meta = json_object_get(en, "meta");
-                json_t *len = json_object_get(meta, "content_length");
-                if (!json_is_object(en) || !json_is_string(url) ||
-                    (mand && !json_is_boolean(mand)) || (meta && !json_is_object(meta)) ||
-                    (len && (!json_is_integer(len) || json_integer_value(len) < 0))) {
-                        fail(l, -EINVAL,
-                             "COPY: manifest '%s' entry %zu must have a \"url\" string, an "
-                             "optional \"mandatory\" boolean and an optional \"meta\" object "
-                             "whose \"content_length\" is a byte count",
-                             l->stmt->from, i + 1);
-                        r = -EINVAL;
-                        break;
-                }
-                l->objs[i].src.size = len ? (uint64_t)json_integer_value(len) : 0;
-                const char *u = json_string_value(url);
-                /* s3:// entries are read through the request's source_ctx
-                 * (source_read_uri says so when there is none) */
-                if (strncmp(u, "file://", 7) != 0 && strncmp(u, "s3://", 5) != 0) {
-                        fail(l, -EINVAL,
-                             "COPY: manifest entry '%s': unknown source (expected s3:// or "
-                             "file://)",
-                             u);
-                        r = -EINVAL;
-                        break;
-                }
-                l->objs[i].src.uri = strdup(u);
-                if (!l->objs[i].src.uri) {
-                        fail(l, -ENOMEM, "COPY: out of memory");
-                        r = -ENOMEM;
-                        break;
-                }
-                l->objs[i].mandatory = json_is_true(mand);
-                l->n_objs = i + 1;
+        /* s3:// entries are read through the request's source_ctx
+         * (source_read_uri says so when there is none) */
+        if (strncmp(u, "file://", 7) != 0 && strncmp(u, "s3://", 5) != 0) {
+                fail(l, -EINVAL,
+                     "COPY: manifest entry '%s': unknown source (expected s3:// or file://)", u);
+                free(u);
+                return -EINVAL;
         }
-        json_decref(root);
+        l->objs[i].src.uri = u;
+        l->objs[i].src.size = size;
+        l->objs[i].mandatory = mand && mand->type == JV_TRUE;
+        l->n_objs = i + 1;
+        return 0;
+}
+
+static int parse_manifest(struct load *l, const struct buf *b)
+{
+        const char *text = b->data ? b->data : "";
+        size_t n = b->len;
+        struct jv_doc *d = jv_doc_new();
+        struct jv_result res = {0};
+        const struct jv *root = d ? jv_parse(d, text, n, &res) : NULL;
+        if (!d || (!root && res.error == JV_ERR_NOMEM)) {
+                jv_doc_free(d);
+                fail(l, -ENOMEM, "COPY: out of memory");
+                return -ENOMEM;
+        }
+        size_t at = res.pos; /* the error's offset, or what follows the value */
+        while (root && at < n &&
+               (text[at] == ' ' || text[at] == '\t' || text[at] == '\r' || text[at] == '\n'))
+                at++;
+        if (!root || at < n) {
+                /* where, never what (see jsonpaths_parse) */
+                size_t line = 1, col = 1;
+                for (size_t k = 0; k < at && k < n; k++, col++)
+                        if (text[k] == '\n') {
+                                line++;
+                                col = 0;
+                        }
+                jv_doc_free(d);
+                fail(l, -EINVAL,
+                     "COPY: manifest '%s' is not a JSON file: parsing stops at byte %zu (line "
+                     "%zu, column %zu)",
+                     l->stmt->from, at, line, col);
+                return -EINVAL;
+        }
+        const struct jv *entries = root->type == JV_OBJECT ? jv_get(root, "entries", 7, NULL) : NULL;
+        if (!entries || entries->type != JV_ARRAY) {
+                jv_doc_free(d);
+                fail(l, -EINVAL, "COPY: manifest '%s' must be an object with an \"entries\" array",
+                     l->stmt->from);
+                return -EINVAL;
+        }
+        l->objs = calloc(entries->n ? entries->n : 1, sizeof(*l->objs));
+        int r = l->objs ? 0 : -ENOMEM;
+        if (r < 0)
+                fail(l, -ENOMEM, "COPY: out of memory");
+        for (size_t i = 0; r == 0 && i < entries->n; i++)
+                r = manifest_entry(l, jv_index(entries, i), i);
+        jv_doc_free(d);
         if (r == 0 && l->n_objs == 0) {
                 fail(l, -EINVAL, "COPY: manifest '%s' lists no files", l->stmt->from);
                 r = -EINVAL;

@@ -734,6 +734,53 @@ static void test_manifest_meta(void **state)
         EQ(f, "SELECT COUNT(*) FROM t", "3");
 }
 
+/* A manifest that is not one JSON object with an "entries" array of
+ * entries fails the COPY before anything is read, saying where or what is
+ * wrong, and loads nothing. */
+static void test_manifest_malformed(void **state)
+{
+        struct fx *f = *state;
+        ddl(f, "CREATE TABLE t (id INTEGER)");
+        put(f, "m/x.json", "{\"id\":1}");
+        const struct {
+                const char *text, *want;
+        } cases[] = {
+            {"{\"entries\": [{\"url\":\"file://%s/m/x.json\"}", "not a JSON file: parsing stops"},
+            {"{\"entries\": []}\n\n x", "parsing stops at byte 18 (line 3, column 2)"},
+            {"{\"entries\": [\"\\u00zz\"]}", "not a JSON file"},
+            {"", "not a JSON file: parsing stops at byte 0"},
+            {"[]", "must be an object with an \"entries\" array"},
+            {"{\"entries\": {}}", "must be an object with an \"entries\" array"},
+            {"{\"entries\": []}", "lists no files"},
+            {"{\"entries\": [{\"url\":\"file://%s/m/x.json\"}, 7]}", "entry 2 must have"},
+            {"{\"entries\": [{\"url\":\"file://%s/m/x.json\", \"mandatory\":1}]}",
+             "entry 1 must have"},
+            {"{\"entries\": [{\"url\":\"file://%s/m/x.json\", "
+             "\"meta\":{\"content_length\":1.5}}]}",
+             "entry 1 must have"},
+            {"{\"entries\": [{\"url\":\"file://%s/m/x.json\", "
+             "\"meta\":{\"content_length\":99999999999999999999999}}]}",
+             "entry 1 must have"},
+            {"{\"entries\": [{\"url\":\"http://%s/m/x.json\"}]}", "unknown source"},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral" /* the cases above: one %s, the folder */
+                put_manifest(f, "bad.manifest", cases[i].text, f->dir);
+#pragma GCC diagnostic pop
+                fails(f, "COPY t FROM 'file://%D/bad.manifest' JSON 'auto' MANIFEST",
+                      cases[i].want);
+        }
+        EQ(f, "SELECT COUNT(*) FROM t", "0");
+        /* the same entry, well formed, loads */
+        put_manifest(f, "bad.manifest",
+                     "\n {\"entries\": [{\"url\":\"file://%s/m/x.json\", "
+                     "\"meta\":{\"content_length\":8}, \"mandatory\":true}]} \n",
+                     f->dir);
+        ok(f, "COPY t FROM 'file://%D/bad.manifest' JSON 'auto' MANIFEST");
+        EQ(f, "SELECT COUNT(*) FROM t", "1");
+}
+
 /* A manifest is read whole, and may name as many objects as a real bucket
  * holds: Sparkify's song_data is ~15,000 objects, a manifest of 1.5 MB. */
 static void test_manifest_of_a_real_bucket(void **state)
@@ -988,6 +1035,7 @@ int main(void)
                 T(test_gzip),
                 T(test_manifest_mandatory),
                 T(test_manifest_meta),
+                T(test_manifest_malformed),
                 T(test_manifest_of_a_real_bucket),
                 T(test_stl_load_errors_fields),
                 T(test_invalid_json_record_rejected),
