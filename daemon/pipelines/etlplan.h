@@ -20,7 +20,6 @@
  * the sources with source_list (source.h), and call back once.  Writing and
  * removing the local manifest files is blocking file I/O, for a pool job. */
 #pragma once
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,8 +80,8 @@ void etlplan_cancel(struct etlplan_req *q);
  * Blocking (a pool job). */
 int etlplan_write_manifests(struct etl_plan *p, const char *dir, int64_t job, char *err,
                             size_t errlen);
-/* A source's manifest as JSON text ({"entries": [{"url", "mandatory"}]}),
- * malloc'ed; NULL when out of memory. */
+/* A source's manifest as JSON text ({"entries": [{"url", "mandatory",
+ * "meta": {"content_length"}}]}), malloc'ed; NULL when out of memory. */
 char *etlplan_manifest_json(const struct etl_plan *p, int src);
 /* Removes the file:// ones (best effort).  Blocking (a pool job). */
 void etlplan_remove_manifests(struct etl_plan *p);
