@@ -28,7 +28,7 @@ struct objlist {
 };
 
 /* Appends a copy of the object (tag may be NULL).  0, or -ENOMEM and the
- * list is as it was. */
+ * entries are as they were. */
 int objlist_add(struct objlist *l, const char *source, const char *uri, int64_t size,
                 const char *tag, int64_t job);
 /* Sorts by URI, for objlist_find. */

@@ -120,9 +120,10 @@ int journal_load_errors_add(struct journal *j, int64_t job, const char *step, js
  * arguments changes nothing. */
 int journal_ledger_publish(struct journal *j, const char *target, int64_t job, const char *mode,
                            const struct objlist *objects);
-/* The target's ledger into *out (emptied first), sorted by URI
- * (objlist_find), each object with the job that published it, and the job that published last in *ret_job (0 and
- * no objects when none).  0, or -ENOMEM / -EIO. */
+/* The target's ledger into *out (emptied first), sorted by URI (for
+ * objlist_find), each object with the job that published it, and the job
+ * that published last in *ret_job (0 and no objects when none).  0, or
+ * -ENOMEM / -EIO. */
 int journal_ledger_get(struct journal *j, const char *target, struct objlist *out,
                        int64_t *ret_job);
 /* [{"target", "job", "mode", "objects", "published_at" (ISO 8601)}], one

@@ -499,8 +499,7 @@ static bool manifest_size(const struct jv *len, uint64_t *size)
                 *size = 0;
                 return true;
         }
-        if (len->type != JV_NUMBER || !len->integer || len->len >= sizeof(digits) ||
-            len->s[0] == '-')
+        if (len->type != JV_NUMBER || !len->integer || len->len >= sizeof(digits))
                 return false;
         memcpy(digits, len->s, len->len);
         digits[len->len] = '\0';
@@ -513,14 +512,17 @@ static bool manifest_size(const struct jv *len, uint64_t *size)
 
 static int manifest_entry(struct load *l, const struct jv *en, size_t i)
 {
-        const struct jv *url = en->type == JV_OBJECT ? jv_get(en, "url", 3, NULL) : NULL;
-        const struct jv *mand = en->type == JV_OBJECT ? jv_get(en, "mandatory", 9, NULL) : NULL;
-        const struct jv *meta = en->type == JV_OBJECT ? jv_get(en, "meta", 4, NULL) : NULL;
-        const struct jv *len =
-            meta && meta->type == JV_OBJECT ? jv_get(meta, "content_length", 14, NULL) : NULL;
+        const struct jv *url = NULL, *mand = NULL, *meta = NULL, *len = NULL;
+        if (en->type == JV_OBJECT) {
+                url = jv_get(en, "url", 3, NULL);
+                mand = jv_get(en, "mandatory", 9, NULL);
+                meta = jv_get(en, "meta", 4, NULL);
+        }
+        if (meta && meta->type == JV_OBJECT)
+                len = jv_get(meta, "content_length", 14, NULL);
         uint64_t size = 0;
-        if (!url || url->type != JV_STRING || (mand && mand->type != JV_TRUE &&
-                                               mand->type != JV_FALSE) ||
+        if (!url || url->type != JV_STRING ||
+            (mand && mand->type != JV_TRUE && mand->type != JV_FALSE) ||
             (meta && meta->type != JV_OBJECT) || !manifest_size(len, &size)) {
                 fail(l, -EINVAL,
                      "COPY: manifest '%s' entry %zu must have a \"url\" string, an optional "

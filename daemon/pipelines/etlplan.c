@@ -679,6 +679,7 @@ char *etlplan_manifest_json(const struct etl_plan *p, int src)
         /* written entry by entry, not built as one JSON tree: a manifest of
          * 15,000 entries is a megabyte of text, the tree would be ten */
         struct buf b = {0};
+        const char *sep = "";
         int r = buf_append(&b, "{\"entries\":[", 12);
         for (size_t k = 0; r == 0 && k < p->objects.n; k++) {
                 const struct objlist_item *o = &p->objects.v[k];
@@ -691,9 +692,10 @@ char *etlplan_manifest_json(const struct etl_plan *p, int src)
                  * listed size, which tells the COPY how big a read to expect */
                 r = text ? buf_printf(&b, "%s{\"url\":%s,\"mandatory\":true,"
                                           "\"meta\":{\"content_length\":%" PRId64 "}}",
-                                      b.data[b.len - 1] == '[' ? "" : ",", text, o->size)
+                                      sep, text, o->size)
                          : -ENOMEM;
                 free(text);
+                sep = ",";
         }
         if (r == 0)
                 r = buf_append(&b, "]}", 2);
